@@ -1,0 +1,221 @@
+"""The one place where models are retrained: batching, joblib parallelism and the cache.
+
+Work is cut into *units*: one seed of the recipe and a chunk of edits (``recipe.chunk_size``)
+that the recipe trains in one call, vectorised where it can. Chunks are fixed by the order
+of the edits, so the same request always makes the same units and hits the same cache
+entries. Each finished unit is written to ``joblib.Memory`` by this process as soon as it
+arrives (workers need no shared disk), so a run killed midway keeps its finished units and a
+rerun trains only what is missing. joblib writes entries atomically (temp file + rename); an
+entry that cannot be read is trained again instead of failing the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+from joblib import Parallel, delayed, parallel_config
+
+from .actions import Edit
+from .cache import memory
+from .data import Dataset
+from .exceptions import UsageError
+from .models import EvalOn, Recipe
+
+BACKENDS = ("loky", "threading", "dask", "ray")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """How to run retrains. ``ensemble`` members are drawn from seeds ``seed, seed+1, ...``."""
+
+    ensemble: int = 3
+    seed: int = 0
+    n_jobs: int = 1
+    backend: str = "loky"
+    scheduler: str | None = None
+    cache_dir: str | None = None
+    use_cache: bool = True
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise UsageError(f"unknown backend {self.backend!r}: choose one of {', '.join(BACKENDS)}")
+        if self.ensemble < 2:
+            raise UsageError("--ensemble must be at least 2: p-values need a spread over members")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Models done out of total for one request; cached models count as done at once."""
+
+    done: int
+    total: int
+    cached: int
+    elapsed: float
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 1.0
+
+    @property
+    def rate(self) -> float:
+        """Models trained per second (cache hits excluded)."""
+        trained = self.done - self.cached
+        return trained / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the current rate, None before the first trained unit."""
+        if self.done >= self.total:
+            return 0.0
+        return (self.total - self.done) / self.rate if self.rate > 0 else None
+
+    def describe(self) -> str:
+        eta = "?" if self.eta is None else f"{self.eta:.0f}s"
+        return f"{self.done}/{self.total} models ({self.cached} cached), {self.rate:.1f}/s, ETA {eta}"
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class UnitKey:
+    """Everything that determines a unit's result; joblib.Memory hashes it."""
+
+    data: str
+    recipe: str
+    seed: int
+    eval_on: str
+    edits: tuple[Edit, ...]
+
+
+def _stored_unit(key: UnitKey, result: np.ndarray | None = None) -> np.ndarray | None:
+    """Cache slot for a unit: stores ``result`` (ignored by the hash) under ``key``."""
+    return result
+
+
+def _train_unit(recipe: Recipe, data: Dataset, edits: tuple[Edit, ...], seed: int, eval_on: EvalOn, tag: int) -> tuple[int, np.ndarray]:
+    return tag, recipe.fit_predict(data, edits, seed, eval_on)
+
+
+@dataclass
+class RunStats:
+    """Counters over the life of an engine: models trained and models read from the cache."""
+
+    retrains: int = 0
+    cache_hits: int = 0
+    seconds: float = 0.0
+    units: list[str] = field(default_factory=list)
+
+
+class Engine:
+    """Trains and caches the ensemble's predictions for lists of edits."""
+
+    def __init__(self, config: RunConfig = RunConfig(), progress: ProgressCallback | None = None):
+        self.config = config
+        self.progress = progress
+        self.stats = RunStats()
+        self._slot = memory(config.cache_dir, config.use_cache).cache(_stored_unit, ignore=["result"])
+
+    def _load(self, key: UnitKey) -> np.ndarray | None:
+        if not self.config.use_cache or not self._slot.check_call_in_cache(key):
+            return None
+        try:
+            result = self._slot.call_and_shelve(key).get()
+        except Exception:  # unreadable entry: train it again
+            return None
+        return result if isinstance(result, np.ndarray) else None
+
+    def _store(self, key: UnitKey, result: np.ndarray) -> None:
+        if self.config.use_cache:
+            self._slot.call(key, result=result)
+
+    @contextlib.contextmanager
+    def _backend(self) -> Iterator[None]:
+        if self.config.backend == "dask":
+            from distributed import Client
+
+            client = Client(self.config.scheduler) if self.config.scheduler else Client(processes=True, n_workers=max(1, self.config.n_jobs))
+            try:
+                with parallel_config(backend="dask"):
+                    yield
+            finally:
+                client.close()
+        elif self.config.backend == "ray":
+            from ray.util.joblib import register_ray  # optional extra
+
+            register_ray()
+            with parallel_config(backend="ray"):
+                yield
+        else:
+            with parallel_config(backend=self.config.backend):
+                yield
+
+    def predict(
+        self,
+        data: Dataset,
+        recipe: Recipe,
+        edits: Sequence[Edit],
+        eval_on: EvalOn = "test",
+        progress: ProgressCallback | None = None,
+    ) -> np.ndarray:
+        """Probabilities of every ensemble member for every edit.
+
+        Returns float32 of shape (len(edits), ensemble, n_eval, n_classes), where n_eval is
+        the test set, or the training rows followed by the test rows.
+        """
+        start = time.perf_counter()
+        report = progress or self.progress
+        members = recipe.members(self.config.ensemble, self.config.seed)
+        seeds = sorted({m.seed for m in members})
+        size = max(1, recipe.chunk_size)
+        chunks = [tuple(edits[i : i + size]) for i in range(0, len(edits), size)]
+        data_id, recipe_id = data.fingerprint, recipe.fingerprint()
+        keys = [UnitKey(data_id, recipe_id, s, eval_on, c) for s in seeds for c in chunks]
+        results: dict[int, np.ndarray] = {}
+        todo: list[int] = []
+        for i, key in enumerate(keys):
+            cached = self._load(key)
+            if cached is None:
+                todo.append(i)
+            else:
+                results[i] = cached
+        total = len(edits) * len(seeds)
+        cached_models = sum(len(keys[i].edits) for i in results)
+        self.stats.cache_hits += cached_models
+        done = cached_models
+
+        def tell() -> None:
+            if report is not None:
+                report(Progress(done, total, cached_models, time.perf_counter() - start))
+
+        tell()
+        if todo:
+            n_jobs = 1 if len(todo) == 1 else self.config.n_jobs
+            tasks = (delayed(_train_unit)(recipe, data, keys[i].edits, keys[i].seed, eval_on, i) for i in todo)
+            with self._backend():
+                for i, result in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks):
+                    self._store(keys[i], result)  # as soon as it arrives: nothing finished is lost
+                    results[i] = result
+                    done += len(keys[i].edits)
+                    self.stats.retrains += len(keys[i].edits)
+                    tell()
+        self.stats.seconds += time.perf_counter() - start
+        return self._assemble(results, keys, members, len(chunks), seeds)
+
+    @staticmethod
+    def _assemble(results: dict[int, np.ndarray], keys: list[UnitKey], members: list, n_chunks: int, seeds: list[int]) -> np.ndarray:
+        per_seed = {
+            seed: np.concatenate([results[si * n_chunks + c] for c in range(n_chunks)])
+            for si, seed in enumerate(seeds)
+        }  # each (n_edits, members_per_run, n_eval, C)
+        checkpoint_slot: dict[int, int] = {}
+        columns = []
+        for m in members:
+            k = checkpoint_slot.get(m.seed, 0)
+            checkpoint_slot[m.seed] = k + 1
+            columns.append(per_seed[m.seed][:, k])
+        return np.stack(columns, axis=1).astype(np.float32, copy=False)

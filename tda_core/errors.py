@@ -1,0 +1,91 @@
+"""Test errors of the baseline ensemble, grouped by (true class -> predicted class)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from sklearn.metrics import confusion_matrix
+
+from .data import Dataset
+from .exceptions import UsageError
+from .metrics import accuracy
+
+
+@dataclass(frozen=True)
+class ErrorGroup:
+    """Test samples of class ``true`` that the ensemble predicts as ``pred``."""
+
+    true: str
+    pred: str
+    true_code: int
+    pred_code: int
+    test_indices: tuple[int, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.test_indices)
+
+    @property
+    def label(self) -> str:
+        return f"{self.true} -> {self.pred}"
+
+    def narrowed(self, tests: Sequence[int]) -> "ErrorGroup":
+        """The same group restricted to some of its test samples (test-set row positions)."""
+        chosen = tuple(int(t) for t in tests)
+        outside = sorted(set(chosen) - set(self.test_indices))
+        if outside:
+            raise UsageError(f"test samples {outside} are not in the error group {self.label}")
+        if not chosen:
+            raise UsageError(f"choose at least one test sample of the group {self.label}")
+        return ErrorGroup(self.true, self.pred, self.true_code, self.pred_code, chosen)
+
+
+@dataclass(frozen=True)
+class ErrorReport:
+    """The baseline ensemble on the test set: accuracy, confusion matrix, error groups."""
+
+    accuracies: tuple[float, ...]
+    confusion: np.ndarray  # (C, C): rows true class, columns predicted class
+    predicted: np.ndarray  # (n_test,) class codes, argmax of the mean probability
+    proba_mean: np.ndarray  # (n_test, C)
+    groups: tuple[ErrorGroup, ...]  # largest first
+
+    @property
+    def accuracy_mean(self) -> float:
+        return float(np.mean(self.accuracies))
+
+    @property
+    def accuracy_std(self) -> float:
+        return float(np.std(self.accuracies, ddof=1)) if len(self.accuracies) > 1 else 0.0
+
+    def find(self, true: str, pred: str) -> ErrorGroup:
+        for group in self.groups:
+            if group.true == str(true) and group.pred == str(pred):
+                return group
+        available = ", ".join(g.label for g in self.groups) or "none"
+        raise UsageError(f"no test errors {true} -> {pred}; the error groups are: {available}")
+
+
+def error_report(data: Dataset, test_proba: np.ndarray) -> ErrorReport:
+    """Group the test errors of an ensemble's probabilities ``test_proba`` (E, n_test, C)."""
+    proba_mean = test_proba.mean(axis=0)
+    predicted = np.argmax(proba_mean, axis=1)
+    confusion = confusion_matrix(data.y_test, predicted, labels=np.arange(data.n_classes))
+    groups = []
+    for t in range(data.n_classes):
+        for p in range(data.n_classes):
+            if t == p:
+                continue
+            idx = np.flatnonzero((data.y_test == t) & (predicted == p))
+            if len(idx):
+                groups.append(ErrorGroup(data.classes[t], data.classes[p], t, p, tuple(int(i) for i in idx)))
+    groups.sort(key=lambda g: (-g.count, g.true_code, g.pred_code))
+    return ErrorReport(
+        accuracies=tuple(float(a) for a in accuracy(test_proba, data.y_test)),
+        confusion=confusion,
+        predicted=predicted,
+        proba_mean=proba_mean,
+        groups=tuple(groups),
+    )
