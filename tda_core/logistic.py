@@ -110,4 +110,4 @@ class LogisticSGDRecipe(Recipe):
             X, Y, W, data.n_classes, seed, self.epochs, self.batch_size, self.learning_rate, self.alpha
         )
         proba = _softmax(X_eval @ theta)  # (B, n_eval, C)
-        return proba[:, None].astype(np.float32)
+        return proba[:, None]

@@ -65,8 +65,8 @@ class Recipe(abc.ABC):
 
     @abc.abstractmethod
     def fit_predict(self, data: Dataset, edits: Sequence[Edit], seed: int, eval_on: EvalOn = "test") -> np.ndarray:
-        """Train one model per edit with ``seed``; return float32 probabilities of shape
-        (len(edits), members_per_run, n_eval, n_classes). ``eval_on="train+test"`` evaluates
+        """Train one model per edit with ``seed``; return probabilities of shape
+        (len(edits), members_per_run, n_eval, n_classes) (float64, or float32 for networks). ``eval_on="train+test"`` evaluates
         the training rows first, then the test rows."""
 
     @abc.abstractmethod
@@ -108,7 +108,7 @@ def tabular_preprocessor() -> ColumnTransformer:
 def _full_proba(model: Any, X: Any, n_classes: int) -> np.ndarray:
     """predict_proba with one column per class, also when a class was absent in training."""
     proba = model.predict_proba(X)
-    out = np.zeros((proba.shape[0], n_classes), dtype=np.float32)
+    out = np.zeros((proba.shape[0], n_classes), dtype=np.float64)
     out[:, np.asarray(model.classes_, dtype=np.int64)] = proba
     return out
 
@@ -186,7 +186,7 @@ class SklearnRecipe(Recipe):
             except ValueError as exc:
                 raise ModelError(f"{self.name} failed to train: {exc}") from None
             out.append(_full_proba(model, X_eval, data.n_classes)[None])
-        return np.stack(out).astype(np.float32)
+        return np.stack(out)
 
     def _fit_checkpoints(self, model: BaseEstimator, X: Any, y: np.ndarray, w: np.ndarray | None, X_eval: Any, n_classes: int) -> np.ndarray:
         """Epochs of ``partial_fit`` on the final step, recording the checkpoint epochs."""
