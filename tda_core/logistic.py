@@ -24,10 +24,12 @@ from .data import Dataset
 from .models import EvalOn, Recipe, eval_features, tabular_preprocessor
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=-1, keepdims=True)
+def _softmax(z: np.ndarray, axis: int) -> np.ndarray:
+    """In-place softmax. Callers put the class axis before the models' axis, which keeps
+    reductions over the few classes vectorised along the long, contiguous models' axis."""
+    z -= z.max(axis=axis, keepdims=True)
     np.exp(z, out=z)
-    z /= z.sum(axis=-1, keepdims=True)
+    z /= z.sum(axis=axis, keepdims=True)
     return z
 
 
@@ -42,7 +44,7 @@ def train_averaged_sgd(
     learning_rate: float,
     alpha: float,
 ) -> np.ndarray:
-    """Train B multinomial logistic regressions at once; return averaged weights (B, D, C).
+    """Train B multinomial logistic regressions at once; return averaged weights (D, C, B).
 
     ``X`` (N, D) holds the features with a bias column; ``Y`` (B, N) the labels and ``W``
     (B, N) the sample weights of each model. All models share the seed's initialisation
@@ -51,11 +53,11 @@ def train_averaged_sgd(
     rng = np.random.default_rng(seed)
     n, d = X.shape
     b = Y.shape[0]
-    # Parameters laid out (D, B, C) so that each step is one matrix product for all models.
-    theta = np.broadcast_to(rng.normal(0.0, 0.01, size=(d, 1, n_classes)), (d, b, n_classes)).copy()
+    # Parameters laid out (D, C, B): each step is one matrix product for all models.
+    theta = np.broadcast_to(rng.normal(0.0, 0.01, size=(d, n_classes, 1)), (d, n_classes, b)).copy()
     average = np.zeros_like(theta)
-    eye = np.eye(n_classes)
-    Yt, Wt = np.ascontiguousarray(Y.T), np.ascontiguousarray(W.T)  # (N, B)
+    onehot = (Y.T[:, None, :] == np.arange(n_classes)[None, :, None]).astype(np.float64)  # (N, C, B)
+    weights = np.ascontiguousarray(W.T)[:, None, :]  # (N, 1, B)
     steps_per_epoch = -(-n // batch_size)
     average_from = (epochs // 2) * steps_per_epoch
     step = 0
@@ -64,18 +66,24 @@ def train_averaged_sgd(
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
             xb = X[idx]
-            residual = _softmax((xb @ theta.reshape(d, -1)).reshape(len(idx), b, n_classes))  # (m, B, C)
-            residual -= eye[Yt[idx]]
-            residual *= Wt[idx][:, :, None]
-            grad = (xb.T @ residual.reshape(len(idx), -1)).reshape(d, b, n_classes)
+            residual = _softmax((xb @ theta.reshape(d, -1)).reshape(len(idx), n_classes, b), axis=1)
+            residual -= onehot[idx]
+            residual *= weights[idx]
+            grad = (xb.T @ residual.reshape(len(idx), -1)).reshape(d, n_classes, b)
             grad /= len(idx)
             grad += alpha * theta
             theta -= learning_rate * grad
             if step >= average_from:
                 average += (theta - average) / (step - average_from + 1)
             step += 1
-    return average.transpose(1, 0, 2)
     return average
+
+
+def predict_proba(X: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    """Probabilities (B, N, C) of the models ``theta`` (D, C, B) on features ``X`` (N, D)."""
+    d, c, b = theta.shape
+    proba = _softmax((X @ theta.reshape(d, -1)).reshape(len(X), c, b), axis=1)
+    return proba.transpose(2, 0, 1)
 
 
 class LogisticSGDRecipe(Recipe):
@@ -109,5 +117,4 @@ class LogisticSGDRecipe(Recipe):
         theta = train_averaged_sgd(
             X, Y, W, data.n_classes, seed, self.epochs, self.batch_size, self.learning_rate, self.alpha
         )
-        proba = _softmax(X_eval @ theta)  # (B, n_eval, C)
-        return proba[:, None]
+        return predict_proba(X_eval, theta)[:, None]
