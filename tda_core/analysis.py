@@ -8,19 +8,20 @@ the group size re-ranks without training anything.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any, Sequence
 
 import numpy as np
 
-from .actions import check_action
+from .actions import check_action, make_edit
+from .candidates import Estimates, agreement, choose_candidates
 from .attribution import Baseline, Effect, Ranking, compute_baseline, group_effect, rank, single_edits
 from .data import Dataset
 from .engine import Engine, ProgressCallback, RunConfig
 from .errors import ErrorGroup, ErrorReport, error_report
 from .exceptions import UsageError
-from .metrics import check_metric
+from .metrics import check_metric, improvement_sign
 from .models import Recipe
 
 
@@ -71,7 +72,32 @@ class Analysis:
 
     def ranking(self, group: ErrorGroup, action: str, metric: str, progress: ProgressCallback | None = None) -> Ranking:
         check_metric(metric)
+        if self.config.candidates:
+            return self._candidate_ranking(group, action, metric, progress)
         return rank(self.data, self.baseline, self.action_proba(action, progress), action, metric, group.test_indices)
+
+    def estimates(self, group: ErrorGroup, action: str, metric: str) -> np.ndarray:
+        """Estimated effect of the action on each training sample, averaged over the member seeds."""
+        tests = np.asarray(group.test_indices)
+        seeds = sorted({m.seed for m in self.recipe.members(self.config.ensemble, self.config.seed)})
+        y_pred = self.baseline.predicted_test[tests]
+        return np.mean(
+            [self.recipe.estimate_effects(self.data, s, action, self.baseline.relabel_targets, tests, y_pred, metric) for s in seeds],
+            axis=0,
+        )
+
+    def _candidate_ranking(self, group: ErrorGroup, action: str, metric: str, progress: ProgressCallback | None) -> Ranking:
+        check_action(action)
+        estimate = self.estimates(group, action, metric)
+        chosen = choose_candidates(estimate, metric, int(self.config.candidates), self.config.seed)
+        edits = [make_edit(action, [i], self.baseline.relabel_targets) for i in chosen]
+        proba = self.engine.predict(self.data, self.recipe, edits, progress=progress)
+        ranking = rank(self.data, self.baseline, proba, action, metric, group.test_indices, train_indices=chosen)
+        order = np.lexsort((np.arange(len(estimate)), -improvement_sign(metric) * estimate))
+        by_index = dict(zip(ranking.train_index.tolist(), ranking.delta_mean))
+        rho = agreement(estimate[chosen], np.array([by_index[int(i)] for i in chosen]))
+        estimates = Estimates(self.recipe.estimate_method or "estimate", order, estimate[order], tuple(int(i) for i in chosen), rho)
+        return replace(ranking, estimates=estimates)
 
     def effect(self, group: ErrorGroup, action: str, metric: str, train_indices: Sequence[int], progress: ProgressCallback | None = None) -> Effect:
         key = (action, metric, tuple(sorted(train_indices)), group.test_indices)
@@ -152,6 +178,13 @@ def attribution_json(analysis: Analysis, result: Attribution, started: float) ->
         "ranking": ranking_rows,
         "selected": list(result.selected),
         "group_effect": group_effect_json,
+        "estimates": None if result.ranking.estimates is None else {
+            "method": result.ranking.estimates.method,
+            "candidates": analysis.config.candidates,
+            "retrained": len(result.ranking.estimates.retrained),
+            "spearman": result.ranking.estimates.spearman,
+            "values": result.ranking.estimates.records(),
+        },
         "timing": {
             "seconds": time.perf_counter() - started,
             "retrains": analysis.engine.stats.retrains,

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .candidates import Estimates
 from .actions import Edit, check_action, make_edit, relabel_targets
 from .data import Dataset
 from .engine import Engine, ProgressCallback
@@ -76,6 +77,8 @@ class Ranking:
     p_value: np.ndarray
     accuracy_delta_mean: np.ndarray
     accuracy_delta_std: np.ndarray
+    #: In candidate mode: the estimates that chose which samples were retrained.
+    estimates: Estimates | None = None
 
     @property
     def improvement(self) -> np.ndarray:

@@ -58,6 +58,7 @@ def _add_run(p: argparse.ArgumentParser) -> None:
     g.add_argument("--scheduler", help="dask scheduler address, e.g. tcp://10.0.0.5:8786")
     g.add_argument("--cache-dir", help="cache folder (default $TDA_CACHE_DIR or ./cache)")
     g.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
+    g.add_argument("--candidates", type=int, help="estimate every sample, retrain only the top N (plus a random check)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,7 +121,7 @@ def run_config(args: argparse.Namespace):
 
     return RunConfig(
         ensemble=args.ensemble, seed=args.seed, n_jobs=args.n_jobs, backend=args.backend,
-        scheduler=args.scheduler, cache_dir=args.cache_dir, use_cache=not args.no_cache,
+        scheduler=args.scheduler, cache_dir=args.cache_dir, use_cache=not args.no_cache, candidates=args.candidates,
     )
 
 
@@ -221,6 +222,10 @@ def cmd_attribute(args: argparse.Namespace) -> int:
         print(f"group effect of {args.action} on {len(effect['train_indices'])} samples: "
               f"{args.metric} delta {effect['delta_mean']:+.4f} +- {effect['delta_std']:.4f} (p={effect['p_value']:.3g}); "
               f"accuracy delta {effect['accuracy_delta_mean']:+.4f} +- {effect['accuracy_delta_std']:.4f}")
+    if doc["estimates"]:
+        est = doc["estimates"]
+        print(f"candidate mode: {est['method']} estimates for all {len(est['values'])} samples, "
+              f"{est['retrained']} retrained; Spearman(estimate, retrained) = {est['spearman']:.3f}")
     t = doc["timing"]
     print(f"{t['seconds']:.1f}s, {t['retrains']} models trained, {t['cache_hits']} from the cache")
     return 0

@@ -43,12 +43,15 @@ class RunConfig:
     scheduler: str | None = None
     cache_dir: str | None = None
     use_cache: bool = True
+    candidates: int | None = None  # estimate every sample, retrain the top N (+ a random check)
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise UsageError(f"unknown backend {self.backend!r}: choose one of {', '.join(BACKENDS)}")
         if self.ensemble < 2:
             raise UsageError("--ensemble must be at least 2: p-values need a spread over members")
+        if self.candidates is not None and self.candidates < 1:
+            raise UsageError(f"--candidates must be at least 1, not {self.candidates}")
 
 
 @dataclass(frozen=True)

@@ -107,6 +107,23 @@ class LogisticSGDRecipe(Recipe):
         Xt = np.asarray(prep.transform(X), dtype=np.float64)
         return np.hstack([Xt, np.ones((Xt.shape[0], 1))])
 
+    estimate_method = "influence function"
+
+    def estimate_effects(
+        self, data: Dataset, seed: int, action: str, new_labels: np.ndarray, test_indices: np.ndarray, y_pred: np.ndarray, metric: str
+    ) -> np.ndarray:
+        """Influence-function estimate of each training sample's effect on the mean metric."""
+        from .influence import estimate_effects
+
+        prep = tabular_preprocessor().fit(data.X_train)
+        X = self._design(prep, data.X_train)
+        X_test = self._design(prep, data.X_test.iloc[test_indices])
+        theta = self._train(X, data.y_train[None], np.ones((1, data.n_train)), data.n_classes, seed)[:, :, 0]
+        return estimate_effects(X, data.y_train, theta, self.alpha, action, new_labels, X_test, data.y_test[test_indices], y_pred, metric)
+
+    def _train(self, X: np.ndarray, Y: np.ndarray, W: np.ndarray, n_classes: int, seed: int) -> np.ndarray:
+        return train_averaged_sgd(X, Y, W, n_classes, seed, self.epochs, self.batch_size, self.learning_rate, self.alpha)
+
     def fit_predict(self, data: Dataset, edits: Sequence[Edit], seed: int, eval_on: EvalOn = "test") -> np.ndarray:
         prep = tabular_preprocessor().fit(data.X_train)  # unlabelled: shared by every counterfactual
         X = self._design(prep, data.X_train)
@@ -114,7 +131,5 @@ class LogisticSGDRecipe(Recipe):
         edited = [apply_edit(data.y_train, np.ones(data.n_train), e) for e in edits]
         Y = np.stack([y for y, _ in edited])
         W = np.stack([w for _, w in edited])
-        theta = train_averaged_sgd(
-            X, Y, W, data.n_classes, seed, self.epochs, self.batch_size, self.learning_rate, self.alpha
-        )
+        theta = self._train(X, Y, W, data.n_classes, seed)
         return predict_proba(X_eval, theta)[:, None]

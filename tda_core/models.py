@@ -9,6 +9,7 @@ that cannot simply loops. One seed may yield several members (checkpoints of one
 from __future__ import annotations
 
 import abc
+import copy
 from dataclasses import dataclass
 from typing import Any, Literal, Sequence
 
@@ -69,6 +70,16 @@ class Recipe(abc.ABC):
         (len(edits), members_per_run, n_eval, n_classes) (float64, or float32 for networks). ``eval_on="train+test"`` evaluates
         the training rows first, then the test rows."""
 
+    #: How ``estimate_effects`` estimates (for candidate mode); None where it cannot.
+    estimate_method: str | None = None
+
+    def estimate_effects(
+        self, data: Dataset, seed: int, action: str, new_labels: np.ndarray, test_indices: np.ndarray, y_pred: np.ndarray, metric: str
+    ) -> np.ndarray:
+        """Estimated change of the mean metric over ``test_indices`` for the action on each
+        training sample, without retraining (shape (n_train,)). Used to pick candidates."""
+        raise ModelError(f"the recipe {self.name} cannot estimate effects; run without --candidates")
+
     @abc.abstractmethod
     def params(self) -> dict[str, Any]:
         """Everything that changes what the recipe trains (it keys the cache)."""
@@ -117,14 +128,22 @@ class SklearnRecipe(Recipe):
     """Any scikit-learn classifier or pipeline, used as a recipe through ``clone``.
 
     Members come from seeds (every ``random_state`` parameter is set to the seed) and, when
-    ``checkpoints`` are given, from epochs of ``partial_fit`` on the final step. Removed rows
+    ``checkpoints`` are given, from epochs of ``partial_fit`` on the final step. With
+    ``warm_start`` (convex estimators such as LogisticRegression), each counterfactual starts
+    from the baseline's solution, which cuts solver iterations without changing the optimum. Removed rows
     are dropped and the whole pipeline is refit; upweighting uses ``sample_weight`` where
     the final step accepts it and duplicates rows where it does not.
     """
 
     removal = "drop"
 
-    def __init__(self, estimator: BaseEstimator, name: str | None = None, checkpoints: Sequence[int] = ()):
+    def __init__(
+        self,
+        estimator: BaseEstimator,
+        name: str | None = None,
+        checkpoints: Sequence[int] = (),
+        warm_start: bool = False,
+    ):
         if not hasattr(estimator, "fit") or not hasattr(estimator, "predict_proba"):
             raise ModelError(
                 f"{type(estimator).__name__} cannot be used: the model needs fit and predict_proba "
@@ -135,6 +154,9 @@ class SklearnRecipe(Recipe):
         self._checkpoints = tuple(sorted(int(c) for c in checkpoints))
         if self._checkpoints and not hasattr(self.final_step, "partial_fit"):
             raise ModelError(f"checkpoints need an estimator with partial_fit; {self.name} has none")
+        self.warm_start = bool(warm_start)
+        if self.warm_start and "warm_start" not in self.final_step.get_params():
+            raise ModelError(f"{self.name} has no warm_start parameter; use it without warm start")
 
     @property
     def final_step(self) -> BaseEstimator:
@@ -148,6 +170,7 @@ class SklearnRecipe(Recipe):
         params = self.estimator.get_params(deep=True)
         return {k: repr(v) for k, v in sorted(params.items()) if not isinstance(v, BaseEstimator)} | {
             "estimator": type(self.estimator).__name__,
+            "warm_start_from_baseline": self.warm_start,
         }
 
     def _seeded(self, seed: int) -> BaseEstimator:
@@ -171,12 +194,22 @@ class SklearnRecipe(Recipe):
         X = data.X_train.iloc[rows] if hasattr(data.X_train, "iloc") else data.X_train[rows]
         return X, y[rows], None if uniform else w
 
+    def _warm_started(self, base: BaseEstimator) -> BaseEstimator:
+        """A copy of the fitted baseline that continues from its solution (convex models)."""
+        model = copy.deepcopy(base)
+        key = f"{model.steps[-1][0]}__warm_start" if isinstance(model, Pipeline) else "warm_start"
+        return model.set_params(**{key: True})
+
     def fit_predict(self, data: Dataset, edits: Sequence[Edit], seed: int, eval_on: EvalOn = "test") -> np.ndarray:
         X_eval = eval_features(data, eval_on)
+        base = None
+        if self.warm_start and any(not e.is_baseline for e in edits):
+            base = self._seeded(seed).fit(data.X_train, data.y_train)
         out = []
         for edit in edits:
             X, y, w = self._training_rows(data, edit)
-            model = self._seeded(seed)
+            # Warm start: begin at the baseline's optimum and converge to the same tolerance.
+            model = self._seeded(seed) if base is None or edit.is_baseline else self._warm_started(base)
             if self._checkpoints:
                 out.append(self._fit_checkpoints(model, X, y, w, X_eval, data.n_classes))
                 continue

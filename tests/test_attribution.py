@@ -116,3 +116,13 @@ def test_paired_stats_follow_the_definitions():
 
     assert p[0] == pytest.approx(ttest_1samp([0.1, 0.3, 0.2], 0.0).pvalue)
     assert p[1] == 1.0 and p[2] == 0.0  # constant deltas: 1 if zero, 0 otherwise
+
+
+def test_warm_start_equals_cold_start(small_cancer):
+    estimator = make_pipeline(StandardScaler(), LogisticRegression(tol=1e-10, max_iter=5000))
+    from tda_core.actions import make_edit
+
+    edits = [make_edit("remove", [i]) for i in CHECKED] + [make_edit("upweight", [i]) for i in CHECKED]
+    cold = SklearnRecipe(estimator).fit_predict(small_cancer, edits, seed=0)
+    warm = SklearnRecipe(estimator, warm_start=True).fit_predict(small_cancer, edits, seed=0)
+    np.testing.assert_allclose(warm, cold, atol=1e-6, rtol=0)
