@@ -227,6 +227,8 @@ class Engine:
         tell()
         if todo:
             n_jobs = 1 if len(todo) == 1 else self.config.n_jobs
+            if self.config.backend in ("dask", "ray"):
+                n_jobs = -1  # as many as the cluster has workers
             tasks = (delayed(_train_unit)(recipe, data, keys[i].edits, keys[i].seed, eval_on, i) for i in todo)
             with self._backend():
                 for i, result in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks):

@@ -173,6 +173,10 @@ class SklearnRecipe(Recipe):
             "warm_start_from_baseline": self.warm_start,
         }
 
+    def fingerprint(self) -> str:
+        # joblib.hash of the unfitted estimator is stable across processes; reprs may hold addresses.
+        return joblib.hash((type(self).__qualname__, self.removal, self.checkpoints, self.warm_start, clone(self.estimator)))
+
     def _seeded(self, seed: int) -> BaseEstimator:
         model = clone(self.estimator)
         keys = [k for k in model.get_params(deep=True) if k == "random_state" or k.endswith("__random_state")]

@@ -126,3 +126,10 @@ def test_warm_start_equals_cold_start(small_cancer):
     cold = SklearnRecipe(estimator).fit_predict(small_cancer, edits, seed=0)
     warm = SklearnRecipe(estimator, warm_start=True).fit_predict(small_cancer, edits, seed=0)
     np.testing.assert_allclose(warm, cold, atol=1e-6, rtol=0)
+
+
+def test_sklearn_recipe_fingerprint_is_stable_across_instances():
+    from tda_core.recipes import logistic_lbfgs
+
+    assert logistic_lbfgs().fingerprint() == logistic_lbfgs().fingerprint()
+    assert paper_sgd().fingerprint() != logistic_lbfgs().fingerprint()

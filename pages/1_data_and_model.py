@@ -1,0 +1,174 @@
+"""Step 1: choose the dataset, the model (a training recipe or an uploaded model) and the run."""
+
+import streamlit as st
+
+from tda_core.demos import DEMOS
+from tda_core.exceptions import TDAError, UntrustedFileError
+from ui import charts, frame, loaders, state, tables
+from ui.gallery import gallery
+
+SOURCES = {"demo": "Embedded demo", "table": "Upload a table", "images": "Upload images (ZIP)"}
+MODEL_SOURCES = {"recipe": "Training recipe", "upload": "Upload a model"}
+RECIPE_HELP = {
+    "default": "the default for this kind of data",
+    "logistic-sgd": "logistic regression, averaged SGD (the tabular default)",
+    "paper-sgd": "the paper's SGD logistic regression, checkpoints 30/40/50",
+    "logistic-lbfgs": "converged logistic regression (deterministic)",
+}
+
+
+def remember(key: str, uploaded) -> None:
+    """Keep an upload in the session (the uploader itself forgets it on a page switch)."""
+    if uploaded is not None:
+        upload = loaders.make_upload(uploaded.name, uploaded.getvalue())
+        previous = state.get(key)
+        if previous is None or previous.digest != upload.digest:
+            state.put(key, upload)
+            if key == state.MODEL_UPLOAD:
+                state.put(state.TRUST, False)  # trust is given to one file, not to the next
+
+
+def forget_upload() -> None:
+    state.put(state.UPLOAD, None)
+    state.put(state.TEST_UPLOAD, None)
+
+
+st.title("Data and model")
+st.caption("Step 1 of 4 · what to debug: a dataset, how the model is trained, and how the ensemble is retrained.")
+
+data, data_error = None, None
+left, right = st.columns(2, gap="large")
+
+with left:
+    st.subheader("Dataset")
+    sources = [s for s in SOURCES if s != "images" or loaders.images_supported()]
+    if state.get(state.SOURCE) not in sources:
+        state.put(state.SOURCE, "demo")
+    st.radio("Data source", sources, format_func=SOURCES.get, key=state.SOURCE, persist_state="session", horizontal=True, on_change=forget_upload)
+    source = state.get(state.SOURCE)
+
+    if source == "demo":
+        names = loaders.demo_names()
+        if state.get(state.DEMO) not in names:
+            state.put(state.DEMO, names[0])
+        st.selectbox("Demo", names, format_func=lambda n: f"{n} · {DEMOS[n].description}", key=state.DEMO, persist_state="session")
+    elif source == "table":
+        remember(state.UPLOAD, st.file_uploader("Table (CSV or Parquet)", type=loaders.TABLE_TYPES, key="table_file"))
+    else:
+        remember(state.UPLOAD, st.file_uploader("Images: a ZIP with train/<class>/ and test/<class>/", type=["zip"],
+                                                key="images_file"))
+
+    upload = state.get(state.UPLOAD)
+    if source != "demo" and upload is not None:
+        st.caption(f"Using **{upload.name}** ({upload.size_kb:,.0f} KB).")
+
+    try:
+        if source == "table" and upload is not None:
+            columns = loaders.table_columns(upload.digest, upload)
+            if state.get(state.TARGET) not in columns:
+                state.put(state.TARGET, columns[-1])
+            st.selectbox("Target column (the class to predict)", columns, key=state.TARGET, persist_state="session")
+            st.radio("Test data", ["split", "file"], key=state.TEST_MODE, persist_state="session", horizontal=True,
+                     format_func={"split": "Split off a fraction", "file": "Separate test file"}.get)
+            if state.get(state.TEST_MODE) == "split":
+                st.slider("Test fraction (stratified split, seed 0)", 0.05, 0.5, step=0.05, key=state.TEST_SIZE, persist_state="session")
+            else:
+                remember(state.TEST_UPLOAD, st.file_uploader("Test table", type=loaders.TABLE_TYPES, key="test_file"))
+                test_upload = state.get(state.TEST_UPLOAD)
+                if test_upload is not None:
+                    st.caption(f"Testing on **{test_upload.name}**.")
+        data = loaders.current_dataset()
+    except TDAError as exc:
+        data_error = str(exc)
+    except Exception as exc:  # an arbitrary upload can break a reader in unforeseen ways: one line, no traceback
+        data_error = f"{upload.name if upload else 'the data'}: could not be read ({exc.__class__.__name__}: {exc})"
+    if data_error:
+        st.error(data_error)
+    elif data is None:
+        st.info("Upload a file to continue." if source != "demo" else "Choose a demo.")
+
+recipe = None
+with right:
+    st.subheader("Model")
+    st.radio("Model", list(MODEL_SOURCES), format_func=MODEL_SOURCES.get, key=state.MODEL_SOURCE, persist_state="session", horizontal=True,
+             label_visibility="collapsed")
+    kind = data.kind if data is not None else "tabular"
+    if state.get(state.MODEL_SOURCE) == "recipe":
+        names = loaders.recipe_names(kind)
+        if state.get(state.RECIPE) not in names:
+            state.put(state.RECIPE, "default")
+        st.selectbox("Training recipe", names, key=state.RECIPE, persist_state="session", format_func=lambda n: f"{n} · {RECIPE_HELP.get(n, '')}")
+    else:
+        types = loaders.SKLEARN_MODEL_TYPES + (loaders.TORCH_MODEL_TYPES if kind == "images" else [])
+        remember(state.MODEL_UPLOAD, st.file_uploader(
+            "Model file: .skops (scikit-learn)" + (", .safetensors/.pt weights" if kind == "images" else ""),
+            type=types, key="model_file",
+            help="The model is used as a training recipe: it is cloned and retrained for every counterfactual."))
+        model_upload = state.get(state.MODEL_UPLOAD)
+        if model_upload is not None:
+            if loaders.is_code_format(model_upload.name):
+                st.checkbox("I trust this file (it runs code when loaded)", key=state.TRUST, persist_state="session")
+            if kind == "images" and model_upload.name.lower().rsplit(".", 1)[-1] in loaders.TORCH_MODEL_TYPES:
+                st.selectbox("Architecture of the weights", loaders.architectures(), key=state.ARCH, persist_state="session")
+        else:
+            st.info("Upload a model, or use a training recipe.")
+    if data is not None:
+        try:
+            recipe = loaders.current_recipe(data)
+        except UntrustedFileError as exc:
+            st.error(str(exc).replace("pass --trust-code", "tick “I trust this file”"))
+            if not loaders.is_code_format(state.get(state.MODEL_UPLOAD).name):  # .skops with unusual types
+                st.checkbox("I trust this file (it holds types skops does not trust by default)", key=state.TRUST,
+                            persist_state="session")
+        except TDAError as exc:
+            st.error(str(exc))
+        except Exception as exc:
+            st.error(f"The model could not be loaded ({exc.__class__.__name__}: {exc})")
+    if recipe is not None:
+        model_upload = state.get(state.MODEL_UPLOAD)
+        if state.get(state.MODEL_SOURCE) == "upload" and model_upload is not None and state.get(state.TRUST):
+            st.warning(f"{model_upload.name} was loaded trusting its contents (it may run code): only do this for "
+                       "files you know.")
+        described = recipe.describe()
+        st.markdown(f"**{recipe.name}** · ensemble of **{state.get(state.ENSEMBLE)}** members · "
+                    f"removal by {'dropping rows' if recipe.removal == 'drop' else 'weight 0 in place'}")
+        with st.expander("Recipe parameters"):
+            st.dataframe({"parameter": list(described), "value": [str(v) for v in described.values()]},
+                         hide_index=True, width="stretch")
+
+with st.expander("Run settings: ensemble, seeds, parallelism"):
+    c1, c2, c3, c4 = st.columns(4)
+    c1.number_input("Ensemble members", min_value=2, max_value=20, step=1, key=state.ENSEMBLE, persist_state="session",
+                    help="Every effect is a paired difference over these members (same seeds before and after).")
+    c2.number_input("First seed", min_value=0, step=1, key=state.SEED, persist_state="session")
+    c3.number_input("Parallel jobs", min_value=-1, max_value=64, step=1, key=state.N_JOBS, persist_state="session", help="-1 uses every core.")
+    c4.selectbox("Backend", loaders.UI_BACKENDS, key=state.BACKEND, persist_state="session")
+    if state.get(state.BACKEND) == "dask":
+        st.text_input("Dask scheduler address (empty: a local cluster)", key=state.SCHEDULER, persist_state="session", placeholder="tcp://10.0.0.5:8786")
+
+if data is not None:
+    st.divider()
+    st.subheader(f"Preview · {data.name}")
+    if data.description:
+        st.caption(data.description)
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Training rows", f"{data.n_train:,}")
+    m2.metric("Test rows", f"{data.n_test:,}")
+    m3.metric("Feature columns" if data.kind == "tabular" else "Image shape",
+              f"{data.X_train.shape[1]}" if data.kind == "tabular" else "×".join(map(str, data.X_train.shape[1:])))
+    m4.metric("Classes", data.n_classes)
+    balance, sample = st.columns([1, 2], gap="large")
+    with balance:
+        st.markdown(f"**Class balance** of `{data.target}`")
+        st.altair_chart(charts.class_balance_chart(tables.class_counts(data)), width="stretch")
+    with sample:
+        if data.kind == "tabular":
+            st.markdown("**First training rows**")
+            preview = data.X_train.head(50).assign(**{data.target: [data.classes[c] for c in data.y_train[:50]]})
+            st.dataframe(preview, height=260, width="stretch")
+        else:
+            st.markdown("**Training images**")
+            shown = list(range(min(data.n_train, 24)))
+            gallery(data.thumbnails_train, shown, [data.classes[data.y_train[i]] for i in shown], cap=24)
+    if recipe is not None:
+        st.page_link(frame.PAGES["errors"], label="Next: see the model's errors", icon=":material/arrow_forward:")

@@ -1,0 +1,727 @@
+"""PyTorch training recipes: a ``torch.nn.Module`` classifier trained by AdamW, many at once.
+
+:class:`TorchRecipe` trains one network per :class:`~tda_core.actions.Edit` and seed:
+
+* **Members.** A seed fixes the initialisation (``torch.manual_seed`` inside a forked RNG, so
+  the global state is untouched) and the mini-batch order (a ``torch.Generator``). Each run
+  records its predictions at ``checkpoints``, and each checkpoint is one ensemble member
+  (default: the last three epochs in full mode; in head mode the last epoch, so that members
+  come from seeds: checkpoints of a converged head hide the training noise).
+* **Edits.** Removal is weight 0 in place (``removal = "zero_weight"``): the loss of a batch is
+  ``sum_i w_i * ce_i / batch_size`` (divided by the batch size, not by the sum of weights), so a
+  removed sample keeps its place in the batch order, every other sample gets exactly the
+  gradient it had in the baseline, and upweighting x10 is exact. Relabel changes targets.
+  Networks with batch normalisation (``resnet18``) still see a removed sample in the batch
+  statistics; for them removal is exact only for the loss.
+* **Modes.** ``mode="full"`` trains every parameter from the starting point (the uploaded
+  weights, or the seed's random initialisation). ``mode="head"`` freezes the body of the
+  starting network and retrains only its last ``nn.Linear`` layer (re-initialised from the seed
+  like ``nn.Linear``) on the body's features. With no upload the starting network is the
+  baseline network trained in full on the unedited data with that seed. The head trains for
+  ``head_epochs`` (default 50: heads are cheap, and a fresh head needs them to converge). The features are
+  computed once and cached on disk (:func:`tda_core.cache.memory`), keyed by the data
+  fingerprint, the recipe's parameters and the seed.
+* **Batched exact training.** In head mode all edits of a call train at once as stacked heads
+  of shape (B, D, C) with batched matrix products, sharing the seed's initialisation and batch
+  order. In full mode, architectures without batch norm (``small_cnn``, ``mlp``) train at once
+  with ``torch.func`` (``vmap`` over stacked parameters); others train one at a time. Batched
+  and one-at-a-time training agree to float32 rounding (tested to 1e-5).
+* **Determinism.** On CPU the same seed gives identical probabilities
+  (``torch.use_deterministic_algorithms`` is on while training; the thread count is left as is,
+  and results are reproducible for a given thread count).
+
+torch is imported inside functions, so importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from .actions import Edit, apply_edit
+from .cache import memory
+from .data import Dataset
+from .exceptions import ModelError, UntrustedFileError
+from .models import EvalOn, Recipe, tabular_preprocessor
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    from torch import nn
+
+#: Bumped when a change in this file changes what a recipe trains (it keys the cache).
+VERSION = 1
+WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth")
+CODE_SUFFIXES = (".py",)
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".skops")
+DEFAULT_IMAGE_EPOCHS = 10
+#: Rows per forward pass when predicting (times the number of stacked models).
+EVAL_ROWS = 8192
+
+
+# ---------------------------------------------------------------------------------------
+# Architectures: name -> factory(n_classes, input_shape) -> nn.Module
+
+
+def _small_cnn(n_classes: int, input_shape: Sequence[int]) -> "nn.Module":
+    """Two 3x3 stride-2 conv + ReLU layers (8 and 16 channels), a 64-unit ReLU layer, a linear head.
+
+    Strided convolutions rather than max-pooling: a max-pool routes its gradient by ties that
+    float rounding can flip, so stacked (vmap) and one-at-a-time training drift apart over the
+    epochs; without it they agree to float32 rounding."""
+    from torch import nn
+
+    if len(input_shape) != 3:
+        raise ModelError(f"small_cnn needs images of shape (channels, H, W), not {tuple(input_shape)}; use mlp for tables")
+    c, h, w = input_shape
+    h2, w2 = (h + 1) // 2, (w + 1) // 2
+    h4, w4 = (h2 + 1) // 2, (w2 + 1) // 2
+    return nn.Sequential(
+        nn.Conv2d(c, 8, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(8, 16, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(16 * h4 * w4, 64),
+        nn.ReLU(),
+        nn.Linear(64, n_classes),
+    )
+
+
+def _mlp(n_classes: int, input_shape: Sequence[int]) -> "nn.Module":
+    """Flatten, one 128-unit ReLU layer, a linear head. Works on images and on tabular features."""
+    from torch import nn
+
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(int(np.prod(input_shape)), 128),
+        nn.ReLU(),
+        nn.Linear(128, n_classes),
+    )
+
+
+def _resnet18(n_classes: int, input_shape: Sequence[int]) -> "nn.Module":
+    """torchvision's ResNet-18 (no pretrained weights) for small inputs: 3x3 stride-1 conv1 taking
+    the data's channels (1 for grayscale), no max-pool, ``n_classes`` outputs."""
+    from torch import nn
+    from torchvision.models import resnet18
+
+    if len(input_shape) != 3:
+        raise ModelError(f"resnet18 needs images of shape (channels, H, W), not {tuple(input_shape)}")
+    model = resnet18(weights=None, num_classes=n_classes)
+    model.conv1 = nn.Conv2d(input_shape[0], 64, kernel_size=3, stride=1, padding=1, bias=False)
+    model.maxpool = nn.Identity()
+    return model
+
+
+ARCHITECTURES: dict[str, Callable[[int, Sequence[int]], "nn.Module"]] = {
+    "small_cnn": _small_cnn,
+    "mlp": _mlp,
+    "resnet18": _resnet18,
+}
+#: Architectures without batch norm or dropout: full training can stack them with torch.func.
+VMAP_ARCHITECTURES = ("small_cnn", "mlp")
+
+
+# ---------------------------------------------------------------------------------------
+# Helpers
+
+
+@contextlib.contextmanager
+def _deterministic() -> Iterator[None]:
+    import torch
+
+    enabled = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+
+
+def state_hash(state: Mapping[str, Any]) -> str:
+    """A sha256 of a state dict's names, dtypes, shapes and bytes."""
+    import torch
+
+    digest = hashlib.sha256()
+    for key in sorted(state):
+        t = state[key].detach().cpu().contiguous()
+        digest.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
+
+
+def _file_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _last_linear(model: "nn.Module") -> tuple[str, "nn.Linear"]:
+    from torch import nn
+
+    linears = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ModelError("head mode needs a network whose last layer is an nn.Linear; this one has none")
+    return linears[-1]
+
+
+def _batches(n: int, batch_size: int, generator: "torch.Generator") -> list["torch.Tensor"]:
+    """One epoch's mini-batches: a seeded permutation cut into ceil(n / batch_size) near-equal
+    parts (so that no batch has a single sample, which batch norm would refuse)."""
+    import torch
+
+    perm = torch.randperm(n, generator=generator)
+    return list(torch.tensor_split(perm, max(1, math.ceil(n / batch_size))))
+
+
+def _load_code(path: Path) -> Callable[..., "nn.Module"]:
+    spec = importlib.util.spec_from_file_location(f"tda_user_model_{_file_hash(path)[:12]}", path)
+    if spec is None or spec.loader is None:
+        raise ModelError(f"{path.name}: cannot import the file")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise ModelError(f"{path.name}: importing the model definition failed ({exc.__class__.__name__}: {exc})") from None
+    build = getattr(module, "build_model", None)
+    if not callable(build):
+        raise ModelError(f"{path.name}: the file must define build_model(n_classes, input_shape) returning an nn.Module")
+    return build
+
+
+def check_state(model: "nn.Module", state: Mapping[str, Any], what: str) -> None:
+    """Raise a :class:`ModelError` naming the first layer whose weights do not fit ``model``."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    given = {k: tuple(v.shape) for k, v in state.items() if not k.endswith("num_batches_tracked")}
+    for key, shape in expected.items():
+        if key not in given:
+            raise ModelError(f"the weights do not fit {what}: the file has no layer {key} (expected shape {shape})")
+        if given[key] != shape:
+            raise ModelError(
+                f"the weights do not fit {what}: layer {key} has shape {given[key]} in the file, "
+                f"the architecture expects {shape}"
+            )
+    extra = sorted(set(given) - set(expected))
+    if extra:
+        raise ModelError(f"the weights do not fit {what}: the file has layer {extra[0]}, which the architecture lacks")
+
+
+# ---------------------------------------------------------------------------------------
+# The recipe
+
+
+class TorchRecipe(Recipe):
+    """A ``torch.nn.Module`` classifier trained by mini-batch AdamW (see the module docstring).
+
+    ``arch`` names an entry of :data:`ARCHITECTURES` (or describes ``code_path``, a trusted model
+    definition with ``build_model(n_classes, input_shape)``). ``initial_state`` is a state dict
+    every member starts from (uploaded weights). ``checkpoints`` are 1-based epochs (see
+    :attr:`checkpoints` for the defaults). ``head_epochs`` is the head's training in head mode.
+    ``batched`` only chooses how full-mode training runs, not what it computes.
+    ``cache_dir``/``cache`` say where head-mode features are cached.
+    """
+
+    removal = "zero_weight"
+
+    def __init__(
+        self,
+        arch: str = "small_cnn",
+        epochs: int = 10,
+        batch_size: int = 32,
+        lr: float = 1e-3,
+        weight_decay: float = 0.005,
+        mode: str = "full",
+        head_epochs: int = 50,
+        checkpoints: Sequence[int] | None = None,
+        initial_state: Mapping[str, Any] | None = None,
+        code_path: str | Path | None = None,
+        name: str | None = None,
+        batched: bool = True,
+        cache_dir: str | Path | None = None,
+        cache: bool = True,
+    ):
+        if mode not in ("full", "head"):
+            raise ModelError(f"unknown mode {mode!r}: choose full or head")
+        if code_path is None and arch not in ARCHITECTURES:
+            raise ModelError(f"unknown architecture {arch!r}: choose one of {', '.join(ARCHITECTURES)}")
+        if int(epochs) < 1:
+            raise ModelError(f"epochs must be at least 1, not {epochs}")
+        if int(batch_size) < 1:
+            raise ModelError(f"batch_size must be at least 1, not {batch_size}")
+        self.arch = arch
+        self.epochs = int(epochs)
+        self.batch_size = int(batch_size)
+        self.lr = float(lr)
+        self.weight_decay = float(weight_decay)
+        self.mode = mode
+        self.head_epochs = int(head_epochs)
+        if self.head_epochs < 1:
+            raise ModelError(f"head_epochs must be at least 1, not {head_epochs}")
+        self._checkpoint_arg = None if checkpoints is None else tuple(sorted({int(c) for c in checkpoints}))
+        if self._checkpoint_arg and not all(1 <= c <= self.trained_epochs for c in self._checkpoint_arg):
+            raise ModelError(
+                f"checkpoints must be epochs between 1 and {self.trained_epochs}, not {list(self._checkpoint_arg)}"
+            )
+        self.initial_state = None
+        self.weights_hash: str | None = None
+        if initial_state is not None:
+            self.initial_state = {k: v.detach().cpu() for k, v in initial_state.items()}
+            self.weights_hash = state_hash(self.initial_state)
+        self.code_path = None if code_path is None else Path(code_path)
+        self.code_hash = None if self.code_path is None else _file_hash(self.code_path)
+        self.name = name or f"{arch}-{mode}"
+        self.batched = batched
+        self.cache_dir = cache_dir
+        self.cache = cache
+        self._builder: Callable[..., "nn.Module"] | None = None
+
+    # --- the Recipe interface ------------------------------------------------------------
+
+    @property
+    def trained_epochs(self) -> int:
+        """Epochs of the part that retrains: the network (full mode) or the head (head mode)."""
+        return self.head_epochs if self.mode == "head" else self.epochs
+
+    @property
+    def checkpoints(self) -> tuple[int, ...]:
+        """Epochs recorded as members (of the network in full mode, of the head in head mode).
+
+        Default: the last three epochs in full mode; the last epoch only in head mode, where
+        a converged head's checkpoints are near copies of each other (their spread is a fifth
+        of the spread over seeds on the digits demo), so members there come from seeds."""
+        if self._checkpoint_arg:
+            return self._checkpoint_arg
+        if self.mode == "head":
+            return (self.head_epochs,)
+        return tuple(range(max(1, self.epochs - 2), self.epochs + 1))
+
+    @property
+    def chunk_size(self) -> int:  # type: ignore[override]
+        if self.mode == "head":
+            return 1024
+        return 32 if self._batchable else 4
+
+    @property
+    def _batchable(self) -> bool:
+        return self.batched and self.code_path is None and self.arch in VMAP_ARCHITECTURES
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "arch": self.arch,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "weight_decay": self.weight_decay,
+            "mode": self.mode,
+            "head_epochs": self.head_epochs if self.mode == "head" else None,
+            "checkpoints": list(self.checkpoints),
+            "weights": self.weights_hash,
+            "code": self.code_hash,
+            "version": VERSION,
+        }
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """scikit-learn style constructor parameters (so a recipe can be copied with changes)."""
+        return {
+            "arch": self.arch, "epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr,
+            "weight_decay": self.weight_decay, "mode": self.mode, "head_epochs": self.head_epochs,
+            "checkpoints": self._checkpoint_arg,
+            "initial_state": self.initial_state, "code_path": self.code_path, "name": self.name,
+            "batched": self.batched, "cache_dir": self.cache_dir, "cache": self.cache,
+        }
+
+    def set_params(self, **changes: Any) -> "TorchRecipe":
+        """A new recipe with some constructor parameters changed (``epochs=...``, ``mode=...``).
+        Changing ``epochs`` or ``mode`` without a ``name`` keeps the default name scheme."""
+        params = self.get_params() | changes
+        if "name" not in changes and self.name == f"{self.arch}-{self.mode}":
+            params["name"] = None
+        return TorchRecipe(**params)
+
+    def with_options(self, epochs: int | None = None, mode: str | None = None, **changes: Any) -> "TorchRecipe":
+        """This recipe with ``--epochs``/``--mode`` applied; ``None`` keeps the current value."""
+        if epochs is not None:
+            changes["epochs"] = epochs
+        if mode is not None:
+            changes["mode"] = mode
+        return self.set_params(**changes) if changes else self
+
+    def __repr__(self) -> str:
+        return (
+            f"TorchRecipe(arch={self.arch!r}, mode={self.mode!r}, epochs={self.epochs}, "
+            f"head_epochs={self.head_epochs}, batch_size={self.batch_size}, "
+            f"lr={self.lr}, weight_decay={self.weight_decay}, checkpoints={list(self.checkpoints)}, "
+            f"weights={'uploaded' if self.weights_hash else 'none'})"
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_builder"] = None  # a function from an imported file does not pickle; re-import it
+        return state
+
+    # --- building networks ---------------------------------------------------------------
+
+    def build(self, n_classes: int, input_shape: Sequence[int], seed: int = 0) -> "nn.Module":
+        """The starting network for ``seed``: seeded initialisation, then the uploaded weights if any."""
+        import torch
+
+        if self.code_path is not None and self._builder is None:
+            self._builder = _load_code(self.code_path)
+        factory = self._builder or ARCHITECTURES[self.arch]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = factory(n_classes, tuple(input_shape))
+        if not isinstance(model, torch.nn.Module):
+            raise ModelError(f"{self.arch}: build_model must return a torch.nn.Module, not {type(model).__name__}")
+        model = model.float()
+        if self.initial_state is not None:
+            check_state(model, self.initial_state, f"{self.arch} for {n_classes} classes and input {tuple(input_shape)}")
+            model.load_state_dict(self.initial_state, strict=False)
+        return model
+
+    def _arrays(self, data: Dataset) -> tuple[np.ndarray, np.ndarray]:
+        """Training and test inputs as float32 arrays (tables: the standard preprocessing,
+        fitted once on the training features without labels)."""
+        if data.kind == "tabular":
+            prep = tabular_preprocessor().fit(data.X_train)
+            return (
+                np.asarray(prep.transform(data.X_train), dtype=np.float32),
+                np.asarray(prep.transform(data.X_test), dtype=np.float32),
+            )
+        return np.asarray(data.X_train, dtype=np.float32), np.asarray(data.X_test, dtype=np.float32)
+
+    # --- training ------------------------------------------------------------------------
+
+    def fit_predict(self, data: Dataset, edits: Sequence[Edit], seed: int, eval_on: EvalOn = "test") -> np.ndarray:
+        import torch
+
+        X_np, X_test_np = self._arrays(data)
+        edited = [apply_edit(data.y_train, np.ones(data.n_train), e) for e in edits]
+        Y = torch.from_numpy(np.stack([y for y, _ in edited]).astype(np.int64))
+        W = torch.from_numpy(np.stack([w for _, w in edited]).astype(np.float32))
+        with _deterministic():
+            if self.mode == "head":
+                F_train, F_test = self.features(data, seed)
+                F_eval = F_test if eval_on == "test" else np.concatenate([F_train, F_test])
+                out = train_heads(
+                    torch.from_numpy(F_train), Y, W, torch.from_numpy(F_eval), data.n_classes, seed,
+                    self.head_epochs, self.batch_size, self.lr, self.weight_decay, self.checkpoints,
+                )
+            else:
+                X = torch.from_numpy(X_np)
+                X_eval = torch.from_numpy(X_test_np if eval_on == "test" else np.concatenate([X_np, X_test_np]))
+                model = self.build(data.n_classes, X_np.shape[1:], seed)
+                if self._batchable:
+                    out = self._train_stacked(model, X, Y, W, X_eval, seed)
+                else:
+                    out = np.stack([self._train_one(model, X, Y[b], W[b], X_eval, seed) for b in range(len(edits))])
+        return np.ascontiguousarray(out, dtype=np.float32)
+
+    def _train_one(
+        self, start: "nn.Module", X: "torch.Tensor", y: "torch.Tensor", w: "torch.Tensor", X_eval: "torch.Tensor",
+        seed: int,
+    ) -> np.ndarray:
+        """Train a copy of ``start`` on one edited training set; probabilities (members, n_eval, C)."""
+        return self._fit(start, X, y, w, X_eval, seed)[1]
+
+    def _fit(
+        self, start: "nn.Module", X: "torch.Tensor", y: "torch.Tensor", w: "torch.Tensor", X_eval: "torch.Tensor",
+        seed: int,
+    ) -> tuple["nn.Module", np.ndarray]:
+        """The one-at-a-time training loop: the trained network and its checkpoint probabilities."""
+        import copy
+
+        import torch
+        import torch.nn.functional as F
+
+        model = copy.deepcopy(start)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        generator = torch.Generator().manual_seed(seed)
+        snaps = []
+        for epoch in range(1, self.epochs + 1):
+            model.train()
+            for idx in _batches(len(y), self.batch_size, generator):
+                ce = F.cross_entropy(model(X[idx]), y[idx], reduction="none")
+                loss = (w[idx] * ce).sum() / len(idx)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+            if epoch in self.checkpoints and len(X_eval):
+                snaps.append(predict_proba(model, X_eval))
+        return model, (np.stack(snaps) if snaps else np.zeros(0, dtype=np.float32))
+
+    def _train_stacked(
+        self, start: "nn.Module", X: "torch.Tensor", Y: "torch.Tensor", W: "torch.Tensor", X_eval: "torch.Tensor", seed: int
+    ) -> np.ndarray:
+        """Train B copies of ``start`` at once with ``torch.func``: parameters stacked along a new
+        first dimension, ``vmap`` over them, one AdamW over the stacked tensors (AdamW is
+        elementwise, so each slice follows exactly its own optimiser)."""
+        import torch
+        from torch.func import functional_call, vmap
+
+        B = Y.shape[0]
+        base = {k: v.detach() for k, v in start.named_parameters()}
+        buffers = {k: v.detach() for k, v in start.named_buffers()}
+        params = {k: v.unsqueeze(0).repeat(B, *([1] * v.dim())).requires_grad_(True) for k, v in base.items()}
+
+        def forward(p: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+            return functional_call(start, (p, buffers), (x,))
+
+        batched = vmap(forward, in_dims=(0, None))
+        optimizer = torch.optim.AdamW(list(params.values()), lr=self.lr, weight_decay=self.weight_decay)
+        generator = torch.Generator().manual_seed(seed)
+        snaps = []
+        start.train()
+        for epoch in range(1, self.epochs + 1):
+            for idx in _batches(Y.shape[1], self.batch_size, generator):
+                logits = batched(params, X[idx])  # (B, m, C)
+                ce = -torch.log_softmax(logits, dim=-1).gather(-1, Y[:, idx, None]).squeeze(-1)
+                loss = (W[:, idx] * ce).sum() / len(idx)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+            if epoch in self.checkpoints:
+                with torch.no_grad():
+                    rows = max(1, EVAL_ROWS // B)
+                    proba = torch.cat(
+                        [torch.softmax(batched(params, X_eval[i : i + rows]), dim=-1) for i in range(0, len(X_eval), rows)],
+                        dim=1,
+                    )
+                snaps.append(proba.numpy())
+        return np.stack(snaps, axis=1)  # (B, members, n_eval, C)
+
+    # --- head mode -----------------------------------------------------------------------
+
+    def _feature_key(self, data: Dataset, seed: int) -> dict[str, Any]:
+        """What the frozen features depend on: the data, the starting network and (with no
+        upload) the seed and full-training parameters of the baseline network."""
+        key = {"data": data.fingerprint, "arch": self.arch, "weights": self.weights_hash, "code": self.code_hash,
+               "version": VERSION}
+        if self.weights_hash is None:
+            key |= {"seed": seed, "epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr,
+                    "weight_decay": self.weight_decay}
+        return key
+
+    def features(self, data: Dataset, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Frozen features (inputs of the last linear layer) of the training and test rows,
+        computed once per key and cached on disk."""
+        cached = memory(self.cache_dir, self.cache).cache(_compute_features, ignore=["data", "recipe"])
+        return cached(self._feature_key(data, seed), data, self, seed)
+
+    def starting_network(self, data: Dataset, seed: int) -> "nn.Module":
+        """The network head mode takes its body from: the uploaded weights, or the baseline
+        trained in full on the unedited data with ``seed``."""
+        import torch
+
+        X_np, _ = self._arrays(data)
+        model = self.build(data.n_classes, X_np.shape[1:], seed)
+        if self.weights_hash is not None:
+            return model
+        with _deterministic():
+            X = torch.from_numpy(X_np)
+            y = torch.from_numpy(data.y_train.astype(np.int64))
+            w = torch.ones(len(y))
+            trained, _ = self._fit(model, X, y, w, X[:0], seed)
+        return trained
+
+
+def _compute_features(key: dict[str, Any], data: Dataset, recipe: TorchRecipe, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    model = recipe.starting_network(data, seed)
+    X_train, X_test = recipe._arrays(data)
+    return penultimate(model, X_train), penultimate(model, X_test)
+
+
+def penultimate(model: "nn.Module", X: np.ndarray, rows: int = 1024) -> np.ndarray:
+    """The inputs of the model's last ``nn.Linear`` layer (eval mode), float32 (N, D)."""
+    import torch
+
+    _, head = _last_linear(model)
+    captured: list[torch.Tensor] = []
+    hook = head.register_forward_pre_hook(lambda module, inputs: captured.append(inputs[0].detach()))
+    model.eval()
+    try:
+        with torch.no_grad():
+            for i in range(0, len(X), rows):
+                model(torch.from_numpy(np.ascontiguousarray(X[i : i + rows])))
+    finally:
+        hook.remove()
+    if not captured:
+        return np.zeros((0, head.in_features), dtype=np.float32)
+    return torch.cat(captured).reshape(len(X), -1).numpy().astype(np.float32)
+
+
+def predict_proba(model: "nn.Module", X: "torch.Tensor", rows: int = 1024) -> np.ndarray:
+    """Softmax probabilities of ``model`` in eval mode, (n, C) float32."""
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        parts = [torch.softmax(model(X[i : i + rows]), dim=-1) for i in range(0, len(X), rows)]
+    return torch.cat(parts).numpy() if parts else np.zeros((0, 0), dtype=np.float32)
+
+
+def train_heads(
+    F_train: "torch.Tensor",
+    Y: "torch.Tensor",
+    W: "torch.Tensor",
+    F_eval: "torch.Tensor",
+    n_classes: int,
+    seed: int,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    checkpoints: Sequence[int],
+) -> np.ndarray:
+    """Train B linear heads at once on frozen features; probabilities (B, members, n_eval, C).
+
+    The heads are the (B, D, C) stack laid side by side as one (D, C*B) matrix, so that one
+    matrix product per batch serves all of them. ``F_train`` (N, D) are shared; ``Y``/``W`` (B, N) are each head's labels and weights. The
+    heads start from the same seeded ``nn.Linear``-style initialisation
+    (uniform in +-1/sqrt(D)) and see the same batches; the loss of a batch is
+    ``sum_i w_i * ce_i / batch_size``, optimised by AdamW. A batch of one gives the numbers of a
+    batch of many.
+    """
+    import torch
+
+    B, n = Y.shape
+    d = F_train.shape[1]
+    C = n_classes
+    generator = torch.Generator().manual_seed(seed)
+    bound = 1.0 / math.sqrt(d) if d else 0.0
+    w0 = (torch.rand(d, C, 1, generator=generator) * 2 - 1) * bound
+    b0 = (torch.rand(C, 1, generator=generator) * 2 - 1) * bound
+    # The B heads side by side as a (D, C*B) matrix: one matrix product serves them all, and the
+    # softmax runs over a non-innermost axis of size C, which vectorises over the B heads.
+    weight = w0.expand(d, C, B).reshape(d, C * B).clone().requires_grad_(True)
+    bias = b0.expand(C, B).reshape(C * B).clone().requires_grad_(True)
+    optimizer = torch.optim.AdamW([weight, bias], lr=lr, weight_decay=weight_decay)
+    Yt, Wt = Y.t().contiguous(), W.t().contiguous()  # (N, B)
+    snaps = []
+    for epoch in range(1, epochs + 1):
+        for idx in _batches(n, batch_size, generator):
+            logits = torch.addmm(bias, F_train[idx], weight).view(len(idx), C, B)
+            ce = -torch.log_softmax(logits, dim=1).gather(1, Yt[idx, None, :]).squeeze(1)  # (m, B)
+            loss = (Wt[idx] * ce).sum() / len(idx)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        if epoch in checkpoints:
+            with torch.no_grad():
+                logits = torch.addmm(bias, F_eval, weight).view(len(F_eval), C, B)
+                snaps.append(torch.softmax(logits, dim=1).permute(2, 0, 1).contiguous().numpy())
+    return np.stack(snaps, axis=1)
+
+
+# ---------------------------------------------------------------------------------------
+# Uploaded models and the default recipe
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    import torch
+
+    suffix = path.suffix.lower()
+    if suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            state: Any = load_file(str(path), device="cpu")
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise ModelError(f"{path.name}: not a readable safetensors file ({exc})") from None
+    else:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises UnpicklingError, RuntimeError, ... ; one line for the user
+            raise ModelError(
+                f"{path.name}: not a state dict that loads with weights_only=True ({exc.__class__.__name__}); "
+                "save model.state_dict() with torch.save, or as .safetensors"
+            ) from None
+    if isinstance(state, Mapping):
+        for wrapper in ("state_dict", "model_state_dict", "model"):
+            if isinstance(state.get(wrapper), Mapping):
+                state = state[wrapper]
+                break
+    if not isinstance(state, Mapping) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelError(f"{path.name}: expected a state dict (layer name -> tensor); save model.state_dict()")
+    if all(k.startswith("module.") for k in state):
+        state = {k[len("module."):]: v for k, v in state.items()}
+    return {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
+
+
+def recipe_from_weights(
+    path: str | Path,
+    arch: str,
+    n_classes: int,
+    input_shape: Sequence[int],
+    trust_code: bool = False,
+    code: str | Path | None = None,
+    **recipe_kwargs: Any,
+) -> TorchRecipe:
+    """A :class:`TorchRecipe` whose members all start from uploaded weights.
+
+    ``path`` is a ``.safetensors`` file or a ``.pt``/``.pth`` state dict (loaded with
+    ``weights_only=True``), checked against ``arch`` built for ``n_classes`` and
+    ``input_shape`` (a :class:`ModelError` names the first layer that does not fit). A model
+    definition (``path`` itself, or ``code``) is a ``.py`` file defining
+    ``build_model(n_classes, input_shape)``; it runs code, so it is refused with
+    :class:`UntrustedFileError` unless ``trust_code=True``. A ``.py`` ``path`` alone gives its
+    architecture trained from the seed's initialisation. ``recipe_kwargs`` go to
+    :class:`TorchRecipe` (``epochs``, ``mode``, ...).
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    code_path = Path(code) if code is not None else (path if suffix in CODE_SUFFIXES else None)
+    if suffix in PICKLE_SUFFIXES:
+        raise UntrustedFileError(
+            f"{path.name}: {suffix} files execute code when loaded and are not accepted for networks; "
+            "save model.state_dict() as .safetensors (or .pt)"
+        )
+    if code_path is not None:
+        if code_path.suffix.lower() not in CODE_SUFFIXES:
+            raise ModelError(f"{code_path.name}: a model definition must be a .py file")
+        if not trust_code:
+            raise UntrustedFileError(
+                f"{code_path.name}: a model definition runs its code when loaded; pass --trust-code "
+                "(trust_code=True) only for files you trust"
+            )
+        if not code_path.is_file():
+            raise ModelError(f"{code_path.name}: file not found")
+    elif suffix not in WEIGHT_SUFFIXES:
+        raise ModelError(f"{path.name}: unsupported model file {suffix or '(none)'}; give .safetensors, .pt or .pth weights")
+    elif arch not in ARCHITECTURES:
+        raise ModelError(f"unknown architecture {arch!r}: choose one of {', '.join(ARCHITECTURES)} (--arch)")
+    state = None
+    if suffix in WEIGHT_SUFFIXES:
+        if not path.is_file():
+            raise ModelError(f"{path.name}: file not found")
+        state = _read_state(path)
+    label = arch if code_path is None else (arch or code_path.stem)
+    recipe = TorchRecipe(
+        arch=label, initial_state=state, code_path=code_path,
+        name=recipe_kwargs.pop("name", None) or f"{label}-{path.stem}", **recipe_kwargs,
+    )
+    recipe.build(n_classes, tuple(input_shape))  # fails early, naming the layer, if the weights do not fit
+    return recipe
+
+
+def network_input_shape(data: Dataset) -> tuple[int, ...]:
+    """The shape of one input row as the network sees it: (channels, H, W) for images, the width
+    of the standard tabular preprocessing (one-hot columns included) for tables."""
+    if data.kind == "tabular":
+        return (int(tabular_preprocessor().fit(data.X_train).transform(data.X_train.iloc[:1]).shape[1]),)
+    return tuple(int(s) for s in np.asarray(data.X_train).shape[1:])
+
+
+def default_image_recipe(data: Dataset, epochs: int | None = None, mode: str = "full") -> TorchRecipe:
+    """The default recipe for image data: ``small_cnn``, AdamW (lr 1e-3, weight decay 0.005),
+    batch size 32, ``DEFAULT_IMAGE_EPOCHS`` epochs (``epochs`` overrides), the last three
+    epochs as members. Seconds per model on a CPU for a few hundred 28x28 images."""
+    if data.kind != "images":
+        raise ModelError(f"the default image recipe needs image data, not {data.kind}")
+    return TorchRecipe(arch="small_cnn", epochs=epochs or DEFAULT_IMAGE_EPOCHS, batch_size=32, mode=mode)

@@ -1,0 +1,133 @@
+"""The dashboard in a real Chromium: demo -> errors -> largest group -> attribution -> fix.
+
+Starts ``streamlit run dashboard.py`` on a free port with a fresh TDA_CACHE_DIR, drives it with
+Playwright, checks that no page shows a Streamlit exception, and saves a screenshot of each
+page under test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                reason=f"{CHROMIUM} is missing: apt-get install -y chromium chromium-driver")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    port = free_port()
+    env = dict(os.environ, TDA_CACHE_DIR=str(tmp_path_factory.mktemp("tda-cache")))
+    log = open(tmp_path_factory.mktemp("streamlit") / "server.log", "w+")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(port),
+         "--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            log.seek(0)
+            proc.kill()
+            pytest.fail(f"streamlit did not start:\n{log.read()}")
+        time.sleep(0.3)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        context = browser.new_context(viewport={"width": 1440, "height": 1800})
+        tab = context.new_page()
+        tab.set_default_timeout(60_000)
+        yield tab
+        browser.close()
+
+
+def settle(page, name: str, charts: int) -> None:
+    """The script has finished (no running indicator), its ``charts`` are drawn, no exception is shown;
+    save a screenshot."""
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=90_000)
+    page.wait_for_function(f"document.querySelectorAll('[data-testid=\"stVegaLiteChart\"]').length >= {charts}")
+    page.wait_for_function("document.querySelectorAll('[data-testid=\"stSkeleton\"]').length === 0")
+    for chart in page.locator('[data-testid="stVegaLiteChart"]').all():  # drawn, not a placeholder
+        chart.locator("canvas, svg").first.wait_for(state="visible")
+    assert page.locator('[data-testid="stException"]').count() == 0, f"exception on the {name} page"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def go(page, title: str) -> None:
+    page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
+
+
+def test_workflow_in_chromium(server, page):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=60_000)  # the first run imports the engine and loads the demo
+    page.goto(server)
+    expect(page.get_by_role("heading", name="Data and model")).to_be_visible()
+    expect(page.get_by_text("Training rows")).to_be_visible()
+    expect(page.get_by_text("First training rows")).to_be_visible()
+    expect(page.get_by_text("German credit (UCI)", exact=False).first).to_be_visible()
+    settle(page, "1-data", charts=1)
+
+    go(page, "2 · Errors")
+    expect(page.get_by_text("Test accuracy")).to_be_visible()
+    # Pick the largest error group with the keyboard-accessible selectbox (first option).
+    page.get_by_role("combobox", name="Error group (true → predicted)").click()
+    page.get_by_role("option").first.click()
+    expect(page.get_by_role("heading", name="Test samples of bad → good")).to_be_visible()
+    expect(page.locator('[data-testid="stDataFrame"]')).to_have_count(2)  # the groups and the group's samples
+    settle(page, "2-errors", charts=1)
+
+    go(page, "3 · Attribution")
+    expect(page.get_by_role("combobox", name="Action on training samples")).to_have_value(
+        "Relabel to the next most likely class")
+    expect(page.get_by_role("combobox", name="Metric on the chosen test samples")).to_have_value("true-class probability")
+    expect(page.get_by_role("slider", name="Group size")).to_have_value("10")
+    expect(page.get_by_role("heading", name="Ranked training samples")).to_be_visible(timeout=90_000)
+    expect(page.get_by_role("heading", name="Effect of relabel on the 10 selected sample(s)")).to_be_visible()
+    expect(page.get_by_text("Global test accuracy")).to_be_visible()
+    expect(page.get_by_role("heading", name="Group effect in detail")).to_be_visible()
+    settle(page, "3-attribution", charts=4)
+
+    go(page, "4 · Fix")
+    expect(page.get_by_role("heading", name="Before and after, measured by retraining")).to_be_visible()
+    expect(page.get_by_text("Corrected training set (CSV)")).to_be_visible()
+    settle(page, "4-fix", charts=2)

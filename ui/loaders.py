@@ -1,0 +1,216 @@
+"""Cached loaders: datasets and recipes (``st.cache_resource``) and the shared ``Analysis``.
+
+The :class:`~tda_core.analysis.Analysis` keeps every action's counterfactual probabilities in
+memory, so it is cached as a resource keyed by the data fingerprint, the recipe fingerprint and
+the run configuration: it survives reruns and page switches, and changing the metric, the group
+or the size re-ranks without retraining. The engine's disk cache (``TDA_CACHE_DIR`` or ``./cache``)
+makes a restart cheap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from tda_core.analysis import Analysis
+from tda_core.data import Dataset, read_table, split_table, tabular_dataset
+from tda_core.demos import DEMOS, load_demo
+from tda_core.engine import BACKENDS, RunConfig
+from tda_core.exceptions import DataError, UntrustedFileError, UsageError
+from tda_core.model_io import load_model
+from tda_core.models import Recipe
+from tda_core.recipes import TABULAR_RECIPES, named_recipe
+
+from . import state
+
+TABLE_TYPES = ["csv", "parquet", "pq"]
+SKLEARN_MODEL_TYPES = ["skops", "pkl", "pickle", "joblib"]
+TORCH_MODEL_TYPES = ["safetensors", "pt", "pth"]
+CODE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".py")
+#: Backends offered in the run settings (ray is an optional extra, left to the CLI).
+UI_BACKENDS = tuple(b for b in BACKENDS if b != "ray")
+#: Number of images drawn in one gallery.
+GALLERY_CAP = 48
+
+
+def images_supported() -> bool:
+    """Image data needs tda_core.images and torch; the tabular path works without them."""
+    return all(importlib.util.find_spec(m) is not None for m in ("tda_core.images", "tda_core.torch_recipes", "torch"))
+
+
+def demo_names() -> list[str]:
+    return [name for name, demo in DEMOS.items() if demo.kind == "tabular" or images_supported()]
+
+
+def recipe_names(kind: str) -> list[str]:
+    return ["default", *TABULAR_RECIPES] if kind == "tabular" else ["default"]
+
+
+def architectures() -> list[str]:
+    if not images_supported():
+        return []
+    from tda_core.torch_recipes import ARCHITECTURES
+
+    return list(ARCHITECTURES)
+
+
+def make_upload(name: str, data: bytes) -> state.Upload:
+    return state.Upload(name, data, hashlib.sha256(data).hexdigest())
+
+
+# --- data ---------------------------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner="Loading the demo…", max_entries=4)
+def demo_dataset(name: str) -> Dataset:
+    return load_demo(name)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def table_columns(digest: str, _upload: state.Upload) -> list[str]:
+    return [str(c) for c in read_table(_upload.data, _upload.name).columns]
+
+
+@st.cache_resource(show_spinner="Reading the table…", max_entries=4)
+def table_dataset(digest: str, test_digest: str | None, target: str, test_size: float,
+                  _upload: state.Upload, _test: state.Upload | None) -> Dataset:
+    frame = read_table(_upload.data, _upload.name)
+    if _test is None:
+        train, test = split_table(frame, target, test_size, seed=0)
+    else:
+        train, test = frame, read_table(_test.data, _test.name)
+    return tabular_dataset(train, test, target, name=_upload.name)
+
+
+@st.cache_resource(show_spinner="Reading the images…", max_entries=2)
+def image_dataset(digest: str, _upload: state.Upload) -> Dataset:
+    from tda_core.images import load_images
+
+    return load_images(_upload.data, name=_upload.name)
+
+
+def current_dataset() -> Dataset | None:
+    """The dataset chosen on the data page; None while an upload is missing. Raises TDAError."""
+    source = state.get(state.SOURCE)
+    if source == "demo":
+        return demo_dataset(state.get(state.DEMO))
+    upload: state.Upload | None = state.get(state.UPLOAD)
+    if upload is None:
+        return None
+    if source == "images":
+        if not upload.name.lower().endswith(".zip"):
+            raise DataError(f"{upload.name}: give a .zip with train/<class>/ and test/<class>/ folders")
+        return image_dataset(upload.digest, upload)
+    target = state.get(state.TARGET)
+    if not target:
+        table_columns(upload.digest, upload)  # an unreadable upload says so on every page
+        return None
+    test: state.Upload | None = state.get(state.TEST_UPLOAD) if state.get(state.TEST_MODE) == "file" else None
+    if state.get(state.TEST_MODE) == "file" and test is None:
+        return None
+    return table_dataset(upload.digest, test and test.digest, target, float(state.get(state.TEST_SIZE)), upload, test)
+
+
+# --- model --------------------------------------------------------------------------------
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", Path(name).name) or "model"
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
+def uploaded_recipe(digest: str, data_fingerprint: str, trust: bool, arch: str | None,
+                    _upload: state.Upload, _data: Dataset) -> Recipe:
+    """Write the upload to a private temporary folder (under its own name) and load it there."""
+    with tempfile.TemporaryDirectory(prefix="tda-model-") as folder:
+        path = Path(folder) / _safe_name(_upload.name)
+        path.write_bytes(_upload.data)
+        return load_model(path, _data, arch=arch, trust_code=trust)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def recipe_by_name(name: str, data_fingerprint: str, _data: Dataset) -> Recipe:
+    return named_recipe(name, _data)
+
+
+def current_recipe(data: Dataset) -> Recipe:
+    upload: state.Upload | None = state.get(state.MODEL_UPLOAD)
+    if upload is None or state.get(state.MODEL_SOURCE) != "upload":
+        name = state.get(state.RECIPE)
+        if name not in recipe_names(data.kind):
+            name = "default"
+        return recipe_by_name(name, data.fingerprint, data)
+    if is_code_format(upload.name) and not state.get(state.TRUST):
+        raise UntrustedFileError(
+            f"{upload.name}: {Path(upload.name).suffix} files run code when loaded, so this model was not loaded. "
+            "Save it with skops (skops.io.dump), or tick “I trust this file” if you know where it comes from."
+        )
+    torch_file = Path(upload.name).suffix.lower().lstrip(".") in TORCH_MODEL_TYPES
+    arch = state.get(state.ARCH) if torch_file else None
+    return uploaded_recipe(upload.digest, data.fingerprint, bool(state.get(state.TRUST)), arch, upload, data)
+
+
+def is_code_format(name: str) -> bool:
+    return Path(name).suffix.lower() in CODE_SUFFIXES
+
+
+# --- run and analysis ---------------------------------------------------------------------
+
+
+def current_config() -> RunConfig:
+    backend = state.get(state.BACKEND)
+    scheduler = (state.get(state.SCHEDULER) or "").strip() or None
+    if backend == "dask" and scheduler is not None and "://" not in scheduler and ":" not in scheduler:
+        raise UsageError(f"dask scheduler address {scheduler!r} should look like tcp://HOST:8786")
+    return RunConfig(
+        ensemble=int(state.get(state.ENSEMBLE)),
+        seed=int(state.get(state.SEED)),
+        n_jobs=int(state.get(state.N_JOBS)),
+        backend=backend,
+        scheduler=scheduler if backend == "dask" else None,
+    )
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def analysis_for(data_fingerprint: str, recipe_fingerprint: str, config_key: str,
+                 _data: Dataset, _recipe: Recipe, _config: RunConfig) -> Analysis:
+    return Analysis(_data, _recipe, _config)
+
+
+@dataclass(frozen=True)
+class Current:
+    data: Dataset
+    recipe: Recipe
+    config: RunConfig
+    analysis: Analysis
+
+
+def current() -> Current | None:
+    """The analysis of the current choices, or None while the data page is incomplete.
+
+    Raises TDAError for bad data, model or settings. When the (data, recipe, run) changes,
+    the error group and results chosen for the old one are cleared.
+    """
+    data = current_dataset()
+    if data is None:
+        return None
+    recipe = current_recipe(data)
+    config = current_config()
+    identity = f"{data.fingerprint}|{recipe.fingerprint()}|{config!r}"
+    analysis = analysis_for(data.fingerprint, recipe.fingerprint(), repr(config), data, recipe, config)
+    if st.session_state.get(state.ANALYSIS_ID) != identity:
+        if st.session_state.get(state.ANALYSIS_ID) is not None:
+            state.reset_analysis_choices()
+        st.session_state[state.ANALYSIS_ID] = identity
+    return Current(data, recipe, config, analysis)
+
+
+def table_preview(upload: state.Upload) -> pd.DataFrame:
+    return read_table(upload.data, upload.name)
