@@ -7,6 +7,7 @@ the group size re-ranks without training anything.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -38,6 +39,9 @@ class Attribution:
 
 
 class Analysis:
+    """Thread-safe: a dashboard shares one Analysis between browser tabs, and a lock makes a
+    second tab wait for the first one's retraining instead of repeating it."""
+
     def __init__(self, data: Dataset, recipe: Recipe, config: RunConfig = RunConfig(), progress: ProgressCallback | None = None):
         self.data = data
         self.recipe = recipe
@@ -45,10 +49,21 @@ class Analysis:
         self.engine = Engine(config, progress)
         self._action_proba: dict[str, np.ndarray] = {}
         self._effects: dict[tuple, Effect] = {}
+        self._baseline: Baseline | None = None
+        self._lock = threading.RLock()
 
-    @cached_property
+    def compute_baseline(self, progress: ProgressCallback | None = None) -> Baseline:
+        with self._lock:
+            if self._baseline is None:
+                self._baseline = compute_baseline(self.engine, self.data, self.recipe, progress)
+            return self._baseline
+
+    @property
     def baseline(self) -> Baseline:
-        return compute_baseline(self.engine, self.data, self.recipe)
+        return self.compute_baseline()
+
+    def has_baseline(self) -> bool:
+        return self._baseline is not None
 
     @cached_property
     def errors(self) -> ErrorReport:
@@ -65,10 +80,11 @@ class Analysis:
     def action_proba(self, action: str, progress: ProgressCallback | None = None) -> np.ndarray:
         """Test probabilities with the action applied to each training sample: (N, E, n_test, C)."""
         check_action(action)
-        if action not in self._action_proba:
-            edits = single_edits(action, self.data, self.baseline)
-            self._action_proba[action] = self.engine.predict(self.data, self.recipe, edits, progress=progress)
-        return self._action_proba[action]
+        with self._lock:
+            if action not in self._action_proba:
+                edits = single_edits(action, self.data, self.baseline)
+                self._action_proba[action] = self.engine.predict(self.data, self.recipe, edits, progress=progress)
+            return self._action_proba[action]
 
     def ranking(self, group: ErrorGroup, action: str, metric: str, progress: ProgressCallback | None = None) -> Ranking:
         check_metric(metric)
@@ -99,13 +115,21 @@ class Analysis:
         estimates = Estimates(self.recipe.estimate_method or "estimate", order, estimate[order], tuple(int(i) for i in chosen), rho)
         return replace(ranking, estimates=estimates)
 
+    @staticmethod
+    def _effect_key(group: ErrorGroup, action: str, metric: str, train_indices: Sequence[int]) -> tuple:
+        return (action, metric, tuple(sorted(int(i) for i in train_indices)), group.test_indices)
+
+    def has_effect(self, group: ErrorGroup, action: str, metric: str, train_indices: Sequence[int]) -> bool:
+        return self._effect_key(group, action, metric, train_indices) in self._effects
+
     def effect(self, group: ErrorGroup, action: str, metric: str, train_indices: Sequence[int], progress: ProgressCallback | None = None) -> Effect:
-        key = (action, metric, tuple(sorted(train_indices)), group.test_indices)
-        if key not in self._effects:
-            self._effects[key] = group_effect(
-                self.engine, self.data, self.recipe, self.baseline, action, metric, key[2], group.test_indices, progress
-            )
-        return self._effects[key]
+        key = self._effect_key(group, action, metric, train_indices)
+        with self._lock:
+            if key not in self._effects:
+                self._effects[key] = group_effect(
+                    self.engine, self.data, self.recipe, self.baseline, action, metric, key[2], group.test_indices, progress
+                )
+            return self._effects[key]
 
     def attribute(
         self,

@@ -35,6 +35,10 @@ class Baseline:
     def predicted_test(self) -> np.ndarray:
         return np.argmax(self.proba_test.mean(axis=0), axis=1)
 
+    @property
+    def predicted_train(self) -> np.ndarray:
+        return np.argmax(self.proba_train.mean(axis=0), axis=1)
+
 
 def compute_baseline(engine: Engine, data: Dataset, recipe: Recipe, progress: ProgressCallback | None = None) -> Baseline:
     proba = engine.predict(data, recipe, [Edit.none()], eval_on="train+test", progress=progress)[0]

@@ -112,8 +112,12 @@ def load_recipe(args: argparse.Namespace, data):
     if args.epochs is not None and args.epochs < 1:
         raise UsageError("--epochs must be at least 1")
     if args.model:
-        return load_model(args.model, data, arch=args.arch, trust_code=args.trust_code, epochs=args.epochs, mode=args.mode)
-    return named_recipe(args.recipe, data, epochs=args.epochs, mode=args.mode)
+        recipe = load_model(args.model, data, arch=args.arch, trust_code=args.trust_code, epochs=args.epochs, mode=args.mode)
+    else:
+        recipe = named_recipe(args.recipe, data, epochs=args.epochs, mode=args.mode)
+    if hasattr(recipe, "with_options"):  # networks cache head-mode features beside the retrains
+        recipe = recipe.with_options(cache_dir=args.cache_dir, cache=not args.no_cache)
+    return recipe
 
 
 def run_config(args: argparse.Namespace):

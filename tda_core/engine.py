@@ -27,7 +27,7 @@ from .actions import Edit
 from .cache import memory
 from .data import Dataset
 from .exceptions import UsageError
-from .models import EvalOn, Recipe
+from .models import EvalOn, Member, Recipe
 
 BACKENDS = ("loky", "threading", "dask", "ray")
 
@@ -199,24 +199,33 @@ class Engine:
         keys = [UnitKey(data_id, recipe_id, s, eval_on, c) for s in seeds for c in chunks]
         compact = eval_on == "test"
         refs = {s: self._reference(data, recipe, s) for s in seeds} if compact else {}
+        n_eval = data.n_test if compact else data.n_train + data.n_test
+        # Filled unit by unit as results arrive: no second copy of a large ranking in memory.
+        out = np.empty((len(edits), len(members), n_eval, data.n_classes), dtype=np.float64)
+        columns = _member_columns(members)
 
-        def decode(key: UnitKey, stored: np.ndarray) -> np.ndarray:
-            return refs[key.seed] + stored if compact else stored
+        def place(i: int, stored: np.ndarray) -> None:
+            key = keys[i]
+            rows = slice((i % len(chunks)) * size, (i % len(chunks)) * size + len(key.edits))
+            for column, checkpoint in columns[key.seed]:
+                out[rows, column] = stored[:, checkpoint]
+                if compact:  # stored as float32 differences from the seed's baseline
+                    out[rows, column] += refs[key.seed][0, checkpoint]
 
         def encode(key: UnitKey, proba: np.ndarray) -> np.ndarray:
             proba = np.asarray(proba, dtype=np.float64)
             return (proba - refs[key.seed]).astype(np.float32) if compact else proba
 
-        results: dict[int, np.ndarray] = {}
         todo: list[int] = []
+        cached_models = 0
         for i, key in enumerate(keys):
             cached = self._load(key)
             if cached is None:
                 todo.append(i)
             else:
-                results[i] = decode(key, cached)
+                place(i, cached)
+                cached_models += len(key.edits)
         total = len(edits) * len(seeds)
-        cached_models = sum(len(keys[i].edits) for i in results)
         self.stats.cache_hits += cached_models
         done = cached_models
 
@@ -234,23 +243,18 @@ class Engine:
                 for i, result in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks):
                     stored = encode(keys[i], result)
                     self._store(keys[i], stored)  # as soon as it arrives: nothing finished is lost
-                    results[i] = decode(keys[i], stored)
+                    place(i, stored)
                     done += len(keys[i].edits)
                     self.stats.retrains += len(keys[i].edits)
                     tell()
         self.stats.seconds += time.perf_counter() - start
-        return self._assemble(results, keys, members, len(chunks), seeds)
+        return out
 
-    @staticmethod
-    def _assemble(results: dict[int, np.ndarray], keys: list[UnitKey], members: list, n_chunks: int, seeds: list[int]) -> np.ndarray:
-        per_seed = {
-            seed: np.concatenate([results[si * n_chunks + c] for c in range(n_chunks)])
-            for si, seed in enumerate(seeds)
-        }  # each (n_edits, members_per_run, n_eval, C)
-        checkpoint_slot: dict[int, int] = {}
-        columns = []
-        for m in members:
-            k = checkpoint_slot.get(m.seed, 0)
-            checkpoint_slot[m.seed] = k + 1
-            columns.append(per_seed[m.seed][:, k])
-        return np.stack(columns, axis=1)
+
+def _member_columns(members: Sequence[Member]) -> dict[int, list[tuple[int, int]]]:
+    """For each seed: (column in the ensemble, checkpoint slot in that seed's run) pairs."""
+    columns: dict[int, list[tuple[int, int]]] = {}
+    for column, member in enumerate(members):
+        slots = columns.setdefault(member.seed, [])
+        slots.append((column, len(slots)))
+    return columns

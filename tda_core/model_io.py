@@ -61,9 +61,9 @@ def load_model(
     if suffix in TORCH_WEIGHTS:
         if not arch and suffix != ".py":
             raise ModelError(f"{Path(path).name}: PyTorch weights need --arch NAME (the architecture they fit)")
-        from .torch_recipes import recipe_from_weights
+        from .torch_recipes import network_input_shape, recipe_from_weights
 
-        recipe = recipe_from_weights(path, arch or "custom", data.n_classes, data.X_train.shape[1:], trust_code=trust_code)
+        recipe = recipe_from_weights(path, arch or "custom", data.n_classes, network_input_shape(data), trust_code=trust_code)
         return recipe.with_options(epochs=epochs, mode=mode) if hasattr(recipe, "with_options") else recipe
     if suffix in SKLEARN_SAFE + CODE_FORMATS:
         return load_sklearn(path, trust_code)
