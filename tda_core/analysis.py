@@ -189,7 +189,7 @@ def attribution_json(analysis: Analysis, result: Attribution, started: float) ->
     ranking_rows = result.ranking.records()
     if data.kind == "tabular":
         for row in ranking_rows:
-            row["train_id"] = _plain(data.train_ids[row["train_index"]])
+            row["train_id"] = data.train_id(row["train_index"])
     return {
         "data": data.summary(),
         "model": {"name": analysis.recipe.name, "ensemble": analysis.config.ensemble},
@@ -216,6 +216,3 @@ def attribution_json(analysis: Analysis, result: Attribution, started: float) ->
         },
     }
 
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value

@@ -72,6 +72,11 @@ class Dataset:
                 f"unknown class {name!r}: the classes are {', '.join(self.classes)}"
             ) from None
 
+    def train_id(self, index: int) -> Any:
+        """The original id of a training row, as a plain Python value (JSON-ready)."""
+        value = self.train_ids[index]
+        return value.item() if hasattr(value, "item") else value
+
     def summary(self) -> dict[str, Any]:
         return {"kind": self.kind, "n_train": self.n_train, "n_test": self.n_test, "classes": list(self.classes)}
 

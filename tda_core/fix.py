@@ -46,7 +46,7 @@ def corrected_training_set(
     changes = []
     weight = np.ones(data.n_train)
     for pos, i in enumerate(idx):
-        change: dict[str, Any] = {"train_index": i, "row_id": _plain(data.train_ids[i]), "label": str(labels[i])}
+        change: dict[str, Any] = {"train_index": i, "row_id": data.train_id(i), "label": str(labels[i])}
         if action == "relabel":
             change["new_label"] = data.classes[edit.new_labels[pos]]
             labels[i] = change["new_label"]
@@ -72,6 +72,3 @@ def corrected_training_set(
     }
     return table.reset_index(drop=True), manifest
 
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value

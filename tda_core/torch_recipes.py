@@ -26,9 +26,12 @@
   order. In full mode, architectures without batch norm (``small_cnn``, ``mlp``) train at once
   with ``torch.func`` (``vmap`` over stacked parameters); others train one at a time. Batched
   and one-at-a-time training agree to float32 rounding (tested to 1e-5).
+* **Estimates** (candidate mode, ``--candidates N``): influence functions on the last linear
+  layer of the seed's baseline model with a damped Hessian (:meth:`TorchRecipe.estimate_effects`),
+  from the cached features. They only choose what to retrain.
 * **Determinism.** On CPU the same seed gives identical probabilities
-  (``torch.use_deterministic_algorithms`` is on while training; the thread count is left as is,
-  and results are reproducible for a given thread count).
+  (``torch.use_deterministic_algorithms`` is on while training, with ``threads`` torch threads,
+  default 1; results are reproducible for a given thread count).
 
 torch is imported inside functions, so importing this module is cheap.
 """
@@ -133,16 +136,22 @@ VMAP_ARCHITECTURES = ("small_cnn", "mlp")
 
 
 @contextlib.contextmanager
-def _deterministic() -> Iterator[None]:
+def _deterministic(threads: int | None = None) -> Iterator[None]:
+    """Deterministic algorithms, and ``threads`` torch threads (None: as is), restored after."""
     import torch
 
     enabled = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    before = torch.get_num_threads()
     torch.use_deterministic_algorithms(True, warn_only=True)
+    if threads is not None and threads != before:
+        torch.set_num_threads(threads)
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
 
 
 def state_hash(state: Mapping[str, Any]) -> str:
@@ -223,7 +232,12 @@ class TorchRecipe(Recipe):
     every member starts from (uploaded weights). ``checkpoints`` are 1-based epochs (see
     :attr:`checkpoints` for the defaults). ``head_epochs`` is the head's training in head mode.
     ``batched`` only chooses how full-mode training runs, not what it computes.
-    ``cache_dir``/``cache`` say where head-mode features are cached.
+    ``cache_dir``/``cache`` say where head-mode features are cached. ``threads`` is the number
+    of torch threads while training (default 1; None leaves torch's setting): these networks
+    are too small to gain from more, and on a busy 2-core machine two threads spin-wait. The
+    CLI's ``attribute`` on 140 images (full mode, 3 epochs, 143 models) took 6.8-9.7 s with one
+    thread and 20-42 s with two, on the same loaded machine. Probabilities are reproducible for
+    a given thread count, so it is part of :meth:`params`.
     """
 
     removal = "zero_weight"
@@ -244,6 +258,7 @@ class TorchRecipe(Recipe):
         batched: bool = True,
         cache_dir: str | Path | None = None,
         cache: bool = True,
+        threads: int | None = 1,
     ):
         if mode not in ("full", "head"):
             raise ModelError(f"unknown mode {mode!r}: choose full or head")
@@ -278,6 +293,9 @@ class TorchRecipe(Recipe):
         self.batched = batched
         self.cache_dir = cache_dir
         self.cache = cache
+        if threads is not None and int(threads) < 1:
+            raise ModelError(f"threads must be at least 1, not {threads}")
+        self.threads = None if threads is None else int(threads)
         self._builder: Callable[..., "nn.Module"] | None = None
 
     # --- the Recipe interface ------------------------------------------------------------
@@ -323,6 +341,7 @@ class TorchRecipe(Recipe):
             "weights": self.weights_hash,
             "code": self.code_hash,
             "version": VERSION,
+            "threads": self.threads,
         }
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -332,7 +351,7 @@ class TorchRecipe(Recipe):
             "weight_decay": self.weight_decay, "mode": self.mode, "head_epochs": self.head_epochs,
             "checkpoints": self._checkpoint_arg,
             "initial_state": self.initial_state, "code_path": self.code_path, "name": self.name,
-            "batched": self.batched, "cache_dir": self.cache_dir, "cache": self.cache,
+            "batched": self.batched, "cache_dir": self.cache_dir, "cache": self.cache, "threads": self.threads,
         }
 
     def set_params(self, **changes: Any) -> "TorchRecipe":
@@ -404,7 +423,7 @@ class TorchRecipe(Recipe):
         edited = [apply_edit(data.y_train, np.ones(data.n_train), e) for e in edits]
         Y = torch.from_numpy(np.stack([y for y, _ in edited]).astype(np.int64))
         W = torch.from_numpy(np.stack([w for _, w in edited]).astype(np.float32))
-        with _deterministic():
+        with _deterministic(self.threads):
             if self.mode == "head":
                 F_train, F_test = self.features(data, seed)
                 F_eval = F_test if eval_on == "test" else np.concatenate([F_train, F_test])
@@ -507,11 +526,21 @@ class TorchRecipe(Recipe):
                     "weight_decay": self.weight_decay}
         return key
 
+    def _start(self, data: Dataset, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        cached = memory(self.cache_dir, self.cache).cache(_compute_features, ignore=["data", "recipe"])
+        return cached(self._feature_key(data, seed), data, self, seed)
+
     def features(self, data: Dataset, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """Frozen features (inputs of the last linear layer) of the training and test rows,
         computed once per key and cached on disk."""
-        cached = memory(self.cache_dir, self.cache).cache(_compute_features, ignore=["data", "recipe"])
-        return cached(self._feature_key(data, seed), data, self, seed)
+        F_train, F_test, _, _ = self._start(data, seed)
+        return F_train, F_test
+
+    def starting_head(self, data: Dataset, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """The last linear layer of the starting network as (weight (D, C), bias (C,)),
+        cached with the features."""
+        _, _, weight, bias = self._start(data, seed)
+        return weight, bias
 
     def starting_network(self, data: Dataset, seed: int) -> "nn.Module":
         """The network head mode takes its body from: the uploaded weights, or the baseline
@@ -522,18 +551,159 @@ class TorchRecipe(Recipe):
         model = self.build(data.n_classes, X_np.shape[1:], seed)
         if self.weights_hash is not None:
             return model
-        with _deterministic():
+        with _deterministic(self.threads):
             X = torch.from_numpy(X_np)
             y = torch.from_numpy(data.y_train.astype(np.int64))
             w = torch.ones(len(y))
             trained, _ = self._fit(model, X, y, w, X[:0], seed)
         return trained
 
+    # --- estimates for candidate mode --------------------------------------------------
 
-def _compute_features(key: dict[str, Any], data: Dataset, recipe: TorchRecipe, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    estimate_method = "influence (last layer, damped Hessian)"
+    #: The damping of the last layer's Hessian in the estimates; None gives plain gradient
+    #: similarity instead (see :meth:`estimate_effects`).
+    estimate_damping: float | None = 0.1
+
+    def baseline_head(self, data: Dataset, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Features (train, test) and the last layer (weight (D, C), bias (C,)) of the baseline
+        model of ``seed``: in head mode the head trained on the unedited data; in full mode
+        the starting network itself (with no upload, that is the seed's baseline network)."""
+        import torch
+
+        F_train, F_test, weight, bias = self._start(data, seed)
+        if self.mode == "head":
+            with _deterministic(self.threads):
+                _, w, b = train_heads(
+                    torch.from_numpy(F_train), torch.from_numpy(data.y_train.astype(np.int64)[None]),
+                    torch.ones(1, data.n_train), torch.from_numpy(F_test[:0]), data.n_classes, seed,
+                    self.head_epochs, self.batch_size, self.lr, self.weight_decay, (), return_weights=True,
+                )
+            weight, bias = w[0], b[0]
+        return F_train, F_test, weight, bias
+
+    def estimate_effects(
+        self, data: Dataset, seed: int, action: str, new_labels: np.ndarray, test_indices: np.ndarray, y_pred: np.ndarray, metric: str
+    ) -> np.ndarray:
+        """Estimated change of the mean metric over ``test_indices`` for the action on each
+        training sample alone, from the last linear layer of the seed's baseline model (the
+        cached features of head mode; see :meth:`baseline_head`), without retraining.
+
+        Per training sample i, the gradient of its cross-entropy w.r.t. the last layer (weight
+        and bias) in closed form, ``g_i = outer([f_i, 1], p_i - onehot(y_i))``; ``g_metric`` is
+        the gradient of the mean metric over the test samples w.r.t. the same layer. With
+        ``d = (H + 0.1 I)^-1 g_metric`` (H: the Hessian of the mean training cross-entropy
+        w.r.t. the layer), the estimate is remove ``+<d, g_i> / n``, upweight x10
+        ``-9 <d, g_i> / n``, relabel ``-<d, g_i(new) - g_i(old)> / n``: the sign convention of a
+        retrained delta (metric after - metric before). Other scales would not change the ranking.
+
+        Why the damped Hessian and not plain gradient similarity (``estimate_damping=None``:
+        ``d = g_metric`` and the scale ``head_epochs * lr / batch_size``, each sample's SGD step
+        over training): Spearman correlation with the retrained effects of every training
+        sample, head mode on the digits demo, two error groups x five (action, metric) pairs:
+        300 images, 10 epochs: gradient similarity 0.22-0.47, damped Hessian 0.63-0.89;
+        100 images, 5 epochs: 0.82-0.98 and 0.83-0.99. In full mode (100 images, 5 epochs)
+        both are rough, 0.23-0.59, and damping 0.1 is no worse. A damping of 0.1 was best of
+        0.001-1 in head mode; damping relative to the Hessian's mean eigenvalue did worse.
+        """
+        F_train, F_test, weight, bias = self.baseline_head(data, seed)
+        tests = np.asarray(test_indices, dtype=np.int64)
+        scale = self.trained_epochs * self.lr / self.batch_size  # used without damping only
+        return last_layer_estimates(
+            F_train, data.y_train, F_test[tests], data.y_test[tests], np.asarray(y_pred), weight, bias,
+            action, new_labels, metric, scale, self.estimate_damping,
+        )
+
+
+def last_layer_estimates(
+    F_train: np.ndarray,
+    y_train: np.ndarray,
+    F_test: np.ndarray,
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray,
+    action: str,
+    new_labels: np.ndarray | None,
+    metric: str,
+    scale: float,
+    damping: float | None = None,
+) -> np.ndarray:
+    """Estimated change of the mean metric over the test rows for the action on each training
+    row, from gradients w.r.t. a linear layer (weight (D, C), bias (C,)) on features ``F``.
+
+    ``damping=None``: gradient similarity, ``scale * <g_metric, change_i>``. A number:
+    influence, ``<(H + damping I)^-1 g_metric, change_i> / n`` with H the Hessian of the
+    mean training cross-entropy w.r.t. the layer (solved by conjugate gradients with
+    Hessian-vector products, so it never forms H). Per-sample gradients are never formed
+    either: ``<G, outer(x, r)> = r . (x G)``. float64 throughout.
+    """
+    from .actions import UPWEIGHT_FACTOR
+    from .influence import _softmax_rows, metric_gradient
+
+    X = np.hstack([np.asarray(F_train, np.float64), np.ones((len(F_train), 1))])
+    Xt = np.hstack([np.asarray(F_test, np.float64), np.ones((len(F_test), 1))])
+    theta = np.vstack([np.asarray(weight, np.float64), np.asarray(bias, np.float64)[None]])  # (D+1, C)
+    n, c = len(X), theta.shape[1]
+    proba = _softmax_rows(X @ theta)
+    g_metric = metric_gradient(Xt, _softmax_rows(Xt @ theta), y_true, y_pred, metric).reshape(theta.shape)
+    if damping is None:
+        direction, factor = g_metric, scale
+    else:
+        direction, factor = _solve_damped_hessian(X, proba, g_metric, damping), 1.0 / n
+    projected = X @ direction  # (N, C): <direction, outer(x_i, r)> = r . projected_i
+    eye = np.eye(c)
+    residual = proba - eye[y_train]
+    if action == "remove":
+        change = residual
+    elif action == "upweight":
+        change = -(UPWEIGHT_FACTOR - 1.0) * residual
+    elif action == "relabel":
+        change = -((proba - eye[np.asarray(new_labels)]) - residual)
+    else:
+        raise ModelError(f"cannot estimate the action {action!r}")
+    return factor * np.einsum("nc,nc->n", change, projected)
+
+
+def _solve_damped_hessian(X: np.ndarray, proba: np.ndarray, g: np.ndarray, damping: float, iters: int = 500) -> np.ndarray:
+    """(H + damping I)^-1 g for the Hessian H of the mean softmax cross-entropy of a linear
+    layer, by conjugate gradients; g and the result are (D, C)."""
+    n = len(X)
+
+    def hvp(v: np.ndarray) -> np.ndarray:
+        z = X @ v  # (N, C)
+        s = proba * (z - (proba * z).sum(axis=1, keepdims=True))
+        return X.T @ s / n + damping * v
+
+    x = np.zeros_like(g)
+    r = g - hvp(x)
+    p = r.copy()
+    rs = float((r * r).sum())
+    tol = 1e-24 * max(float((g * g).sum()), 1e-300)  # residual norm 1e-12 of |g|
+    for _ in range(iters):
+        if rs <= tol:
+            break
+        hp = hvp(p)
+        a = rs / float((p * hp).sum())
+        x += a * p
+        r -= a * hp
+        rs_new = float((r * r).sum())
+        p = r + (rs_new / rs) * p
+        rs = rs_new
+    return x
+
+
+def _compute_features(
+    key: dict[str, Any], data: Dataset, recipe: TorchRecipe, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The starting network's features of the training and test rows, and its last layer's
+    weight (D, C) and bias (C,)."""
     model = recipe.starting_network(data, seed)
     X_train, X_test = recipe._arrays(data)
-    return penultimate(model, X_train), penultimate(model, X_test)
+    _, head = _last_linear(model)
+    weight = head.weight.detach().t().numpy().astype(np.float32).copy()
+    bias = (head.bias.detach().numpy() if head.bias is not None else np.zeros(head.out_features)).astype(np.float32).copy()
+    return penultimate(model, X_train), penultimate(model, X_test), weight, bias
 
 
 def penultimate(model: "nn.Module", X: np.ndarray, rows: int = 1024) -> np.ndarray:
@@ -577,7 +747,8 @@ def train_heads(
     lr: float,
     weight_decay: float,
     checkpoints: Sequence[int],
-) -> np.ndarray:
+    return_weights: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Train B linear heads at once on frozen features; probabilities (B, members, n_eval, C).
 
     The heads are the (B, D, C) stack laid side by side as one (D, C*B) matrix, so that one
@@ -585,7 +756,8 @@ def train_heads(
     heads start from the same seeded ``nn.Linear``-style initialisation
     (uniform in +-1/sqrt(D)) and see the same batches; the loss of a batch is
     ``sum_i w_i * ce_i / batch_size``, optimised by AdamW. A batch of one gives the numbers of a
-    batch of many.
+    batch of many. ``return_weights`` also returns the final heads' weights (B, D, C) and
+    biases (B, C).
     """
     import torch
 
@@ -615,7 +787,13 @@ def train_heads(
             with torch.no_grad():
                 logits = torch.addmm(bias, F_eval, weight).view(len(F_eval), C, B)
                 snaps.append(torch.softmax(logits, dim=1).permute(2, 0, 1).contiguous().numpy())
-    return np.stack(snaps, axis=1)
+    proba = np.stack(snaps, axis=1) if snaps else np.zeros((B, 0, len(F_eval), C), dtype=np.float32)
+    if not return_weights:
+        return proba
+    with torch.no_grad():
+        w_final = weight.view(d, C, B).permute(2, 0, 1).numpy().copy()
+        b_final = bias.view(C, B).t().numpy().copy()
+    return proba, w_final, b_final
 
 
 # ---------------------------------------------------------------------------------------

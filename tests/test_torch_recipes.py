@@ -249,3 +249,24 @@ def test_default_recipe_leaves_errors_on_the_demo() -> None:
     assert np.all((0.5 <= accuracy) & (accuracy <= 0.88)), accuracy
     with pytest.raises(ModelError, match=r"needs image data"):
         default_image_recipe(tabular_dataset(pd.DataFrame({"a": [1, 2], "t": ["x", "y"]}), pd.DataFrame({"a": [1], "t": ["x"]}), "t"))
+
+
+def test_training_uses_the_recipes_thread_count_and_restores_torchs(small: Dataset) -> None:
+    seen: list[int] = []
+    recipe = TorchRecipe(epochs=1, mode="head", head_epochs=1, cache=False, threads=1)
+    original = recipe.build
+
+    def build(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return original(*args, **kwargs)
+
+    recipe.build = build  # type: ignore[method-assign]
+    torch.set_num_threads(2)
+    try:
+        recipe.fit_predict(small, [Edit.none()], seed=0)
+        assert seen == [1] and torch.get_num_threads() == 2
+        assert TorchRecipe(threads=None).params()["threads"] is None
+        with pytest.raises(ModelError, match="threads"):
+            TorchRecipe(threads=0)
+    finally:
+        torch.set_num_threads(1)
