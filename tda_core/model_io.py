@@ -45,7 +45,9 @@ def load_sklearn(path: str | Path, trust_code: bool = False) -> SklearnRecipe:
             raise ModelError(f"{path.name}: not a readable .skops file ({exc.__class__.__name__}: {exc})") from None
     else:
         raise ModelError(f"{path.name}: unknown model format {suffix}")
-    return SklearnRecipe(estimator, name=f"{type(estimator).__name__} ({path.name})")
+    recipe = SklearnRecipe(estimator)
+    recipe.name = f"{type(recipe.final_step).__name__} ({path.name})"
+    return recipe
 
 
 def load_model(

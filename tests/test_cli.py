@@ -148,3 +148,22 @@ def test_unreadable_cache_entry_is_recomputed(tmp_path):
     proc = cli(*args, cache=tmp_path)
     assert json.loads(proc.stdout) == first
     assert "Traceback" not in proc.stderr
+
+
+def test_skops_model_is_used_as_the_training_recipe(tmp_path):
+    import skops.io as sio
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import make_pipeline
+
+    from tda_core.models import tabular_preprocessor
+
+    path = tmp_path / "forest.skops"
+    sio.dump(make_pipeline(tabular_preprocessor(), RandomForestClassifier(n_estimators=5, random_state=0)), path)
+    proc = cli("errors", "--demo", "credit", "--model", str(path), "--json", cache=tmp_path / "c", check=False)
+    if proc.returncode == 2:  # types outside skops' default trust list: refused with a clear line
+        assert proc.stderr.startswith("error: ") and "--trust-code" in proc.stderr
+        proc = cli("errors", "--demo", "credit", "--model", str(path), "--trust-code", "--json", cache=tmp_path / "c")
+    doc = json.loads(proc.stdout)
+    assert "RandomForestClassifier" in doc["model"]["name"]
+    assert 0.5 < doc["base"]["accuracy_mean"] < 1.0
+    assert doc["base"]["accuracy_std"] > 0  # members differ by random_state seeds
