@@ -9,6 +9,9 @@ from ui.gallery import gallery
 
 SOURCES = {"demo": "Embedded demo", "table": "Upload a table", "images": "Upload images (ZIP)"}
 MODEL_SOURCES = {"recipe": "Training recipe", "upload": "Upload a model"}
+PREVIEW_IMAGES = 24  # training images drawn in the preview
+NET_MODES = {"full": "Full: retrain every layer",
+             "head": "Head only (fast): retrains only the last layer on frozen features"}
 RECIPE_HELP = {
     "default": "the default for this kind of data",
     "logistic-sgd": "logistic regression, averaged SGD (the tabular default)",
@@ -112,6 +115,20 @@ with right:
                 st.selectbox("Architecture of the weights", loaders.architectures(), key=state.ARCH, persist_state="session")
         else:
             st.info("Upload a model, or use a training recipe.")
+    torch_upload = state.get(state.MODEL_SOURCE) == "upload" and state.get(state.MODEL_UPLOAD) is not None and \
+        state.get(state.MODEL_UPLOAD).name.lower().rsplit(".", 1)[-1] in loaders.TORCH_MODEL_TYPES
+    if kind == "images" and (state.get(state.MODEL_SOURCE) == "recipe" or torch_upload):
+        if state.get(state.EPOCHS) is None:
+            state.put(state.EPOCHS, loaders.default_epochs())
+        n1, n2 = st.columns([3, 1])
+        n1.radio("Network retraining", list(NET_MODES), format_func=NET_MODES.get, key=state.NET_MODE,
+                 persist_state="session",
+                 help="Full: every counterfactual retrains the whole network. Head only: the network is trained once "
+                      "per seed on the unedited data, its body is frozen, and every counterfactual retrains only the "
+                      "last layer on those features (minutes instead of hours, but it cannot change the features).")
+        n2.number_input("Epochs", min_value=1, max_value=500, step=1, key=state.EPOCHS, persist_state="session",
+                        help="Training epochs of the network (in head-only mode: of the network whose body is frozen; "
+                             "the last layer then trains for its own epochs).")
     if data is not None:
         try:
             recipe = loaders.current_recipe(data)
@@ -130,13 +147,17 @@ with right:
             st.warning(f"{model_upload.name} was loaded trusting its contents (it may run code): only do this for "
                        "files you know.")
         described = recipe.describe()
+        mode = getattr(recipe, "mode", None)
         st.markdown(f"**{recipe.name}** · ensemble of **{state.get(state.ENSEMBLE)}** members · "
-                    f"removal by {'dropping rows' if recipe.removal == 'drop' else 'weight 0 in place'}")
+                    f"removal by {'dropping rows' if recipe.removal == 'drop' else 'weight 0 in place'}"
+                    + (" · **head only**: retrains the last layer on frozen features" if mode == "head" else "")
+                    + (f" · candidate mode: top **{state.get(state.CANDIDATES)}**"
+                       if state.get(state.USE_CANDIDATES) and loaders.can_estimate(recipe) else ""))
         with st.expander("Recipe parameters"):
             st.dataframe({"parameter": list(described), "value": [str(v) for v in described.values()]},
                          hide_index=True, width="stretch")
 
-with st.expander("Run settings: ensemble, seeds, parallelism"):
+with st.expander("Run settings: ensemble, seeds, parallelism, candidate mode"):
     c1, c2, c3, c4 = st.columns(4)
     c1.number_input("Ensemble members", min_value=2, max_value=20, step=1, key=state.ENSEMBLE, persist_state="session",
                     help="Every effect is a paired difference over these members (same seeds before and after).")
@@ -145,6 +166,17 @@ with st.expander("Run settings: ensemble, seeds, parallelism"):
     c4.selectbox("Backend", loaders.UI_BACKENDS, key=state.BACKEND, persist_state="session")
     if state.get(state.BACKEND) == "dask":
         st.text_input("Dask scheduler address (empty: a local cluster)", key=state.SCHEDULER, persist_state="session", placeholder="tcp://10.0.0.5:8786")
+    estimable = recipe is None or loaders.can_estimate(recipe)
+    k1, k2 = st.columns([3, 1])
+    k1.checkbox("Retrain only the top N candidates (estimated first)", key=state.USE_CANDIDATES, persist_state="session",
+                disabled=not estimable,
+                help="For large training sets: every sample's effect is first estimated without retraining "
+                     "(influence functions or gradient similarity), then only the N most promising samples and a random "
+                     "check sample are retrained. Every number shown in the ranking still comes from retraining.")
+    k2.number_input("N candidates", min_value=1, max_value=100_000, step=10, key=state.CANDIDATES, persist_state="session",
+                    disabled=not estimable or not state.get(state.USE_CANDIDATES))
+    if not estimable:
+        k1.caption(f"Candidate mode needs a recipe that can estimate effects; {recipe.name} cannot.")
 
 if data is not None:
     st.divider()
@@ -167,8 +199,10 @@ if data is not None:
             preview = data.X_train.head(50).assign(**{data.target: [data.classes[c] for c in data.y_train[:50]]})
             st.dataframe(preview, height=260, width="stretch")
         else:
-            st.markdown("**Training images**")
-            shown = list(range(min(data.n_train, 24)))
-            gallery(data.thumbnails_train, shown, [data.classes[data.y_train[i]] for i in shown], cap=24)
+            per_class = max(1, PREVIEW_IMAGES // data.n_classes)
+            st.markdown(f"**Training images** · the first {per_class} of each class")
+            shown = tables.preview_indices(data, per_class)
+            gallery(data.thumbnails_train, shown, [data.classes[data.y_train[i]] for i in shown], cap=PREVIEW_IMAGES,
+                    columns=data.n_classes if 4 <= data.n_classes <= 12 else 8)
     if recipe is not None:
         st.page_link(frame.PAGES["errors"], label="Next: see the model's errors", icon=":material/arrow_forward:")

@@ -8,6 +8,7 @@ from ui import charts, frame, state, tables
 from ui.gallery import gallery
 
 CHART_KEY, SAMPLES_KEY = "confusion_chart", "group_samples"
+GALLERY_CAP = 32  # test images drawn at most
 
 
 def on_cell_click(choices: list[tuple[str, str]]) -> None:
@@ -85,8 +86,10 @@ st.dataframe(
                    **{c: st.column_config.NumberColumn(format="%.3f") for c in samples.columns if c.startswith("p(")}},
 )
 if data.kind == "images":
-    shown = [t for t in (chosen or group_tests)]
-    gallery(data.thumbnails_test, shown, [f"#{t} · {group.true}→{group.pred}" for t in shown])
+    shown = list(chosen or group_tests)
+    st.markdown(f"**Misclassified test images** · true **{group.true}**, predicted **{group.pred}** "
+                f"(caption: test index, ensemble probability of the prediction)")
+    gallery(data.thumbnails_test, shown, tables.error_captions(samples, shown, group.pred), cap=GALLERY_CAP)
 
 st.page_link(frame.PAGES["attribution"], label="Next: which training data is behind these errors",
              icon=":material/arrow_forward:")

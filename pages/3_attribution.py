@@ -3,9 +3,8 @@
 import streamlit as st
 
 from tda_core.metrics import METRIC_LABELS, METRICS
-from ui import charts, frame, state, tables
+from ui import charts, frame, results, state, tables
 from ui.gallery import gallery
-from ui.progress import retraining
 
 ACTIONS = {"remove": "Remove", "relabel": "Relabel to the next most likely class", "upweight": "Upweight ×10"}
 ALPHAS = [0.001, 0.01, 0.05, 0.1]
@@ -39,13 +38,10 @@ c4.select_slider("Significance α", ALPHAS, key=state.ALPHA, persist_state="sess
 action, metric, size, alpha = state.get(state.ACTION), state.get(state.METRIC), int(state.get(state.SIZE)), state.get(state.ALPHA)
 label = METRIC_LABELS[metric]
 
-if not analysis.has_ranking(action):
-    with retraining(f"Retraining the ensemble once per training sample ({action}, {data.n_train:,} samples)") as progress:
-        analysis.ranking(group, action, metric, progress)
-with st.spinner("Retraining the ensemble with the whole group edited…"):
-    result = analysis.attribute(group, action, metric, size, alpha)
+result = results.attribution(current, group, action, metric, size, alpha)
 state.put(state.RESULT, result)
 ranking, effect, selected = result.ranking, result.effect, result.selected
+estimates = ranking.estimates
 
 st.subheader(f"Effect of {action} on the {len(selected)} selected sample(s)")
 st.caption(f"Measured by retraining: the ensemble is retrained with the action applied to all selected samples at once, "
@@ -65,6 +61,13 @@ else:
               help=f"After the edit; the change from {effect.accuracy_before_mean:.3f} is paired by member.")
 
 st.subheader("Ranked training samples")
+if estimates is not None:
+    st.info(f"**Candidate mode:** {estimates.method} estimates for all {len(estimates.train_index):,} samples, "
+            f"{len(estimates.retrained):,} retrained exactly; Spearman ρ(estimate, retrained) = {estimates.spearman:.2f}",
+            icon=":material/filter_alt:")
+    st.caption(f"**Every number in this table, the chart and the group effect comes from retraining.** The estimates "
+               f"only chose which {len(estimates.retrained)} samples to retrain (the top {current.config.candidates} "
+               "and a random check sample); the others are listed, as estimates, below the table.")
 st.caption(f"Each row: the ensemble retrained with only that sample edited ({action}); effect = change of the {label} "
            f"(mean ± std over {current.config.ensemble} members), t-test p-value, change of global accuracy.")
 table = tables.ranking_frame(analysis, ranking, selected, alpha)
@@ -85,9 +88,19 @@ with rank_col:
 with chart_col:
     st.altair_chart(charts.effect_bars(table.head(CHART_ROWS), label), width="stretch")
 if data.kind == "images":
-    top = list(ranking.train_index[:GALLERY_ROWS])
-    gallery(data.thumbnails_train, top,
-            [f"#{i} {data.classes[data.y_train[i]]}{' ✓' if i in selected else ''}" for i in top], cap=GALLERY_ROWS)
+    st.markdown(f"**Top {min(GALLERY_ROWS, len(table))} ranked training images** · label, effect on the {label} "
+                f"(retrained), p-value; ★ = selected for the group")
+    top = table.head(GALLERY_ROWS)
+    gallery(data.thumbnails_train, list(top["train index"]), tables.gallery_captions(top), cap=GALLERY_ROWS)
+if estimates is not None:
+    rest = tables.estimates_frame(analysis, estimates)
+    with st.expander(f"Estimates only, not retrained: the other {len(rest):,} samples · {estimates.method}"):
+        st.caption("These numbers are estimates, not retraining results: they never enter the ranking, the selection "
+                   "or the group effect. Best estimated improvement first.")
+        st.dataframe(rest.head(tables.ESTIMATE_ROWS), hide_index=True, width="stretch", height=300,
+                     column_config={"estimated effect": st.column_config.NumberColumn(format="%.5f")})
+        if len(rest) > tables.ESTIMATE_ROWS:
+            st.caption(f"Showing the first {tables.ESTIMATE_ROWS:,} of {len(rest):,}.")
 
 if effect is not None:
     st.subheader("Group effect in detail")

@@ -8,7 +8,7 @@ import streamlit as st
 from tda_core.exceptions import TDAError
 from tda_core.fix import corrected_training_set
 from tda_core.metrics import METRIC_LABELS
-from ui import charts, frame, state, tables
+from ui import charts, frame, results, state, tables
 
 ACTION_VERBS = {"remove": "Remove", "relabel": "Relabel", "upweight": "Upweight ×10"}
 
@@ -36,8 +36,7 @@ if not indices:
     st.page_link(frame.PAGES["attribution"], label="Go to attribution", icon=":material/arrow_back:")
     st.stop()
 
-with st.spinner(f"Retraining the ensemble with {len(indices)} sample(s) edited…"):
-    effect = analysis.effect(group, action, metric, indices)
+effect = results.group_effect(current, group, action, metric, indices)
 try:
     table, manifest = corrected_training_set(data, analysis.baseline, action, indices, state.get(state.REASON))
 except TDAError as exc:

@@ -50,6 +50,7 @@ class Analysis:
         self._action_proba: dict[str, np.ndarray] = {}
         self._effects: dict[tuple, Effect] = {}
         self._baseline: Baseline | None = None
+        self._candidate_rankings: dict[tuple, Ranking] = {}
         self._lock = threading.RLock()
 
     def compute_baseline(self, progress: ProgressCallback | None = None) -> Baseline:
@@ -74,7 +75,11 @@ class Analysis:
         group = self.errors.find(true, pred)
         return group.narrowed(tests) if tests else group
 
-    def has_ranking(self, action: str) -> bool:
+    def has_ranking(self, action: str, group: ErrorGroup | None = None, metric: str | None = None) -> bool:
+        """Whether the ranking is ready without retraining. In candidate mode the group and the
+        metric choose the candidates, so they are part of the question."""
+        if self.config.candidates:
+            return group is not None and (action, metric, group.test_indices) in self._candidate_rankings
         return action in self._action_proba
 
     def action_proba(self, action: str, progress: ProgressCallback | None = None) -> np.ndarray:
@@ -89,7 +94,11 @@ class Analysis:
     def ranking(self, group: ErrorGroup, action: str, metric: str, progress: ProgressCallback | None = None) -> Ranking:
         check_metric(metric)
         if self.config.candidates:
-            return self._candidate_ranking(group, action, metric, progress)
+            key = (action, metric, group.test_indices)
+            with self._lock:
+                if key not in self._candidate_rankings:
+                    self._candidate_rankings[key] = self._candidate_ranking(group, action, metric, progress)
+                return self._candidate_rankings[key]
         return rank(self.data, self.baseline, self.action_proba(action, progress), action, metric, group.test_indices)
 
     def estimates(self, group: ErrorGroup, action: str, metric: str) -> np.ndarray:

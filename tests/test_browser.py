@@ -1,6 +1,7 @@
-"""The dashboard in a real Chromium: demo -> errors -> largest group -> attribution -> fix.
+"""The dashboard in a real Chromium: demo -> errors -> largest group -> attribution -> fix, then
+the digits image demo (head mode) -> errors -> largest group -> attribution.
 
-Starts ``streamlit run dashboard.py`` on a free port with a fresh TDA_CACHE_DIR, drives it with
+Starts ``streamlit run dashboard.py`` on a free port with the session's TDA_CACHE_DIR, drives it with
 Playwright, checks that no page shows a Streamlit exception, and saves a screenshot of each
 page under test-artifacts/.
 """
@@ -36,11 +37,14 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     port = free_port()
-    env = dict(os.environ, TDA_CACHE_DIR=str(tmp_path_factory.mktemp("tda-cache")))
+    # The session's empty cache from tests/conftest.py: shared with the AppTest pages, so the
+    # digits retrains run once per session (whichever test comes first pays for them).
+    cache = os.environ.get("TDA_CACHE_DIR") or str(tmp_path_factory.mktemp("tda-cache"))
+    env = dict(os.environ, TDA_CACHE_DIR=cache)
     log = open(tmp_path_factory.mktemp("streamlit") / "server.log", "w+")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(port),
-         "--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+         "--server.headless", "true", "--server.fileWatcherType", "none", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
@@ -87,6 +91,8 @@ def settle(page, name: str, charts: int) -> None:
     page.wait_for_function("document.querySelectorAll('[data-testid=\"stSkeleton\"]').length === 0")
     for chart in page.locator('[data-testid="stVegaLiteChart"]').all():  # drawn, not a placeholder
         chart.locator("canvas, svg").first.wait_for(state="visible")
+    page.wait_for_function(  # every image has arrived (a gallery's thumbnails load after the script ends)
+        "[...document.querySelectorAll('[data-testid=\"stImage\"] img')].every(i => i.complete && i.naturalWidth > 0)")
     assert page.locator('[data-testid="stException"]').count() == 0, f"exception on the {name} page"
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
@@ -131,3 +137,68 @@ def test_workflow_in_chromium(server, page):
     expect(page.get_by_role("heading", name="Before and after, measured by retraining")).to_be_visible()
     expect(page.get_by_text("Corrected training set (CSV)")).to_be_visible()
     settle(page, "4-fix", charts=2)
+
+
+def set_number(page, label: str, value: int) -> None:
+    box = page.get_by_role("spinbutton", name=label)
+    box.fill(str(value))
+    box.press("Enter")
+    expect_value(box, str(value))
+
+
+def expect_value(locator, value: str) -> None:
+    from playwright.sync_api import expect
+
+    expect(locator).to_have_value(value)
+
+
+def test_image_demo_in_chromium(server, page):
+    """Digits, head mode, 1 epoch, 2 members: errors with the group's gallery, attribution with the ranked gallery."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=90_000)
+    page.goto(server)
+    expect(page.get_by_role("heading", name="Data and model")).to_be_visible()
+    page.get_by_role("combobox", name="Demo").click()
+    page.get_by_role("option", name="digits", exact=False).click()
+    expect(page.get_by_text("Image shape")).to_be_visible()
+    page.get_by_text("Head only (fast): retrains only the last layer on frozen features").click()
+    set_number(page, "Epochs", 1)
+    page.get_by_text("Run settings: ensemble, seeds, parallelism, candidate mode").click()
+    set_number(page, "Ensemble members", 2)
+    expect(page.get_by_text("head only", exact=False).first).to_be_visible()
+    settle(page, "5-images-data", charts=1)
+
+    go(page, "2 · Errors")
+    expect(page.get_by_text("Test accuracy")).to_be_visible()
+    page.get_by_role("combobox", name="Error group (true → predicted)").click()
+    page.get_by_role("option").first.click()
+    expect(page.get_by_text("Misclassified test images")).to_be_visible()
+    expect(page.locator('[data-testid="stImage"]').first).to_be_visible()
+    settle(page, "5-images-errors", charts=1)
+
+    go(page, "3 · Attribution")
+    expect(page.get_by_role("heading", name="Ranked training samples")).to_be_visible(timeout=180_000)
+    expect(page.get_by_text("Top 24 ranked training images", exact=False)).to_be_visible()
+    expect(page.locator('[data-testid="stImage"]')).to_have_count(24)
+    settle(page, "6-images-attribution", charts=2)
+
+
+def test_candidate_mode_in_chromium(server, page):
+    """Credit with candidate mode: the banner, the retrained-only table and the estimates expander."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=60_000)
+    page.goto(server)
+    expect(page.get_by_role("heading", name="Data and model")).to_be_visible()
+    page.get_by_text("Run settings: ensemble, seeds, parallelism, candidate mode").click()
+    page.get_by_text("Retrain only the top N candidates (estimated first)").click()
+    set_number(page, "N candidates", 30)
+    go(page, "2 · Errors")
+    expect(page.get_by_text("Test accuracy")).to_be_visible()
+    go(page, "3 · Attribution")
+    expect(page.get_by_text("Candidate mode:", exact=False)).to_be_visible()
+    expect(page.get_by_text("Spearman ρ(estimate, retrained)", exact=False)).to_be_visible()
+    page.get_by_text("Estimates only, not retrained", exact=False).click()
+    expect(page.locator('[data-testid="stDataFrame"]')).to_have_count(3)  # ranking, estimates, per test sample
+    settle(page, "7-candidates", charts=4)

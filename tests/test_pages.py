@@ -1,9 +1,11 @@
-"""The dashboard's pages under Streamlit's AppTest, on the credit demo, against the engine's own numbers."""
+"""The dashboard's pages under Streamlit's AppTest, on the credit and digits demos, against the engine's own numbers.
+
+tests/conftest.py gives the session an empty engine cache (TDA_CACHE_DIR), shared with the browser test.
+"""
 
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 
 import numpy as np
@@ -17,19 +19,6 @@ DASHBOARD = str(ROOT / "dashboard.py")
 DATA, ERRORS, ATTRIBUTION, FIX = (
     "pages/1_data_and_model.py", "pages/2_errors.py", "pages/3_attribution.py", "pages/4_fix.py")
 TIMEOUT = 120
-
-
-@pytest.fixture(scope="session", autouse=True)
-def cache_dir(tmp_path_factory):
-    """A fresh engine cache for the session, so nothing depends on ./cache."""
-    path = tmp_path_factory.mktemp("tda-cache")
-    old = os.environ.get("TDA_CACHE_DIR")
-    os.environ["TDA_CACHE_DIR"] = str(path)
-    yield path
-    if old is None:
-        os.environ.pop("TDA_CACHE_DIR", None)
-    else:
-        os.environ["TDA_CACHE_DIR"] = old
 
 
 @pytest.fixture(scope="session")
@@ -206,6 +195,136 @@ def test_skops_model_shows_its_type_and_params():
     assert not at.exception and len(errors(at)) == 1 and "I trust this file" in errors(at)[0]
     at.checkbox(key="trust").check().run()
     assert not at.exception and not errors(at), errors(at)
-    assert any("Pipeline (pipe.skops)" in m.value for m in at.markdown)
+    assert any("(pipe.skops)**" in m.value for m in at.markdown)  # named after the estimator, then the file
     params = at.dataframe[0].value
     assert "logisticregression__C" in list(params["parameter"])
+
+
+# --- candidate mode -----------------------------------------------------------------------
+
+CANDIDATES = 30
+
+
+@pytest.fixture(scope="session")
+def candidate_engine(engine):
+    from tda_core.analysis import Analysis
+    from tda_core.engine import RunConfig
+
+    analysis = Analysis(engine[0].data, engine[0].recipe, RunConfig(candidates=CANDIDATES))
+    group = analysis.errors.groups[0]
+    return analysis, analysis.attribute(group, "relabel", "gt_prob", 10, 0.05)
+
+
+def test_candidate_mode_shows_retrained_rows_and_estimates_apart(candidate_engine):
+    analysis, expected = candidate_engine
+    estimates = expected.ranking.estimates
+    assert estimates is not None and len(estimates.retrained) < analysis.data.n_train
+    at = app()
+    at.checkbox(key="use_candidates").check().run()
+    at.number_input(key="candidates").set_value(CANDIDATES).run()
+    assert not at.exception and not errors(at)
+    visit(at, ERRORS)
+    visit(at, ATTRIBUTION)
+    banner = [i.value for i in at.info if "Candidate mode" in i.value]
+    assert len(banner) == 1, [i.value for i in at.info]
+    assert f"Spearman ρ(estimate, retrained) = {estimates.spearman:.2f}" in banner[0]
+    assert f"estimates for all {analysis.data.n_train:,} samples, {len(estimates.retrained)} retrained exactly" in banner[0]
+    assert any("comes from retraining" in c.value for c in at.caption)
+    # The ranking table holds exactly the retrained samples, with the engine's retrained numbers.
+    table = at.dataframe[0].value
+    assert sorted(table["train index"]) == sorted(estimates.retrained)
+    assert list(table["train index"]) == list(expected.ranking.train_index)
+    np.testing.assert_allclose(table["effect"], expected.ranking.delta_mean, rtol=1e-6)
+    assert set(table.loc[table["selected"], "train index"]) == set(expected.selected)
+    if expected.effect is not None:
+        change = [m for m in at.metric if m.label == "Change of true-class probability"][0]
+        assert change.value == f"{expected.effect.delta_mean:+.4f}"
+    # The other samples are listed only as estimates, in their own expander.
+    assert any(e.label.startswith("Estimates only, not retrained") for e in at.expander)
+    rest = at.dataframe[1].value
+    assert "estimated effect" in rest.columns and "effect" not in rest.columns
+    assert len(rest) == analysis.data.n_train - len(estimates.retrained)
+    assert not set(rest["train index"]) & set(estimates.retrained)
+
+
+# --- image data (digits demo, head mode, few epochs) --------------------------------------
+
+DIGITS = {"mode": "head", "epochs": 1, "ensemble": 2}
+
+
+@pytest.fixture(scope="session")
+def digits_engine():
+    pytest.importorskip("torch")
+    from tda_core.analysis import Analysis
+    from tda_core.demos import load_demo
+    from tda_core.engine import RunConfig
+    from tda_core.recipes import default_recipe
+
+    data = load_demo("digits")
+    analysis = Analysis(data, default_recipe(data, epochs=DIGITS["epochs"], mode=DIGITS["mode"]),
+                        RunConfig(ensemble=DIGITS["ensemble"]))
+    group = analysis.errors.groups[0]
+    return analysis, group, analysis.attribute(group, "relabel", "gt_prob", 10, 0.05)
+
+
+def gallery_captions(at: AppTest) -> list[str]:
+    """The caption under each gallery image, in order (a gallery cell is a column with one image)."""
+    return [col.caption[0].value for col in at.columns if len(col.image) == 1 and len(col.caption) == 1]
+
+
+def digits_app() -> AppTest:
+    at = app()
+    at.selectbox(key="demo").set_value("digits").run()
+    at.radio(key="net_mode").set_value(DIGITS["mode"]).run()
+    at.number_input(key="epochs").set_value(DIGITS["epochs"]).run()
+    at.number_input(key="ensemble").set_value(DIGITS["ensemble"]).run()
+    assert not at.exception and not errors(at), errors(at)
+    return at
+
+
+def test_image_demo_data_errors_and_attribution(digits_engine):
+    analysis, group, expected = digits_engine
+    data = analysis.data
+    at = digits_app()
+    # Data page: image metrics, the network controls, a capped preview gallery.
+    assert metric(at, "Image shape") == "×".join(map(str, data.X_train.shape[1:]))
+    assert at.radio(key="net_mode").options == ["Full: retrain every layer",
+                                                "Head only (fast): retrains only the last layer on frozen features"]
+    assert any("head only" in m.value for m in at.markdown)
+    # The preview shows a few images of every class, not just the first rows (all one class).
+    assert len(at.image) == 20
+    assert gallery_captions(at) == [data.classes[c] for c in range(10)] * 2
+
+    # Errors page: the engine's accuracy; a gallery of the group's misclassified test images.
+    visit(at, ERRORS)
+    report = analysis.errors
+    assert metric(at, "Test accuracy") == f"{report.accuracy_mean:.3f} ± {report.accuracy_std:.3f}"
+    assert at.session_state["group"] == (group.true, group.pred)
+    pred = data.class_index(group.pred)
+    expected_captions = [f"#{t} · p({group.pred}) {report.proba_mean[t, pred]:.2f}" for t in group.test_indices][:32]
+    assert len(at.image) == len(expected_captions)
+    assert gallery_captions(at) == expected_captions
+
+    # Attribution page: the engine's group effect; a gallery of the top-ranked training images.
+    visit(at, ATTRIBUTION)
+    effect = expected.effect
+    assert effect is not None
+    assert metric(at, "Selected training samples") == f"{len(expected.selected)} of 10"
+    change = [m for m in at.metric if m.label == "Change of true-class probability"][0]
+    assert change.value == f"{effect.delta_mean:+.4f}"
+    acc = [m for m in at.metric if m.label == "Global test accuracy"][0]
+    assert acc.delta == f"{effect.accuracy_delta_mean:+.3f} ± {effect.accuracy_delta_std:.3f}"
+    ranking = expected.ranking
+    assert len(at.image) == 24
+    captions = gallery_captions(at)
+    for pos, caption in enumerate(captions):
+        i = int(ranking.train_index[pos])
+        star = "★ " if i in expected.selected else ""
+        assert caption == (f"{star}#{i} · {data.classes[data.y_train[i]]}  \nΔ {ranking.delta_mean[pos]:+.2g} · "
+                           f"p {ranking.p_value[pos]:.2g}")
+    table = at.dataframe[0].value
+    assert "file" in table.columns and list(table["train index"][:24]) == list(ranking.train_index[:24])
+
+    # Fix page: the same group effect, and an export for image data too.
+    visit(at, FIX)
+    assert metric(at, "Test accuracy after") == f"{effect.accuracy_after_mean:.3f}"

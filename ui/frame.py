@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from tda_core.cache import cache_dir
+from tda_core.demos import DEMOS
 from tda_core.exceptions import TDAError
 from tda_core.metrics import METRIC_LABELS
 
@@ -30,8 +31,11 @@ def sidebar() -> None:
         else:
             st.markdown(f"**Data** {upload.name if upload else '*(no upload yet)*'}")
         model = state.get(state.MODEL_UPLOAD)
+        network = f" · {state.get(state.NET_MODE)} mode, {state.get(state.EPOCHS) or 'default'} epochs" \
+            if source == "images" or (source == "demo" and DEMOS[state.get(state.DEMO)].kind == "images") else ""
+        candidates = f" · candidate mode, top {state.get(state.CANDIDATES)}" if state.get(state.USE_CANDIDATES) else ""
         st.markdown(f"**Model** {model.name if model else 'recipe `' + str(state.get(state.RECIPE)) + '`'}"
-                    f" × {state.get(state.ENSEMBLE)} members")
+                    f" × {state.get(state.ENSEMBLE)} members{network}{candidates}")
         group = state.get(state.GROUP)
         if group:
             tests = state.get(state.TESTS)

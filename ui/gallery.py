@@ -13,7 +13,8 @@ COLUMNS = 8
 
 def gallery(thumbnails: np.ndarray | None, indices: Sequence[int], captions: Sequence[str],
             cap: int = GALLERY_CAP, columns: int = COLUMNS) -> None:
-    """Draw ``thumbnails[indices]`` in a grid with one caption each; at most ``cap`` images."""
+    """Draw ``thumbnails[indices]`` in a grid with one caption each (a line break in a caption is
+    kept); at most ``cap`` images."""
     if thumbnails is None:
         st.info("This dataset has no thumbnails to show.")
         return
@@ -23,7 +24,8 @@ def gallery(thumbnails: np.ndarray | None, indices: Sequence[int], captions: Seq
     for start in range(0, len(shown), columns):
         cols = st.columns(columns)
         for col, pos in zip(cols, range(start, min(start + columns, len(shown)))):
-            with col:
-                st.image(thumbnails[shown[pos]], caption=captions[pos], width="stretch")
+            with col:  # the caption as markdown under the image: it keeps its line breaks, st.image's does not
+                st.image(thumbnails[shown[pos]], width="stretch")
+                st.caption(captions[pos].replace("\n", "  \n"))
     if len(indices) > cap:
         st.caption(f"Showing the first {cap} of {len(indices)} images; the table lists all of them.")

@@ -126,18 +126,32 @@ def _safe_name(name: str) -> str:
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
-def uploaded_recipe(digest: str, data_fingerprint: str, trust: bool, arch: str | None,
+def uploaded_recipe(digest: str, data_fingerprint: str, trust: bool, arch: str | None, epochs: int | None, mode: str,
                     _upload: state.Upload, _data: Dataset) -> Recipe:
     """Write the upload to a private temporary folder (under its own name) and load it there."""
     with tempfile.TemporaryDirectory(prefix="tda-model-") as folder:
         path = Path(folder) / _safe_name(_upload.name)
         path.write_bytes(_upload.data)
-        return load_model(path, _data, arch=arch, trust_code=trust)
+        return load_model(path, _data, arch=arch, trust_code=trust, epochs=epochs, mode=mode)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def recipe_by_name(name: str, data_fingerprint: str, _data: Dataset) -> Recipe:
-    return named_recipe(name, _data)
+def recipe_by_name(name: str, data_fingerprint: str, epochs: int | None, mode: str, _data: Dataset) -> Recipe:
+    return named_recipe(name, _data, epochs=epochs, mode=mode)
+
+
+def network_options(data: Dataset) -> tuple[int | None, str]:
+    """(epochs, mode) for network recipes: the data page's choices for image data, else the defaults."""
+    if data.kind != "images":
+        return None, "full"
+    epochs = state.get(state.EPOCHS)
+    return (int(epochs) if epochs else None), state.get(state.NET_MODE)
+
+
+def default_epochs() -> int:
+    from tda_core.torch_recipes import DEFAULT_IMAGE_EPOCHS
+
+    return DEFAULT_IMAGE_EPOCHS
 
 
 def current_recipe(data: Dataset) -> Recipe:
@@ -146,7 +160,7 @@ def current_recipe(data: Dataset) -> Recipe:
         name = state.get(state.RECIPE)
         if name not in recipe_names(data.kind):
             name = "default"
-        return recipe_by_name(name, data.fingerprint, data)
+        return recipe_by_name(name, data.fingerprint, *network_options(data), data)
     if is_code_format(upload.name) and not state.get(state.TRUST):
         raise UntrustedFileError(
             f"{upload.name}: {Path(upload.name).suffix} files run code when loaded, so this model was not loaded. "
@@ -154,7 +168,8 @@ def current_recipe(data: Dataset) -> Recipe:
         )
     torch_file = Path(upload.name).suffix.lower().lstrip(".") in TORCH_MODEL_TYPES
     arch = state.get(state.ARCH) if torch_file else None
-    return uploaded_recipe(upload.digest, data.fingerprint, bool(state.get(state.TRUST)), arch, upload, data)
+    return uploaded_recipe(upload.digest, data.fingerprint, bool(state.get(state.TRUST)), arch, *network_options(data),
+                           upload, data)
 
 
 def is_code_format(name: str) -> bool:
@@ -164,7 +179,13 @@ def is_code_format(name: str) -> bool:
 # --- run and analysis ---------------------------------------------------------------------
 
 
-def current_config() -> RunConfig:
+def can_estimate(recipe: Recipe) -> bool:
+    """Whether the recipe can estimate effects without retraining (needed by candidate mode)."""
+    return getattr(recipe, "estimate_method", None) is not None
+
+
+def current_config(recipe: Recipe | None = None) -> RunConfig:
+    """The run settings; candidate mode only where the recipe can estimate (the data page says so)."""
     backend = state.get(state.BACKEND)
     scheduler = (state.get(state.SCHEDULER) or "").strip() or None
     if backend == "dask" and scheduler is not None and "://" not in scheduler and ":" not in scheduler:
@@ -175,6 +196,8 @@ def current_config() -> RunConfig:
         n_jobs=int(state.get(state.N_JOBS)),
         backend=backend,
         scheduler=scheduler if backend == "dask" else None,
+        candidates=int(state.get(state.CANDIDATES)) if state.get(state.USE_CANDIDATES) and (
+            recipe is None or can_estimate(recipe)) else None,
     )
 
 
@@ -202,7 +225,7 @@ def current() -> Current | None:
     if data is None:
         return None
     recipe = current_recipe(data)
-    config = current_config()
+    config = current_config(recipe)
     identity = f"{data.fingerprint}|{recipe.fingerprint()}|{config!r}"
     analysis = analysis_for(data.fingerprint, recipe.fingerprint(), repr(config), data, recipe, config)
     if st.session_state.get(state.ANALYSIS_ID) != identity:

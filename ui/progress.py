@@ -30,37 +30,23 @@ class StatusProgress:
 
 
 @contextlib.contextmanager
-def retraining(label: str, analysis: Analysis | None = None) -> Iterator[StatusProgress]:
-    """Show a running status while the block retrains; it collapses to a one-line summary.
-
-    With ``analysis``, the engine's own callback is pointed here for the block too, for work
-    that takes no ``progress`` argument (the baseline ensemble).
-    """
+def retraining(label: str) -> Iterator[StatusProgress]:
+    """Show a running status while the block retrains (pass the yielded callback to the engine
+    as ``progress``); it collapses to a one-line summary."""
     started = time.perf_counter()
     with st.status(label, expanded=True) as status:
         callback = StatusProgress(st.progress(0.0, text="starting…"))
-        previous = analysis.engine.progress if analysis is not None else None
-        if analysis is not None:
-            analysis.engine.progress = callback
         try:
             yield callback
         except Exception:
             status.update(label=f"{label}: failed", state="error", expanded=True)
             raise
-        finally:
-            if analysis is not None:
-                analysis.engine.progress = previous
         done = callback.last
         summary = f"{done.total} models ({done.cached} from the cache)" if done else "done"
         status.update(label=f"{label}: {summary} in {time.perf_counter() - started:.1f} s", state="complete", expanded=False)
 
 
-def baseline_ready(analysis: Analysis) -> bool:
-    """Whether the baseline ensemble is already trained (``Analysis.baseline`` is a cached_property)."""
-    return "baseline" in vars(analysis)
-
-
 def ensure_baseline(analysis: Analysis) -> None:
-    if not baseline_ready(analysis):
-        with retraining("Training the baseline ensemble", analysis):
-            analysis.baseline  # noqa: B018 - computed once, kept by the Analysis
+    if not analysis.has_baseline():
+        with retraining("Training the baseline ensemble") as progress:
+            analysis.compute_baseline(progress)

@@ -25,8 +25,12 @@ RECIPE = "recipe"  # named recipe: default, logistic-sgd, paper-sgd, logistic-lb
 MODEL_UPLOAD = "model_upload"  # Upload of a model file, or None for the named recipe
 TRUST = "trust"  # the user trusts a model file that runs code when loaded
 ARCH = "arch"  # architecture of uploaded PyTorch weights
+NET_MODE = "net_mode"  # networks (image data): "full" retrains every layer, "head" only the last one
+EPOCHS = "epochs"  # networks: training epochs, or None for the recipe's default
 # Run settings (RunConfig)
 ENSEMBLE, SEED, N_JOBS, BACKEND, SCHEDULER = "ensemble", "seed", "n_jobs", "backend", "scheduler"
+USE_CANDIDATES = "use_candidates"  # candidate mode: estimate every sample, retrain only the top CANDIDATES
+CANDIDATES = "candidates"  # N of candidate mode
 
 # --- Step 2: errors -----------------------------------------------------------------------
 GROUP = "group"  # (true, pred) class names of the chosen error group, or None
@@ -68,11 +72,15 @@ DEFAULTS: dict[str, Any] = {
     MODEL_UPLOAD: None,
     TRUST: False,
     ARCH: "small_cnn",
+    NET_MODE: "full",
+    EPOCHS: None,
     ENSEMBLE: 3,
     SEED: 0,
     N_JOBS: 1,
     BACKEND: "loky",
     SCHEDULER: "",
+    USE_CANDIDATES: False,
+    CANDIDATES: 100,
     GROUP: None,
     TESTS: (),
     ACTION: "relabel",

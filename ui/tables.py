@@ -9,6 +9,7 @@ import pandas as pd
 
 from tda_core.analysis import Analysis
 from tda_core.attribution import Effect, Ranking
+from tda_core.candidates import Estimates
 from tda_core.data import Dataset
 from tda_core.errors import ErrorGroup, ErrorReport
 from tda_core.metrics import metric_values
@@ -21,6 +22,12 @@ def class_counts(data: Dataset) -> pd.DataFrame:
         for code, name in enumerate(data.classes):
             rows.append({"class": name, "split": split, "rows": int(counts[code]), "share": counts[code] / max(1, len(y))})
     return pd.DataFrame(rows)
+
+
+def preview_indices(data: Dataset, per_class: int) -> list[int]:
+    """Up to ``per_class`` training samples of every class, interleaved: one of each class per round."""
+    by_class = [np.flatnonzero(data.y_train == c)[:per_class] for c in range(data.n_classes)]
+    return [int(ix[k]) for k in range(per_class) for ix in by_class if k < len(ix)]
 
 
 def groups_frame(report: ErrorReport) -> pd.DataFrame:
@@ -50,6 +57,12 @@ def test_samples_frame(analysis: Analysis, group: ErrorGroup) -> pd.DataFrame:
     return frame[first + [c for c in frame.columns if c not in first]]  # the numbers first, then the features
 
 
+def error_captions(samples: pd.DataFrame, shown: Sequence[int], predicted: str) -> list[str]:
+    """Captions of erroneous test images; ``samples`` comes from :func:`test_samples_frame`."""
+    prob = dict(zip(samples["test index"], samples[f"p({predicted})"]))
+    return [f"#{t} · p({predicted}) {prob[t]:.2f}" for t in shown]
+
+
 def ranking_frame(analysis: Analysis, ranking: Ranking, selected: Sequence[int], alpha: float,
                   rows: int | None = None) -> pd.DataFrame:
     """Ranked training samples, best improvement first: features, labels, effect and p-value."""
@@ -57,7 +70,7 @@ def ranking_frame(analysis: Analysis, ranking: Ranking, selected: Sequence[int],
     n = len(ranking.train_index) if rows is None else min(rows, len(ranking.train_index))
     idx = ranking.train_index[:n]
     chosen = set(int(i) for i in selected)
-    predicted = np.argmax(base.proba_train.mean(axis=0), axis=1)
+    predicted = base.predicted_train
     frame = pd.DataFrame({
         "rank": np.arange(1, n + 1),
         "selected": [int(i) in chosen for i in idx],
@@ -79,6 +92,30 @@ def ranking_frame(analysis: Analysis, ranking: Ranking, selected: Sequence[int],
     first = ["rank", "selected", "significant", "train index", "effect", "± std", "p-value", "accuracy Δ",
              "label", "baseline prediction"]  # the numbers first, then who the sample is
     return frame[first + [c for c in frame.columns if c not in first]]
+
+
+def gallery_captions(top: pd.DataFrame) -> list[str]:
+    """One short caption per ranked image; ``top`` comes from :func:`ranking_frame`."""
+    return [f"{'★ ' if r['selected'] else ''}#{r['train index']} · {r['label']}\nΔ {r['effect']:+.2g} · p {r['p-value']:.2g}"
+            for _, r in top.iterrows()]
+
+
+#: Rows of the estimates table in candidate mode.
+ESTIMATE_ROWS = 1000
+
+
+def estimates_frame(analysis: Analysis, estimates: Estimates) -> pd.DataFrame:
+    """The candidate-mode estimates of the samples that were not retrained, best estimate first."""
+    data, base = analysis.data, analysis.baseline
+    done = set(estimates.retrained)
+    keep = np.array([int(i) not in done for i in estimates.train_index], dtype=bool)
+    idx = estimates.train_index[keep]
+    frame = pd.DataFrame({"estimate rank": np.flatnonzero(keep) + 1, "train index": idx,
+                          "estimated effect": estimates.estimate[keep]})
+    frame["row id" if data.kind == "tabular" else "file"] = data.train_ids[idx]
+    frame["label"] = [data.classes[c] for c in data.y_train[idx]]
+    frame["baseline prediction"] = [data.classes[c] for c in base.predicted_train[idx]]
+    return frame
 
 
 def per_test_frame(effect: Effect) -> pd.DataFrame:
