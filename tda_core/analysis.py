@@ -16,13 +16,13 @@ from typing import Any, Sequence
 import numpy as np
 
 from .actions import check_action, make_edit
-from .candidates import Estimates, agreement, choose_candidates
 from .attribution import Baseline, Effect, Ranking, compute_baseline, group_effect, rank, single_edits
+from .candidates import choose_candidates, summarize
 from .data import Dataset
 from .engine import Engine, ProgressCallback, RunConfig
 from .errors import ErrorGroup, ErrorReport, error_report
 from .exceptions import UsageError
-from .metrics import check_metric, improvement_sign
+from .metrics import check_metric
 from .models import Recipe
 
 
@@ -118,10 +118,8 @@ class Analysis:
         edits = [make_edit(action, [i], self.baseline.relabel_targets) for i in chosen]
         proba = self.engine.predict(self.data, self.recipe, edits, progress=progress)
         ranking = rank(self.data, self.baseline, proba, action, metric, group.test_indices, train_indices=chosen)
-        order = np.lexsort((np.arange(len(estimate)), -improvement_sign(metric) * estimate))
-        by_index = dict(zip(ranking.train_index.tolist(), ranking.delta_mean))
-        rho = agreement(estimate[chosen], np.array([by_index[int(i)] for i in chosen]))
-        estimates = Estimates(self.recipe.estimate_method or "estimate", order, estimate[order], tuple(int(i) for i in chosen), rho)
+        method = self.recipe.estimate_method or "estimate"
+        estimates = summarize(method, estimate, metric, ranking.train_index, ranking.delta_mean)
         return replace(ranking, estimates=estimates)
 
     @staticmethod
