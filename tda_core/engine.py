@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
@@ -124,7 +124,6 @@ class RunStats:
     retrains: int = 0
     cache_hits: int = 0
     seconds: float = 0.0
-    units: list[str] = field(default_factory=list)
 
 
 class Engine:
