@@ -33,31 +33,44 @@
   (``torch.use_deterministic_algorithms`` is on while training, with ``threads`` torch threads,
   default 1; results are reproducible for a given thread count).
 
-torch is imported inside functions, so importing this module is cheap.
+The networks (architectures, weights) live in :mod:`tda_core.networks`; head mode and the
+estimates in :mod:`tda_core.heads`. torch is imported inside functions, so importing this
+module is cheap.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import importlib.util
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from .actions import Edit, apply_edit
-from .cache import memory
 from .data import Dataset
 from .exceptions import ModelError, UntrustedFileError
+from .heads import frozen_start, last_layer_estimates, train_heads
 from .models import EvalOn, Recipe, tabular_preprocessor
+from .networks import (
+    ARCHITECTURES,
+    VMAP_ARCHITECTURES,
+    _batches,
+    _file_hash,
+    _load_code,
+    _read_state,
+    check_state,
+    predict_proba,
+    state_hash,
+)
+# Re-exported: code imports these from here.
+from .networks import network_input_shape, penultimate  # noqa: F401
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
     from torch import nn
 
-#: Bumped when a change in this file changes what a recipe trains (it keys the cache).
+#: Bumped when a change in this file (or in networks.py, heads.py) changes what a recipe trains
+#: (it keys the cache).
 VERSION = 1
 WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth")
 CODE_SUFFIXES = (".py",)
@@ -65,70 +78,6 @@ PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".skops")
 DEFAULT_IMAGE_EPOCHS = 10
 #: Rows per forward pass when predicting (times the number of stacked models).
 EVAL_ROWS = 8192
-
-
-# ---------------------------------------------------------------------------------------
-# Architectures: name -> factory(n_classes, input_shape) -> nn.Module
-
-
-def _small_cnn(n_classes: int, input_shape: Sequence[int]) -> "nn.Module":
-    """Two 3x3 stride-2 conv + ReLU layers (8 and 16 channels), a 64-unit ReLU layer, a linear head.
-
-    Strided convolutions rather than max-pooling: a max-pool routes its gradient by ties that
-    float rounding can flip, so stacked (vmap) and one-at-a-time training drift apart over the
-    epochs; without it they agree to float32 rounding."""
-    from torch import nn
-
-    if len(input_shape) != 3:
-        raise ModelError(f"small_cnn needs images of shape (channels, H, W), not {tuple(input_shape)}; use mlp for tables")
-    c, h, w = input_shape
-    h2, w2 = (h + 1) // 2, (w + 1) // 2
-    h4, w4 = (h2 + 1) // 2, (w2 + 1) // 2
-    return nn.Sequential(
-        nn.Conv2d(c, 8, 3, stride=2, padding=1),
-        nn.ReLU(),
-        nn.Conv2d(8, 16, 3, stride=2, padding=1),
-        nn.ReLU(),
-        nn.Flatten(),
-        nn.Linear(16 * h4 * w4, 64),
-        nn.ReLU(),
-        nn.Linear(64, n_classes),
-    )
-
-
-def _mlp(n_classes: int, input_shape: Sequence[int]) -> "nn.Module":
-    """Flatten, one 128-unit ReLU layer, a linear head. Works on images and on tabular features."""
-    from torch import nn
-
-    return nn.Sequential(
-        nn.Flatten(),
-        nn.Linear(int(np.prod(input_shape)), 128),
-        nn.ReLU(),
-        nn.Linear(128, n_classes),
-    )
-
-
-def _resnet18(n_classes: int, input_shape: Sequence[int]) -> "nn.Module":
-    """torchvision's ResNet-18 (no pretrained weights) for small inputs: 3x3 stride-1 conv1 taking
-    the data's channels (1 for grayscale), no max-pool, ``n_classes`` outputs."""
-    from torch import nn
-    from torchvision.models import resnet18
-
-    if len(input_shape) != 3:
-        raise ModelError(f"resnet18 needs images of shape (channels, H, W), not {tuple(input_shape)}")
-    model = resnet18(weights=None, num_classes=n_classes)
-    model.conv1 = nn.Conv2d(input_shape[0], 64, kernel_size=3, stride=1, padding=1, bias=False)
-    model.maxpool = nn.Identity()
-    return model
-
-
-ARCHITECTURES: dict[str, Callable[[int, Sequence[int]], "nn.Module"]] = {
-    "small_cnn": _small_cnn,
-    "mlp": _mlp,
-    "resnet18": _resnet18,
-}
-#: Architectures without batch norm or dropout: full training can stack them with torch.func.
-VMAP_ARCHITECTURES = ("small_cnn", "mlp")
 
 
 # ---------------------------------------------------------------------------------------
@@ -152,72 +101,6 @@ def _deterministic(threads: int | None = None) -> Iterator[None]:
         torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
         if torch.get_num_threads() != before:
             torch.set_num_threads(before)
-
-
-def state_hash(state: Mapping[str, Any]) -> str:
-    """A sha256 of a state dict's names, dtypes, shapes and bytes."""
-    import torch
-
-    digest = hashlib.sha256()
-    for key in sorted(state):
-        t = state[key].detach().cpu().contiguous()
-        digest.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
-        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return digest.hexdigest()
-
-
-def _file_hash(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _last_linear(model: "nn.Module") -> tuple[str, "nn.Linear"]:
-    from torch import nn
-
-    linears = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
-    if not linears:
-        raise ModelError("head mode needs a network whose last layer is an nn.Linear; this one has none")
-    return linears[-1]
-
-
-def _batches(n: int, batch_size: int, generator: "torch.Generator") -> list["torch.Tensor"]:
-    """One epoch's mini-batches: a seeded permutation cut into ceil(n / batch_size) near-equal
-    parts (so that no batch has a single sample, which batch norm would refuse)."""
-    import torch
-
-    perm = torch.randperm(n, generator=generator)
-    return list(torch.tensor_split(perm, max(1, math.ceil(n / batch_size))))
-
-
-def _load_code(path: Path) -> Callable[..., "nn.Module"]:
-    spec = importlib.util.spec_from_file_location(f"tda_user_model_{_file_hash(path)[:12]}", path)
-    if spec is None or spec.loader is None:
-        raise ModelError(f"{path.name}: cannot import the file")
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        raise ModelError(f"{path.name}: importing the model definition failed ({exc.__class__.__name__}: {exc})") from None
-    build = getattr(module, "build_model", None)
-    if not callable(build):
-        raise ModelError(f"{path.name}: the file must define build_model(n_classes, input_shape) returning an nn.Module")
-    return build
-
-
-def check_state(model: "nn.Module", state: Mapping[str, Any], what: str) -> None:
-    """Raise a :class:`ModelError` naming the first layer whose weights do not fit ``model``."""
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
-    given = {k: tuple(v.shape) for k, v in state.items() if not k.endswith("num_batches_tracked")}
-    for key, shape in expected.items():
-        if key not in given:
-            raise ModelError(f"the weights do not fit {what}: the file has no layer {key} (expected shape {shape})")
-        if given[key] != shape:
-            raise ModelError(
-                f"the weights do not fit {what}: layer {key} has shape {given[key]} in the file, "
-                f"the architecture expects {shape}"
-            )
-    extra = sorted(set(given) - set(expected))
-    if extra:
-        raise ModelError(f"the weights do not fit {what}: the file has layer {extra[0]}, which the architecture lacks")
 
 
 # ---------------------------------------------------------------------------------------
@@ -527,8 +410,7 @@ class TorchRecipe(Recipe):
         return key
 
     def _start(self, data: Dataset, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        cached = memory(self.cache_dir, self.cache).cache(_compute_features, ignore=["data", "recipe"])
-        return cached(self._feature_key(data, seed), data, self, seed)
+        return frozen_start(self._feature_key(data, seed), data, self, seed)
 
     def features(self, data: Dataset, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """Frozen features (inputs of the last linear layer) of the training and test rows,
@@ -615,221 +497,8 @@ class TorchRecipe(Recipe):
         )
 
 
-def last_layer_estimates(
-    F_train: np.ndarray,
-    y_train: np.ndarray,
-    F_test: np.ndarray,
-    y_true: np.ndarray,
-    y_pred: np.ndarray,
-    weight: np.ndarray,
-    bias: np.ndarray,
-    action: str,
-    new_labels: np.ndarray | None,
-    metric: str,
-    scale: float,
-    damping: float | None = None,
-) -> np.ndarray:
-    """Estimated change of the mean metric over the test rows for the action on each training
-    row, from gradients w.r.t. a linear layer (weight (D, C), bias (C,)) on features ``F``.
-
-    ``damping=None``: gradient similarity, ``scale * <g_metric, change_i>``. A number:
-    influence, ``<(H + damping I)^-1 g_metric, change_i> / n`` with H the Hessian of the
-    mean training cross-entropy w.r.t. the layer (solved by conjugate gradients with
-    Hessian-vector products, so it never forms H). Per-sample gradients are never formed
-    either: ``<G, outer(x, r)> = r . (x G)``. float64 throughout.
-    """
-    from .actions import UPWEIGHT_FACTOR
-    from .influence import _softmax_rows, metric_gradient
-
-    X = np.hstack([np.asarray(F_train, np.float64), np.ones((len(F_train), 1))])
-    Xt = np.hstack([np.asarray(F_test, np.float64), np.ones((len(F_test), 1))])
-    theta = np.vstack([np.asarray(weight, np.float64), np.asarray(bias, np.float64)[None]])  # (D+1, C)
-    n, c = len(X), theta.shape[1]
-    proba = _softmax_rows(X @ theta)
-    g_metric = metric_gradient(Xt, _softmax_rows(Xt @ theta), y_true, y_pred, metric).reshape(theta.shape)
-    if damping is None:
-        direction, factor = g_metric, scale
-    else:
-        direction, factor = _solve_damped_hessian(X, proba, g_metric, damping), 1.0 / n
-    projected = X @ direction  # (N, C): <direction, outer(x_i, r)> = r . projected_i
-    eye = np.eye(c)
-    residual = proba - eye[y_train]
-    if action == "remove":
-        change = residual
-    elif action == "upweight":
-        change = -(UPWEIGHT_FACTOR - 1.0) * residual
-    elif action == "relabel":
-        change = -((proba - eye[np.asarray(new_labels)]) - residual)
-    else:
-        raise ModelError(f"cannot estimate the action {action!r}")
-    return factor * np.einsum("nc,nc->n", change, projected)
-
-
-def _solve_damped_hessian(X: np.ndarray, proba: np.ndarray, g: np.ndarray, damping: float, iters: int = 500) -> np.ndarray:
-    """(H + damping I)^-1 g for the Hessian H of the mean softmax cross-entropy of a linear
-    layer, by conjugate gradients; g and the result are (D, C)."""
-    n = len(X)
-
-    def hvp(v: np.ndarray) -> np.ndarray:
-        z = X @ v  # (N, C)
-        s = proba * (z - (proba * z).sum(axis=1, keepdims=True))
-        return X.T @ s / n + damping * v
-
-    x = np.zeros_like(g)
-    r = g - hvp(x)
-    p = r.copy()
-    rs = float((r * r).sum())
-    tol = 1e-24 * max(float((g * g).sum()), 1e-300)  # residual norm 1e-12 of |g|
-    for _ in range(iters):
-        if rs <= tol:
-            break
-        hp = hvp(p)
-        a = rs / float((p * hp).sum())
-        x += a * p
-        r -= a * hp
-        rs_new = float((r * r).sum())
-        p = r + (rs_new / rs) * p
-        rs = rs_new
-    return x
-
-
-def _compute_features(
-    key: dict[str, Any], data: Dataset, recipe: TorchRecipe, seed: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The starting network's features of the training and test rows, and its last layer's
-    weight (D, C) and bias (C,)."""
-    model = recipe.starting_network(data, seed)
-    X_train, X_test = recipe._arrays(data)
-    _, head = _last_linear(model)
-    weight = head.weight.detach().t().numpy().astype(np.float32).copy()
-    bias = (head.bias.detach().numpy() if head.bias is not None else np.zeros(head.out_features)).astype(np.float32).copy()
-    return penultimate(model, X_train), penultimate(model, X_test), weight, bias
-
-
-def penultimate(model: "nn.Module", X: np.ndarray, rows: int = 1024) -> np.ndarray:
-    """The inputs of the model's last ``nn.Linear`` layer (eval mode), float32 (N, D)."""
-    import torch
-
-    _, head = _last_linear(model)
-    captured: list[torch.Tensor] = []
-    hook = head.register_forward_pre_hook(lambda module, inputs: captured.append(inputs[0].detach()))
-    model.eval()
-    try:
-        with torch.no_grad():
-            for i in range(0, len(X), rows):
-                model(torch.from_numpy(np.ascontiguousarray(X[i : i + rows])))
-    finally:
-        hook.remove()
-    if not captured:
-        return np.zeros((0, head.in_features), dtype=np.float32)
-    return torch.cat(captured).reshape(len(X), -1).numpy().astype(np.float32)
-
-
-def predict_proba(model: "nn.Module", X: "torch.Tensor", rows: int = 1024) -> np.ndarray:
-    """Softmax probabilities of ``model`` in eval mode, (n, C) float32."""
-    import torch
-
-    model.eval()
-    with torch.no_grad():
-        parts = [torch.softmax(model(X[i : i + rows]), dim=-1) for i in range(0, len(X), rows)]
-    return torch.cat(parts).numpy() if parts else np.zeros((0, 0), dtype=np.float32)
-
-
-def train_heads(
-    F_train: "torch.Tensor",
-    Y: "torch.Tensor",
-    W: "torch.Tensor",
-    F_eval: "torch.Tensor",
-    n_classes: int,
-    seed: int,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    weight_decay: float,
-    checkpoints: Sequence[int],
-    return_weights: bool = False,
-) -> np.ndarray | tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Train B linear heads at once on frozen features; probabilities (B, members, n_eval, C).
-
-    The heads are the (B, D, C) stack laid side by side as one (D, C*B) matrix, so that one
-    matrix product per batch serves all of them. ``F_train`` (N, D) are shared; ``Y``/``W`` (B, N) are each head's labels and weights. The
-    heads start from the same seeded ``nn.Linear``-style initialisation
-    (uniform in +-1/sqrt(D)) and see the same batches; the loss of a batch is
-    ``sum_i w_i * ce_i / batch_size``, optimised by AdamW. A batch of one gives the numbers of a
-    batch of many. ``return_weights`` also returns the final heads' weights (B, D, C) and
-    biases (B, C).
-    """
-    import torch
-
-    B, n = Y.shape
-    d = F_train.shape[1]
-    C = n_classes
-    generator = torch.Generator().manual_seed(seed)
-    bound = 1.0 / math.sqrt(d) if d else 0.0
-    w0 = (torch.rand(d, C, 1, generator=generator) * 2 - 1) * bound
-    b0 = (torch.rand(C, 1, generator=generator) * 2 - 1) * bound
-    # The B heads side by side as a (D, C*B) matrix: one matrix product serves them all, and the
-    # softmax runs over a non-innermost axis of size C, which vectorises over the B heads.
-    weight = w0.expand(d, C, B).reshape(d, C * B).clone().requires_grad_(True)
-    bias = b0.expand(C, B).reshape(C * B).clone().requires_grad_(True)
-    optimizer = torch.optim.AdamW([weight, bias], lr=lr, weight_decay=weight_decay)
-    Yt, Wt = Y.t().contiguous(), W.t().contiguous()  # (N, B)
-    snaps = []
-    for epoch in range(1, epochs + 1):
-        for idx in _batches(n, batch_size, generator):
-            logits = torch.addmm(bias, F_train[idx], weight).view(len(idx), C, B)
-            ce = -torch.log_softmax(logits, dim=1).gather(1, Yt[idx, None, :]).squeeze(1)  # (m, B)
-            loss = (Wt[idx] * ce).sum() / len(idx)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-        if epoch in checkpoints:
-            with torch.no_grad():
-                logits = torch.addmm(bias, F_eval, weight).view(len(F_eval), C, B)
-                snaps.append(torch.softmax(logits, dim=1).permute(2, 0, 1).contiguous().numpy())
-    proba = np.stack(snaps, axis=1) if snaps else np.zeros((B, 0, len(F_eval), C), dtype=np.float32)
-    if not return_weights:
-        return proba
-    with torch.no_grad():
-        w_final = weight.view(d, C, B).permute(2, 0, 1).numpy().copy()
-        b_final = bias.view(C, B).t().numpy().copy()
-    return proba, w_final, b_final
-
-
 # ---------------------------------------------------------------------------------------
 # Uploaded models and the default recipe
-
-
-def _read_state(path: Path) -> dict[str, Any]:
-    import torch
-
-    suffix = path.suffix.lower()
-    if suffix == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        try:
-            state: Any = load_file(str(path), device="cpu")
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise ModelError(f"{path.name}: not a readable safetensors file ({exc})") from None
-    else:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises UnpicklingError, RuntimeError, ... ; one line for the user
-            raise ModelError(
-                f"{path.name}: not a state dict that loads with weights_only=True ({exc.__class__.__name__}); "
-                "save model.state_dict() with torch.save, or as .safetensors"
-            ) from None
-    if isinstance(state, Mapping):
-        for wrapper in ("state_dict", "model_state_dict", "model"):
-            if isinstance(state.get(wrapper), Mapping):
-                state = state[wrapper]
-                break
-    if not isinstance(state, Mapping) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ModelError(f"{path.name}: expected a state dict (layer name -> tensor); save model.state_dict()")
-    if all(k.startswith("module.") for k in state):
-        state = {k[len("module."):]: v for k, v in state.items()}
-    return {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
 
 
 def recipe_from_weights(
@@ -886,14 +555,6 @@ def recipe_from_weights(
     )
     recipe.build(n_classes, tuple(input_shape))  # fails early, naming the layer, if the weights do not fit
     return recipe
-
-
-def network_input_shape(data: Dataset) -> tuple[int, ...]:
-    """The shape of one input row as the network sees it: (channels, H, W) for images, the width
-    of the standard tabular preprocessing (one-hot columns included) for tables."""
-    if data.kind == "tabular":
-        return (int(tabular_preprocessor().fit(data.X_train).transform(data.X_train.iloc[:1]).shape[1]),)
-    return tuple(int(s) for s in np.asarray(data.X_train).shape[1:])
 
 
 def default_image_recipe(data: Dataset, epochs: int | None = None, mode: str = "full") -> TorchRecipe:
