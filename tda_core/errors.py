@@ -10,7 +10,7 @@ from sklearn.metrics import confusion_matrix
 
 from .data import Dataset
 from .exceptions import UsageError
-from .metrics import accuracy
+from .metrics import accuracy, metric_values
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,7 @@ class ErrorReport:
     confusion: np.ndarray  # (C, C): rows true class, columns predicted class
     predicted: np.ndarray  # (n_test,) class codes, argmax of the mean probability
     proba_mean: np.ndarray  # (n_test, C)
+    loss: np.ndarray  # (n_test,) cross-entropy of the true class, mean over members
     groups: tuple[ErrorGroup, ...]  # largest first
 
     @property
@@ -87,5 +88,6 @@ def error_report(data: Dataset, test_proba: np.ndarray) -> ErrorReport:
         confusion=confusion,
         predicted=predicted,
         proba_mean=proba_mean,
+        loss=metric_values(test_proba, data.y_test, predicted, "loss").mean(axis=0),
         groups=tuple(groups),
     )

@@ -12,7 +12,6 @@ from tda_core.attribution import Effect, Ranking
 from tda_core.candidates import Estimates
 from tda_core.data import Dataset
 from tda_core.errors import ErrorGroup, ErrorReport
-from tda_core.metrics import metric_values
 
 
 def class_counts(data: Dataset) -> pd.DataFrame:
@@ -40,9 +39,8 @@ def groups_frame(report: ErrorReport) -> pd.DataFrame:
 
 def test_samples_frame(analysis: Analysis, group: ErrorGroup) -> pd.DataFrame:
     """The group's test samples: features, true and predicted class, loss and probabilities."""
-    data, base, report = analysis.data, analysis.baseline, analysis.errors
+    data, report = analysis.data, analysis.errors
     tests = np.asarray(group.test_indices)
-    loss = metric_values(base.proba_test[:, tests], data.y_test[tests], report.predicted[tests], "loss").mean(axis=0)
     frame = pd.DataFrame({"test index": tests})
     if data.kind == "tabular":
         frame = pd.concat([frame, data.X_test.iloc[tests].reset_index(drop=True)], axis=1)
@@ -50,7 +48,7 @@ def test_samples_frame(analysis: Analysis, group: ErrorGroup) -> pd.DataFrame:
         frame["file"] = data.test_ids[tests]
     frame["true"] = [data.classes[c] for c in data.y_test[tests]]
     frame["predicted"] = [data.classes[c] for c in report.predicted[tests]]
-    frame["loss"] = loss
+    frame["loss"] = report.loss[tests]
     for code, name in enumerate(data.classes):
         frame[f"p({name})"] = report.proba_mean[tests, code]
     first = ["test index", "true", "predicted", "loss", *(f"p({name})" for name in data.classes)]
