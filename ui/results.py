@@ -29,9 +29,12 @@ def ranking(current: Current, group: ErrorGroup, action: str, metric: str) -> Ra
 
 def attribution(current: Current, group: ErrorGroup, action: str, metric: str, size: int, alpha: float) -> Attribution:
     """What ``Analysis.attribute`` returns, with progress shown for each retrain that is not cached."""
-    ranked = ranking(current, group, action, metric)
-    selected = ranked.select(size, alpha)
-    return Attribution(group, ranked, size, alpha, selected, group_effect(current, group, action, metric, selected))
+    analysis = current.analysis
+    selected = ranking(current, group, action, metric).select(size, alpha)  # retrains first, with its own progress
+    if not selected or analysis.has_effect(group, action, metric, selected):
+        return analysis.attribute(group, action, metric, size, alpha)
+    with retraining(f"Retraining the ensemble with all {len(selected)} sample(s) edited at once ({action})") as progress:
+        return analysis.attribute(group, action, metric, size, alpha, progress)
 
 
 def group_effect(current: Current, group: ErrorGroup, action: str, metric: str, indices):
