@@ -106,9 +106,9 @@ class Analysis:
         tests = np.asarray(group.test_indices)
         seeds = sorted({m.seed for m in self.recipe.members(self.config.ensemble, self.config.seed)})
         y_pred = self.baseline.predicted_test[tests]
+        targets = self.baseline.relabel_targets
         return np.mean(
-            [self.recipe.estimate_effects(self.data, s, action, self.baseline.relabel_targets, tests, y_pred, metric) for s in seeds],
-            axis=0,
+            [self.engine.estimate(self.data, self.recipe, s, action, targets, tests, y_pred, metric) for s in seeds], axis=0
         )
 
     def _candidate_ranking(self, group: ErrorGroup, action: str, metric: str, progress: ProgressCallback | None) -> Ranking:

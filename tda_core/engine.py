@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
+import joblib
 from joblib import Parallel, delayed, parallel_config
 
 from .actions import Edit
@@ -99,8 +100,21 @@ class UnitKey:
     edits: tuple[Edit, ...]
 
 
-def _stored_unit(key: UnitKey, result: np.ndarray | None = None) -> np.ndarray | None:
-    """Cache slot for a unit: stores ``result`` (ignored by the hash) under ``key``."""
+@dataclass(frozen=True)
+class EstimateKey:
+    """Everything that determines a recipe's effect estimates (candidate mode)."""
+
+    data: str
+    recipe: str
+    seed: int
+    action: str
+    metric: str
+    test_indices: tuple[int, ...]
+    baseline: str  # hash of the relabel targets and the baseline's predictions it used
+
+
+def _stored_unit(key: UnitKey | EstimateKey, result: np.ndarray | None = None) -> np.ndarray | None:
+    """Cache slot: stores ``result`` (ignored by the hash) under ``key``."""
     return result
 
 
@@ -136,7 +150,7 @@ class Engine:
         self._slot = memory(config.cache_dir, config.use_cache).cache(_stored_unit, ignore=["result"])
         self._references: dict[tuple[str, str, int], np.ndarray] = {}
 
-    def _load(self, key: UnitKey) -> np.ndarray | None:
+    def _load(self, key: UnitKey | EstimateKey) -> np.ndarray | None:
         if not self.config.use_cache or not self._slot.check_call_in_cache(key):
             return None
         try:
@@ -145,9 +159,32 @@ class Engine:
             return None
         return result if isinstance(result, np.ndarray) else None
 
-    def _store(self, key: UnitKey, result: np.ndarray) -> None:
+    def _store(self, key: UnitKey | EstimateKey, result: np.ndarray) -> None:
         if self.config.use_cache:
             self._slot.call(key, result=result)
+
+    def estimate(
+        self,
+        data: Dataset,
+        recipe: Recipe,
+        seed: int,
+        action: str,
+        new_labels: np.ndarray,
+        test_indices: np.ndarray,
+        y_pred: np.ndarray,
+        metric: str,
+    ) -> np.ndarray:
+        """A recipe's estimated effect of the action on each training sample (cached): the
+        estimates fit the seed's baseline model themselves, so they are training work too."""
+        key = EstimateKey(
+            data.fingerprint, recipe.fingerprint(), seed, action, metric,
+            tuple(int(t) for t in test_indices), joblib.hash((new_labels, y_pred)),
+        )
+        cached = self._load(key)
+        if cached is None:
+            cached = np.asarray(recipe.estimate_effects(data, seed, action, new_labels, test_indices, y_pred, metric), dtype=np.float64)
+            self._store(key, cached)
+        return cached
 
     def _reference(self, data: Dataset, recipe: Recipe, seed: int) -> np.ndarray:
         """The seed's baseline test probabilities (float64): what test units are stored against."""
