@@ -46,13 +46,16 @@ def confusion_chart(matrix: np.ndarray, classes: Sequence[str], title: str,
 
 def class_balance_chart(counts: pd.DataFrame) -> alt.Chart:
     """``counts`` has columns class, split (train/test) and share."""
-    return alt.Chart(counts).mark_bar().encode(
-        y=alt.Y("class:N", title=None),
+    # One bar per (class, split), labelled directly: grouped bars with yOffset squash at small heights.
+    frame = counts.assign(bar=counts["class"].astype(str) + " · " + counts["split"].astype(str),
+                          order=counts["split"].map({"train": 0, "test": 1}))
+    frame = frame.sort_values(["class", "order"], kind="stable")
+    return alt.Chart(frame).mark_bar().encode(
+        y=alt.Y("bar:N", title=None, sort=list(frame["bar"])),
         x=alt.X("share:Q", title="share of rows", axis=alt.Axis(format="%")),
-        yOffset="split:N",
         color=alt.Color("split:N", scale=alt.Scale(domain=["train", "test"], range=[BLUE, ORANGE]), title=None),
         tooltip=["class:N", "split:N", "rows:Q", alt.Tooltip("share:Q", format=".1%")],
-    ).properties(height=max(80, 36 * counts["class"].nunique()))
+    ).properties(height=alt.Step(20))
 
 
 def effect_bars(top: pd.DataFrame, metric_label: str) -> alt.LayerChart:
