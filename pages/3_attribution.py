@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from tda_core.exceptions import TDAError
 from tda_core.metrics import METRIC_LABELS, METRICS
 from ui import charts, frame, results, state, tables
 from ui.gallery import gallery
@@ -38,7 +39,11 @@ c4.select_slider("Significance α", ALPHAS, key=state.ALPHA, persist_state="sess
 action, metric, size, alpha = state.get(state.ACTION), state.get(state.METRIC), int(state.get(state.SIZE)), state.get(state.ALPHA)
 label = METRIC_LABELS[metric]
 
-result = results.attribution(current, group, action, metric, size, alpha)
+try:
+    result = results.attribution(current, group, action, metric, size, alpha)
+except TDAError as exc:  # e.g. an uploaded model that fails to train on an edited set
+    st.error(str(exc))
+    st.stop()
 state.put(state.RESULT, result)
 ranking, effect, selected = result.ranking, result.effect, result.selected
 estimates = ranking.estimates

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import joblib
@@ -203,23 +203,37 @@ class Engine:
     @contextlib.contextmanager
     def _backend(self) -> Iterator[None]:
         if self.config.backend == "dask":
-            from distributed import Client
-
-            client = Client(self.config.scheduler) if self.config.scheduler else Client(processes=True, n_workers=max(1, self.config.n_jobs))
+            client = self._dask_client()
             try:
                 with parallel_config(backend="dask"):
                     yield
             finally:
                 client.close()
         elif self.config.backend == "ray":
-            from ray.util.joblib import register_ray  # optional extra
-
+            try:
+                from ray.util.joblib import register_ray  # optional extra
+            except ImportError:
+                raise UsageError("the ray backend needs ray (pip install 'ray[default]'); or use --backend dask") from None
             register_ray()
             with parallel_config(backend="ray"):
                 yield
         else:
             with parallel_config(backend=self.config.backend):
                 yield
+
+    def _dask_client(self) -> Any:
+        """A client of the configured scheduler, or of a local cluster when none is given."""
+        from distributed import Client
+
+        if not self.config.scheduler:
+            return Client(processes=True, n_workers=max(1, self.config.n_jobs))
+        try:
+            return Client(self.config.scheduler, timeout=5)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise UsageError(
+                f"cannot reach the Dask scheduler at {self.config.scheduler} ({exc.__class__.__name__}); "
+                "start one with `dask scheduler` or check the address"
+            ) from None
 
     def predict(
         self,

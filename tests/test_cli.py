@@ -79,6 +79,8 @@ def tables(tmp_path):
         (["attribute", "--data", "{d}/data.csv", "--target", "y", "--group", "a:zebra", "--action", "remove", "--metric", "loss", "--size", "3"], "unknown class 'zebra'"),
         (["errors", "--demo", "nope"], "unknown demo"),
         (["errors", "--demo", "credit", "--model", "{d}/model.pkl"], "--trust-code"),
+        (["errors", "--demo", "credit", "--backend", "dask", "--scheduler", "tcp://127.0.0.1:9"], "cannot reach the Dask scheduler"),
+        (["errors", "--demo", "credit", "--ensemble", "1"], "--ensemble must be at least 2"),
     ],
 )
 def test_bad_input_gives_one_error_line_and_exit_2(tables, args, message):
