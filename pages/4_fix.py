@@ -36,8 +36,8 @@ if not indices:
     st.page_link(frame.PAGES["attribution"], label="Go to attribution", icon=":material/arrow_back:")
     st.stop()
 
-effect = results.group_effect(current, group, action, metric, indices)
 try:
+    effect = results.group_effect(current, group, action, metric, indices)
     table, manifest = corrected_training_set(data, analysis.baseline, action, indices, state.get(state.REASON))
 except TDAError as exc:
     st.error(str(exc))
