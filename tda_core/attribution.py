@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-import pandas as pd
 from scipy import stats
 
 from .candidates import Estimates
@@ -95,18 +94,6 @@ class Ranking:
     def select(self, size: int, alpha: float = 0.05) -> tuple[int, ...]:
         """The first ``size`` ranked samples with p < alpha and a positive improvement."""
         return tuple(int(i) for i in self.train_index[self.significant(alpha)][: max(0, int(size))])
-
-    def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame(
-            {
-                "train_index": self.train_index,
-                "delta_mean": self.delta_mean,
-                "delta_std": self.delta_std,
-                "p_value": self.p_value,
-                "accuracy_delta_mean": self.accuracy_delta_mean,
-                "accuracy_delta_std": self.accuracy_delta_std,
-            }
-        )
 
     def records(self) -> list[dict]:
         return [

@@ -137,7 +137,6 @@ class RunStats:
 
     retrains: int = 0
     cache_hits: int = 0
-    seconds: float = 0.0
 
 
 class Engine:
@@ -304,7 +303,6 @@ class Engine:
                     done += len(keys[i].edits)
                     self.stats.retrains += len(keys[i].edits)
                     tell()
-        self.stats.seconds += time.perf_counter() - start
         return out
 
 

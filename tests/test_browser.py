@@ -113,11 +113,7 @@ def test_workflow_in_chromium(server, page):
     expect(page.get_by_text("German credit (UCI)", exact=False).first).to_be_visible()
     settle(page, "1-data", charts=1)
 
-    go(page, "2 · Errors")
-    expect(page.get_by_text("Test accuracy")).to_be_visible()
-    # Pick the largest error group with the keyboard-accessible selectbox (first option).
-    page.get_by_role("combobox", name="Error group (true → predicted)").click()
-    page.get_by_role("option").first.click()
+    pick_largest_error_group(page)
     expect(page.get_by_role("heading", name="Test samples of bad → good")).to_be_visible()
     expect(page.locator('[data-testid="stDataFrame"]')).to_have_count(2)  # the groups and the group's samples
     settle(page, "2-errors", charts=1)
@@ -137,6 +133,16 @@ def test_workflow_in_chromium(server, page):
     expect(page.get_by_role("heading", name="Before and after, measured by retraining")).to_be_visible()
     expect(page.get_by_text("Corrected training set (CSV)")).to_be_visible()
     settle(page, "4-fix", charts=2)
+
+
+def pick_largest_error_group(page) -> None:
+    """Open the errors page and pick the largest group with the keyboard-accessible selectbox."""
+    from playwright.sync_api import expect
+
+    go(page, "2 · Errors")
+    expect(page.get_by_text("Test accuracy")).to_be_visible()
+    page.get_by_role("combobox", name="Error group (true → predicted)").click()
+    page.get_by_role("option").first.click()
 
 
 def set_number(page, label: str, value: int) -> None:
@@ -169,10 +175,7 @@ def test_image_demo_in_chromium(server, page):
     expect(page.get_by_text("head only", exact=False).first).to_be_visible()
     settle(page, "5-images-data", charts=1)
 
-    go(page, "2 · Errors")
-    expect(page.get_by_text("Test accuracy")).to_be_visible()
-    page.get_by_role("combobox", name="Error group (true → predicted)").click()
-    page.get_by_role("option").first.click()
+    pick_largest_error_group(page)
     expect(page.get_by_text("Misclassified test images")).to_be_visible()
     expect(page.locator('[data-testid="stImage"]').first).to_be_visible()
     settle(page, "5-images-errors", charts=1)
