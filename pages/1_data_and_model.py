@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from tda_core.demos import DEMOS
+from tda_core.data import DEMOS
 from tda_core.exceptions import TDAError, UntrustedFileError
 from ui import charts, frame, loaders, state, tables
 from ui.gallery import gallery
@@ -148,7 +148,7 @@ with right:
                        "files you know.")
         described = recipe.describe()
         mode = getattr(recipe, "mode", None)
-        st.markdown(f"**{recipe.name}** · ensemble of **{state.get(state.ENSEMBLE)}** members · "
+        st.markdown(f"**{recipe.display_name}** · ensemble of **{state.get(state.ENSEMBLE)}** members · "
                     f"removal by {'dropping rows' if recipe.removal == 'drop' else 'weight 0 in place'}"
                     + (" · **head only**: retrains the last layer on frozen features" if mode == "head" else "")
                     + (f" · candidate mode: top **{state.get(state.CANDIDATES)}**"
@@ -176,7 +176,7 @@ with st.expander("Run settings: ensemble, seeds, parallelism, candidate mode"):
     k2.number_input("N candidates", min_value=1, max_value=100_000, step=10, key=state.CANDIDATES, persist_state="session",
                     disabled=not estimable or not state.get(state.USE_CANDIDATES))
     if not estimable:
-        k1.caption(f"Candidate mode needs a recipe that can estimate effects; {recipe.name} cannot.")
+        k1.caption(f"Candidate mode needs a recipe that can estimate effects; {recipe.display_name} cannot.")
 
 if data is not None:
     st.divider()

@@ -39,7 +39,7 @@ counts = {(g.true, g.pred): g.count for g in report.groups}
 if choices and state.get(state.GROUP) not in choices:
     state.choose_group(choices[0])  # largest group first
 
-st.caption(f"Step 2 of 4 · the baseline: **{current.recipe.name}**, {current.config.ensemble} retrained members, "
+st.caption(f"Step 2 of 4 · the baseline: **{current.recipe.display_name}**, {current.config.ensemble} retrained members, "
            f"{data.n_test:,} test samples.")
 m1, m2, m3 = st.columns(3)
 m1.metric("Test accuracy", f"{report.accuracy_mean:.3f} ± {report.accuracy_std:.3f}",

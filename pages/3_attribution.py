@@ -23,7 +23,7 @@ current = frame.require_analysis()
 analysis, data = current.analysis, current.data
 group = frame.require_group(current)
 st.caption(f"Step 3 of 4 · errors **{group.true} → {group.pred}**, {group.count} test sample(s) · "
-           f"{current.recipe.name}, {current.config.ensemble} members.")
+           f"{current.recipe.display_name}, {current.config.ensemble} members.")
 
 c1, c2, c3, c4 = st.columns([3, 3, 3, 2])
 c1.selectbox("Action on training samples", list(ACTIONS), format_func=ACTIONS.get, key=state.ACTION, persist_state="session")

@@ -1,45 +1,128 @@
-"""The three actions, as edits of a training set's (labels, weights).
+"""The actions on training samples: each one object that edits labels and weights.
 
-An :class:`Edit` names an action and the training indices it applies to. ``new_labels``
-holds the target class of each index for ``relabel`` (decided from the baseline ensemble),
-so that an edit fully determines the counterfactual training set and can key the cache.
+An :class:`Action` is chosen once, at the boundary (:func:`get_action` turns the user's word
+into the object and refuses unknown ones), and then carried around as the object. It knows
+how it edits a training set, how it is described, and which gradient terms an influence
+estimate needs, so adding an action touches this module only.
+
+An :class:`Edit` is an action applied to some training indices, with the new labels of a
+relabel decided from the baseline ensemble, so that an edit fully determines the
+counterfactual training set and can key the cache.
 """
 
 from __future__ import annotations
 
+import abc
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import ClassVar
 
 import numpy as np
 
 from .exceptions import UsageError
 
-Action = Literal["remove", "relabel", "upweight"]
-ACTIONS: tuple[str, ...] = ("remove", "relabel", "upweight")
 UPWEIGHT_FACTOR = 10.0
 
 
 @dataclass(frozen=True)
 class Edit:
-    """An action applied to a set of training indices. ``Edit.none()`` is the baseline."""
+    """An action (by name) applied to training indices. ``Edit.baseline()`` edits nothing."""
 
     action: str
     indices: tuple[int, ...] = ()
     new_labels: tuple[int, ...] = ()
 
     @staticmethod
-    def none() -> "Edit":
+    def baseline() -> Edit:
         return Edit("none")
 
     @property
     def is_baseline(self) -> bool:
         return self.action == "none" or not self.indices
 
+    def apply(self, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Edited copies of labels ``y`` and float64 weights ``w``. Removal is weight 0 in place."""
+        y, w = y.copy(), w.astype(np.float64, copy=True)
+        if not self.is_baseline:
+            ACTIONS[self.action].edit_in_place(y, w, np.asarray(self.indices, dtype=np.int64), self.new_labels)
+        return y, w
 
-def check_action(action: str) -> str:
-    if action not in ACTIONS:
-        raise UsageError(f"unknown action {action!r}: choose one of {', '.join(ACTIONS)}")
-    return action
+
+class Action(abc.ABC):
+    """One way of acting on training samples (see shared/DESIGN.md, "Actions")."""
+
+    name: ClassVar[str]
+    #: A short label for menus.
+    title: ClassVar[str]
+    #: Whether the edit needs each sample's new label (the baseline's "next most likely class").
+    needs_targets: ClassVar[bool] = False
+    #: Influence estimates: the change of the training objective as (label, weight change)
+    #: terms, where label is "old" (the sample's own) or "new" (its relabel target).
+    gradient_terms: ClassVar[tuple[tuple[str, float], ...]]
+
+    @abc.abstractmethod
+    def edit_in_place(self, y: np.ndarray, w: np.ndarray, indices: np.ndarray, new_labels: Sequence[int]) -> None:
+        """Apply the action to ``indices`` of labels ``y`` and weights ``w``."""
+
+    def edit(self, indices: Sequence[int], targets: np.ndarray | None = None) -> Edit:
+        """The edit of ``indices``; ``targets`` (from :func:`relabel_targets`) where needed."""
+        idx = tuple(int(i) for i in indices)
+        if not self.needs_targets:
+            return Edit(self.name, idx)
+        if targets is None:
+            raise ValueError(f"{self.name} needs the baseline's relabel targets")
+        return Edit(self.name, idx, tuple(int(targets[i]) for i in idx))
+
+    def describe(self, n: int) -> str:
+        """What acting on ``n`` samples means, in words ("remove 3 training samples")."""
+        return f"{self.name} {n} training sample{'' if n == 1 else 's'}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class Remove(Action):
+    name = "remove"
+    title = "Remove"
+    gradient_terms = (("old", -1.0),)
+
+    def edit_in_place(self, y: np.ndarray, w: np.ndarray, indices: np.ndarray, new_labels: Sequence[int]) -> None:
+        w[indices] = 0.0
+
+
+class Relabel(Action):
+    name = "relabel"
+    title = "Relabel to the next most likely class"
+    needs_targets = True
+    gradient_terms = (("old", -1.0), ("new", 1.0))
+
+    def edit_in_place(self, y: np.ndarray, w: np.ndarray, indices: np.ndarray, new_labels: Sequence[int]) -> None:
+        y[indices] = np.asarray(new_labels, dtype=y.dtype)
+
+
+class Upweight(Action):
+    name = "upweight"
+    title = f"Upweight ×{UPWEIGHT_FACTOR:g}"
+    gradient_terms = (("old", UPWEIGHT_FACTOR - 1.0),)
+
+    def edit_in_place(self, y: np.ndarray, w: np.ndarray, indices: np.ndarray, new_labels: Sequence[int]) -> None:
+        w[indices] *= UPWEIGHT_FACTOR
+
+    def describe(self, n: int) -> str:
+        return f"upweight {n} training sample{'' if n == 1 else 's'} x{UPWEIGHT_FACTOR:g}"
+
+
+ACTIONS: dict[str, Action] = {a.name: a for a in (Remove(), Relabel(), Upweight())}
+
+
+def get_action(action: str | Action) -> Action:
+    """The action named ``action`` (an :class:`Action` passes through)."""
+    if isinstance(action, Action):
+        return action
+    try:
+        return ACTIONS[action]
+    except KeyError:
+        raise UsageError(f"unknown action {action!r}: choose one of {', '.join(ACTIONS)}") from None
 
 
 def relabel_targets(train_proba: np.ndarray, y_train: np.ndarray) -> np.ndarray:
@@ -55,30 +138,3 @@ def relabel_targets(train_proba: np.ndarray, y_train: np.ndarray) -> np.ndarray:
     order = np.argsort(-train_proba, axis=1, kind="stable")
     top, second = order[:, 0], order[:, 1]
     return np.where(top != y_train, top, second)
-
-
-def make_edit(action: str, indices: Sequence[int], targets: np.ndarray | None = None) -> Edit:
-    """Build an edit; ``targets`` (from :func:`relabel_targets`) is needed for relabel."""
-    check_action(action)
-    idx = tuple(int(i) for i in indices)
-    if action == "relabel":
-        if targets is None:
-            raise ValueError("relabel needs the baseline's relabel targets")
-        return Edit(action, idx, tuple(int(targets[i]) for i in idx))
-    # Other actions ignore targets; accepting them keeps call sites uniform.
-    return Edit(action, idx)
-
-
-def apply_edit(y: np.ndarray, w: np.ndarray, edit: Edit) -> tuple[np.ndarray, np.ndarray]:
-    """Return edited copies of labels and weights. Removal is weight 0 in place."""
-    y, w = y.copy(), w.astype(np.float64, copy=True)
-    idx = np.asarray(edit.indices, dtype=np.int64)
-    if edit.action == "remove":
-        w[idx] = 0.0
-    elif edit.action == "upweight":
-        w[idx] *= UPWEIGHT_FACTOR
-    elif edit.action == "relabel":
-        y[idx] = np.asarray(edit.new_labels, dtype=y.dtype)
-    elif edit.action != "none":
-        raise UsageError(f"unknown action {edit.action!r}")
-    return y, w

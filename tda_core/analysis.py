@@ -1,29 +1,44 @@
 """One analysis of one (dataset, recipe, run configuration): what the CLI and the pages call.
 
-It keeps the baseline and, per action, the counterfactual test probabilities of every
-training sample in memory, so changing the metric, the error group, the test samples or
-the group size re-ranks without training anything.
+It keeps the baseline and, per action, the counterfactual test probabilities of every training
+sample in memory, so changing the metric, the error group, the test samples or the group size
+re-ranks without training anything. The baseline also decides whether the model is
+*deterministic* (every member gives the same probabilities); such a model is then trained once
+per edit instead of once per member.
 """
 
 from __future__ import annotations
 
 import threading
-import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import Any, Sequence
 
 import numpy as np
 
-from .actions import check_action, make_edit
-from .attribution import Baseline, Effect, Ranking, compute_baseline, group_effect, rank, single_edits
-from .candidates import choose_candidates, summarize
-from .data import Dataset
+from .actions import Action, Edit, get_action
+from .attribution import Baseline, Effect, Ranking, effect_from_proba, make_baseline, rank
+from .data.dataset import Dataset
 from .engine import Engine, ProgressCallback, RunConfig
 from .errors import ErrorGroup, ErrorReport, error_report
+from .estimates.candidates import choose_candidates, summarize
 from .exceptions import UsageError
-from .metrics import check_metric
-from .models import Recipe
+from .metrics import Metric, get_metric
+from .recipes.base import Member, Recipe
+from .stats import LOW_RELIABILITY
+from .training_groups import GroupRanking, candidate_groups, rank_groups
+
+UNITS = ("sample", "group")
+
+
+def check_request(size: int, alpha: float, unit: str = "sample") -> None:
+    """Refuse a bad request before anything is trained, in the user's words."""
+    if int(size) < 1:
+        raise UsageError(f"the group size must be at least 1, not {size}")
+    if not 0 < float(alpha) < 1:
+        raise UsageError(f"the significance level alpha must lie between 0 and 1, not {alpha}")
+    if unit not in UNITS:
+        raise UsageError(f"unknown unit {unit!r}: choose sample or group")
 
 
 @dataclass(frozen=True)
@@ -31,11 +46,21 @@ class Attribution:
     """The answer to "which training data is behind this error group, and what would acting do"."""
 
     group: ErrorGroup
-    ranking: Ranking
+    unit: str  # "sample" or "group"
+    ranking: Ranking | GroupRanking
     size: int
     alpha: float
     selected: tuple[int, ...]
-    effect: Effect | None  # None when no sample is significant
+    effect: Effect | None  # None when nothing is significant and improving
+    warnings: tuple[str, ...]
+
+    @property
+    def reliability(self) -> float | None:
+        return self.ranking.reliability
+
+    @property
+    def deterministic(self) -> bool:
+        return self.ranking.deterministic
 
 
 class Analysis:
@@ -43,6 +68,7 @@ class Analysis:
     second tab wait for the first one's retraining instead of repeating it."""
 
     def __init__(self, data: Dataset, recipe: Recipe, config: RunConfig = RunConfig(), progress: ProgressCallback | None = None):
+        recipe.validate(data)  # before anything trains
         self.data = data
         self.recipe = recipe
         self.config = config
@@ -51,12 +77,36 @@ class Analysis:
         self._effects: dict[tuple, Effect] = {}
         self._baseline: Baseline | None = None
         self._candidate_rankings: dict[tuple, Ranking] = {}
+        self._group_rankings: dict[tuple, tuple[GroupRanking, np.ndarray]] = {}
         self._lock = threading.RLock()
+
+    # --- the baseline ------------------------------------------------------------------------
+
+    def _baseline_members(self) -> list[Member]:
+        """The requested members, plus one more run when they span a single seed: telling a
+        deterministic model apart needs two independent members."""
+        members = self.recipe.members(self.config.ensemble, self.config.seed)
+        if len({m.seed for m in members}) < 2:
+            probe = self.recipe.members(self.recipe.members_per_run * 2, self.config.seed)[self.recipe.members_per_run :]
+            members = members + [m for m in probe if m not in members][:1]
+        return members
 
     def compute_baseline(self, progress: ProgressCallback | None = None) -> Baseline:
         with self._lock:
             if self._baseline is None:
-                self._baseline = compute_baseline(self.engine, self.data, self.recipe, progress)
+                requested = self.recipe.members(self.config.ensemble, self.config.seed)
+                members = self._baseline_members()
+                proba = self.engine.predict(self.data, self.recipe, [Edit.baseline()], members, "train+test", progress)[0]
+                baseline = make_baseline(self.data, proba, members)
+                if not baseline.deterministic and len(members) > len(requested):
+                    keep = [members.index(m) for m in requested]
+                    baseline = make_baseline(self.data, proba[keep], requested)
+                    if self.config.ensemble < 2:
+                        raise UsageError(
+                            f"{self.recipe.display_name} depends on its seed, so one member cannot tell its effects "
+                            "from training noise: use an ensemble of at least 2 members (3 or more is better)"
+                        )
+                self._baseline = baseline
             return self._baseline
 
     @property
@@ -65,6 +115,11 @@ class Analysis:
 
     def has_baseline(self) -> bool:
         return self._baseline is not None
+
+    @property
+    def members(self) -> tuple[Member, ...]:
+        """The members every counterfactual is trained with (one for a deterministic model)."""
+        return self.baseline.members
 
     @cached_property
     def errors(self) -> ErrorReport:
@@ -75,6 +130,8 @@ class Analysis:
         group = self.errors.find(true, pred)
         return group.narrowed(tests) if tests else group
 
+    # --- single-sample rankings --------------------------------------------------------------
+
     def has_ranking(self, action: str, group: ErrorGroup | None = None, metric: str | None = None) -> bool:
         """Whether the ranking is ready without retraining. In candidate mode the group and the
         metric choose the candidates, so they are part of the question."""
@@ -82,45 +139,75 @@ class Analysis:
             return group is not None and (action, metric, group.test_indices) in self._candidate_rankings
         return action in self._action_proba
 
-    def action_proba(self, action: str, progress: ProgressCallback | None = None) -> np.ndarray:
+    def action_proba(self, action: str | Action, progress: ProgressCallback | None = None) -> np.ndarray:
         """Test probabilities with the action applied to each training sample: (N, E, n_test, C)."""
-        check_action(action)
+        action = get_action(action)
         with self._lock:
-            if action not in self._action_proba:
-                edits = single_edits(action, self.data, self.baseline)
-                self._action_proba[action] = self.engine.predict(self.data, self.recipe, edits, progress=progress)
-            return self._action_proba[action]
+            if action.name not in self._action_proba:
+                targets = self.baseline.relabel_targets
+                edits = [action.edit([i], targets) for i in range(self.data.n_train)]
+                self._action_proba[action.name] = self.engine.predict(self.data, self.recipe, edits, self.members, progress=progress)
+            return self._action_proba[action.name]
 
-    def ranking(self, group: ErrorGroup, action: str, metric: str, progress: ProgressCallback | None = None) -> Ranking:
-        check_metric(metric)
+    def ranking(self, group: ErrorGroup, action: str | Action, metric: str | Metric, progress: ProgressCallback | None = None) -> Ranking:
+        action, metric = get_action(action), get_metric(metric)
         if self.config.candidates:
-            key = (action, metric, group.test_indices)
+            key = (action.name, metric.name, group.test_indices)
             with self._lock:
                 if key not in self._candidate_rankings:
                     self._candidate_rankings[key] = self._candidate_ranking(group, action, metric, progress)
                 return self._candidate_rankings[key]
         return rank(self.data, self.baseline, self.action_proba(action, progress), action, metric, group.test_indices)
 
-    def estimates(self, group: ErrorGroup, action: str, metric: str) -> np.ndarray:
+    def estimates(self, group: ErrorGroup, action: str | Action, metric: str | Metric) -> np.ndarray:
         """Estimated effect of the action on each training sample, averaged over the member seeds."""
+        action, metric = get_action(action), get_metric(metric)
         tests = np.asarray(group.test_indices)
-        seeds = sorted({m.seed for m in self.recipe.members(self.config.ensemble, self.config.seed)})
+        seeds = list(dict.fromkeys(m.seed for m in self.members))
         y_pred = self.baseline.predicted_test[tests]
-        targets = self.baseline.relabel_targets
-        return np.mean(
-            [self.engine.estimate(self.data, self.recipe, s, action, targets, tests, y_pred, metric) for s in seeds], axis=0
-        )
+        per_seed = self.engine.estimate(self.data, self.recipe, seeds, action, self.baseline.relabel_targets, tests, y_pred, metric)
+        return per_seed.mean(axis=0)
 
-    def _candidate_ranking(self, group: ErrorGroup, action: str, metric: str, progress: ProgressCallback | None) -> Ranking:
-        check_action(action)
+    def _candidate_ranking(self, group: ErrorGroup, action: Action, metric: Metric, progress: ProgressCallback | None) -> Ranking:
         estimate = self.estimates(group, action, metric)
         chosen = choose_candidates(estimate, metric, int(self.config.candidates), self.config.seed)
-        edits = [make_edit(action, [i], self.baseline.relabel_targets) for i in chosen]
-        proba = self.engine.predict(self.data, self.recipe, edits, progress=progress)
+        edits = [action.edit([i], self.baseline.relabel_targets) for i in chosen]
+        proba = self.engine.predict(self.data, self.recipe, edits, self.members, progress=progress)
         ranking = rank(self.data, self.baseline, proba, action, metric, group.test_indices, train_indices=chosen)
         method = self.recipe.estimate_method or "estimate"
-        estimates = summarize(method, estimate, metric, ranking.train_index, ranking.delta_mean)
-        return replace(ranking, estimates=estimates)
+        return replace(ranking, estimates=summarize(method, estimate, metric, ranking.train_index, ranking.delta_mean))
+
+    # --- candidate groups ----------------------------------------------------------------------
+
+    def representation(self) -> tuple[np.ndarray, np.ndarray]:
+        """The first member's representation of the training and test rows."""
+        seed = self.members[0].seed
+        start = self.engine.starts(self.data, self.recipe, [seed])[seed] if self.recipe.has_start() else None
+        return self.recipe.representation(self.data, seed, start)
+
+    def group_ranking(
+        self, group: ErrorGroup, action: str | Action, metric: str | Metric, size: int, progress: ProgressCallback | None = None
+    ) -> tuple[GroupRanking, np.ndarray]:
+        """Candidate groups of ``size`` ranked by the effect of acting on each as a whole, and
+        the test probabilities of each group's edit (for the group effect)."""
+        action, metric = get_action(action), get_metric(metric)
+        key = (action.name, metric.name, group.test_indices, int(size))
+        with self._lock:
+            if key not in self._group_rankings:
+                F_train, F_test = self.representation()
+                groups = candidate_groups(
+                    F_train, F_test, self.data.y_train, self.data.classes, group.test_indices, size, self.config.seed
+                )
+                targets = self.baseline.relabel_targets
+                edits = [action.edit(g.train_indices, targets) for g in groups]
+                proba = self.engine.predict(self.data, self.recipe, edits, self.members, progress=progress)
+                ranking = rank_groups(self.data, self.baseline, proba, groups, action, metric, group.test_indices)
+                by_indices = {g.train_indices: i for i, g in enumerate(groups)}
+                ordered = proba[[by_indices[g.train_indices] for g in ranking.groups]]
+                self._group_rankings[key] = (ranking, ordered)
+            return self._group_rankings[key]
+
+    # --- group effects -------------------------------------------------------------------------
 
     @staticmethod
     def _effect_key(group: ErrorGroup, action: str, metric: str, train_indices: Sequence[int]) -> tuple:
@@ -129,97 +216,76 @@ class Analysis:
     def has_effect(self, group: ErrorGroup, action: str, metric: str, train_indices: Sequence[int]) -> bool:
         return self._effect_key(group, action, metric, train_indices) in self._effects
 
-    def effect(self, group: ErrorGroup, action: str, metric: str, train_indices: Sequence[int], progress: ProgressCallback | None = None) -> Effect:
-        key = self._effect_key(group, action, metric, train_indices)
+    def effect(
+        self, group: ErrorGroup, action: str | Action, metric: str | Metric, train_indices: Sequence[int],
+        progress: ProgressCallback | None = None,
+    ) -> Effect:
+        """Retrain with the action applied to all of ``train_indices`` at once, and measure it."""
+        action, metric = get_action(action), get_metric(metric)
+        key = self._effect_key(group, action.name, metric.name, train_indices)
         with self._lock:
             if key not in self._effects:
-                self._effects[key] = group_effect(
-                    self.engine, self.data, self.recipe, self.baseline, action, metric, key[2], group.test_indices, progress
-                )
+                edit = action.edit(key[2], self.baseline.relabel_targets)
+                after = self.engine.predict(self.data, self.recipe, [edit], self.members, progress=progress)[0]
+                self._effects[key] = effect_from_proba(self.data, self.baseline, after, action, metric, edit.indices, group.test_indices)
             return self._effects[key]
 
     def attribute(
         self,
         group: ErrorGroup,
-        action: str,
-        metric: str,
+        action: str | Action,
+        metric: str | Metric,
         size: int = 10,
         alpha: float = 0.05,
+        unit: str = "sample",
         progress: ProgressCallback | None = None,
     ) -> Attribution:
-        if size < 1:
-            raise UsageError(f"--size must be at least 1, not {size}")
-        if not 0 < alpha < 1:
-            raise UsageError(f"--alpha must lie between 0 and 1, not {alpha}")
-        ranking = self.ranking(group, action, metric, progress)
-        selected = ranking.select(size, alpha)
-        effect = self.effect(group, action, metric, selected, progress) if selected else None
-        return Attribution(group, ranking, size, alpha, selected, effect)
+        check_request(size, alpha, unit)
+        action, metric = get_action(action), get_metric(metric)
+        if unit == "group":
+            ranking, proba = self.group_ranking(group, action, metric, size, progress)
+            best = ranking.best(alpha)
+            selected = best.train_indices if best else ()
+            effect = None
+            if best is not None:
+                after = proba[ranking.groups.index(best)]  # measured already: no extra retrain
+                effect = effect_from_proba(self.data, self.baseline, after, action, metric, selected, group.test_indices)
+        else:
+            ranking = self.ranking(group, action, metric, progress)
+            selected = ranking.select(size, alpha)
+            effect = self.effect(group, action, metric, selected, progress) if selected else None
+        return Attribution(group, unit, ranking, int(size), float(alpha), selected, effect, self.warnings(ranking, effect, alpha))
 
-
-def base_json(analysis: Analysis) -> dict[str, Any]:
-    report = analysis.errors
-    return {"accuracy_mean": report.accuracy_mean, "accuracy_std": report.accuracy_std}
-
-
-def errors_json(analysis: Analysis) -> dict[str, Any]:
-    report = analysis.errors
-    return {
-        "data": analysis.data.summary(),
-        "model": {"name": analysis.recipe.name, "ensemble": analysis.config.ensemble},
-        "base": base_json(analysis),
-        "confusion": report.confusion.tolist(),
-        "groups": [
-            {"true": g.true, "pred": g.pred, "count": g.count, "test_indices": list(g.test_indices)} for g in report.groups
-        ],
-    }
-
-
-def attribution_json(analysis: Analysis, result: Attribution, started: float) -> dict[str, Any]:
-    effect = result.effect
-    group_effect_json = None
-    if effect is not None:
-        group_effect_json = {
-            "train_indices": list(effect.train_indices),
-            "delta_mean": effect.delta_mean,
-            "delta_std": effect.delta_std,
-            "p_value": effect.p_value,
-            "accuracy_delta_mean": effect.accuracy_delta_mean,
-            "accuracy_delta_std": effect.accuracy_delta_std,
-            "per_test": [
-                {"test_index": t.test_index, "before_mean": t.before_mean, "after_mean": t.after_mean,
-                 "delta_mean": t.delta_mean, "delta_std": t.delta_std}
-                for t in effect.per_test
-            ],
-        }
-    data = analysis.data
-    ranking_rows = result.ranking.records()
-    if data.kind == "tabular":
-        for row in ranking_rows:
-            row["train_id"] = data.train_id(row["train_index"])
-    return {
-        "data": data.summary(),
-        "model": {"name": analysis.recipe.name, "ensemble": analysis.config.ensemble},
-        "base": base_json(analysis),
-        "group": {"true": result.group.true, "pred": result.group.pred, "test_indices": list(result.group.test_indices)},
-        "action": result.ranking.action,
-        "metric": result.ranking.metric,
-        "size": result.size,
-        "alpha": result.alpha,
-        "ranking": ranking_rows,
-        "selected": list(result.selected),
-        "group_effect": group_effect_json,
-        "estimates": None if result.ranking.estimates is None else {
-            "method": result.ranking.estimates.method,
-            "candidates": analysis.config.candidates,
-            "retrained": len(result.ranking.estimates.retrained),
-            "spearman": result.ranking.estimates.spearman,
-            "values": result.ranking.estimates.records(),
-        },
-        "timing": {
-            "seconds": time.perf_counter() - started,
-            "retrains": analysis.engine.stats.retrains,
-            "cache_hits": analysis.engine.stats.cache_hits,
-        },
-    }
-
+    def warnings(self, ranking: Ranking | GroupRanking, effect: Effect | None, alpha: float) -> tuple[str, ...]:
+        """One plain sentence per thing the user must know before acting."""
+        notes: list[str] = []
+        baseline = self.baseline
+        if baseline.deterministic:
+            notes.append(
+                "Deterministic model: every member gave the same probabilities, so it was trained once per edit; "
+                "effects are exact and carry no p-value."
+            )
+        elif baseline.independent_runs < 2:
+            notes.append(
+                "The members are checkpoints of a single run, not independent seeds: no p-value or reliability can be "
+                "computed; use more members so that they span several runs."
+            )
+        if ranking.reliability is not None and ranking.reliability < LOW_RELIABILITY:
+            notes.append(
+                f"Low reliability ({ranking.reliability:.2f}): single-sample effects are mostly training noise here. "
+                "Use more members, head mode, a larger group, or rank candidate groups instead of single samples."
+            )
+        if effect is not None:
+            if effect.errors_new > 0:
+                notes.append(
+                    f"Acting on the selected samples fixes {effect.errors_fixed} of the chosen errors but creates "
+                    f"{effect.errors_new} new error{'s' if effect.errors_new != 1 else ''} elsewhere "
+                    f"(net benefit {effect.net_benefit:+d})."
+                )
+            if effect.accuracy_delta_mean < 0:
+                notes.append(f"Acting on the selected samples lowers global test accuracy by {-effect.accuracy_delta_mean:.3f}.")
+        elif not baseline.deterministic:
+            notes.append(f"No training {'group' if isinstance(ranking, GroupRanking) else 'sample'} has a significant improving effect at alpha={alpha}.")
+        if getattr(self.recipe, "weights_routed", True) is False and ranking.action == "upweight":
+            notes.append(f"{self.recipe.upweight_note[0].upper()}{self.recipe.upweight_note[1:]}.")
+        return tuple(notes)

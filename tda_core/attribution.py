@@ -1,34 +1,49 @@
-"""Rankings of training samples and group effects, from real retraining.
+"""Rankings of training samples (or candidate groups) and group effects, from real retraining.
 
-Every number here is a paired difference: member m of a counterfactual minus member m of
-the baseline (same seed, same checkpoint), then mean, std (ddof=1) and a one-sample t-test
-over the members. See shared/DESIGN.md, "Definitions".
+Every number here is a paired difference: member m of a counterfactual minus member m of the
+baseline (same seed, same checkpoint), then the statistics of :mod:`tda_core.stats`. See
+shared/DESIGN.md, "Definitions".
 """
 
 from __future__ import annotations
 
-import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
-from scipy import stats
+from sklearn.metrics import confusion_matrix
 
-from .candidates import Estimates
-from .actions import Edit, check_action, make_edit, relabel_targets
-from .data import Dataset
-from .engine import Engine, ProgressCallback
-from .metrics import accuracy, check_metric, improvement_sign, metric_values
-from .models import Recipe
+from .actions import Action, relabel_targets
+from .data.dataset import Dataset
+from .estimates.candidates import Estimates
+from .metrics import Metric, accuracy, get_metric
+from .recipes.base import Member
+from .stats import paired_stats, reliability
+
+
+def json_number(value: float) -> float | None:
+    return None if not np.isfinite(value) else float(value)
 
 
 @dataclass(frozen=True)
 class Baseline:
-    """The unedited ensemble's probabilities on the training and the test rows."""
+    """The unedited ensemble on the training and the test rows, and how its members relate."""
 
     proba_train: np.ndarray  # (E, n_train, C)
     proba_test: np.ndarray  # (E, n_test, C)
     relabel_targets: np.ndarray  # (n_train,) the "next most likely class" of each training sample
+    members: tuple[Member, ...]
+    #: Every member gave the same probabilities: the model ignores the seed, effects are exact.
+    deterministic: bool
+
+    @property
+    def runs(self) -> np.ndarray:
+        """The run (seed) of each member: members of one run are not independent."""
+        return np.array([m.seed for m in self.members])
+
+    @property
+    def independent_runs(self) -> int:
+        return 1 if self.deterministic else len(set(self.runs.tolist()))
 
     @property
     def predicted_test(self) -> np.ndarray:
@@ -39,37 +54,38 @@ class Baseline:
         return np.argmax(self.proba_train.mean(axis=0), axis=1)
 
 
-def compute_baseline(engine: Engine, data: Dataset, recipe: Recipe, progress: ProgressCallback | None = None) -> Baseline:
-    proba = engine.predict(data, recipe, [Edit.none()], eval_on="train+test", progress=progress)[0]
+def make_baseline(data: Dataset, proba: np.ndarray, members: Sequence[Member]) -> Baseline:
+    """The baseline from the unedited ensemble's probabilities on train+test rows (E, n, C).
+
+    The model is deterministic when at least two independent members gave identical
+    probabilities everywhere; it is then kept as one member."""
+    proba = np.asarray(proba)
+    members = tuple(members)
+    seeds = [m.seed for m in members]
+    deterministic = len(set(seeds)) > 1 and all(np.array_equal(proba[0], p) for p in proba[1:])
+    if deterministic:
+        proba, members = proba[:1], members[:1]
     train, test = proba[:, : data.n_train], proba[:, data.n_train :]
-    return Baseline(train, test, relabel_targets(train.mean(axis=0), data.y_train))
+    return Baseline(train, test, relabel_targets(train.mean(axis=0), data.y_train), members, deterministic)
 
 
-def single_edits(action: str, data: Dataset, baseline: Baseline) -> list[Edit]:
-    """One edit per training sample: the candidates of a ranking."""
-    return [make_edit(action, [i], baseline.relabel_targets) for i in range(data.n_train)]
-
-
-def paired_stats(deltas: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean, std (ddof=1) and t-test p-value of paired deltas over axis 0 (the members).
-
-    Where all members agree exactly (deterministic training) the t-test is undefined:
-    p = 0 if the delta is non-zero, else 1.
-    """
-    deltas = np.asarray(deltas, dtype=np.float64)
-    mean = deltas.mean(axis=0)
-    std = deltas.std(axis=0, ddof=1) if deltas.shape[0] > 1 else np.zeros_like(mean)
-    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # near-constant deltas: handled below
-        p = stats.ttest_1samp(deltas, 0.0, axis=0).pvalue
-    constant = np.all(deltas == deltas[:1], axis=0)
-    p = np.where(constant, np.where(mean != 0, 0.0, 1.0), p)
-    return mean, std, np.nan_to_num(np.asarray(p, dtype=np.float64), nan=1.0)
+def metric_before_after(
+    data: Dataset, baseline: Baseline, after: np.ndarray, metric: Metric, tests: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The metric on the chosen test samples before (E, t) and after (..., E, t)."""
+    y_pred = baseline.predicted_test[tests]
+    y_true = data.y_test[tests]
+    before = metric.values(baseline.proba_test[:, tests], y_true, y_pred)
+    return before, metric.values(after[..., tests, :], y_true, y_pred)
 
 
 @dataclass(frozen=True)
 class Ranking:
-    """Every training sample scored by retraining, sorted best improvement first."""
+    """Every scored training sample, sorted best improvement first.
+
+    ``p_value`` is NaN where it does not apply (a deterministic model, or a single run).
+    ``reliability`` is the expected Spearman correlation with the ranking of an independent
+    ensemble of the same size (None with a single run)."""
 
     action: str
     metric: str
@@ -80,19 +96,25 @@ class Ranking:
     p_value: np.ndarray
     accuracy_delta_mean: np.ndarray
     accuracy_delta_std: np.ndarray
+    reliability: float | None
+    deterministic: bool
     #: In candidate mode: the estimates that chose which samples were retrained.
     estimates: Estimates | None = None
 
     @property
     def improvement(self) -> np.ndarray:
         """Positive where the action moves the metric toward fixing the error."""
-        return improvement_sign(self.metric) * self.delta_mean
+        return get_metric(self.metric).sign * self.delta_mean
 
     def significant(self, alpha: float) -> np.ndarray:
-        return (self.p_value < alpha) & (self.improvement > 0)
+        """Improving, and significant at ``alpha`` (deterministic models need no p-value)."""
+        if self.deterministic:
+            return self.improvement > 0
+        with np.errstate(invalid="ignore"):
+            return (self.p_value < alpha) & (self.improvement > 0)
 
     def select(self, size: int, alpha: float = 0.05) -> tuple[int, ...]:
-        """The first ``size`` ranked samples with p < alpha and a positive improvement."""
+        """The first ``size`` ranked samples that are significant and improving."""
         return tuple(int(i) for i in self.train_index[self.significant(alpha)][: max(0, int(size))])
 
     def records(self) -> list[dict]:
@@ -101,7 +123,7 @@ class Ranking:
                 "train_index": int(i),
                 "delta_mean": float(d),
                 "delta_std": float(s),
-                "p_value": float(p),
+                "p_value": json_number(p),
                 "accuracy_delta_mean": float(a),
             }
             for i, d, s, p, a in zip(self.train_index, self.delta_mean, self.delta_std, self.p_value, self.accuracy_delta_mean)
@@ -112,8 +134,8 @@ def rank(
     data: Dataset,
     baseline: Baseline,
     counterfactual_test_proba: np.ndarray,
-    action: str,
-    metric: str,
+    action: Action,
+    metric: Metric,
     test_indices: Sequence[int],
     train_indices: Sequence[int] | None = None,
 ) -> Ranking:
@@ -121,19 +143,19 @@ def rank(
 
     Needs no retraining: the metric, the test samples and the size can change freely.
     """
-    check_metric(metric)
     tests = np.asarray(test_indices, dtype=np.int64)
-    y_pred = baseline.predicted_test[tests]
-    y_true = data.y_test[tests]
-    before = metric_values(baseline.proba_test[:, tests], y_true, y_pred, metric).mean(axis=-1)  # (E,)
-    after = metric_values(counterfactual_test_proba[:, :, tests], y_true, y_pred, metric).mean(axis=-1)  # (N, E)
-    mean, std, p = paired_stats((after - before).T)
-    acc_delta = accuracy(counterfactual_test_proba, data.y_test) - accuracy(baseline.proba_test, data.y_test)  # (N, E)
-    acc_mean, acc_std, _ = paired_stats(acc_delta.T)
-    train = np.arange(len(mean)) if train_indices is None else np.asarray(train_indices, dtype=np.int64)
-    improvement = improvement_sign(metric) * mean
-    order = np.lexsort((train, -improvement))  # best improvement first, ties by index
-    return Ranking(action, metric, tuple(int(t) for t in tests), train[order], mean[order], std[order], p[order], acc_mean[order], acc_std[order])
+    before, after = metric_before_after(data, baseline, counterfactual_test_proba, metric, tests)
+    deltas = (after.mean(axis=-1) - before.mean(axis=-1)).T  # (E, N)
+    runs, det = baseline.runs, baseline.deterministic
+    delta = paired_stats(deltas, runs, det)
+    acc_delta = (accuracy(counterfactual_test_proba, data.y_test) - accuracy(baseline.proba_test, data.y_test)).T
+    acc = paired_stats(acc_delta, runs, det)
+    train = np.arange(len(delta.mean)) if train_indices is None else np.asarray(train_indices, dtype=np.int64)
+    order = np.lexsort((train, -metric.sign * delta.mean))  # best improvement first, ties by index
+    return Ranking(
+        action.name, metric.name, tuple(int(t) for t in tests), train[order], delta.mean[order], delta.std[order],
+        delta.p_value[order], acc.mean[order], acc.std[order], reliability(deltas, runs, det), det,
+    )
 
 
 @dataclass(frozen=True)
@@ -159,79 +181,105 @@ class Effect:
     test_indices: tuple[int, ...]
     delta_mean: float
     delta_std: float
-    p_value: float
+    p_value: float | None
+    deterministic: bool
     accuracy_before_mean: float
     accuracy_after_mean: float
     accuracy_delta_mean: float
     accuracy_delta_std: float
+    #: On the ensemble's mean prediction: chosen test samples that become correct, and test
+    #: samples anywhere that were correct and become wrong.
+    errors_fixed: int
+    errors_new: int
+    class_accuracy_delta: dict[str, float]
     per_test: tuple[TestEffect, ...]
     confusion_before: np.ndarray
     confusion_after: np.ndarray
 
     @property
     def improvement(self) -> float:
-        return improvement_sign(self.metric) * self.delta_mean
+        return get_metric(self.metric).sign * self.delta_mean
+
+    @property
+    def net_benefit(self) -> int:
+        """Errors fixed minus errors created (ties are broken by the accuracy delta)."""
+        return self.errors_fixed - self.errors_new
+
+    def to_json(self) -> dict:
+        return {
+            "train_indices": list(self.train_indices),
+            "delta_mean": self.delta_mean,
+            "delta_std": self.delta_std,
+            "p_value": self.p_value,
+            "accuracy_delta_mean": self.accuracy_delta_mean,
+            "accuracy_delta_std": self.accuracy_delta_std,
+            "errors_fixed": self.errors_fixed,
+            "errors_new": self.errors_new,
+            "net_benefit": self.net_benefit,
+            "class_accuracy_delta": self.class_accuracy_delta,
+            "per_test": [
+                {"test_index": t.test_index, "before_mean": t.before_mean, "after_mean": t.after_mean,
+                 "delta_mean": t.delta_mean, "delta_std": t.delta_std}
+                for t in self.per_test
+            ],
+        }
+
+
+def _class_accuracy(predicted: np.ndarray, y: np.ndarray, n_classes: int) -> np.ndarray:
+    return np.array([(predicted[y == c] == c).mean() if np.any(y == c) else np.nan for c in range(n_classes)])
 
 
 def effect_from_proba(
     data: Dataset,
     baseline: Baseline,
     after_proba: np.ndarray,
-    action: str,
-    metric: str,
+    action: Action,
+    metric: Metric,
     train_indices: Sequence[int],
     test_indices: Sequence[int],
 ) -> Effect:
     """Paired statistics of an edited ensemble's test probabilities ``after_proba`` (E, n_test, C)."""
-    from sklearn.metrics import confusion_matrix
-
     tests = np.asarray(test_indices, dtype=np.int64)
-    y_pred = baseline.predicted_test[tests]
-    y_true = data.y_test[tests]
-    before = metric_values(baseline.proba_test[:, tests], y_true, y_pred, metric)  # (E, t)
-    after = metric_values(after_proba[:, tests], y_true, y_pred, metric)
-    mean, std, p = paired_stats((after - before).mean(axis=1)[:, None])
-    t_mean, t_std, _ = paired_stats(after - before)
+    runs, det = baseline.runs, baseline.deterministic
+    before, after = metric_before_after(data, baseline, after_proba, metric, tests)  # (E, t) each
+    overall = paired_stats((after - before).mean(axis=1), runs, det)
+    per_sample = paired_stats(after - before, runs, det)
     acc_before = accuracy(baseline.proba_test, data.y_test)
     acc_after = accuracy(after_proba, data.y_test)
-    a_mean, a_std, _ = paired_stats((acc_after - acc_before)[:, None])
-    labels = np.arange(data.n_classes)
+    acc = paired_stats(acc_after - acc_before, runs, det)
+    spread = 1 if len(before) > 1 else 0  # ddof for a spread over members
     per_test = tuple(
-        TestEffect(int(t), float(before[:, j].mean()), float(before[:, j].std(ddof=1)), float(after[:, j].mean()),
-                   float(after[:, j].std(ddof=1)), float(t_mean[j]), float(t_std[j]))
+        TestEffect(
+            int(t), float(before[:, j].mean()), float(before[:, j].std(ddof=spread)), float(after[:, j].mean()),
+            float(after[:, j].std(ddof=spread)), float(per_sample.mean[j]), float(np.nan_to_num(per_sample.std[j])),
+        )
         for j, t in enumerate(tests)
     )
+    predicted_before = baseline.predicted_test
+    predicted_after = np.argmax(after_proba.mean(axis=0), axis=1)
+    correct_before = predicted_before == data.y_test
+    correct_after = predicted_after == data.y_test
+    class_delta = _class_accuracy(predicted_after, data.y_test, data.n_classes) - _class_accuracy(
+        predicted_before, data.y_test, data.n_classes
+    )
+    labels = np.arange(data.n_classes)
     return Effect(
-        action=action,
-        metric=metric,
+        action=action.name,
+        metric=metric.name,
         train_indices=tuple(int(i) for i in train_indices),
         test_indices=tuple(int(t) for t in tests),
-        delta_mean=float(mean[0]),
-        delta_std=float(std[0]),
-        p_value=float(p[0]),
+        delta_mean=float(overall.mean),
+        delta_std=float(np.nan_to_num(overall.std)),
+        p_value=json_number(float(overall.p_value)),
+        deterministic=det,
         accuracy_before_mean=float(acc_before.mean()),
         accuracy_after_mean=float(acc_after.mean()),
-        accuracy_delta_mean=float(a_mean[0]),
-        accuracy_delta_std=float(a_std[0]),
+        accuracy_delta_mean=float(acc.mean),
+        accuracy_delta_std=float(np.nan_to_num(acc.std)),
+        errors_fixed=int(np.sum(correct_after[tests] & ~correct_before[tests])),
+        errors_new=int(np.sum(correct_before & ~correct_after)),
+        class_accuracy_delta={data.classes[c]: float(d) for c, d in enumerate(class_delta) if np.isfinite(d)},
         per_test=per_test,
-        confusion_before=confusion_matrix(data.y_test, baseline.predicted_test, labels=labels),
-        confusion_after=confusion_matrix(data.y_test, np.argmax(after_proba.mean(axis=0), axis=1), labels=labels),
+        confusion_before=confusion_matrix(data.y_test, predicted_before, labels=labels),
+        confusion_after=confusion_matrix(data.y_test, predicted_after, labels=labels),
     )
-
-
-def group_effect(
-    engine: Engine,
-    data: Dataset,
-    recipe: Recipe,
-    baseline: Baseline,
-    action: str,
-    metric: str,
-    train_indices: Sequence[int],
-    test_indices: Sequence[int],
-    progress: ProgressCallback | None = None,
-) -> Effect:
-    """Retrain with the action applied to all of ``train_indices`` at once and measure it."""
-    check_action(action)
-    edit = make_edit(action, sorted(int(i) for i in train_indices), baseline.relabel_targets)
-    after = engine.predict(data, recipe, [edit], progress=progress)[0]
-    return effect_from_proba(data, baseline, after, action, metric, edit.indices, test_indices)

@@ -1,4 +1,8 @@
-"""The command line: ``python -m tda_core {demos,errors,attribute,apply}`` (see shared/DESIGN.md)."""
+"""The command line: ``python -m tda_core {demos,errors,attribute,apply}`` (see shared/DESIGN.md).
+
+Arguments are checked here, before anything is trained; the engine then speaks in the user's
+words, and every error ends as one ``error:`` line with exit code 2.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,14 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
+from .actions import ACTIONS
 from .exceptions import TDAError, UsageError
+from .metrics import METRICS
+from .recipes.registry import RECIPE_NAMES
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,10 +51,13 @@ def _add_model(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model (default: the recipe for the data kind)")
     g.add_argument("--model", help=".skops estimator, or .safetensors/.pt weights with --arch")
     g.add_argument("--arch", help="architecture of PyTorch weights (small_cnn, mlp, resnet18)")
-    g.add_argument("--recipe", default="default", help="named recipe: default, logistic-sgd, paper-sgd, logistic-lbfgs")
+    g.add_argument("--recipe", default="default", choices=RECIPE_NAMES, help="named recipe (default: the one for the data kind)")
     g.add_argument("--trust-code", action="store_true", help="allow model files that run code when loaded (.pkl, .joblib, .py)")
     g.add_argument("--epochs", type=int, help="override the recipe's epochs")
     g.add_argument("--mode", choices=("full", "head"), default="full", help="networks: retrain all layers, or the last on frozen features")
+    g.add_argument("--members", choices=("seeds", "checkpoints"), default="seeds",
+                   help="networks: members are independent seeds (default), or the last three epochs of one run "
+                        "(the study's scheme; p-values then average them per run)")
 
 
 def _add_run(p: argparse.ArgumentParser) -> None:
@@ -76,11 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", help="print one JSON document")
     attribute.add_argument("--group", required=True, help="error group TRUE:PRED, class names as in the data")
     attribute.add_argument("--tests", type=_int_list, help="only these test samples of the group (test row positions)")
-    attribute.add_argument("--action", required=True, choices=("remove", "relabel", "upweight"))
-    attribute.add_argument("--metric", required=True, choices=("loss", "gt_prob", "pred_prob"))
+    attribute.add_argument("--action", required=True, choices=tuple(ACTIONS))
+    attribute.add_argument("--metric", required=True, choices=tuple(METRICS))
     attribute.add_argument("--size", type=int, required=True, help="group size K")
     attribute.add_argument("--alpha", type=float, default=0.05, help="significance level (0.05)")
-    apply.add_argument("--action", required=True, choices=("remove", "relabel", "upweight"))
+    attribute.add_argument("--unit", choices=("sample", "group"), default="sample",
+                           help="rank single training samples, or candidate groups of --size samples")
+    apply.add_argument("--action", required=True, choices=tuple(ACTIONS))
     apply.add_argument("--indices", type=_int_list, required=True, help="training indices I,J,...")
     apply.add_argument("--out", required=True, help="output folder")
     apply.add_argument("--reason", default="", help="why, recorded in the manifest")
@@ -88,8 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_data(args: argparse.Namespace):
-    from .data import load_tabular
-    from .demos import load_demo
+    from .data import load_demo, load_tabular
 
     given = [n for n in ("demo", "images", "data", "train") if getattr(args, n)]
     if len(given) != 1:
@@ -97,7 +109,7 @@ def load_data(args: argparse.Namespace):
     if args.demo:
         return load_demo(args.demo)
     if args.images:
-        from .images import load_images
+        from .data.images import load_images
 
         return load_images(args.images)
     if not args.target:
@@ -106,18 +118,27 @@ def load_data(args: argparse.Namespace):
 
 
 def load_recipe(args: argparse.Namespace, data):
-    from .model_io import load_model
-    from .recipes import named_recipe
+    from .recipes.files import load_model
+    from .recipes.registry import named_recipe, network_params
 
-    if args.epochs is not None and args.epochs < 1:
-        raise UsageError("--epochs must be at least 1")
+    checkpoints = args.members == "checkpoints"
     if args.model:
-        recipe = load_model(args.model, data, arch=args.arch, trust_code=args.trust_code, epochs=args.epochs, mode=args.mode)
-    else:
-        recipe = named_recipe(args.recipe, data, epochs=args.epochs, mode=args.mode)
-    if hasattr(recipe, "with_options"):  # networks cache head-mode features beside the retrains
-        recipe = recipe.with_options(cache_dir=args.cache_dir, cache=not args.no_cache)
-    return recipe
+        params = network_params(args.epochs, args.mode, checkpoints)
+        return load_model(args.model, data, arch=args.arch, trust_code=args.trust_code, network_params=params)
+    return named_recipe(args.recipe, data, epochs=args.epochs, mode=args.mode, checkpoints=checkpoints)
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Argument checks that need no data, before anything is loaded or trained."""
+    if args.epochs is not None and args.epochs < 1:
+        raise UsageError(f"--epochs must be at least 1, not {args.epochs}")
+    if args.ensemble < 1:
+        raise UsageError(f"--ensemble must be at least 1, not {args.ensemble}")
+    if getattr(args, "size", None) is not None:
+        if args.size < 1:
+            raise UsageError(f"--size must be at least 1, not {args.size}")
+        if not 0 < args.alpha < 1:
+            raise UsageError(f"--alpha must lie between 0 and 1, not {args.alpha}")
 
 
 def run_config(args: argparse.Namespace):
@@ -173,7 +194,7 @@ def _print_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
 
 
 def cmd_demos(args: argparse.Namespace) -> int:
-    from .demos import DEMOS
+    from .data.demos import DEMOS
 
     for demo in DEMOS.values():
         print(f"{demo.name:10s} {demo.kind:8s} {demo.description}")
@@ -183,49 +204,68 @@ def cmd_demos(args: argparse.Namespace) -> int:
 def _analysis(args: argparse.Namespace, label: str):
     from .analysis import Analysis
 
+    check_args(args)
+    config = run_config(args)
     data = load_data(args)
     recipe = load_recipe(args, data)
-    return Analysis(data, recipe, run_config(args), progress=ProgressPrinter(label))
+    return Analysis(data, recipe, config, progress=ProgressPrinter(label))
 
 
 def cmd_errors(args: argparse.Namespace) -> int:
-    from .analysis import errors_json
+    from .output import errors_json
 
-    result = errors_json(_analysis(args, "baseline"))
+    started = time.perf_counter()
+    result = errors_json(_analysis(args, "baseline"), started)
     if args.json:
         print(json.dumps(result))
         return 0
     base = result["base"]
-    print(f"{result['data']['n_train']} train / {result['data']['n_test']} test, model {result['model']['name']} x{result['model']['ensemble']}")
+    model = result["model"]
+    kind = "deterministic, trained once" if model["deterministic"] else f"x{model['ensemble']}"
+    print(f"{result['data']['n_train']} train / {result['data']['n_test']} test, model {model['name']} ({kind})")
     print(f"test accuracy {base['accuracy_mean']:.3f} +- {base['accuracy_std']:.3f}")
     _print_table(result["groups"], ["true", "pred", "count"])
     return 0
 
 
+def _p(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3g}"
+
+
 def cmd_attribute(args: argparse.Namespace) -> int:
-    from .analysis import attribution_json
+    from .output import attribution_json
 
     started = time.perf_counter()
     analysis = _analysis(args, f"{args.action} ranking")
     true, pred = _parse_group(args.group, analysis.data.classes)
     group = analysis.group(true, pred, args.tests)
-    result = analysis.attribute(group, args.action, args.metric, args.size, args.alpha)
+    result = analysis.attribute(group, args.action, args.metric, args.size, args.alpha, unit=args.unit)
     doc = attribution_json(analysis, result, started)
     if args.json:
         print(json.dumps(doc))
         return 0
-    print(f"group {group.label}: {group.count} test samples; action {args.action}, metric {args.metric}")
+    print(f"group {group.label}: {group.count} test samples; action {args.action}, metric {args.metric}, unit {args.unit}")
     print(f"baseline accuracy {doc['base']['accuracy_mean']:.3f} +- {doc['base']['accuracy_std']:.3f}")
+    reliability = doc["reliability"]
+    print(f"reliability of the ranking: {'n/a' if reliability is None else f'{reliability:.2f}'} ({doc['reliability_verdict']})")
+    for warning in doc["warnings"]:
+        print(f"warning: {warning}")
     print("top of the ranking (retrained; * = selected):")
-    top = [dict(r, sel="*" if r["train_index"] in result.selected else "") for r in doc["ranking"][: max(10, args.size)]]
-    _print_table(top, ["sel", "train_index", "delta_mean", "delta_std", "p_value", "accuracy_delta_mean"])
+    chosen = set(result.selected)
+    if args.unit == "group":
+        rows = [dict(r, sel="*" if set(r["train_indices"]) == chosen else "", n=len(r["train_indices"])) for r in doc["ranking"][:10]]
+        _print_table(rows, ["sel", "group_id", "kind", "n", "delta_mean", "delta_std", "p_value", "accuracy_delta_mean"])
+    else:
+        rows = [dict(r, sel="*" if r["train_index"] in chosen else "") for r in doc["ranking"][: max(10, args.size)]]
+        _print_table(rows, ["sel", "train_index", "delta_mean", "delta_std", "p_value", "accuracy_delta_mean"])
     effect = doc["group_effect"]
     if effect is None:
-        print(f"no training sample has a significant improving effect at alpha={args.alpha}")
+        print(f"nothing has a significant improving effect at alpha={args.alpha}")
     else:
         print(f"group effect of {args.action} on {len(effect['train_indices'])} samples: "
-              f"{args.metric} delta {effect['delta_mean']:+.4f} +- {effect['delta_std']:.4f} (p={effect['p_value']:.3g}); "
-              f"accuracy delta {effect['accuracy_delta_mean']:+.4f} +- {effect['accuracy_delta_std']:.4f}")
+              f"{args.metric} delta {effect['delta_mean']:+.4f} +- {effect['delta_std']:.4f} (p={_p(effect['p_value'])}); "
+              f"accuracy delta {effect['accuracy_delta_mean']:+.4f} +- {effect['accuracy_delta_std']:.4f}; "
+              f"errors fixed {effect['errors_fixed']}, new {effect['errors_new']}, net benefit {effect['net_benefit']:+d}")
     if doc["estimates"]:
         est = doc["estimates"]
         print(f"candidate mode: {est['method']} estimates for all {len(est['values'])} samples, "
@@ -236,15 +276,16 @@ def cmd_attribute(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from .attribution import compute_baseline
-    from .engine import Engine
+    from .actions import get_action
+    from .analysis import Analysis
     from .fix import corrected_training_set
 
+    check_args(args)
+    config = run_config(args)
     data = load_data(args)
     baseline = None
-    if args.action == "relabel":
-        recipe = load_recipe(args, data)
-        baseline = compute_baseline(Engine(run_config(args), ProgressPrinter("baseline")), data, recipe)
+    if get_action(args.action).needs_targets:
+        baseline = Analysis(data, load_recipe(args, data), config, ProgressPrinter("baseline")).baseline
     table, manifest = corrected_training_set(data, baseline, args.action, args.indices, args.reason)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,34 +1,41 @@
-"""The one place where models are retrained: batching, joblib parallelism and the cache.
+"""The one place where models are trained: batching, joblib parallelism, the cache and the count.
 
-Work is cut into *units*: one seed of the recipe and a chunk of edits (``recipe.chunk_size``)
-that the recipe trains in one call, vectorised where it can. Chunks are fixed by the order
-of the edits, so the same request always makes the same units and hits the same cache
-entries. Each finished unit is written to ``joblib.Memory`` by this process as soon as it
-arrives (workers need no shared disk), so a run killed midway keeps its finished units and a
-rerun trains only what is missing. joblib writes entries atomically (temp file + rename); an
-entry that cannot be read is trained again instead of failing the run.
+All training is cut into *work units* of three kinds, run the same way:
 
-Storage is compact without losing precision: a counterfactual's test probabilities are
-stored as float32 *differences* from its seed's baseline (kept in float64). Differences are
-small, so float32 keeps them to ~1e-10, and deltas match a float64 retrain to 1e-8.
+* **predictions**: one seed of the recipe and a chunk of edits (``recipe.chunk_size``) that the
+  recipe trains in one call, vectorised where it can. Chunks are fixed by the order of the
+  edits, so the same request always makes the same units and hits the same cache entries.
+* **starts**: a recipe's per-seed start (head mode's feature network), trained once per seed.
+* **estimates**: a recipe's fast estimate of every sample's effect (candidate mode), which fits
+  the seed's baseline model itself.
+
+Units run through joblib (``loky``, ``threading``, or ``dask``/``ray`` for more machines), and
+each finished unit is written to the cache (:class:`~tda_core.cache.ArrayCache`, safetensors
+files that never execute code) by this process as soon as it arrives, so workers need no shared
+disk, a run killed midway keeps its finished units and a rerun trains only what is missing.
+Every model trained counts in :attr:`Engine.stats`; cache hits count apart.
+
+Storage is exact: probabilities are stored as the recipe computed them (float64 for scikit-learn
+and the logistic recipe, float32 for networks, which compute in float32).
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
-import joblib
 from joblib import Parallel, delayed, parallel_config
 
-from .actions import Edit
-from .cache import memory
-from .data import Dataset
+from .actions import Action, Edit
+from .cache import ArrayCache, cache_dir
+from .data.dataset import Dataset
 from .exceptions import UsageError
-from .models import EvalOn, Member, Recipe
+from .metrics import Metric
+from .recipes.base import EvalOn, Member, Recipe, Start
 
 BACKENDS = ("loky", "threading", "dask", "ray")
 
@@ -49,10 +56,12 @@ class RunConfig:
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise UsageError(f"unknown backend {self.backend!r}: choose one of {', '.join(BACKENDS)}")
-        if self.ensemble < 2:
-            raise UsageError("--ensemble must be at least 2: p-values need a spread over members")
+        if self.ensemble < 1:
+            raise UsageError(f"the ensemble needs at least one member, not {self.ensemble}")
+        if self.n_jobs == 0:
+            raise UsageError("the number of parallel jobs cannot be 0: use 1, more, or -1 for all cores")
         if self.candidates is not None and self.candidates < 1:
-            raise UsageError(f"--candidates must be at least 1, not {self.candidates}")
+            raise UsageError(f"the number of candidates must be at least 1, not {self.candidates}")
 
 
 @dataclass(frozen=True)
@@ -89,115 +98,179 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
-@dataclass(frozen=True)
-class UnitKey:
-    """Everything that determines a unit's result; joblib.Memory hashes it."""
-
-    data: str
-    recipe: str
-    seed: int
-    eval_on: str
-    edits: tuple[Edit, ...]
-
-
-@dataclass(frozen=True)
-class EstimateKey:
-    """Everything that determines a recipe's effect estimates (candidate mode)."""
-
-    data: str
-    recipe: str
-    seed: int
-    action: str
-    metric: str
-    test_indices: tuple[int, ...]
-    baseline: str  # hash of the relabel targets and the baseline's predictions it used
-
-
-def _stored_unit(key: UnitKey | EstimateKey, result: np.ndarray | None = None) -> np.ndarray | None:
-    """Cache slot: stores ``result`` (ignored by the hash) under ``key``."""
-    return result
-
-
-def _encode(proba: np.ndarray, reference: np.ndarray | None) -> np.ndarray:
-    """What a unit stores: float32 differences from the seed's baseline, or float64 as is."""
-    proba = np.asarray(proba, dtype=np.float64)
-    return proba if reference is None else (proba - reference).astype(np.float32)
-
-
-def _train_unit(
-    recipe: Recipe, data: Dataset, edits: tuple[Edit, ...], seed: int, eval_on: EvalOn, tag: int, reference: np.ndarray | None
-) -> tuple[int, np.ndarray]:
-    # Encoded in the worker: half the bytes travel back to the client.
-    return tag, _encode(recipe.fit_predict(data, edits, seed, eval_on), reference)
-
-
 @dataclass
 class RunStats:
-    """Counters over the life of an engine: models trained and models read from the cache."""
+    """Counters over the life of an engine: models trained, and models read from the cache."""
 
     retrains: int = 0
     cache_hits: int = 0
 
 
+@dataclass(frozen=True)
+class _Unit:
+    """One piece of work: what keys its cache entry, how many models it trains, how to run it."""
+
+    key: tuple
+    models: int
+    shapes: dict[str, tuple[int, ...] | None] | None
+    func: Callable[..., dict[str, np.ndarray]]
+    args: tuple
+
+
+def _predict_unit(recipe: Recipe, data: Dataset, edits: tuple[Edit, ...], seed: int, eval_on: EvalOn, start: Start | None) -> dict[str, np.ndarray]:
+    return {"proba": np.asarray(recipe.fit_predict(data, edits, seed, eval_on, start))}
+
+
+def _start_unit(recipe: Recipe, data: Dataset, seed: int) -> dict[str, np.ndarray]:
+    return {k: np.asarray(v) for k, v in recipe.fit_start(data, seed).items()}
+
+
+def _estimate_unit(
+    recipe: Recipe, data: Dataset, seed: int, action: Action, new_labels: np.ndarray, tests: np.ndarray,
+    y_pred: np.ndarray, metric: Metric, start: Start | None,
+) -> dict[str, np.ndarray]:
+    estimate = recipe.estimate_effects(data, seed, action, new_labels, tests, y_pred, metric, start)
+    return {"estimate": np.asarray(estimate, dtype=np.float64)}
+
+
+def _execute(func: Callable[..., dict[str, np.ndarray]], args: tuple, tag: int) -> tuple[int, dict[str, np.ndarray]]:
+    return tag, func(*args)
+
+
 class Engine:
-    """Trains and caches the ensemble's predictions for lists of edits."""
+    """Trains, caches and counts every model of an analysis (see the module docstring)."""
 
     def __init__(self, config: RunConfig = RunConfig(), progress: ProgressCallback | None = None):
         self.config = config
         self.progress = progress
         self.stats = RunStats()
-        self._slot = memory(config.cache_dir, config.use_cache).cache(_stored_unit, ignore=["result"])
-        self._references: dict[tuple[str, str, int], np.ndarray] = {}
+        self.cache = ArrayCache(cache_dir(config.cache_dir) if config.use_cache else None)
+        self._starts: dict[tuple[str, str, int], dict[str, np.ndarray]] = {}
 
-    def _load(self, key: UnitKey | EstimateKey) -> np.ndarray | None:
-        if not self.config.use_cache or not self._slot.check_call_in_cache(key):
-            return None
-        try:
-            result = self._slot.call_and_shelve(key).get()
-        except Exception:  # unreadable entry: train it again
-            return None
-        return result if isinstance(result, np.ndarray) else None
+    # --- the three kinds of work -----------------------------------------------------------
 
-    def _store(self, key: UnitKey | EstimateKey, result: np.ndarray) -> None:
-        if self.config.use_cache:
-            self._slot.call(key, result=result)
+    def starts(self, data: Dataset, recipe: Recipe, seeds: Sequence[int], progress: ProgressCallback | None = None) -> dict[int, dict[str, np.ndarray]]:
+        """Each seed's start (:meth:`Recipe.fit_start`), trained once and cached."""
+        missing = [s for s in dict.fromkeys(seeds) if (data.fingerprint, recipe.fingerprint(), s) not in self._starts]
+        units = [
+            _Unit(("start", data.fingerprint, recipe.fingerprint(), s), int(recipe.start_trains()), None, _start_unit, (recipe, data, s))
+            for s in missing
+        ]
+        for unit, result in zip(units, self._run(units, progress)):
+            self._starts[unit.key[1:]] = result
+        return {s: self._starts[(data.fingerprint, recipe.fingerprint(), s)] for s in seeds}
+
+    def _start_or_none(self, data: Dataset, recipe: Recipe, seeds: Sequence[int], needed: bool) -> dict[int, Start | None]:
+        if not needed:
+            return {s: None for s in seeds}
+        return dict(self.starts(data, recipe, seeds))
 
     def estimate(
         self,
         data: Dataset,
         recipe: Recipe,
-        seed: int,
-        action: str,
+        seeds: Sequence[int],
+        action: Action,
         new_labels: np.ndarray,
         test_indices: np.ndarray,
         y_pred: np.ndarray,
-        metric: str,
+        metric: Metric,
     ) -> np.ndarray:
-        """A recipe's estimated effect of the action on each training sample (cached): the
-        estimates fit the seed's baseline model themselves, so they are training work too."""
-        key = EstimateKey(
-            data.fingerprint, recipe.fingerprint(), seed, action, metric,
-            tuple(int(t) for t in test_indices), joblib.hash((new_labels, y_pred)),
-        )
-        cached = self._load(key)
-        if cached is None:
-            cached = np.asarray(recipe.estimate_effects(data, seed, action, new_labels, test_indices, y_pred, metric), dtype=np.float64)
-            self._store(key, cached)
-        return cached
+        """A recipe's estimated effect of the action on each training sample, per seed (S, n_train)."""
+        import joblib
 
-    def _reference(self, data: Dataset, recipe: Recipe, seed: int) -> np.ndarray:
-        """The seed's baseline test probabilities (float64): what test units are stored against."""
-        ref = self._references.get((data.fingerprint, recipe.fingerprint(), seed))
-        if ref is None:
-            key = UnitKey(data.fingerprint, recipe.fingerprint(), seed, "train+test", (Edit.none(),))
-            full = self._load(key)
-            if full is None:
-                full = np.asarray(recipe.fit_predict(data, key.edits, seed, "train+test"), dtype=np.float64)
-                self._store(key, full)
-                self.stats.retrains += 1
-            ref = full[:, :, data.n_train :]
-            self._references[(data.fingerprint, recipe.fingerprint(), seed)] = ref
-        return ref
+        starts = self._start_or_none(data, recipe, seeds, recipe.has_start())
+        tests = np.asarray(test_indices, dtype=np.int64)
+        inputs = joblib.hash((new_labels, tests, y_pred))
+        units = [
+            _Unit(
+                ("estimate", data.fingerprint, recipe.fingerprint(), s, action.name, metric.name, inputs),
+                int(recipe.estimate_trains()), {"estimate": (data.n_train,)}, _estimate_unit,
+                (recipe, data, s, action, new_labels, tests, y_pred, metric, starts[s]),
+            )
+            for s in seeds
+        ]
+        return np.stack([r["estimate"] for r in self._run(units)])
+
+    def predict(
+        self,
+        data: Dataset,
+        recipe: Recipe,
+        edits: Sequence[Edit],
+        members: Sequence[Member],
+        eval_on: EvalOn = "test",
+        progress: ProgressCallback | None = None,
+    ) -> np.ndarray:
+        """Probabilities of every member for every edit: (len(edits), len(members), n_eval, C),
+        where n_eval is the test set, or the training rows followed by the test rows."""
+        seeds = list(dict.fromkeys(m.seed for m in members))
+        starts = self._start_or_none(data, recipe, seeds, recipe.needs_start())
+        size = max(1, recipe.chunk_size)
+        chunks = [tuple(edits[i : i + size]) for i in range(0, len(edits), size)]
+        n_eval = data.n_test if eval_on == "test" else data.n_train + data.n_test
+        per_run = recipe.members_per_run
+        fingerprint = recipe.fingerprint()
+        units = [
+            _Unit(
+                ("predict", data.fingerprint, fingerprint, s, eval_on, chunk), len(chunk),
+                {"proba": (len(chunk), per_run, n_eval, data.n_classes)}, _predict_unit,
+                (recipe, data, chunk, s, eval_on, starts[s]),
+            )
+            for s in seeds
+            for chunk in chunks
+        ]
+        out: np.ndarray | None = None
+        for i, result in enumerate(self._run(units, progress)):
+            proba = result["proba"]
+            if out is None:  # the recipe's own precision: float64, or float32 for networks
+                out = np.empty((len(edits), len(members), n_eval, data.n_classes), dtype=proba.dtype)
+            seed, c = seeds[i // len(chunks)], i % len(chunks)
+            rows = slice(c * size, c * size + len(chunks[c]))
+            for column, member in enumerate(members):
+                if member.seed == seed:
+                    out[rows, column] = proba[:, member.checkpoint]
+        if out is None:
+            out = np.empty((0, len(members), n_eval, data.n_classes))
+        return out
+
+    # --- running units -----------------------------------------------------------------------
+
+    def _run(self, units: Sequence[_Unit], progress: ProgressCallback | None = None) -> list[dict[str, np.ndarray]]:
+        """Results of ``units`` in order: from the cache where present, else trained in parallel
+        and stored as each one arrives."""
+        start = time.perf_counter()
+        report = progress or self.progress
+        results: list[dict[str, np.ndarray] | None] = [None] * len(units)
+        todo: list[int] = []
+        cached = 0
+        for i, unit in enumerate(units):
+            results[i] = self.cache.load(unit.key, unit.shapes)
+            if results[i] is None:
+                todo.append(i)
+            else:
+                cached += unit.models
+        total = sum(u.models for u in units)
+        self.stats.cache_hits += cached
+        done = cached
+
+        def tell() -> None:
+            if report is not None and total:
+                report(Progress(done, total, cached, time.perf_counter() - start))
+
+        tell()
+        if todo:
+            n_jobs = 1 if len(todo) == 1 else self.config.n_jobs
+            if self.config.backend in ("dask", "ray"):
+                n_jobs = -1  # as many as the cluster has workers
+            tasks = (delayed(_execute)(units[i].func, units[i].args, i) for i in todo)
+            with self._backend():
+                for i, result in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks):
+                    self.cache.store(units[i].key, result)  # as soon as it arrives: nothing finished is lost
+                    results[i] = result
+                    done += units[i].models
+                    self.stats.retrains += units[i].models
+                    tell()
+        return [r for r in results if r is not None]
 
     @contextlib.contextmanager
     def _backend(self) -> Iterator[None]:
@@ -212,7 +285,7 @@ class Engine:
             try:
                 from ray.util.joblib import register_ray  # optional extra
             except ImportError:
-                raise UsageError("the ray backend needs ray (pip install 'ray[default]'); or use --backend dask") from None
+                raise UsageError("the ray backend needs ray (pip install 'ray[default]'); or use the dask backend") from None
             register_ray()
             with parallel_config(backend="ray"):
                 yield
@@ -233,83 +306,3 @@ class Engine:
                 f"cannot reach the Dask scheduler at {self.config.scheduler} ({exc.__class__.__name__}); "
                 "start one with `dask scheduler` or check the address"
             ) from None
-
-    def predict(
-        self,
-        data: Dataset,
-        recipe: Recipe,
-        edits: Sequence[Edit],
-        eval_on: EvalOn = "test",
-        progress: ProgressCallback | None = None,
-    ) -> np.ndarray:
-        """Probabilities of every ensemble member for every edit.
-
-        Returns float64 of shape (len(edits), ensemble, n_eval, n_classes), where n_eval is
-        the test set, or the training rows followed by the test rows.
-        """
-        start = time.perf_counter()
-        report = progress or self.progress
-        members = recipe.members(self.config.ensemble, self.config.seed)
-        seeds = sorted({m.seed for m in members})
-        size = max(1, recipe.chunk_size)
-        chunks = [tuple(edits[i : i + size]) for i in range(0, len(edits), size)]
-        data_id, recipe_id = data.fingerprint, recipe.fingerprint()
-        keys = [UnitKey(data_id, recipe_id, s, eval_on, c) for s in seeds for c in chunks]
-        compact = eval_on == "test"
-        refs = {s: self._reference(data, recipe, s) for s in seeds} if compact else {}
-        n_eval = data.n_test if compact else data.n_train + data.n_test
-        # Filled unit by unit as results arrive: no second copy of a large ranking in memory.
-        out = np.empty((len(edits), len(members), n_eval, data.n_classes), dtype=np.float64)
-        columns = _member_columns(members)
-
-        def place(i: int, stored: np.ndarray) -> None:
-            key = keys[i]
-            rows = slice((i % len(chunks)) * size, (i % len(chunks)) * size + len(key.edits))
-            for column, checkpoint in columns[key.seed]:
-                out[rows, column] = stored[:, checkpoint]
-                if compact:  # stored as float32 differences from the seed's baseline
-                    out[rows, column] += refs[key.seed][0, checkpoint]
-
-        todo: list[int] = []
-        cached_models = 0
-        for i, key in enumerate(keys):
-            cached = self._load(key)
-            if cached is None:
-                todo.append(i)
-            else:
-                place(i, cached)
-                cached_models += len(key.edits)
-        total = len(edits) * len(seeds)
-        self.stats.cache_hits += cached_models
-        done = cached_models
-
-        def tell() -> None:
-            if report is not None:
-                report(Progress(done, total, cached_models, time.perf_counter() - start))
-
-        tell()
-        if todo:
-            n_jobs = 1 if len(todo) == 1 else self.config.n_jobs
-            if self.config.backend in ("dask", "ray"):
-                n_jobs = -1  # as many as the cluster has workers
-            tasks = (
-                delayed(_train_unit)(recipe, data, keys[i].edits, keys[i].seed, eval_on, i, refs.get(keys[i].seed))
-                for i in todo
-            )
-            with self._backend():
-                for i, stored in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks):
-                    self._store(keys[i], stored)  # as soon as it arrives: nothing finished is lost
-                    place(i, stored)
-                    done += len(keys[i].edits)
-                    self.stats.retrains += len(keys[i].edits)
-                    tell()
-        return out
-
-
-def _member_columns(members: Sequence[Member]) -> dict[int, list[tuple[int, int]]]:
-    """For each seed: (column in the ensemble, checkpoint slot in that seed's run) pairs."""
-    columns: dict[int, list[tuple[int, int]]] = {}
-    for column, member in enumerate(members):
-        slots = columns.setdefault(member.seed, [])
-        slots.append((column, len(slots)))
-    return columns

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from sklearn.metrics import confusion_matrix
 
-from .data import Dataset
+from .data.dataset import Dataset
 from .exceptions import UsageError
-from .metrics import accuracy, metric_values
+from .metrics import METRICS, accuracy
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class ErrorGroup:
     def label(self) -> str:
         return f"{self.true} -> {self.pred}"
 
-    def narrowed(self, tests: Sequence[int]) -> "ErrorGroup":
+    def narrowed(self, tests: Sequence[int]) -> ErrorGroup:
         """The same group restricted to some of its test samples (test-set row positions)."""
         chosen = tuple(int(t) for t in tests)
         outside = sorted(set(chosen) - set(self.test_indices))
@@ -88,6 +88,6 @@ def error_report(data: Dataset, test_proba: np.ndarray) -> ErrorReport:
         confusion=confusion,
         predicted=predicted,
         proba_mean=proba_mean,
-        loss=metric_values(test_proba, data.y_test, predicted, "loss").mean(axis=0),
+        loss=METRICS["loss"].values(test_proba, data.y_test, predicted).mean(axis=0),
         groups=tuple(groups),
     )

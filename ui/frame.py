@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from tda_core.cache import cache_dir
-from tda_core.demos import DEMOS
+from tda_core.data import DEMOS
 from tda_core.exceptions import TDAError
 from tda_core.metrics import METRIC_LABELS
 

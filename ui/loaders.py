@@ -20,13 +20,11 @@ import pandas as pd
 import streamlit as st
 
 from tda_core.analysis import Analysis
-from tda_core.data import Dataset, read_table, split_table, tabular_dataset
-from tda_core.demos import DEMOS, load_demo
+from tda_core.data import DEMOS, Dataset, load_demo, read_table, split_table, tabular_dataset
 from tda_core.engine import BACKENDS, RunConfig
 from tda_core.exceptions import DataError, UntrustedFileError, UsageError
-from tda_core.model_io import load_model
-from tda_core.models import Recipe
-from tda_core.recipes import TABULAR_RECIPES, named_recipe
+from tda_core.recipes import Recipe, load_model
+from tda_core.recipes.registry import TABULAR_RECIPES, named_recipe, network_params
 
 from . import state
 
@@ -42,7 +40,7 @@ GALLERY_CAP = 48
 
 def images_supported() -> bool:
     """Image data needs tda_core.images and torch; the tabular path works without them."""
-    return all(importlib.util.find_spec(m) is not None for m in ("tda_core.images", "tda_core.torch_recipes", "torch"))
+    return all(importlib.util.find_spec(m) is not None for m in ("torch", "torchvision"))
 
 
 def demo_names() -> list[str]:
@@ -56,7 +54,7 @@ def recipe_names(kind: str) -> list[str]:
 def architectures() -> list[str]:
     if not images_supported():
         return []
-    from tda_core.torch_recipes import ARCHITECTURES
+    from tda_core.recipes.torch.networks import ARCHITECTURES
 
     return list(ARCHITECTURES)
 
@@ -91,7 +89,7 @@ def table_dataset(digest: str, test_digest: str | None, target: str, test_size: 
 
 @st.cache_resource(show_spinner="Reading the images…", max_entries=2)
 def image_dataset(digest: str, _upload: state.Upload) -> Dataset:
-    from tda_core.images import load_images
+    from tda_core.data.images import load_images
 
     return load_images(_upload.data, name=_upload.name)
 
@@ -132,7 +130,7 @@ def uploaded_recipe(digest: str, data_fingerprint: str, trust: bool, arch: str |
     with tempfile.TemporaryDirectory(prefix="tda-model-") as folder:
         path = Path(folder) / _safe_name(_upload.name)
         path.write_bytes(_upload.data)
-        return load_model(path, _data, arch=arch, trust_code=trust, epochs=epochs, mode=mode)
+        return load_model(path, _data, arch=arch, trust_code=trust, network_params=network_params(epochs, mode))
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -149,7 +147,7 @@ def network_options(data: Dataset) -> tuple[int | None, str]:
 
 
 def default_epochs() -> int:
-    from tda_core.torch_recipes import DEFAULT_IMAGE_EPOCHS
+    from tda_core.recipes.torch.recipe import DEFAULT_IMAGE_EPOCHS
 
     return DEFAULT_IMAGE_EPOCHS
 

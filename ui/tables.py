@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from tda_core.analysis import Analysis
 from tda_core.attribution import Effect, Ranking
-from tda_core.candidates import Estimates
 from tda_core.data import Dataset
 from tda_core.errors import ErrorGroup, ErrorReport
+from tda_core.estimates.candidates import Estimates
 
 
 def class_counts(data: Dataset) -> pd.DataFrame:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from .exceptions import UsageError
-from .metrics import improvement_sign
+from ..exceptions import UsageError
+from ..metrics import Metric
 
 
 @dataclass(frozen=True)
@@ -36,22 +36,22 @@ def random_extra(n_top: int) -> int:
     return max(10, n_top // 4)
 
 
-def estimate_order(estimate: np.ndarray, metric: str) -> np.ndarray:
+def estimate_order(estimate: np.ndarray, metric: Metric) -> np.ndarray:
     """Training indices by estimated improvement, best first (ties by index)."""
-    return np.lexsort((np.arange(len(estimate)), -improvement_sign(metric) * estimate))
+    return np.lexsort((np.arange(len(estimate)), -metric.sign * estimate))
 
 
-def choose_candidates(estimate: np.ndarray, metric: str, n_top: int, seed: int) -> np.ndarray:
+def choose_candidates(estimate: np.ndarray, metric: Metric, n_top: int, seed: int) -> np.ndarray:
     """The top ``n_top`` by estimated improvement plus a seeded random sample of the rest."""
     if n_top < 1:
-        raise UsageError(f"--candidates must be at least 1, not {n_top}")
+        raise UsageError(f"the number of candidates must be at least 1, not {n_top}")
     order = estimate_order(estimate, metric)
     top, rest = order[:n_top], order[n_top:]
     extra = np.random.default_rng(seed).choice(rest, size=min(len(rest), random_extra(n_top)), replace=False) if len(rest) else rest
     return np.sort(np.concatenate([top, extra]))
 
 
-def summarize(method: str, estimate: np.ndarray, metric: str, retrained: np.ndarray, retrained_delta: np.ndarray) -> Estimates:
+def summarize(method: str, estimate: np.ndarray, metric: Metric, retrained: np.ndarray, retrained_delta: np.ndarray) -> Estimates:
     """The estimates in ranking order, with their agreement with the retrained deltas
     (``retrained_delta[k]`` belongs to training sample ``retrained[k]``)."""
     order = estimate_order(estimate, metric)

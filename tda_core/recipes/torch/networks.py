@@ -1,5 +1,5 @@
-"""The networks a :class:`~tda_core.torch_recipes.TorchRecipe` trains: the architecture registry,
-loading and checking weights, and helpers that run a network (features, probabilities, batches).
+"""The networks a :class:`~tda_core.recipes.torch.recipe.TorchRecipe` trains: the architecture
+registry, loading and checking weights, and helpers that run a network (features, probabilities).
 
 torch is imported inside functions, so importing this module is cheap.
 """
@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import math
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .data import Dataset
-from .exceptions import ModelError
-from .models import tabular_preprocessor
+from ...data.dataset import Dataset
+from ...exceptions import ModelError
+from ..preprocessing import tabular_preprocessor
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 # Architectures: name -> factory(n_classes, input_shape) -> nn.Module
 
 
-def _small_cnn(n_classes: int, input_shape: Sequence[int]) -> "nn.Module":
+def _small_cnn(n_classes: int, input_shape: Sequence[int]) -> nn.Module:
     """Two 3x3 stride-2 conv + ReLU layers (8 and 16 channels), a 64-unit ReLU layer, a linear head.
 
     Strided convolutions rather than max-pooling: a max-pool routes its gradient by ties that
@@ -52,7 +52,7 @@ def _small_cnn(n_classes: int, input_shape: Sequence[int]) -> "nn.Module":
     )
 
 
-def _mlp(n_classes: int, input_shape: Sequence[int]) -> "nn.Module":
+def _mlp(n_classes: int, input_shape: Sequence[int]) -> nn.Module:
     """Flatten, one 128-unit ReLU layer, a linear head. Works on images and on tabular features."""
     from torch import nn
 
@@ -64,7 +64,7 @@ def _mlp(n_classes: int, input_shape: Sequence[int]) -> "nn.Module":
     )
 
 
-def _resnet18(n_classes: int, input_shape: Sequence[int]) -> "nn.Module":
+def _resnet18(n_classes: int, input_shape: Sequence[int]) -> nn.Module:
     """torchvision's ResNet-18 (no pretrained weights) for small inputs: 3x3 stride-1 conv1 taking
     the data's channels (1 for grayscale), no max-pool, ``n_classes`` outputs."""
     from torch import nn
@@ -78,7 +78,7 @@ def _resnet18(n_classes: int, input_shape: Sequence[int]) -> "nn.Module":
     return model
 
 
-ARCHITECTURES: dict[str, Callable[[int, Sequence[int]], "nn.Module"]] = {
+ARCHITECTURES: dict[str, Callable[[int, Sequence[int]], nn.Module]] = {
     "small_cnn": _small_cnn,
     "mlp": _mlp,
     "resnet18": _resnet18,
@@ -103,11 +103,11 @@ def state_hash(state: Mapping[str, Any]) -> str:
     return digest.hexdigest()
 
 
-def _file_hash(path: Path) -> str:
+def file_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _last_linear(model: "nn.Module") -> tuple[str, "nn.Linear"]:
+def last_linear(model: nn.Module) -> tuple[str, nn.Linear]:
     from torch import nn
 
     linears = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
@@ -116,17 +116,8 @@ def _last_linear(model: "nn.Module") -> tuple[str, "nn.Linear"]:
     return linears[-1]
 
 
-def _batches(n: int, batch_size: int, generator: "torch.Generator") -> list["torch.Tensor"]:
-    """One epoch's mini-batches: a seeded permutation cut into ceil(n / batch_size) near-equal
-    parts (so that no batch has a single sample, which batch norm would refuse)."""
-    import torch
-
-    perm = torch.randperm(n, generator=generator)
-    return list(torch.tensor_split(perm, max(1, math.ceil(n / batch_size))))
-
-
-def _load_code(path: Path) -> Callable[..., "nn.Module"]:
-    spec = importlib.util.spec_from_file_location(f"tda_user_model_{_file_hash(path)[:12]}", path)
+def load_code(path: Path) -> Callable[..., nn.Module]:
+    spec = importlib.util.spec_from_file_location(f"tda_user_model_{file_hash(path)[:12]}", path)
     if spec is None or spec.loader is None:
         raise ModelError(f"{path.name}: cannot import the file")
     module = importlib.util.module_from_spec(spec)
@@ -140,7 +131,7 @@ def _load_code(path: Path) -> Callable[..., "nn.Module"]:
     return build
 
 
-def check_state(model: "nn.Module", state: Mapping[str, Any], what: str) -> None:
+def check_state(model: nn.Module, state: Mapping[str, Any], what: str) -> None:
     """Raise a :class:`ModelError` naming the first layer whose weights do not fit ``model``."""
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
     given = {k: tuple(v.shape) for k, v in state.items() if not k.endswith("num_batches_tracked")}
@@ -157,11 +148,11 @@ def check_state(model: "nn.Module", state: Mapping[str, Any], what: str) -> None
         raise ModelError(f"the weights do not fit {what}: the file has layer {extra[0]}, which the architecture lacks")
 
 
-def penultimate(model: "nn.Module", X: np.ndarray, rows: int = 1024) -> np.ndarray:
+def penultimate(model: nn.Module, X: np.ndarray, rows: int = 1024) -> np.ndarray:
     """The inputs of the model's last ``nn.Linear`` layer (eval mode), float32 (N, D)."""
     import torch
 
-    _, head = _last_linear(model)
+    _, head = last_linear(model)
     captured: list[torch.Tensor] = []
     hook = head.register_forward_pre_hook(lambda module, inputs: captured.append(inputs[0].detach()))
     model.eval()
@@ -176,7 +167,7 @@ def penultimate(model: "nn.Module", X: np.ndarray, rows: int = 1024) -> np.ndarr
     return torch.cat(captured).reshape(len(X), -1).numpy().astype(np.float32)
 
 
-def predict_proba(model: "nn.Module", X: "torch.Tensor", rows: int = 1024) -> np.ndarray:
+def predict_proba(model: nn.Module, X: torch.Tensor, rows: int = 1024) -> np.ndarray:
     """Softmax probabilities of ``model`` in eval mode, (n, C) float32."""
     import torch
 
@@ -190,7 +181,7 @@ def predict_proba(model: "nn.Module", X: "torch.Tensor", rows: int = 1024) -> np
 # Uploaded weights and input shapes
 
 
-def _read_state(path: Path) -> dict[str, Any]:
+def read_state(path: Path) -> dict[str, Any]:
     import torch
 
     suffix = path.suffix.lower()

@@ -1,84 +1,18 @@
-"""Loading and validating tabular datasets.
-
-Every dataset, tabular or image, becomes a :class:`Dataset`: features, integer class codes
-0..C-1 and the class names as the data spells them. Tabular features stay a DataFrame of
-raw columns; the training recipe owns the preprocessing.
-"""
+"""Loading and validating tabular datasets (CSV or Parquet)."""
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
 
-from .exceptions import DataError, UsageError
+from ..exceptions import DataError, UsageError
+from .dataset import Dataset
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
-
-
-@dataclass(frozen=True, eq=False)
-class Dataset:
-    """A train/test classification dataset with integer labels 0..C-1.
-
-    ``X_train``/``X_test`` are DataFrames of raw columns (tabular) or float32 arrays of
-    shape (N, channels, H, W) (images). ``train_ids`` are the original row ids (or file
-    names) in training order, so that a training index maps back to the user's data.
-    """
-
-    name: str
-    kind: Literal["tabular", "images"]
-    X_train: Any
-    y_train: np.ndarray
-    X_test: Any
-    y_test: np.ndarray
-    classes: tuple[str, ...]
-    train_ids: np.ndarray
-    test_ids: np.ndarray
-    target: str = "label"
-    description: str = ""
-    # Images only: uint8 (N, H, W, 3) pictures for galleries.
-    thumbnails_train: np.ndarray | None = None
-    thumbnails_test: np.ndarray | None = None
-    fingerprint: str = field(default="", compare=False)
-
-    def __post_init__(self) -> None:
-        if not self.fingerprint:
-            digest = joblib.hash((self.kind, self.X_train, self.y_train, self.X_test, self.y_test, self.classes))
-            object.__setattr__(self, "fingerprint", digest)
-
-    @property
-    def n_train(self) -> int:
-        return len(self.y_train)
-
-    @property
-    def n_test(self) -> int:
-        return len(self.y_test)
-
-    @property
-    def n_classes(self) -> int:
-        return len(self.classes)
-
-    def class_index(self, name: str) -> int:
-        """The code of a class named as the data spells it ("good", "3")."""
-        try:
-            return self.classes.index(str(name))
-        except ValueError:
-            raise UsageError(
-                f"unknown class {name!r}: the classes are {', '.join(self.classes)}"
-            ) from None
-
-    def train_id(self, index: int) -> Any:
-        """The original id of a training row, as a plain Python value (JSON-ready)."""
-        value = self.train_ids[index]
-        return value.item() if hasattr(value, "item") else value
-
-    def summary(self) -> dict[str, Any]:
-        return {"kind": self.kind, "n_train": self.n_train, "n_test": self.n_test, "classes": list(self.classes)}
 
 
 def read_table(source: str | Path | bytes, name: str | None = None) -> pd.DataFrame:
@@ -166,7 +100,7 @@ def split_table(
     from sklearn.model_selection import train_test_split
 
     if not 0.0 < test_size < 1.0:
-        raise UsageError(f"--test-size must lie between 0 and 1, not {test_size}")
+        raise UsageError(f"the test fraction must lie between 0 and 1, not {test_size}")
     _, y = _split_target(frame, target, "data")
     names = _class_names(y)
     counts = pd.Series(names).value_counts()
@@ -193,5 +127,5 @@ def load_tabular(
         train_df, test_df = split_table(frame, target, test_size, split_seed)
         return tabular_dataset(train_df, test_df, target, name=Path(data).name)
     if train is None or test is None:
-        raise UsageError("give --train and --test, or --data (with --test-size)")
+        raise UsageError("give a training and a test table, or one table to split")
     return tabular_dataset(read_table(train), read_table(test), target, name=Path(train).name)

@@ -6,7 +6,7 @@ initialisation and the order of mini-batches; iterate averaging over the second 
 training makes the result stable. Removal is weight 0 in place, so a counterfactual sees
 exactly the batches of its baseline and every effect is a paired difference.
 
-The preprocessing (:func:`~tda_core.models.tabular_preprocessor`) is fitted once on the
+The preprocessing (:func:`~tda_core.recipes.preprocessing.tabular_preprocessor`) is fitted once on the
 training feature table without labels, which is what makes in-place removal exact.
 
 Many models (one per edit) train at once as stacked parameters of shape (B, D, C) with
@@ -15,13 +15,18 @@ batched matrix products; a batch of one gives the same numbers as a batch of man
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from .actions import Edit, apply_edit
-from .data import Dataset
-from .models import EvalOn, Recipe, eval_features, tabular_preprocessor
+from ..actions import Action, Edit
+from ..data.dataset import Dataset
+from ..estimates.influence import influence_estimates
+from ..exceptions import ModelError
+from ..metrics import Metric
+from .base import EvalOn, Recipe, Start, edited_arrays, eval_features
+from .preprocessing import tabular_preprocessor
 
 
 def _softmax(z: np.ndarray, axis: int) -> np.ndarray:
@@ -115,47 +120,71 @@ def predict_proba(X: np.ndarray, theta: np.ndarray) -> np.ndarray:
 class LogisticSGDRecipe(Recipe):
     """Logistic regression by averaged mini-batch SGD on the standard tabular preprocessing."""
 
-    name = "logistic-sgd"
     removal = "zero_weight"
-    chunk_size = 400
+    estimate_method = "influence function"
 
-    def __init__(self, epochs: int = 10, batch_size: int = 32, learning_rate: float = 0.2, alpha: float = 1e-3):
+    def __init__(self, *, epochs: int = 10, batch_size: int = 32, learning_rate: float = 0.2, alpha: float = 1e-3):
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.alpha = alpha
 
-    def params(self) -> dict[str, Any]:
-        return {"epochs": self.epochs, "batch_size": self.batch_size, "learning_rate": self.learning_rate, "alpha": self.alpha}
+    @property
+    def display_name(self) -> str:
+        return "logistic-sgd"
+
+    @property
+    def chunk_size(self) -> int:
+        return 400
+
+    def validate(self, data: Dataset) -> None:
+        if data.kind != "tabular":
+            raise ModelError(f"logistic-sgd trains on tables, not {data.kind} data")
+        for name in ("epochs", "batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise ModelError(f"{name} must be at least 1, not {getattr(self, name)}")
+        if not float(self.learning_rate) > 0 or not float(self.alpha) >= 0:
+            raise ModelError("learning_rate must be positive and alpha not negative")
 
     @staticmethod
     def _design(prep: Any, X: Any) -> np.ndarray:
         Xt = np.asarray(prep.transform(X), dtype=np.float64)
         return np.hstack([Xt, np.ones((Xt.shape[0], 1))])
 
-    estimate_method = "influence function"
-
     def estimate_effects(
-        self, data: Dataset, seed: int, action: str, new_labels: np.ndarray, test_indices: np.ndarray, y_pred: np.ndarray, metric: str
+        self,
+        data: Dataset,
+        seed: int,
+        action: Action,
+        new_labels: np.ndarray,
+        test_indices: np.ndarray,
+        y_pred: np.ndarray,
+        metric: Metric,
+        start: Start | None = None,
     ) -> np.ndarray:
-        """Influence-function estimate of each training sample's effect on the mean metric."""
-        from .influence import estimate_effects
-
+        """Influence-function estimate of each training sample's effect on the mean metric,
+        around the seed's baseline model (trained here: one model, counted by the engine)."""
+        self.validate(data)
         prep = tabular_preprocessor().fit(data.X_train)
         X = self._design(prep, data.X_train)
         X_test = self._design(prep, data.X_test.iloc[test_indices])
         theta = self._train(X, data.y_train[None], np.ones((1, data.n_train)), data.n_classes, seed)[:, :, 0]
-        return estimate_effects(X, data.y_train, theta, self.alpha, action, new_labels, X_test, data.y_test[test_indices], y_pred, metric)
+        return influence_estimates(
+            X, data.y_train, theta, float(self.alpha), action, new_labels, X_test, data.y_test[test_indices], y_pred, metric
+        )
 
     def _train(self, X: np.ndarray, Y: np.ndarray, W: np.ndarray, n_classes: int, seed: int) -> np.ndarray:
-        return train_averaged_sgd(X, Y, W, n_classes, seed, self.epochs, self.batch_size, self.learning_rate, self.alpha)
+        return train_averaged_sgd(
+            X, Y, W, n_classes, seed, int(self.epochs), int(self.batch_size), float(self.learning_rate), float(self.alpha)
+        )
 
-    def fit_predict(self, data: Dataset, edits: Sequence[Edit], seed: int, eval_on: EvalOn = "test") -> np.ndarray:
+    def fit_predict(
+        self, data: Dataset, edits: Sequence[Edit], seed: int, eval_on: EvalOn = "test", start: Start | None = None
+    ) -> np.ndarray:
+        self.validate(data)
         prep = tabular_preprocessor().fit(data.X_train)  # unlabelled: shared by every counterfactual
         X = self._design(prep, data.X_train)
         X_eval = self._design(prep, eval_features(data, eval_on))
-        edited = [apply_edit(data.y_train, np.ones(data.n_train), e) for e in edits]
-        Y = np.stack([y for y, _ in edited])
-        W = np.stack([w for _, w in edited])
+        Y, W = edited_arrays(data, edits)
         theta = self._train(X, Y, W, data.n_classes, seed)
         return predict_proba(X_eval, theta)[:, None]

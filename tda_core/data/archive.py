@@ -1,0 +1,197 @@
+"""Reading a folder or a ZIP archive of images safely: the ImageFolder layout, no escaping paths.
+
+Archive members are checked for unsafe paths (absolute, ``..``), symbolic links and
+encryption; their declared uncompressed size *and* the bytes actually decompressed are counted
+against a budget (zip bombs), and so is the number of entries. A ZIP is read member by member
+in memory and never extracted.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from ..exceptions import DataError
+
+#: Files that operating systems leave behind; skipped silently.
+JUNK_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One image file: its path relative to the dataset root, split and class, and a reader."""
+
+    path: str  # "train/cat/001.png"
+    split: str  # "train" | "test"
+    label: str  # class folder name
+    read: Callable[[], bytes]
+
+
+
+
+def _is_junk(parts: tuple[str, ...]) -> bool:
+    return any(p == "__MACOSX" or p in JUNK_NAMES or p.startswith("._") for p in parts)
+
+
+def _strip_wrapper(paths: list[tuple[str, ...]]) -> tuple[str, ...]:
+    """The prefix to drop: () when train/ and test/ lie at the top, (root,) for one wrapping folder."""
+    tops = {p[0] for p in paths if p}
+    if {"train", "test"} & tops:
+        return ()
+    if len(tops) == 1:
+        (top,) = tops
+        if any(len(p) > 1 and p[1] in ("train", "test") for p in paths):
+            return (top,)
+    return ()
+
+
+def _classify(rel: tuple[str, ...], label: str) -> tuple[str, str] | None:
+    """(split, class) of a file below the root; None for files outside train/ and test/."""
+    if not rel or rel[0] not in ("train", "test"):
+        return None
+    if len(rel) < 3:
+        raise DataError(
+            f"{label}: {'/'.join(rel)} is not inside a class folder; put each image in "
+            f"{rel[0]}/<class>/ (for example {rel[0]}/cat/{rel[-1]})"
+        )
+    return rel[0], rel[1]
+
+
+def _check_member_name(name: str, label: str) -> tuple[str, ...]:
+    """The path parts of a ZIP member, refusing paths that would escape the archive."""
+    normalized = name.replace("\\", "/")
+    if normalized.startswith("/") or (len(normalized) > 1 and normalized[1] == ":") or "\x00" in normalized:
+        raise DataError(
+            f"{label}: the archive entry {name!r} has an absolute path; refusing the archive "
+            "(build it from inside the dataset folder, e.g. `cd data && zip -r ../data.zip train test`)"
+        )
+    parts = tuple(p for p in PurePosixPath(normalized).parts if p not in ("", "."))
+    if ".." in parts:
+        raise DataError(
+            f"{label}: the archive entry {name!r} points outside the archive ('..'); refusing the archive "
+            "(build it from inside the dataset folder, e.g. `cd data && zip -r ../data.zip train test`)"
+        )
+    return parts
+
+
+def zip_entries(source: Any, label: str, max_bytes: int, max_files: int) -> tuple[list[Entry], Any]:
+    try:
+        archive = zipfile.ZipFile(source)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as exc:
+        raise DataError(f"{label}: not a readable ZIP archive ({exc}); upload a .zip of train/ and test/ folders") from None
+    try:
+        return _zip_members(archive, label, max_bytes, max_files), archive
+    except BaseException:
+        archive.close()
+        raise
+
+
+def _zip_members(archive: zipfile.ZipFile, label: str, max_bytes: int, max_files: int) -> list[Entry]:
+    infos = archive.infolist()
+    if len(infos) > max_files:
+        raise DataError(
+            f"{label}: the archive has {len(infos)} entries, more than the limit of {max_files}; "
+            "use fewer images or raise max_files"
+        )
+    declared = 0
+    kept: list[tuple[tuple[str, ...], zipfile.ZipInfo]] = []
+    for info in infos:
+        parts = _check_member_name(info.filename, label)
+        if info.is_dir() or not parts or _is_junk(parts):
+            continue
+        mode = (info.external_attr >> 16) & 0o170000
+        if mode and stat.S_ISLNK(mode):
+            raise DataError(f"{label}: the archive entry {info.filename!r} is a symbolic link; refusing the archive")
+        if info.flag_bits & 0x1:
+            raise DataError(f"{label}: the archive entry {info.filename!r} is encrypted; upload an archive without a password")
+        declared += info.file_size
+        if declared > max_bytes:
+            raise DataError(
+                f"{label}: the archive unpacks to more than {megabytes(max_bytes)} (declared sizes); "
+                "this looks like a zip bomb or too large a dataset; use fewer or smaller images"
+            )
+        kept.append((parts, info))
+    budget = _Budget(max_bytes, label)
+    prefix = _strip_wrapper([p for p, _ in kept])
+    entries = []
+    for parts, info in kept:
+        rel = parts[len(prefix) :] if parts[: len(prefix)] == prefix else None
+        where = _classify(rel, label) if rel else None
+        if where is None:
+            continue
+        entries.append(Entry("/".join(rel), where[0], where[1], _zip_reader(archive, info, budget, label)))
+    return entries
+
+
+class _Budget:
+    """Counts the bytes actually decompressed, whatever the archive declares."""
+
+    def __init__(self, limit: int, label: str):
+        self.left = limit
+        self.limit = limit
+        self.label = label
+
+    def take(self, n: int) -> None:
+        self.left -= n
+        if self.left < 0:
+            raise DataError(
+                f"{self.label}: the archive unpacks to more than {megabytes(self.limit)} (bytes read); "
+                "this looks like a zip bomb or too large a dataset; use fewer or smaller images"
+            )
+
+
+def _zip_reader(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: _Budget, label: str) -> Callable[[], bytes]:
+    def read() -> bytes:
+        chunks = []
+        try:
+            with archive.open(info) as handle:
+                while True:
+                    chunk = handle.read(1 << 16)
+                    if not chunk:
+                        break
+                    budget.take(len(chunk))
+                    chunks.append(chunk)
+        except DataError:
+            raise
+        except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError, ValueError) as exc:
+            raise DataError(f"{label}: cannot read {info.filename!r} from the archive ({exc}); re-create the archive") from None
+        return b"".join(chunks)
+
+    return read
+
+
+def folder_entries(root: Path, label: str, max_bytes: int, max_files: int) -> list[Entry]:
+    if not (root / "train").is_dir() and not (root / "test").is_dir():
+        subdirs = [p for p in root.iterdir() if p.is_dir() and not _is_junk((p.name,))]
+        if len(subdirs) == 1 and ((subdirs[0] / "train").is_dir() or (subdirs[0] / "test").is_dir()):
+            root = subdirs[0]
+    total, count, entries = 0, 0, []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames.sort()
+        for fname in sorted(filenames):
+            full = Path(dirpath) / fname
+            rel = full.relative_to(root).parts
+            if _is_junk(rel):
+                continue
+            count += 1
+            if count > max_files:
+                raise DataError(f"{label}: more than {max_files} files; use fewer images or raise max_files")
+            if full.is_symlink():
+                raise DataError(f"{label}: {'/'.join(rel)} is a symbolic link; copy the file itself into the folder")
+            total += full.stat().st_size
+            if total > max_bytes:
+                raise DataError(f"{label}: the files add up to more than {megabytes(max_bytes)}; use fewer or smaller images")
+            where = _classify(rel, label)
+            if where is None:
+                continue
+            entries.append(Entry("/".join(rel), where[0], where[1], full.read_bytes))
+    return entries
+
+
+def megabytes(n: int) -> str:
+    return f"{n / 1024 / 1024:.0f} MB"

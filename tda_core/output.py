@@ -1,0 +1,84 @@
+"""JSON documents of the command line (shared/DESIGN.md, "Command line"), from analysis results."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .analysis import Analysis, Attribution
+from .stats import reliability_verdict
+
+
+def model_json(analysis: Analysis) -> dict[str, Any]:
+    baseline = analysis.baseline
+    return {
+        "name": analysis.recipe.display_name,
+        "ensemble": len(baseline.members),
+        "requested_ensemble": analysis.config.ensemble,
+        "independent_runs": baseline.independent_runs,
+        "deterministic": baseline.deterministic,
+    }
+
+
+def base_json(analysis: Analysis) -> dict[str, Any]:
+    report = analysis.errors
+    return {"accuracy_mean": report.accuracy_mean, "accuracy_std": report.accuracy_std}
+
+
+def timing_json(analysis: Analysis, started: float) -> dict[str, Any]:
+    return {
+        "seconds": time.perf_counter() - started,
+        "retrains": analysis.engine.stats.retrains,
+        "cache_hits": analysis.engine.stats.cache_hits,
+    }
+
+
+def errors_json(analysis: Analysis, started: float | None = None) -> dict[str, Any]:
+    report = analysis.errors
+    doc = {
+        "data": analysis.data.summary(),
+        "model": model_json(analysis),
+        "base": base_json(analysis),
+        "confusion": report.confusion.tolist(),
+        "groups": [
+            {"true": g.true, "pred": g.pred, "count": g.count, "test_indices": list(g.test_indices)} for g in report.groups
+        ],
+    }
+    if started is not None:
+        doc["timing"] = timing_json(analysis, started)
+    return doc
+
+
+def attribution_json(analysis: Analysis, result: Attribution, started: float) -> dict[str, Any]:
+    data = analysis.data
+    ranking_rows = result.ranking.records()
+    if data.kind == "tabular" and result.unit == "sample":
+        for row in ranking_rows:
+            row["train_id"] = data.train_id(row["train_index"])
+    estimates = getattr(result.ranking, "estimates", None)
+    return {
+        "data": data.summary(),
+        "model": model_json(analysis),
+        "base": base_json(analysis),
+        "group": {"true": result.group.true, "pred": result.group.pred, "test_indices": list(result.group.test_indices)},
+        "action": result.ranking.action,
+        "metric": result.ranking.metric,
+        "unit": result.unit,
+        "size": result.size,
+        "alpha": result.alpha,
+        "ranking": ranking_rows,
+        "selected": list(result.selected),
+        "group_effect": None if result.effect is None else result.effect.to_json(),
+        "reliability": result.reliability,
+        "reliability_verdict": reliability_verdict(result.reliability),
+        "deterministic": result.deterministic,
+        "warnings": list(result.warnings),
+        "estimates": None if estimates is None else {
+            "method": estimates.method,
+            "candidates": analysis.config.candidates,
+            "retrained": len(estimates.retrained),
+            "spearman": estimates.spearman,
+            "values": estimates.records(),
+        },
+        "timing": timing_json(analysis, started),
+    }

@@ -1,0 +1,165 @@
+"""The recipe protocol: how to train the ensemble members of a model on an edited training set.
+
+A recipe is shaped like a scikit-learn estimator: its constructor only stores parameters,
+``get_params``/``set_params`` and ``sklearn.base.clone`` work on it, and it is validated when
+it is used (:meth:`Recipe.validate`, which the analysis calls before any training). It is the
+unit the engine retrains: :meth:`Recipe.fit_predict` trains one model per
+:class:`~tda_core.actions.Edit` for one seed and returns their class probabilities, so a
+recipe that can train many models at once does so, and one that cannot simply loops.
+
+Some recipes need a trained *start* per seed before any edit (head mode trains a feature
+network first). They say so with :meth:`Recipe.needs_start`; the engine then trains the start
+as a work unit of its own (cached, counted) and hands its arrays to ``fit_predict``.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import joblib
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from ..actions import Action, Edit
+from ..data.dataset import Dataset
+from ..exceptions import ModelError
+from ..metrics import Metric
+
+EvalOn = Literal["test", "train+test"]
+Start = Mapping[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Member:
+    """One ensemble member: a seed of the recipe and, where it records them, a checkpoint slot."""
+
+    seed: int
+    checkpoint: int = 0
+
+
+class Recipe(BaseEstimator, abc.ABC):
+    """A training recipe (see the module docstring). Subclasses implement ``fit_predict``."""
+
+    #: "drop": removed rows leave the training set (refit as a user would by hand);
+    #: "zero_weight": they keep their place with weight 0, so batch order stays paired.
+    removal: ClassVar[Literal["drop", "zero_weight"]] = "drop"
+    #: How :meth:`estimate_effects` estimates (candidate mode); None where it cannot.
+    estimate_method: ClassVar[str | None] = None
+    #: Bumped when a change of the code changes what the recipe trains (it keys the cache).
+    version: ClassVar[int] = 1
+
+    # --- what the engine asks ------------------------------------------------------------
+
+    @property
+    def display_name(self) -> str:
+        """The name shown to the user."""
+        return str(getattr(self, "name", None) or type(self).__name__)
+
+    @property
+    def chunk_size(self) -> int:
+        """Edits per unit of cached work; larger for recipes that train a batch at once."""
+        return 16
+
+    @property
+    def checkpoint_epochs(self) -> tuple[int, ...]:
+        """Epochs recorded per run as members; empty means one member per seed (the default)."""
+        return ()
+
+    @property
+    def members_per_run(self) -> int:
+        return max(1, len(self.checkpoint_epochs))
+
+    def members(self, ensemble: int, seed: int = 0) -> list[Member]:
+        """The first ``ensemble`` members, seeds counting up from ``seed``. With checkpoints,
+        consecutive members are checkpoints of one run (the study's scheme)."""
+        per_run = self.members_per_run
+        runs = -(-ensemble // per_run)
+        return [Member(seed + r, c) for r in range(runs) for c in range(per_run)][:ensemble]
+
+    def validate(self, data: Dataset) -> None:
+        """Raise :class:`ModelError` if the parameters cannot train on ``data``."""
+
+    def needs_start(self) -> bool:
+        """Whether :meth:`fit_predict` needs the seed's start (:meth:`fit_start`)."""
+        return False
+
+    def has_start(self) -> bool:
+        """Whether :meth:`fit_start` exists; estimates and representations then use it too."""
+        return self.needs_start()
+
+    def start_trains(self) -> bool:
+        """Whether :meth:`fit_start` trains a model (it counts as a retrain)."""
+        return True
+
+    def estimate_trains(self) -> bool:
+        """Whether :meth:`estimate_effects` trains a model (it counts as a retrain)."""
+        return True
+
+    def fit_start(self, data: Dataset, seed: int) -> dict[str, np.ndarray]:
+        """The seed's trained start (float arrays by name), for recipes that need one."""
+        raise ModelError(f"{self.display_name} needs no start")
+
+    @abc.abstractmethod
+    def fit_predict(
+        self, data: Dataset, edits: Sequence[Edit], seed: int, eval_on: EvalOn = "test", start: Start | None = None
+    ) -> np.ndarray:
+        """Train one model per edit with ``seed``; return probabilities of shape
+        (len(edits), members_per_run, n_eval, n_classes), float64 (float32 for networks,
+        which compute in float32). ``eval_on="train+test"`` evaluates the training rows first."""
+
+    def estimate_effects(
+        self,
+        data: Dataset,
+        seed: int,
+        action: Action,
+        new_labels: np.ndarray,
+        test_indices: np.ndarray,
+        y_pred: np.ndarray,
+        metric: Metric,
+        start: Start | None = None,
+    ) -> np.ndarray:
+        """Estimated change of the mean metric over ``test_indices`` for the action on each
+        training sample, (n_train,), from the seed's baseline model (which this trains once)."""
+        raise ModelError(f"the recipe {self.display_name} cannot estimate effects; run without candidates")
+
+    def representation(self, data: Dataset, seed: int, start: Start | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Features of the training and test rows in which "near" means "similar to the model"
+        (candidate groups). Default: the standard tabular preprocessing."""
+        from .preprocessing import tabular_preprocessor
+
+        if data.kind != "tabular":
+            raise ModelError(f"{self.display_name} has no representation for {data.kind} data")
+        prep = tabular_preprocessor().fit(data.X_train)
+        return np.asarray(prep.transform(data.X_train), np.float64), np.asarray(prep.transform(data.X_test), np.float64)
+
+    def fingerprint(self) -> str:
+        """A hash of everything that changes what the recipe trains (it keys the cache)."""
+        return joblib.hash((type(self).__qualname__, self.version, self.removal, self._fingerprint_params()))
+
+    def _fingerprint_params(self) -> Any:
+        return {k: v for k, v in self.get_params(deep=False).items() if k != "name"}
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-ready: the name and the parameters."""
+        params = {k: v for k, v in self.get_params(deep=False).items() if isinstance(v, (int, float, str, bool, type(None)))}
+        return {"name": self.display_name, "removal": self.removal, "checkpoints": list(self.checkpoint_epochs), **params}
+
+
+def eval_features(data: Dataset, eval_on: EvalOn) -> Any:
+    """The rows a recipe predicts on: the test set, or the train rows followed by the test rows."""
+    if eval_on == "test":
+        return data.X_test
+    if data.kind == "tabular":
+        import pandas as pd
+
+        return pd.concat([data.X_train, data.X_test], ignore_index=True)
+    return np.concatenate([data.X_train, data.X_test])
+
+
+def edited_arrays(data: Dataset, edits: Sequence[Edit]) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and weights (B, n_train) of every edit, for recipes that train them stacked."""
+    edited = [e.apply(data.y_train, np.ones(data.n_train)) for e in edits]
+    return np.stack([y for y, _ in edited]), np.stack([w for _, w in edited])

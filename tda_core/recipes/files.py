@@ -1,0 +1,138 @@
+"""Model files: loading an uploaded model as a recipe, safely.
+
+Formats that run code when loaded (pickle, joblib, a model definition ``.py``) are refused
+with :class:`~tda_core.exceptions.UntrustedFileError` unless the user says they trust the file.
+``.skops`` files load only the types skops trusts by default; PyTorch weights load as a state
+dict (``.safetensors``, or ``.pt`` with ``weights_only=True``) into a named architecture.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ..data.dataset import Dataset
+from ..exceptions import ModelError, UntrustedFileError
+from .base import Recipe
+from .sklearn_recipe import SklearnRecipe
+
+SKLEARN_SAFE = (".skops",)
+CODE_FORMATS = (".pkl", ".pickle", ".joblib")
+WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth")
+CODE_SUFFIXES = (".py",)
+
+
+def load_sklearn(path: str | Path, trust_code: bool = False) -> SklearnRecipe:
+    """A scikit-learn estimator from ``.skops`` (only trusted types), or pickle/joblib if trusted."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if not path.is_file():
+        raise ModelError(f"{path}: model file not found")
+    if suffix in CODE_FORMATS:
+        if not trust_code:
+            raise UntrustedFileError(
+                f"{path.name}: {suffix} files run code when loaded; save the model with skops "
+                "(skops.io.dump) or say that you trust this file"
+            )
+        import joblib
+
+        estimator = joblib.load(path)
+    elif suffix == ".skops":
+        import skops.io as sio
+
+        try:
+            untrusted = sio.get_untrusted_types(file=path)
+            if untrusted and not trust_code:
+                raise UntrustedFileError(
+                    f"{path.name} holds types that are not trusted by default ({', '.join(untrusted)}); "
+                    "say that you trust this file to load it"
+                )
+            estimator = sio.load(path, trusted=untrusted or None)
+        except UntrustedFileError:
+            raise
+        except Exception as exc:
+            raise ModelError(f"{path.name}: not a readable .skops file ({exc.__class__.__name__}: {exc})") from None
+    else:
+        raise ModelError(f"{path.name}: unknown model format {suffix}")
+    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    return SklearnRecipe(estimator, name=f"{type(final).__name__} ({path.name})")
+
+
+def recipe_from_weights(
+    path: str | Path,
+    arch: str,
+    data: Dataset,
+    trust_code: bool = False,
+    code: str | Path | None = None,
+    **recipe_params: Any,
+) -> Recipe:
+    """A :class:`~tda_core.recipes.torch.recipe.TorchRecipe` whose members all start from uploaded weights.
+
+    ``path`` is a ``.safetensors`` file or a ``.pt``/``.pth`` state dict (loaded with
+    ``weights_only=True``), checked against ``arch`` built for the data (a :class:`ModelError`
+    names the first layer that does not fit). A model definition (``path`` itself, or
+    ``code``) is a ``.py`` file defining ``build_model(n_classes, input_shape)``; it runs code,
+    so it is refused unless ``trust_code=True``. ``recipe_params`` go to the recipe.
+    """
+    from .torch.networks import ARCHITECTURES, network_input_shape, read_state
+    from .torch.recipe import TorchRecipe
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    code_path = Path(code) if code is not None else (path if suffix in CODE_SUFFIXES else None)
+    if suffix in CODE_FORMATS + SKLEARN_SAFE:
+        raise UntrustedFileError(
+            f"{path.name}: {suffix} files are not accepted for networks; save model.state_dict() as .safetensors (or .pt)"
+        )
+    if code_path is not None:
+        if code_path.suffix.lower() not in CODE_SUFFIXES:
+            raise ModelError(f"{code_path.name}: a model definition must be a .py file")
+        if not trust_code:
+            raise UntrustedFileError(
+                f"{code_path.name}: a model definition runs its code when loaded; "
+                "say that you trust it only for files you wrote or checked"
+            )
+        if not code_path.is_file():
+            raise ModelError(f"{code_path.name}: file not found")
+    elif suffix not in WEIGHT_SUFFIXES:
+        raise ModelError(f"{path.name}: unsupported model file {suffix or '(none)'}; give .safetensors, .pt or .pth weights")
+    elif arch not in ARCHITECTURES:
+        raise ModelError(f"unknown architecture {arch!r}: choose one of {', '.join(ARCHITECTURES)}")
+    state = None
+    if suffix in WEIGHT_SUFFIXES:
+        if not path.is_file():
+            raise ModelError(f"{path.name}: file not found")
+        state = read_state(path)
+    label = arch if code_path is None else (arch or code_path.stem)
+    name = recipe_params.pop("name", None) or f"{label}-{path.stem}"
+    recipe = TorchRecipe(label, initial_state=state, code_path=code_path, name=name, **recipe_params)
+    recipe.validate(data)
+    recipe.build(data.n_classes, network_input_shape(data))  # fails early, naming the layer, if the weights do not fit
+    return recipe
+
+
+def load_model(
+    path: str | Path,
+    data: Dataset,
+    arch: str | None = None,
+    trust_code: bool = False,
+    network_params: dict[str, Any] | None = None,
+) -> Recipe:
+    """The training recipe for an uploaded model file. ``network_params`` (``epochs``,
+    ``mode``, ``checkpoints``...) apply to PyTorch weights only."""
+    suffix = Path(path).suffix.lower()
+    if suffix in WEIGHT_SUFFIXES + CODE_SUFFIXES:
+        if not arch and suffix not in CODE_SUFFIXES:
+            raise ModelError(f"{Path(path).name}: PyTorch weights need the architecture they fit (--arch NAME)")
+        return recipe_from_weights(path, arch or "custom", data, trust_code=trust_code, **(network_params or {}))
+    if suffix in SKLEARN_SAFE + CODE_FORMATS:
+        return load_sklearn(path, trust_code)
+    raise ModelError(
+        f"{Path(path).name}: unknown model format {suffix or '(none)'}; give .skops (scikit-learn) "
+        "or .safetensors/.pt weights with their architecture"
+    )
+
+
+def supported_suffixes() -> Sequence[str]:
+    return SKLEARN_SAFE + CODE_FORMATS + WEIGHT_SUFFIXES + CODE_SUFFIXES

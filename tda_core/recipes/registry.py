@@ -1,0 +1,81 @@
+"""Named training recipes and the default recipe for each kind of data."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sklearn.linear_model import LogisticRegression, SGDClassifier
+from sklearn.pipeline import make_pipeline
+
+from ..data.dataset import Dataset
+from ..exceptions import UsageError
+from .base import Recipe
+from .logistic import LogisticSGDRecipe
+from .preprocessing import tabular_preprocessor
+from .sklearn_recipe import SklearnRecipe
+
+#: The study's checkpoints (appendix C.2): epochs 30, 40 and 50 of one SGD run.
+PAPER_CHECKPOINTS = (30, 40, 50)
+
+
+def paper_sgd() -> SklearnRecipe:
+    """The paper's recipe (appendix C.2): SGD logistic regression, 50 epochs, checkpoints 30/40/50.
+
+    Members are checkpoints of one run, so they share most of their training noise, and a
+    removal changes the shuffling of every other row: single-sample effects are unreliable,
+    and p-values need several runs (the statistics average checkpoints per run).
+    """
+    sgd = SGDClassifier(loss="log_loss", penalty="l2", random_state=0)
+    return SklearnRecipe(make_pipeline(tabular_preprocessor(), sgd), name="paper-sgd", checkpoints=PAPER_CHECKPOINTS)
+
+
+def logistic_lbfgs() -> SklearnRecipe:
+    """A converged logistic regression, warm-started from the baseline: a deterministic model."""
+    estimator = make_pipeline(tabular_preprocessor(), LogisticRegression(max_iter=1000))
+    return SklearnRecipe(estimator, name="logistic-lbfgs", warm_start=True)
+
+
+TABULAR_RECIPES: dict[str, Callable[[], Recipe]] = {
+    "logistic-sgd": LogisticSGDRecipe,
+    "paper-sgd": paper_sgd,
+    "logistic-lbfgs": logistic_lbfgs,
+}
+RECIPE_NAMES = ("default", *TABULAR_RECIPES)
+
+
+def network_params(epochs: int | None = None, mode: str | None = None, checkpoints: bool = False) -> dict[str, Any]:
+    """Constructor parameters of a network recipe from the user's options (None keeps the default).
+    ``checkpoints``: the study's scheme, the last three epochs of one run as members."""
+    params: dict[str, Any] = {}
+    if epochs is not None:
+        params["epochs"] = epochs
+    if mode is not None:
+        params["mode"] = mode
+    if checkpoints:
+        from .torch.recipe import DEFAULT_IMAGE_EPOCHS
+
+        last = params.get("epochs", DEFAULT_IMAGE_EPOCHS) if params.get("mode", "full") == "full" else 50
+        params["checkpoints"] = tuple(range(max(1, last - 2), last + 1))
+    return params
+
+
+def default_recipe(data: Dataset, epochs: int | None = None, mode: str = "full", checkpoints: bool = False) -> Recipe:
+    """The default recipe for the data kind; ``epochs`` overrides the recipe's epochs."""
+    if data.kind == "images":
+        from .torch.recipe import TorchRecipe
+
+        return TorchRecipe("small_cnn", **network_params(epochs, mode, checkpoints))
+    return LogisticSGDRecipe() if epochs is None else LogisticSGDRecipe(epochs=epochs)
+
+
+def named_recipe(name: str, data: Dataset, epochs: int | None = None, mode: str = "full", checkpoints: bool = False) -> Recipe:
+    """A recipe by name: ``default`` or one of :data:`TABULAR_RECIPES`."""
+    if name == "default":
+        return default_recipe(data, epochs, mode, checkpoints)
+    if data.kind != "tabular" or name not in TABULAR_RECIPES:
+        raise UsageError(f"unknown recipe {name!r} for {data.kind} data: choose default or {', '.join(TABULAR_RECIPES)}")
+    recipe = TABULAR_RECIPES[name]()
+    if epochs is not None and isinstance(recipe, LogisticSGDRecipe):
+        recipe.set_params(epochs=epochs)
+    return recipe
