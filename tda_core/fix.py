@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .actions import UPWEIGHT_FACTOR, Action, get_action
+from .actions import Action, get_action
 from .attribution import Baseline
 from .data.dataset import Dataset
 from .exceptions import UsageError
@@ -30,36 +30,37 @@ def corrected_training_set(
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The training set with the action applied, and a JSON-ready manifest.
 
-    Tabular rows keep their original id (``row_id``); images are listed by file. Removal drops
-    rows, relabelling changes the target, upweighting sets ``sample_weight`` to 10.
+    The action's own edit decides every change (:meth:`tda_core.actions.Edit.apply`): rows whose
+    weight became 0 are dropped, changed labels are written to the target column, and weights
+    other than 1 go to a ``sample_weight`` column. Tabular rows keep their original id
+    (``row_id``); images are listed by file.
     """
     action = get_action(action)
     idx = check_indices(data, indices)
     if action.needs_targets and baseline is None:
         raise UsageError(f"{action.name} needs the baseline ensemble to choose the new labels")
     edit = action.edit(idx, None if baseline is None else baseline.relabel_targets)
+    y, weight = edit.apply(data.y_train, np.ones(data.n_train))
     if data.kind == "tabular":
         table = data.X_train.copy()
     else:
         table = pd.DataFrame({"file": data.train_ids})
     table.insert(0, "row_id", data.train_ids if data.kind == "tabular" else np.arange(data.n_train))
-    labels = np.array(data.classes, dtype=object)[data.y_train]
+    classes = np.array(data.classes, dtype=object)
     changes = []
-    weight = np.ones(data.n_train)
-    for pos, i in enumerate(idx):
-        change: dict[str, Any] = {"train_index": i, "row_id": data.train_id(i), "label": str(labels[i])}
-        if action.needs_targets:
-            change["new_label"] = data.classes[edit.new_labels[pos]]
-            labels[i] = change["new_label"]
-        elif action.name == "upweight":
-            weight[i] = UPWEIGHT_FACTOR
-            change["weight"] = UPWEIGHT_FACTOR
+    for i in idx:
+        change: dict[str, Any] = {"train_index": i, "row_id": data.train_id(i), "label": str(classes[data.y_train[i]])}
+        if y[i] != data.y_train[i]:
+            change["new_label"] = str(classes[y[i]])
+        if weight[i] == 0:
+            change["removed"] = True
+        elif weight[i] != 1:
+            change["weight"] = float(weight[i])
         changes.append(change)
-    table[data.target] = labels
-    if action.name == "upweight":
+    table[data.target] = classes[y]
+    if np.any((weight != 0) & (weight != 1)):
         table["sample_weight"] = weight
-    if action.name == "remove":
-        table = table.drop(index=list(idx))
+    table = table[weight > 0]
     manifest = {
         "dataset": data.name,
         "data_fingerprint": data.fingerprint,

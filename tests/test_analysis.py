@@ -1,0 +1,116 @@
+"""One analysis end to end: deterministic models, member schemes, warnings, checks before training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer
+from sklearn.linear_model import LogisticRegression, SGDClassifier
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from tda_core.analysis import Analysis, check_request
+from tda_core.data import load_demo, tabular_dataset
+from tda_core.engine import RunConfig
+from tda_core.exceptions import ModelError, UsageError
+from tda_core.recipes import LogisticSGDRecipe, SklearnRecipe
+from tda_core.recipes.registry import paper_sgd
+
+
+@pytest.fixture(scope="module")
+def cancer():
+    raw = load_breast_cancer(as_frame=True).frame.rename(columns={"target": "label"})
+    train, test = train_test_split(raw, train_size=150, test_size=80, random_state=3, stratify=raw["label"])
+    return tabular_dataset(train, test, "label", name="cancer-150")
+
+
+def lbfgs() -> SklearnRecipe:
+    return SklearnRecipe(make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)))
+
+
+def test_a_seed_independent_model_is_trained_once_per_edit(cancer):
+    analysis = Analysis(cancer, lbfgs(), RunConfig(ensemble=3, use_cache=False))
+    assert analysis.baseline.deterministic
+    assert len(analysis.members) == 1
+    assert analysis.engine.stats.retrains == 3  # the baseline of each seed, to see that they agree
+    group = analysis.errors.groups[0]
+    result = analysis.attribute(group, "remove", "loss", size=5)
+    # One model per training sample and one for the group: not three of each.
+    assert analysis.engine.stats.retrains == 3 + cancer.n_train + 1
+    assert result.deterministic and result.reliability == 1.0
+    assert all(row["p_value"] is None for row in result.ranking.records())
+    assert np.all(result.ranking.delta_std == 0)
+    assert result.selected == tuple(int(i) for i in result.ranking.train_index[result.ranking.improvement > 0][:5])
+    assert any(w.startswith("Deterministic model") for w in result.warnings)
+
+
+def test_one_member_is_enough_for_a_deterministic_model(cancer):
+    analysis = Analysis(cancer, lbfgs(), RunConfig(ensemble=1, use_cache=False))
+    assert analysis.baseline.deterministic  # a second seed was trained to tell
+    assert analysis.engine.stats.retrains == 2
+
+
+def test_one_member_is_refused_for_a_seed_dependent_model(cancer):
+    sgd = SklearnRecipe(make_pipeline(StandardScaler(), SGDClassifier(loss="log_loss", max_iter=5, tol=None)))
+    analysis = Analysis(cancer, sgd, RunConfig(ensemble=1, use_cache=False))
+    with pytest.raises(UsageError, match="at least 2 members"):
+        analysis.compute_baseline()
+
+
+def test_seed_dependent_members_give_p_values_and_reliability(cancer):
+    analysis = Analysis(cancer, LogisticSGDRecipe(), RunConfig(ensemble=3, use_cache=False))
+    assert not analysis.baseline.deterministic and len(analysis.members) == 3
+    result = analysis.attribute(analysis.errors.groups[0], "remove", "loss", size=5)
+    p = np.array([r["p_value"] for r in result.ranking.records()], dtype=float)
+    assert np.isfinite(p).all() and (p < 1).any()
+    assert 0 < result.reliability <= 1
+
+
+def test_checkpoints_of_one_run_give_no_p_values(cancer):
+    analysis = Analysis(cancer, paper_sgd(), RunConfig(ensemble=3, use_cache=False))
+    assert analysis.baseline.independent_runs == 1
+    result = analysis.attribute(analysis.errors.groups[0], "remove", "loss", size=5)
+    assert result.reliability is None and result.selected == ()
+    assert any("checkpoints of a single run" in w for w in result.warnings)
+    # Six members over two runs: p-values over the two run means.
+    two_runs = Analysis(cancer, paper_sgd(), RunConfig(ensemble=6, use_cache=False))
+    assert two_runs.baseline.independent_runs == 2
+    ranking = two_runs.ranking(two_runs.errors.groups[0], "remove", "loss")
+    assert np.isfinite(ranking.p_value).all()
+
+
+def test_a_harmful_group_effect_is_flagged(cancer):
+    analysis = Analysis(cancer, lbfgs(), RunConfig(ensemble=1, use_cache=False))
+    group = analysis.errors.groups[0]
+    # Relabelling 40 random training rows breaks the model elsewhere.
+    indices = list(range(0, 80, 2))
+    effect = analysis.effect(group, "relabel", "loss", indices)
+    notes = analysis.warnings(analysis.ranking(group, "relabel", "loss"), effect, 0.05)
+    assert effect.errors_new > 0
+    assert any(f"creates {effect.errors_new} new error" in n for n in notes)
+    if effect.accuracy_delta_mean < 0:
+        assert any("lowers global test accuracy" in n for n in notes)
+
+
+def test_bad_requests_fail_before_anything_is_trained(cancer):
+    for size, alpha, unit, words in ((0, 0.05, "sample", "group size"), (5, 2.0, "sample", "alpha"), (5, 0.05, "pixel", "unit")):
+        with pytest.raises(UsageError, match=words) as info:
+            check_request(size, alpha, unit)
+        assert "--" not in str(info.value)  # the engine speaks the user's words, not CLI flags
+    analysis = Analysis(cancer, LogisticSGDRecipe(), RunConfig(use_cache=False))
+    with pytest.raises(UsageError):
+        analysis.attribute(None, "remove", "loss", size=0)  # type: ignore[arg-type]
+    assert analysis.engine.stats.retrains == 0
+    with pytest.raises(ModelError, match="epochs"):
+        Analysis(cancer, LogisticSGDRecipe(epochs=0), RunConfig(use_cache=False))
+
+
+def test_unknown_action_and_metric_are_refused_in_words():
+    data = load_demo("credit")
+    analysis = Analysis(data, LogisticSGDRecipe(), RunConfig(use_cache=False))
+    group = analysis.errors.groups[0]
+    with pytest.raises(UsageError, match="unknown action 'delete'"):
+        analysis.attribute(group, "delete", "loss")
+    with pytest.raises(UsageError, match="unknown metric"):
+        analysis.attribute(group, "remove", "accuracy")
