@@ -12,6 +12,8 @@ MODEL_SOURCES = {"recipe": "Training recipe", "upload": "Upload a model"}
 PREVIEW_IMAGES = 24  # training images drawn in the preview
 NET_MODES = {"full": "Full: retrain every layer",
              "head": "Head only (fast): retrains only the last layer on frozen features"}
+MEMBER_SCHEMES = {"seeds": "Independent seeds (default)",
+                  "checkpoints": "Checkpoints of one run (the study's scheme)"}
 RECIPE_HELP = {
     "default": "the default for this kind of data",
     "logistic-sgd": "logistic regression, averaged SGD (the tabular default)",
@@ -129,11 +131,17 @@ with right:
         n2.number_input("Epochs", min_value=1, max_value=500, step=1, key=state.EPOCHS, persist_state="session",
                         help="Training epochs of the network (in head-only mode: of the network whose body is frozen; "
                              "the last layer then trains for its own epochs).")
+        st.radio("Members", list(MEMBER_SCHEMES), format_func=MEMBER_SCHEMES.get, key=state.MEMBERS,
+                 persist_state="session", horizontal=True,
+                 help="Independent seeds: every member is its own training run (its own initialisation and batch "
+                      "order), so p-values and reliability measure training noise. Checkpoints of one run: the last "
+                      "three epochs of one run are the members, as in the user study; they share that run's noise, so "
+                      "p-values and reliability count each run once and need members from at least two runs.")
     if data is not None:
         try:
             recipe = loaders.current_recipe(data)
         except UntrustedFileError as exc:
-            st.error(str(exc).replace("pass --trust-code", "tick “I trust this file”"))
+            st.error(str(exc).replace("say that you trust this file", "tick “I trust this file”"))
             if not loaders.is_code_format(state.get(state.MODEL_UPLOAD).name):  # .skops with unusual types
                 st.checkbox("I trust this file (it holds types skops does not trust by default)", key=state.TRUST,
                             persist_state="session")
@@ -146,21 +154,24 @@ with right:
         if state.get(state.MODEL_SOURCE) == "upload" and model_upload is not None and state.get(state.TRUST):
             st.warning(f"{model_upload.name} was loaded trusting its contents (it may run code): only do this for "
                        "files you know.")
-        described = recipe.describe()
         mode = getattr(recipe, "mode", None)
-        st.markdown(f"**{recipe.display_name}** · ensemble of **{state.get(state.ENSEMBLE)}** members · "
+        scheme = (f"checkpoints of one run, {recipe.members_per_run} per run (the study's scheme)"
+                  if recipe.members_per_run > 1 else "independent seeds")
+        st.markdown(f"**{recipe.display_name}** · ensemble of **{state.get(state.ENSEMBLE)}** members: {scheme} · "
                     f"removal by {'dropping rows' if recipe.removal == 'drop' else 'weight 0 in place'}"
                     + (" · **head only**: retrains the last layer on frozen features" if mode == "head" else "")
                     + (f" · candidate mode: top **{state.get(state.CANDIDATES)}**"
                        if state.get(state.USE_CANDIDATES) and loaders.can_estimate(recipe) else ""))
         with st.expander("Recipe parameters"):
-            st.dataframe({"parameter": list(described), "value": [str(v) for v in described.values()]},
-                         hide_index=True, width="stretch")
+            st.dataframe(tables.recipe_parameters(recipe), hide_index=True, width="stretch")
 
 with st.expander("Run settings: ensemble, seeds, parallelism, candidate mode"):
     c1, c2, c3, c4 = st.columns(4)
-    c1.number_input("Ensemble members", min_value=2, max_value=20, step=1, key=state.ENSEMBLE, persist_state="session",
-                    help="Every effect is a paired difference over these members (same seeds before and after).")
+    c1.number_input("Ensemble members", min_value=1, max_value=20, step=1, key=state.ENSEMBLE, persist_state="session",
+                    help="Every effect is a paired difference over these members (same seeds before and after). "
+                         "One member is enough only for a deterministic model, whose effects are exact.")
+    if int(state.get(state.ENSEMBLE)) == 1:
+        c1.caption("One member: only for a deterministic model (the next page says so if this one is not).")
     c2.number_input("First seed", min_value=0, step=1, key=state.SEED, persist_state="session")
     c3.number_input("Parallel jobs", min_value=-1, max_value=64, step=1, key=state.N_JOBS, persist_state="session", help="-1 uses every core.")
     c4.selectbox("Backend", loaders.UI_BACKENDS, key=state.BACKEND, persist_state="session")

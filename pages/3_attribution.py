@@ -1,21 +1,28 @@
-"""Step 3: which training samples are behind the chosen errors, and what acting on them does."""
+"""Step 3: which training data is behind the chosen errors, and what acting on it does."""
 
 import streamlit as st
 
 from tda_core.exceptions import TDAError
 from tda_core.metrics import METRIC_LABELS, METRICS
+from tda_core.stats import LOW_RELIABILITY, reliability_verdict
 from ui import charts, frame, results, state, tables
 from ui.gallery import gallery
 
 ACTIONS = {"remove": "Remove", "relabel": "Relabel to the next most likely class", "upweight": "Upweight ×10"}
+UNITS = {"sample": "single samples", "group": "candidate groups"}
 ALPHAS = [0.001, 0.01, 0.05, 0.1]
 CHART_ROWS = 20  # bars in the effect chart
 GALLERY_ROWS = 24  # images of the top of the ranking
+DETERMINISTIC = "Deterministic model: effects are exact"
 
 
 def clamp_size() -> None:
     if not state.get(state.LARGE):
         state.put(state.SIZE, min(int(state.get(state.SIZE)), 10))
+
+
+def rank_groups_instead() -> None:
+    state.put(state.UNIT, "group")
 
 
 st.title("Attribution")
@@ -25,6 +32,11 @@ group = frame.require_group(current)
 st.caption(f"Step 3 of 4 · errors **{group.true} → {group.pred}**, {group.count} test sample(s) · "
            f"{current.recipe.display_name}, {current.config.ensemble} members.")
 
+st.radio("Rank", list(UNITS), format_func=UNITS.get, key=state.UNIT, persist_state="session", horizontal=True,
+         help="Single samples: the ensemble is retrained once per training sample. Candidate groups: training samples "
+              "nearest the chosen errors in the model's representation (per class) and clusters of the training set, "
+              "each group of the chosen size retrained as a whole: groups move a model beyond its training noise "
+              "where single samples do not.")
 c1, c2, c3, c4 = st.columns([3, 3, 3, 2])
 c1.selectbox("Action on training samples", list(ACTIONS), format_func=ACTIONS.get, key=state.ACTION, persist_state="session")
 c2.selectbox("Metric on the chosen test samples", list(METRICS), format_func=METRIC_LABELS.get, key=state.METRIC, persist_state="session")
@@ -37,76 +49,171 @@ with c3:
     st.checkbox("Allow groups larger than 10", key=state.LARGE, persist_state="session", on_change=clamp_size)
 c4.select_slider("Significance α", ALPHAS, key=state.ALPHA, persist_state="session")
 action, metric, size, alpha = state.get(state.ACTION), state.get(state.METRIC), int(state.get(state.SIZE)), state.get(state.ALPHA)
+unit = state.get(state.UNIT)
 label = METRIC_LABELS[metric]
 
 try:
-    result = results.attribution(current, group, action, metric, size, alpha)
+    result = results.attribution(current, group, action, metric, size, alpha, unit)
 except TDAError as exc:  # e.g. an uploaded model that fails to train on an edited set
     st.error(str(exc))
     st.stop()
 state.put(state.RESULT, result)
 ranking, effect, selected = result.ranking, result.effect, result.selected
-estimates = ranking.estimates
+by_group = result.unit == "group"
+deterministic = result.deterministic
+what = "group" if by_group else "sample"
 
-st.subheader(f"Effect of {action} on the {len(selected)} selected sample(s)")
-st.caption(f"Measured by retraining: the ensemble is retrained with the action applied to all selected samples at once, "
-           f"member by member against the baseline. Selected = the first {size} ranked samples with p < {alpha} "
-           f"that move the {label} toward fixing the error.")
+# --- what the user must know before acting ---------------------------------------------------
+for note in result.warnings:
+    st.warning(note)
+
+reliability = result.reliability
+r1, r2 = st.columns([1, 3], vertical_alignment="center")
+r1.metric("Reliability of the ranking", tables.DASH if reliability is None else f"{reliability:.2f}",
+          help="The expected Spearman correlation between this ranking and one from an independently retrained ensemble "
+               "of the same size (Spearman-Brown over the members' rankings; no extra training).")
+with r2:
+    level, _, meaning = reliability_verdict(reliability).partition(": ")
+    if deterministic:
+        st.markdown(f"**{DETERMINISTIC}.** Every member gave the same probabilities, so each edit was trained once: "
+                    "no spread over members and no p-value apply; an improving effect is enough to be selected.")
+    else:
+        st.markdown(f"Reliability is **{level}**: {meaning}.")
+    if reliability is not None and reliability < LOW_RELIABILITY and not by_group:
+        st.button("Rank candidate groups instead", on_click=rank_groups_instead, icon=":material/workspaces:")
+
+# --- the group effect ---------------------------------------------------------------------------
+best = ranking.best(alpha) if by_group else None
+if by_group:
+    st.subheader(f"Effect of {action} on the best candidate group" + (f" · {best.group_id}" if best else ""))
+    st.caption(f"Measured by retraining: each candidate group of {size} was retrained as a whole, member by member "
+               f"against the baseline. Best = the highest-ranked group "
+               + ("that moves the " if deterministic else f"with p < {alpha} that moves the ")
+               + f"{label} toward fixing the error.")
+else:
+    st.subheader(f"Effect of {action} on the {len(selected)} selected sample(s)")
+    st.caption(f"Measured by retraining: the ensemble is retrained with the action applied to all selected samples at once, "
+               f"member by member against the baseline. Selected = the first {size} ranked samples "
+               + ("" if deterministic else f"with p < {alpha} ")
+               + f"that move the {label} toward fixing the error.")
 if effect is None:
-    st.warning(f"No training sample has a significant improving effect at α = {alpha}. Try another action or metric, "
-               "a larger α, or more ensemble members.")
+    st.info(f"No training {what} moves the {label} toward fixing the error"
+            + ("" if deterministic else f" significantly at α = {alpha}")
+            + ". Try another action or metric, " + ("" if deterministic else "a larger α, more ensemble members, ")
+            + ("or rank candidate groups." if not by_group else "or a larger group size."))
 else:
     m1, m2, m3, m4 = st.columns(4)
-    m1.metric("Selected training samples", f"{len(selected)} of {size}")
-    m2.metric(f"Change of {label}", f"{effect.delta_mean:+.4f}", delta=f"± {effect.delta_std:.4f} std over members",
+    if by_group:
+        m1.metric("Training samples in the group", f"{len(selected)}")
+    else:
+        m1.metric("Selected training samples", f"{len(selected)} of {size}")
+    m2.metric(f"Change of {label}", f"{effect.delta_mean:+.4f}",
+              delta="exact" if deterministic else f"± {effect.delta_std:.4f} std over members",
               delta_color="off", delta_arrow="off", help="Mean over the chosen test samples, then over members.")
-    m3.metric("p-value of the group effect", f"{effect.p_value:.2g}")
+    m3.metric("p-value of the group effect", tables.p_text(effect.p_value),
+              help=f"{DETERMINISTIC}: no p-value applies." if deterministic else
+              "One-sample t-test of the members' paired deltas against 0.")
     m4.metric("Global test accuracy", f"{effect.accuracy_after_mean:.3f}",
-              delta=f"{effect.accuracy_delta_mean:+.3f} ± {effect.accuracy_delta_std:.3f}",
+              delta=f"{effect.accuracy_delta_mean:+.3f}" if deterministic
+              else f"{effect.accuracy_delta_mean:+.3f} ± {effect.accuracy_delta_std:.3f}",
               help=f"After the edit; the change from {effect.accuracy_before_mean:.3f} is paired by member.")
+    n1, n2, n3, _ = st.columns(4)
+    n1.metric("Errors fixed", f"{effect.errors_fixed} of {group.count}",
+              help="Chosen test samples that the ensemble's mean prediction gets right after the edit.")
+    n2.metric("New errors", f"{effect.errors_new}",
+              help="Test samples anywhere that were right before the edit and are wrong after it.")
+    n3.metric("Net benefit", f"{effect.net_benefit:+d}", help="Errors fixed minus new errors.")
 
-st.subheader("Ranked training samples")
-if estimates is not None:
-    st.info(f"**Candidate mode:** {estimates.method} estimates for all {len(estimates.train_index):,} samples, "
-            f"{len(estimates.retrained):,} retrained exactly; Spearman ρ(estimate, retrained) = {estimates.spearman:.2f}",
-            icon=":material/filter_alt:")
-    st.caption(f"**Every number in this table, the chart and the group effect comes from retraining.** The estimates "
-               f"only chose which {len(estimates.retrained)} samples to retrain (the top {current.config.candidates} "
-               "and a random check sample); the others are listed, as estimates, below the table.")
-st.caption(f"Each row: the ensemble retrained with only that sample edited ({action}); effect = change of the {label} "
-           f"(mean ± std over {current.config.ensemble} members), t-test p-value, change of global accuracy.")
-table = tables.ranking_frame(analysis, ranking, selected, alpha)
-rank_col, chart_col = st.columns([3, 2], gap="large")
-with rank_col:
-    st.dataframe(
-        table, hide_index=True, width="stretch", height=420,
-        column_config={
-            "selected": st.column_config.CheckboxColumn("selected", help="In the group whose effect is measured above"),
-            "significant": st.column_config.CheckboxColumn("significant", help=f"p < {alpha} and an improving effect"),
-            "effect": st.column_config.NumberColumn(format="%.5f"),
-            "± std": st.column_config.NumberColumn(format="%.5f"),
-            "p-value": st.column_config.NumberColumn(format="%.2e"),
-            "accuracy Δ": st.column_config.NumberColumn(format="%.4f"),
-            "accuracy Δ std": None,
-        },
-    )
-with chart_col:
-    st.altair_chart(charts.effect_bars(table.head(CHART_ROWS), label), width="stretch")
-if data.kind == "images":
-    st.markdown(f"**Top {min(GALLERY_ROWS, len(table))} ranked training images** · label, effect on the {label} "
-                f"(retrained), p-value; ★ = selected for the group")
-    top = table.head(GALLERY_ROWS)
-    gallery(data.thumbnails_train, list(top["train index"]), tables.gallery_captions(top), cap=GALLERY_ROWS)
-if estimates is not None:
-    rest = tables.estimates_frame(analysis, estimates)
-    with st.expander(f"Estimates only, not retrained: the other {len(rest):,} samples · {estimates.method}"):
-        st.caption("These numbers are estimates, not retraining results: they never enter the ranking, the selection "
-                   "or the group effect. Best estimated improvement first.")
-        st.dataframe(rest.head(tables.ESTIMATE_ROWS), hide_index=True, width="stretch", height=300,
-                     column_config={"estimated effect": st.column_config.NumberColumn(format="%.5f")})
-        if len(rest) > tables.ESTIMATE_ROWS:
-            st.caption(f"Showing the first {tables.ESTIMATE_ROWS:,} of {len(rest):,}.")
+# --- the ranking -----------------------------------------------------------------------------
+p_column = (st.column_config.NumberColumn(format="%.2e") if tables.has_p_values(ranking)
+            else st.column_config.TextColumn(help=f"{DETERMINISTIC}: no p-value applies." if deterministic
+                                             else "No p-value: the members span a single run."))
+significant_help = f"An improving effect ({DETERMINISTIC.lower()})" if deterministic else f"p < {alpha} and an improving effect"
+if by_group:
+    st.subheader("Candidate training groups")
+    st.caption(f"Each row: the ensemble retrained with the whole group edited ({action}); effect = change of the {label} "
+               f"(mean{'' if deterministic else ' ± std'} over {len(analysis.members)} member(s))"
+               + ("" if deterministic else ", t-test p-value") + ", change of global accuracy. "
+               "Neighbours: the training samples of one class nearest the chosen errors in the model's representation; "
+               "cluster: the samples nearest the centre of a cluster of the training set.")
+    table = tables.group_ranking_frame(ranking, selected, alpha)
+    rank_col, chart_col = st.columns([3, 2], gap="large")
+    with rank_col:
+        st.dataframe(
+            table, hide_index=True, width="stretch", height=min(420, 38 + 35 * len(table)),
+            column_config={
+                "best": st.column_config.CheckboxColumn("best", help="The group whose effect is measured above"),
+                "significant": st.column_config.CheckboxColumn("significant", help=significant_help),
+                "effect": st.column_config.NumberColumn(format="%.5f"),
+                "± std": st.column_config.NumberColumn(format="%.5f"),
+                "p-value": p_column,
+                "accuracy Δ": st.column_config.NumberColumn(format="%.4f"),
+                "description": st.column_config.TextColumn(width="large"),
+            },
+        )
+    with chart_col:
+        st.altair_chart(charts.effect_bars(table.head(CHART_ROWS), label, unit="group"), width="stretch")
+    ids = [g.group_id for g in ranking.groups]
+    if state.get(state.SHOWN_GROUP) not in ids:
+        state.put(state.SHOWN_GROUP, best.group_id if best else ids[0])
+    st.selectbox("Show the training samples of", ids, key=state.SHOWN_GROUP, persist_state="session",
+                 format_func=lambda i: f"{i} · {ranking.groups[ids.index(i)].description}"
+                 + (" · best" if best is not None and i == best.group_id else ""))
+    shown = ranking.groups[ids.index(state.get(state.SHOWN_GROUP))]
+    members = tables.members_frame(analysis, shown.train_indices)
+    if data.kind == "images":
+        st.markdown(f"**{shown.group_id}** · {len(shown.train_indices)} training images (caption: index, label, "
+                    "the baseline's prediction)")
+        gallery(data.thumbnails_train, list(shown.train_indices), tables.member_captions(members), cap=GALLERY_ROWS)
+    else:
+        st.markdown(f"**{shown.group_id}** · {len(shown.train_indices)} training samples")
+        st.dataframe(members, hide_index=True, width="stretch", height=min(320, 38 + 35 * len(members)))
+else:
+    estimates = ranking.estimates
+    st.subheader("Ranked training samples")
+    if estimates is not None:
+        st.info(f"**Candidate mode:** {estimates.method} estimates for all {len(estimates.train_index):,} samples, "
+                f"{len(estimates.retrained):,} retrained exactly; Spearman ρ(estimate, retrained) = {estimates.spearman:.2f}",
+                icon=":material/filter_alt:")
+        st.caption(f"**Every number in this table, the chart and the group effect comes from retraining.** The estimates "
+                   f"only chose which {len(estimates.retrained)} samples to retrain (the top {current.config.candidates} "
+                   "and a random check sample); the others are listed, as estimates, below the table.")
+    st.caption(f"Each row: the ensemble retrained with only that sample edited ({action}); effect = change of the {label} "
+               f"(mean{'' if deterministic else ' ± std'} over {len(analysis.members)} member(s))"
+               + ("" if deterministic else ", t-test p-value") + ", change of global accuracy.")
+    table = tables.ranking_frame(analysis, ranking, selected, alpha)
+    rank_col, chart_col = st.columns([3, 2], gap="large")
+    with rank_col:
+        st.dataframe(
+            table, hide_index=True, width="stretch", height=420,
+            column_config={
+                "selected": st.column_config.CheckboxColumn("selected", help="In the group whose effect is measured above"),
+                "significant": st.column_config.CheckboxColumn("significant", help=significant_help),
+                "effect": st.column_config.NumberColumn(format="%.5f"),
+                "± std": st.column_config.NumberColumn(format="%.5f"),
+                "p-value": p_column,
+                "accuracy Δ": st.column_config.NumberColumn(format="%.4f"),
+                "accuracy Δ std": None,
+            },
+        )
+    with chart_col:
+        st.altair_chart(charts.effect_bars(table.head(CHART_ROWS), label), width="stretch")
+    if data.kind == "images":
+        st.markdown(f"**Top {min(GALLERY_ROWS, len(table))} ranked training images** · label, effect on the {label} "
+                    f"(retrained), {'exact' if deterministic else 'p-value'}; ★ = selected for the group")
+        top = table.head(GALLERY_ROWS)
+        gallery(data.thumbnails_train, list(top["train index"]), tables.gallery_captions(top), cap=GALLERY_ROWS)
+    if estimates is not None:
+        rest = tables.estimates_frame(analysis, estimates)
+        with st.expander(f"Estimates only, not retrained: the other {len(rest):,} samples · {estimates.method}"):
+            st.caption("These numbers are estimates, not retraining results: they never enter the ranking, the selection "
+                       "or the group effect. Best estimated improvement first.")
+            st.dataframe(rest.head(tables.ESTIMATE_ROWS), hide_index=True, width="stretch", height=300,
+                         column_config={"estimated effect": st.column_config.NumberColumn(format="%.5f")})
+            if len(rest) > tables.ESTIMATE_ROWS:
+                st.caption(f"Showing the first {tables.ESTIMATE_ROWS:,} of {len(rest):,}.")
 
+# --- the group effect in detail -----------------------------------------------------------------
 if effect is not None:
     st.subheader("Group effect in detail")
     per_test, matrices = st.columns([1, 1], gap="large")
@@ -119,7 +226,10 @@ if effect is not None:
                                                    selected=(group.true, group.pred)), width="content")
         after.altair_chart(charts.confusion_chart(effect.confusion_after, data.classes, f"After {action}",
                                                   selected=(group.true, group.pred)), width="content")
-    with st.expander("Per test sample numbers"):
-        st.dataframe(tables.per_test_frame(effect), hide_index=True, width="stretch")
+    with st.expander("Per test sample and per class numbers"):
+        t1, t2 = st.columns([3, 1])
+        t1.dataframe(tables.per_test_frame(effect), hide_index=True, width="stretch")
+        t2.dataframe(tables.class_accuracy_frame(effect), hide_index=True, width="stretch",
+                     column_config={"accuracy Δ": st.column_config.NumberColumn(format="%+.3f")})
     st.page_link(frame.PAGES["fix"], label="Next: apply the fix and export the training set",
                  icon=":material/arrow_forward:")

@@ -44,12 +44,20 @@ except TDAError as exc:
     st.stop()
 
 st.subheader("Before and after, measured by retraining")
-m1, m2, m3 = st.columns(3)
+if effect.deterministic:
+    st.caption("Deterministic model: effects are exact (every member gives the same probabilities), so there is no "
+               "spread and no p-value.")
+m1, m2, m3, m4 = st.columns(4)
 m1.metric("Test accuracy before", f"{effect.accuracy_before_mean:.3f}")
 m2.metric("Test accuracy after", f"{effect.accuracy_after_mean:.3f}",
-          delta=f"{effect.accuracy_delta_mean:+.3f} ± {effect.accuracy_delta_std:.3f}")
+          delta=f"{effect.accuracy_delta_mean:+.3f}" if effect.deterministic
+          else f"{effect.accuracy_delta_mean:+.3f} ± {effect.accuracy_delta_std:.3f}")
 m3.metric(f"Change of {METRIC_LABELS[metric]} on {group.true} → {group.pred}", f"{effect.delta_mean:+.4f}",
-          delta=f"± {effect.delta_std:.4f} std, p = {effect.p_value:.2g}", delta_color="off", delta_arrow="off")
+          delta="exact" if effect.deterministic else f"± {effect.delta_std:.4f} std, p = {tables.p_text(effect.p_value)}",
+          delta_color="off", delta_arrow="off")
+m4.metric("Net benefit", f"{effect.net_benefit:+d}",
+          delta=f"{effect.errors_fixed} fixed, {effect.errors_new} new", delta_color="off", delta_arrow="off",
+          help="Chosen errors the edit fixes minus test samples it makes wrong (on the ensemble's mean prediction).")
 before, after, _ = st.columns([1, 1, 1])
 before.altair_chart(charts.confusion_chart(effect.confusion_before, data.classes, "Original ensemble",
                                            selected=(group.true, group.pred)), width="content")

@@ -58,26 +58,42 @@ def class_balance_chart(counts: pd.DataFrame) -> alt.Chart:
     ).properties(height=alt.Step(20))
 
 
-def effect_bars(top: pd.DataFrame, metric_label: str) -> alt.LayerChart:
-    """Effect mean +- std of the top-ranked samples; ``top`` comes from tables.ranking_frame."""
+def effect_bars(top: pd.DataFrame, metric_label: str, unit: str = "sample") -> alt.LayerChart | alt.Chart:
+    """Effect mean +- std of the top of a ranking: ``top`` comes from tables.ranking_frame
+    (``unit="sample"``) or tables.group_ranking_frame (``unit="group"``). Without a spread
+    (a deterministic model) the bars stand alone, and without p-values "significant" means improving."""
+    if unit == "group":
+        names, chosen, title = top["group"].astype(str), top["best"], "candidate group (ranked)"
+    else:
+        names, chosen, title = top["train index"].map(lambda i: f"#{i}"), top["selected"], "training sample (ranked)"
     frame = top.assign(
-        sample=top["train index"].map(lambda i: f"#{i}"),
-        low=top["effect"] - top["± std"],
-        high=top["effect"] + top["± std"],
-        status=np.where(top["selected"], "selected", np.where(top["significant"], "significant", "not significant")),
+        sample=names,
+        status=np.where(chosen, "selected", np.where(top["significant"], "significant", "not significant")),
     )
+    spread = "± std" in frame.columns
+    if spread:
+        frame = frame.assign(low=frame["effect"] - frame["± std"], high=frame["effect"] + frame["± std"])
+    numeric_p = pd.api.types.is_numeric_dtype(frame["p-value"])
+    frame = frame[[c for c in ("sample", "status", "effect", "± std", "p-value", "low", "high") if c in frame.columns]]
     order = list(frame["sample"])
-    y = alt.Y("sample:N", sort=order, title="training sample (ranked)")
+    y = alt.Y("sample:N", sort=order, title=title, axis=alt.Axis(labelLimit=160))
+    tooltip = ["sample:N", alt.Tooltip("effect:Q", format=".4g")]
+    if spread:
+        tooltip.append(alt.Tooltip("± std:Q", format=".2g"))
+    tooltip.append(alt.Tooltip("p-value:Q", format=".2g") if numeric_p else "p-value:N")
     bars = alt.Chart(frame).mark_bar().encode(
         y=y,
         x=alt.X("effect:Q", title=f"change of {metric_label}"),
         color=alt.Color("status:N", scale=alt.Scale(domain=["selected", "significant", "not significant"],
-                                                    range=[ORANGE, BLUE, GREY]), title=None),
-        tooltip=["sample:N", alt.Tooltip("effect:Q", format=".4g"), alt.Tooltip("± std:Q", format=".2g"),
-                 alt.Tooltip("p-value:Q", format=".2g")],
+                                                    range=[ORANGE, BLUE, GREY]), title=None,
+                        legend=alt.Legend(orient="bottom")),
+        tooltip=tooltip,
     )
+    height = max(120, 18 * len(frame))
+    if not spread:
+        return bars.properties(height=height)
     errors = alt.Chart(frame).mark_errorbar(ticks=True).encode(y=y, x=alt.X("low:Q", title=""), x2="high:Q")
-    return alt.layer(bars, errors).properties(height=max(120, 18 * len(frame)))
+    return alt.layer(bars, errors).properties(height=height)
 
 
 def before_after_chart(per_test: Sequence[TestEffect], metric_label: str) -> alt.LayerChart:

@@ -31,7 +31,8 @@ def sidebar() -> None:
         else:
             st.markdown(f"**Data** {upload.name if upload else '*(no upload yet)*'}")
         model = state.get(state.MODEL_UPLOAD)
-        network = f" · {state.get(state.NET_MODE)} mode, {state.get(state.EPOCHS) or 'default'} epochs" \
+        scheme = "checkpoints of one run" if state.get(state.MEMBERS) == "checkpoints" else "independent seeds"
+        network = f" · {state.get(state.NET_MODE)} mode, {state.get(state.EPOCHS) or 'default'} epochs, {scheme}" \
             if source == "images" or (source == "demo" and DEMOS[state.get(state.DEMO)].kind == "images") else ""
         candidates = f" · candidate mode, top {state.get(state.CANDIDATES)}" if state.get(state.USE_CANDIDATES) else ""
         st.markdown(f"**Model** {model.name if model else 'recipe `' + str(state.get(state.RECIPE)) + '`'}"
@@ -41,7 +42,8 @@ def sidebar() -> None:
             tests = state.get(state.TESTS)
             st.markdown(f"**Errors** {group[0]} → {group[1]}" + (f" ({len(tests)} chosen)" if tests else ""))
         st.markdown(f"**Attribution** {state.get(state.ACTION)} · {METRIC_LABELS[state.get(state.METRIC)]}"
-                    f" · size {state.get(state.SIZE)}")
+                    f" · size {state.get(state.SIZE)}"
+                    + (" · candidate groups" if state.get(state.UNIT) == "group" else ""))
         st.caption(f"Retrained models are cached in `{cache_dir()}`; the numbers come from real retraining.")
 
 

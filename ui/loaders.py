@@ -125,25 +125,29 @@ def _safe_name(name: str) -> str:
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
 def uploaded_recipe(digest: str, data_fingerprint: str, trust: bool, arch: str | None, epochs: int | None, mode: str,
-                    _upload: state.Upload, _data: Dataset) -> Recipe:
+                    checkpoints: bool, _upload: state.Upload, _data: Dataset) -> Recipe:
     """Write the upload to a private temporary folder (under its own name) and load it there."""
     with tempfile.TemporaryDirectory(prefix="tda-model-") as folder:
         path = Path(folder) / _safe_name(_upload.name)
         path.write_bytes(_upload.data)
-        return load_model(path, _data, arch=arch, trust_code=trust, network_params=network_params(epochs, mode))
+        return load_model(path, _data, arch=arch, trust_code=trust,
+                          network_params=network_params(epochs, mode, checkpoints))
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def recipe_by_name(name: str, data_fingerprint: str, epochs: int | None, mode: str, _data: Dataset) -> Recipe:
-    return named_recipe(name, _data, epochs=epochs, mode=mode)
+def recipe_by_name(name: str, data_fingerprint: str, epochs: int | None, mode: str, checkpoints: bool,
+                   _data: Dataset) -> Recipe:
+    return named_recipe(name, _data, epochs=epochs, mode=mode, checkpoints=checkpoints)
 
 
-def network_options(data: Dataset) -> tuple[int | None, str]:
-    """(epochs, mode) for network recipes: the data page's choices for image data, else the defaults."""
+def network_options(data: Dataset) -> tuple[int | None, str, bool]:
+    """(epochs, mode, checkpoints) for network recipes: the data page's choices for image data,
+    else the defaults. ``checkpoints``: members are checkpoints of one run (the study's scheme)
+    instead of independent seeds."""
     if data.kind != "images":
-        return None, "full"
+        return None, "full", False
     epochs = state.get(state.EPOCHS)
-    return (int(epochs) if epochs else None), state.get(state.NET_MODE)
+    return (int(epochs) if epochs else None), state.get(state.NET_MODE), state.get(state.MEMBERS) == "checkpoints"
 
 
 def default_epochs() -> int:

@@ -27,6 +27,7 @@ TRUST = "trust"  # the user trusts a model file that runs code when loaded
 ARCH = "arch"  # architecture of uploaded PyTorch weights
 NET_MODE = "net_mode"  # networks (image data): "full" retrains every layer, "head" only the last one
 EPOCHS = "epochs"  # networks: training epochs, or None for the recipe's default
+MEMBERS = "members"  # networks: "seeds" (independent runs, the default) | "checkpoints" (of one run: the study's scheme)
 # Run settings (RunConfig)
 ENSEMBLE, SEED, N_JOBS, BACKEND, SCHEDULER = "ensemble", "seed", "n_jobs", "backend", "scheduler"
 USE_CANDIDATES = "use_candidates"  # candidate mode: estimate every sample, retrain only the top CANDIDATES
@@ -38,12 +39,16 @@ TESTS = "tests"  # chosen test indices of that group; () means the whole group
 
 # --- Step 3: attribution ------------------------------------------------------------------
 ACTION, METRIC, SIZE, LARGE, ALPHA = "action", "metric", "size", "large_groups", "alpha"
+UNIT = "unit"  # rank "sample" (single training samples) | "group" (candidate training groups)
+SHOWN_GROUP = "shown_group"  # group_id of the candidate group whose members are shown, or None for the best
 RESULT = "result"  # the last tda_core.analysis.Attribution shown
 
 # --- Step 4: fix --------------------------------------------------------------------------
 FIX_INDICES = "fix_indices"  # training indices to act on (editable, seeded from RESULT)
 FIX_SEEDED_FROM = "fix_seeded_from"  # (action, selected) that FIX_INDICES was last seeded from
 REASON = "reason"  # free text recorded in the manifest
+
+ANALYSIS_ID = "analysis_id"  # identity of the (data, recipe, run) that GROUP and RESULT belong to
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,7 @@ DEFAULTS: dict[str, Any] = {
     ARCH: "small_cnn",
     NET_MODE: "full",
     EPOCHS: None,
+    MEMBERS: "seeds",
     ENSEMBLE: 3,
     SEED: 0,
     N_JOBS: 1,
@@ -88,6 +94,8 @@ DEFAULTS: dict[str, Any] = {
     SIZE: 10,
     LARGE: False,
     ALPHA: 0.05,
+    UNIT: "sample",
+    SHOWN_GROUP: None,
     RESULT: None,
     FIX_INDICES: [],
     FIX_SEEDED_FROM: None,
@@ -118,7 +126,5 @@ def choose_group(group: tuple[str, str] | None) -> None:
 
 def reset_analysis_choices() -> None:
     """New data or model: error groups and results of the old one no longer apply."""
-    for key in (GROUP, TESTS, RESULT, FIX_INDICES, FIX_SEEDED_FROM):
+    for key in (GROUP, TESTS, SHOWN_GROUP, RESULT, FIX_INDICES, FIX_SEEDED_FROM):
         st.session_state[key] = DEFAULTS[key]
-
-ANALYSIS_ID = "analysis_id"  # identity of the (data, recipe, run) that GROUP and RESULT belong to

@@ -12,6 +12,25 @@ from tda_core.attribution import Effect, Ranking
 from tda_core.data import Dataset
 from tda_core.errors import ErrorGroup, ErrorReport
 from tda_core.estimates.candidates import Estimates
+from tda_core.training_groups import GroupRanking
+
+#: Shown where a number does not apply: the p-value of a deterministic model or of a single run.
+DASH = "—"
+
+
+def has_p_values(ranking: Ranking | GroupRanking) -> bool:
+    """Whether the ranking carries p-values (none for a deterministic model or a single run)."""
+    return not ranking.deterministic and bool(np.isfinite(ranking.p_value).any())
+
+
+def has_spread(ranking: Ranking | GroupRanking) -> bool:
+    """Whether the ranking carries a spread over members (none for a deterministic model or a single run)."""
+    return not ranking.deterministic and bool(np.isfinite(ranking.delta_std).any())
+
+
+def p_text(p: float | None) -> str:
+    """A p-value as shown in captions and metrics: the dash where none applies."""
+    return DASH if p is None or not np.isfinite(p) else f"{p:.2g}"
 
 
 def class_counts(data: Dataset) -> pd.DataFrame:
@@ -83,19 +102,64 @@ def ranking_frame(analysis: Analysis, ranking: Ranking, selected: Sequence[int],
     frame["label"] = [data.classes[c] for c in data.y_train[idx]]
     frame["baseline prediction"] = [data.classes[c] for c in predicted[idx]]
     frame["effect"] = ranking.delta_mean[:n]
-    frame["± std"] = ranking.delta_std[:n]
-    frame["p-value"] = ranking.p_value[:n]
+    if has_spread(ranking):
+        frame["± std"] = ranking.delta_std[:n]
+    frame["p-value"] = ranking.p_value[:n] if has_p_values(ranking) else DASH
     frame["accuracy Δ"] = ranking.accuracy_delta_mean[:n]
-    frame["accuracy Δ std"] = ranking.accuracy_delta_std[:n]
+    if has_spread(ranking):
+        frame["accuracy Δ std"] = ranking.accuracy_delta_std[:n]
     first = ["rank", "selected", "significant", "train index", "effect", "± std", "p-value", "accuracy Δ",
              "label", "baseline prediction"]  # the numbers first, then who the sample is
+    first = [c for c in first if c in frame.columns]
     return frame[first + [c for c in frame.columns if c not in first]]
 
 
 def gallery_captions(top: pd.DataFrame) -> list[str]:
     """One short caption per ranked image; ``top`` comes from :func:`ranking_frame`."""
-    return [f"{'★ ' if r['selected'] else ''}#{r['train index']} · {r['label']}\nΔ {r['effect']:+.2g} · p {r['p-value']:.2g}"
+    return [f"{'★ ' if r['selected'] else ''}#{r['train index']} · {r['label']}\nΔ {r['effect']:+.2g} · "
+            + (f"p {r['p-value']:.2g}" if r["p-value"] != DASH else "exact")
             for _, r in top.iterrows()]
+
+
+def group_ranking_frame(ranking: GroupRanking, selected: Sequence[int], alpha: float) -> pd.DataFrame:
+    """Candidate training groups, best improvement first: how each was formed, its size and effect
+    (``GroupRanking.records()``, one row each)."""
+    records = ranking.records()
+    best = tuple(int(i) for i in selected)
+    frame = pd.DataFrame({
+        "rank": np.arange(1, len(records) + 1),
+        "best": [tuple(r["train_indices"]) == best for r in records],
+        "significant": ranking.significant(alpha),
+        "group": [r["group_id"] for r in records],
+        "kind": [r["kind"] for r in records],
+        "size": [len(r["train_indices"]) for r in records],
+        "effect": [r["delta_mean"] for r in records],
+    })
+    if has_spread(ranking):
+        frame["± std"] = [r["delta_std"] for r in records]
+    frame["p-value"] = [np.nan if r["p_value"] is None else r["p_value"] for r in records] if has_p_values(ranking) else DASH
+    frame["accuracy Δ"] = [r["accuracy_delta_mean"] for r in records]
+    frame["description"] = [r["description"] for r in records]
+    return frame
+
+
+def members_frame(analysis: Analysis, indices: Sequence[int]) -> pd.DataFrame:
+    """Training samples by index: who they are (row id or file, label, the baseline's prediction,
+    and the features of tabular data)."""
+    data, base = analysis.data, analysis.baseline
+    idx = np.asarray(indices, dtype=np.int64)
+    frame = pd.DataFrame({"train index": idx})
+    frame["row id" if data.kind == "tabular" else "file"] = data.train_ids[idx]
+    frame["label"] = [data.classes[c] for c in data.y_train[idx]]
+    frame["baseline prediction"] = [data.classes[c] for c in base.predicted_train[idx]]
+    if data.kind == "tabular":
+        frame = pd.concat([frame, data.X_train.iloc[idx].reset_index(drop=True)], axis=1)
+    return frame
+
+
+def member_captions(members: pd.DataFrame) -> list[str]:
+    """Captions of a group's training images; ``members`` comes from :func:`members_frame`."""
+    return [f"#{r['train index']} · {r['label']}\npredicted {r['baseline prediction']}" for _, r in members.iterrows()]
 
 
 #: Rows of the estimates table in candidate mode.
@@ -117,10 +181,30 @@ def estimates_frame(analysis: Analysis, estimates: Estimates) -> pd.DataFrame:
 
 
 def per_test_frame(effect: Effect) -> pd.DataFrame:
-    return pd.DataFrame(
+    """Each chosen test sample before and after (a deterministic model has no spread to show)."""
+    frame = pd.DataFrame(
         [{"test index": t.test_index, "before": t.before_mean, "± before": t.before_std, "after": t.after_mean,
           "± after": t.after_std, "change": t.delta_mean, "± change": t.delta_std} for t in effect.per_test]
     )
+    return frame.drop(columns=["± before", "± after", "± change"]) if effect.deterministic else frame
+
+
+def class_accuracy_frame(effect: Effect) -> pd.DataFrame:
+    return pd.DataFrame({"class": list(effect.class_accuracy_delta),
+                         "accuracy Δ": list(effect.class_accuracy_delta.values())})
+
+
+def recipe_parameters(recipe) -> pd.DataFrame:
+    """The recipe's description, then (for a scikit-learn estimator) its nested parameters as
+    scikit-learn names them (``get_params(deep=True)``, without the ``estimator__`` prefix)."""
+    rows = {str(k): v for k, v in recipe.describe().items()}
+    estimator = getattr(recipe, "estimator", None)
+    if estimator is not None:
+        rows["estimator"] = type(estimator).__name__
+        for name, value in recipe.get_params(deep=True).items():
+            if name.startswith("estimator__") and isinstance(value, (int, float, str, bool, type(None))):
+                rows.setdefault(name.removeprefix("estimator__"), value)
+    return pd.DataFrame({"parameter": list(rows), "value": [str(v) for v in rows.values()]})
 
 
 def train_label(data: Dataset, index: int) -> str:

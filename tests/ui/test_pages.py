@@ -1,6 +1,9 @@
-"""The dashboard's pages under Streamlit's AppTest, on the credit and digits demos, against the engine's own numbers.
+"""The dashboard's pages under Streamlit's AppTest, against the engine's own numbers: the credit demo
+with its default recipe, a deterministic model (logistic-lbfgs), a checkpoint recipe with a low
+reliability, candidate groups, bad uploads, and the digits image demo (slow).
 
-tests/conftest.py gives the session an empty engine cache (TDA_CACHE_DIR), shared with the browser test.
+tests/conftest.py gives the session an empty engine cache (TDA_CACHE_DIR), shared by the engine
+fixtures here and the pages: a fixture pays for the retrains once, the page reads them back.
 """
 
 from __future__ import annotations
@@ -12,20 +15,25 @@ import numpy as np
 import pytest
 
 pytest.importorskip("streamlit")
-from streamlit.testing.v1 import AppTest  # noqa: E402
+from streamlit.testing.v1 import AppTest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = str(ROOT / "dashboard.py")
 DATA, ERRORS, ATTRIBUTION, FIX = (
     "pages/1_data_and_model.py", "pages/2_errors.py", "pages/3_attribution.py", "pages/4_fix.py")
 TIMEOUT = 120
+DASH = "—"
+SMALL_ROWS = 100  # rows of the small credit table uploaded for the slower recipes (80 train, 20 test)
+
+
+# --- the engine's own answers ---------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
 def engine():
     """The engine's own answer for the credit demo, computed without the dashboard."""
     from tda_core.analysis import Analysis
-    from tda_core.demos import load_demo
+    from tda_core.data import load_demo
     from tda_core.engine import RunConfig
     from tda_core.recipes import default_recipe
 
@@ -33,6 +41,59 @@ def engine():
     analysis = Analysis(data, default_recipe(data), RunConfig())
     group = analysis.errors.groups[0]
     return analysis, group, analysis.attribute(group, "relabel", "gt_prob", 10, 0.05)
+
+
+def small_table() -> bytes:
+    from tda_core.data import load_demo
+
+    data = load_demo("credit")
+    frame = data.X_train.assign(credit_risk=[data.classes[c] for c in data.y_train]).head(SMALL_ROWS)
+    return frame.to_csv(index=False).encode()
+
+
+def small_analysis(recipe: str, ensemble: int):
+    """The engine on the small table, split as the data page splits an upload (20 %, seed 0)."""
+    from tda_core.analysis import Analysis
+    from tda_core.data import read_table, split_table, tabular_dataset
+    from tda_core.engine import RunConfig
+    from tda_core.recipes import named_recipe
+
+    train, test = split_table(read_table(small_table(), "small.csv"), "credit_risk", 0.2, seed=0)
+    data = tabular_dataset(train, test, "credit_risk", name="small.csv")
+    return Analysis(data, named_recipe(recipe, data), RunConfig(ensemble=ensemble))
+
+
+@pytest.fixture(scope="session")
+def deterministic_engine():
+    """logistic-lbfgs on the credit demo: a deterministic model, ranked by candidate groups (cheap)."""
+    from tda_core.analysis import Analysis
+    from tda_core.data import load_demo
+    from tda_core.engine import RunConfig
+    from tda_core.recipes import named_recipe
+
+    data = load_demo("credit")
+    analysis = Analysis(data, named_recipe("logistic-lbfgs", data), RunConfig())
+    group = analysis.errors.groups[0]
+    return analysis, group, analysis.attribute(group, "relabel", "gt_prob", 10, 0.05, unit="group")
+
+
+@pytest.fixture(scope="session")
+def small_deterministic_engine():
+    """logistic-lbfgs ranking single samples of the small table (one retrain per sample)."""
+    analysis = small_analysis("logistic-lbfgs", 3)
+    group = analysis.errors.groups[0]
+    return analysis, group, analysis.attribute(group, "relabel", "gt_prob", 10, 0.05)
+
+
+@pytest.fixture(scope="session")
+def low_reliability_engine():
+    """paper-sgd (checkpoints 30/40/50 of one run), 6 members = 2 runs, on the small table."""
+    analysis = small_analysis("paper-sgd", 6)
+    group = analysis.errors.groups[0]
+    return analysis, group, analysis.attribute(group, "relabel", "gt_prob", 10, 0.05)
+
+
+# --- driving the app ---------------------------------------------------------------------------
 
 
 def app() -> AppTest:
@@ -46,8 +107,8 @@ def visit(at: AppTest, page: str) -> AppTest:
     return at
 
 
-def metric(at: AppTest, label: str) -> str:
-    found = [m.value for m in at.metric if m.label == label or m.label.startswith(label)]
+def metric(at: AppTest, label: str):
+    found = [m for m in at.metric if m.label == label or m.label.startswith(label)]
     assert found, f"no metric {label!r} among {[m.label for m in at.metric]}"
     return found[0]
 
@@ -56,15 +117,54 @@ def errors(at: AppTest) -> list[str]:
     return [e.value for e in at.error]
 
 
+def text(at: AppTest) -> str:
+    return " ".join([m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info])
+
+
+def element_order(at: AppTest) -> list[str]:
+    """The main area's element types, in page order (depth first)."""
+    def walk(node, out):
+        for key in sorted(getattr(node, "children", None) or {}):
+            child = node.children[key]
+            out.append(getattr(child, "type", ""))
+            walk(child, out)
+        return out
+    return walk(at.main, [])
+
+
+def upload_small_table(at: AppTest, recipe: str, ensemble: int) -> AppTest:
+    at.radio(key="source").set_value("table").run()
+    at.file_uploader(key="table_file").set_value(("small.csv", small_table(), "text/csv")).run()
+    at.selectbox(key="target").set_value("credit_risk").run()
+    at.selectbox(key="recipe").set_value(recipe).run()
+    at.number_input(key="ensemble").set_value(ensemble).run()
+    assert not at.exception and not errors(at), errors(at)
+    return at
+
+
+def assert_warnings_above_numbers(at: AppTest, expected) -> None:
+    """One st.warning per engine warning, in order, above every number of the page."""
+    assert [w.value for w in at.warning] == list(expected)
+    order = element_order(at)
+    if expected:
+        assert max(i for i, t in enumerate(order) if t == "warning") < order.index("metric")
+
+
+# --- credit demo, default recipe ---------------------------------------------------------------
+
+
 def test_data_page_shows_the_demo_preview():
     at = app()
     assert not at.exception and not errors(at)
     assert at.title[0].value == "Data and model"
-    assert metric(at, "Training rows") == "800"
-    assert metric(at, "Test rows") == "200"
-    assert metric(at, "Feature columns") == "6"
+    assert metric(at, "Training rows").value == "800"
+    assert metric(at, "Test rows").value == "200"
+    assert metric(at, "Feature columns").value == "6"
     assert at.selectbox(key="recipe").options[:2] == ["default · the default for this kind of data",
                                                       "logistic-sgd · logistic regression, averaged SGD (the tabular default)"]
+    assert at.number_input(key="ensemble").min == 1
+    assert any("members: independent seeds" in m.value for m in at.markdown)
+    assert "members" not in [r.key for r in at.radio]  # the members choice is for networks only
 
 
 def test_errors_page_matches_the_engine_and_choices_carry_over(engine):
@@ -73,8 +173,8 @@ def test_errors_page_matches_the_engine_and_choices_carry_over(engine):
     at.number_input(key="ensemble").set_value(3).run()  # drive a widget on the data page
     visit(at, ERRORS)
     report = analysis.errors
-    assert metric(at, "Test accuracy") == f"{report.accuracy_mean:.3f} ± {report.accuracy_std:.3f}"
-    assert metric(at, "Error groups") == str(len(report.groups))
+    assert metric(at, "Test accuracy").value == f"{report.accuracy_mean:.3f} ± {report.accuracy_std:.3f}"
+    assert metric(at, "Error groups").value == str(len(report.groups))
     # The largest group is chosen first; the selectbox offers every group, largest first.
     assert at.session_state["group"] == (group.true, group.pred)
     box = at.selectbox(key="group")
@@ -90,24 +190,38 @@ def test_errors_page_matches_the_engine_and_choices_carry_over(engine):
 
 
 def test_attribution_page_shows_the_engines_numbers(engine):
-    analysis, group, expected = engine
+    from tda_core.stats import reliability_verdict
+
+    _, group, expected = engine
     at = app()
     visit(at, ERRORS)
     at.session_state["action"], at.session_state["metric"], at.session_state["size"] = "relabel", "gt_prob", 10
     visit(at, ATTRIBUTION)
     effect = expected.effect
-    assert effect is not None and len(expected.selected) == 10
-    assert metric(at, "Selected training samples") == "10 of 10"
-    change = [m for m in at.metric if m.label == "Change of true-class probability"][0]
+    assert effect is not None and len(expected.selected) == 10 and not expected.deterministic
+    # Reliability: the number and the engine's verdict in words.
+    assert metric(at, "Reliability of the ranking").value == f"{expected.reliability:.2f}"
+    level, _, meaning = reliability_verdict(expected.reliability).partition(": ")
+    assert f"Reliability is **{level}**: {meaning}." in text(at)
+    # The engine's warnings (here: the group fixes errors and creates others), above the numbers.
+    assert expected.warnings
+    assert_warnings_above_numbers(at, expected.warnings)
+    assert metric(at, "Selected training samples").value == "10 of 10"
+    change = metric(at, "Change of true-class probability")
     assert change.value == f"{effect.delta_mean:+.4f}"
     assert change.delta.startswith(f"± {effect.delta_std:.4f}")
-    acc = [m for m in at.metric if m.label == "Global test accuracy"][0]
+    assert metric(at, "p-value of the group effect").value == f"{effect.p_value:.2g}"
+    acc = metric(at, "Global test accuracy")
     assert acc.value == f"{effect.accuracy_after_mean:.3f}"
     assert acc.delta == f"{effect.accuracy_delta_mean:+.3f} ± {effect.accuracy_delta_std:.3f}"
+    assert metric(at, "Errors fixed").value == f"{effect.errors_fixed} of {group.count}"
+    assert metric(at, "New errors").value == str(effect.errors_new)
+    assert metric(at, "Net benefit").value == f"{effect.net_benefit:+d}"
     table = at.dataframe[0].value
     top = table.head(10)
     assert list(top["train index"]) == list(expected.ranking.train_index[:10])
     np.testing.assert_allclose(top["effect"], expected.ranking.delta_mean[:10], rtol=1e-6)
+    np.testing.assert_allclose(top["± std"], expected.ranking.delta_std[:10], rtol=1e-6)
     np.testing.assert_allclose(top["p-value"], expected.ranking.p_value[:10], rtol=1e-6)
     assert set(table.loc[table["selected"], "train index"]) == set(expected.selected)
     assert "measured by retraining" in " ".join(c.value for c in at.caption).lower()
@@ -117,9 +231,55 @@ def test_attribution_page_shows_the_engines_numbers(engine):
     at.selectbox(key="metric").set_value("loss").run()
     at.slider(key="size").set_value(3).run()
     assert not at.exception
-    assert metric(at, "Selected training samples").endswith("of 3")
+    assert metric(at, "Selected training samples").value.endswith("of 3")
     assert at.session_state["result"].ranking.metric == "loss"
     assert at.session_state["result"] is not result
+
+
+def test_candidate_groups_view_lists_the_engines_groups(engine):
+    analysis, group, _ = engine
+    expected = analysis.attribute(group, "relabel", "gt_prob", 10, 0.05, unit="group")
+    records = expected.ranking.records()
+    best = expected.ranking.best(0.05)
+    assert best is not None and expected.effect is not None
+    at = app()
+    visit(at, ERRORS)
+    visit(at, ATTRIBUTION)
+    assert at.radio(key="unit").options == ["single samples", "candidate groups"]
+    at.radio(key="unit").set_value("group").run()
+    assert not at.exception and not errors(at)
+    assert at.session_state["result"].unit == "group"
+    assert any(s.value == "Candidate training groups" for s in at.subheader)
+    assert metric(at, "Reliability of the ranking").value == f"{expected.reliability:.2f}"
+    assert_warnings_above_numbers(at, expected.warnings)
+    # One row per candidate group: kind, description, size, effect ± std, p-value, accuracy delta.
+    table = at.dataframe[0].value
+    assert list(table["group"]) == [r["group_id"] for r in records]
+    assert list(table["kind"]) == [r["kind"] for r in records]
+    assert set(table["kind"]) == {"neighbours", "cluster"}
+    assert list(table["description"]) == [r["description"] for r in records]
+    assert list(table["size"]) == [len(r["train_indices"]) for r in records]
+    np.testing.assert_allclose(table["effect"], [r["delta_mean"] for r in records], rtol=1e-6)
+    np.testing.assert_allclose(table["± std"], [r["delta_std"] for r in records], rtol=1e-6)
+    np.testing.assert_allclose(table["p-value"], [r["p_value"] for r in records], rtol=1e-6)
+    np.testing.assert_allclose(table["accuracy Δ"], [r["accuracy_delta_mean"] for r in records], rtol=1e-6)
+    assert list(table.loc[table["best"], "group"]) == [best.group_id]
+    # The group effect is the best group's, with errors fixed / new / net benefit.
+    effect = expected.effect
+    assert metric(at, "Training samples in the group").value == str(len(best.train_indices))
+    assert metric(at, "Change of true-class probability").value == f"{effect.delta_mean:+.4f}"
+    assert metric(at, "Net benefit").value == f"{effect.net_benefit:+d}"
+    # The best group's members are shown first; another group can be chosen.
+    assert at.selectbox(key="shown_group").value == best.group_id
+    members = at.dataframe[1].value
+    assert list(members["train index"]) == list(best.train_indices)
+    assert "row id" in members.columns and "age" in members.columns
+    other = records[-1]
+    at.selectbox(key="shown_group").set_value(other["group_id"]).run()
+    assert list(at.dataframe[1].value["train index"]) == other["train_indices"]
+    # The fix page is seeded with the best group.
+    visit(at, FIX)
+    assert sorted(at.multiselect(key="fix_indices").value) == sorted(best.train_indices)
 
 
 def test_fix_page_exports_the_attributed_samples(engine):
@@ -130,14 +290,121 @@ def test_fix_page_exports_the_attributed_samples(engine):
     visit(at, FIX)
     assert sorted(at.multiselect(key="fix_indices").value) == sorted(expected.selected)
     effect = expected.effect
-    assert metric(at, "Test accuracy before") == f"{effect.accuracy_before_mean:.3f}"
-    assert metric(at, "Test accuracy after") == f"{effect.accuracy_after_mean:.3f}"
+    assert metric(at, "Test accuracy before").value == f"{effect.accuracy_before_mean:.3f}"
+    assert metric(at, "Test accuracy after").value == f"{effect.accuracy_after_mean:.3f}"
+    assert metric(at, "Change of true-class probability").delta == \
+        f"± {effect.delta_std:.4f} std, p = {effect.p_value:.2g}"
+    net = metric(at, "Net benefit")
+    assert (net.value, net.delta) == (f"{effect.net_benefit:+d}", f"{effect.errors_fixed} fixed, {effect.errors_new} new")
     labels = [b.label for b in at.get("download_button")]
     assert labels == ["Corrected training set (CSV)", "Manifest (JSON)"]
     # Editing the selection retrains with just those samples, and nothing breaks.
     at.multiselect(key="fix_indices").set_value(list(expected.selected[:2])).run()
     assert not at.exception
     assert len(at.dataframe[-1].value) == 2
+
+
+def test_one_member_is_refused_for_a_seeded_model():
+    at = app()
+    at.number_input(key="ensemble").set_value(1).run()
+    assert not at.exception and not errors(at)
+    assert any("One member: only for a deterministic model" in c.value for c in at.caption)
+    visit(at, ERRORS)
+    assert len(errors(at)) == 1 and "at least 2 members" in errors(at)[0], errors(at)
+    assert not at.metric
+
+
+# --- a deterministic model ---------------------------------------------------------------------
+
+
+def test_deterministic_model_on_every_page(deterministic_engine):
+    analysis, group, expected = deterministic_engine
+    assert expected.deterministic and expected.reliability == 1.0
+    at = app()
+    at.selectbox(key="recipe").set_value("logistic-lbfgs").run()
+    assert not at.exception and not errors(at)
+    assert any("**logistic-lbfgs**" in m.value for m in at.markdown)
+
+    visit(at, ERRORS)
+    report = analysis.errors
+    assert metric(at, "Test accuracy").value == f"{report.accuracy_mean:.3f} ± 0.000"
+    assert at.session_state["group"] == (group.true, group.pred)
+
+    at.session_state["unit"] = "group"  # candidate groups: 24 retrains instead of 800
+    visit(at, ATTRIBUTION)
+    assert "Deterministic model: effects are exact" in text(at)
+    assert metric(at, "Reliability of the ranking").value == "1.00"
+    assert_warnings_above_numbers(at, expected.warnings)
+    assert expected.warnings[0].startswith("Deterministic model")
+    effect = expected.effect
+    assert effect is not None and effect.p_value is None
+    # No p-value numbers and no spread anywhere: a dash, "exact".
+    assert metric(at, "p-value of the group effect").value == DASH
+    change = metric(at, "Change of true-class probability")
+    assert (change.value, change.delta) == (f"{effect.delta_mean:+.4f}", "exact")
+    assert metric(at, "Global test accuracy").delta == f"{effect.accuracy_delta_mean:+.3f}"
+    assert metric(at, "Net benefit").value == f"{effect.net_benefit:+d}"
+    table = at.dataframe[0].value
+    assert set(table["p-value"]) == {DASH} and "± std" not in table.columns
+    records = expected.ranking.records()
+    assert list(table["group"]) == [r["group_id"] for r in records]
+    np.testing.assert_allclose(table["effect"], [r["delta_mean"] for r in records], rtol=1e-6)
+
+    visit(at, FIX)
+    assert sorted(at.multiselect(key="fix_indices").value) == sorted(expected.selected)
+    assert metric(at, "Change of true-class probability").delta == "exact"
+    assert any("Deterministic model: effects are exact" in c.value for c in at.caption)
+    assert not any("p =" in (m.delta or "") for m in at.metric)
+
+
+def test_deterministic_single_sample_ranking_has_no_p_values(small_deterministic_engine):
+    _, group, expected = small_deterministic_engine
+    ranking = expected.ranking
+    at = upload_small_table(app(), "logistic-lbfgs", 1)  # one member is enough for a deterministic model
+    visit(at, ERRORS)
+    assert not errors(at)
+    visit(at, ATTRIBUTION)
+    assert at.session_state["result"].deterministic
+    assert "Deterministic model: effects are exact" in text(at)
+    assert metric(at, "Reliability of the ranking").value == "1.00"
+    assert_warnings_above_numbers(at, expected.warnings)
+    table = at.dataframe[0].value
+    assert set(table["p-value"]) == {DASH}
+    assert "± std" not in table.columns and "accuracy Δ std" not in table.columns
+    assert list(table["train index"]) == list(ranking.train_index)
+    np.testing.assert_allclose(table["effect"], ranking.delta_mean, rtol=1e-6)
+    # Selected without a p-value: the first ten improving samples.
+    assert set(table.loc[table["selected"], "train index"]) == set(expected.selected)
+    assert metric(at, "p-value of the group effect").value == DASH
+    per_test = at.dataframe[-2].value
+    assert "± change" not in per_test.columns and list(per_test["test index"]) == list(group.test_indices)
+
+
+# --- a low reliability ---------------------------------------------------------------------------
+
+
+def test_low_reliability_says_what_to_do(low_reliability_engine):
+    _, _, expected = low_reliability_engine
+    assert expected.reliability is not None and expected.reliability < 0.5
+    at = upload_small_table(app(), "paper-sgd", 6)
+    assert any("checkpoints of one run, 3 per run (the study's scheme)" in m.value for m in at.markdown)
+    visit(at, ERRORS)
+    visit(at, ATTRIBUTION)
+    assert metric(at, "Reliability of the ranking").value == f"{expected.reliability:.2f}"
+    page = text(at)
+    assert "Reliability is **low**: single-sample effects are mostly training noise here" in page
+    for advice in ("more members", "head mode", "a larger group", "rank candidate groups"):
+        assert advice in page
+    assert_warnings_above_numbers(at, expected.warnings)
+    assert any(w.value.startswith(f"Low reliability ({expected.reliability:.2f})") for w in at.warning)
+    # The button switches to the candidate-group view.
+    at.button[0].click().run()
+    assert not at.exception
+    assert at.session_state["unit"] == "group" and at.session_state["result"].unit == "group"
+    assert any(s.value == "Candidate training groups" for s in at.subheader)
+
+
+# --- uploads ----------------------------------------------------------------------------------------
 
 
 def test_garbage_csv_upload_shows_one_error():
@@ -159,9 +426,9 @@ def test_uploaded_csv_with_split_runs_the_workflow(engine):
     at.file_uploader(key="table_file").set_value(("credit.csv", frame.to_csv(index=False).encode(), "text/csv")).run()
     assert not at.exception and not errors(at)
     at.selectbox(key="target").set_value("credit_risk").run()
-    assert metric(at, "Training rows") == "640" and metric(at, "Test rows") == "160"
+    assert metric(at, "Training rows").value == "640" and metric(at, "Test rows").value == "160"
     visit(at, ERRORS)
-    assert metric(at, "Test accuracy")
+    assert metric(at, "Test accuracy").value
 
 
 def test_pickle_model_is_refused_without_trust():
@@ -185,7 +452,7 @@ def test_skops_model_shows_its_type_and_params():
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
-    from tda_core.models import tabular_preprocessor
+    from tda_core.recipes.preprocessing import tabular_preprocessor
 
     model = make_pipeline(tabular_preprocessor(), LogisticRegression(C=0.5, max_iter=500))
     at = app()
@@ -230,6 +497,7 @@ def test_candidate_mode_shows_retrained_rows_and_estimates_apart(candidate_engin
     assert f"Spearman ρ(estimate, retrained) = {estimates.spearman:.2f}" in banner[0]
     assert f"estimates for all {analysis.data.n_train:,} samples, {len(estimates.retrained)} retrained exactly" in banner[0]
     assert any("comes from retraining" in c.value for c in at.caption)
+    assert metric(at, "Reliability of the ranking").value == f"{expected.reliability:.2f}"
     # The ranking table holds exactly the retrained samples, with the engine's retrained numbers.
     table = at.dataframe[0].value
     assert sorted(table["train index"]) == sorted(estimates.retrained)
@@ -237,7 +505,7 @@ def test_candidate_mode_shows_retrained_rows_and_estimates_apart(candidate_engin
     np.testing.assert_allclose(table["effect"], expected.ranking.delta_mean, rtol=1e-6)
     assert set(table.loc[table["selected"], "train index"]) == set(expected.selected)
     if expected.effect is not None:
-        change = [m for m in at.metric if m.label == "Change of true-class probability"][0]
+        change = metric(at, "Change of true-class probability")
         assert change.value == f"{expected.effect.delta_mean:+.4f}"
     # The other samples are listed only as estimates, in their own expander.
     assert any(e.label.startswith("Estimates only, not retrained") for e in at.expander)
@@ -256,7 +524,7 @@ DIGITS = {"mode": "head", "epochs": 1, "ensemble": 2}
 def digits_engine():
     pytest.importorskip("torch")
     from tda_core.analysis import Analysis
-    from tda_core.demos import load_demo
+    from tda_core.data import load_demo
     from tda_core.engine import RunConfig
     from tda_core.recipes import default_recipe
 
@@ -282,15 +550,19 @@ def digits_app() -> AppTest:
     return at
 
 
+@pytest.mark.slow
 def test_image_demo_data_errors_and_attribution(digits_engine):
     analysis, group, expected = digits_engine
     data = analysis.data
     at = digits_app()
     # Data page: image metrics, the network controls, a capped preview gallery.
-    assert metric(at, "Image shape") == "×".join(map(str, data.X_train.shape[1:]))
+    assert metric(at, "Image shape").value == "×".join(map(str, data.X_train.shape[1:]))
     assert at.radio(key="net_mode").options == ["Full: retrain every layer",
                                                 "Head only (fast): retrains only the last layer on frozen features"]
-    assert any("head only" in m.value for m in at.markdown)
+    members = at.radio(key="members")
+    assert members.options == ["Independent seeds (default)", "Checkpoints of one run (the study's scheme)"]
+    assert members.value == "seeds"
+    assert any("head only" in m.value and "members: independent seeds" in m.value for m in at.markdown)
     # The preview shows a few images of every class, not just the first rows (all one class).
     assert len(at.image) == 20
     assert gallery_captions(at) == [data.classes[c] for c in range(10)] * 2
@@ -298,23 +570,26 @@ def test_image_demo_data_errors_and_attribution(digits_engine):
     # Errors page: the engine's accuracy; a gallery of the group's misclassified test images.
     visit(at, ERRORS)
     report = analysis.errors
-    assert metric(at, "Test accuracy") == f"{report.accuracy_mean:.3f} ± {report.accuracy_std:.3f}"
+    assert metric(at, "Test accuracy").value == f"{report.accuracy_mean:.3f} ± {report.accuracy_std:.3f}"
     assert at.session_state["group"] == (group.true, group.pred)
     pred = data.class_index(group.pred)
     expected_captions = [f"#{t} · p({group.pred}) {report.proba_mean[t, pred]:.2f}" for t in group.test_indices][:32]
     assert len(at.image) == len(expected_captions)
     assert gallery_captions(at) == expected_captions
 
-    # Attribution page: the engine's group effect; a gallery of the top-ranked training images.
+    # Attribution page: the engine's reliability and group effect; a gallery of the top-ranked training images.
     visit(at, ATTRIBUTION)
-    effect = expected.effect
-    assert effect is not None
-    assert metric(at, "Selected training samples") == f"{len(expected.selected)} of 10"
-    change = [m for m in at.metric if m.label == "Change of true-class probability"][0]
-    assert change.value == f"{effect.delta_mean:+.4f}"
-    acc = [m for m in at.metric if m.label == "Global test accuracy"][0]
-    assert acc.delta == f"{effect.accuracy_delta_mean:+.3f} ± {effect.accuracy_delta_std:.3f}"
+    assert_warnings_above_numbers(at, expected.warnings)
+    reliability = metric(at, "Reliability of the ranking").value
+    assert reliability == (DASH if expected.reliability is None else f"{expected.reliability:.2f}")
     ranking = expected.ranking
+    if expected.effect is not None:
+        effect = expected.effect
+        assert metric(at, "Selected training samples").value == f"{len(expected.selected)} of 10"
+        change = metric(at, "Change of true-class probability")
+        assert change.value == f"{effect.delta_mean:+.4f}"
+        acc = metric(at, "Global test accuracy")
+        assert acc.delta == f"{effect.accuracy_delta_mean:+.3f} ± {effect.accuracy_delta_std:.3f}"
     assert len(at.image) == 24
     captions = gallery_captions(at)
     for pos, caption in enumerate(captions):
@@ -325,6 +600,31 @@ def test_image_demo_data_errors_and_attribution(digits_engine):
     table = at.dataframe[0].value
     assert "file" in table.columns and list(table["train index"][:24]) == list(ranking.train_index[:24])
 
+    # Candidate groups of images: the members of the best (or first) group as a gallery.
+    at.radio(key="unit").set_value("group").run()
+    assert not at.exception and not errors(at)
+    groups = at.session_state["result"].ranking
+    shown = next(g for g in groups.groups if g.group_id == at.selectbox(key="shown_group").value)
+    assert list(at.dataframe[0].value["group"]) == [g.group_id for g in groups.groups]
+    assert len(at.image) == len(shown.train_indices)
+    assert gallery_captions(at)[0].startswith(f"#{shown.train_indices[0]} · ")
+    at.radio(key="unit").set_value("sample").run()
+
     # Fix page: the same group effect, and an export for image data too.
-    visit(at, FIX)
-    assert metric(at, "Test accuracy after") == f"{effect.accuracy_after_mean:.3f}"
+    if expected.effect is not None:
+        visit(at, FIX)
+        assert metric(at, "Test accuracy after").value == f"{expected.effect.accuracy_after_mean:.3f}"
+
+
+@pytest.mark.slow
+def test_checkpoint_members_are_labelled_as_the_studys_scheme():
+    pytest.importorskip("torch")
+    at = AppTest.from_file(DASHBOARD, default_timeout=TIMEOUT)
+    for key, value in {"demo": "digits", "net_mode": "head", "epochs": 1, "members": "checkpoints"}.items():
+        at.session_state[key] = value
+    at.run()  # AppTest keeps the sidebar of the first run only: the choices are made before it
+    assert not at.exception and not errors(at), errors(at)
+    assert at.radio(key="members").value == "checkpoints"
+    assert any("checkpoints of one run, 3 per run (the study's scheme)" in m.value for m in at.markdown)
+    assert "independent seeds" not in " ".join(m.value for m in at.markdown)
+    assert "checkpoints of one run" in " ".join(m.value for m in at.sidebar.markdown)
