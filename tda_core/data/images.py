@@ -5,7 +5,8 @@ around ``train/`` and ``test/`` is allowed). Classes are the sorted folder names
 every one must also appear in ``test/``. Files are read in sorted path order, so training
 index ``i`` is always the same file (``Dataset.train_ids[i]`` is its relative path).
 
-Every image goes through one torchvision transform (:func:`image_transform`):
+Every image goes through one torchvision transform (:func:`image_transform`), after 16-bit
+greyscale pictures are scaled to 8 bits (65535 -> 255; PIL would clip them at 255):
 
 * convert to grayscale (1 channel) when every image of the dataset is grayscale, otherwise to
   RGB (3 channels); ``channels=1|3`` forces one;
@@ -75,6 +76,21 @@ def image_transform(size: int = IMAGE_SIZE, channels: int = 1) -> Any:
 
 def _to_rgb(image: Any) -> Any:
     return image.convert("RGB")
+
+
+#: Greyscale modes with more than 8 bits per pixel (16-bit PNGs); PIL's convert("L") clips them at 255.
+WIDE_GRAYSCALE_MODES = {"I", "I;16", "I;16B", "I;16L"}
+
+
+def _eight_bit(image: Any) -> Any:
+    """A 16-bit greyscale picture scaled to 8 bits (65535 -> 255), as every viewer shows it;
+    other pictures unchanged. PNG holds at most 16 bits, so mode "I" holds 0..65535 too."""
+    if image.mode not in WIDE_GRAYSCALE_MODES:
+        return image
+    from PIL import Image
+
+    levels = np.asarray(image, dtype=np.float64)
+    return Image.fromarray(np.clip(np.rint(levels / 257.0), 0, 255).astype(np.uint8))  # mode L
 
 
 def _thumbnail(image: Any, size: int = THUMBNAIL_SIZE) -> np.ndarray:
@@ -153,8 +169,9 @@ def _convert(entries: list[tuple[Entry, bytes]], transform: Any, label: str) -> 
     X, thumbs = [], []
     for entry, data in entries:
         try:
-            with Image.open(io.BytesIO(data)) as image:
-                image.load()
+            with Image.open(io.BytesIO(data)) as opened:
+                opened.load()
+                image = _eight_bit(opened)
                 X.append(transform(image).numpy())
                 thumbs.append(_thumbnail(image))
         except DataError:
@@ -165,6 +182,8 @@ def _convert(entries: list[tuple[Entry, bytes]], transform: Any, label: str) -> 
 
 
 def stack_images(images: list[Any], transform: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The network's inputs (N, channels, H, W) and the thumbnails of PIL ``images``."""
+    images = [_eight_bit(im) for im in images]
     X = np.stack([transform(im).numpy() for im in images]).astype(np.float32, copy=False)
     thumbs = np.stack([_thumbnail(im) for im in images])
     return X, thumbs

@@ -1,0 +1,135 @@
+"""Tabular loading: CSV and Parquet, integer or string labels, missing values, splits, bad tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tda_core.analysis import Analysis
+from tda_core.data import load_tabular, read_table, split_table, tabular_dataset
+from tda_core.engine import RunConfig
+from tda_core.exceptions import DataError, UsageError
+from tda_core.recipes import default_recipe
+
+
+@pytest.fixture()
+def frame():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=200)
+    frame = pd.DataFrame({
+        "x": x,
+        "colour": rng.choice(["red", "blue", "green"], 200),
+        "label": (x + 0.5 * rng.normal(size=200) > 0).astype(int),  # integer classes
+    })
+    frame.loc[::17, "x"] = np.nan  # missing numeric values: imputed by the preprocessing
+    frame.loc[::23, "colour"] = None  # missing categories too
+    return frame
+
+
+def test_csv_and_parquet_give_the_same_dataset(frame, tmp_path):
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    frame.to_parquet(tmp_path / "t.parquet", index=False)
+    from_csv = load_tabular("label", data=tmp_path / "t.csv")
+    from_parquet = load_tabular("label", data=tmp_path / "t.parquet")
+    assert from_csv.classes == from_parquet.classes == ("0", "1")
+    assert from_csv.name == "t.csv" and from_csv.kind == "tabular" and from_csv.target == "label"
+    np.testing.assert_array_equal(from_csv.y_train, from_parquet.y_train)
+    np.testing.assert_array_equal(from_csv.train_ids, from_parquet.train_ids)
+    assert from_csv.n_train == 160 and from_csv.n_test == 40
+    # Stratified: 40 test rows hold the data's class balance to within one row.
+    assert abs(from_csv.y_test.sum() - 40 * frame["label"].mean()) <= 1
+    # Row ids are the rows of the file, each in exactly one split.
+    assert sorted([*from_csv.train_ids, *from_csv.test_ids]) == list(range(200))
+    for data in (from_csv, from_parquet):
+        expected = frame.loc[data.train_ids].reset_index(drop=True)
+        pd.testing.assert_frame_equal(data.X_train, expected.drop(columns="label"))
+        assert [data.classes[c] for c in data.y_train] == expected["label"].astype(str).tolist()
+    assert from_csv.train_id(0) == from_csv.train_ids[0] and type(from_csv.train_id(0)) is int
+
+
+def test_integer_labels_and_missing_values_run_end_to_end(frame, tmp_path):
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    data = load_tabular("label", data=tmp_path / "t.csv")
+    assert data.X_train["x"].isna().any() and data.X_train["colour"].isna().any()
+    analysis = Analysis(data, default_recipe(data), RunConfig(use_cache=False))
+    assert analysis.errors.accuracy_mean > 0.7
+    group = analysis.group("1", "0")  # classes named as the data spells them
+    ranking = analysis.ranking(group, "remove", "loss")
+    assert np.isfinite(ranking.delta_mean).all() and len(ranking.train_index) == data.n_train
+    with pytest.raises(UsageError, match="unknown class '2': the classes are 0, 1"):
+        analysis.group("2", "0")
+
+
+def test_separate_train_and_test_tables(tmp_path):
+    train = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "y": ["no", "yes", "no", "yes"]})
+    test = pd.DataFrame({"a": [2.5, 0.5], "y": ["yes", "no"]})
+    train.to_csv(tmp_path / "train.csv", index=False)
+    test.to_parquet(tmp_path / "test.parquet")
+    data = load_tabular("y", train=tmp_path / "train.csv", test=tmp_path / "test.parquet")
+    assert data.classes == ("no", "yes") and data.name == "train.csv"
+    assert data.y_train.tolist() == [0, 1, 0, 1] and data.y_test.tolist() == [1, 0]
+    assert data.summary() == {"kind": "tabular", "n_train": 4, "n_test": 2, "classes": ["no", "yes"]}
+    with pytest.raises(UsageError, match="give a training and a test table, or one table to split"):
+        load_tabular("y", train=tmp_path / "train.csv")
+
+
+def test_integer_valued_float_labels_print_as_integers():
+    train = pd.DataFrame({"a": [1, 2, 3, 4], "y": [1.0, 2.0, 1.0, 2.0]})
+    data = tabular_dataset(train, train.iloc[:2], "y")
+    assert data.classes == ("1", "2")
+    assert data.class_index("2") == 1 and data.class_index(2) == 1
+
+
+def test_uploaded_bytes_are_read_by_their_name(frame):
+    data = frame.to_csv(index=False).encode()
+    assert read_table(data, name="upload.csv").shape == (200, 3)
+    with pytest.raises(DataError, match=r"upload\.txt: unsupported file type \.txt; give a \.csv or \.parquet file"):
+        read_table(data, name="upload.txt")
+    with pytest.raises(DataError, match=r"upload\.parquet: could not read the file as parquet"):
+        read_table(data, name="upload.parquet")
+
+
+def test_bad_tables_are_refused_with_a_reason(tmp_path):
+    (tmp_path / "bad.csv").write_bytes(b"\x00\x01 not,a\ncsv")
+    (tmp_path / "t.xlsx").write_text("x")
+    (tmp_path / "one_column.csv").write_text("y\na\nb\n")
+    (tmp_path / "empty.csv").write_text("x,y\n")
+    with pytest.raises(DataError, match=r"unsupported file type \.xlsx"):
+        read_table(tmp_path / "t.xlsx")
+    with pytest.raises(DataError, match="no target column 'y'; the columns are"):
+        load_tabular("y", data=tmp_path / "bad.csv")
+    with pytest.raises(DataError, match=r"missing\.csv: file not found"):
+        read_table(tmp_path / "missing.csv")
+    for name in ("one_column.csv", "empty.csv"):
+        with pytest.raises(DataError, match="the table needs at least one row, one feature column and the target column"):
+            read_table(tmp_path / name)
+
+
+def test_bad_targets_and_columns_are_refused():
+    train = pd.DataFrame({"a": [1, 2, 3, 4], "y": ["p", "q", "p", None]})
+    with pytest.raises(DataError, match="train: the target column 'y' has 1 missing values; drop those rows"):
+        tabular_dataset(train, train, "y")
+    single = pd.DataFrame({"a": [1, 2], "y": ["p", "p"]})
+    with pytest.raises(DataError, match=r"the target column 'y' has a single class \(p\) in the training data"):
+        tabular_dataset(single, single, "y")
+    ok = pd.DataFrame({"a": [1, 2], "y": ["p", "q"]})
+    with pytest.raises(DataError, match="the test data has classes not in the training data: r"):
+        tabular_dataset(ok, pd.DataFrame({"a": [1], "y": ["r"]}), "y")
+    with pytest.raises(DataError, match="the train and test tables have different columns: a, b"):
+        tabular_dataset(ok, pd.DataFrame({"b": [1], "y": ["p"]}), "y")
+
+
+def test_split_table_checks_its_inputs():
+    frame = pd.DataFrame({"a": range(10), "y": ["p", "q"] * 5})
+    train, test = split_table(frame, "y", test_size=0.2, seed=1)
+    assert (len(train), len(test)) == (8, 2) and sorted(test["y"]) == ["p", "q"]
+    again, _ = split_table(frame, "y", test_size=0.2, seed=1)
+    assert train.index.tolist() == again.index.tolist()
+    for bad in (0.0, 1.0, 1.5):
+        with pytest.raises(UsageError, match=f"the test fraction must lie between 0 and 1, not {bad}"):
+            split_table(frame, "y", test_size=bad)
+    with pytest.raises(DataError, match=r"has a single class \(p\)"):
+        split_table(frame.assign(y="p"), "y")
+    with pytest.raises(DataError, match=r"cannot split 4 rows with test size 0\.1"):
+        split_table(frame.iloc[:4], "y", test_size=0.1)
