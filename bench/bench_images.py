@@ -1,181 +1,211 @@
-"""Benchmark: the digits image demo (300 train / 300 test, small CNN).
+"""Benchmark: the digits image demo (300 train / 300 test by default, small CNN).
 
-Measures, in the same run:
-  head ranking (cold)     `remove` ranking of every training sample x 3 members in head mode
-                          (last layer retrained on frozen features; members are 3 seeds),
-                          through the engine, from an empty cache: per seed the baseline
-                          network that gives the features, then all 300 heads stacked and
-                          trained at once
-  head ranking (warm)     the same request again, from the cache, in a new Engine
-  head one at a time      the head-mode recipe, one model per call (scaled to 300 samples)
-  full one at a time      full fine-tuning, one network per call, no batching (scaled): the
-                          naive cost of a full-retraining ranking
-  full stacked            full fine-tuning, 32 networks per call with torch.func (scaled)
-  group retrain (full)    baseline + one group of 10 removed samples, full fine-tuning, 3 members
-  head candidates         candidate mode in head mode (--candidates N, default 30), `remove` /
-                          `loss` on the largest error group, from an empty cache: baseline,
-                          last-layer influence estimates of every sample, N + max(10, N/4)
-                          retrains; with the Spearman correlation of estimate and retrained
-                          effect it reports, and how many of the full ranking's top 10 (by
-                          retrained effect) it finds
+Members of a network recipe are independent seeds by default (one run per member); the
+study's scheme was 3 checkpoints (epochs 8, 9, 10) of ONE run. Measured in the same run:
 
-Scaled rows run --naive-samples samples and are scaled per model to the full ranking.
-Prints a table and one JSON line.
+  head ranking (cold)    `remove` / `loss` ranking of the largest error group in head mode
+                         (last layer retrained on frozen features, members = 3 seeds) through
+                         ``Analysis``, from an empty cache: per seed the start (a network
+                         trained in full, whose features the heads use), then every head
+  head ranking (warm)    the same request in a new Analysis, from that cache
+  head, one at a time    the fair baseline: the 3 starts trained directly, then the head-mode
+                         recipe with one edit per call (scaled)
+  full, seeds, stacked   full fine-tuning, ``--stack`` networks per call with torch.func (what the
+                         engine runs), 3 seeds = 3 runs per removed image (scaled)
+  full, checkpoints      the old scheme, ``TorchRecipe(..., checkpoints=(8, 9, 10))``: 1 run per
+                         removed image, its last 3 epochs as members, stacked the same way (scaled)
+  full, one at a time    both schemes again with one network per call (``batched=False``, scaled)
+  group of 10 (full)     baseline + 10 images removed at once, full fine-tuning, 3 seeds, cold
+  head candidates        candidate mode (--candidates N) in head mode from an empty cache, with the
+                         Spearman correlation of estimate and retrained effect, and how many of
+                         the full head ranking's top 10 it finds
+  full ranking, engine   (--full-engine) the real full-fine-tuning ranking through the engine,
+                         3 seeds and 3 checkpoints, cold: slow, off by default
 
-    python bench/bench_images.py [--naive-samples 8] [--epochs N] [--threads T] [--candidates N]
+Scaled rows run ``--naive-samples`` images (one at a time) or one chunk of ``--stack`` images
+(stacked) and are scaled per image to the full ranking. Torch trains on ``--threads`` threads
+(the recipe's parameter, default 1). Prints a table and one JSON line.
+
+    python bench/bench_images.py [--naive-samples 4] [--stack 32] [--epochs 10] [--threads 1]
+                                 [--candidates 30] [--train-per-class 30] [--full-engine]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np
+from sklearn.base import clone
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+from tda_core import Analysis, Dataset, Edit, Engine, Ranking, RunConfig
+from tda_core.data.demos import load_digits
+from tda_core.recipes.torch.recipe import TorchRecipe, default_image_recipe
 
-from tda_core.actions import Edit  # noqa: E402
-from tda_core.images import load_image_demo  # noqa: E402
-from tda_core.torch_recipes import TorchRecipe, default_image_recipe  # noqa: E402
-
-try:
-    from tda_core.analysis import Analysis
-    from tda_core.engine import Engine, RunConfig
-except ImportError:  # the engine is optional: fall back to calling the recipe
-    Engine = None  # type: ignore[assignment,misc]
+ENSEMBLE = 3
 
 
-def predict(recipe: TorchRecipe, data, edits: list[Edit], cache: str) -> tuple[np.ndarray, float, int]:
-    """Probabilities (edits, 3 members, n_test, C), seconds, and models trained."""
+def ranking(data: Dataset, recipe: TorchRecipe, cache: str, candidates: int | None = None) -> tuple[float, Analysis, Ranking]:
+    """The `remove` / `loss` ranking of the largest error group: seconds, the analysis, the ranking."""
     start = time.perf_counter()
-    if Engine is not None:
-        engine = Engine(RunConfig(ensemble=3, cache_dir=cache))
-        proba = engine.predict(data, recipe, edits, eval_on="test")
-        return proba, time.perf_counter() - start, engine.stats.retrains
-    seeds = range(3 // recipe.members_per_run)
-    proba = np.concatenate([recipe.fit_predict(data, edits, seed=s) for s in seeds], axis=1)
-    return proba, time.perf_counter() - start, len(edits) * len(seeds)
+    analysis = Analysis(data, recipe, RunConfig(ensemble=ENSEMBLE, cache_dir=cache, candidates=candidates))
+    result = analysis.ranking(analysis.errors.groups[0], "remove", "loss")
+    return time.perf_counter() - start, analysis, result
 
 
-def per_model(recipe: TorchRecipe, data, n: int, batch: int = 1) -> float:
-    """Seconds per removal (all 3 members) when training ``batch`` edits per call (features
-    already cached); head mode trains one seed per call, so it counts 3 calls."""
-    edits = [Edit("remove", (i,)) for i in range(n)]
-    recipe.fit_predict(data, edits[:1], seed=0)  # warm-up (and the feature cache in head mode)
+def clone_with(recipe: TorchRecipe, **params) -> TorchRecipe:
+    return clone(recipe).set_params(**params)
+
+
+def calls(recipe: TorchRecipe, data: Dataset, chunks: list[list[Edit]], seeds: range, starts: dict | None = None) -> float:
+    """Seconds for ``fit_predict`` of every chunk with every seed (after one warm-up call)."""
+    first = starts[seeds[0]] if starts else None
+    recipe.fit_predict(data, chunks[0][:1], seeds[0], start=first)  # warm-up: first-call costs of torch
     start = time.perf_counter()
-    for i in range(0, n, batch):
-        recipe.fit_predict(data, edits[i : i + batch], seed=0)
-    calls = 3 // recipe.members_per_run
-    return (time.perf_counter() - start) / n * calls
-
-
-def candidates(recipe: TorchRecipe, data, n: int, cache: str) -> dict:
-    """Candidate mode (head) from an empty cache, against the full head ranking (warm cache)."""
-    full = Analysis(data, recipe, RunConfig(ensemble=3, cache_dir=cache))
-    group = full.errors.groups[0]
-    exact = full.ranking(group, "remove", "loss")
-    with tempfile.TemporaryDirectory() as cold:
-        recipe = recipe.with_options(cache_dir=cold)
-        start = time.perf_counter()
-        fast = Analysis(data, recipe, RunConfig(ensemble=3, cache_dir=cold, candidates=n))
-        ranked = fast.ranking(fast.errors.groups[0], "remove", "loss")
-        seconds = time.perf_counter() - start
-    top = set(exact.train_index[:10].tolist())
-    return {
-        "seconds": seconds, "retrains": fast.engine.stats.retrains, "spearman": ranked.estimates.spearman,
-        "top10_found": len(top & set(ranked.estimates.retrained)), "group": f"{group.true}:{group.pred}",
-        "method": ranked.estimates.method, "retrained": len(ranked.estimates.retrained),
-    }
+    for chunk in chunks:
+        for seed in seeds:
+            recipe.fit_predict(data, chunk, seed, start=starts[seed] if starts else None)
+    return time.perf_counter() - start
 
 
 def accuracy(proba: np.ndarray, y: np.ndarray) -> float:
-    return float((proba.argmax(-1) == y).mean())
+    return float((proba.mean(axis=0).argmax(-1) == y).mean())
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--naive-samples", type=int, default=8)
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: as is)")
-    parser.add_argument("--candidates", type=int, default=30, help="N for the head candidate-mode row")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--naive-samples", type=int, default=4, help="images the one-at-a-time rows run on, scaled")
+    parser.add_argument("--stack", type=int, default=32, help="networks per stacked call (the engine's chunk is 32)")
+    parser.add_argument("--epochs", type=int, default=None, help="full fine-tuning epochs (default 10; at least 3)")
+    parser.add_argument("--head-epochs", type=int, default=None, help="head-mode epochs (default 50)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads while training (the recipe's threads)")
+    parser.add_argument("--candidates", type=int, default=30, help="N for the head candidate-mode row (0: skip)")
+    parser.add_argument("--train-per-class", type=int, default=30, help="training images per digit (quick runs: fewer)")
+    parser.add_argument("--test-per-class", type=int, default=30)
+    parser.add_argument("--full-engine", action="store_true", help="also run the full-fine-tuning ranking through the engine")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    data = load_image_demo()
+    data = load_digits(args.train_per_class, args.test_per_class)
     n = data.n_train
-    ranking = [Edit.none()] + [Edit("remove", (i,)) for i in range(n)]
-    group = [Edit.none(), Edit("remove", tuple(range(0, 100, 10)))]
+    full = default_image_recipe(args.epochs).set_params(threads=args.threads)
+    epochs = int(full.epochs)
+    if epochs < 3:
+        raise SystemExit("--epochs must be at least 3 (the old scheme records the last 3 epochs)")
+    checkpoints = (epochs - 2, epochs - 1, epochs)
+    head = default_image_recipe(args.epochs, mode="head").set_params(threads=args.threads)
+    if args.head_epochs:
+        head.set_params(head_epochs=args.head_epochs)
+    old = TorchRecipe(full.arch, epochs=epochs, checkpoints=checkpoints, threads=args.threads)
+    edits = [Edit("remove", (i,)) for i in range(n)]
+    naive = min(n, args.naive_samples)
+    stack = min(n, args.stack)
+    seeds = range(ENSEMBLE)
+    rows: list[tuple[str, float, str]] = []
+    result: dict = {"bench": "images", "n_train": n, "n_test": data.n_test, "epochs": epochs, "checkpoints": list(checkpoints)}
+
     with tempfile.TemporaryDirectory() as cache:
-        head = default_image_recipe(data, epochs=args.epochs, mode="head").with_options(cache_dir=cache)
-        full = default_image_recipe(data, epochs=args.epochs).with_options(cache_dir=cache)
-        head_proba, head_cold, head_models = predict(head, data, ranking, cache)
-        _, head_warm, warm_models = predict(head, data, ranking, cache)
-        group_proba, group_s, group_models = predict(full, data, group, cache)
-        head_single = per_model(head, data, args.naive_samples) * n  # each call gives the 3 members
-        full_single = per_model(full.with_options(batched=False), data, args.naive_samples) * n
-        full_stacked = per_model(full, data, 32, batch=32) * n
-        cand = candidates(head, data, args.candidates, cache) if Engine is not None else None
-    rows = [
-        ("head ranking, engine, cold cache", head_cold, head_models),
-        ("head ranking, engine, warm cache", head_warm, warm_models),
-        ("head ranking, one at a time (scaled)", head_single, n),
-        ("full ranking, one at a time (scaled)", full_single, n),
-        ("full ranking, 32 stacked (scaled)", full_stacked, n),
-        ("group of 10, full fine-tuning, cold", group_s, group_models),
-    ]
-    if cand is not None:
-        rows.append((f"head candidates N={args.candidates}, cold", cand["seconds"], cand["retrains"]))
+        # head mode: engine cold / warm, against the starts + one head at a time
+        head_cold, head_analysis, exact = ranking(data, head, cache)
+        head_warm, head_again, _ = ranking(data, head, cache)
+        starts_s = time.perf_counter()
+        starts = {s: head.fit_start(data, s) for s in seeds}
+        starts_s = time.perf_counter() - starts_s
+        head_single = starts_s + calls(head, data, [[e] for e in edits[:naive]], seeds, starts) * n / naive
+        rows += [
+            ("head ranking, engine, cold cache", head_cold, f"{head_analysis.engine.stats.retrains} models (3 starts)"),
+            ("head ranking, engine, warm cache", head_warm, f"{head_again.engine.stats.retrains} models"),
+            ("head, 3 starts + one head at a time (scaled)", head_single, f"{n * ENSEMBLE} heads, starts {starts_s:.1f} s"),
+        ]
+        result |= {
+            "head_epochs": int(head.head_epochs),
+            "baseline_accuracy_head": round(accuracy(head_analysis.baseline.proba_test, data.y_test), 4),
+            "head_cold_s": round(head_cold, 3),
+            "head_warm_s": round(head_warm, 3),
+            "head_one_at_a_time_s": round(head_single, 2),
+            "head_one_at_a_time_over_cold": round(head_single / head_cold, 1),
+            "head_cold_retrains": head_analysis.engine.stats.retrains,
+        }
+
+        # full fine-tuning: 3 seeds vs the old 3 checkpoints of 1 run, stacked and one at a time
+        scale_stacked = n / stack
+        seeds_stacked = calls(full, data, [edits[:stack]], seeds) * scale_stacked
+        ckpt_stacked = calls(old, data, [edits[:stack]], range(1)) * scale_stacked
+        single = [[e] for e in edits[:naive]]
+        seeds_single = calls(clone_with(full, batched=False), data, single, seeds) * n / naive
+        ckpt_single = calls(clone_with(old, batched=False), data, single, range(1)) * n / naive
+        rows += [
+            (f"full, 3 seeds, {stack} stacked (scaled)", seeds_stacked, f"{n * ENSEMBLE} networks"),
+            (f"full, checkpoints {list(checkpoints)} of 1 run, stacked (scaled)", ckpt_stacked, f"{n} networks"),
+            ("full, 3 seeds, one at a time (scaled)", seeds_single, f"{n * ENSEMBLE} networks"),
+            ("full, checkpoints of 1 run, one at a time (scaled)", ckpt_single, f"{n} networks"),
+        ]
+        result |= {
+            "full_seeds_stacked_s": round(seeds_stacked, 2),
+            "full_checkpoints_stacked_s": round(ckpt_stacked, 2),
+            "full_seeds_over_checkpoints_stacked": round(seeds_stacked / ckpt_stacked, 2),
+            "full_seeds_one_at_a_time_s": round(seeds_single, 2),
+            "full_checkpoints_one_at_a_time_s": round(ckpt_single, 2),
+            "full_one_at_a_time_over_stacked_seeds": round(seeds_single / seeds_stacked, 2),
+            "full_one_at_a_time_over_stacked_checkpoints": round(ckpt_single / ckpt_stacked, 2),
+            "head_cold_vs_full_seeds_stacked": round(seeds_stacked / head_cold, 1),
+        }
+
+        # a group of 10 removed at once, full fine-tuning, 3 seeds, cold cache
+        with tempfile.TemporaryDirectory() as cold:
+            engine = Engine(RunConfig(ensemble=ENSEMBLE, cache_dir=cold))
+            start = time.perf_counter()
+            group = [Edit.baseline(), Edit("remove", tuple(range(0, min(n, 100), max(1, min(n, 100) // 10))))]
+            group_proba = engine.predict(data, full, group, full.members(ENSEMBLE))
+            group_s = time.perf_counter() - start
+        rows.append(("group of 10, full fine-tuning, 3 seeds, cold", group_s, f"{engine.stats.retrains} networks"))
+        result |= {"group_full_s": round(group_s, 3), "baseline_accuracy_full": round(accuracy(group_proba[0], data.y_test), 4)}
+
+        # head candidate mode, from an empty cache, against the exact head ranking above
+        if args.candidates:
+            with tempfile.TemporaryDirectory() as cold:
+                cand_s, fast, ranked = ranking(data, head, cold, candidates=args.candidates)
+            top = set(exact.train_index[:10].tolist())
+            found = len(top & set(ranked.estimates.retrained))
+            rows.append((f"head candidates N={args.candidates}, cold", cand_s, f"{fast.engine.stats.retrains} models"))
+            result |= {
+                "candidates": args.candidates,
+                "head_candidates_s": round(cand_s, 3),
+                "head_candidates_retrains": fast.engine.stats.retrains,
+                "head_candidates_spearman": round(ranked.estimates.spearman, 3),
+                "head_candidates_top10_found": found,
+                "head_candidates_method": ranked.estimates.method,
+            }
+
+    if args.full_engine:
+        for label, recipe in (("3 seeds", full), (f"checkpoints {list(checkpoints)}", old)):
+            with tempfile.TemporaryDirectory() as cold:
+                seconds, analysis, ranked = ranking(data, recipe, cold)
+            key = "seeds" if recipe is full else "checkpoints"
+            rows.append((f"full ranking, engine, {label}, cold", seconds, f"{analysis.engine.stats.retrains} networks"))
+            result[f"full_engine_{key}_s"] = round(seconds, 2)
+            result[f"full_engine_{key}_retrains"] = analysis.engine.stats.retrains
+            result[f"full_engine_{key}_reliability"] = ranked.reliability
+
     print(
-        f"digits demo, {n} train / {data.n_test} test, {full.arch}, {full.epochs} epochs "
-        f"(head: {head.head_epochs} epochs, members = seeds 0-2), full: members = checkpoints "
-        f"{list(full.checkpoints)} of seed 0, "
-        f"torch threads {torch.get_num_threads()}"
+        f"digits demo, {n} train / {data.n_test} test, {full.arch}, {epochs} epochs (head: {head.head_epochs}), "
+        f"members: 3 seeds (old scheme: checkpoints {list(checkpoints)} of seed 0), torch threads {args.threads}"
     )
-    print(f"{'run':40s} {'seconds':>9s} {'runs':>6s}")
-    for name, seconds, models in rows:
-        print(f"{name:40s} {seconds:9.2f} {models:6d}")
-    result = {
-        "bench": "images",
-        "n_train": n,
-        "epochs": full.epochs,
-        "head_epochs": head.head_epochs,
-        "baseline_accuracy_full": round(accuracy(group_proba[0], data.y_test), 4),  # over the 3 members
-        "baseline_accuracy_head": round(accuracy(head_proba[0], data.y_test), 4),
-        "head_ranking_cold_s": round(head_cold, 3),
-        "head_ranking_warm_s": round(head_warm, 3),
-        "head_one_at_a_time_s": round(head_single, 2),
-        "full_one_at_a_time_s": round(full_single, 2),
-        "full_stacked_s": round(full_stacked, 2),
-        "group_full_s": round(group_s, 3),
-        "speedup_head_vs_full_one_at_a_time": round(full_single / head_cold, 1),
-        "speedup_head_batched_vs_one_at_a_time": round(head_single / head_cold, 1),
-        "speedup_full_stacked_vs_one_at_a_time": round(full_single / full_stacked, 1),
-        "candidates": args.candidates,
-        "head_candidates_s": None if cand is None else round(cand["seconds"], 3),
-        "head_candidates_retrains": None if cand is None else cand["retrains"],
-        "head_candidates_spearman": None if cand is None else round(cand["spearman"], 3),
-        "head_candidates_top10_found": None if cand is None else cand["top10_found"],
-        "head_candidates_group": None if cand is None else cand["group"],
-        "naive_samples": args.naive_samples,
-        "threads": torch.get_num_threads(),
-        "engine": Engine is not None,
-    }
+    print(f"{'run':56s} {'seconds':>9s}  notes")
+    for name, seconds, note in rows:
+        print(f"{name:56s} {seconds:9.2f}  {note}")
     print(
-        f"head ranking vs full retraining one at a time: {result['speedup_head_vs_full_one_at_a_time']}x; "
-        f"stacked heads vs heads one at a time: {result['speedup_head_batched_vs_one_at_a_time']}x; "
-        f"stacked full vs one at a time: {result['speedup_full_stacked_vs_one_at_a_time']}x"
+        f"full ranking, 3 seeds / 3 checkpoints of 1 run (stacked): {result['full_seeds_over_checkpoints_stacked']}x; "
+        f"one at a time / stacked: {result['full_one_at_a_time_over_stacked_seeds']}x (seeds), "
+        f"{result['full_one_at_a_time_over_stacked_checkpoints']}x (checkpoints); "
+        f"head one at a time / engine: {result['head_one_at_a_time_over_cold']}x"
     )
-    if cand is not None:
+    if "head_candidates_s" in result:
         print(
-            f"head candidates (group {cand['group']}, remove/loss, {cand['method']}): "
-            f"Spearman {cand['spearman']:.3f} on {cand['retrained']} retrained samples, "
-            f"{cand['top10_found']}/10 of the full ranking's top 10 among them"
+            f"head candidates ({result['head_candidates_method']}): Spearman {result['head_candidates_spearman']:.3f}, "
+            f"{result['head_candidates_top10_found']}/10 of the exact head ranking's top 10 retrained"
         )
+    result |= {"naive_samples": naive, "stack": stack, "threads": args.threads}
     print(json.dumps(result))
 
 
