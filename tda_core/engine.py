@@ -212,7 +212,7 @@ class Engine:
         fingerprint = recipe.fingerprint()
         units = [
             _Unit(
-                ("predict", data.fingerprint, fingerprint, s, eval_on, chunk), len(chunk),
+                ("predict", data.fingerprint, fingerprint, s, eval_on, chunk), recipe.models_trained(chunk),
                 {"proba": (len(chunk), per_run, n_eval, data.n_classes)}, _predict_unit,
                 (recipe, data, chunk, s, eval_on, starts[s]),
             )

@@ -63,7 +63,11 @@ def paired_stats(deltas: np.ndarray, runs: np.ndarray | None = None, determinist
 
 
 def spearman_brown(r: float, k: int) -> float:
-    """The reliability of the mean of ``k`` measurements whose pairwise correlation is ``r``."""
+    """The reliability of the mean of ``k`` measurements whose pairwise correlation is ``r``.
+
+    A negative mean correlation means the members share no signal at all: it counts as 0
+    (the formula itself is meaningless there, and divides by zero at r = -1/(k-1))."""
+    r = min(max(r, 0.0), 1.0)
     return k * r / (1.0 + (k - 1) * r)
 
 

@@ -69,3 +69,10 @@ def test_the_verdict_says_what_to_do_when_reliability_is_low():
     assert "head mode" in reliability_verdict(0.2)
     assert reliability_verdict(0.95).startswith("high")
     assert reliability_verdict(None).startswith("unknown")
+
+
+def test_members_that_disagree_have_reliability_zero_not_below():
+    a = np.arange(10.0)
+    deltas = np.stack([a, -a])  # perfectly anti-correlated: r = -1
+    assert reliability(deltas) == 0.0
+    assert spearman_brown(-0.6, 2) == 0.0

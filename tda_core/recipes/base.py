@@ -79,6 +79,10 @@ class Recipe(BaseEstimator, abc.ABC):
         runs = -(-ensemble // per_run)
         return [Member(seed + r, c) for r in range(runs) for c in range(per_run)][:ensemble]
 
+    def models_trained(self, edits: Sequence[Edit]) -> int:
+        """How many models :meth:`fit_predict` trains for ``edits`` (the engine counts them)."""
+        return len(edits)
+
     def validate(self, data: Dataset) -> None:
         """Raise :class:`ModelError` if the parameters cannot train on ``data``."""
 
