@@ -124,7 +124,7 @@ def load_model(
     suffix = Path(path).suffix.lower()
     if suffix in WEIGHT_SUFFIXES + CODE_SUFFIXES:
         if not arch and suffix not in CODE_SUFFIXES:
-            raise ModelError(f"{Path(path).name}: PyTorch weights need the architecture they fit (--arch NAME)")
+            raise ModelError(f"{Path(path).name}: PyTorch weights need the name of the architecture they fit (for example small_cnn)")
         return recipe_from_weights(path, arch or "custom", data, trust_code=trust_code, **(network_params or {}))
     if suffix in SKLEARN_SAFE + CODE_FORMATS:
         return load_sklearn(path, trust_code)
