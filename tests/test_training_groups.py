@@ -75,3 +75,25 @@ def test_group_effects_equal_retraining_each_group_by_hand(cancer):
     assert analysis.engine.stats.retrains == retrains
     records = ranking.records()
     assert set(records[0]) >= {"group_id", "kind", "train_indices", "delta_mean", "delta_std", "p_value", "accuracy_delta_mean"}
+
+
+@pytest.mark.slow
+def test_on_digits_in_full_mode_the_best_group_is_significant_and_holds_for_other_seeds():
+    """Single images rarely move a network beyond its training noise; the group nearest the
+    errors does, for two ensembles with disjoint seeds (README: bench/digits_groups.py)."""
+    from tda_core.data import load_demo
+    from tda_core.recipes import default_recipe
+
+    data = load_demo("digits")
+    analyses = [Analysis(data, default_recipe(data), RunConfig(ensemble=5, seed=s)) for s in (0, 10)]
+    shared = sorted(set.intersection(*(set(a.errors.find("5", "3").test_indices) for a in analyses)))
+    assert len(shared) >= 3
+    best = []
+    for analysis in analyses:
+        result = analysis.attribute(analysis.group("5", "3", shared), "remove", "loss", size=10, unit="group")
+        top = result.ranking.records()[0]
+        assert top["p_value"] < 0.05 and top["delta_mean"] < 0, top
+        assert result.effect is not None and result.selected == tuple(top["train_indices"])
+        best.append(top)
+    assert best[0]["group_id"] == best[1]["group_id"]
+    assert len(set(best[0]["train_indices"]) & set(best[1]["train_indices"])) >= 5
