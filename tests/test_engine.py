@@ -423,3 +423,18 @@ def test_network_starts_and_estimates_are_counted(tiny_images, tmp_path):
     again.predict(data, head, edits, head.members(2))
     again.estimate(data, full, [0, 1], remove, 1 - data.y_train, tests, y_pred, loss)
     assert (again.stats.retrains, again.stats.cache_hits) == (0, 10 + 2)
+
+
+def test_a_warm_started_baseline_fit_is_counted(credit):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from tda_core.recipes import SklearnRecipe
+    from tda_core.recipes.preprocessing import tabular_preprocessor
+
+    warm = SklearnRecipe(make_pipeline(tabular_preprocessor(), LogisticRegression(max_iter=1000)), warm_start=True)
+    engine = Engine(RunConfig(use_cache=False))
+    engine.predict(credit, warm, [ACTIONS["remove"].edit([i]) for i in range(3)], [Member(0), Member(1)])
+    assert engine.stats.retrains == 2 * (3 + 1)  # per seed: the baseline it starts from, and the three edits
+    engine.predict(credit, warm, [Edit.baseline()], [Member(0)])
+    assert engine.stats.retrains == 8 + 1  # the baseline alone needs no extra fit

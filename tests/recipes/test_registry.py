@@ -24,7 +24,7 @@ def test_the_named_recipes(credit):
     assert paper.members_per_run == 3 and isinstance(paper.final_step, SGDClassifier)
     assert paper.final_step.get_params()["loss"] == "log_loss"
     lbfgs = named_recipe("logistic-lbfgs", credit)
-    assert lbfgs.display_name == "logistic-lbfgs" and lbfgs.warm_start and isinstance(lbfgs.final_step, LogisticRegression)
+    assert lbfgs.display_name == "logistic-lbfgs" and not lbfgs.warm_start and isinstance(lbfgs.final_step, LogisticRegression)
     # Each call builds a fresh recipe: changing one changes no other.
     paper.set_params(name="mine")
     assert paper_sgd().display_name == "paper-sgd"
