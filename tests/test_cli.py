@@ -1,64 +1,135 @@
-"""The command line: JSON contract, cache reuse, interruption, and clear errors."""
+"""The command line: the JSON contract, cache reuse across processes, checks before training,
+one clear error line, and no torch for tables."""
 
 from __future__ import annotations
 
 import json
 import os
-import signal
+import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from tda_core import cli
+
 ROOT = Path(__file__).resolve().parents[1]
+ATTRIBUTE = ["attribute", "--demo", "credit", "--group", "bad:good", "--action", "relabel", "--metric", "gt_prob", "--size", "10"]
 
 
-def cli(*args: str, cache: Path | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    if cache is not None:
-        env["TDA_CACHE_DIR"] = str(cache)
-    proc = subprocess.run([sys.executable, "-m", "tda_core", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
-    if check:
-        assert proc.returncode == 0, proc.stderr
-    return proc
+def run(*args: str, cache: Path, capsys) -> tuple[int, str, str]:
+    """The CLI in this process: exit code, stdout, stderr."""
+    try:
+        code = cli.main([*args, "--cache-dir", str(cache)] if args and args[0] != "demos" else list(args))
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def subprocess_cli(*args: str, cache: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TDA_CACHE_DIR=str(cache))
+    return subprocess.run([sys.executable, "-m", "tda_core", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+
+
+def only_error_line(err: str) -> str:
+    """The one ``error:`` line, last on stderr; any line before it is engine progress."""
+    lines = err.strip().splitlines()
+    assert lines and lines[-1].startswith("error: "), err
+    assert all(re.fullmatch(r"[\w ]+: \d+/\d+ models \(\d+ cached\), .*", line) for line in lines[:-1]), err
+    return lines[-1]
 
 
 def without_timing(doc: dict) -> dict:
     return {k: v for k, v in doc.items() if k != "timing"}
 
 
-ATTRIBUTE = ["attribute", "--demo", "credit", "--group", "bad:good", "--action", "relabel", "--metric", "gt_prob", "--size", "10", "--json"]
-
-
-def test_attribute_json_contract_and_cache_reuse(tmp_path):
-    first = json.loads(cli(*ATTRIBUTE, cache=tmp_path).stdout)
+def test_attribute_json_contract_and_cache_reuse_across_processes(tmp_path, capsys):
+    code, out, _ = run(*ATTRIBUTE, "--json", cache=tmp_path, capsys=capsys)
+    assert code == 0
+    first = json.loads(out)
     assert first["data"] == {"kind": "tabular", "n_train": 800, "n_test": 200, "classes": ["bad", "good"]}
-    assert first["model"]["ensemble"] == 3
+    assert first["model"] == {"name": "logistic-sgd", "ensemble": 3, "requested_ensemble": 3, "independent_runs": 3, "deterministic": False}
+    assert (first["action"], first["metric"], first["unit"], first["size"], first["alpha"]) == ("relabel", "gt_prob", "sample", 10, 0.05)
     assert len(first["ranking"]) == 800  # every training sample is scored
-    assert first["timing"]["retrains"] == 800 * 3 + 3 + 3  # ranking + baseline + group effect
+    row = first["ranking"][0]
+    assert set(row) == {"train_index", "train_id", "delta_mean", "delta_std", "p_value", "accuracy_delta_mean"}
     assert first["selected"] == [r["train_index"] for r in first["ranking"] if r["p_value"] < 0.05 and r["delta_mean"] > 0][:10]
+    assert len(first["selected"]) == 10
+    # Reliability, determinism and warnings travel with the numbers.
+    assert 0 < first["reliability"] <= 1 and first["reliability_verdict"].split(":")[0] in ("high", "moderate", "low")
+    assert first["deterministic"] is False and isinstance(first["warnings"], list)
     effect = first["group_effect"]
     assert effect["train_indices"] == sorted(first["selected"])
     assert effect["delta_mean"] > 0  # relabelling the selected group raises the true-class probability
+    assert effect["net_benefit"] == effect["errors_fixed"] - effect["errors_new"]
+    assert 0 <= effect["errors_fixed"] <= len(first["group"]["test_indices"]) and effect["errors_new"] >= 0
     assert len(effect["per_test"]) == len(first["group"]["test_indices"])
-    second = json.loads(cli(*ATTRIBUTE, cache=tmp_path).stdout)
+    assert first["estimates"] is None
+    assert first["timing"]["retrains"] == 3 + 800 * 3 + 3  # baseline, ranking, group effect
+    assert first["timing"]["cache_hits"] == 0
+    # Another process, the same cache: nothing is trained again, and the answer is the same.
+    proc = subprocess_cli(*ATTRIBUTE, "--json", "--cache-dir", str(tmp_path), cache=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    second = json.loads(proc.stdout)
     assert second["timing"]["retrains"] == 0
     assert second["timing"]["cache_hits"] == first["timing"]["retrains"]
     assert without_timing(second) == without_timing(first)
 
 
+def test_attribute_prints_a_readable_report(tmp_path, capsys):
+    code, out, err = run(*ATTRIBUTE, "--epochs", "3", cache=tmp_path, capsys=capsys)
+    assert code == 0 and "error" not in err
+    lines = out.splitlines()
+    assert re.fullmatch(r"group bad -> good: \d+ test samples; action relabel, metric gt_prob, unit sample", lines[0])
+    assert any(line.startswith("reliability of the ranking: ") for line in lines)
+    assert "top of the ranking (retrained; * = selected):" in lines
+    assert lines[-1].endswith("from the cache") and " models trained, " in lines[-1]
+
+
+def test_tests_narrow_the_group(tmp_path, capsys):
+    code, out, _ = run("errors", "--demo", "credit", "--json", cache=tmp_path, capsys=capsys)
+    group = next(g for g in json.loads(out)["groups"] if (g["true"], g["pred"]) == ("bad", "good"))
+    chosen = group["test_indices"][1:3]
+    code, out, _ = run(*ATTRIBUTE, "--tests", ",".join(map(str, chosen)), "--json", cache=tmp_path, capsys=capsys)
+    assert code == 0 and json.loads(out)["group"]["test_indices"] == chosen
+    outside = next(i for i in range(200) if i not in group["test_indices"])
+    code, _, err = run(*ATTRIBUTE, "--tests", str(outside), cache=tmp_path, capsys=capsys)
+    assert code == 2 and only_error_line(err) == f"error: test samples [{outside}] are not in the error group bad -> good"
+
+
 def test_errors_json_groups_largest_first(tmp_path):
-    doc = json.loads(cli("errors", "--demo", "credit", "--json", cache=tmp_path).stdout)
+    proc = subprocess_cli("errors", "--demo", "credit", "--json", cache=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
     counts = [g["count"] for g in doc["groups"]]
     assert counts == sorted(counts, reverse=True)
     confusion = np.array(doc["confusion"])
     assert confusion.sum() == 200
-    assert confusion.trace() / 200 == pytest.approx(doc["base"]["accuracy_mean"], abs=0.02)
     assert sum(counts) == 200 - confusion.trace()
+    assert confusion.trace() / 200 == pytest.approx(doc["base"]["accuracy_mean"], abs=0.02)
+    assert doc["timing"]["retrains"] == 3
+    # Progress goes to stderr, one line when not on a terminal.
+    assert proc.stderr == "baseline: 3/3 models (0 cached), " + proc.stderr.split(", ", 1)[1]
+    assert proc.stderr.count("\n") == 1
+
+
+def test_the_credit_demo_never_imports_torch(tmp_path):
+    code = (
+        "import sys\n"
+        "import tda_core\n"
+        "assert 'torch' not in sys.modules, 'import tda_core'\n"
+        "from tda_core.cli import main\n"
+        f"assert main(['errors', '--demo', 'credit', '--json', '--cache-dir', {str(tmp_path)!r}]) == 0\n"
+        "assert 'torch' not in sys.modules, 'errors --demo credit'\n"
+        "assert 'torchvision' not in sys.modules\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["model"]["name"] == "logistic-sgd"
 
 
 @pytest.fixture()
@@ -67,105 +138,202 @@ def tables(tmp_path):
     frame = pd.DataFrame({"x": rng.normal(size=60), "colour": rng.choice(["red", "blue"], 60), "y": rng.choice(["a", "b"], 60)})
     frame.to_csv(tmp_path / "data.csv", index=False)
     frame.assign(y="a").to_csv(tmp_path / "one_class.csv", index=False)
+    (tmp_path / "model.pkl").write_bytes(b"not really a pickle")
     return tmp_path
+
+
+ON_CREDIT = ["attribute", "--demo", "credit", "--group", "bad:good", "--action", "remove", "--metric", "loss"]
 
 
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["errors", "--data", "missing.csv", "--target", "y"], "file not found"),
+        (["errors", "--data", "missing.csv", "--target", "y"], "error: missing.csv: file not found"),
         (["errors", "--data", "{d}/data.csv", "--target", "label"], "no target column 'label'"),
+        (["errors", "--data", "{d}/data.csv"], "error: tables need --target COLUMN"),
         (["errors", "--data", "{d}/one_class.csv", "--target", "y"], "single class"),
-        (["attribute", "--data", "{d}/data.csv", "--target", "y", "--group", "a:zebra", "--action", "remove", "--metric", "loss", "--size", "3"], "unknown class 'zebra'"),
-        (["errors", "--demo", "nope"], "unknown demo"),
-        (["errors", "--demo", "credit", "--model", "{d}/model.pkl"], "--trust-code"),
-        (["errors", "--demo", "credit", "--backend", "dask", "--scheduler", "tcp://127.0.0.1:9"], "cannot reach the Dask scheduler"),
-        (["errors", "--demo", "credit", "--ensemble", "1"], "--ensemble must be at least 2"),
+        (["errors", "--demo", "credit", "--data", "{d}/data.csv"], "give exactly one data source"),
+        (["errors", "--demo", "nope"], "error: unknown demo 'nope': choose one of credit, digits"),
+        (["errors", "--demo", "credit", "--model", "{d}/model.pkl"], "model.pkl: .pkl files run code when loaded"),
+        (["errors", "--demo", "credit", "--backend", "spark"], "unknown backend 'spark'"),
+        (["errors", "--demo", "credit", "--n-jobs", "0"], "the number of parallel jobs cannot be 0"),
+        (["errors", "--demo", "credit", "--ensemble", "0"], "error: --ensemble must be at least 1, not 0"),
+        (["errors", "--demo", "credit", "--epochs", "0"], "error: --epochs must be at least 1, not 0"),
+        (["attribute", "--data", "{d}/data.csv", "--target", "y", "--group", "a:zebra", "--action", "remove",
+          "--metric", "loss", "--size", "3"], "error: unknown class 'zebra' in --group: the classes are a, b"),
+        ([*ON_CREDIT, "--group", "bad-good", "--size", "3"], "error: --group must be TRUE:PRED (e.g. bad:good), not 'bad-good'"),
+        ([*ON_CREDIT, "--size", "0"], "error: --size must be at least 1, not 0"),
+        ([*ON_CREDIT, "--size", "3", "--alpha", "2"], "error: --alpha must lie between 0 and 1, not 2.0"),
+        ([*ON_CREDIT, "--size", "3", "--candidates", "0"], "the number of candidates must be at least 1, not 0"),
+        ([*ON_CREDIT, "--size", "3", "--tests", "x"], "argument --tests: expected comma-separated integers, got 'x'"),
+        (["attribute", "--demo", "credit", "--group", "bad:good", "--action", "delete", "--metric", "loss", "--size", "3"],
+         "argument --action: invalid choice: 'delete'"),
+        (["apply", "--demo", "credit", "--action", "remove", "--indices", "800", "--out", "{d}/out"],
+         "error: training indices [800] are out of range: the training set has rows 0..799"),
     ],
 )
-def test_bad_input_gives_one_error_line_and_exit_2(tables, args, message):
-    (tables / "model.pkl").write_bytes(b"not really a pickle")
-    proc = cli(*[a.format(d=tables) for a in args], cache=tables / "cache", check=False)
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+def test_bad_input_gives_one_error_line_and_exit_2_before_training(tables, args, message, capsys):
+    cache = tables / "cache"
+    code, out, err = run(*[a.format(d=tables) for a in args], cache=cache, capsys=capsys)
+    assert code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
     assert message in lines[0]
-    assert "Traceback" not in proc.stderr
+    assert "Traceback" not in err and "--cache-dir" not in lines[0]
+    assert not cache.exists()  # refused before anything was trained
 
 
-def test_apply_writes_corrected_table_and_manifest(tmp_path):
+def test_a_real_process_exits_2_with_one_line(tmp_path):
+    proc = subprocess_cli(*ON_CREDIT, "--size", "0", cache=tmp_path / "cache")
+    assert (proc.returncode, proc.stdout, proc.stderr) == (2, "", "error: --size must be at least 1, not 0\n")
+    assert not (tmp_path / "cache").exists()
+
+
+def test_an_ensemble_of_one(tmp_path, capsys):
+    code, out, err = run("errors", "--demo", "credit", "--recipe", "logistic-lbfgs", "--ensemble", "1", "--json",
+                         cache=tmp_path, capsys=capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["model"] == {"name": "logistic-lbfgs", "ensemble": 1, "requested_ensemble": 1, "independent_runs": 1, "deterministic": True}
+    assert doc["timing"]["retrains"] == 2  # a second seed, to see that the model ignores it
+    code, out, err = run("errors", "--demo", "credit", "--ensemble", "1", cache=tmp_path, capsys=capsys)
+    assert code == 2 and out == ""
+    assert only_error_line(err) == ("error: logistic-sgd depends on its seed, so one member cannot tell its effects from "
+                                    "training noise: use an ensemble of at least 2 members (3 or more is better)")
+
+
+def test_deterministic_attribution_has_no_p_values(tables, capsys):
+    data = ["--data", str(tables / "data.csv"), "--target", "y", "--recipe", "logistic-lbfgs"]
+    code, out, err = run("errors", *data, "--json", cache=tables / "c", capsys=capsys)
+    largest = json.loads(out)["groups"][0]
+    code, out, err = run("attribute", *data, "--group", f"{largest['true']}:{largest['pred']}", "--action", "remove",
+                         "--metric", "loss", "--size", "2", "--json", cache=tables / "c", capsys=capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["model"]["deterministic"] is True and doc["model"]["ensemble"] == 1
+    assert doc["deterministic"] is True and doc["reliability"] == 1.0
+    assert all(r["p_value"] is None and r["delta_std"] == 0.0 for r in doc["ranking"])
+    assert doc["warnings"][0].startswith("Deterministic model")
+    n_train = doc["data"]["n_train"]
+    assert n_train == 48 and len(doc["ranking"]) == n_train
+    # One model per edit, not one per member; the baseline came from the cache.
+    assert doc["timing"]["retrains"] == n_train + (1 if doc["selected"] else 0)
+    assert doc["timing"]["cache_hits"] == 3
+
+
+def test_candidate_groups(tmp_path, capsys):
+    code, out, err = run(*ON_CREDIT, "--size", "20", "--unit", "group", "--json", cache=tmp_path, capsys=capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["unit"] == "group" and doc["size"] == 20
+    kinds = {r["kind"] for r in doc["ranking"]}
+    assert kinds == {"neighbours", "cluster"}
+    for row in doc["ranking"]:
+        assert {"group_id", "kind", "train_indices", "description", "delta_mean", "delta_std", "p_value"} <= set(row)
+        assert 1 <= len(row["train_indices"]) <= 20 and all(0 <= i < 800 for i in row["train_indices"])
+    assert len({tuple(r["train_indices"]) for r in doc["ranking"]}) == len(doc["ranking"])  # deduplicated
+    # The groups nearest the errors in the good class help most; the best one is acted on whole.
+    best = doc["ranking"][0]
+    assert (best["group_id"], best["kind"], len(best["train_indices"])) == ("near-good-2", "neighbours", 20)
+    assert best["p_value"] < 0.05 and best["delta_mean"] < 0
+    assert doc["selected"] == best["train_indices"] == doc["group_effect"]["train_indices"]
+    assert doc["group_effect"]["delta_mean"] == pytest.approx(best["delta_mean"], abs=1e-12)  # measured already, not retrained
+    assert doc["group_effect"]["net_benefit"] == doc["group_effect"]["errors_fixed"] - doc["group_effect"]["errors_new"]
+    n_groups = len(doc["ranking"])
+    assert doc["timing"]["retrains"] == 3 + 3 * n_groups  # each group retrained whole; its effect comes free
+
+
+def test_apply_writes_corrected_table_and_manifest(tmp_path, capsys):
     out = tmp_path / "fixed"
-    cli("apply", "--demo", "credit", "--action", "relabel", "--indices", "3,5", "--out", str(out), cache=tmp_path / "c")
+    code, printed, _ = run("apply", "--demo", "credit", "--action", "relabel", "--indices", "3,5", "--out", str(out),
+                           "--reason", "checked by hand", cache=tmp_path / "c", capsys=capsys)
+    assert code == 0 and printed == f"wrote {out / 'train.csv'} (800 rows) and {out / 'manifest.json'}\n"
     table = pd.read_csv(out / "train.csv")
     manifest = json.loads((out / "manifest.json").read_text())
-    assert len(table) == 800 and manifest["action"] == "relabel"
+    assert len(table) == 800 and manifest["action"] == "relabel" and manifest["reason"] == "checked by hand"
     assert [c["train_index"] for c in manifest["changes"]] == [3, 5]
     for change in manifest["changes"]:
-        assert change["new_label"] != change["label"]  # binary: the other class
+        assert {change["label"], change["new_label"]} == {"good", "bad"}  # binary: the other class
         assert table.loc[change["train_index"], "credit_risk"] == change["new_label"]
-    cli("apply", "--demo", "credit", "--action", "remove", "--indices", "0", "--out", str(out), cache=tmp_path / "c")
-    assert len(pd.read_csv(out / "train.csv")) == 799
+    # Removal needs no baseline: nothing is trained.
+    code, _, _ = run("apply", "--demo", "credit", "--action", "remove", "--indices", "0", "--out", str(out),
+                     cache=tmp_path / "c2", capsys=capsys)
+    assert code == 0 and len(pd.read_csv(out / "train.csv")) == 799
+    assert not (tmp_path / "c2").exists()
 
 
-def _slow_table(path: Path) -> None:
-    rng = np.random.default_rng(3)
-    x = rng.normal(size=(240, 4))
-    y = np.where(x[:, 0] + 0.5 * rng.normal(size=240) > 0, "yes", "no")
-    pd.DataFrame(x, columns=list("abcd")).assign(y=y).to_csv(path, index=False)
-
-
-def test_interrupted_ranking_resumes_with_only_missing_retrains(tmp_path):
-    data = tmp_path / "slow.csv"
-    _slow_table(data)
-    # Many epochs make each unit of 192 models (one seed) slow enough to kill the run between units.
-    args = ["attribute", "--data", str(data), "--target", "y", "--group", "no:yes", "--action", "remove",
-            "--metric", "loss", "--size", "5", "--epochs", "600", "--json"]
-    reference = json.loads(cli(*args, cache=tmp_path / "reference").stdout)
-    total = reference["timing"]["retrains"]
-
-    cache = tmp_path / "killed"
-    env = dict(os.environ, PYTHONPATH=str(ROOT), TDA_CACHE_DIR=str(cache))
-    proc = subprocess.Popen([sys.executable, "-m", "tda_core", *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    # Units: 3 baseline seeds, then 3 ranking seeds of 192 models each; kill after the first ranking unit.
-    while len(list(cache.rglob("output.pkl"))) < 4 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    finished_units = len(list(cache.rglob("output.pkl")))
-    assert 4 <= finished_units < 6, "the run should be killed midway through the ranking"
-
-    resumed = json.loads(cli(*args, cache=cache).stdout)
-    assert resumed["timing"]["cache_hits"] > 0
-    assert resumed["timing"]["retrains"] + resumed["timing"]["cache_hits"] == total
-    assert resumed["timing"]["retrains"] < total
-    assert without_timing(resumed) == without_timing(reference)
-
-
-def test_unreadable_cache_entry_is_recomputed(tmp_path):
+def test_unreadable_cache_entries_are_recomputed(tmp_path, capsys):
     args = ["errors", "--demo", "credit", "--json"]
-    first = json.loads(cli(*args, cache=tmp_path).stdout)
-    for entry in tmp_path.rglob("output.pkl"):
+    first = json.loads(run(*args, cache=tmp_path, capsys=capsys)[1])
+    entries = list(tmp_path.rglob("*.safetensors"))
+    assert len(entries) == 3
+    for entry in entries:
         entry.write_bytes(b"\x00garbage")
-    proc = cli(*args, cache=tmp_path)
-    assert json.loads(proc.stdout) == first
-    assert "Traceback" not in proc.stderr
+    code, out, err = run(*args, cache=tmp_path, capsys=capsys)
+    second = json.loads(out)
+    assert code == 0 and "Traceback" not in err
+    assert without_timing(second) == without_timing(first)
+    assert (second["timing"]["retrains"], second["timing"]["cache_hits"]) == (3, 0)
 
 
-def test_skops_model_is_used_as_the_training_recipe(tmp_path):
+def test_no_cache_leaves_no_files(tmp_path, capsys):
+    code, _, _ = run("errors", "--demo", "credit", "--no-cache", "--json", cache=tmp_path / "c", capsys=capsys)
+    assert code == 0 and not (tmp_path / "c").exists()
+
+
+def test_skops_model_is_used_as_the_training_recipe(tmp_path, capsys):
     import skops.io as sio
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.pipeline import make_pipeline
 
-    from tda_core.models import tabular_preprocessor
+    from tda_core.recipes.preprocessing import tabular_preprocessor
 
     path = tmp_path / "forest.skops"
     sio.dump(make_pipeline(tabular_preprocessor(), RandomForestClassifier(n_estimators=5, random_state=0)), path)
-    proc = cli("errors", "--demo", "credit", "--model", str(path), "--json", cache=tmp_path / "c", check=False)
-    if proc.returncode == 2:  # types outside skops' default trust list: refused with a clear line
-        assert proc.stderr.startswith("error: ") and "--trust-code" in proc.stderr
-        proc = cli("errors", "--demo", "credit", "--model", str(path), "--trust-code", "--json", cache=tmp_path / "c")
-    doc = json.loads(proc.stdout)
-    assert "RandomForestClassifier" in doc["model"]["name"]
+    # The standard preprocessing holds types outside skops' default trust list: refused until trusted.
+    code, out, err = run("errors", "--demo", "credit", "--model", str(path), "--json", cache=tmp_path / "c", capsys=capsys)
+    assert code == 2 and out == ""
+    assert err.startswith("error: forest.skops holds types that are not trusted by default") and err.count("\n") == 1
+    code, out, err = run("errors", "--demo", "credit", "--model", str(path), "--trust-code", "--json", cache=tmp_path / "c", capsys=capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["model"]["name"] == "RandomForestClassifier (forest.skops)"
     assert 0.5 < doc["base"]["accuracy_mean"] < 1.0
     assert doc["base"]["accuracy_std"] > 0  # members differ by random_state seeds
+
+
+def test_demos_and_an_interruption(tmp_path, capsys, monkeypatch):
+    code, out, _ = run("demos", cache=tmp_path, capsys=capsys)
+    assert code == 0 and [line.split()[0] for line in out.splitlines()] == ["credit", "digits"]
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cli.COMMANDS, "errors", interrupted)
+    code, _, err = run("errors", "--demo", "credit", cache=tmp_path, capsys=capsys)
+    assert code == 130 and err == "error: interrupted; finished retrains are cached, rerun to continue\n"
+
+
+@pytest.mark.slow
+def test_network_members_are_seeds_or_checkpoints(tmp_path, capsys):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 12), ("test", 6)):
+        for c, name in enumerate(("dark", "light")):
+            folder = tmp_path / "images" / split / name
+            folder.mkdir(parents=True)
+            for i in range(n):
+                pixels = np.clip(rng.normal(60 + 130 * c, 50, size=(12, 12)), 0, 255).astype(np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i}.png")
+    base = ["errors", "--images", str(tmp_path / "images"), "--epochs", "3", "--json"]
+    code, out, err = run(*base, cache=tmp_path / "c", capsys=capsys)
+    assert code == 0, err
+    seeds = json.loads(out)["model"]
+    assert (seeds["name"], seeds["ensemble"], seeds["independent_runs"], seeds["deterministic"]) == ("small_cnn-full", 3, 3, False)
+    code, out, err = run(*base, "--members", "checkpoints", cache=tmp_path / "c", capsys=capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["model"]["name"] == "small_cnn-full, checkpoints of one run"
+    assert (doc["model"]["ensemble"], doc["model"]["independent_runs"]) == (3, 1)  # epochs 1-3 of seed 0
+    assert doc["timing"]["retrains"] == 2  # seed 0 (three checkpoints), and seed 1 to tell determinism
