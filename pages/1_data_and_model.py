@@ -10,6 +10,7 @@ from ui.gallery import gallery
 SOURCES = {"demo": "Embedded demo", "table": "Upload a table", "images": "Upload images (ZIP)"}
 MODEL_SOURCES = {"recipe": "Training recipe", "upload": "Upload a model"}
 PREVIEW_IMAGES = 24  # training images drawn in the preview
+SAMPLE_WIDTH = 580  # pixels of the preview rows or images beside the class balance
 NET_MODES = {"full": "Full: retrain every layer",
              "head": "Head only (fast): retrains only the last layer on frozen features"}
 MEMBER_SCHEMES = {"seeds": "Independent seeds (default)",
@@ -122,7 +123,8 @@ with right:
     if kind == "images" and (state.get(state.MODEL_SOURCE) == "recipe" or torch_upload):
         if state.get(state.EPOCHS) is None:
             state.put(state.EPOCHS, loaders.default_epochs())
-        n1, n2 = st.columns([3, 1])
+        with st.container(horizontal=True, gap="medium"):
+            n1, n2 = st.container(width="stretch"), st.container(width=120)
         n1.radio("Network retraining", list(NET_MODES), format_func=NET_MODES.get, key=state.NET_MODE,
                  persist_state="session",
                  help="Full: every counterfactual retrains the whole network. Head only: the network is trained once "
@@ -200,7 +202,9 @@ if data is not None:
     m3.metric("Feature columns" if data.kind == "tabular" else "Image shape",
               f"{data.X_train.shape[1]}" if data.kind == "tabular" else "×".join(map(str, data.X_train.shape[1:])))
     m4.metric("Classes", data.n_classes)
-    balance, sample = st.columns([1, 2], gap="large")
+    # Side by side on a wide window; on a narrow one the rows (or images) move below the chart.
+    with st.container(horizontal=True, gap="medium"):
+        balance, sample = st.container(width=300), st.container(width=SAMPLE_WIDTH)
     with balance:
         st.markdown(f"**Class balance** of `{data.target}`")
         st.altair_chart(charts.class_balance_chart(tables.class_counts(data)), width="stretch")

@@ -42,8 +42,8 @@ if choices and state.get(state.GROUP) not in choices:
 st.caption(f"Step 2 of 4 · the baseline: **{current.recipe.display_name}**, {current.config.ensemble} retrained members, "
            f"{data.n_test:,} test samples.")
 m1, m2, m3 = st.columns(3)
-m1.metric("Test accuracy", f"{report.accuracy_mean:.3f} ± {report.accuracy_std:.3f}",
-          help="Mean ± std over the ensemble members (each member's own accuracy).")
+m1.metric("Test accuracy", f"{report.accuracy_mean:.3f}", delta=f"± {report.accuracy_std:.3f} std over members",
+          delta_color="off", delta_arrow="off", help="Mean ± std over the ensemble members (each member's own accuracy).")
 m2.metric("Test errors", f"{int(len(data.y_test) - report.confusion.trace()):,}",
           help="Of the ensemble's mean prediction.")
 m3.metric("Error groups", len(report.groups), help="Test errors grouped by true class → predicted class.")
@@ -52,7 +52,8 @@ if not choices:
     st.success("The baseline ensemble makes no test errors.")
     st.stop()
 
-matrix_col, groups_col = st.columns([1, 1], gap="large")
+with st.container(horizontal=True, gap="large"):  # the groups move below the matrix on a narrow window
+    matrix_col, groups_col = st.container(width="content"), st.container(width="stretch")
 with matrix_col:
     st.markdown("**Confusion matrix** · click an off-diagonal cell to pick its error group")
     st.altair_chart(

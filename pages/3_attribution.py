@@ -5,13 +5,14 @@ import streamlit as st
 from tda_core.exceptions import TDAError
 from tda_core.metrics import METRIC_LABELS, METRICS
 from tda_core.stats import LOW_RELIABILITY, reliability_verdict
-from ui import charts, frame, results, state, tables
+from ui import charts, frame, matrices, results, state, tables
 from ui.gallery import gallery
 
 ACTIONS = {"remove": "Remove", "relabel": "Relabel to the next most likely class", "upweight": "Upweight ×10"}
 UNITS = {"sample": "single samples", "group": "candidate groups"}
 ALPHAS = [0.001, 0.01, 0.05, 0.1]
 CHART_ROWS = 20  # bars in the effect chart
+CHART_WIDTH = 380  # pixels of the effect chart beside the ranking table
 GALLERY_ROWS = 24  # images of the top of the ranking
 DETERMINISTIC = "Deterministic model: effects are exact"
 
@@ -37,17 +38,19 @@ st.radio("Rank", list(UNITS), format_func=UNITS.get, key=state.UNIT, persist_sta
               "nearest the chosen errors in the model's representation (per class) and clusters of the training set, "
               "each group of the chosen size retrained as a whole: groups move a model beyond its training noise "
               "where single samples do not.")
-c1, c2, c3, c4 = st.columns([3, 3, 3, 2])
-c1.selectbox("Action on training samples", list(ACTIONS), format_func=ACTIONS.get, key=state.ACTION, persist_state="session")
-c2.selectbox("Metric on the chosen test samples", list(METRICS), format_func=METRIC_LABELS.get, key=state.METRIC, persist_state="session")
-with c3:
-    if state.get(state.LARGE):
-        st.number_input("Group size", min_value=1, max_value=data.n_train, step=1, key=state.SIZE, persist_state="session")
-    else:
-        clamp_size()
-        st.slider("Group size", 1, 10, key=state.SIZE, persist_state="session")
-    st.checkbox("Allow groups larger than 10", key=state.LARGE, persist_state="session", on_change=clamp_size)
-c4.select_slider("Significance α", ALPHAS, key=state.ALPHA, persist_state="session")
+with st.container(horizontal=True, gap="medium"):  # one row that wraps on a narrow window
+    st.selectbox("Action on training samples", list(ACTIONS), format_func=ACTIONS.get, key=state.ACTION,
+                 persist_state="session", width=270)
+    st.selectbox("Metric on the chosen test samples", list(METRICS), format_func=METRIC_LABELS.get, key=state.METRIC,
+                 persist_state="session", width=240)
+    with st.container(width=210, gap="small"):
+        if state.get(state.LARGE):
+            st.number_input("Group size", min_value=1, max_value=data.n_train, step=1, key=state.SIZE, persist_state="session")
+        else:
+            clamp_size()
+            st.slider("Group size", 1, 10, key=state.SIZE, persist_state="session")
+        st.checkbox("Allow groups larger than 10", key=state.LARGE, persist_state="session", on_change=clamp_size)
+    st.select_slider("Significance α", ALPHAS, key=state.ALPHA, persist_state="session", width=150)
 action, metric, size, alpha = state.get(state.ACTION), state.get(state.METRIC), int(state.get(state.SIZE)), state.get(state.ALPHA)
 unit = state.get(state.UNIT)
 label = METRIC_LABELS[metric]
@@ -68,11 +71,12 @@ for note in result.warnings:
     st.warning(note)
 
 reliability = result.reliability
-r1, r2 = st.columns([1, 3], vertical_alignment="center")
-r1.metric("Reliability of the ranking", tables.DASH if reliability is None else f"{reliability:.2f}",
-          help="The expected Spearman correlation between this ranking and one from an independently retrained ensemble "
-               "of the same size (Spearman-Brown over the members' rankings; no extra training).")
-with r2:
+with st.container(horizontal=True, gap="large", vertical_alignment="center"):
+    st.metric("Reliability of the ranking", tables.DASH if reliability is None else f"{reliability:.2f}", width="content",
+              help="The expected Spearman correlation between this ranking and one from an independently retrained "
+                   "ensemble of the same size (Spearman-Brown over the members' rankings; no extra training).")
+    verdict = st.container(width="stretch")
+with verdict:
     level, _, meaning = reliability_verdict(reliability).partition(": ")
     if deterministic:
         st.markdown(f"**{DETERMINISTIC}.** Every member gave the same probabilities, so each edit was trained once: "
@@ -102,27 +106,27 @@ if effect is None:
             + ". Try another action or metric, " + ("" if deterministic else "a larger α, more ensemble members, ")
             + ("or rank candidate groups." if not by_group else "or a larger group size."))
 else:
-    m1, m2, m3, m4 = st.columns(4)
-    if by_group:
-        m1.metric("Training samples in the group", f"{len(selected)}")
-    else:
-        m1.metric("Selected training samples", f"{len(selected)} of {size}")
-    m2.metric(f"Change of {label}", f"{effect.delta_mean:+.4f}",
-              delta="exact" if deterministic else f"± {effect.delta_std:.4f} std over members",
-              delta_color="off", delta_arrow="off", help="Mean over the chosen test samples, then over members.")
-    m3.metric("p-value of the group effect", tables.p_text(effect.p_value),
-              help=f"{DETERMINISTIC}: no p-value applies." if deterministic else
-              "One-sample t-test of the members' paired deltas against 0.")
-    m4.metric("Global test accuracy", f"{effect.accuracy_after_mean:.3f}",
-              delta=f"{effect.accuracy_delta_mean:+.3f}" if deterministic
-              else f"{effect.accuracy_delta_mean:+.3f} ± {effect.accuracy_delta_std:.3f}",
-              help=f"After the edit; the change from {effect.accuracy_before_mean:.3f} is paired by member.")
-    n1, n2, n3, _ = st.columns(4)
-    n1.metric("Errors fixed", f"{effect.errors_fixed} of {group.count}",
-              help="Chosen test samples that the ensemble's mean prediction gets right after the edit.")
-    n2.metric("New errors", f"{effect.errors_new}",
-              help="Test samples anywhere that were right before the edit and are wrong after it.")
-    n3.metric("Net benefit", f"{effect.net_benefit:+d}", help="Errors fixed minus new errors.")
+    with st.container(horizontal=True, gap="medium"):  # metrics as wide as their labels, wrapping
+        if by_group:
+            st.metric("Training samples in the group", f"{len(selected)}", width="content")
+        else:
+            st.metric("Selected training samples", f"{len(selected)} of {size}", width="content")
+        st.metric(f"Change of {label}", f"{effect.delta_mean:+.4f}", width="content",
+                  delta="exact" if deterministic else f"± {effect.delta_std:.4f} std over members",
+                  delta_color="off", delta_arrow="off", help="Mean over the chosen test samples, then over members.")
+        st.metric("p-value of the group effect", tables.p_text(effect.p_value), width="content",
+                  help=f"{DETERMINISTIC}: no p-value applies." if deterministic else
+                  "One-sample t-test of the members' paired deltas against 0.")
+        st.metric("Global test accuracy", f"{effect.accuracy_after_mean:.3f}", width="content",
+                  delta=f"{effect.accuracy_delta_mean:+.3f}" if deterministic
+                  else f"{effect.accuracy_delta_mean:+.3f} ± {effect.accuracy_delta_std:.3f}",
+                  help=f"After the edit; the change from {effect.accuracy_before_mean:.3f} is paired by member.")
+    with st.container(horizontal=True, gap="medium"):
+        st.metric("Errors fixed", f"{effect.errors_fixed} of {group.count}", width="content",
+                  help="Chosen test samples that the ensemble's mean prediction gets right after the edit.")
+        st.metric("New errors", f"{effect.errors_new}", width="content",
+                  help="Test samples anywhere that were right before the edit and are wrong after it.")
+        st.metric("Net benefit", f"{effect.net_benefit:+d}", width="content", help="Errors fixed minus new errors.")
 
 # --- the ranking -----------------------------------------------------------------------------
 p_column = (st.column_config.NumberColumn(format="%.2e") if tables.has_p_values(ranking)
@@ -137,7 +141,8 @@ if by_group:
                "Neighbours: the training samples of one class nearest the chosen errors in the model's representation; "
                "cluster: the samples nearest the centre of a cluster of the training set.")
     table = tables.group_ranking_frame(ranking, selected, alpha)
-    rank_col, chart_col = st.columns([3, 2], gap="large")
+    with st.container(horizontal=True, gap="large"):  # the chart moves below the table on a narrow window
+        rank_col, chart_col = st.container(width="stretch"), st.container(width=CHART_WIDTH)
     with rank_col:
         st.dataframe(
             table, hide_index=True, width="stretch", height=min(420, 38 + 35 * len(table)),
@@ -167,7 +172,7 @@ if by_group:
         gallery(data.thumbnails_train, list(shown.train_indices), tables.member_captions(members), cap=GALLERY_ROWS)
     else:
         st.markdown(f"**{shown.group_id}** · {len(shown.train_indices)} training samples")
-        st.dataframe(members, hide_index=True, width="stretch", height=min(320, 38 + 35 * len(members)))
+        st.dataframe(members, hide_index=True, width="stretch", height=min(420, 40 + 35 * len(members)))
 else:
     estimates = ranking.estimates
     st.subheader("Ranked training samples")
@@ -182,7 +187,8 @@ else:
                f"(mean{'' if deterministic else ' ± std'} over {len(analysis.members)} member(s))"
                + ("" if deterministic else ", t-test p-value") + ", change of global accuracy.")
     table = tables.ranking_frame(analysis, ranking, selected, alpha)
-    rank_col, chart_col = st.columns([3, 2], gap="large")
+    with st.container(horizontal=True, gap="large"):  # the chart moves below the table on a narrow window
+        rank_col, chart_col = st.container(width="stretch"), st.container(width=CHART_WIDTH)
     with rank_col:
         st.dataframe(
             table, hide_index=True, width="stretch", height=420,
@@ -216,16 +222,12 @@ else:
 # --- the group effect in detail -----------------------------------------------------------------
 if effect is not None:
     st.subheader("Group effect in detail")
-    per_test, matrices = st.columns([1, 1], gap="large")
-    with per_test:
-        st.markdown(f"**{label.capitalize()} of each chosen test sample**, before → after")
-        st.altair_chart(charts.before_after_chart(effect.per_test, label), width="stretch")
-    with matrices:
-        before, after = st.columns(2)
-        before.altair_chart(charts.confusion_chart(effect.confusion_before, data.classes, "Baseline",
-                                                   selected=(group.true, group.pred)), width="content")
-        after.altair_chart(charts.confusion_chart(effect.confusion_after, data.classes, f"After {action}",
-                                                  selected=(group.true, group.pred)), width="content")
+    with st.container(horizontal=True, gap="large"):  # the matrices move below the chart on a narrow window
+        with st.container(width=CHART_WIDTH + 40):
+            st.markdown(f"**{label.capitalize()} of each chosen test sample**, before → after")
+            st.altair_chart(charts.before_after_chart(effect.per_test, label), width="stretch")
+        matrices.before_after(effect.confusion_before, effect.confusion_after, data.classes,
+                              ("Baseline", f"After {action}"), selected=(group.true, group.pred))
     with st.expander("Per test sample and per class numbers"):
         t1, t2 = st.columns([3, 1])
         t1.dataframe(tables.per_test_frame(effect), hide_index=True, width="stretch")

@@ -8,7 +8,7 @@ import streamlit as st
 from tda_core.exceptions import TDAError
 from tda_core.fix import corrected_training_set
 from tda_core.metrics import METRIC_LABELS
-from ui import charts, frame, results, state, tables
+from ui import frame, matrices, results, state, tables
 
 ACTION_VERBS = {"remove": "Remove", "relabel": "Relabel", "upweight": "Upweight ×10"}
 
@@ -47,29 +47,26 @@ st.subheader("Before and after, measured by retraining")
 if effect.deterministic:
     st.caption("Deterministic model: effects are exact (every member gives the same probabilities), so there is no "
                "spread and no p-value.")
-m1, m2, m3, m4 = st.columns(4)
-m1.metric("Test accuracy before", f"{effect.accuracy_before_mean:.3f}")
-m2.metric("Test accuracy after", f"{effect.accuracy_after_mean:.3f}",
-          delta=f"{effect.accuracy_delta_mean:+.3f}" if effect.deterministic
-          else f"{effect.accuracy_delta_mean:+.3f} ± {effect.accuracy_delta_std:.3f}")
-m3.metric(f"Change of {METRIC_LABELS[metric]} on {group.true} → {group.pred}", f"{effect.delta_mean:+.4f}",
-          delta="exact" if effect.deterministic else f"± {effect.delta_std:.4f} std, p = {tables.p_text(effect.p_value)}",
-          delta_color="off", delta_arrow="off")
-m4.metric("Net benefit", f"{effect.net_benefit:+d}",
-          delta=f"{effect.errors_fixed} fixed, {effect.errors_new} new", delta_color="off", delta_arrow="off",
-          help="Chosen errors the edit fixes minus test samples it makes wrong (on the ensemble's mean prediction).")
-before, after, _ = st.columns([1, 1, 1])
-before.altair_chart(charts.confusion_chart(effect.confusion_before, data.classes, "Original ensemble",
-                                           selected=(group.true, group.pred)), width="content")
-after.altair_chart(charts.confusion_chart(effect.confusion_after, data.classes, "Retrained with the fix",
-                                          selected=(group.true, group.pred)), width="content")
+with st.container(horizontal=True, gap="medium"):  # metrics as wide as their labels, wrapping
+    st.metric("Test accuracy before", f"{effect.accuracy_before_mean:.3f}", width="content")
+    st.metric("Test accuracy after", f"{effect.accuracy_after_mean:.3f}", width="content",
+              delta=f"{effect.accuracy_delta_mean:+.3f}" if effect.deterministic
+              else f"{effect.accuracy_delta_mean:+.3f} ± {effect.accuracy_delta_std:.3f}")
+    st.metric(f"Change of {METRIC_LABELS[metric]} on {group.true} → {group.pred}", f"{effect.delta_mean:+.4f}",
+              delta="exact" if effect.deterministic else f"± {effect.delta_std:.4f} std, p = {tables.p_text(effect.p_value)}",
+              delta_color="off", delta_arrow="off", width="content")
+    st.metric("Net benefit", f"{effect.net_benefit:+d}", width="content",
+              delta=f"{effect.errors_fixed} fixed, {effect.errors_new} new", delta_color="off", delta_arrow="off",
+              help="Chosen errors the edit fixes minus test samples it makes wrong (on the ensemble's mean prediction).")
+matrices.before_after(effect.confusion_before, effect.confusion_after, data.classes,
+                      ("Original ensemble", "Retrained with the fix"), selected=(group.true, group.pred))
 
 st.subheader("Export")
 st.caption(f"{manifest['n_train_before']:,} training rows before, {manifest['n_train_after']:,} after.")
-d1, d2, _ = st.columns([1, 1, 2])
-d1.download_button("Corrected training set (CSV)", table.to_csv(index=False).encode(), file_name=f"{data.name}-fixed.csv",
-                   mime="text/csv", icon=":material/download:")
-d2.download_button("Manifest (JSON)", json.dumps(manifest, indent=2).encode(), file_name=f"{data.name}-manifest.json",
-                   mime="application/json", icon=":material/download:")
+with st.container(horizontal=True, gap="small"):
+    st.download_button("Corrected training set (CSV)", table.to_csv(index=False).encode(),
+                       file_name=f"{data.name}-fixed.csv", mime="text/csv", icon=":material/download:")
+    st.download_button("Manifest (JSON)", json.dumps(manifest, indent=2).encode(), file_name=f"{data.name}-manifest.json",
+                       mime="application/json", icon=":material/download:")
 st.markdown("**Changes**")
 st.dataframe(pd.DataFrame(manifest["changes"]), hide_index=True, width="stretch")

@@ -53,7 +53,8 @@ def class_balance_chart(counts: pd.DataFrame) -> alt.Chart:
     return alt.Chart(frame).mark_bar().encode(
         y=alt.Y("bar:N", title=None, sort=list(frame["bar"])),
         x=alt.X("share:Q", title="share of rows", axis=alt.Axis(format="%")),
-        color=alt.Color("split:N", scale=alt.Scale(domain=["train", "test"], range=[BLUE, ORANGE]), title=None),
+        color=alt.Color("split:N", scale=alt.Scale(domain=["train", "test"], range=[BLUE, ORANGE]), title=None,
+                        legend=alt.Legend(orient="bottom")),
         tooltip=["class:N", "split:N", "rows:Q", alt.Tooltip("share:Q", format=".1%")],
     ).properties(height=alt.Step(20))
 
@@ -89,7 +90,7 @@ def effect_bars(top: pd.DataFrame, metric_label: str, unit: str = "sample") -> a
                         legend=alt.Legend(orient="bottom")),
         tooltip=tooltip,
     )
-    height = max(120, 18 * len(frame))
+    height = alt.Step(20)  # every bar keeps room for its label
     if not spread:
         return bars.properties(height=height)
     errors = alt.Chart(frame).mark_errorbar(ticks=True).encode(y=y, x=alt.X("low:Q", title=""), x2="high:Q")
@@ -113,4 +114,4 @@ def before_after_chart(per_test: Sequence[TestEffect], metric_label: str) -> alt
         tooltip=["test sample:N", "when:N", alt.Tooltip("mean:Q", format=".4f"), alt.Tooltip("std:Q", format=".2g")],
     )
     errors = alt.Chart(frame).mark_errorbar(ticks=True).encode(y=y, x=alt.X("low:Q", title=""), x2="high:Q", color=color)
-    return alt.layer(link, errors, points).properties(height=max(100, 20 * len(per_test)))
+    return alt.layer(link, errors, points).properties(height=alt.Step(22))  # every test sample keeps its label

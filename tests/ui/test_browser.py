@@ -120,20 +120,23 @@ OVERFLOW = """() => {
 
 
 def shoot(page, name: str, charts: int) -> None:
-    """Save the whole page at each window size (the viewport grows to the page's height, so
-    nothing is cut off); no element may stick out of the main area at any size."""
+    """Save the whole page at each window size (the viewport grows to the page's height: Streamlit
+    scrolls inside its main area, so a plain full-page screenshot would stop at the window), then
+    check that no element sticks out of the main area sideways at either size."""
     ARTIFACTS.mkdir(exist_ok=True)
+    problems = []
     for width, height in SIZES:
         page.set_viewport_size({"width": width, "height": height})
         page.wait_for_timeout(400)  # charts re-measure their container on resize
         drawn(page, charts)
-        assert page.evaluate(OVERFLOW) == [], f"{name} at {width}x{height}: {page.evaluate(OVERFLOW)}"
+        problems += [f"{width}x{height}: {p}" for p in page.evaluate(OVERFLOW)]
         full = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
         page.set_viewport_size({"width": width, "height": max(height, int(full))})
         page.wait_for_timeout(400)
         drawn(page, charts)
         page.screenshot(path=str(ARTIFACTS / f"{name}-{width}x{height}.png"), full_page=True)
     page.set_viewport_size({"width": SIZES[0][0], "height": SIZES[0][1]})
+    assert not problems, f"{name}: elements overflow the page: {problems}"
 
 
 def settle(page, name: str, charts: int) -> None:
@@ -176,7 +179,7 @@ def test_workflow_in_chromium(server, page):
     expect(page.get_by_text("Reliability of the ranking")).to_be_visible()
     expect(page.get_by_text("Reliability is high: a retrained ensemble would rank these samples almost the same way",
                             exact=False)).to_be_visible()
-    expect(page.get_by_text("Net benefit")).to_be_visible()
+    expect(page.get_by_text("Net benefit", exact=True)).to_be_visible()
     expect(page.get_by_role("heading", name="Group effect in detail")).to_be_visible()
     settle(page, "3-attribution", charts=4)
 
@@ -259,7 +262,7 @@ def test_candidate_mode_in_chromium(server, page):
     go(page, "2 · Errors")
     expect(page.get_by_text("Test accuracy")).to_be_visible()
     go(page, "3 · Attribution")
-    expect(page.get_by_text("Candidate mode:", exact=False)).to_be_visible()
+    expect(page.get_by_test_id("stAlertContentInfo").get_by_text("Candidate mode:")).to_be_visible()
     expect(page.get_by_text("Spearman ρ(estimate, retrained)", exact=False)).to_be_visible()
     page.get_by_text("Estimates only, not retrained", exact=False).click()
     # ranking, estimates, and (in the collapsed expander) per test sample and per class
