@@ -32,17 +32,16 @@ class Entry:
     read: Callable[[], bytes]
 
 
-
-
 def _is_junk(parts: tuple[str, ...]) -> bool:
     return any(p == "__MACOSX" or p in JUNK_NAMES or p.startswith("._") for p in parts)
 
 
 def _strip_wrapper(paths: list[tuple[str, ...]]) -> tuple[str, ...]:
-    """The prefix to drop: () when train/ and test/ lie at the top, (root,) for one wrapping folder."""
-    tops = {p[0] for p in paths if p}
-    if {"train", "test"} & tops:
+    """The prefix to drop: () when train/ and test/ lie at the top, (root,) for one wrapping folder.
+    Files at the top (a README beside the folder) do not count, as for a folder on disk."""
+    if {"train", "test"} & {p[0] for p in paths if p}:
         return ()
+    tops = {p[0] for p in paths if len(p) > 1}
     if len(tops) == 1:
         (top,) = tops
         if any(len(p) > 1 and p[1] in ("train", "test") for p in paths):
@@ -173,6 +172,14 @@ def folder_entries(root: Path, label: str, max_bytes: int, max_files: int) -> li
     total, count, entries = 0, 0, []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames.sort()
+        for dname in dirnames:
+            folder = Path(dirpath) / dname
+            if folder.is_symlink() and not _is_junk(folder.relative_to(root).parts):
+                # os.walk would skip it silently, and with it every image inside.
+                raise DataError(
+                    f"{label}: {'/'.join(folder.relative_to(root).parts)} is a symbolic link to a folder; "
+                    "copy the folder itself into the dataset"
+                )
         for fname in sorted(filenames):
             full = Path(dirpath) / fname
             rel = full.relative_to(root).parts

@@ -17,6 +17,8 @@ TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 
 def read_table(source: str | Path | bytes, name: str | None = None) -> pd.DataFrame:
     """Read a CSV or Parquet file (a path, or the bytes of an upload named ``name``)."""
+    if name is None and not isinstance(source, (str, Path)):
+        name = "upload"  # never the bytes themselves in a message
     label = str(name or source)
     suffix = Path(label).suffix.lower()
     if suffix not in TABLE_SUFFIXES:
@@ -64,9 +66,12 @@ def tabular_dataset(
     """Validate a train and a test table and turn them into a :class:`Dataset`."""
     X_train, y_train_raw = _split_target(train, target, "train")
     X_test, y_test_raw = _split_target(test, target, "test")
-    if list(X_train.columns) != list(X_test.columns):
-        missing = sorted(set(map(str, X_train.columns)) ^ set(map(str, X_test.columns)))
-        raise DataError(f"the train and test tables have different columns: {', '.join(missing)}")
+    if set(X_train.columns) != set(X_test.columns):
+        only_train = sorted(map(str, set(X_train.columns) - set(X_test.columns)))
+        only_test = sorted(map(str, set(X_test.columns) - set(X_train.columns)))
+        parts = [f"only in train: {', '.join(only_train)}"] * bool(only_train) + [f"only in test: {', '.join(only_test)}"] * bool(only_test)
+        raise DataError(f"the train and test tables have different columns ({'; '.join(parts)})")
+    X_test = X_test[list(X_train.columns)]  # the same columns in another order: the training order
     y_train_names, y_test_names = _class_names(y_train_raw), _class_names(y_test_raw)
     classes = np.unique(y_train_names)
     if len(classes) < 2:

@@ -62,6 +62,12 @@ def test_a_wrapping_folder_and_os_junk_are_dropped():
     assert sorted(entries_of(make_zip(files))) == sorted(LAYOUT)
 
 
+def test_a_file_beside_the_wrapping_folder_does_not_hide_it():
+    """As for a folder on disk: `zip -r data.zip pets README.md` still has one wrapping folder."""
+    files = {f"pets/{k}": v for k, v in LAYOUT.items()} | {"README.md": b"about the pets"}
+    assert sorted(entries_of(make_zip(files))) == sorted(LAYOUT)
+
+
 def test_folder_entries_match_the_zip(tmp_path):
     root = write_folder(tmp_path / "wrap" / "pets", LAYOUT | {"train/cat/.DS_Store": b"junk", "notes.txt": b"x"})
     entries = folder_entries(tmp_path / "wrap", "wrap", MB, 100)
@@ -168,4 +174,13 @@ def test_refuses_symbolic_links_in_a_folder(tmp_path):
     secret.write_bytes(b"outside the dataset")
     os.symlink(secret, root / "train" / "cat" / "link.png")
     with pytest.raises(DataError, match=r"d: train/cat/link\.png is a symbolic link; copy the file itself into the folder"):
+        folder_entries(root, "d", MB, 100)
+
+
+def test_refuses_a_symbolic_link_to_a_folder(tmp_path):
+    """os.walk does not follow it: without the check its images would vanish without a word."""
+    root = write_folder(tmp_path / "d", LAYOUT)
+    elsewhere = write_folder(tmp_path / "elsewhere", {"bird.png": b"tweet"})
+    os.symlink(elsewhere, root / "train" / "bird", target_is_directory=True)
+    with pytest.raises(DataError, match=r"d: train/bird is a symbolic link to a folder; copy the folder itself into the dataset"):
         folder_entries(root, "d", MB, 100)

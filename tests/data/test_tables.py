@@ -88,6 +88,9 @@ def test_uploaded_bytes_are_read_by_their_name(frame):
         read_table(data, name="upload.txt")
     with pytest.raises(DataError, match=r"upload\.parquet: could not read the file as parquet"):
         read_table(data, name="upload.parquet")
+    with pytest.raises(DataError) as info:  # bytes without a name: the message names an upload, not the bytes
+        read_table(data)
+    assert str(info.value) == "upload: unsupported file type (none); give a .csv or .parquet file"
 
 
 def test_bad_tables_are_refused_with_a_reason(tmp_path):
@@ -116,8 +119,18 @@ def test_bad_targets_and_columns_are_refused():
     ok = pd.DataFrame({"a": [1, 2], "y": ["p", "q"]})
     with pytest.raises(DataError, match="the test data has classes not in the training data: r"):
         tabular_dataset(ok, pd.DataFrame({"a": [1], "y": ["r"]}), "y")
-    with pytest.raises(DataError, match="the train and test tables have different columns: a, b"):
+    with pytest.raises(DataError, match=r"the train and test tables have different columns \(only in train: a; only in test: b\)"):
         tabular_dataset(ok, pd.DataFrame({"b": [1], "y": ["p"]}), "y")
+    with pytest.raises(DataError, match=r"different columns \(only in test: c\)"):
+        tabular_dataset(ok, pd.DataFrame({"a": [1], "c": [2], "y": ["p"]}), "y")
+
+
+def test_test_columns_in_another_order_follow_the_training_order():
+    train = pd.DataFrame({"a": [1.0, 2.0], "b": ["x", "y"], "y": ["p", "q"]})
+    test = pd.DataFrame({"y": ["q"], "b": ["y"], "a": [2.0]})
+    data = tabular_dataset(train, test, "y")
+    assert list(data.X_test.columns) == ["a", "b"]
+    assert data.X_test.iloc[0].tolist() == [2.0, "y"]
 
 
 def test_split_table_checks_its_inputs():
