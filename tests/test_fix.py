@@ -7,8 +7,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
-from planted import tiny_images
 
+from planted import tiny_images
 from tda_core.attribution import Baseline
 from tda_core.data import tabular_dataset
 from tda_core.exceptions import UsageError
