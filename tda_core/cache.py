@@ -46,7 +46,8 @@ class ArrayCache:
     def load(self, key: Any, shapes: Mapping[str, tuple[int, ...] | None] | None = None) -> dict[str, np.ndarray] | None:
         """The arrays stored under ``key``, or None when missing or not as expected.
 
-        ``shapes`` maps each expected name to its shape (None: any shape)."""
+        ``shapes`` maps each expected name to its shape: a tuple whose ``None`` entries match
+        any size, or None for any shape."""
         path = self.path(key)
         if path is None or not path.is_file():
             return None
@@ -61,7 +62,7 @@ class ArrayCache:
             if set(arrays) != set(shapes):
                 return None
             for name, shape in shapes.items():
-                if shape is not None and tuple(arrays[name].shape) != tuple(shape):
+                if shape is not None and not _fits(arrays[name].shape, shape):
                     return None
         for value in arrays.values():
             if value.dtype.kind != "f" or not np.all(np.isfinite(value)):
@@ -86,3 +87,7 @@ class ArrayCache:
                     os.unlink(tmp)
         except OSError:  # a full or read-only disk: go on without caching
             return
+
+
+def _fits(shape: tuple[int, ...], expected: tuple[int | None, ...]) -> bool:
+    return len(shape) == len(expected) and all(e is None or int(e) == int(n) for n, e in zip(shape, expected))

@@ -237,6 +237,7 @@ def cmd_attribute(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     analysis = _analysis(args, f"{args.action} ranking")
+    analysis.compute_baseline(ProgressPrinter("baseline"))
     true, pred = _parse_group(args.group, analysis.data.classes)
     group = analysis.group(true, pred, args.tests)
     result = analysis.attribute(group, args.action, args.metric, args.size, args.alpha, unit=args.unit)
@@ -308,5 +309,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into head & co.
         return 0
     except KeyboardInterrupt:
-        sys.stderr.write("error: interrupted; finished retrains are cached, rerun to continue\n")
+        resume = "" if getattr(args, "no_cache", True) else "; finished retrains are cached, rerun to continue"
+        sys.stderr.write(f"error: interrupted{resume}\n")
         return 130

@@ -153,7 +153,10 @@ class Engine:
         """Each seed's start (:meth:`Recipe.fit_start`), trained once and cached."""
         missing = [s for s in dict.fromkeys(seeds) if (data.fingerprint, recipe.fingerprint(), s) not in self._starts]
         units = [
-            _Unit(("start", data.fingerprint, recipe.fingerprint(), s), int(recipe.start_trains()), None, _start_unit, (recipe, data, s))
+            _Unit(
+                ("start", data.fingerprint, recipe.fingerprint(), s), int(recipe.start_trains()), recipe.start_shapes(data),
+                _start_unit, (recipe, data, s),
+            )
             for s in missing
         ]
         for unit, result in zip(units, self._run(units, progress)):

@@ -94,6 +94,11 @@ class Recipe(BaseEstimator, abc.ABC):
         """Whether :meth:`fit_start` exists; estimates and representations then use it too."""
         return self.needs_start()
 
+    def start_shapes(self, data: Dataset) -> dict[str, tuple[int | None, ...] | None]:
+        """The arrays :meth:`fit_start` returns, by name, with their shapes (``None``: any size);
+        a cached start that differs is trained again."""
+        raise ModelError(f"{self.display_name} needs no start")
+
     def start_trains(self) -> bool:
         """Whether :meth:`fit_start` trains a model (it counts as a retrain)."""
         return True
@@ -149,7 +154,7 @@ class Recipe(BaseEstimator, abc.ABC):
     def describe(self) -> dict[str, Any]:
         """JSON-ready: the name and the parameters."""
         params = {k: v for k, v in self.get_params(deep=False).items() if isinstance(v, (int, float, str, bool, type(None)))}
-        return {"name": self.display_name, "removal": self.removal, "checkpoints": list(self.checkpoint_epochs), **params}
+        return params | {"name": self.display_name, "removal": self.removal, "checkpoints": list(self.checkpoint_epochs)}
 
 
 def eval_features(data: Dataset, eval_on: EvalOn) -> Any:

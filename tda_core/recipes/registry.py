@@ -80,6 +80,8 @@ def named_recipe(name: str, data: Dataset, epochs: int | None = None, mode: str 
     if data.kind != "tabular" or name not in TABULAR_RECIPES:
         raise UsageError(f"unknown recipe {name!r} for {data.kind} data: choose default or {', '.join(TABULAR_RECIPES)}")
     recipe = TABULAR_RECIPES[name]()
-    if epochs is not None and isinstance(recipe, LogisticSGDRecipe):
+    if epochs is not None:
+        if not isinstance(recipe, LogisticSGDRecipe):
+            raise UsageError(f"the recipe {name} has no epochs to set: they apply to logistic-sgd and to networks")
         recipe.set_params(epochs=epochs)
     return recipe

@@ -157,6 +157,5 @@ def test_names_steps_and_fingerprints():
     assert recipe.describe()["removal"] == "drop" and recipe.describe()["warm_start"] is False
 
 
-@pytest.mark.xfail(strict=True, reason="recipes/base.py Recipe.describe: the 'name' parameter (None) overrides display_name")
 def test_describe_names_the_recipe():
     assert SklearnRecipe(lbfgs()).describe()["name"] == "LogisticRegression"

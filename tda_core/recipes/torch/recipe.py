@@ -214,6 +214,12 @@ class TorchRecipe(Recipe):
         """Whether the start is trained (no uploaded weights) or only read off the weights."""
         return self.initial_state is None
 
+    def start_shapes(self, data: Dataset) -> dict[str, tuple[int | None, ...] | None]:
+        return {
+            "F_train": (data.n_train, None), "F_test": (data.n_test, None),
+            "weight": (None, data.n_classes), "bias": (data.n_classes,),
+        }
+
     def fit_start(self, data: Dataset, seed: int) -> dict[str, np.ndarray]:
         """The starting network's features of the training and test rows (``F_train``,
         ``F_test``) and its last layer (``weight`` (D, C), ``bias`` (C,)). The starting network
