@@ -237,8 +237,8 @@ def cmd_attribute(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     analysis = _analysis(args, f"{args.action} ranking")
-    analysis.compute_baseline(ProgressPrinter("baseline"))
     true, pred = _parse_group(args.group, analysis.data.classes)
+    analysis.compute_baseline(ProgressPrinter("baseline"))
     group = analysis.group(true, pred, args.tests)
     result = analysis.attribute(group, args.action, args.metric, args.size, args.alpha, unit=args.unit)
     doc = attribution_json(analysis, result, started)
