@@ -164,6 +164,11 @@ with right:
                     + (" · **head only**: retrains the last layer on frozen features" if mode == "head" else "")
                     + (f" · candidate mode: top **{state.get(state.CANDIDATES)}**"
                        if state.get(state.USE_CANDIDATES) and loaders.can_estimate(recipe) else ""))
+        per_run = recipe.members_per_run
+        if per_run > 1 and int(state.get(state.ENSEMBLE)) <= per_run:
+            st.caption(f"All {state.get(state.ENSEMBLE)} members are checkpoints of one run: they are not independent, "
+                       f"so no p-value or reliability can be computed. Use {2 * per_run} or more members to span "
+                       "several runs.")
         with st.expander("Recipe parameters"):
             st.dataframe(tables.recipe_parameters(recipe), hide_index=True, width="stretch")
 

@@ -39,8 +39,9 @@ counts = {(g.true, g.pred): g.count for g in report.groups}
 if choices and state.get(state.GROUP) not in choices:
     state.choose_group(choices[0])  # largest group first
 
-st.caption(f"Step 2 of 4 · the baseline: **{current.recipe.display_name}**, {current.config.ensemble} retrained members, "
-           f"{data.n_test:,} test samples.")
+members = ("a deterministic model (every member gives the same probabilities, so it is trained once)"
+           if analysis.baseline.deterministic else f"{current.config.ensemble} retrained members")
+st.caption(f"Step 2 of 4 · the baseline: **{current.recipe.display_name}**, {members}, {data.n_test:,} test samples.")
 m1, m2, m3 = st.columns(3)
 m1.metric("Test accuracy", f"{report.accuracy_mean:.3f}", delta=f"± {report.accuracy_std:.3f} std over members",
           delta_color="off", delta_arrow="off", help="Mean ± std over the ensemble members (each member's own accuracy).")

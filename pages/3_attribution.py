@@ -31,7 +31,9 @@ current = frame.require_analysis()
 analysis, data = current.analysis, current.data
 group = frame.require_group(current)
 st.caption(f"Step 3 of 4 · errors **{group.true} → {group.pred}**, {group.count} test sample(s) · "
-           f"{current.recipe.display_name}, {current.config.ensemble} members.")
+           f"{current.recipe.display_name}, "
+           + ("deterministic: trained once per edit." if analysis.baseline.deterministic
+              else f"{current.config.ensemble} members."))
 
 st.radio("Rank", list(UNITS), format_func=UNITS.get, key=state.UNIT, persist_state="session", horizontal=True,
          help="Single samples: the ensemble is retrained once per training sample. Candidate groups: training samples "

@@ -54,7 +54,7 @@ def retraining(label: str) -> Iterator[StatusProgress]:
         raise
     if callback.status is not None:
         done = callback.last
-        summary = f"{done.total} models ({done.cached} from the cache)" if done else "done"
+        summary = f"{done.total} model{'' if done.total == 1 else 's'} ({done.cached} from the cache)" if done else "done"
         callback.status.update(label=f"{label}: {summary} in {time.perf_counter() - started:.1f} s", state="complete",
                                expanded=False)
 

@@ -158,7 +158,7 @@ def test_workflow_in_chromium(server, page):
     expect.set_options(timeout=60_000)  # the first run imports the engine and loads the demo
     page.goto(server)
     expect(page.get_by_role("heading", name="Data and model")).to_be_visible()
-    expect(page.get_by_text("Training rows")).to_be_visible()
+    expect(page.get_by_text("Training rows", exact=True)).to_be_visible()
     expect(page.get_by_text("First training rows")).to_be_visible()
     expect(page.get_by_text("German credit (UCI)", exact=False).first).to_be_visible()
     settle(page, "1-data", charts=1)
@@ -268,3 +268,39 @@ def test_candidate_mode_in_chromium(server, page):
     # ranking, estimates, and (in the collapsed expander) per test sample and per class
     expect(page.locator('[data-testid="stDataFrame"]')).to_have_count(4)
     settle(page, "7-candidates", charts=4)
+
+
+def test_deterministic_model_in_chromium(server, page, tmp_path):
+    """An uploaded table (100 credit rows) with logistic-lbfgs, a deterministic model: exact effects
+    and a dash for every p-value, for single samples and for candidate groups."""
+    from playwright.sync_api import expect
+
+    from tda_core.data import load_demo
+
+    credit = load_demo("credit")
+    table = tmp_path / "credit-100.csv"
+    credit.X_train.assign(credit_risk=[credit.classes[c] for c in credit.y_train]).head(100).to_csv(table, index=False)
+
+    expect.set_options(timeout=90_000)
+    page.goto(server)
+    expect(page.get_by_role("heading", name="Data and model")).to_be_visible()
+    page.get_by_text("Upload a table", exact=True).click()
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(table))
+    expect(page.get_by_role("combobox", name="Target column (the class to predict)")).to_have_value("credit_risk")
+    page.get_by_role("combobox", name="Training recipe").click()
+    page.get_by_role("option", name="logistic-lbfgs", exact=False).click()
+    expect(page.get_by_test_id("stMainBlockContainer").get_by_text("logistic-lbfgs", exact=True)).to_be_visible()
+    expect(page.get_by_text("Training rows", exact=True)).to_be_visible()
+    pick_largest_error_group(page)
+    expect(page.get_by_text("a deterministic model", exact=False)).to_be_visible()
+    go(page, "3 · Attribution")
+    expect(page.get_by_role("heading", name="Ranked training samples")).to_be_visible()
+    expect(page.get_by_text("Deterministic model: effects are exact.", exact=True)).to_be_visible()
+    p_value = page.get_by_test_id("stMetric").filter(has_text="p-value of the group effect")
+    expect(p_value.get_by_test_id("stMetricValue")).to_have_text("—")
+    settle(page, "8-deterministic", charts=4)
+
+    page.get_by_text("candidate groups", exact=True).click()
+    expect(page.get_by_role("heading", name="Candidate training groups")).to_be_visible()
+    expect(page.get_by_text("Deterministic model: effects are exact.", exact=True)).to_be_visible()
+    expect(p_value.get_by_test_id("stMetricValue")).to_have_text("—")

@@ -330,11 +330,13 @@ def test_deterministic_model_on_every_page(deterministic_engine):
     report = analysis.errors
     accuracy = metric(at, "Test accuracy")
     assert (accuracy.value, accuracy.delta) == (f"{report.accuracy_mean:.3f}", "± 0.000 std over members")
+    assert "the baseline: **logistic-lbfgs**, a deterministic model" in at.caption[0].value
     assert at.session_state["group"] == (group.true, group.pred)
 
     at.session_state["unit"] = "group"  # candidate groups: 24 retrains instead of 800
     visit(at, ATTRIBUTION)
     assert "Deterministic model: effects are exact" in text(at)
+    assert "deterministic: trained once per edit" in at.caption[0].value
     assert metric(at, "Reliability of the ranking").value == "1.00"
     assert_warnings_above_numbers(at, expected.warnings)
     assert expected.warnings[0].startswith("Deterministic model")
@@ -390,6 +392,7 @@ def test_low_reliability_says_what_to_do(low_reliability_engine):
     assert expected.reliability is not None and expected.reliability < 0.5
     at = upload_small_table(app(), "paper-sgd", 6)
     assert any("checkpoints of one run, 3 per run (the study's scheme)" in m.value for m in at.markdown)
+    assert not any("are checkpoints of one run" in c.value for c in at.caption)  # 6 members: 2 runs
     visit(at, ERRORS)
     visit(at, ATTRIBUTION)
     assert metric(at, "Reliability of the ranking").value == f"{expected.reliability:.2f}"
@@ -630,4 +633,6 @@ def test_checkpoint_members_are_labelled_as_the_studys_scheme():
     assert at.radio(key="members").value == "checkpoints"
     assert any("checkpoints of one run, 3 per run (the study's scheme)" in m.value for m in at.markdown)
     assert "independent seeds" not in " ".join(m.value for m in at.markdown)
+    assert any(c.value.startswith("All 3 members are checkpoints of one run") and "Use 6 or more members" in c.value
+               for c in at.caption)
     assert "checkpoints of one run" in " ".join(m.value for m in at.sidebar.markdown)
