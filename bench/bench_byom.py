@@ -19,8 +19,8 @@ groups and every counterfactual of the largest error group's `remove` / `loss` r
         the full ranking with n_jobs=1 against n_jobs=2 (loky), the second from a cold worker
         pool and again with the pool already started; ratio 1 job / 2 jobs. The fair naive
         baseline here is the same loop as (b) over 3 seeds (``random_state``), one fit at a time.
-  (d)   warm start: ``tda_core.recipes.registry.logistic_lbfgs()`` (warm-started from the
-        baseline's solution) against the same recipe with warm_start=False: time of the same
+  (d)   warm start: ``tda_core.recipes.registry.logistic_lbfgs()`` with warm_start=True
+        (each counterfactual starts from the baseline's solution) against the recipe as it is (cold): time of the same
         ranking and the largest |delta_mean| difference between the two; and each against a
         reference solved to tol=1e-10 (largest difference, Spearman over all rows), since both
         stop at lbfgs's default tolerance.
@@ -192,8 +192,8 @@ def main() -> None:
     # (d) warm start vs cold start, the registry's logistic-lbfgs recipe; both against a
     # reference solved to a tight tolerance, which tells solver noise from real effects
     if not args.skip_warm:
-        warm = logistic_lbfgs()
-        cold = clone(warm).set_params(warm_start=False)
+        cold = logistic_lbfgs()  # refit cold per edit
+        warm = clone(cold).set_params(warm_start=True)
         tight = clone(cold).set_params(estimator__logisticregression__tol=1e-10, estimator__logisticregression__max_iter=10000)
         warm_s, warm_analysis, warm_ranking = engine_ranking(data, warm)
         cold_s, cold_analysis, cold_ranking = engine_ranking(data, cold)
@@ -201,8 +201,8 @@ def main() -> None:
         d_warm, d_cold, d_tight = by_train_index(warm_ranking), by_train_index(cold_ranking), by_train_index(tight_ranking)
         top_same = len(set(warm_ranking.train_index[:10].tolist()) & set(cold_ranking.train_index[:10].tolist()))
         rows += [
-            ("(d) logistic-lbfgs, warm start", warm_s, f"{warm_analysis.engine.stats.retrains} models"),
-            ("(d) logistic-lbfgs, warm_start=False", cold_s, f"{cold_analysis.engine.stats.retrains} models"),
+            ("(d) logistic-lbfgs, warm_start=True", warm_s, f"{warm_analysis.engine.stats.retrains} models"),
+            ("(d) logistic-lbfgs, cold (as shipped)", cold_s, f"{cold_analysis.engine.stats.retrains} models"),
         ]
         result |= {
             "warm_start_s": round(warm_s, 3),

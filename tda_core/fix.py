@@ -26,14 +26,20 @@ def check_indices(data: Dataset, indices: Sequence[int]) -> tuple[int, ...]:
 
 
 def corrected_training_set(
-    data: Dataset, baseline: Baseline | None, action: str | Action, indices: Sequence[int], reason: str = ""
+    data: Dataset,
+    baseline: Baseline | None,
+    action: str | Action,
+    indices: Sequence[int],
+    reason: str = "",
+    context: dict[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The training set with the action applied, and a JSON-ready manifest.
 
     The action's own edit decides every change (:meth:`tda_core.actions.Edit.apply`): rows whose
     weight became 0 are dropped, changed labels are written to the target column, and weights
     other than 1 go to a ``sample_weight`` column. Tabular rows keep their original id
-    (``row_id``); images are listed by file.
+    (``row_id``); images are listed by file. ``context`` (JSON-ready: the error group, metric,
+    effects, accuracy before and after...) is recorded in the manifest as ``why``.
     """
     action = get_action(action)
     idx = check_indices(data, indices)
@@ -69,6 +75,7 @@ def corrected_training_set(
         "n_train_after": len(table),
         "changes": changes,
         "reason": reason,
+        "why": dict(context or {}),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "tool": "tda_core",
     }
