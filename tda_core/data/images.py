@@ -6,13 +6,23 @@ every one must also appear in ``test/``. Files are read in sorted path order, so
 index ``i`` is always the same file (``Dataset.train_ids[i]`` is its relative path).
 
 Every image goes through one torchvision transform (:func:`image_transform`), after 16-bit
-greyscale pictures are scaled to 8 bits (65535 -> 255; PIL would clip them at 255):
+greyscale pictures are scaled to 8 bits (65535 -> 255; PIL would clip them at 255). What the
+transform does is an :class:`ImageInput`, the input an architecture expects
+(:func:`tda_core.recipes.torch.networks.image_input` gives the one of each architecture):
 
-* convert to grayscale (1 channel) when every image of the dataset is grayscale, otherwise to
-  RGB (3 channels); ``channels=1|3`` forces one;
-* resize to ``size`` x ``size`` (default 28) with bilinear interpolation (aspect not kept);
-* ``ToTensor`` (values in [0, 1]) and ``Normalize(mean=0.5, std=0.5)`` per channel, so the
-  network sees values in [-1, 1].
+* convert to grayscale (1 channel) or RGB (3 channels): the input's ``channels``, or, when it
+  leaves them open (the small networks), grayscale only when every image of the dataset is;
+* resize to ``size`` x ``size`` with bilinear interpolation (aspect not kept): 28 for the small
+  networks (:data:`SMALL_INPUT`), 224 for torchvision's classifiers (:data:`IMAGENET_INPUT`);
+* ``ToTensor`` (values in [0, 1]) and ``Normalize(mean, std)`` per channel: 0.5/0.5 for the
+  small networks, so that they see values in [-1, 1]; ImageNet's mean and std for torchvision's
+  classifiers, as their pretrained weights expect.
+
+Before any picture is decoded, two budgets are checked from the files' headers, each refused
+with one :class:`~tda_core.exceptions.DataError`: the pixels decoded from all files together
+(``max_total_pixels``, :data:`MAX_TOTAL_PIXELS`; a bomb of many large pictures takes minutes),
+and the memory of the network's inputs, N x channels x size x size float32
+(``max_input_bytes``, :data:`MAX_INPUT_BYTES`; 224x224 RGB is 0.6 MB an image).
 
 ``thumbnails_train``/``thumbnails_test`` are uint8 RGB pictures of ``THUMBNAIL_SIZE`` pixels
 for galleries. A ZIP is read member by member in memory and never extracted, so nothing is
@@ -27,6 +37,8 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,27 +49,98 @@ from .archive import Entry, folder_entries, zip_entries
 from .dataset import Dataset
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-#: Side of the square the network sees.
+#: Side of the square the small networks see (the default input).
 IMAGE_SIZE = 28
+#: Side of the square torchvision's classifiers see.
+IMAGENET_SIZE = 224
 #: Side of the square gallery thumbnails.
 THUMBNAIL_SIZE = 64
-#: Normalisation after ToTensor: (x - 0.5) / 0.5 maps [0, 1] to [-1, 1].
+#: Normalisation of the small networks after ToTensor: (x - 0.5) / 0.5 maps [0, 1] to [-1, 1].
 NORMALIZE_MEAN = 0.5
 NORMALIZE_STD = 0.5
+#: ImageNet's per-channel mean and std (RGB), the normalisation of torchvision's pretrained classifiers.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+#: Smallest and largest side accepted for the network's input.
+MIN_IMAGE_SIZE = 8
+MAX_IMAGE_SIZE = 1024
 #: Default limit on the uncompressed bytes of all files (declared and actually read).
 MAX_BYTES = 512 * 1024 * 1024
 #: Default limit on the number of files (or ZIP entries).
 MAX_FILES = 50_000
 #: Largest picture accepted, in pixels (a decompression bomb guard for PNG/JPEG themselves).
 MAX_PIXELS = 40_000_000
+#: Default limit on the pixels decoded from all files of a dataset together (width x height
+#: summed over the files, read from their headers before decoding).
+MAX_TOTAL_PIXELS = 500_000_000
+#: Default limit on the memory of the network's inputs: N x channels x size x size float32.
+MAX_INPUT_BYTES = 2 * 1024**3
 GRAYSCALE_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 
 
 # ---------------------------------------------------------------------------------------
-# The transform
+# The input a network expects, and the transform
 
 
-def image_transform(size: int = IMAGE_SIZE, channels: int = 1) -> Any:
+@dataclass(frozen=True)
+class ImageInput:
+    """The input an architecture expects: a square of ``size`` pixels, ``channels`` (1, 3, or
+    None: grayscale when every image of the dataset is, otherwise RGB), normalised per channel
+    by ``mean`` and ``std`` after ToTensor (one value applies to every channel). ``label``
+    names the normalisation for people."""
+
+    size: int = IMAGE_SIZE
+    channels: int | None = None
+    mean: tuple[float, ...] = (NORMALIZE_MEAN,)
+    std: tuple[float, ...] = (NORMALIZE_STD,)
+    label: str = "[-1, 1]"
+
+    def with_size(self, size: int | None) -> ImageInput:
+        """The same input at another size (None: unchanged); refuses sizes the loader refuses."""
+        if size is None:
+            return self
+        return replace(self, size=check_size(size))
+
+    def mean_std(self, channels: int) -> tuple[list[float], list[float]]:
+        """Per-channel mean and std for ``channels`` channels."""
+        return _per_channel(self.mean, channels, "mean"), _per_channel(self.std, channels, "std")
+
+    def describe(self, channels: int) -> str:
+        """For example "grayscale 28x28" or "RGB 224x224, ImageNet mean/std" (the default
+        normalisation, to [-1, 1], is not named)."""
+        kind = "grayscale" if channels == 1 else "RGB"
+        norm = "" if self.label == "[-1, 1]" else f", {self.label}"
+        return f"{kind} {self.size}x{self.size}{norm}"
+
+
+#: The small networks' input (small_cnn, mlp, resnet18_small): 28x28, the data's channels, [-1, 1].
+SMALL_INPUT = ImageInput()
+#: torchvision's classifiers: 224x224 RGB, ImageNet mean/std.
+IMAGENET_INPUT = ImageInput(IMAGENET_SIZE, 3, IMAGENET_MEAN, IMAGENET_STD, "ImageNet mean/std")
+
+
+def check_size(size: int) -> int:
+    """``size`` as an int, or a :class:`DataError` when it is not a side the loader accepts."""
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not MIN_IMAGE_SIZE <= size <= MAX_IMAGE_SIZE:
+        raise DataError(f"the image size must be a whole number of pixels between {MIN_IMAGE_SIZE} and {MAX_IMAGE_SIZE}, not {size!r}")
+    return int(size)
+
+
+def _per_channel(values: Sequence[float], channels: int, what: str) -> list[float]:
+    values = [float(v) for v in values]
+    if len(values) == 1:
+        return values * channels
+    if len(values) != channels:
+        raise DataError(f"the normalisation {what} has {len(values)} values, for images with {channels} channels")
+    return values
+
+
+def image_transform(
+    size: int = IMAGE_SIZE,
+    channels: int = 1,
+    mean: Sequence[float] = (NORMALIZE_MEAN,),
+    std: Sequence[float] = (NORMALIZE_STD,),
+) -> Any:
     """The torchvision transform every image goes through (see the module docstring)."""
     from torchvision import transforms
 
@@ -69,9 +152,15 @@ def image_transform(size: int = IMAGE_SIZE, channels: int = 1) -> Any:
             convert,
             transforms.Resize((size, size), interpolation=transforms.InterpolationMode.BILINEAR, antialias=True),
             transforms.ToTensor(),
-            transforms.Normalize([NORMALIZE_MEAN] * channels, [NORMALIZE_STD] * channels),
+            transforms.Normalize(_per_channel(mean, channels, "mean"), _per_channel(std, channels, "std")),
         ]
     )
+
+
+def input_transform(image_input: ImageInput, channels: int) -> Any:
+    """:func:`image_transform` for ``image_input`` with ``channels`` channels."""
+    mean, std = image_input.mean_std(channels)
+    return image_transform(image_input.size, channels, mean, std)
 
 
 def _to_rgb(image: Any) -> Any:
@@ -138,8 +227,8 @@ def _check_layout(entries: list[Entry], label: str) -> tuple[str, ...]:
     return classes
 
 
-def _probe(entry: Entry, label: str, max_pixels: int) -> tuple[bytes, str]:
-    """Read a file's bytes and its image header (mode and size, without decoding the pixels)."""
+def _probe(entry: Entry, label: str, max_pixels: int) -> tuple[bytes, str, int]:
+    """Read a file's bytes and its image header: mode and pixels, without decoding them."""
     from PIL import Image
 
     data = entry.read()
@@ -153,7 +242,36 @@ def _probe(entry: Entry, label: str, max_pixels: int) -> tuple[bytes, str]:
         raise DataError(
             f"{label}: {entry.path} is {width}x{height} pixels, more than the limit of {max_pixels}; shrink the image"
         )
-    return data, mode
+    return data, mode, width * height
+
+
+def megapixels(pixels: int) -> str:
+    return f"{pixels / 1e6:,.0f} megapixels" if pixels >= 10**7 else f"{pixels / 1e6:,.1f} megapixels"
+
+
+def _gigabytes(n: int) -> str:
+    return f"{n / 1024**3:.1f} GB"
+
+
+def check_budget(
+    label: str, pixels: Sequence[int], channels: int, size: int, max_total_pixels: int, max_input_bytes: int
+) -> None:
+    """Refuse, before decoding, a dataset whose files decode to more than ``max_total_pixels``
+    pixels together, or whose network inputs (N x channels x size x size float32) take more
+    than ``max_input_bytes``."""
+    total = int(sum(pixels))
+    if total > max_total_pixels:
+        raise DataError(
+            f"{label}: the {len(pixels)} images decode to {megapixels(total)} together, more than the limit of "
+            f"{megapixels(max_total_pixels)}; shrink the pictures (the network sees {size}x{size}) or use fewer"
+        )
+    needed = len(pixels) * channels * size * size * 4
+    if needed > max_input_bytes:
+        raise DataError(
+            f"{label}: {len(pixels)} images at {size}x{size} with {channels} channel{'s' if channels > 1 else ''} "
+            f"take {_gigabytes(needed)} as network inputs, more than the limit of {_gigabytes(max_input_bytes)}; "
+            "choose a smaller image size or use fewer images"
+        )
 
 
 def _unreadable(entry: Entry, label: str, exc: Exception) -> DataError:
@@ -189,24 +307,27 @@ def stack_images(images: list[Any], transform: Any) -> tuple[np.ndarray, np.ndar
     return X, thumbs
 
 
-def _dataset(
-    entries: list[Entry],
-    name: str,
-    label: str,
-    size: int,
-    channels: int | None,
-    max_pixels: int,
-) -> Dataset:
+@dataclass(frozen=True)
+class _Limits:
+    max_pixels: int
+    max_total_pixels: int
+    max_input_bytes: int
+
+
+def _dataset(entries: list[Entry], name: str, label: str, image_input: ImageInput, limits: _Limits) -> Dataset:
     classes = _check_layout(entries, label)
     codes = {c: i for i, c in enumerate(classes)}
     entries = sorted(entries, key=lambda e: e.path)
-    probed = [(e, *_probe(e, label, max_pixels)) for e in entries]  # compressed bytes only, not pixels
+    probed = [(e, *_probe(e, label, limits.max_pixels)) for e in entries]  # compressed bytes only, not pixels
+    channels = image_input.channels
     if channels is None:
-        channels = 1 if all(mode in GRAYSCALE_MODES for _, _, mode in probed) else 3
-    transform = image_transform(size, channels)
+        channels = 1 if all(mode in GRAYSCALE_MODES for _, _, mode, _ in probed) else 3
+    size = image_input.size
+    check_budget(label, [p for *_, p in probed], channels, size, limits.max_total_pixels, limits.max_input_bytes)
+    transform = input_transform(image_input, channels)
     parts = {}
     for split in ("train", "test"):
-        chosen = [(e, data) for e, data, _ in probed if e.split == split]
+        chosen = [(e, data) for e, data, _, _ in probed if e.split == split]
         X, thumbs = _convert(chosen, transform, label)
         parts[split] = (
             X,
@@ -215,7 +336,6 @@ def _dataset(
             thumbs,
         )
     (Xtr, ytr, idtr, thtr), (Xte, yte, idte, thte) = parts["train"], parts["test"]
-    kind = "grayscale" if channels == 1 else "RGB"
     return Dataset(
         name=name,
         kind="images",
@@ -227,10 +347,7 @@ def _dataset(
         train_ids=idtr,
         test_ids=idte,
         target="class",
-        description=(
-            f"{len(classes)} classes, {len(ytr)} train / {len(yte)} test images, "
-            f"{kind} {size}x{size}"
-        ),
+        description=f"{len(classes)} classes, {len(ytr)} train / {len(yte)} test images, {image_input.describe(channels)}",
         thumbnails_train=thtr,
         thumbnails_test=thte,
     )
@@ -241,33 +358,43 @@ def load_images(
     name: str | None = None,
     max_bytes: int = MAX_BYTES,
     max_files: int = MAX_FILES,
-    size: int = IMAGE_SIZE,
+    size: int | None = None,
     channels: int | None = None,
     max_pixels: int = MAX_PIXELS,
+    *,
+    image_input: ImageInput = SMALL_INPUT,
+    max_total_pixels: int = MAX_TOTAL_PIXELS,
+    max_input_bytes: int = MAX_INPUT_BYTES,
 ) -> Dataset:
     """Load an image dataset from a folder, a ``.zip`` file, or the bytes of an uploaded ZIP.
 
-    ``name`` labels the dataset (and error messages); by default the folder or file name.
-    ``channels`` is 1 or 3 to force grayscale or RGB; by default grayscale only when every
-    image is. Raises :class:`~tda_core.exceptions.DataError` with one line saying what is
-    wrong and how to fix it.
+    ``image_input`` is the input the network expects (size, channels, normalisation; by
+    default the small networks' :data:`SMALL_INPUT`); ``size`` overrides its size and
+    ``channels`` (1 or 3) its channels. ``name`` labels the dataset (and error messages); by
+    default the folder or file name. Raises :class:`~tda_core.exceptions.DataError` with one
+    line saying what is wrong and how to fix it, before decoding any picture when a budget
+    (``max_total_pixels``, ``max_input_bytes``) is exceeded.
     """
+    image_input = image_input.with_size(size)
+    if channels is not None:
+        if channels not in (1, 3):
+            raise DataError(f"channels must be 1 (grayscale) or 3 (RGB), not {channels}")
+        image_input = replace(image_input, channels=channels)
+    limits = _Limits(max_pixels, max_total_pixels, max_input_bytes)
     if isinstance(path, (bytes, bytearray, memoryview)):
         label = name or "upload.zip"
         entries, archive = zip_entries(io.BytesIO(bytes(path)), label, max_bytes, max_files)
         with archive:
-            return _dataset(entries, Path(label).stem, label, size, channels, max_pixels)
+            return _dataset(entries, Path(label).stem, label, image_input, limits)
     source = Path(path)
     label = name or source.name or str(source)
     if source.is_dir():
         entries = folder_entries(source, label, max_bytes, max_files)
-        return _dataset(entries, name or source.resolve().name, label, size, channels, max_pixels)
+        return _dataset(entries, name or source.resolve().name, label, image_input, limits)
     if not source.exists():
         raise DataError(f"{label}: not found; give a folder with train/ and test/, or a .zip of them")
     if source.suffix.lower() != ".zip" and not zipfile.is_zipfile(source):
         raise DataError(f"{label}: not a folder or a .zip archive; give a folder with train/ and test/, or a .zip of them")
     entries, archive = zip_entries(source, label, max_bytes, max_files)
     with archive:
-        return _dataset(entries, name or source.stem, label, size, channels, max_pixels)
-
-
+        return _dataset(entries, name or source.stem, label, image_input, limits)

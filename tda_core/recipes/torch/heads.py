@@ -40,16 +40,21 @@ def train_heads(
     ``sum_i w_i * ce_i / batch_size``, optimised by AdamW. A batch of one gives the numbers of a
     batch of many. ``return_weights`` also returns the final heads' weights (B, D, C) and
     biases (B, C).
+
+    The heads train on the device of ``F_train`` (``Y``, ``W`` and ``F_eval`` are moved there);
+    the initialisation and the batch order come from a CPU generator, the same on every device.
     """
     import torch
 
+    device = F_train.device
+    Y, W, F_eval = Y.to(device), W.to(device), F_eval.to(device)
     B, n = Y.shape
     d = F_train.shape[1]
     C = n_classes
     generator = torch.Generator().manual_seed(seed)
     bound = 1.0 / math.sqrt(d) if d else 0.0
-    w0 = (torch.rand(d, C, 1, generator=generator) * 2 - 1) * bound
-    b0 = (torch.rand(C, 1, generator=generator) * 2 - 1) * bound
+    w0 = ((torch.rand(d, C, 1, generator=generator) * 2 - 1) * bound).to(device)
+    b0 = ((torch.rand(C, 1, generator=generator) * 2 - 1) * bound).to(device)
     # The B heads side by side as a (D, C*B) matrix: one matrix product serves them all, and the
     # softmax runs over a non-innermost axis of size C, which vectorises over the B heads.
     weight = w0.expand(d, C, B).reshape(d, C * B).clone().requires_grad_(True)
@@ -59,6 +64,7 @@ def train_heads(
     snaps = []
     for epoch in range(1, epochs + 1):
         for idx in batches(n, batch_size, generator):
+            idx = idx.to(device)
             logits = torch.addmm(bias, F_train[idx], weight).view(len(idx), C, B)
             ce = -torch.log_softmax(logits, dim=1).gather(1, Yt[idx, None, :]).squeeze(1)  # (m, B)
             loss = (Wt[idx] * ce).sum() / len(idx)
@@ -68,11 +74,11 @@ def train_heads(
         if epoch in checkpoints:
             with torch.no_grad():
                 logits = torch.addmm(bias, F_eval, weight).view(len(F_eval), C, B)
-                snaps.append(torch.softmax(logits, dim=1).permute(2, 0, 1).contiguous().numpy())
+                snaps.append(torch.softmax(logits, dim=1).permute(2, 0, 1).contiguous().cpu().numpy())
     proba = np.stack(snaps, axis=1) if snaps else np.zeros((B, 0, len(F_eval), C), dtype=np.float32)
     if not return_weights:
         return proba
     with torch.no_grad():
-        w_final = weight.view(d, C, B).permute(2, 0, 1).numpy().copy()
-        b_final = bias.view(C, B).t().numpy().copy()
+        w_final = weight.view(d, C, B).permute(2, 0, 1).cpu().numpy().copy()
+        b_final = bias.view(C, B).t().cpu().numpy().copy()
     return proba, w_final, b_final

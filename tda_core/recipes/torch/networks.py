@@ -1,5 +1,17 @@
 """The networks a :class:`~tda_core.recipes.torch.recipe.TorchRecipe` trains: the architecture
-registry, loading and checking weights, and helpers that run a network (features, probabilities).
+registry, loading and checking weights, the device, and helpers that run a network (features,
+probabilities).
+
+Two families of architectures (:data:`ARCHITECTURES`):
+
+* **torchvision's own classifiers** (``resnet18``, ``resnet34``, ``resnet50``,
+  ``mobilenet_v3_small``, ``efficientnet_b0``): built as ``torchvision.models.<name>(weights=None,
+  num_classes=C)``, so a state dict saved from the torchvision model (fine-tuned for the user's C
+  classes) loads exactly. Their input is :data:`~tda_core.data.images.IMAGENET_INPUT`: 224x224
+  RGB, ImageNet mean/std. Nothing is ever downloaded: weights come only from the user's file.
+* **small networks** (``small_cnn``, ``mlp``, ``resnet18_small``: ResNet-18 with a 3x3 stride-1
+  ``conv1`` taking the data's channels and no max-pool): input
+  :data:`~tda_core.data.images.SMALL_INPUT`, 28x28, the data's channels, [-1, 1].
 
 torch is imported inside functions, so importing this module is cheap.
 """
@@ -8,13 +20,16 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ...data.dataset import Dataset
+from ...data.images import IMAGENET_INPUT, SMALL_INPUT, ImageInput
 from ...exceptions import ModelError
 from ..preprocessing import tabular_preprocessor
 
@@ -64,27 +79,112 @@ def _mlp(n_classes: int, input_shape: Sequence[int]) -> nn.Module:
     )
 
 
-def _resnet18(n_classes: int, input_shape: Sequence[int]) -> nn.Module:
+def _resnet18_small(n_classes: int, input_shape: Sequence[int]) -> nn.Module:
     """torchvision's ResNet-18 (no pretrained weights) for small inputs: 3x3 stride-1 conv1 taking
     the data's channels (1 for grayscale), no max-pool, ``n_classes`` outputs."""
     from torch import nn
     from torchvision.models import resnet18
 
     if len(input_shape) != 3:
-        raise ModelError(f"resnet18 needs images of shape (channels, H, W), not {tuple(input_shape)}")
+        raise ModelError(f"resnet18_small needs images of shape (channels, H, W), not {tuple(input_shape)}")
     model = resnet18(weights=None, num_classes=n_classes)
     model.conv1 = nn.Conv2d(input_shape[0], 64, kernel_size=3, stride=1, padding=1, bias=False)
     model.maxpool = nn.Identity()
     return model
 
 
-ARCHITECTURES: dict[str, Callable[[int, Sequence[int]], nn.Module]] = {
-    "small_cnn": _small_cnn,
-    "mlp": _mlp,
-    "resnet18": _resnet18,
+def _torchvision(name: str) -> Callable[[int, Sequence[int]], nn.Module]:
+    """torchvision's classifier ``name`` as torchvision builds it, without pretrained weights."""
+
+    def build(n_classes: int, input_shape: Sequence[int]) -> nn.Module:
+        from torchvision import models
+
+        if len(input_shape) != 3:
+            raise ModelError(f"{name} needs images of shape (channels, H, W), not {tuple(input_shape)}")
+        if input_shape[0] != 3:
+            raise ModelError(
+                f"{name} takes RGB images (3 channels), not {input_shape[0]}: load the images for {name} "
+                f"({IMAGENET_INPUT.describe(3)})"
+            )
+        return getattr(models, name)(weights=None, num_classes=n_classes)
+
+    build.__name__ = build.__qualname__ = f"build_{name}"
+    return build
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A named network: ``build(n_classes, input_shape)`` (calling the architecture builds it),
+    its native ``input`` (size, channels, normalisation), whether full training can stack it with
+    ``torch.func`` (``stackable``: no batch norm, no dropout), and whether it is torchvision's
+    own classifier (standard state dicts load)."""
+
+    name: str
+    build: Callable[[int, Sequence[int]], nn.Module]
+    input: ImageInput
+    stackable: bool = False
+    torchvision: bool = False
+    description: str = ""
+
+    def __call__(self, n_classes: int, input_shape: Sequence[int]) -> nn.Module:
+        return self.build(n_classes, tuple(input_shape))
+
+
+#: torchvision's classifiers offered under their own names (see the module docstring).
+TORCHVISION_CLASSIFIERS = ("resnet18", "resnet34", "resnet50", "mobilenet_v3_small", "efficientnet_b0")
+
+ARCHITECTURES: dict[str, Architecture] = {
+    "small_cnn": Architecture("small_cnn", _small_cnn, SMALL_INPUT, stackable=True, description="two strided convolutions, 28x28"),
+    "mlp": Architecture("mlp", _mlp, SMALL_INPUT, stackable=True, description="one hidden layer; images or tables"),
+    **{
+        name: Architecture(name, _torchvision(name), IMAGENET_INPUT, torchvision=True, description=f"torchvision {name}, 224x224 RGB")
+        for name in TORCHVISION_CLASSIFIERS
+    },
+    "resnet18_small": Architecture(
+        "resnet18_small", _resnet18_small, SMALL_INPUT, description="ResNet-18 for 28x28 inputs (3x3 conv1, no max-pool)"
+    ),
 }
 #: Architectures without batch norm or dropout: full training can stack them with torch.func.
-VMAP_ARCHITECTURES = ("small_cnn", "mlp")
+VMAP_ARCHITECTURES = tuple(name for name, arch in ARCHITECTURES.items() if arch.stackable)
+
+
+def image_input(arch: str | None = None, size: int | None = None) -> ImageInput:
+    """The input images must be loaded for: the native input of ``arch`` (None: ``small_cnn``,
+    the default recipe's; a name outside :data:`ARCHITECTURES`, such as a model definition's:
+    the small networks' input), at ``size`` pixels when given (the user's override)."""
+    native = ARCHITECTURES[arch].input if arch in ARCHITECTURES else SMALL_INPUT
+    return native.with_size(size)
+
+
+# ---------------------------------------------------------------------------------------
+# The device
+
+#: What a recipe's ``device`` may be: the GPU when there is one (auto), the CPU, or CUDA.
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def check_device(device: str) -> None:
+    """A :class:`ModelError` for an unknown device, or ``cuda`` where torch sees no GPU."""
+    if device not in DEVICES:
+        raise ModelError(f"unknown device {device!r}: choose one of {', '.join(DEVICES)}")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ModelError("device cuda: torch sees no CUDA GPU here; choose auto (the GPU when there is one) or cpu")
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """The torch device for ``device``: ``auto`` is CUDA when torch sees a GPU, else the CPU."""
+    import torch
+
+    check_device(device)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda":
+        # cuBLAS is deterministic only with a fixed workspace; read when its handle is created.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    return torch.device(device)
 
 
 # ---------------------------------------------------------------------------------------
@@ -132,7 +232,8 @@ def load_code(path: Path) -> Callable[..., nn.Module]:
 
 
 def check_state(model: nn.Module, state: Mapping[str, Any], what: str) -> None:
-    """Raise a :class:`ModelError` naming the first layer whose weights do not fit ``model``."""
+    """Raise a :class:`ModelError` naming the first layer whose weights do not fit ``model``
+    (strict: every layer present, none extra, every shape equal)."""
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
     given = {k: tuple(v.shape) for k, v in state.items() if not k.endswith("num_batches_tracked")}
     for key, shape in expected.items():
@@ -141,25 +242,49 @@ def check_state(model: nn.Module, state: Mapping[str, Any], what: str) -> None:
         if given[key] != shape:
             raise ModelError(
                 f"the weights do not fit {what}: layer {key} has shape {given[key]} in the file, "
-                f"the architecture expects {shape}"
+                f"the architecture expects {shape}{_classes_hint(model, key, given[key], shape)}"
             )
     extra = sorted(set(given) - set(expected))
     if extra:
         raise ModelError(f"the weights do not fit {what}: the file has layer {extra[0]}, which the architecture lacks")
 
 
-def penultimate(model: nn.Module, X: np.ndarray, rows: int = 1024) -> np.ndarray:
-    """The inputs of the model's last ``nn.Linear`` layer (eval mode), float32 (N, D)."""
+def _classes_hint(model: nn.Module, key: str, given: tuple[int, ...], expected: tuple[int, ...]) -> str:
+    """When the mismatch is the last layer's number of outputs: say so in the user's words."""
+    try:
+        name, _ = last_linear(model)
+    except ModelError:
+        return ""
+    if key in (f"{name}.weight", f"{name}.bias") and given[1:] == expected[1:] and given[:1] != expected[:1]:
+        return f" (the file's last layer has {given[0]} outputs; the data has {expected[0]} classes)"
+    return ""
+
+
+#: Pixels per forward pass when a network only predicts (rows x H x W): 64 images of 224x224.
+EVAL_PIXELS = 64 * 224 * 224
+
+
+def eval_rows(X: np.ndarray | torch.Tensor, most: int = 1024) -> int:
+    """Rows per forward pass when predicting ``X``: at most ``most``, fewer for large images so
+    that the activations of a ResNet-50 at 224x224 stay near a gigabyte."""
+    pixels = int(np.prod(X.shape[2:])) if len(X.shape) > 2 else 1
+    return max(1, min(most, EVAL_PIXELS // max(1, pixels)))
+
+
+def penultimate(model: nn.Module, X: np.ndarray, rows: int | None = None, device: str | torch.device = "cpu") -> np.ndarray:
+    """The inputs of the model's last ``nn.Linear`` layer (eval mode), float32 (N, D), computed
+    on ``device`` (the model is moved there) ``rows`` at a time (None: :func:`eval_rows`)."""
     import torch
 
     _, head = last_linear(model)
+    rows = rows or eval_rows(X)
     captured: list[torch.Tensor] = []
-    hook = head.register_forward_pre_hook(lambda module, inputs: captured.append(inputs[0].detach()))
-    model.eval()
+    hook = head.register_forward_pre_hook(lambda module, inputs: captured.append(inputs[0].detach().cpu()))
+    model.to(device).eval()
     try:
         with torch.no_grad():
             for i in range(0, len(X), rows):
-                model(torch.from_numpy(np.ascontiguousarray(X[i : i + rows])))
+                model(torch.from_numpy(np.ascontiguousarray(X[i : i + rows])).to(device))
     finally:
         hook.remove()
     if not captured:
@@ -167,13 +292,15 @@ def penultimate(model: nn.Module, X: np.ndarray, rows: int = 1024) -> np.ndarray
     return torch.cat(captured).reshape(len(X), -1).numpy().astype(np.float32)
 
 
-def predict_proba(model: nn.Module, X: torch.Tensor, rows: int = 1024) -> np.ndarray:
-    """Softmax probabilities of ``model`` in eval mode, (n, C) float32."""
+def predict_proba(model: nn.Module, X: torch.Tensor, rows: int | None = None) -> np.ndarray:
+    """Softmax probabilities of ``model`` in eval mode, (n, C) float32 on the CPU (``X`` on the
+    model's device), ``rows`` at a time (None: :func:`eval_rows`)."""
     import torch
 
+    rows = rows or eval_rows(X)
     model.eval()
     with torch.no_grad():
-        parts = [torch.softmax(model(X[i : i + rows]), dim=-1) for i in range(0, len(X), rows)]
+        parts = [torch.softmax(model(X[i : i + rows]), dim=-1).cpu() for i in range(0, len(X), rows)]
     return torch.cat(parts).numpy() if parts else np.zeros((0, 0), dtype=np.float32)
 
 

@@ -9,8 +9,8 @@
   labelled as such; the statistics then average them per run (:mod:`tda_core.stats`).
 * **Edits.** Removal is weight 0 in place (``removal = "zero_weight"``, see
   :mod:`.training`), so every effect is a paired difference and upweighting x10 is exact.
-  Networks with batch normalisation (``resnet18``) still see a removed sample in the batch
-  statistics; for them removal is exact only for the loss.
+  Networks with batch normalisation (the ResNets, ``mobilenet_v3_small``, ``efficientnet_b0``)
+  still see a removed sample in the batch statistics; for them removal is exact only for the loss.
 * **Modes.** ``mode="full"`` trains every parameter from the starting point (the uploaded
   weights, or the seed's random initialisation). ``mode="head"`` freezes the body of a
   starting network and retrains only its last ``nn.Linear`` layer on the body's features. The
@@ -19,11 +19,24 @@
   it once per seed as a work unit of its own, caches and counts it.
 * **Batched exact training.** Head mode trains all edits of a call as stacked heads
   (:mod:`.heads`); full mode stacks ``small_cnn`` and ``mlp`` with ``torch.func``
-  (:func:`.training.fit_stacked`) and trains other architectures one at a time. Batched and
-  one-at-a-time training agree to float32 rounding (tested to 1e-5).
+  (:func:`.training.fit_stacked`) and trains other architectures one at a time (batch norm and
+  dropout do not stack). Batched and one-at-a-time training agree to float32 rounding (tested
+  to 1e-5). For the large torchvision backbones head mode is the fast path: the backbone runs
+  once per member to extract features (the start, cached by the engine; with uploaded weights
+  the features do not depend on the seed and are extracted once per process), then every
+  edit's head trains stacked on those features.
+* **Device.** ``device="auto"`` (the default) trains, extracts features and evaluates on the
+  GPU when torch sees one, else on the CPU; ``"cpu"`` and ``"cuda"`` force one. The device is
+  not part of the cache key: initialisation and batch order come from CPU generators, so a seed
+  means the same network and the same batches on any device, and results are paired and cached
+  alike. Float results can differ between devices in the last bits (other kernels; on CUDA
+  TF32 is off while training); training amplifies such differences over the epochs as it
+  amplifies any rounding, so an effect cached on one device and recomputed on another agrees
+  only to within the ensemble's noise.
 * **Determinism.** On CPU the same seed gives identical probabilities
   (``torch.use_deterministic_algorithms`` is on while training, with ``threads`` torch threads,
-  default 1; results are reproducible for a given thread count).
+  default 1; results are reproducible for a given thread count). On CUDA the deterministic
+  kernels are chosen where they exist (cuBLAS with a fixed workspace, deterministic cuDNN).
 
 torch is imported inside functions, so importing this module is cheap.
 """
@@ -44,14 +57,30 @@ from ...metrics import Metric
 from ..base import EvalOn, Recipe, Start, edited_arrays
 from ..preprocessing import tabular_preprocessor
 from .heads import train_heads
-from .networks import ARCHITECTURES, VMAP_ARCHITECTURES, check_state, file_hash, last_linear, load_code, penultimate, state_hash
+from .networks import (
+    ARCHITECTURES,
+    VMAP_ARCHITECTURES,
+    check_device,
+    check_state,
+    file_hash,
+    last_linear,
+    load_code,
+    penultimate,
+    resolve_device,
+    state_hash,
+)
 from .training import Optimisation, deterministic, fit_network, fit_stacked
 
 if TYPE_CHECKING:  # pragma: no cover
+    import torch
     from torch import nn
 
 DEFAULT_IMAGE_EPOCHS = 10
 MODES = ("full", "head")
+#: Starts of uploaded weights, which do not depend on the seed: (recipe fingerprint, data
+#: fingerprint, device) -> arrays. One entry, so that 3 seeds extract a large backbone's
+#: features once.
+_SEEDLESS_STARTS: dict[tuple[str, str, str], dict[str, np.ndarray]] = {}
 
 
 class TorchRecipe(Recipe):
@@ -65,7 +94,8 @@ class TorchRecipe(Recipe):
     training runs, not what it computes. ``threads`` is the number of torch threads while
     training (default 1: these networks are too small to gain from more, and on a busy 2-core
     machine two threads spin-wait); probabilities are reproducible for a given thread count,
-    so it keys the cache.
+    so it keys the cache. ``device`` is ``"auto"`` (the GPU when there is one), ``"cpu"`` or
+    ``"cuda"``; it does not key the cache (see the module docstring).
     """
 
     removal = "zero_weight"
@@ -91,6 +121,7 @@ class TorchRecipe(Recipe):
         name: str | None = None,
         batched: bool = True,
         threads: int | None = 1,
+        device: str = "auto",
     ):
         self.arch = arch
         self.epochs = epochs
@@ -105,6 +136,7 @@ class TorchRecipe(Recipe):
         self.name = name
         self.batched = batched
         self.threads = threads
+        self.device = device
 
     # --- the Recipe interface ------------------------------------------------------------
 
@@ -153,12 +185,24 @@ class TorchRecipe(Recipe):
                 raise ModelError(f"{name.replace('_', ' ')} must be at least 1, not {getattr(self, name)}")
         if self.threads is not None and int(self.threads) < 1:
             raise ModelError(f"threads must be at least 1, not {self.threads}")
+        check_device(self.device)
+        arch = ARCHITECTURES.get(self.arch) if self.code_path is None else None
+        if arch is not None and arch.torchvision:
+            shape = np.shape(data.X_train)[1:] if data.kind == "images" else ()
+            if len(shape) != 3 or shape[0] != 3:
+                what = f"images with {shape[0]} channel{'s' if shape[0] != 1 else ''}" if len(shape) == 3 else f"{data.kind} data"
+                raise ModelError(
+                    f"{self.arch} takes RGB images (3 channels), not {what}: load the images for {self.arch} "
+                    f"({arch.input.describe(3)}; the size may be changed)"
+                )
         epochs = self.checkpoint_epochs
         if self.checkpoints is not None and (not epochs or not all(1 <= c <= self.trained_epochs for c in epochs)):
             raise ModelError(f"checkpoints must be epochs between 1 and {self.trained_epochs}, not {list(epochs)}")
 
     def _fingerprint_params(self) -> Any:
-        params = {k: v for k, v in self.get_params(deep=False).items() if k not in ("name", "initial_state", "code_path")}
+        params = {
+            k: v for k, v in self.get_params(deep=False).items() if k not in ("name", "initial_state", "code_path", "device")
+        }
         params["head_epochs"] = params["head_epochs"] if self.mode == "head" else None
         params["checkpoints"] = self.checkpoint_epochs
         return params | {"weights": self._weights_hash(), "code": self._code_hash()}
@@ -173,6 +217,11 @@ class TorchRecipe(Recipe):
         return super().describe() | {"weights": "uploaded" if self.initial_state is not None else None}
 
     # --- building networks ---------------------------------------------------------------
+
+    @property
+    def torch_device(self) -> torch.device:
+        """The device the recipe runs on (``auto`` resolved)."""
+        return resolve_device(self.device)
 
     def build(self, n_classes: int, input_shape: Sequence[int], seed: int = 0) -> nn.Module:
         """The starting network for ``seed``: seeded initialisation, then the uploaded weights if any."""
@@ -223,26 +272,40 @@ class TorchRecipe(Recipe):
     def fit_start(self, data: Dataset, seed: int) -> dict[str, np.ndarray]:
         """The starting network's features of the training and test rows (``F_train``,
         ``F_test``) and its last layer (``weight`` (D, C), ``bias`` (C,)). The starting network
-        is the uploaded one, or the baseline trained in full on the unedited data with ``seed``."""
+        is the uploaded one, or the baseline trained in full on the unedited data with ``seed``.
+
+        Uploaded weights (of a registered architecture) give the same start for every seed:
+        the features are extracted once and reused for the other seeds in this process."""
         import torch
 
         self.validate(data)
+        device = self.torch_device
+        memo_key = None
+        if self.initial_state is not None and self.code_path is None:
+            memo_key = (self.fingerprint(), data.fingerprint, str(device))
+            if memo_key in _SEEDLESS_STARTS:
+                return {k: v.copy() for k, v in _SEEDLESS_STARTS[memo_key].items()}
         X_np, X_test_np = self.arrays(data)
-        model = self.build(data.n_classes, X_np.shape[1:], seed)
-        if self.initial_state is None:
-            with deterministic(self.threads):
-                X = torch.from_numpy(X_np)
-                y = torch.from_numpy(data.y_train.astype(np.int64))
-                model, _ = fit_network(model, X, y, torch.ones(len(y)), X[:0], seed, self._optimisation, ())
+        model = self.build(data.n_classes, X_np.shape[1:], seed).to(device)
+        with deterministic(self.threads, device):
+            if self.initial_state is None:
+                X = torch.from_numpy(X_np).to(device)
+                y = torch.from_numpy(data.y_train.astype(np.int64)).to(device)
+                model, _ = fit_network(model, X, y, torch.ones(len(y), device=device), X[:0], seed, self._optimisation, ())
+            F_train, F_test = penultimate(model, X_np, device=device), penultimate(model, X_test_np, device=device)
         _, head = last_linear(model)
-        weight = head.weight.detach().t().numpy().astype(np.float32)
-        bias = head.bias.detach().numpy() if head.bias is not None else np.zeros(head.out_features)
-        return {
-            "F_train": penultimate(model, X_np),
-            "F_test": penultimate(model, X_test_np),
+        weight = head.weight.detach().t().cpu().numpy().astype(np.float32)
+        bias = head.bias.detach().cpu().numpy() if head.bias is not None else np.zeros(head.out_features)
+        start = {
+            "F_train": F_train,
+            "F_test": F_test,
             "weight": np.ascontiguousarray(weight),
             "bias": np.asarray(bias, dtype=np.float32),
         }
+        if memo_key is not None:
+            _SEEDLESS_STARTS.clear()  # one entry: the features of one large dataset at most
+            _SEEDLESS_STARTS[memo_key] = {k: v.copy() for k, v in start.items()}
+        return start
 
     # --- training ------------------------------------------------------------------------
 
@@ -253,24 +316,25 @@ class TorchRecipe(Recipe):
 
         self.validate(data)
         Y_np, W_np = edited_arrays(data, edits)
-        Y = torch.from_numpy(Y_np.astype(np.int64))
-        W = torch.from_numpy(W_np.astype(np.float32))
+        device = self.torch_device
+        Y = torch.from_numpy(Y_np.astype(np.int64)).to(device)
+        W = torch.from_numpy(W_np.astype(np.float32)).to(device)
         record = self.recorded_epochs
-        with deterministic(self.threads):
+        with deterministic(self.threads, device):
             if self.mode == "head":
                 if start is None:
                     raise ModelError("head mode needs the start network's features (the engine supplies them)")
                 F_train, F_test = np.asarray(start["F_train"]), np.asarray(start["F_test"])
                 F_eval = F_test if eval_on == "test" else np.concatenate([F_train, F_test])
                 out = train_heads(
-                    torch.from_numpy(F_train), Y, W, torch.from_numpy(F_eval), data.n_classes, seed,
+                    torch.from_numpy(F_train).to(device), Y, W, torch.from_numpy(F_eval), data.n_classes, seed,
                     int(self.head_epochs), int(self.batch_size), float(self.lr), float(self.weight_decay), record,
                 )
             else:
                 X_np, X_test_np = self.arrays(data)
-                X = torch.from_numpy(X_np)
-                X_eval = torch.from_numpy(X_test_np if eval_on == "test" else np.concatenate([X_np, X_test_np]))
-                model = self.build(data.n_classes, X_np.shape[1:], seed)
+                X = torch.from_numpy(X_np).to(device)
+                X_eval = torch.from_numpy(X_test_np if eval_on == "test" else np.concatenate([X_np, X_test_np])).to(device)
+                model = self.build(data.n_classes, X_np.shape[1:], seed).to(device)
                 if self._batchable:
                     out = fit_stacked(model, X, Y, W, X_eval, seed, self._optimisation, record)
                 else:
@@ -325,9 +389,10 @@ class TorchRecipe(Recipe):
         F_train, F_test = np.asarray(start["F_train"]), np.asarray(start["F_test"])
         weight, bias = np.asarray(start["weight"]), np.asarray(start["bias"])
         if self.mode == "head":
-            with deterministic(self.threads):
+            device = self.torch_device
+            with deterministic(self.threads, device):
                 _, w, b = train_heads(
-                    torch.from_numpy(F_train), torch.from_numpy(data.y_train.astype(np.int64)[None]),
+                    torch.from_numpy(F_train).to(device), torch.from_numpy(data.y_train.astype(np.int64)[None]),
                     torch.ones(1, data.n_train), torch.from_numpy(F_test[:0]), data.n_classes, seed,
                     int(self.head_epochs), int(self.batch_size), float(self.lr), float(self.weight_decay), (),
                     return_weights=True,

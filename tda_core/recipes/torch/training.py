@@ -6,6 +6,10 @@ weights, the seed of the batch order) and record the probabilities on ``X_eval``
 batch size, not by the sum of weights), so a removed sample (weight 0) keeps its place in the
 batch order and every other sample gets exactly the gradient it had in the baseline.
 
+Both run on the device of their tensors (the network and ``X`` on the same device); the batch
+order and the initialisation come from CPU generators, so a seed means the same batches and the
+same starting weights on every device.
+
 torch is imported inside functions, so importing this module is cheap.
 """
 
@@ -14,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -28,6 +33,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Rows per forward pass when predicting (times the number of stacked models).
 EVAL_ROWS = 8192
+#: Kernels without a deterministic CUDA implementation (adaptive average pooling's and
+#: gather's backward) warn under ``warn_only``; these warnings are expected and not shown.
+NONDETERMINISTIC_WARNING = r".*does not have a deterministic implementation.*"
 
 
 @dataclass(frozen=True)
@@ -41,22 +49,36 @@ class Optimisation:
 
 
 @contextlib.contextmanager
-def deterministic(threads: int | None = None) -> Iterator[None]:
-    """Deterministic algorithms, and ``threads`` torch threads (None: as is), restored after."""
+def deterministic(threads: int | None = None, device: str | torch.device | None = None) -> Iterator[None]:
+    """Deterministic algorithms, and ``threads`` torch threads (None: as is), restored after.
+
+    On a CUDA ``device`` also: full float32 (no TF32) in matrix products and convolutions, no
+    cuDNN autotuning, and the warnings of the few kernels that have no deterministic CUDA
+    implementation silenced; all restored after."""
     import torch
 
     enabled = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     before = torch.get_num_threads()
+    cuda = device is not None and torch.device(device).type == "cuda"
+    if cuda:
+        flags = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark)
     torch.use_deterministic_algorithms(True, warn_only=True)
     if threads is not None and threads != before:
         torch.set_num_threads(threads)
     try:
-        yield
+        with warnings.catch_warnings():
+            if cuda:
+                torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+                torch.backends.cudnn.benchmark = False
+                warnings.filterwarnings("ignore", message=NONDETERMINISTIC_WARNING)
+            yield
     finally:
         torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
         if torch.get_num_threads() != before:
             torch.set_num_threads(before)
+        if cuda:
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark = flags
 
 
 def batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
@@ -79,17 +101,19 @@ def fit_network(
     record: Sequence[int],
 ) -> tuple[nn.Module, np.ndarray]:
     """Train a copy of ``start`` on one edited training set: the trained network and its
-    probabilities at the ``record`` epochs, (len(record), n_eval, C)."""
+    probabilities at the ``record`` epochs, (len(record), n_eval, C). The copy trains on the
+    device of ``X`` (all tensors there)."""
     import torch
     import torch.nn.functional as F
 
-    model = copy.deepcopy(start)
+    model = copy.deepcopy(start).to(X.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=optimisation.lr, weight_decay=optimisation.weight_decay)
     generator = torch.Generator().manual_seed(seed)
     snaps = []
     for epoch in range(1, optimisation.epochs + 1):
         model.train()
         for idx in batches(len(y), optimisation.batch_size, generator):
+            idx = idx.to(X.device)
             ce = F.cross_entropy(model(X[idx]), y[idx], reduction="none")
             loss = (w[idx] * ce).sum() / len(idx)
             optimizer.zero_grad(set_to_none=True)
@@ -113,11 +137,13 @@ def fit_stacked(
     """Train B copies of ``start`` at once, one per row of ``Y``/``W`` (B, N), with ``torch.func``:
     parameters stacked along a new first dimension, ``vmap`` over them, one AdamW over the
     stacked tensors (AdamW is elementwise, so each slice follows exactly its own optimiser).
-    Probabilities (B, len(record), n_eval, C). Needs a network without batch norm or dropout."""
+    Probabilities (B, len(record), n_eval, C). Needs a network without batch norm or dropout.
+    Trains on the device of ``X`` (all tensors there)."""
     import torch
     from torch.func import functional_call, vmap
 
     B = Y.shape[0]
+    start = start.to(X.device)
     base = {k: v.detach() for k, v in start.named_parameters()}
     buffers = {k: v.detach() for k, v in start.named_buffers()}
     params = {k: v.unsqueeze(0).repeat(B, *([1] * v.dim())).requires_grad_(True) for k, v in base.items()}
@@ -132,6 +158,7 @@ def fit_stacked(
     start.train()
     for epoch in range(1, optimisation.epochs + 1):
         for idx in batches(Y.shape[1], optimisation.batch_size, generator):
+            idx = idx.to(X.device)
             logits = batched(params, X[idx])  # (B, m, C)
             ce = -torch.log_softmax(logits, dim=-1).gather(-1, Y[:, idx, None]).squeeze(-1)
             loss = (W[:, idx] * ce).sum() / len(idx)
@@ -145,5 +172,5 @@ def fit_stacked(
                     [torch.softmax(batched(params, X_eval[i : i + rows]), dim=-1) for i in range(0, len(X_eval), rows)],
                     dim=1,
                 )
-            snaps.append(proba.numpy())
+            snaps.append(proba.cpu().numpy())
     return np.stack(snaps, axis=1)

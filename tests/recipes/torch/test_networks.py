@@ -30,7 +30,10 @@ def seeded(arch: str, n_classes: int, shape, seed: int = 0) -> nn.Module:
 
 
 def test_architectures_and_their_output_shapes():
-    assert list(ARCHITECTURES) == ["small_cnn", "mlp", "resnet18"] and VMAP_ARCHITECTURES == ("small_cnn", "mlp")
+    assert list(ARCHITECTURES) == [
+        "small_cnn", "mlp", "resnet18", "resnet34", "resnet50", "mobilenet_v3_small", "efficientnet_b0", "resnet18_small",
+    ]
+    assert VMAP_ARCHITECTURES == ("small_cnn", "mlp")
     x = torch.zeros(5, 1, 28, 28)
     cnn = seeded("small_cnn", 10, (1, 28, 28))
     assert cnn(x).shape == (5, 10)
@@ -41,12 +44,17 @@ def test_architectures_and_their_output_shapes():
     assert seeded("mlp", 2, (7,))(torch.zeros(3, 7)).shape == (3, 2)
     with pytest.raises(ModelError, match=r"small_cnn needs images of shape \(channels, H, W\), not \(7,\); use mlp for tables"):
         ARCHITECTURES["small_cnn"](2, (7,))
+    with pytest.raises(ModelError, match=r"resnet18_small needs images of shape \(channels, H, W\), not \(7,\)"):
+        ARCHITECTURES["resnet18_small"](2, (7,))
     with pytest.raises(ModelError, match=r"resnet18 needs images of shape \(channels, H, W\), not \(7,\)"):
         ARCHITECTURES["resnet18"](2, (7,))
+    with pytest.raises(ModelError, match=r"resnet50 takes RGB images \(3 channels\), not 1: load the images for resnet50 "
+                                         r"\(RGB 224x224, ImageNet mean/std\)"):
+        ARCHITECTURES["resnet50"](2, (1, 32, 32))
 
 
-def test_resnet18_is_adapted_to_small_grayscale_inputs():
-    net = seeded("resnet18", 4, (1, 28, 28))
+def test_resnet18_small_is_adapted_to_small_grayscale_inputs():
+    net = seeded("resnet18_small", 4, (1, 28, 28))
     assert net.conv1.in_channels == 1 and net.conv1.kernel_size == (3, 3) and net.conv1.stride == (1, 1)
     assert isinstance(net.maxpool, nn.Identity) and net.fc.out_features == 4
     net.eval()

@@ -114,7 +114,7 @@ def test_what_the_engine_asks():
     assert (head.needs_start(), head.has_start(), head.start_trains(), head.estimate_trains()) == (True, True, True, True)
     uploaded = TorchRecipe(mode="head", initial_state=ARCHITECTURES["small_cnn"](10, (1, 28, 28)).state_dict())
     assert not uploaded.start_trains()
-    assert TorchRecipe("resnet18").chunk_size == 4 < full.chunk_size == 32 < head.chunk_size == 1024
+    assert TorchRecipe("resnet18").chunk_size == TorchRecipe("resnet18_small").chunk_size == 4 < full.chunk_size == 32 < head.chunk_size == 1024
     assert TorchRecipe(batched=False).chunk_size == 4
     assert full.removal == "zero_weight" and full.describe()["weights"] is None and uploaded.describe()["weights"] == "uploaded"
 
