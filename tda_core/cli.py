@@ -8,23 +8,29 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from . import limits
 from .actions import ACTIONS
-from .exceptions import TDAError, UsageError
+from .exceptions import BudgetError, TDAError, UsageError, describe, one_line
 from .metrics import METRICS
 from .recipes.registry import RECIPE_NAMES
+
+PROG = "python -m tda_core"
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse that reports bad usage as one ``error:`` line and exit code 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"error: {message} (see python -m tda_core {self.prog.split()[-1]} --help)\n")
+        command = self.prog.removeprefix(PROG).strip()
+        sys.stderr.write(f"error: {one_line(message)} (see {PROG}{' ' + command if command else ''} --help)\n")
         raise SystemExit(2)
 
 
@@ -70,10 +76,12 @@ def _add_run(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cache-dir", help="cache folder (default $TDA_CACHE_DIR or ./cache)")
     g.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     g.add_argument("--candidates", type=int, help="estimate every sample, retrain only the top N (plus a random check)")
+    g.add_argument("--max-memory", default="4G",
+                   help="refuse a run whose large arrays would need more memory than this, before it starts (4G)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m tda_core", description="Which training data is behind a model's errors, by retraining.")
+    parser = _Parser(prog=PROG, description="Which training data is behind a model's errors, by retraining.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("demos", help="list the embedded demos")
     errors = sub.add_parser("errors", help="test accuracy and the error groups of the baseline ensemble")
@@ -132,13 +140,73 @@ def check_args(args: argparse.Namespace) -> None:
     """Argument checks that need no data, before anything is loaded or trained."""
     if args.epochs is not None and args.epochs < 1:
         raise UsageError(f"--epochs must be at least 1, not {args.epochs}")
+    if args.epochs is not None and args.epochs > limits.MAX_EPOCHS:
+        raise UsageError(f"--epochs can be at most {limits.MAX_EPOCHS:,}, not {args.epochs}")
     if args.ensemble < 1:
         raise UsageError(f"--ensemble must be at least 1, not {args.ensemble}")
+    if args.ensemble > limits.MAX_ENSEMBLE:
+        raise UsageError(f"--ensemble can be at most {limits.MAX_ENSEMBLE}, not {args.ensemble}")
+    if not 0 <= args.seed <= limits.MAX_SEED:
+        raise UsageError(f"--seed must lie between 0 and {limits.MAX_SEED}, not {args.seed}")
+    if not 0 <= args.split_seed < 2**32:
+        raise UsageError(f"--split-seed must lie between 0 and {2**32 - 1}, not {args.split_seed}")
+    if args.n_jobs != -1 and not 1 <= args.n_jobs <= limits.cores():
+        raise UsageError(f"--n-jobs must lie between 1 and the {limits.cores()} cores of this machine, or be -1 for all of them, not {args.n_jobs}")
+    if args.candidates is not None and not 1 <= args.candidates <= limits.MAX_CANDIDATES:
+        raise UsageError(f"--candidates must lie between 1 and {limits.MAX_CANDIDATES:,}, not {args.candidates}")
+    args.max_memory_bytes = limits.parse_size(args.max_memory)
     if getattr(args, "size", None) is not None:
         if args.size < 1:
             raise UsageError(f"--size must be at least 1, not {args.size}")
         if not 0 < args.alpha < 1:
             raise UsageError(f"--alpha must lie between 0 and 1, not {args.alpha}")
+    if not args.no_cache:
+        check_cache_dir(args.cache_dir)
+    if getattr(args, "out", None):
+        check_out_dir(args)
+
+
+def check_cache_dir(path: str | None) -> None:
+    """A cache folder that is a file, or cannot be written, is one line here (the cache itself
+    would only stop caching). Nothing is created."""
+    from .cache import cache_dir
+
+    root = cache_dir(path)
+    for folder in (root, *root.absolute().parents):
+        if folder.exists() or folder.is_symlink():
+            break
+    if not folder.is_dir():
+        raise UsageError(f"the cache folder {one_line(root, 200)} cannot be made: {one_line(folder, 200)} is a file "
+                         "(give another folder with --cache-dir, or --no-cache)")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"the cache folder {one_line(root, 200)} cannot be written (read-only); give another folder "
+                         "with --cache-dir, or --no-cache")
+
+
+def check_out_dir(args: argparse.Namespace) -> None:
+    """--out is a folder that can be made, and writing it never overwrites an input table."""
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {one_line(out, 200)} is a file; give a folder (it receives train.csv and manifest.json)")
+    written = {(out / "train.csv").absolute(), (out / "manifest.json").absolute()}
+    for source in (args.train, args.test, args.data):
+        if source and Path(source).absolute() in written:
+            raise UsageError(f"--out {one_line(out, 200)} would overwrite the input {one_line(source, 200)}; give another folder")
+
+
+def check_budget(args: argparse.Namespace, data, recipe, ranking: bool):
+    """The memory budget (tda_core.limits) before anything is trained; the way out in flags."""
+    from .cache import cache_dir
+
+    try:
+        return limits.check_budget(
+            data, ensemble=args.ensemble, ranking=ranking, candidates=args.candidates,
+            unit=getattr(args, "unit", "sample"), n_jobs=args.n_jobs, use_cache=not args.no_cache,
+            cache_root=None if args.no_cache else cache_dir(args.cache_dir), chunk=getattr(recipe, "chunk_size", 16),
+            max_memory=args.max_memory_bytes,
+        )
+    except BudgetError as exc:
+        raise BudgetError(f"{exc} (flags: --candidates N, --max-memory SIZE, --no-cache)") from None
 
 
 def run_config(args: argparse.Namespace):
@@ -201,14 +269,32 @@ def cmd_demos(args: argparse.Namespace) -> int:
     return 0
 
 
-def _analysis(args: argparse.Namespace, label: str):
+def _analysis(args: argparse.Namespace, label: str, ranking: bool = False):
     from .analysis import Analysis
 
     check_args(args)
     config = run_config(args)
     data = load_data(args)
     recipe = load_recipe(args, data)
+    check_budget(args, data, recipe, ranking)
     return Analysis(data, recipe, config, progress=ProgressPrinter(label))
+
+
+def finite(value: Any) -> Any:
+    """A JSON-ready value with NaN and infinities as null: ``NaN`` is not JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:  # numpy scalars
+        return finite(value.item())
+    return value
+
+
+def print_json(doc: dict[str, Any]) -> None:
+    print(json.dumps(finite(doc), allow_nan=False))
 
 
 def cmd_errors(args: argparse.Namespace) -> int:
@@ -217,7 +303,7 @@ def cmd_errors(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     result = errors_json(_analysis(args, "baseline"), started)
     if args.json:
-        print(json.dumps(result))
+        print_json(result)
         return 0
     base = result["base"]
     model = result["model"]
@@ -236,14 +322,14 @@ def cmd_attribute(args: argparse.Namespace) -> int:
     from .output import attribution_json
 
     started = time.perf_counter()
-    analysis = _analysis(args, f"{args.action} ranking")
+    analysis = _analysis(args, f"{args.action} ranking", ranking=True)
     true, pred = _parse_group(args.group, analysis.data.classes)
     analysis.compute_baseline(ProgressPrinter("baseline"))
     group = analysis.group(true, pred, args.tests)
     result = analysis.attribute(group, args.action, args.metric, args.size, args.alpha, unit=args.unit)
     doc = attribution_json(analysis, result, started)
     if args.json:
-        print(json.dumps(doc))
+        print_json(doc)
         return 0
     print(f"group {group.label}: {group.count} test samples; action {args.action}, metric {args.metric}, unit {args.unit}")
     print(f"baseline accuracy {doc['base']['accuracy_mean']:.3f} +- {doc['base']['accuracy_std']:.3f}")
@@ -286,29 +372,59 @@ def cmd_apply(args: argparse.Namespace) -> int:
     data = load_data(args)
     baseline = None
     if get_action(args.action).needs_targets:
-        baseline = Analysis(data, load_recipe(args, data), config, ProgressPrinter("baseline")).baseline
+        recipe = load_recipe(args, data)
+        check_budget(args, data, recipe, ranking=False)
+        baseline = Analysis(data, recipe, config, ProgressPrinter("baseline")).baseline
     table, manifest = corrected_training_set(data, baseline, args.action, args.indices, args.reason)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "train.csv", index=False)
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        _write_atomically(out / "train.csv", table.to_csv(index=False))
+        _write_atomically(out / "manifest.json", json.dumps(finite(manifest), indent=2, allow_nan=False))
+    except OSError as exc:
+        raise UsageError(f"cannot write to --out {one_line(out, 200)} ({describe(exc)})") from None
     print(f"wrote {out / 'train.csv'} ({len(table)} rows) and {out / 'manifest.json'}")
     return 0
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write a temporary file beside ``path`` and rename it: a failed write leaves the old file whole."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 COMMANDS = {"demos": cmd_demos, "errors": cmd_errors, "attribute": cmd_attribute, "apply": cmd_apply}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Every failure ends as one ``error:`` line on stderr and exit code 2 (130 when interrupted);
+    set ``TDA_DEBUG=1`` to see the traceback of an unexpected one."""
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
     except TDAError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return 2
+        return _fail(str(exc))
     except BrokenPipeError:  # output piped into head & co.
         return 0
     except KeyboardInterrupt:
         resume = "" if getattr(args, "no_cache", True) else "; finished retrains are cached, rerun to continue"
         sys.stderr.write(f"error: interrupted{resume}\n")
         return 130
+    except MemoryError:
+        return _fail("out of memory: use fewer rows, candidate mode (--candidates N) or fewer parallel jobs")
+    except Exception as exc:  # a bug or an unforeseen input: still one line, the traceback on request
+        if os.environ.get("TDA_DEBUG"):
+            raise
+        if isinstance(exc, OSError):
+            return _fail(f"{describe(exc)}")
+        return _fail(f"unexpected {describe(exc)} (rerun with TDA_DEBUG=1 for the traceback)")
+
+
+def _fail(message: str) -> int:
+    sys.stderr.write(f"error: {one_line(message)}\n")
+    return 2

@@ -22,6 +22,10 @@ and the logistic recipe, float32 for networks, which compute in float32).
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
+import struct
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -33,7 +37,8 @@ from joblib import Parallel, delayed, parallel_config
 from .actions import Action, Edit
 from .cache import ArrayCache, cache_dir
 from .data.dataset import Dataset
-from .exceptions import UsageError
+from .exceptions import BackendError, UsageError
+from .limits import check_run_numbers
 from .metrics import Metric
 from .recipes.base import EvalOn, Member, Recipe, Start
 
@@ -56,12 +61,7 @@ class RunConfig:
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise UsageError(f"unknown backend {self.backend!r}: choose one of {', '.join(BACKENDS)}")
-        if self.ensemble < 1:
-            raise UsageError(f"the ensemble needs at least one member, not {self.ensemble}")
-        if self.n_jobs == 0:
-            raise UsageError("the number of parallel jobs cannot be 0: use 1, more, or -1 for all cores")
-        if self.candidates is not None and self.candidates < 1:
-            raise UsageError(f"the number of candidates must be at least 1, not {self.candidates}")
+        check_run_numbers(ensemble=self.ensemble, seed=self.seed, n_jobs=self.n_jobs, candidates=self.candidates)
 
 
 @dataclass(frozen=True)
@@ -133,8 +133,74 @@ def _estimate_unit(
     return {"estimate": np.asarray(estimate, dtype=np.float64)}
 
 
-def _execute(func: Callable[..., dict[str, np.ndarray]], args: tuple, tag: int) -> tuple[int, dict[str, np.ndarray]]:
+#: Seconds between a worker's checks that the process which started it is still alive.
+ORPHAN_POLL = 1.0
+#: Seconds to connect to a Dask scheduler, and then to receive its handshake.
+DASK_TIMEOUT = 5.0
+_watching: list[int] = []
+
+
+def _watch_parent(parent: int) -> None:
+    """In a worker process started by ``parent`` (loky, a local cluster): end this process as soon as
+    ``parent`` is gone, so a killed run leaves no workers behind (a busy loky worker would
+    otherwise finish its task first, which can take minutes). Does nothing in the parent itself
+    (threads) or in a worker that ``parent`` did not start (a remote Dask worker)."""
+    if _watching or os.getpid() == parent or os.getppid() != parent:
+        return
+    _watching.append(parent)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(ORPHAN_POLL)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="tda-parent-watch", daemon=True).start()
+
+
+def _execute(func: Callable[..., dict[str, np.ndarray]], args: tuple, tag: int, parent: int | None = None) -> tuple[int, dict[str, np.ndarray]]:
+    if parent is not None:
+        _watch_parent(parent)
     return tag, func(*args)
+
+
+def probe_dask_scheduler(address: str, timeout: float = DASK_TIMEOUT) -> None:
+    """Check, within ``timeout`` seconds each, that ``address`` accepts a connection and sends the
+    start of a Dask handshake; a server that never answers, or answers in another protocol
+    (HTTP...), is one :class:`BackendError` instead of a hang or a huge allocation. Addresses of
+    other transports (tls://, ws://, inproc://) are left to Dask."""
+    scheme, _, rest = address.rpartition("://")
+    if scheme not in ("", "tcp"):
+        return
+    host, _, port = rest.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise BackendError(f"the Dask scheduler address {address!r} should look like tcp://HOST:8786")
+    try:
+        sock = socket.create_connection((host, int(port)), timeout=timeout)
+    except (OSError, ValueError) as exc:
+        raise BackendError(
+            f"cannot reach the Dask scheduler at {address} ({exc.__class__.__name__}); "
+            "start one with `dask scheduler` or check the address"
+        ) from None
+    header = b""
+    with sock:
+        sock.settimeout(timeout)
+        try:
+            while len(header) < 16:
+                chunk = sock.recv(16 - len(header))
+                if not chunk:
+                    break
+                header += chunk
+        except OSError:  # socket.timeout included
+            pass
+    if len(header) < 16:
+        raise BackendError(
+            f"the server at {address} accepted the connection but did not answer as a Dask scheduler within "
+            f"{timeout:g} s; check the address and port"
+        )
+    total, frames = struct.unpack("<QQ", header)
+    if not (0 < total < 2**24 and 0 < frames < 4096):
+        raise BackendError(f"the server at {address} does not speak the Dask protocol (an HTTP or other server?); check the address and port")
 
 
 class Engine:
@@ -265,7 +331,8 @@ class Engine:
             n_jobs = 1 if len(todo) == 1 else self.config.n_jobs
             if self.config.backend in ("dask", "ray"):
                 n_jobs = -1  # as many as the cluster has workers
-            tasks = (delayed(_execute)(units[i].func, units[i].args, i) for i in todo)
+            parent = os.getpid()
+            tasks = (delayed(_execute)(units[i].func, units[i].args, i, parent) for i in todo)
             with self._backend():
                 for i, result in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks):
                     self.cache.store(units[i].key, result)  # as soon as it arrives: nothing finished is lost
@@ -301,11 +368,13 @@ class Engine:
         from distributed import Client
 
         if not self.config.scheduler:
-            return Client(processes=True, n_workers=max(1, self.config.n_jobs))
+            workers = (os.cpu_count() or 1) if self.config.n_jobs == -1 else max(1, self.config.n_jobs)
+            return Client(processes=True, n_workers=workers)
+        probe_dask_scheduler(self.config.scheduler)
         try:
-            return Client(self.config.scheduler, timeout=5)
-        except (OSError, TimeoutError, ValueError) as exc:
-            raise UsageError(
+            return Client(self.config.scheduler, timeout=DASK_TIMEOUT)
+        except Exception as exc:  # connect or handshake: one line whatever distributed raises
+            raise BackendError(
                 f"cannot reach the Dask scheduler at {self.config.scheduler} ({exc.__class__.__name__}); "
                 "start one with `dask scheduler` or check the address"
             ) from None

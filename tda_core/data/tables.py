@@ -3,57 +3,186 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..exceptions import DataError, UsageError
+from .. import limits
+from ..exceptions import DataError, UsageError, describe, one_line
+from ..exceptions import names as name_list
 from .dataset import Dataset
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 
 
 def read_table(source: str | Path | bytes, name: str | None = None) -> pd.DataFrame:
-    """Read a CSV or Parquet file (a path, or the bytes of an upload named ``name``)."""
+    """Read a CSV or Parquet file (a path, or the bytes of an upload named ``name``).
+
+    The size is checked before the table is decoded (:data:`~tda_core.limits.MAX_ROWS`,
+    :data:`~tda_core.limits.MAX_CELLS`): a small compressed file cannot expand without bound."""
     if name is None and not isinstance(source, (str, Path)):
         name = "upload"  # never the bytes themselves in a message
-    label = str(name or source)
+    label = one_line(name or source, 200)
     suffix = Path(label).suffix.lower()
     if suffix not in TABLE_SUFFIXES:
         raise DataError(f"{label}: unsupported file type {suffix or '(none)'}; give a .csv or .parquet file")
     if isinstance(source, (str, Path)):
-        if not Path(source).is_file():
-            raise DataError(f"{label}: file not found")
-        handle: Any = source
+        try:
+            if not Path(source).is_file():
+                raise DataError(f"{label}: file not found")
+            raw = Path(source).read_bytes()
+        except OSError as exc:
+            raise DataError(f"{label}: cannot read the file ({describe(exc)})") from None
     else:
-        handle = io.BytesIO(source)
+        raw = bytes(source)
+    _check_size(raw, suffix, label)
     try:
-        frame = pd.read_csv(handle) if suffix == ".csv" else pd.read_parquet(handle)
+        frame = pd.read_csv(io.BytesIO(raw)) if suffix == ".csv" else pd.read_parquet(io.BytesIO(raw))
+    except MemoryError:
+        raise DataError(f"{label}: the table does not fit in memory") from None
     except Exception as exc:  # pandas raises many types; the user needs one line
-        raise DataError(f"{label}: could not read the file as {suffix[1:]} ({exc.__class__.__name__}: {exc})") from None
+        raise DataError(f"{label}: could not read the file as {suffix[1:]} ({describe(exc)})") from None
     if frame.empty or frame.shape[1] < 2:
-        raise DataError(f"{label}: the table needs at least one row, one feature column and the target column")
+        hint = ""
+        if suffix == ".csv" and frame.shape[1] == 1 and any(sep in str(frame.columns[0]) for sep in ";\t|"):
+            hint = " (it looks separated by ';', tabs or '|': save it with commas)"
+        raise DataError(f"{label}: the table needs at least one row, one feature column and the target column{hint}")
     return frame
 
 
-def _split_target(frame: pd.DataFrame, target: str, label: str) -> tuple[pd.DataFrame, pd.Series]:
-    if target not in frame.columns:
+def _check_size(raw: bytes, suffix: str, label: str) -> None:
+    """Refuse a table whose decoded size exceeds the limits, from its metadata or line count."""
+    if suffix == ".csv":
+        rows = raw.count(b"\n")
+        first = raw[: raw.find(b"\n")] if rows else raw[:65536]
+        columns = first.count(b",") + 1
+    else:
+        try:
+            import pyarrow.parquet as pq
+
+            meta = pq.ParquetFile(io.BytesIO(raw)).metadata
+            rows, columns = meta.num_rows, meta.num_columns
+        except Exception as exc:
+            raise DataError(f"{label}: could not read the file as parquet ({describe(exc)})") from None
+    if rows > limits.MAX_ROWS or rows * columns > limits.MAX_CELLS:
         raise DataError(
-            f"{label}: no target column {target!r}; the columns are {', '.join(map(str, frame.columns))}"
+            f"{label}: {rows:,} rows x {columns:,} columns is more than this tool takes (at most {limits.MAX_ROWS:,} rows "
+            f"and {limits.MAX_CELLS:,} cells); sample the rows or drop columns"
         )
+
+
+def _split_target(frame: pd.DataFrame, target: str, label: str) -> tuple[pd.DataFrame, pd.Series]:
+    frame = _clean_columns(frame, label)
+    if target not in frame.columns:
+        raise DataError(f"{label}: no target column {one_line(target, 80)!r}; the columns are {name_list(frame.columns, 20)}")
     y = frame[target]
     if y.isna().any():
         raise DataError(f"{label}: the target column {target!r} has {int(y.isna().sum())} missing values; drop those rows")
+    _check_cells(y, target, label, "target column")
     return frame.drop(columns=[target]), y
+
+
+def _clean_columns(frame: pd.DataFrame, label: str) -> pd.DataFrame:
+    """Column names as strings, each once."""
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(f"{label}: expected a table, not {type(frame).__name__}")
+    columns = [str(c) for c in frame.columns]
+    seen, duplicated = set(), []
+    for c in columns:
+        if c in seen and c not in duplicated:
+            duplicated.append(c)
+        seen.add(c)
+    if duplicated:
+        raise DataError(f"{label}: the column names {name_list(duplicated)} appear more than once; give every column its own name")
+    if list(frame.columns) != columns:
+        frame = frame.set_axis(columns, axis=1)
+    return frame
+
+
+_SCALARS = (str, bytes, int, float, bool, np.integer, np.floating, np.bool_)
+_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_SEPARATED_NUMBER = re.compile(r"^[+-]?(\d+,\d+|\d{1,3}([,.' \u00a0]\d{3})+([.,]\d+)?)$")
+
+
+def _check_cells(column: pd.Series, name: str, label: str, what: str = "column") -> None:
+    """Refuse cells that are not plain values (lists, dicts, structs from Parquet...)."""
+    if column.dtype != object:
+        if pd.api.types.is_datetime64_any_dtype(column.dtype) or pd.api.types.is_timedelta64_dtype(column.dtype):
+            raise DataError(f"{label}: the {what} {one_line(name, 80)!r} holds dates or durations; convert them to numbers (days, seconds) or text")
+        if isinstance(column.dtype, pd.ArrowDtype) and not (
+            pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_string_dtype(column.dtype)
+        ):
+            raise DataError(f"{label}: the {what} {one_line(name, 80)!r} holds {column.dtype} values; give plain numbers or text")
+        if pd.api.types.is_complex_dtype(column.dtype):
+            raise DataError(f"{label}: the {what} {one_line(name, 80)!r} holds complex numbers; give plain numbers or text")
+        return
+    bad = next((v for v in column.dropna() if not isinstance(v, _SCALARS)), None)
+    if bad is not None:
+        raise DataError(
+            f"{label}: the {what} {one_line(name, 80)!r} holds {type(bad).__name__} values (nested data such as lists or "
+            "structs); flatten it into plain numbers or text"
+        )
+
+
+def _check_features(frame: pd.DataFrame, label: str) -> pd.DataFrame:
+    """Plain, finite values in every feature column; numbers that were read as text are named."""
+    for column in frame.columns:
+        values = frame[column]
+        _check_cells(values, column, label)
+        if pd.api.types.is_bool_dtype(values.dtype):
+            continue
+        if pd.api.types.is_numeric_dtype(values.dtype):
+            numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
+            bad = ~np.isnan(numbers) & ~(np.abs(numbers) <= limits.MAX_ABS_VALUE)
+            if bad.any():
+                first = int(np.flatnonzero(bad)[0])
+                raise DataError(
+                    f"{label}: the column {one_line(column, 80)!r} has {int(bad.sum())} infinite or too large values "
+                    f"(first {float(numbers[first])!r} at row {first}; at most {limits.MAX_ABS_VALUE:g} in magnitude); "
+                    "replace them or leave the cells empty"
+                )
+        elif values.dtype == object:
+            kinds = {type(v) for v in values.dropna()}
+            if len(kinds) > 1:  # mixed types (1 and "a") cannot be sorted by an encoder: all as text
+                frame = frame.assign(**{column: values.where(values.isna(), values.astype(str))})
+        _check_numbers_as_text(frame[column], column, label)
+    return frame
+
+
+def _check_numbers_as_text(values: pd.Series, column: str, label: str) -> None:
+    """Say so when a text column holds numbers: decimal commas, thousands separators, or a few
+    non-numeric tokens ("?", "n/a") that made the whole column text."""
+    if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
+        return
+    distinct = pd.unique(values.dropna().astype(str).str.strip())[:5000]
+    distinct = [v for v in distinct if v]
+    if len(distinct) < 2:
+        return
+    plain = [v for v in distinct if _PLAIN_NUMBER.match(v)]
+    separated = [v for v in distinct if not _PLAIN_NUMBER.match(v) and _SEPARATED_NUMBER.match(v)]
+    if separated and len(plain) + len(separated) >= 0.9 * len(distinct):
+        raise DataError(
+            f"{label}: the column {one_line(column, 80)!r} holds numbers written with a decimal comma or thousands "
+            f"separators (such as {one_line(separated[0], 40)!r}), so it was read as text: write numbers with '.' as the "
+            "decimal point and no separators"
+        )
+    others = [v for v in distinct if not _PLAIN_NUMBER.match(v)]
+    if len(distinct) >= 10 and others and len(plain) >= 0.9 * len(distinct):
+        raise DataError(
+            f"{label}: the column {one_line(column, 80)!r} looks numeric but was read as text because of values such as "
+            f"{name_list([repr(v) for v in others], 3)}: leave those cells empty (missing values) or fix them"
+        )
 
 
 def _class_names(values: pd.Series) -> np.ndarray:
     """Class labels as strings; integer-valued floats print as integers ("1", not "1.0")."""
-    if pd.api.types.is_float_dtype(values) and np.all(np.mod(values.to_numpy(), 1) == 0):
-        values = values.astype(np.int64)
-    return values.astype(str).to_numpy()
+    if pd.api.types.is_float_dtype(values) and pd.api.types.is_numeric_dtype(values):
+        numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        if np.all(np.isfinite(numbers)) and np.all(np.mod(numbers, 1) == 0) and np.all(np.abs(numbers) < 2**53):
+            return numbers.astype(np.int64).astype(str).astype(object)
+    return values.astype(str).to_numpy(dtype=object)
 
 
 def tabular_dataset(
@@ -63,25 +192,34 @@ def tabular_dataset(
     name: str = "table",
     description: str = "",
 ) -> Dataset:
-    """Validate a train and a test table and turn them into a :class:`Dataset`."""
+    """Validate a train and a test table and turn them into a :class:`Dataset`.
+
+    Refused with a :class:`DataError` naming the column: duplicate column names, nested cells
+    (lists, structs), infinite or overflowing numbers, numbers read as text (decimal commas,
+    thousands separators, a few text tokens), and regression-like targets (more than
+    :data:`~tda_core.limits.MAX_CLASSES` classes)."""
+    target = str(target)
     X_train, y_train_raw = _split_target(train, target, "train")
     X_test, y_test_raw = _split_target(test, target, "test")
     if set(X_train.columns) != set(X_test.columns):
         only_train = sorted(map(str, set(X_train.columns) - set(X_test.columns)))
         only_test = sorted(map(str, set(X_test.columns) - set(X_train.columns)))
-        parts = [f"only in train: {', '.join(only_train)}"] * bool(only_train) + [f"only in test: {', '.join(only_test)}"] * bool(only_test)
+        parts = [f"only in train: {name_list(only_train)}"] * bool(only_train) + [f"only in test: {name_list(only_test)}"] * bool(only_test)
         raise DataError(f"the train and test tables have different columns ({'; '.join(parts)})")
     X_test = X_test[list(X_train.columns)]  # the same columns in another order: the training order
+    X_train, X_test = _check_features(X_train, "train"), _check_features(X_test, "test")
     y_train_names, y_test_names = _class_names(y_train_raw), _class_names(y_test_raw)
     classes = np.unique(y_train_names)
     if len(classes) < 2:
         raise DataError(
-            f"the target column {target!r} has a single class ({classes[0] if len(classes) else 'none'}) "
+            f"the target column {target!r} has a single class ({one_line(classes[0], 80) if len(classes) else 'none'}) "
             "in the training data; a classifier needs at least two"
         )
+    if len(classes) > limits.MAX_CLASSES:
+        limits.check_classes(np.zeros(0, dtype=np.int64), tuple(classes), target)
     unseen = sorted(set(y_test_names) - set(classes))
     if unseen:
-        raise DataError(f"the test data has classes not in the training data: {', '.join(unseen)}")
+        raise DataError(f"the test data has classes not in the training data: {name_list(unseen)}")
     codes = {c: i for i, c in enumerate(classes)}
     return Dataset(
         name=name,
@@ -107,11 +245,13 @@ def split_table(
     if not 0.0 < test_size < 1.0:
         raise UsageError(f"the test fraction must lie between 0 and 1, not {test_size}")
     _, y = _split_target(frame, target, "data")
-    names = _class_names(y)
-    counts = pd.Series(names).value_counts()
+    labels = _class_names(y)
+    counts = pd.Series(labels).value_counts()
     if len(counts) < 2:
-        raise DataError(f"the target column {target!r} has a single class ({counts.index[0]}); a classifier needs at least two")
-    stratify = names if counts.min() >= 2 else None
+        raise DataError(f"the target column {target!r} has a single class ({one_line(counts.index[0], 80)}); a classifier needs at least two")
+    if len(counts) > limits.MAX_CLASSES:
+        limits.check_classes(np.zeros(0, dtype=np.int64), tuple(counts.index), target)
+    stratify = labels if counts.min() >= 2 else None
     try:
         return train_test_split(frame, test_size=test_size, random_state=seed, stratify=stratify)
     except ValueError as exc:

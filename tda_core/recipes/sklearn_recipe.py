@@ -30,7 +30,7 @@ from sklearn.utils.validation import has_fit_parameter
 
 from ..actions import Edit
 from ..data.dataset import Dataset
-from ..exceptions import ModelError
+from ..exceptions import ModelError, TDAError, describe
 from .base import EvalOn, Recipe, Start, eval_features
 
 
@@ -123,7 +123,19 @@ class SklearnRecipe(Recipe):
     def fit_predict(
         self, data: Dataset, edits: Sequence[Edit], seed: int, eval_on: EvalOn = "test", start: Start | None = None
     ) -> np.ndarray:
+        """Any exception from the user's estimator (while fitting or predicting) becomes one
+        :class:`ModelError` line naming the model."""
         self.validate(data)
+        try:
+            return self._fit_predict(data, edits, seed, eval_on)
+        except TDAError:
+            raise
+        except MemoryError:
+            raise ModelError(f"{self.display_name} ran out of memory while training; use fewer rows or columns") from None
+        except Exception as exc:  # the user's code: any type, one line
+            raise ModelError(f"{self.display_name} failed to train: {describe(exc)}") from None
+
+    def _fit_predict(self, data: Dataset, edits: Sequence[Edit], seed: int, eval_on: EvalOn) -> np.ndarray:
         X_eval = eval_features(data, eval_on)
         base = None
         if self.warm_start and any(not e.is_baseline for e in edits):
@@ -168,7 +180,7 @@ class SklearnRecipe(Recipe):
                     step.set_fit_request(sample_weight=True)
                 return model.fit(X, y, sample_weight=w)
         except ValueError as exc:
-            raise ModelError(f"{self.display_name} failed to train: {exc}") from None
+            raise ModelError(f"{self.display_name} failed to train: {describe(exc).removeprefix('ValueError: ')}") from None
 
     def _warm_started(self, base: BaseEstimator) -> BaseEstimator:
         """A copy of the fitted baseline that continues from its solution (convex models)."""

@@ -1,0 +1,262 @@
+"""The budget of a run, checked before anything is allocated or trained.
+
+Everything here reads shapes and counts only. :func:`estimate` sizes the large arrays of a run
+from the data's shape (the counterfactual predictions of a ranking, the baseline, the design
+matrix each worker builds, the Hessian of candidate mode) and the cache the run will write;
+:func:`check_budget` refuses a run above the memory limit with a message that names the number
+and the way out. :func:`check_data` refuses data that no classifier analysis should take:
+regression-like targets (too many classes, classes with fewer than two training samples) and
+text columns with too many distinct values for a one-hot encoding.
+
+The CLI calls :func:`check_budget` before training; the dashboard can call it with the same
+arguments. Limits are module constants, raised per run with ``max_memory``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .exceptions import BudgetError, DataError, UsageError, names
+
+if TYPE_CHECKING:  # tda_core.data imports this module: no import at run time
+    import pandas as pd
+
+    from .data.dataset import Dataset
+
+GiB = 2**30
+MiB = 2**20
+#: Peak memory of the large arrays of one run, unless raised (``--max-memory``).
+DEFAULT_MAX_MEMORY = 4 * GiB
+#: More classes than this looks like a regression target.
+MAX_CLASSES = 100
+#: Every class needs this many training samples.
+MIN_CLASS_SAMPLES = 2
+#: Distinct values of one text column (its one-hot width) at most.
+MAX_LEVELS = 1000
+#: Upper bounds of the numeric options.
+MAX_ENSEMBLE = 100
+MAX_EPOCHS = 10_000
+MAX_CANDIDATES = 1_000_000
+MAX_SEED = 2**32 - 1 - MAX_ENSEMBLE  # numpy seeds are 32-bit; members use seed, seed+1, ...
+#: Rows of one table, and cells (rows x columns) of one table, at most.
+MAX_ROWS = 1_000_000
+MAX_CELLS = 50_000_000
+#: Finite values this large overflow the preprocessing's sums of squares.
+MAX_ABS_VALUE = 1e100
+#: Edits trained in one work unit when the recipe does not say (the logistic default says 400).
+DEFAULT_CHUNK = 16
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str | int | float) -> int:
+    """Bytes from ``8G``, ``512M``, ``1.5GiB``, ``4096MB`` (powers of 1024) or a plain number of bytes."""
+    if isinstance(text, (int, float)):
+        value = float(text)
+    else:
+        match = _SIZE.match(str(text))
+        if not match:
+            raise UsageError(f"a memory size looks like 8G or 512M, not {text!r}")
+        value = float(match.group(1)) * 1024 ** " kmgt".index(match.group(2).lower() or " ")
+    if not np.isfinite(value) or value < 64 * MiB:
+        raise UsageError(f"the memory limit must be at least 64M, not {text}")
+    return int(value)
+
+
+def format_bytes(n: float) -> str:
+    """``71.5 GiB``, ``512 MiB``, ``12 KiB``."""
+    for unit, size in (("TiB", 2**40), ("GiB", GiB), ("MiB", MiB), ("KiB", 1024)):
+        if n >= size:
+            value = n / size
+            return f"{value:.1f} {unit}" if value < 100 else f"{value:,.0f} {unit}"
+    return f"{int(n)} bytes"
+
+
+def cores() -> int:
+    return os.cpu_count() or 1
+
+
+def check_run_numbers(*, ensemble: int, seed: int, n_jobs: int, candidates: int | None = None, epochs: int | None = None) -> None:
+    """The numeric run options within their bounds, in the user's words."""
+    if int(ensemble) < 1:
+        raise UsageError(f"the ensemble needs at least one member, not {ensemble}")
+    if int(ensemble) > MAX_ENSEMBLE:
+        raise UsageError(f"the ensemble can have at most {MAX_ENSEMBLE} members, not {ensemble}")
+    if not 0 <= int(seed) <= MAX_SEED:
+        raise UsageError(f"the seed must lie between 0 and {MAX_SEED}, not {seed}")
+    if int(n_jobs) == 0:
+        raise UsageError("the number of parallel jobs cannot be 0: use 1, more, or -1 for all cores")
+    if int(n_jobs) != -1 and not 1 <= int(n_jobs) <= cores():
+        raise UsageError(f"the number of parallel jobs must lie between 1 and the {cores()} cores of this machine, or be -1 for all of them, not {n_jobs}")
+    if candidates is not None and int(candidates) < 1:
+        raise UsageError(f"the number of candidates must be at least 1, not {candidates}")
+    if candidates is not None and int(candidates) > MAX_CANDIDATES:
+        raise UsageError(f"the number of candidates can be at most {MAX_CANDIDATES:,}, not {candidates}")
+    if epochs is not None and not 1 <= int(epochs) <= MAX_EPOCHS:
+        raise UsageError(f"the number of epochs must lie between 1 and {MAX_EPOCHS:,}, not {epochs}")
+
+
+# --- the data -----------------------------------------------------------------------------
+
+
+def text_columns(frame: pd.DataFrame) -> list[Any]:
+    import pandas as pd
+
+    return [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])]
+
+
+def one_hot_width(frame: pd.DataFrame) -> int:
+    """Columns of the standard preprocessing's output: one per numeric column, one per level of a text column."""
+    text = text_columns(frame)
+    levels = sum(int(frame[c].nunique(dropna=True)) for c in text)
+    return frame.shape[1] - len(text) + levels
+
+
+def check_classes(y_train: np.ndarray, classes: tuple[str, ...], target: str = "target") -> None:
+    """Refuse regression-like targets: more than :data:`MAX_CLASSES` classes, or classes with
+    fewer than :data:`MIN_CLASS_SAMPLES` training samples."""
+    if len(classes) > MAX_CLASSES:
+        raise DataError(
+            f"the target column {target!r} has {len(classes):,} distinct values: more than {MAX_CLASSES} classes looks like "
+            "a regression target, and this tool explains classifiers; bin the values into classes first"
+        )
+    counts = np.bincount(np.asarray(y_train, dtype=np.int64), minlength=len(classes))
+    rare = [classes[i] for i in np.flatnonzero(counts < MIN_CLASS_SAMPLES)]
+    if rare:
+        raise DataError(
+            f"the target column {target!r} has {len(rare)} class{'es' if len(rare) != 1 else ''} with fewer than "
+            f"{MIN_CLASS_SAMPLES} training samples ({names(rare)}): merge or drop them, or give more data"
+        )
+
+
+def check_levels(frame: pd.DataFrame, max_levels: int = MAX_LEVELS) -> None:
+    """Refuse a text column with more than ``max_levels`` distinct values, naming it."""
+    for column in text_columns(frame):
+        levels = int(frame[column].nunique(dropna=True))
+        if levels > max_levels:
+            raise DataError(
+                f"the column {names([column])!r} has {levels:,} distinct text values (at most {max_levels:,}): one-hot "
+                "encoding it would be too large; drop it, group its rare values, or encode it as numbers"
+            )
+
+
+def check_data(data: Dataset) -> None:
+    """What no analysis should take: regression-like targets, and (tables) too-wide text columns."""
+    check_classes(data.y_train, data.classes, data.target)
+    if data.kind == "tabular":
+        check_levels(data.X_train)
+
+
+# --- memory --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The large arrays of a run, sized from shapes before anything is allocated."""
+
+    memory: int  # bytes held at once at the peak
+    cache: int  # bytes the run writes to the cache
+    models: int  # models the run trains (an upper bound: cache hits and deterministic models train fewer)
+    parts: tuple[tuple[str, int], ...]  # (what, bytes), largest first
+
+    def describe(self) -> str:
+        what, size = self.parts[0]
+        return f"about {format_bytes(self.memory)} of memory (largest: {what}, {format_bytes(size)})"
+
+
+def estimate(
+    data: Dataset,
+    *,
+    ensemble: int,
+    ranking: bool,
+    candidates: int | None = None,
+    unit: str = "sample",
+    n_jobs: int = 1,
+    use_cache: bool = True,
+    chunk: int = DEFAULT_CHUNK,
+    itemsize: int | None = None,
+) -> Estimate:
+    """The memory and cache of a run: the baseline (``ranking=False``, as ``errors``), or the baseline
+    and a ranking of every training sample (or of ``candidates``, or of candidate groups)."""
+    itemsize = int(itemsize or (4 if data.kind == "images" else 8))
+    E, C = int(ensemble), data.n_classes
+    n_train, n_test = data.n_train, data.n_test
+    workers = cores() if n_jobs == -1 else max(1, int(n_jobs))
+    parts: list[tuple[str, int]] = []
+    # The baseline: every member on training and test rows (one more member to tell determinism), twice while gathered.
+    parts.append(("baseline predictions", 2 * (E + 1) * (n_train + n_test) * C * itemsize))
+    if data.kind == "tabular":
+        width = one_hot_width(data.X_train) + 1
+        design = 2 * (n_train + n_test) * width * 8  # the transformed table and its copy with a bias column
+        labels = 2 * min(chunk, n_train) * n_train * 8  # labels and weights of one unit's stacked models
+        parts.append((f"design matrices of {workers} worker{'s' if workers > 1 else ''} ({n_train + n_test:,} rows x {width:,} columns)",
+                      workers * (design + labels)))
+        if candidates:
+            parts.append((f"influence Hessian ({width * C:,} parameters)", 3 * (width * C) ** 2 * 8))
+    edits = 0
+    if ranking:
+        if unit == "group":
+            edits = min(n_train, 8 * C + 64)
+        else:
+            edits = min(n_train, int(candidates)) if candidates else n_train
+        what = "candidates" if candidates and unit != "group" else ("candidate groups" if unit == "group" else "training samples")
+        size = edits * E * n_test * C * itemsize
+        parts.append((f"counterfactual predictions ({edits:,} {what} x {E} members x {n_test:,} test rows x {C} classes x {itemsize} bytes)",
+                      2 * size))  # gathered per unit, then copied into one array
+    cache = 0
+    if use_cache:
+        cache = (E + 1) * (n_train + n_test) * C * itemsize + edits * E * n_test * C * itemsize
+    parts.sort(key=lambda p: -p[1])
+    return Estimate(sum(p[1] for p in parts), cache, (E + 1) + (edits + 1) * E, tuple(parts))
+
+
+def check_budget(
+    data: Dataset,
+    *,
+    ensemble: int,
+    ranking: bool,
+    candidates: int | None = None,
+    unit: str = "sample",
+    n_jobs: int = 1,
+    use_cache: bool = True,
+    cache_root: str | Path | None = None,
+    chunk: int = DEFAULT_CHUNK,
+    max_memory: int = DEFAULT_MAX_MEMORY,
+) -> Estimate:
+    """Refuse, before anything is allocated, a run whose arrays exceed ``max_memory`` or whose cache
+    exceeds the free disk space; return the estimate otherwise. Checks :func:`check_data` first."""
+    check_data(data)
+    est = estimate(data, ensemble=ensemble, ranking=ranking, candidates=candidates, unit=unit, n_jobs=n_jobs,
+                   use_cache=use_cache, chunk=chunk)
+    if est.memory > max_memory:
+        ways = []
+        if ranking and not candidates and unit == "sample" and est.parts[0][0].startswith("counterfactual"):
+            ways.append("use candidate mode (retrain only the top few hundred samples)")
+        ways += ["use fewer rows" + (" or fewer parallel jobs" if n_jobs != 1 else ""),
+                 f"or raise the memory limit to at least {format_bytes(est.memory * 1.1)}"]
+        raise BudgetError(f"this run needs {est.describe()}, over the {format_bytes(max_memory)} limit: {', '.join(ways)}")
+    if use_cache and cache_root is not None and est.cache > 0:
+        free = _free_space(Path(cache_root))
+        if free is not None and est.cache > free:
+            raise BudgetError(
+                f"this run would write about {format_bytes(est.cache)} to the cache in {cache_root}, which has "
+                f"{format_bytes(free)} free: free some space, choose another cache folder, or run without the cache"
+            )
+    return est
+
+
+def _free_space(path: Path) -> int | None:
+    for folder in (path, *path.absolute().parents):
+        if folder.is_dir():
+            try:
+                return shutil.disk_usage(folder).free
+            except OSError:
+                return None
+    return None
