@@ -71,8 +71,9 @@ MAX_FILES = 50_000
 #: Largest picture accepted, in pixels (a decompression bomb guard for PNG/JPEG themselves).
 MAX_PIXELS = 40_000_000
 #: Default limit on the pixels decoded from all files of a dataset together (width x height
-#: summed over the files, read from their headers before decoding).
-MAX_TOTAL_PIXELS = 500_000_000
+#: summed over the files, read from their headers before decoding): 1 gigapixel, about 25 s of
+#: decoding on a laptop core, and 5000 photos of 500x375.
+MAX_TOTAL_PIXELS = 1_000_000_000
 #: Default limit on the memory of the network's inputs: N x channels x size x size float32.
 MAX_INPUT_BYTES = 2 * 1024**3
 GRAYSCALE_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}

@@ -202,3 +202,69 @@ def test_refuses_what_is_not_a_dataset(tmp_path: Path) -> None:
     refused(tmp_path / "missing", r"not found")
     (tmp_path / "notes.txt").write_text("hi")
     refused(tmp_path / "notes.txt", r"not a folder or a .zip archive")
+
+
+# --- the input a network expects, and the budgets ------------------------------------------
+
+
+def test_the_input_sets_size_channels_and_normalisation() -> None:
+    from tda_core.data.images import IMAGENET_INPUT, IMAGENET_MEAN, IMAGENET_STD, SMALL_INPUT
+
+    data = load_images(make_zip(LAYOUT), image_input=IMAGENET_INPUT.with_size(16))
+    assert data.X_train.shape == (5, 3, 16, 16)  # grayscale pictures, an RGB network: three equal channels
+    assert data.description == "2 classes, 5 train / 2 test images, RGB 16x16, ImageNet mean/std"
+    white = (1.0 - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD)
+    np.testing.assert_allclose(data.X_train[4, :, 3, 3], white, atol=1e-6)
+    np.testing.assert_allclose(data.X_train[0, :, 3, 3], -np.array(IMAGENET_MEAN) / np.array(IMAGENET_STD), atol=1e-6)
+    # size= and channels= override the input's; the default input is the small networks'.
+    assert load_images(make_zip(LAYOUT), size=20, image_input=IMAGENET_INPUT).X_train.shape == (5, 3, 20, 20)
+    default = load_images(make_zip(LAYOUT))
+    assert default.X_train.shape == (5, 1, 28, 28) and SMALL_INPUT.size == IMAGE_SIZE == 28
+    np.testing.assert_array_equal(load_images(make_zip(LAYOUT), image_input=SMALL_INPUT).X_train, default.X_train)
+    with pytest.raises(DataError, match=r"the normalisation mean has 3 values, for images with 1 channels"):
+        load_images(make_zip(LAYOUT), image_input=IMAGENET_INPUT, channels=1)
+
+
+@pytest.mark.parametrize("size", [0, 7, 1025, 2.5, True, "32"])
+def test_refuses_image_sizes_out_of_range(size: object) -> None:
+    refused(make_zip(LAYOUT), r"the image size must be a whole number of pixels between 8 and 1024", size=size)
+
+
+def test_refuses_a_total_decoded_pixel_budget_before_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tda_core.data import images
+
+    def no_decoding(*args: object) -> None:
+        raise AssertionError("decoded before the budget was checked")
+
+    monkeypatch.setattr(images, "_convert", no_decoding)
+    files = LAYOUT | {"train/dog/big.png": png(255, size=(400, 300))}  # 7 x 20x12 = 1680 + 120000 pixels
+    message = refused(make_zip(files), r"upload.zip: the 8 images decode to 0.1 megapixels together, more than the "
+                                       r"limit of 0.1 megapixels; shrink the pictures \(the network sees 28x28\) or use fewer",
+                      max_total_pixels=100_000)
+    assert "max" not in message
+    # The network's inputs: 7 pictures x 3 x 224 x 224 float32 = 4.0 MB.
+    refused(make_zip(LAYOUT), r"upload.zip: 7 images at 224x224 with 3 channels take 0.0 GB as network inputs, more than "
+                              r"the limit of 0.0 GB; choose a smaller image size or use fewer images",
+            image_input=images.IMAGENET_INPUT, max_input_bytes=4_000_000)
+
+
+def test_the_default_budgets_hold_a_large_dataset_at_224() -> None:
+    from tda_core.data.images import MAX_INPUT_BYTES, MAX_TOTAL_PIXELS, check_budget
+
+    check_budget("x", [500 * 375] * 3000, 3, 224, MAX_TOTAL_PIXELS, MAX_INPUT_BYTES)  # 3000 photos: 1.7 GB of inputs
+    with pytest.raises(DataError, match=r"x: 5000 images at 224x224 with 3 channels take 2.8 GB as network inputs"):
+        check_budget("x", [500 * 375] * 5000, 3, 224, MAX_TOTAL_PIXELS, MAX_INPUT_BYTES)
+    assert check_budget("x", [500 * 375] * 5000, 3, 128, MAX_TOTAL_PIXELS, MAX_INPUT_BYTES) is None  # a smaller size fits
+    with pytest.raises(DataError, match=r"x: the 30 images decode to 1,191 megapixels together, more than the limit of 1,000 megapixels"):
+        check_budget("x", [39_700_000] * 30, 1, 28, MAX_TOTAL_PIXELS, MAX_INPUT_BYTES)  # many small files of huge pictures
+
+
+def test_the_digits_demo_for_another_input() -> None:
+    from tda_core.data.demos import load_digits
+    from tda_core.data.images import IMAGENET_INPUT
+
+    small = load_digits(train_per_class=2, test_per_class=1)
+    assert small.X_train.shape == (20, 1, 28, 28) and small.description.endswith("grayscale 28x28")
+    rgb = load_digits(train_per_class=2, test_per_class=1, image_input=IMAGENET_INPUT.with_size(32))
+    assert rgb.X_train.shape == (20, 3, 32, 32) and rgb.description.endswith("RGB 32x32, ImageNet mean/std")
+    assert (rgb.y_train == small.y_train).all()
