@@ -79,8 +79,30 @@ def metric_before_after(
     return before, metric.values(after[..., tests, :], y_true, y_pred)
 
 
+class Scored:
+    """What a ranking of samples or of groups shares: the direction of improvement and the
+    rule of significance (needs ``metric``, ``delta_mean``, ``p_value`` and ``deterministic``)."""
+
+    metric: str
+    delta_mean: np.ndarray
+    p_value: np.ndarray
+    deterministic: bool
+
+    @property
+    def improvement(self) -> np.ndarray:
+        """Positive where the action moves the metric toward fixing the error."""
+        return get_metric(self.metric).sign * self.delta_mean
+
+    def significant(self, alpha: float) -> np.ndarray:
+        """Improving, and significant at ``alpha`` (deterministic models need no p-value)."""
+        if self.deterministic:
+            return self.improvement > 0
+        with np.errstate(invalid="ignore"):
+            return (self.p_value < alpha) & (self.improvement > 0)
+
+
 @dataclass(frozen=True)
-class Ranking:
+class Ranking(Scored):
     """Every scored training sample, sorted best improvement first.
 
     ``p_value`` is NaN where it does not apply (a deterministic model, or a single run).
@@ -100,18 +122,6 @@ class Ranking:
     deterministic: bool
     #: In candidate mode: the estimates that chose which samples were retrained.
     estimates: Estimates | None = None
-
-    @property
-    def improvement(self) -> np.ndarray:
-        """Positive where the action moves the metric toward fixing the error."""
-        return get_metric(self.metric).sign * self.delta_mean
-
-    def significant(self, alpha: float) -> np.ndarray:
-        """Improving, and significant at ``alpha`` (deterministic models need no p-value)."""
-        if self.deterministic:
-            return self.improvement > 0
-        with np.errstate(invalid="ignore"):
-            return (self.p_value < alpha) & (self.improvement > 0)
 
     def select(self, size: int, alpha: float = 0.05) -> tuple[int, ...]:
         """The first ``size`` ranked samples that are significant and improving."""

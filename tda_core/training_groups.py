@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .actions import Action
-from .attribution import Baseline, json_number, metric_before_after
+from .attribution import Baseline, Scored, json_number, metric_before_after
 from .data.dataset import Dataset
-from .metrics import Metric, accuracy, get_metric
+from .metrics import Metric, accuracy
 from .stats import paired_stats, reliability
 
 #: Neighbour groups per class: the nearest ``size``, the next ``size``, ...
@@ -92,7 +92,7 @@ def candidate_groups(
 
 
 @dataclass(frozen=True)
-class GroupRanking:
+class GroupRanking(Scored):
     """Candidate groups ranked by the effect of acting on each group as a whole, best first."""
 
     action: str
@@ -105,16 +105,6 @@ class GroupRanking:
     accuracy_delta_mean: np.ndarray
     reliability: float | None
     deterministic: bool
-
-    @property
-    def improvement(self) -> np.ndarray:
-        return get_metric(self.metric).sign * self.delta_mean
-
-    def significant(self, alpha: float) -> np.ndarray:
-        if self.deterministic:
-            return self.improvement > 0
-        with np.errstate(invalid="ignore"):
-            return (self.p_value < alpha) & (self.improvement > 0)
 
     def best(self, alpha: float = 0.05) -> CandidateGroup | None:
         """The best significant, improving group, or None."""
