@@ -10,6 +10,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ from typing import Any
 
 from . import limits
 from .actions import ACTIONS
-from .exceptions import BudgetError, TDAError, UsageError, describe, one_line
+from .exceptions import BudgetError, TDAError, UsageError, describe, names, one_line
 from .metrics import METRICS
 from .recipes.registry import RECIPE_NAMES
 
@@ -83,6 +84,7 @@ def _add_run(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Which training data is behind a model's errors, by retraining.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser.commands = sub.choices  # type: ignore[attr-defined]  # for errors in the words of one command
     sub.add_parser("demos", help="list the embedded demos")
     errors = sub.add_parser("errors", help="test accuracy and the error groups of the baseline ensemble")
     attribute = sub.add_parser("attribute", help="rank training samples for an error group and measure the group effect")
@@ -206,7 +208,11 @@ def check_budget(args: argparse.Namespace, data, recipe, ranking: bool):
             max_memory=args.max_memory_bytes,
         )
     except BudgetError as exc:
-        raise BudgetError(f"{exc} (flags: --candidates N, --max-memory SIZE, --no-cache)") from None
+        message = re.sub(r"raise the memory limit to at least ([\d.,]+ \w+)", r"raise the limit with --max-memory \1", str(exc))
+        for words, flag in (("use candidate mode", "--candidates N"), ("choose another cache folder", "--cache-dir DIR"),
+                            ("run without the cache", "--no-cache")):
+            message = message.replace(words, f"{words} ({flag})")
+        raise BudgetError(message) from None
 
 
 def run_config(args: argparse.Namespace):
@@ -249,10 +255,10 @@ def _parse_group(text: str, classes: Sequence[str]) -> tuple[str, str]:
         if true in classes and pred in classes:
             return true, pred
     if ":" not in text:
-        raise UsageError(f"--group must be TRUE:PRED (e.g. {classes[0]}:{classes[-1]}), not {text!r}")
+        raise UsageError(f"--group must be TRUE:PRED (e.g. {one_line(classes[0], 40)}:{one_line(classes[-1], 40)}), not {text!r}")
     true, pred = text.split(":", 1)
     unknown = [c for c in (true, pred) if c not in classes]
-    raise UsageError(f"unknown class {unknown[0]!r} in --group: the classes are {', '.join(classes)}")
+    raise UsageError(f"unknown class {unknown[0]!r} in --group: the classes are {names(classes)}")
 
 
 def _print_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
@@ -404,7 +410,10 @@ COMMANDS = {"demos": cmd_demos, "errors": cmd_errors, "attribute": cmd_attribute
 def main(argv: Sequence[str] | None = None) -> int:
     """Every failure ends as one ``error:`` line on stderr and exit code 2 (130 when interrupted);
     set ``TDA_DEBUG=1`` to see the traceback of an unexpected one."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # said by the command's own parser, so the hint names the command
+        parser.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return COMMANDS[args.command](args)
     except TDAError as exc:
@@ -416,6 +425,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"error: interrupted{resume}\n")
         return 130
     except MemoryError:
+        if os.environ.get("TDA_DEBUG"):
+            raise
         return _fail("out of memory: use fewer rows, candidate mode (--candidates N) or fewer parallel jobs")
     except Exception as exc:  # a bug or an unforeseen input: still one line, the traceback on request
         if os.environ.get("TDA_DEBUG"):

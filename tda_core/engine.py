@@ -163,11 +163,12 @@ def _execute(func: Callable[..., dict[str, np.ndarray]], args: tuple, tag: int, 
     return tag, func(*args)
 
 
-def probe_dask_scheduler(address: str, timeout: float = DASK_TIMEOUT) -> None:
+def probe_dask_scheduler(address: str, timeout: float | None = None) -> None:
     """Check, within ``timeout`` seconds each, that ``address`` accepts a connection and sends the
     start of a Dask handshake; a server that never answers, or answers in another protocol
     (HTTP...), is one :class:`BackendError` instead of a hang or a huge allocation. Addresses of
     other transports (tls://, ws://, inproc://) are left to Dask."""
+    timeout = DASK_TIMEOUT if timeout is None else float(timeout)
     scheme, _, rest = address.rpartition("://")
     if scheme not in ("", "tcp"):
         return

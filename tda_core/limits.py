@@ -189,23 +189,24 @@ def estimate(
     E, C = int(ensemble), data.n_classes
     n_train, n_test = data.n_train, data.n_test
     workers = cores() if n_jobs == -1 else max(1, int(n_jobs))
+    if not ranking:
+        edits = 0
+    elif unit == "group":
+        edits = min(n_train, 8 * C + 64)
+    else:
+        edits = min(n_train, int(candidates)) if candidates else n_train
     parts: list[tuple[str, int]] = []
     # The baseline: every member on training and test rows (one more member to tell determinism), twice while gathered.
     parts.append(("baseline predictions", 2 * (E + 1) * (n_train + n_test) * C * itemsize))
     if data.kind == "tabular":
         width = one_hot_width(data.X_train) + 1
         design = 2 * (n_train + n_test) * width * 8  # the transformed table and its copy with a bias column
-        labels = 2 * min(chunk, n_train) * n_train * 8  # labels and weights of one unit's stacked models
+        labels = 2 * min(chunk, max(edits, 1)) * n_train * 8  # labels and weights of one unit's stacked models
         parts.append((f"design matrices of {workers} worker{'s' if workers > 1 else ''} ({n_train + n_test:,} rows x {width:,} columns)",
                       workers * (design + labels)))
         if candidates:
             parts.append((f"influence Hessian ({width * C:,} parameters)", 3 * (width * C) ** 2 * 8))
-    edits = 0
     if ranking:
-        if unit == "group":
-            edits = min(n_train, 8 * C + 64)
-        else:
-            edits = min(n_train, int(candidates)) if candidates else n_train
         what = "candidates" if candidates and unit != "group" else ("candidate groups" if unit == "group" else "training samples")
         size = edits * E * n_test * C * itemsize
         parts.append((f"counterfactual predictions ({edits:,} {what} x {E} members x {n_test:,} test rows x {C} classes x {itemsize} bytes)",
@@ -238,7 +239,7 @@ def check_budget(
     if est.memory > max_memory:
         ways = []
         if ranking and not candidates and unit == "sample" and est.parts[0][0].startswith("counterfactual"):
-            ways.append("use candidate mode (retrain only the top few hundred samples)")
+            ways.append("use candidate mode to retrain only the top few hundred samples")
         ways += ["use fewer rows" + (" or fewer parallel jobs" if n_jobs != 1 else ""),
                  f"or raise the memory limit to at least {format_bytes(est.memory * 1.1)}"]
         raise BudgetError(f"this run needs {est.describe()}, over the {format_bytes(max_memory)} limit: {', '.join(ways)}")

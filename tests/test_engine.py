@@ -340,6 +340,76 @@ def test_a_killed_process_resumes_with_only_the_missing_units(tmp_path):
     assert (resumed["retrains"], resumed["cache_hits"]) == (40 - 4 * finished, 4 * finished)
 
 
+ORPHANED_RUN = textwrap.dedent(
+    """
+    import os, sys, time
+    import numpy as np, pandas as pd
+    from tda_core.actions import ACTIONS
+    from tda_core.data import tabular_dataset
+    from tda_core.engine import Engine, RunConfig
+    from tda_core.recipes.base import Recipe
+
+    class Busy(Recipe):
+        @property
+        def chunk_size(self):
+            return 1
+
+        def fit_predict(self, data, edits, seed, eval_on="test", start=None):
+            open(os.path.join(sys.argv[1], f"{os.getpid()}.pid"), "w").close()
+            end = time.monotonic() + 120  # busy, not waiting on the pool: a plain loky worker would finish this first
+            while time.monotonic() < end:
+                sum(range(1000))
+            return np.full((len(edits), 1, data.n_test, 2), 0.5)
+
+    frame = pd.DataFrame({"x": np.arange(30.0), "label": ["a", "b"] * 15})
+    data = tabular_dataset(frame[:20], frame[20:], "label")
+    edits = [ACTIONS["remove"].edit([i]) for i in range(4)]
+    Engine(RunConfig(n_jobs=2, use_cache=False)).predict(data, Busy(), edits, Busy().members(1))
+    """
+)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif((os.cpu_count() or 1) < 2 or sys.platform != "linux", reason="two loky workers, Linux process ids")
+def test_workers_end_when_their_parent_is_killed(tmp_path):
+    script, pids = tmp_path / "run.py", tmp_path / "pids"
+    script.write_text(ORPHANED_RUN)
+    pids.mkdir()
+    proc = subprocess.Popen([sys.executable, str(script), str(pids)], env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(pids.iterdir())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    workers = [int(p.stem) for p in pids.iterdir()]
+    assert len(workers) == 2 and proc.pid not in workers
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return Path(f"/proc/{pid}/status").read_text().find("State:\tZ") < 0  # a zombie has ended
+
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(p) for p in workers), "loky workers outlived their killed parent"
+
+
+def test_probe_refuses_addresses_that_are_not_tcp_host_port():
+    from tda_core.engine import probe_dask_scheduler
+    from tda_core.exceptions import BackendError
+
+    for address in ("tcp://:8786", "tcp://host", "tcp://host:0", "tcp://host:99999"):
+        with pytest.raises(BackendError, match=r"should look like tcp://HOST:8786"):
+            probe_dask_scheduler(address, timeout=0.1)
+    probe_dask_scheduler("tls://10.0.0.1:8786", timeout=0.1)  # other transports are left to Dask
+
+
 def test_a_cached_start_with_the_wrong_arrays_is_retrained(toy, tmp_path):
     recipe = Fake(start=1)
     engine = Engine(RunConfig(cache_dir=str(tmp_path)))
@@ -367,6 +437,12 @@ def test_threads_give_the_same_numbers(credit):
         ({"ensemble": 0}, "the ensemble needs at least one member, not 0"),
         ({"n_jobs": 0}, "the number of parallel jobs cannot be 0"),
         ({"candidates": 0}, "the number of candidates must be at least 1, not 0"),
+        ({"ensemble": 101}, "the ensemble can have at most 100 members, not 101"),
+        ({"seed": -1}, "the seed must lie between 0 and 4294967195, not -1"),
+        ({"seed": 2**32}, "the seed must lie between 0 and 4294967195, not 4294967296"),
+        ({"n_jobs": -2}, rf"the number of parallel jobs must lie between 1 and the {os.cpu_count()} cores of this machine, or be -1"),
+        ({"n_jobs": (os.cpu_count() or 1) + 1}, "the number of parallel jobs must lie between 1 and the"),
+        ({"candidates": 10**7}, "the number of candidates can be at most 1,000,000, not 10000000"),
     ],
 )
 def test_bad_run_configs_are_refused(kwargs, message):

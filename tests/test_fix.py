@@ -83,3 +83,41 @@ def test_images_are_listed_by_file():
     assert table["row_id"].tolist() == [1, 2, 3, 5]
     assert table["class"].tolist() == ["top", "centre", "left", "centre"]
     assert manifest["changes"][1] == {"train_index": 4, "row_id": "train/4.png", "label": "top", "removed": True}
+
+
+def test_export_columns_never_overwrite_the_users_columns():
+    """A table whose own columns are named row_id, sample_weight, label and weight (the target)."""
+    train = pd.DataFrame({"row_id": [101, 102, 103, 104], "sample_weight": [0.5, 0.25, 2.0, 1.0],
+                          "label": ["x", "y", "x", "z"], "weight": ["a", "b", "a", "b"]}, index=range(10, 14))
+    data = tabular_dataset(train, train.iloc[:2], "weight", name="clash")
+    table, manifest = corrected_training_set(data, None, "upweight", [1])
+    assert list(table.columns) == ["tda_row_id", "row_id", "sample_weight", "label", "weight", "tda_sample_weight"]
+    pd.testing.assert_frame_equal(table[["row_id", "sample_weight", "label", "weight"]], train.reset_index(drop=True))
+    assert table["tda_row_id"].tolist() == [10, 11, 12, 13]
+    assert table["tda_sample_weight"].tolist() == [1.0, 10.0, 1.0, 1.0]
+    assert manifest["columns"] == {"row_id": "tda_row_id", "sample_weight": "tda_sample_weight", "target": "weight"}
+    # Removal writes no weights; the user's row_id still survives.
+    table, manifest = corrected_training_set(data, None, "remove", [0])
+    assert table["row_id"].tolist() == [102, 103, 104] and table["tda_row_id"].tolist() == [11, 12, 13]
+    assert manifest["columns"]["sample_weight"] is None
+
+
+@pytest.mark.parametrize("target", ["row_id", "sample_weight", "tda_row_id"])
+def test_a_target_named_like_an_export_column_keeps_its_labels(target):
+    train = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "tda_row_id": [7, 8, 9, 6], target: ["p", "q", "p", "q"]}
+                         if target != "tda_row_id" else {"x": [1.0, 2.0, 3.0, 4.0], "row_id": [7, 8, 9, 6], target: ["p", "q", "p", "q"]})
+    data = tabular_dataset(train, train, target)
+    table, manifest = corrected_training_set(data, None, "upweight", [0])
+    assert table[target].tolist() == ["p", "q", "p", "q"]
+    assert len(set(table.columns)) == len(table.columns) == 5
+    ids, weights = manifest["columns"]["row_id"], manifest["columns"]["sample_weight"]
+    assert table[ids].tolist() == [0, 1, 2, 3] and table[weights].tolist() == [10.0, 1.0, 1.0, 1.0]
+    assert {ids, weights}.isdisjoint(set(train.columns))
+
+
+def test_free_name():
+    from tda_core.fix import free_name
+
+    assert free_name("row_id", {"x"}) == "row_id"
+    assert free_name("row_id", {"row_id"}) == "tda_row_id"
+    assert free_name("row_id", {"row_id", "tda_row_id", "tda_row_id_2"}) == "tda_row_id_3"

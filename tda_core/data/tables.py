@@ -140,7 +140,8 @@ def _check_features(frame: pd.DataFrame, label: str) -> pd.DataFrame:
                 first = int(np.flatnonzero(bad)[0])
                 raise DataError(
                     f"{label}: the column {one_line(column, 80)!r} has {int(bad.sum())} infinite or too large values "
-                    f"(first {float(numbers[first])!r} at row {first}; at most {limits.MAX_ABS_VALUE:g} in magnitude); "
+                    f"(first {float(numbers[first])!r} in row {one_line(frame.index[first], 40)}; at most "
+                    f"{limits.MAX_ABS_VALUE:g} in magnitude); "
                     "replace them or leave the cells empty"
                 )
         elif values.dtype == object:

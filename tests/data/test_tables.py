@@ -146,3 +146,96 @@ def test_split_table_checks_its_inputs():
         split_table(frame.assign(y="p"), "y")
     with pytest.raises(DataError, match=r"cannot split 4 rows with test size 0\.1"):
         split_table(frame.iloc[:4], "y", test_size=0.1)
+
+
+# --- hostile tables (issue 10): one DataError naming the column --------------------------------
+
+
+def _table(**columns):
+    n = len(next(iter(columns.values())))
+    return pd.DataFrame({**columns, "y": ["p", "q"] * (n // 2)})
+
+
+@pytest.mark.parametrize(
+    "column, message",
+    [
+        ([1.0, np.inf, 2.0, 3.0], r"train: the column 'x' has 1 infinite or too large values \(first inf in row 1; at most 1e\+100"),
+        ([1.0, 2.0, -1e308, 3.0], r"the column 'x' has 1 infinite or too large values \(first -1e\+308 in row 2;"),
+        ([[1], [2], [3], [4]], r"train: the column 'x' holds list values \(nested data such as lists or structs\)"),
+        ([{"a": 1}] * 4, r"the column 'x' holds dict values"),
+        (pd.to_datetime(["2020-01-01"] * 4), r"the column 'x' holds dates or durations"),
+        ([1j, 2j, 3j, 4j], r"the column 'x' holds complex numbers"),
+        (["1,5", "2,25", "3,0", "10,75"], r"the column 'x' holds numbers written with a decimal comma or thousands separators \(such as '1,5'\)"),
+        (["1,234", "12,345.6", "7", "8.5"], r"decimal comma or thousands separators \(such as '1,234'\)"),
+        (["1 234,5", "2 000", "3", "4"], r"decimal comma or thousands separators"),
+    ],
+)
+def test_hostile_feature_columns_are_refused_by_name(column, message):
+    frame = _table(x=column)
+    with pytest.raises(DataError, match=message):
+        tabular_dataset(frame, frame, "y")
+
+
+def test_numbers_read_as_text_because_of_a_few_tokens():
+    values = [str(v) for v in np.arange(20) / 4]
+    values[3] = "?"
+    frame = _table(x=values)
+    with pytest.raises(DataError, match=r"train: the column 'x' looks numeric but was read as text because of values such as '\?': leave"):
+        tabular_dataset(frame, frame, "y")
+    # Codes that are numbers as text (zip codes), and categories with a few numeric levels, are left alone.
+    codes = _table(zip=["02139", "10001", "94105", "60601"] * 5, grade=["1", "2", "3", "other"] * 5)
+    data = tabular_dataset(codes, codes, "y")
+    assert data.X_train["zip"].tolist()[:2] == ["02139", "10001"]
+
+
+def test_duplicate_and_non_string_column_names():
+    frame = pd.DataFrame([[1.0, 2.0, "p"], [3.0, 4.0, "q"]], columns=["a", "a", "y"])
+    with pytest.raises(DataError, match=r"train: the column names a appear more than once; give every column its own name"):
+        tabular_dataset(frame, frame, "y")
+    clash = pd.DataFrame([[1.0, 2.0, "p"], [3.0, 4.0, "q"]], columns=[1, "1", "y"])  # the same name once as text
+    with pytest.raises(DataError, match=r"the column names 1 appear more than once"):
+        tabular_dataset(clash, clash, "y")
+    numbered = pd.DataFrame([[1.0, 2.0, "p"], [3.0, 4.0, "q"]], columns=[0, 1, 2])
+    data = tabular_dataset(numbered, numbered, 2)
+    assert list(data.X_train.columns) == ["0", "1"] and data.target == "2" and data.classes == ("p", "q")
+
+
+def test_mixed_types_in_one_text_column_become_text():
+    frame = _table(x=[1.0, 2.0, 3.0, 4.0], c=[1, "a", 2.5, None])
+    data = tabular_dataset(frame, frame, "y")
+    assert data.X_train["c"].tolist()[:3] == ["1", "a", "2.5"] and data.X_train["c"].isna().iloc[3]
+
+
+def test_regression_like_targets_and_long_lists_are_refused():
+    frame = pd.DataFrame({"x": np.arange(300.0), "y": np.arange(300) / 7})
+    with pytest.raises(DataError, match=r"the target column 'y' has 300 distinct values: more than 100 classes looks like a regression target"):
+        tabular_dataset(frame, frame, "y")
+    with pytest.raises(DataError, match=r"more than 100 classes"):
+        split_table(frame, "y")
+    train = pd.DataFrame({"x": np.arange(40.0), "y": ["p", "q"] * 20})
+    test = pd.DataFrame({"x": np.arange(40.0), "y": [f"new{i}" for i in range(40)]})
+    with pytest.raises(DataError) as info:
+        tabular_dataset(train, test, "y")
+    assert str(info.value).endswith("… and 30 more") and "\n" not in str(info.value)
+
+
+def test_newlines_in_names_stay_out_of_messages():
+    frame = pd.DataFrame({"a\nb": [1.0, 2.0], "y": ["p", "q"]})
+    with pytest.raises(DataError) as info:
+        tabular_dataset(frame, frame, "tar\nget")
+    assert "\n" not in str(info.value) and str(info.value).endswith("the columns are a b, y")
+
+
+def test_oversized_tables_are_refused_before_they_are_decoded(tmp_path, monkeypatch):
+    from tda_core import limits
+
+    monkeypatch.setattr(limits, "MAX_ROWS", 50)
+    frame = pd.DataFrame({"x": np.arange(60), "y": ["p", "q"] * 30})
+    frame.to_parquet(tmp_path / "t.parquet")
+    with pytest.raises(DataError, match=r"t\.parquet: 60 rows x 2 columns is more than this tool takes \(at most 50 rows"):
+        read_table(tmp_path / "t.parquet")
+    with pytest.raises(DataError, match=r"upload\.csv: 61 rows x 2 columns is more than"):
+        read_table(frame.to_csv(index=False).encode(), "upload.csv")
+    with pytest.raises(DataError, match=r"x\.csv: the table needs at least one row, one feature column and the target column "
+                                        r"\(it looks separated by ';', tabs or '\|': save it with commas\)"):
+        read_table(b"a;b;y\n1;2;p\n", "x.csv")

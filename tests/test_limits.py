@@ -1,0 +1,94 @@
+"""The run budget (tda_core.limits): sizes from shapes before anything is allocated, and refusals
+that name the number and the way out."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tda_core import limits
+from tda_core.data import tabular_dataset
+from tda_core.exceptions import BudgetError, DataError, UsageError
+
+
+def table(n_train: int, n_test: int, classes: int = 2, levels: int = 3):
+    rng = np.random.default_rng(0)
+
+    def frame(n):
+        return pd.DataFrame({"x": rng.normal(size=n), "c": [f"l{i % levels}" for i in range(n)],
+                             "y": [f"k{i % classes}" for i in range(n)]})
+
+    return tabular_dataset(frame(n_train), frame(n_test), "y")
+
+
+@pytest.mark.parametrize("text, expected", [("4G", 4 * 2**30), ("512M", 512 * 2**20), ("1.5GiB", int(1.5 * 2**30)),
+                                            ("4096MB", 4 * 2**30), ("1t", 2**40), (2**27, 2**27)])
+def test_parse_size(text, expected):
+    assert limits.parse_size(text) == expected
+
+
+@pytest.mark.parametrize("text, message", [("lots", "a memory size looks like 8G or 512M, not 'lots'"),
+                                           ("1K", "the memory limit must be at least 64M, not 1K"),
+                                           ("-4G", "a memory size looks like")])
+def test_bad_sizes(text, message):
+    with pytest.raises(UsageError, match=message):
+        limits.parse_size(text)
+
+
+def test_format_bytes():
+    assert [limits.format_bytes(n) for n in (12, 2048, 5 * 2**20, 71.5 * 2**30, 300 * 2**30)] == [
+        "12 bytes", "2.0 KiB", "5.0 MiB", "71.5 GiB", "300 GiB"]
+
+
+def test_the_ranking_estimate_is_the_arithmetic_of_its_shapes():
+    data = table(1000, 250, classes=4, levels=5)
+    est = limits.estimate(data, ensemble=3, ranking=True, n_jobs=1, use_cache=True, chunk=400)
+    counterfactual = 1000 * 3 * 250 * 4 * 8
+    assert dict(est.parts)[
+        "counterfactual predictions (1,000 training samples x 3 members x 250 test rows x 4 classes x 8 bytes)"] == 2 * counterfactual
+    width = 1 + 5 + 1  # x, five levels of c, the bias column
+    assert dict(est.parts)[f"design matrices of 1 worker (1,250 rows x {width} columns)"] == 2 * 1250 * width * 8 + 2 * 400 * 1000 * 8
+    assert dict(est.parts)["baseline predictions"] == 2 * 4 * 1250 * 4 * 8
+    assert est.memory == sum(size for _, size in est.parts)
+    assert est.cache == 4 * 1250 * 4 * 8 + counterfactual
+    assert est.models == 4 + 1001 * 3
+    baseline_only = limits.estimate(data, ensemble=3, ranking=False, use_cache=False)
+    assert baseline_only.cache == 0 and not any(w.startswith("counterfactual") for w, _ in baseline_only.parts)
+    candidates = limits.estimate(data, ensemble=3, ranking=True, candidates=50)
+    assert any(w.startswith("counterfactual predictions (50 candidates") for w, _ in candidates.parts)
+    assert any(w.startswith("influence Hessian (28 parameters)") for w, _ in candidates.parts)
+
+
+def test_the_budget_refuses_with_the_number_and_the_way_out():
+    data = table(4000, 1000)
+    est = limits.check_budget(data, ensemble=3, ranking=True)  # 2 x 4000 x 3 x 1000 x 2 x 8 = 384 MB: fine
+    assert est.memory < limits.DEFAULT_MAX_MEMORY
+    with pytest.raises(BudgetError) as info:
+        limits.check_budget(data, ensemble=3, ranking=True, max_memory=256 * 2**20)
+    message = str(info.value)
+    assert message.startswith("this run needs about 368 MiB of memory (largest: counterfactual predictions") and "over the 256 MiB limit: use candidate mode" in message
+    assert message.endswith("use fewer rows, or raise the memory limit to at least " + limits.format_bytes(est.memory * 1.1))
+    assert limits.check_budget(data, ensemble=3, ranking=True, candidates=100, max_memory=256 * 2**20).memory < 256 * 2**20
+
+
+def test_a_cache_larger_than_the_free_disk_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(limits, "_free_space", lambda path: 1000)
+    with pytest.raises(BudgetError, match=r"this run would write about [\d.]+ MiB to the cache in .*, which has 1000 bytes free"):
+        limits.check_budget(table(400, 100), ensemble=3, ranking=True, cache_root=tmp_path)
+    limits.check_budget(table(400, 100), ensemble=3, ranking=True, cache_root=tmp_path, use_cache=False)
+
+
+def test_regression_like_targets_and_wide_text_columns():
+    with pytest.raises(DataError, match=r"the target column 'y' has 2 classes with fewer than 2 training samples \(k3, k4\)"):
+        limits.check_data(tabular_dataset(pd.DataFrame({"x": range(8), "y": ["k1", "k2"] * 3 + ["k3", "k4"]}),
+                                          pd.DataFrame({"x": [1], "y": ["k1"]}), "y"))
+    with pytest.raises(DataError, match=r"the column 'c' has 1,001 distinct text values \(at most 1,000\): one-hot encoding"):
+        limits.check_data(table(1002, 10, levels=1001))
+    limits.check_data(table(1002, 10, levels=1000))
+
+
+def test_run_numbers():
+    limits.check_run_numbers(ensemble=100, seed=limits.MAX_SEED, n_jobs=-1, candidates=limits.MAX_CANDIDATES, epochs=limits.MAX_EPOCHS)
+    with pytest.raises(UsageError, match="the number of epochs must lie between 1 and 10,000, not 0"):
+        limits.check_run_numbers(ensemble=3, seed=0, n_jobs=1, epochs=0)
