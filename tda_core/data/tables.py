@@ -127,11 +127,15 @@ def _check_cells(column: pd.Series, name: str, label: str, what: str = "column")
 
 
 def _check_features(frame: pd.DataFrame, label: str) -> pd.DataFrame:
-    """Plain, finite values in every feature column; numbers that were read as text are named."""
+    """Plain, finite values in every feature column; numbers that were read as text are named.
+    Boolean columns become 0/1 numbers; object columns that mix types become text."""
     for column in frame.columns:
         values = frame[column]
         _check_cells(values, column, label)
-        if pd.api.types.is_bool_dtype(values.dtype):
+        if len(values) and values.isna().all():
+            raise DataError(f"{label}: the column {one_line(column, 80)!r} has no values at all; drop it")
+        if pd.api.types.is_bool_dtype(values.dtype):  # True/False as 1/0: the preprocessing scales numbers
+            frame = frame.assign(**{column: values.astype("float64")})
             continue
         if pd.api.types.is_numeric_dtype(values.dtype):
             numbers = values.to_numpy(dtype=np.float64, na_value=np.nan)
