@@ -100,7 +100,7 @@ class TorchRecipe(Recipe):
 
     removal = "zero_weight"
     estimate_method = "influence (last layer, damped Hessian)"
-    version = 2
+    version = 3  # 3: features under the recipe's threads, fused AdamW for heads
     #: The damping of the last layer's Hessian in the estimates; None gives plain gradient
     #: similarity instead (see :meth:`estimate_effects`).
     estimate_damping: float | None = 0.1
