@@ -304,6 +304,7 @@ def test_schedulers_that_do_not_answer_are_one_line_within_the_timeout(http_serv
 # --- a real process ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_real_process_prints_one_line_without_traceback(files, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT), TDA_CACHE_DIR=str(tmp_path / "cache"))
     for args in (["errors", "--data", str(files / "inf.csv"), "--target", "y"], ["errors", "--demo", "credit", "--seed=-1"],

@@ -62,10 +62,14 @@ def _check_size(raw: bytes, suffix: str, label: str) -> None:
         try:
             import pyarrow.parquet as pq
 
-            meta = pq.ParquetFile(io.BytesIO(raw)).metadata
-            rows, columns = meta.num_rows, meta.num_columns
+            parquet = pq.ParquetFile(io.BytesIO(raw))
+            rows, columns = parquet.metadata.num_rows, parquet.metadata.num_columns
+            fields = [str(n) for n in parquet.schema_arrow.names]
         except Exception as exc:
             raise DataError(f"{label}: could not read the file as parquet ({describe(exc)})") from None
+        duplicated = sorted({n for n in fields if fields.count(n) > 1})
+        if duplicated:
+            raise DataError(f"{label}: the column names {name_list(duplicated)} appear more than once; give every column its own name")
     if rows > limits.MAX_ROWS or rows * columns > limits.MAX_CELLS:
         raise DataError(
             f"{label}: {rows:,} rows x {columns:,} columns is more than this tool takes (at most {limits.MAX_ROWS:,} rows "

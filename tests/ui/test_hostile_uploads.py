@@ -1,0 +1,136 @@
+"""Hostile uploads through the dashboard (Streamlit AppTest, issue 10): every case shows exactly one
+error message on the data page, or on the errors page where the problem only shows in training,
+and never an exception block."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[2]
+DASHBOARD = str(ROOT / "dashboard.py")
+ERRORS_PAGE = "pages/2_errors.py"
+N = 120
+
+
+def _base() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    return pd.DataFrame({"x": rng.normal(size=N).round(3), "c": rng.choice(["r", "g"], N), "y": rng.choice(["a", "b"], N)})
+
+
+def _csv(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False).encode()
+
+
+def _parquet(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def _uploads() -> dict[str, tuple[str, bytes, str]]:
+    """case -> (file name, bytes, a phrase the one error must hold). The target is the last column."""
+    base = _base()
+    rng = np.random.default_rng(1)
+    return {
+        "inf value": ("inf.csv", _csv(base.assign(x=base.x.where(base.index % 30 != 3, np.inf))),
+                      "infinite or too large values (first inf in row"),
+        "1e308": ("big.csv", _csv(base.assign(x=base.x.where(base.index != 5, 1e308))), "infinite or too large values (first 1e+308"),
+        "decimal commas": ("comma.csv", _csv(base.assign(x=[f"{v:.2f}".replace(".", ",") for v in base.x])),
+                           "holds numbers written with a decimal comma or thousands separators"),
+        "question marks": ("q.csv", _csv(base.assign(x=base.x.astype(str).where(base.index % 20 != 0, "?"))),
+                           "looks numeric but was read as text because of values such as '?'"),
+        "500-class target": ("regression.csv", _csv(pd.DataFrame({"x": rng.normal(size=500), "y": rng.normal(size=500).round(4)})),
+                             "more than 100 classes looks like a regression target"),
+        "list column": ("list.parquet", _parquet(base[["x", "c"]].assign(l=[[1, 2]] * N, y=base.y)),
+                        "holds ndarray values (nested data such as lists or structs)"),
+        "parquet bomb": ("bomb.parquet", _parquet(pd.DataFrame({"x": np.zeros(2_000_000, np.int8), "y": np.arange(2_000_000) % 2})),
+                         "2,000,000 rows x 2 columns is more than this tool takes"),
+        "empty column": ("empty.csv", _csv(base[["x"]].assign(e=np.nan, y=base.y)), "the column 'e' has no values at all; drop it"),
+        "duplicate names": ("dup.parquet", b"", ""),  # filled below: Parquet keeps duplicate names that CSV would rename
+    }
+
+
+def _duplicate_names() -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table([pa.array([1.0, 2.0] * 10), pa.array([3.0, 4.0] * 10), pa.array(["a", "b"] * 10)], names=["x", "x", "y"])
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    return buffer.getvalue()
+
+
+UPLOADS = _uploads()
+UPLOADS["duplicate names"] = ("dup.parquet", _duplicate_names(), "the column names x appear more than once")
+
+
+def upload(name: str, data: bytes) -> AppTest:
+    at = AppTest.from_file(DASHBOARD, default_timeout=120).run()
+    at.radio(key="source").set_value("table").run()
+    mime = "text/csv" if name.endswith(".csv") else "application/octet-stream"
+    at.file_uploader(key="table_file").set_value((name, data, mime)).run()
+    return at
+
+
+def errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+@pytest.mark.parametrize("case", list(UPLOADS))
+def test_a_hostile_upload_shows_one_error_and_no_exception(case):
+    name, data, phrase = UPLOADS[case]
+    at = upload(name, data)
+    assert not at.exception, [e.value for e in at.exception]
+    shown = errors(at)
+    assert len(shown) == 1, shown
+    assert phrase in shown[0] and "\n" not in shown[0].strip(), shown[0]
+    at.switch_page(ERRORS_PAGE).run()  # the next page says the same in one message, with no exception block
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(errors(at)) == 1 and phrase in errors(at)[0]
+
+
+def test_a_model_that_fails_in_any_way_is_one_message():
+    """A pipeline with sparse output into HistGradientBoosting raises TypeError inside fit: one message on the errors page."""
+    import skops.io as sio
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    at = upload("ok.csv", _csv(_base()))
+    assert not at.exception and not errors(at), errors(at)
+    at.radio(key="model_source").set_value("upload").run()
+    model = make_pipeline(OneHotEncoder(handle_unknown="ignore"), HistGradientBoostingClassifier(max_iter=3))
+    at.file_uploader(key="model_file").set_value(("sparse.skops", sio.dumps(model), "application/octet-stream")).run()
+    if at.checkbox and any(c.key == "trust" for c in at.checkbox):
+        at.checkbox(key="trust").check().run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.switch_page(ERRORS_PAGE).run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = errors(at)
+    assert len(shown) == 1 and "HistGradientBoostingClassifier" in shown[0] and "failed to train" in shown[0], shown
+
+
+@pytest.mark.parametrize("n_jobs, phrase", [(0, "the number of parallel jobs cannot be 0"), (10_000, "the number of parallel jobs must lie between 1")])
+def test_parallel_jobs_out_of_bounds_are_one_message_or_corrected(n_jobs, phrase):
+    """A number of jobs the engine refuses (0, more than the cores), as a stale session could hold it:
+    one message, or a value the page has corrected itself; never an exception block."""
+    at = AppTest.from_file(DASHBOARD, default_timeout=120).run()
+    at.session_state["n_jobs"] = n_jobs
+    at.switch_page(ERRORS_PAGE).run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = errors(at)
+    if shown:
+        assert len(shown) == 1 and phrase in shown[0], shown
+    else:
+        corrected = at.session_state["n_jobs"]
+        assert corrected == -1 or 1 <= corrected <= (os.cpu_count() or 1), corrected
+        assert [m.label for m in at.metric][:1] == ["Test accuracy"]
