@@ -337,3 +337,23 @@ def test_network_members_are_seeds_or_checkpoints(tmp_path, capsys):
     assert doc["model"]["name"] == "small_cnn-full, checkpoints of one run"
     assert (doc["model"]["ensemble"], doc["model"]["independent_runs"]) == (3, 1)  # epochs 1-3 of seed 0
     assert doc["timing"]["retrains"] == 2  # seed 0 (three checkpoints), and seed 1 to tell determinism
+
+
+def test_apply_keeps_columns_named_like_its_own(tmp_path, capsys):
+    """Columns named row_id, sample_weight, label and weight (the target) come back unchanged."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"row_id": rng.permutation(60) + 1000, "sample_weight": rng.normal(size=60).round(3),
+                          "label": rng.choice(["u", "v"], 60), "weight": rng.choice(["p", "q"], 60)})
+    frame.iloc[:48].to_csv(tmp_path / "train.csv", index=False)
+    frame.iloc[48:].to_csv(tmp_path / "test.csv", index=False)
+    out = tmp_path / "fixed"
+    code, _, err = run("apply", "--train", str(tmp_path / "train.csv"), "--test", str(tmp_path / "test.csv"), "--target", "weight",
+                       "--action", "upweight", "--indices", "2,4", "--out", str(out), cache=tmp_path / "c", capsys=capsys)
+    assert code == 0, err
+    table = pd.read_csv(out / "train.csv")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert list(table.columns) == ["tda_row_id", "row_id", "sample_weight", "label", "weight", "tda_sample_weight"]
+    pd.testing.assert_frame_equal(table[list(frame.columns)], frame.iloc[:48].reset_index(drop=True))
+    assert table["tda_row_id"].tolist() == list(range(48))
+    assert table["tda_sample_weight"].tolist() == [10.0 if i in (2, 4) else 1.0 for i in range(48)]
+    assert manifest["columns"] == {"row_id": "tda_row_id", "sample_weight": "tda_sample_weight", "target": "weight"}

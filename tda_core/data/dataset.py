@@ -12,7 +12,7 @@ from typing import Any, Literal
 import joblib
 import numpy as np
 
-from ..exceptions import UsageError
+from ..exceptions import UsageError, names, one_line
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,9 +62,7 @@ class Dataset:
         try:
             return self.classes.index(str(name))
         except ValueError:
-            raise UsageError(
-                f"unknown class {name!r}: the classes are {', '.join(self.classes)}"
-            ) from None
+            raise UsageError(f"unknown class {one_line(name, 80)!r}: the classes are {names(self.classes)}") from None
 
     def train_id(self, index: int) -> Any:
         """The original id of a training row, as a plain Python value (JSON-ready)."""
