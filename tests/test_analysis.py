@@ -68,6 +68,9 @@ def test_seed_dependent_members_give_p_values_and_reliability(cancer):
 
 
 def test_checkpoints_of_one_run_give_no_p_values(cancer):
+    cancer = tabular_dataset(
+        cancer.X_train.iloc[:60].assign(label=cancer.y_train[:60]), cancer.X_test.assign(label=cancer.y_test), "label"
+    )
     analysis = Analysis(cancer, paper_sgd(), RunConfig(ensemble=3, use_cache=False))
     assert analysis.baseline.independent_runs == 1
     result = analysis.attribute(analysis.errors.groups[0], "remove", "loss", size=5)
