@@ -185,3 +185,18 @@ def test_a_real_torchvision_resnet18_state_dict_loads_unchanged(colours, tmp_pat
     result = analysis.attribute(groups[0], "remove", "loss", size=3)
     assert sorted(result.ranking.train_index.tolist()) == list(range(colours.n_train))
     assert np.isfinite(result.ranking.delta_mean).all() and np.abs(result.ranking.delta_mean).max() > 0
+
+
+def test_large_images_extract_the_same_features_in_channels_last_format():
+    from tda_core.recipes.torch.networks import CHANNELS_LAST_PIXELS, penultimate
+
+    torch.manual_seed(0)
+    net = ARCHITECTURES["resnet18"](N_CLASSES, (3, 128, 128)).eval()
+    X = np.random.default_rng(0).normal(size=(3, 3, 128, 128)).astype(np.float32)
+    assert CHANNELS_LAST_PIXELS <= 128 * 128
+    features = penultimate(net, X, rows=2)
+    with torch.no_grad():
+        expected = torch.flatten(net.avgpool(net.layer4(net.layer3(net.layer2(net.layer1(
+            net.maxpool(net.relu(net.bn1(net.conv1(torch.from_numpy(X)))))))))), 1).numpy()
+    np.testing.assert_allclose(features, expected, rtol=1e-4, atol=1e-5)
+    assert net.conv1.weight.is_contiguous()  # the network is left in the default format
