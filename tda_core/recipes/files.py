@@ -3,7 +3,8 @@
 Formats that run code when loaded (pickle, joblib, a model definition ``.py``) are refused
 with :class:`~tda_core.exceptions.UntrustedFileError` unless the user says they trust the file.
 ``.skops`` files load only the types skops trusts by default; PyTorch weights load as a state
-dict (``.safetensors``, or ``.pt`` with ``weights_only=True``) into a named architecture.
+dict (``.safetensors``, or ``.pt`` with ``weights_only=True``) into a named architecture
+(torchvision's own classifiers, or the small networks).
 """
 
 from __future__ import annotations
@@ -124,7 +125,8 @@ def load_model(
     suffix = Path(path).suffix.lower()
     if suffix in WEIGHT_SUFFIXES + CODE_SUFFIXES:
         if not arch and suffix not in CODE_SUFFIXES:
-            raise ModelError(f"{Path(path).name}: PyTorch weights need the name of the architecture they fit (for example small_cnn)")
+            raise ModelError(f"{Path(path).name}: PyTorch weights need the name of the architecture they fit "
+                             "(for example resnet18 for torchvision's, or small_cnn)")
         return recipe_from_weights(path, arch or "custom", data, trust_code=trust_code, **(network_params or {}))
     if suffix in SKLEARN_SAFE + CODE_FORMATS:
         return load_sklearn(path, trust_code)

@@ -48,9 +48,12 @@ TABULAR_RECIPES: dict[str, Callable[[], Recipe]] = {
 RECIPE_NAMES = ("default", *TABULAR_RECIPES)
 
 
-def network_params(epochs: int | None = None, mode: str | None = None, checkpoints: bool = False) -> dict[str, Any]:
+def network_params(
+    epochs: int | None = None, mode: str | None = None, checkpoints: bool = False, device: str | None = None
+) -> dict[str, Any]:
     """Constructor parameters of a network recipe from the user's options (None keeps the default).
-    ``checkpoints``: the study's scheme, the last three epochs of one run as members."""
+    ``checkpoints``: the study's scheme, the last three epochs of one run as members.
+    ``device``: auto, cpu or cuda (where networks train; results are cached the same on any)."""
     params: dict[str, Any] = {}
     if epochs is not None:
         params["epochs"] = epochs
@@ -61,22 +64,44 @@ def network_params(epochs: int | None = None, mode: str | None = None, checkpoin
 
         last = params.get("epochs", DEFAULT_IMAGE_EPOCHS) if params.get("mode", "full") == "full" else 50
         params["checkpoints"] = tuple(range(max(1, last - 2), last + 1))
+    if device is not None:
+        params["device"] = device
     return params
 
 
-def default_recipe(data: Dataset, epochs: int | None = None, mode: str = "full", checkpoints: bool = False) -> Recipe:
-    """The default recipe for the data kind; ``epochs`` overrides the recipe's epochs."""
+def default_recipe(
+    data: Dataset,
+    epochs: int | None = None,
+    mode: str = "full",
+    checkpoints: bool = False,
+    device: str | None = None,
+    arch: str | None = None,
+) -> Recipe:
+    """The default recipe for the data kind; ``epochs`` overrides the recipe's epochs, ``arch``
+    the network of image data (trained from its seeded initialisation)."""
     if data.kind == "images":
         from .torch.recipe import TorchRecipe
 
-        return TorchRecipe("small_cnn", **network_params(epochs, mode, checkpoints))
+        return TorchRecipe(arch or "small_cnn", **network_params(epochs, mode, checkpoints, device))
+    if arch is not None:
+        raise UsageError(f"an architecture ({arch}) applies to networks: image data, or PyTorch weights")
     return LogisticSGDRecipe() if epochs is None else LogisticSGDRecipe(epochs=epochs)
 
 
-def named_recipe(name: str, data: Dataset, epochs: int | None = None, mode: str = "full", checkpoints: bool = False) -> Recipe:
+def named_recipe(
+    name: str,
+    data: Dataset,
+    epochs: int | None = None,
+    mode: str = "full",
+    checkpoints: bool = False,
+    device: str | None = None,
+    arch: str | None = None,
+) -> Recipe:
     """A recipe by name: ``default`` or one of :data:`TABULAR_RECIPES`."""
     if name == "default":
-        return default_recipe(data, epochs, mode, checkpoints)
+        return default_recipe(data, epochs, mode, checkpoints, device, arch)
+    if arch is not None:
+        raise UsageError(f"an architecture ({arch}) applies to networks, not to the recipe {name}")
     if data.kind != "tabular" or name not in TABULAR_RECIPES:
         raise UsageError(f"unknown recipe {name!r} for {data.kind} data: choose default or {', '.join(TABULAR_RECIPES)}")
     recipe = TABULAR_RECIPES[name]()
