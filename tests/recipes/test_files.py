@@ -158,7 +158,7 @@ def test_weights_that_do_not_fit_name_the_layer(tiny_images, weights, tmp_path):
         recipe_from_weights(folder / "pickled.pt", "small_cnn", tiny_images)
     with pytest.raises(ModelError, match=r"unknown architecture 'vgg': choose one of small_cnn, mlp, resnet18"):
         recipe_from_weights(folder / "w.safetensors", "vgg", tiny_images)
-    with pytest.raises(ModelError, match=r"w\.safetensors: PyTorch weights need the name of the architecture they fit \(for example small_cnn\)"):
+    with pytest.raises(ModelError, match=r"w\.safetensors: PyTorch weights need the name of the architecture they fit \(for example resnet18"):
         load_model(folder / "w.safetensors", tiny_images)
     (tmp_path / "corrupt.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}")
     with pytest.raises(ModelError, match=r"corrupt\.safetensors: not a readable safetensors file"):
