@@ -99,7 +99,8 @@ def test_head_mode_on_the_gpu_matches_the_cpu_and_repeats(tiny_images):
     on_cpu = cpu.fit_predict(tiny_images, EDITS, seed=0, start=start)
     on_gpu = gpu.fit_predict(tiny_images, EDITS, seed=0, start=start)
     np.testing.assert_allclose(on_gpu, on_cpu, atol=1e-4)
-    np.testing.assert_array_equal(on_gpu, gpu.fit_predict(tiny_images, EDITS, seed=0, start=start))
+    # Deterministic kernels where CUDA has them: the same seed repeats (to float rounding at most).
+    np.testing.assert_allclose(on_gpu, gpu.fit_predict(tiny_images, EDITS, seed=0, start=start), atol=1e-6)
     # The deltas are paired the same way on both devices.
     np.testing.assert_allclose(on_gpu[1:] - on_gpu[:1], on_cpu[1:] - on_cpu[:1], atol=1e-4)
 
@@ -117,7 +118,7 @@ def test_full_training_on_the_gpu_matches_the_cpu(tiny_images, arch):
     on_gpu = gpu.fit_predict(tiny_images, edits, seed=1)
     assert on_gpu.shape == on_cpu.shape and np.isfinite(on_gpu).all()
     np.testing.assert_allclose(on_gpu, on_cpu, atol=2e-3)
-    np.testing.assert_array_equal(on_gpu, gpu.fit_predict(tiny_images, edits, seed=1))
+    np.testing.assert_allclose(on_gpu, gpu.fit_predict(tiny_images, edits, seed=1), atol=1e-6)
 
 
 @pytest.mark.gpu
