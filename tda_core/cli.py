@@ -431,6 +431,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug or an unforeseen input: still one line, the traceback on request
         if os.environ.get("TDA_DEBUG"):
             raise
+        if type(exc).__name__ == "TerminatedWorkerError":  # loky: a worker was killed (often by the kernel, out of memory)
+            return _fail("a parallel worker process died (killed, or out of memory): use fewer parallel jobs (--n-jobs) or fewer rows")
         if isinstance(exc, OSError):
             return _fail(f"{describe(exc)}")
         return _fail(f"unexpected {describe(exc)} (rerun with TDA_DEBUG=1 for the traceback)")

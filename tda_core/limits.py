@@ -45,9 +45,12 @@ MAX_ENSEMBLE = 100
 MAX_EPOCHS = 10_000
 MAX_CANDIDATES = 1_000_000
 MAX_SEED = 2**32 - 1 - MAX_ENSEMBLE  # numpy seeds are 32-bit; members use seed, seed+1, ...
-#: Rows of one table, and cells (rows x columns) of one table, at most.
+#: Rows, columns and cells (rows x columns) of one table, at most.
 MAX_ROWS = 1_000_000
+MAX_COLUMNS = 20_000
 MAX_CELLS = 50_000_000
+#: Bytes of one table file, and of a Parquet table once decoded.
+MAX_TABLE_BYTES = 2 * GiB
 #: Finite values this large overflow the preprocessing's sums of squares.
 MAX_ABS_VALUE = 1e100
 #: Edits trained in one work unit when the recipe does not say (the logistic default says 400).

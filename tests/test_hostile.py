@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from joblib.externals.loky.process_executor import TerminatedWorkerError
 
 from tda_core import cli, engine
 
@@ -215,6 +216,8 @@ def test_a_cache_on_a_special_file_system_is_one_line(capsys):
         (RuntimeError("boom\nsecond line"), "error: unexpected RuntimeError: boom (rerun with TDA_DEBUG=1 for the traceback)\n"),
         (PermissionError(13, "Permission denied", "/x"), "error: PermissionError: [Errno 13] Permission denied: '/x'\n"),
         (MemoryError(), "error: out of memory: use fewer rows, candidate mode (--candidates N) or fewer parallel jobs\n"),
+        (TerminatedWorkerError("A worker process managed by the executor was unexpectedly terminated"),
+         "error: a parallel worker process died (killed, or out of memory): use fewer parallel jobs (--n-jobs) or fewer rows\n"),
     ],
 )
 def test_anything_unexpected_is_still_one_line(exc, expected, capsys, monkeypatch):

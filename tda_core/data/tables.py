@@ -5,12 +5,13 @@ from __future__ import annotations
 import io
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .. import limits
-from ..exceptions import DataError, UsageError, describe, one_line
+from ..exceptions import DataError, TDAError, UsageError, describe, one_line
 from ..exceptions import names as name_list
 from .dataset import Dataset
 
@@ -21,7 +22,9 @@ def read_table(source: str | Path | bytes, name: str | None = None) -> pd.DataFr
     """Read a CSV or Parquet file (a path, or the bytes of an upload named ``name``).
 
     The size is checked before the table is decoded (:data:`~tda_core.limits.MAX_ROWS`,
-    :data:`~tda_core.limits.MAX_CELLS`): a small compressed file cannot expand without bound."""
+    :data:`~tda_core.limits.MAX_COLUMNS`, :data:`~tda_core.limits.MAX_CELLS`, and for Parquet the
+    decoded bytes, counted batch by batch, against :data:`~tda_core.limits.MAX_TABLE_BYTES`): a
+    small compressed file cannot expand without bound."""
     if name is None and not isinstance(source, (str, Path)):
         name = "upload"  # never the bytes themselves in a message
     label = one_line(name or source, 200)
@@ -32,6 +35,10 @@ def read_table(source: str | Path | bytes, name: str | None = None) -> pd.DataFr
         try:
             if not Path(source).is_file():
                 raise DataError(f"{label}: file not found")
+            size = Path(source).stat().st_size
+            if size > limits.MAX_TABLE_BYTES:
+                raise DataError(f"{label}: the file has {limits.format_bytes(size)}, more than this tool reads "
+                                f"({limits.format_bytes(limits.MAX_TABLE_BYTES)}); sample the rows or drop columns")
             raw = Path(source).read_bytes()
         except OSError as exc:
             raise DataError(f"{label}: cannot read the file ({describe(exc)})") from None
@@ -70,11 +77,29 @@ def _check_size(raw: bytes, suffix: str, label: str) -> None:
         duplicated = sorted({n for n in fields if fields.count(n) > 1})
         if duplicated:
             raise DataError(f"{label}: the column names {name_list(duplicated)} appear more than once; give every column its own name")
-    if rows > limits.MAX_ROWS or rows * columns > limits.MAX_CELLS:
+    if rows > limits.MAX_ROWS or columns > limits.MAX_COLUMNS or rows * columns > limits.MAX_CELLS:
         raise DataError(
-            f"{label}: {rows:,} rows x {columns:,} columns is more than this tool takes (at most {limits.MAX_ROWS:,} rows "
-            f"and {limits.MAX_CELLS:,} cells); sample the rows or drop columns"
+            f"{label}: {rows:,} rows x {columns:,} columns is more than this tool takes (at most {limits.MAX_ROWS:,} rows, "
+            f"{limits.MAX_COLUMNS:,} columns and {limits.MAX_CELLS:,} cells); sample the rows or drop columns"
         )
+    if suffix != ".csv":
+        _check_decoded_parquet(parquet, label)
+
+
+def _check_decoded_parquet(parquet: Any, label: str) -> None:
+    """Decode the Parquet file batch by batch, keeping none, and refuse it when its columns take more
+    than :data:`~tda_core.limits.MAX_TABLE_BYTES` (long repeated strings compress to almost nothing)."""
+    total = 0
+    try:
+        for batch in parquet.iter_batches(batch_size=65_536):
+            total += batch.nbytes
+            if total > limits.MAX_TABLE_BYTES:
+                raise DataError(f"{label}: the table decodes to more than {limits.format_bytes(limits.MAX_TABLE_BYTES)}; "
+                                "sample the rows or drop columns")
+    except TDAError:
+        raise
+    except Exception as exc:
+        raise DataError(f"{label}: could not read the file as parquet ({describe(exc)})") from None
 
 
 def _split_target(frame: pd.DataFrame, target: str, label: str) -> tuple[pd.DataFrame, pd.Series]:

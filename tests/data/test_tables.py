@@ -239,3 +239,21 @@ def test_oversized_tables_are_refused_before_they_are_decoded(tmp_path, monkeypa
     with pytest.raises(DataError, match=r"x\.csv: the table needs at least one row, one feature column and the target column "
                                         r"\(it looks separated by ';', tabs or '\|': save it with commas\)"):
         read_table(b"a;b;y\n1;2;p\n", "x.csv")
+
+
+def test_tables_that_decode_to_too_much_are_refused(tmp_path, monkeypatch):
+    from tda_core import limits
+
+    monkeypatch.setattr(limits, "MAX_TABLE_BYTES", 2**20)
+    long = pd.DataFrame({"s": ["x" * 10_000] * 500, "y": ["p", "q"] * 250})  # 5 MB of text, a few KB compressed
+    long.to_parquet(tmp_path / "long.parquet")
+    assert (tmp_path / "long.parquet").stat().st_size < 2**20
+    with pytest.raises(DataError, match=r"long\.parquet: the table decodes to more than 1\.0 MiB; sample the rows or drop columns"):
+        read_table(tmp_path / "long.parquet")
+    long.to_csv(tmp_path / "long.csv", index=False)
+    with pytest.raises(DataError, match=r"long\.csv: the file has 4\.8 MiB, more than this tool reads \(1\.0 MiB\)"):
+        read_table(tmp_path / "long.csv")
+    monkeypatch.setattr(limits, "MAX_COLUMNS", 20)
+    wide = pd.DataFrame(np.zeros((2, 30)), columns=[f"c{i}" for i in range(30)])
+    with pytest.raises(DataError, match=r"upload\.csv: 3 rows x 30 columns is more than this tool takes \(at most 1,000,000 rows, 20 columns"):
+        read_table(wide.to_csv(index=False).encode(), "upload.csv")
