@@ -264,3 +264,17 @@ def _free_space(path: Path) -> int | None:
             except OSError:
                 return None
     return None
+
+
+def check_run(data: Dataset, recipe: Any, config: Any, *, ranking: bool, unit: str = "sample",
+              max_memory: int = DEFAULT_MAX_MEMORY) -> Estimate:
+    """:func:`check_budget` for an analysis as the dashboard holds it: a recipe and a
+    :class:`~tda_core.engine.RunConfig`. Call it before ranking (``ranking=True``) or before the
+    baseline (``ranking=False``)."""
+    from .cache import cache_dir
+
+    return check_budget(
+        data, ensemble=config.ensemble, ranking=ranking, candidates=config.candidates, unit=unit, n_jobs=config.n_jobs,
+        use_cache=config.use_cache, cache_root=cache_dir(config.cache_dir) if config.use_cache else None,
+        chunk=int(getattr(recipe, "chunk_size", DEFAULT_CHUNK)), max_memory=max_memory,
+    )

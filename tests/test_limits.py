@@ -92,3 +92,17 @@ def test_run_numbers():
     limits.check_run_numbers(ensemble=100, seed=limits.MAX_SEED, n_jobs=-1, candidates=limits.MAX_CANDIDATES, epochs=limits.MAX_EPOCHS)
     with pytest.raises(UsageError, match="the number of epochs must lie between 1 and 10,000, not 0"):
         limits.check_run_numbers(ensemble=3, seed=0, n_jobs=1, epochs=0)
+
+
+def test_check_run_takes_a_recipe_and_a_run_config(tmp_path):
+    from tda_core.engine import RunConfig
+    from tda_core.recipes import LogisticSGDRecipe
+
+    data = table(4000, 1000)
+    config = RunConfig(ensemble=3, cache_dir=str(tmp_path))
+    est = limits.check_run(data, LogisticSGDRecipe(), config, ranking=True)
+    assert est == limits.estimate(data, ensemble=3, ranking=True, chunk=400)
+    with pytest.raises(BudgetError, match=r"over the 256 MiB limit: use candidate mode"):
+        limits.check_run(data, LogisticSGDRecipe(), config, ranking=True, max_memory=256 * 2**20)
+    small = limits.check_run(data, LogisticSGDRecipe(), RunConfig(candidates=100, use_cache=False), ranking=True, max_memory=256 * 2**20)
+    assert small.cache == 0
