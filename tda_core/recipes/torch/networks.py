@@ -18,6 +18,7 @@ torch is imported inside functions, so importing this module is cheap.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -247,6 +248,25 @@ def check_state(model: nn.Module, state: Mapping[str, Any], what: str) -> None:
     extra = sorted(set(given) - set(expected))
     if extra:
         raise ModelError(f"the weights do not fit {what}: the file has layer {extra[0]}, which the architecture lacks")
+
+
+@functools.lru_cache(maxsize=64)
+def _layer_shapes(arch: str, n_classes: int, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]] | None:
+    """The layers of ``arch`` built for ``n_classes`` and ``input_shape`` (None: it cannot be built so)."""
+    import torch
+
+    try:
+        with torch.random.fork_rng(devices=[]):
+            model = ARCHITECTURES[arch](n_classes, input_shape)
+    except ModelError:
+        return None
+    return {k: tuple(v.shape) for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+
+
+def fitting_architectures(state: Mapping[str, Any], n_classes: int, input_shape: Sequence[int]) -> list[str]:
+    """The registered architectures whose layers ``state`` fits exactly for this data (names and shapes)."""
+    given = {k: tuple(v.shape) for k, v in state.items() if not k.endswith("num_batches_tracked")}
+    return [name for name in ARCHITECTURES if _layer_shapes(name, int(n_classes), tuple(int(s) for s in input_shape)) == given]
 
 
 def _classes_hint(model: nn.Module, key: str, given: tuple[int, ...], expected: tuple[int, ...]) -> str:

@@ -63,6 +63,7 @@ from .networks import (
     check_device,
     check_state,
     file_hash,
+    fitting_architectures,
     last_linear,
     load_code,
     penultimate,
@@ -235,7 +236,13 @@ class TorchRecipe(Recipe):
             raise ModelError(f"{self.arch}: build_model must return a torch.nn.Module, not {type(model).__name__}")
         model = model.float()
         if self.initial_state is not None:
-            check_state(model, self.initial_state, f"{self.arch} for {n_classes} classes and input {tuple(input_shape)}")
+            try:
+                check_state(model, self.initial_state, f"{self.arch} for {n_classes} classes and input {tuple(input_shape)}")
+            except ModelError as exc:
+                fits = [] if self.code_path is not None else fitting_architectures(self.initial_state, n_classes, input_shape)
+                if not fits:
+                    raise
+                raise ModelError(f"{exc}; these weights fit {' and '.join(fits)}: choose that architecture") from None
             model.load_state_dict(dict(self.initial_state), strict=False)
         return model
 

@@ -130,7 +130,8 @@ def test_every_architecture_loads_its_own_state_dict_and_refuses_anothers(colour
         assert all(torch.equal(loaded[k], v) for k, v in model.state_dict().items()), name
     for name, other in zip(names, names[1:] + names[:1]):
         with pytest.raises(ModelError, match=rf"the weights do not fit {name} for 10 classes and input \(3, 32, 32\): "
-                                             r"(the file has no layer \S+|layer \S+ has shape|the file has layer \S+, which)"):
+                                             r"(the file has no layer \S+|layer \S+ has shape|the file has layer \S+, which)"
+                                             rf".*; these weights fit {other}: choose that architecture$"):
             load_model(files[other], colours, arch=name)
 
 
@@ -142,9 +143,14 @@ def test_the_message_says_when_only_the_number_of_classes_differs(colours, tmp_p
         load_model(tmp_path / "imagenet.safetensors", colours, arch="resnet18")
     small = ARCHITECTURES["resnet18_small"](N_CLASSES, (3, SIZE, SIZE)).state_dict()
     save_file(small, str(tmp_path / "small.safetensors"))
+    # The small-input ResNet (called resnet18 before torchvision's own): the message names it.
     with pytest.raises(ModelError, match=r"layer conv1\.weight has shape \(64, 3, 3, 3\) in the file, the architecture "
-                                         r"expects \(64, 3, 7, 7\)$"):
+                                         r"expects \(64, 3, 7, 7\); these weights fit resnet18_small: choose that architecture$"):
         load_model(tmp_path / "small.safetensors", colours, arch="resnet18")
+    junk = {"w": torch.zeros(2)}
+    save_file(junk, str(tmp_path / "junk.safetensors"))
+    with pytest.raises(ModelError, match=r"the file has no layer conv1\.weight \(expected shape \(64, 3, 7, 7\)\)$"):
+        load_model(tmp_path / "junk.safetensors", colours, arch="resnet18")  # fits nothing: no hint
 
 
 @pytest.mark.slow
