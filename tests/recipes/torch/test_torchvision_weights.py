@@ -128,6 +128,13 @@ def test_every_architecture_loads_its_own_state_dict_and_refuses_anothers(colour
         loaded = recipe.build(colours.n_classes, shape, seed=7).state_dict()
         assert set(loaded) == set(model.state_dict())
         assert all(torch.equal(loaded[k], v) for k, v in model.state_dict().items()), name
+        # Head mode's start (features into the last nn.Linear, dropout off) predicts as the network does.
+        start = recipe.fit_start(colours, seed=0)
+        model.eval()
+        with torch.no_grad():
+            own = torch.softmax(model(torch.from_numpy(colours.X_test)), -1).numpy()
+        logits = start["F_test"] @ start["weight"] + start["bias"]
+        np.testing.assert_allclose(np.exp(logits) / np.exp(logits).sum(-1, keepdims=True), own, atol=1e-5, err_msg=name)
     for name, other in zip(names, names[1:] + names[:1]):
         with pytest.raises(ModelError, match=rf"the weights do not fit {name} for 10 classes and input \(3, 32, 32\): "
                                              r"(the file has no layer \S+|layer \S+ has shape|the file has layer \S+, which)"
