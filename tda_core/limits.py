@@ -139,8 +139,9 @@ def check_classes(y_train: np.ndarray, classes: tuple[str, ...], target: str = "
         )
 
 
-def check_levels(frame: pd.DataFrame, max_levels: int = MAX_LEVELS) -> None:
-    """Refuse a text column with more than ``max_levels`` distinct values, naming it."""
+def check_levels(frame: pd.DataFrame, max_levels: int | None = None) -> None:
+    """Refuse a text column with more than ``max_levels`` (:data:`MAX_LEVELS`) distinct values, naming it."""
+    max_levels = MAX_LEVELS if max_levels is None else int(max_levels)
     for column in text_columns(frame):
         levels = int(frame[column].nunique(dropna=True))
         if levels > max_levels:

@@ -84,8 +84,10 @@ def test_regression_like_targets_and_wide_text_columns():
         limits.check_data(tabular_dataset(pd.DataFrame({"x": range(8), "y": ["k1", "k2"] * 3 + ["k3", "k4"]}),
                                           pd.DataFrame({"x": [1], "y": ["k1"]}), "y"))
     with pytest.raises(DataError, match=r"the column 'c' has 1,001 distinct text values \(at most 1,000\): one-hot encoding"):
-        limits.check_data(table(1002, 10, levels=1001))
+        table(1002, 10, levels=1001)  # the loader refuses it already
     limits.check_data(table(1002, 10, levels=1000))
+    with pytest.raises(DataError, match=r"the column 'c' has 1,000 distinct text values \(at most 999\)"):
+        limits.check_levels(table(1002, 10, levels=1000).X_train, max_levels=999)
 
 
 def test_run_numbers():

@@ -230,7 +230,8 @@ def tabular_dataset(
 
     Refused with a :class:`DataError` naming the column: duplicate column names, nested cells
     (lists, structs), infinite or overflowing numbers, numbers read as text (decimal commas,
-    thousands separators, a few text tokens), and regression-like targets (more than
+    thousands separators, a few text tokens), text columns with more than
+    :data:`~tda_core.limits.MAX_LEVELS` distinct values, and regression-like targets (more than
     :data:`~tda_core.limits.MAX_CLASSES` classes)."""
     target = str(target)
     X_train, y_train_raw = _split_target(train, target, "train")
@@ -242,6 +243,7 @@ def tabular_dataset(
         raise DataError(f"the train and test tables have different columns ({'; '.join(parts)})")
     X_test = X_test[list(X_train.columns)]  # the same columns in another order: the training order
     X_train, X_test = _check_features(X_train, "train"), _check_features(X_test, "test")
+    limits.check_levels(X_train)  # a text column too wide to one-hot encode
     y_train_names, y_test_names = _class_names(y_train_raw), _class_names(y_test_raw)
     classes = np.unique(y_train_names)
     if len(classes) < 2:

@@ -54,6 +54,9 @@ def _uploads() -> dict[str, tuple[str, bytes, str]]:
                         "holds ndarray values (nested data such as lists or structs)"),
         "parquet bomb": ("bomb.parquet", _parquet(pd.DataFrame({"x": np.zeros(2_000_000, np.int8), "y": np.arange(2_000_000) % 2})),
                          "2,000,000 rows x 2 columns is more than this tool takes"),
+        "10,000-level text column": ("levels.csv", _csv(pd.DataFrame({"x": rng.normal(size=10_000), "c": [f"v{i}" for i in range(10_000)],
+                                                                       "y": rng.choice(["a", "b"], 10_000)})),
+                                     "distinct text values (at most 1,000): one-hot encoding it would be too large"),
         "empty column": ("empty.csv", _csv(base[["x"]].assign(e=np.nan, y=base.y)), "the column 'e' has no values at all; drop it"),
         "duplicate names": ("dup.parquet", b"", ""),  # filled below: Parquet keeps duplicate names that CSV would rename
     }
