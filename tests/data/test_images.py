@@ -268,3 +268,13 @@ def test_the_digits_demo_for_another_input() -> None:
     rgb = load_digits(train_per_class=2, test_per_class=1, image_input=IMAGENET_INPUT.with_size(32))
     assert rgb.X_train.shape == (20, 3, 32, 32) and rgb.description.endswith("RGB 32x32, ImageNet mean/std")
     assert (rgb.y_train == small.y_train).all()
+
+
+def test_load_demo_prepares_image_demos_only() -> None:
+    from tda_core.data import load_demo
+    from tda_core.data.images import IMAGENET_INPUT
+
+    digits = load_demo("digits", image_input=IMAGENET_INPUT.with_size(16))
+    assert digits.X_train.shape == (300, 3, 16, 16)
+    credit = load_demo("credit", image_input=IMAGENET_INPUT)  # tables: ignored
+    assert credit.kind == "tabular"

@@ -15,6 +15,7 @@ import torchvision
 from PIL import Image
 from safetensors.torch import save_file
 
+from tda_core.actions import Edit
 from tda_core.analysis import Analysis
 from tda_core.data.images import IMAGENET_INPUT, IMAGENET_MEAN, IMAGENET_STD, SMALL_INPUT, load_images
 from tda_core.engine import RunConfig
@@ -213,3 +214,17 @@ def test_large_images_extract_the_same_features_in_channels_last_format():
             net.maxpool(net.relu(net.bn1(net.conv1(torch.from_numpy(X)))))))))), 1).numpy()
     np.testing.assert_allclose(features, expected, rtol=1e-4, atol=1e-5)
     assert net.conv1.weight.is_contiguous()  # the network is left in the default format
+
+
+@pytest.mark.slow
+def test_full_fine_tuning_of_a_torchvision_network_one_at_a_time(colours):
+    """Batch norm: no stacking; every edit trains its own copy from the same seeded start."""
+    data = colours
+    full = TorchRecipe("resnet18", epochs=1, batch_size=10, device="cpu")
+    assert not full._batchable and full.chunk_size == 4
+    edits = [Edit.baseline(), Edit("remove", (0, 1, 2))]
+    proba = full.fit_predict(data, edits, seed=0)
+    assert proba.shape == (2, 1, data.n_test, N_CLASSES) and np.isfinite(proba).all()
+    np.testing.assert_allclose(proba.sum(-1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(proba[:1], full.fit_predict(data, edits[:1], seed=0))  # paired: the same baseline alone
+    assert np.abs(proba[1] - proba[0]).max() > 1e-6
