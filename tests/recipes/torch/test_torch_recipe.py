@@ -295,3 +295,18 @@ def test_the_default_recipe_leaves_errors_on_the_digits_demo():
     proba = default_image_recipe().fit_predict(data, [Edit.baseline()], seed=0)
     accuracy = (proba[0, 0].argmax(-1) == data.y_test).mean()
     assert 0.5 <= accuracy <= 0.9, accuracy  # learns, and leaves errors to attribute
+
+
+def test_uploaded_weights_are_hashed_once_per_state(monkeypatch):
+    from tda_core.recipes.torch import recipe as recipe_module
+
+    calls = []
+    original = recipe_module.state_hash
+    monkeypatch.setattr(recipe_module, "state_hash", lambda state: calls.append(1) or original(state))
+    a = ARCHITECTURES["small_cnn"](10, (1, 28, 28)).state_dict()
+    uploaded = TorchRecipe(initial_state=a)
+    first = uploaded.fingerprint()
+    assert uploaded.fingerprint() == first and len(calls) == 1
+    b = {k: v + 1 for k, v in a.items()}
+    assert uploaded.set_params(initial_state=b).fingerprint() != first and len(calls) == 2
+    assert uploaded.set_params(initial_state=a).fingerprint() == first
