@@ -164,7 +164,7 @@ def check_args(args: argparse.Namespace) -> None:
             raise UsageError(f"--alpha must lie between 0 and 1, not {args.alpha}")
     if not args.no_cache:
         check_cache_dir(args.cache_dir)
-    if getattr(args, "out", None):
+    if getattr(args, "out", None) is not None:
         check_out_dir(args)
 
 
@@ -187,6 +187,8 @@ def check_cache_dir(path: str | None) -> None:
 
 def check_out_dir(args: argparse.Namespace) -> None:
     """--out is a folder that can be made, and writing it never overwrites an input table."""
+    if not str(args.out).strip():
+        raise UsageError("--out needs a folder name (it receives train.csv and manifest.json)")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {one_line(out, 200)} is a file; give a folder (it receives train.csv and manifest.json)")

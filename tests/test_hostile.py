@@ -145,6 +145,8 @@ CASES = {
     "--cache-dir under a file": (["errors", *CREDIT, "--cache-dir", "{d}/a_file/cache"], r"error: the cache folder .*a_file/cache cannot be made"),
     "apply --out is a file": (["apply", *CREDIT, "--action", "remove", "--indices", "1", "--out", "{d}/a_file"],
                               r"error: --out .*a_file is a file; give a folder"),
+    "apply --out empty": (["apply", *CREDIT, "--action", "remove", "--indices", "1", "--out", " "],
+                          r"error: --out needs a folder name \(it receives train\.csv and manifest\.json\)$"),
     "apply --out overwrites the input": (["apply", "--train", "{d}/out/train.csv", "--test", "{d}/test.csv", "--target", "y", "--action", "remove",
                                           "--indices", "1", "--out", "{d}/out"], r"error: --out .*out would overwrite the input .*out/train\.csv"),
     # the user's estimator fails in any way
