@@ -46,7 +46,7 @@ def read_table(source: str | Path | bytes, name: str | None = None) -> pd.DataFr
         raw = bytes(source)
     _check_size(raw, suffix, label)
     try:
-        frame = pd.read_csv(io.BytesIO(raw)) if suffix == ".csv" else pd.read_parquet(io.BytesIO(raw))
+        frame = _read_csv(raw) if suffix == ".csv" else pd.read_parquet(io.BytesIO(raw))
     except MemoryError:
         raise DataError(f"{label}: the table does not fit in memory") from None
     except Exception as exc:  # pandas raises many types; the user needs one line
@@ -57,6 +57,19 @@ def read_table(source: str | Path | bytes, name: str | None = None) -> pd.DataFr
             hint = " (it looks separated by ';', tabs or '|': save it with commas)"
         raise DataError(f"{label}: the table needs at least one row, one feature column and the target column{hint}")
     return frame
+
+
+def _read_csv(raw: bytes) -> pd.DataFrame:
+    """UTF-8, or Latin-1 for text that is not UTF-8 (older spreadsheet exports); trailing
+    separators (empty ``Unnamed: N`` columns) are dropped."""
+    try:
+        frame = pd.read_csv(io.BytesIO(raw))
+    except UnicodeDecodeError:
+        if b"\x00" in raw:  # UTF-16 or binary: not a text table
+            raise
+        frame = pd.read_csv(io.BytesIO(raw), encoding="latin-1")
+    empty = [c for c in frame.columns if re.fullmatch(r"Unnamed: \d+", str(c)) and frame[c].isna().all()]
+    return frame.drop(columns=empty) if empty else frame
 
 
 def _check_size(raw: bytes, suffix: str, label: str) -> None:

@@ -257,3 +257,13 @@ def test_tables_that_decode_to_too_much_are_refused(tmp_path, monkeypatch):
     wide = pd.DataFrame(np.zeros((2, 30)), columns=[f"c{i}" for i in range(30)])
     with pytest.raises(DataError, match=r"upload\.csv: 3 rows x 30 columns is more than this tool takes \(at most 1,000,000 rows, 20 columns"):
         read_table(wide.to_csv(index=False).encode(), "upload.csv")
+
+
+def test_latin1_text_and_trailing_separators_are_read():
+    latin1 = "x,c,y\n1.0,été,p\n2.0,hiver,q\n".encode("latin-1")
+    frame = read_table(latin1, "latin1.csv")
+    assert frame["c"].tolist() == ["été", "hiver"]
+    trailing = b"x,c,y,\n1.0,a,p,\n2.0,b,q,\n"
+    assert list(read_table(trailing, "t.csv").columns) == ["x", "c", "y"]
+    with pytest.raises(DataError, match=r"u16\.csv: could not read the file as csv \(UnicodeDecodeError"):
+        read_table("x,y\n1,p\n".encode("utf-16"), "u16.csv")
