@@ -4,7 +4,7 @@ import streamlit as st
 
 from tda_core.data import DEMOS
 from tda_core.exceptions import TDAError, UntrustedFileError
-from ui import charts, frame, loaders, state, tables
+from ui import charts, cost, frame, loaders, state, tables
 from ui.gallery import gallery
 
 SOURCES = {"demo": "Embedded demo", "table": "Upload a table", "images": "Upload images (ZIP)"}
@@ -37,8 +37,18 @@ def remember(key: str, uploaded) -> None:
 def forget_upload() -> None:
     state.put(state.UPLOAD, None)
     state.put(state.TEST_UPLOAD, None)
+    state.put(state.URL_UPLOAD, None)
 
 
+def ranking_cost(data, recipe) -> str:
+    """What one single-sample ranking of this recipe costs, from the rate measured in this session."""
+    candidates = int(state.get(state.CANDIDATES)) if state.get(state.USE_CANDIDATES) and loaders.can_estimate(recipe) \
+        else None
+    models = cost.ranking_models(data.n_train, cost.runs(recipe.members(int(state.get(state.ENSEMBLE)))), candidates)
+    return cost.describe(models, cost.rate(cost.rate_key(data.fingerprint, recipe.fingerprint())))
+
+
+frame.enter()
 st.title("Data and model")
 st.caption("Step 1 of 4 · what to debug: a dataset, how the model is trained, and how the ensemble is retrained.")
 
@@ -85,13 +95,18 @@ with left:
                     st.caption(f"Testing on **{test_upload.name}**.")
         data = loaders.current_dataset()
     except TDAError as exc:
-        data_error = str(exc)
+        data_error = loaders.in_words(str(exc))
     except Exception as exc:  # an arbitrary upload can break a reader in unforeseen ways: one line, no traceback
-        data_error = f"{upload.name if upload else 'the data'}: could not be read ({exc.__class__.__name__}: {exc})"
+        data_error = loaders.read_problem(upload.name if upload else "the data", exc)
     if data_error:
         st.error(data_error)
     elif data is None:
-        st.info("Upload a file to continue." if source != "demo" else "Choose a demo.")
+        if source != "demo" and upload is None and state.get(state.URL_UPLOAD):
+            st.info(f"This link was made with an uploaded file, **{state.get(state.URL_UPLOAD)}**. An upload cannot be "
+                    "restored from a link: upload it again, and the link's other choices (target, model, error group, "
+                    "action, metric, size) apply to it.")
+        else:
+            st.info("Upload a file to continue." if source != "demo" else "Choose a demo.")
 
 recipe = None
 with right:
@@ -123,13 +138,22 @@ with right:
     if kind == "images" and (state.get(state.MODEL_SOURCE) == "recipe" or torch_upload):
         if state.get(state.EPOCHS) is None:
             state.put(state.EPOCHS, loaders.default_epochs())
+        if state.get(state.NET_MODE) is None:
+            state.put(state.NET_MODE, loaders.default_net_mode())
+        modes = dict(NET_MODES)
+        if data is not None and not torch_upload:  # the cost of each mode, before choosing it
+            for mode in modes:
+                mode_recipe = loaders.recipe_by_name("default", data.fingerprint, int(state.get(state.EPOCHS)), mode,
+                                                     state.get(state.MEMBERS) == "checkpoints", data)
+                modes[mode] += f" · per action: {ranking_cost(data, mode_recipe)}"
         with st.container(horizontal=True, gap="medium"):
             n1, n2 = st.container(width="stretch"), st.container(width=120)
-        n1.radio("Network retraining", list(NET_MODES), format_func=NET_MODES.get, key=state.NET_MODE,
+        n1.radio("Network retraining", list(modes), format_func=modes.get, key=state.NET_MODE,
                  persist_state="session",
                  help="Full: every counterfactual retrains the whole network. Head only: the network is trained once "
                       "per seed on the unedited data, its body is frozen, and every counterfactual retrains only the "
-                      "last layer on those features (minutes instead of hours, but it cannot change the features).")
+                      "last layer on those features (minutes instead of hours, but it cannot change the features). "
+                      "Head only is the default without a GPU.")
         n2.number_input("Epochs", min_value=1, max_value=500, step=1, key=state.EPOCHS, persist_state="session",
                         help="Training epochs of the network (in head-only mode: of the network whose body is frozen; "
                              "the last layer then trains for its own epochs).")
@@ -150,7 +174,7 @@ with right:
         except TDAError as exc:
             st.error(str(exc))
         except Exception as exc:
-            st.error(f"The model could not be loaded ({exc.__class__.__name__}: {exc})")
+            st.error(loaders.model_problem(state.get(state.MODEL_UPLOAD).name if state.get(state.MODEL_UPLOAD) else "the file", exc))
     if recipe is not None:
         model_upload = state.get(state.MODEL_UPLOAD)
         if state.get(state.MODEL_SOURCE) == "upload" and model_upload is not None and state.get(state.TRUST):
@@ -164,6 +188,9 @@ with right:
                     + (" · **head only**: retrains the last layer on frozen features" if mode == "head" else "")
                     + (f" · candidate mode: top **{state.get(state.CANDIDATES)}**"
                        if state.get(state.USE_CANDIDATES) and loaders.can_estimate(recipe) else ""))
+        st.caption(f"**Cost** · the baseline: {cost.models_text(cost.runs(recipe.members(int(state.get(state.ENSEMBLE)))))}; "
+                   f"each action's ranking of single samples: {ranking_cost(data, recipe)}. Models already trained "
+                   "come from the cache, and a run can be stopped.")
         per_run = recipe.members_per_run
         if per_run > 1 and int(state.get(state.ENSEMBLE)) <= per_run:
             st.caption(f"All {state.get(state.ENSEMBLE)} members are checkpoints of one run: they are not independent, "

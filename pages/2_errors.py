@@ -30,6 +30,7 @@ def whole_group() -> None:
     state.put(state.TESTS, ())
 
 
+frame.enter()
 st.title("Errors")
 current = frame.require_analysis()
 analysis, data = current.analysis, current.data
@@ -51,12 +52,12 @@ m3.metric("Error groups", len(report.groups), help="Test errors grouped by true 
 
 if not choices:
     st.success("The baseline ensemble makes no test errors.")
-    st.stop()
+    frame.stop()
 
+st.markdown("**Confusion matrix** · blue: correct, orange to red: errors · click an error cell to pick its group")
 with st.container(horizontal=True, gap="large"):  # the groups move below the matrix on a narrow window
     matrix_col, groups_col = st.container(width="content"), st.container(width="stretch")
 with matrix_col:
-    st.markdown("**Confusion matrix** · click an off-diagonal cell to pick its error group")
     st.altair_chart(
         charts.confusion_chart(report.confusion, data.classes, "", selected=state.get(state.GROUP), selectable=True),
         key=CHART_KEY, on_select=partial(on_cell_click, choices), selection_mode=charts.CELL, width="content",
@@ -70,11 +71,13 @@ with groups_col:
 
 group = analysis.group(*state.get(state.GROUP))
 group_tests = list(group.test_indices)
-chosen = state.get(state.TESTS)
+chosen = tuple(t for t in state.get(state.TESTS) if t in group_tests)  # a link may name samples of another model
+if chosen != tuple(state.get(state.TESTS)):
+    state.put(state.TESTS, chosen)
 st.subheader(f"Test samples of {group.true} → {group.pred}")
 if chosen:
     c1, c2 = st.columns([4, 1])
-    c1.markdown(f"Using **{len(chosen)} of {group.count}** test samples: {', '.join(f'#{t}' for t in chosen)}")
+    c1.markdown(f"Using **{len(chosen)} of {group.count}** test samples: {', '.join(f'test #{t}' for t in chosen)}")
     c2.button("Use the whole group", on_click=whole_group)
 else:
     st.markdown(f"Using the **whole group** ({group.count} test samples). Select rows to narrow it to a subset.")
@@ -90,7 +93,7 @@ st.dataframe(
 if data.kind == "images":
     shown = list(chosen or group_tests)
     st.markdown(f"**Misclassified test images** · true **{group.true}**, predicted **{group.pred}** "
-                f"(caption: test index, ensemble probability of the prediction)")
+                f"(caption: test #, ensemble probability of the prediction)")
     gallery(data.thumbnails_test, shown, tables.error_captions(samples, shown, group.pred), cap=GALLERY_CAP)
 
 st.page_link(frame.PAGES["attribution"], label="Next: which training data is behind these errors",

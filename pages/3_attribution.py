@@ -9,12 +9,14 @@ from ui import charts, frame, matrices, results, state, tables
 from ui.gallery import gallery
 
 ACTIONS = {"remove": "Remove", "relabel": "Relabel to the next most likely class", "upweight": "Upweight ×10"}
+RAW = "raw_change"  # show the raw change of the metric beside the improvement
 UNITS = {"sample": "single samples", "group": "candidate groups"}
 ALPHAS = [0.001, 0.01, 0.05, 0.1]
 CHART_ROWS = 20  # bars in the effect chart
-CHART_WIDTH = 380  # pixels of the effect chart beside the ranking table
+CHART_WIDTH = 560  # pixels of the effect chart below the ranking table
 GALLERY_ROWS = 24  # images of the top of the ranking
 DETERMINISTIC = "Deterministic model: effects are exact"
+IMPROVEMENT_HELP = "Positive: toward fixing the error (for every metric). Switch on the raw change to see the metric's own sign."
 
 
 def clamp_size() -> None:
@@ -26,6 +28,7 @@ def rank_groups_instead() -> None:
     state.put(state.UNIT, "group")
 
 
+frame.enter()
 st.title("Attribution")
 current = frame.require_analysis()
 analysis, data = current.analysis, current.data
@@ -40,9 +43,14 @@ st.radio("Rank", list(UNITS), format_func=UNITS.get, key=state.UNIT, persist_sta
               "nearest the chosen errors in the model's representation (per class) and clusters of the training set, "
               "each group of the chosen size retrained as a whole: groups move a model beyond its training noise "
               "where single samples do not.")
+costs = {a: results.ranking_cost(current, group, a, state.get(state.METRIC)) for a in ACTIONS} \
+    if state.get(state.UNIT) == "sample" else {}
 with st.container(horizontal=True, gap="medium"):  # one row that wraps on a narrow window
-    st.selectbox("Action on training samples", list(ACTIONS), format_func=ACTIONS.get, key=state.ACTION,
-                 persist_state="session", width=270)
+    st.selectbox("Action on training samples", list(ACTIONS), key=state.ACTION, persist_state="session", width=440,
+                 format_func=lambda a: ACTIONS[a] + (f" · {costs[a]}" if a in costs else ""),
+                 help="What is done to each training sample, and then to the selected group. Each action's ranking "
+                      "retrains the ensemble once per training sample; the estimate comes from the rate measured in "
+                      "this session, and 'ready' means it is in memory.")
     st.selectbox("Metric on the chosen test samples", list(METRICS), format_func=METRIC_LABELS.get, key=state.METRIC,
                  persist_state="session", width=240)
     with st.container(width=210, gap="small"):
@@ -61,7 +69,7 @@ try:
     result = results.attribution(current, group, action, metric, size, alpha, unit)
 except TDAError as exc:  # e.g. an uploaded model that fails to train on an edited set
     st.error(str(exc))
-    st.stop()
+    frame.stop()
 state.put(state.RESULT, result)
 ranking, effect, selected = result.ranking, result.effect, result.selected
 by_group = result.unit == "group"
@@ -108,58 +116,70 @@ if effect is None:
             + ". Try another action or metric, " + ("" if deterministic else "a larger α, more ensemble members, ")
             + ("or rank candidate groups." if not by_group else "or a larger group size."))
 else:
+    sign_word = tables.direction(metric)
     with st.container(horizontal=True, gap="medium"):  # metrics as wide as their labels, wrapping
         if by_group:
             st.metric("Training samples in the group", f"{len(selected)}", width="content")
         else:
             st.metric("Selected training samples", f"{len(selected)} of {size}", width="content")
-        st.metric(f"Change of {label}", f"{effect.delta_mean:+.4f}", width="content",
+        st.metric(f"Improvement of {label}", f"{effect.improvement:+.4f}", width="content",
                   delta="exact" if deterministic else f"± {effect.delta_std:.4f} std over members",
-                  delta_color="off", delta_arrow="off", help="Mean over the chosen test samples, then over members.")
+                  delta_color="off", delta_arrow="off",
+                  help=f"Positive: toward fixing the error. The raw change of the {label} is {effect.delta_mean:+.4f} "
+                       f"({sign_word}); mean over the chosen test samples, then over members.")
         st.metric("p-value of the group effect", tables.p_text(effect.p_value), width="content",
                   help=f"{DETERMINISTIC}: no p-value applies." if deterministic else
                   "One-sample t-test of the members' paired deltas against 0.")
         st.metric("Global test accuracy", f"{effect.accuracy_after_mean:.3f}", width="content",
                   delta=f"{effect.accuracy_delta_mean:+.3f}" if deterministic
                   else f"{effect.accuracy_delta_mean:+.3f} ± {effect.accuracy_delta_std:.3f}",
+                  delta_color=tables.delta_colour(effect.accuracy_delta_mean),
                   help=f"After the edit; the change from {effect.accuracy_before_mean:.3f} is paired by member.")
     with st.container(horizontal=True, gap="medium"):
         st.metric("Errors fixed", f"{effect.errors_fixed} of {group.count}", width="content",
                   help="Chosen test samples that the ensemble's mean prediction gets right after the edit.")
         st.metric("New errors", f"{effect.errors_new}", width="content",
                   help="Test samples anywhere that were right before the edit and are wrong after it.")
-        st.metric("Net benefit", f"{effect.net_benefit:+d}", width="content", help="Errors fixed minus new errors.")
+        st.metric("Net benefit", f"{effect.net_benefit:+d}", width="content", help="Errors fixed minus new errors.",
+                  delta=f"{effect.errors_fixed} fixed, {effect.errors_new} new",
+                  delta_color=tables.words_colour(effect.net_benefit), delta_arrow="off")
 
 # --- the ranking -----------------------------------------------------------------------------
 p_column = (st.column_config.NumberColumn(format="%.2e") if tables.has_p_values(ranking)
             else st.column_config.TextColumn(help=f"{DETERMINISTIC}: no p-value applies." if deterministic
                                              else "No p-value: the members span a single run."))
 significant_help = f"An improving effect ({DETERMINISTIC.lower()})" if deterministic else f"p < {alpha} and an improving effect"
+raw = st.toggle(f"Show the raw change of the {label} ({tables.direction(metric)})", key=RAW,
+                help="The improvement is the change of the metric signed so that positive always means toward fixing "
+                     "the error: for the loss and the predicted-class probability it is minus the raw change.")
 if by_group:
     st.subheader("Candidate training groups")
-    st.caption(f"Each row: the ensemble retrained with the whole group edited ({action}); effect = change of the {label} "
+    st.caption(f"Each row: the ensemble retrained with the whole group edited ({action}); improvement = change of the {label} "
+               f"toward fixing the error "
                f"(mean{'' if deterministic else ' ± std'} over {len(analysis.members)} member(s))"
                + ("" if deterministic else ", t-test p-value") + ", change of global accuracy. "
                "Neighbours: the training samples of one class nearest the chosen errors in the model's representation; "
                "cluster: the samples nearest the centre of a cluster of the training set.")
     table = tables.group_ranking_frame(ranking, selected, alpha)
-    with st.container(horizontal=True, gap="large"):  # the chart moves below the table on a narrow window
-        rank_col, chart_col = st.container(width="stretch"), st.container(width=CHART_WIDTH)
-    with rank_col:
-        st.dataframe(
-            table, hide_index=True, width="stretch", height=min(420, 38 + 35 * len(table)),
-            column_config={
-                "best": st.column_config.CheckboxColumn("best", help="The group whose effect is measured above"),
-                "significant": st.column_config.CheckboxColumn("significant", help=significant_help),
-                "effect": st.column_config.NumberColumn(format="%.5f"),
-                "± std": st.column_config.NumberColumn(format="%.5f"),
-                "p-value": p_column,
-                "accuracy Δ": st.column_config.NumberColumn(format="%.4f"),
-                "description": st.column_config.TextColumn(width="large"),
-            },
-        )
-    with chart_col:
-        st.altair_chart(charts.effect_bars(table.head(CHART_ROWS), label, unit="group"), width="stretch")
+    # the table as wide as the page, the chart below it
+    st.dataframe(
+        tables.coloured(table, ["improvement", "accuracy Δ"]), hide_index=True, width="stretch",
+        height=min(420, 38 + 35 * len(table)),
+        column_order=[c for c in table.columns if raw or c != "change"],
+        column_config={
+            "best": st.column_config.CheckboxColumn("best", help="The group whose effect is measured above"),
+            "significant": st.column_config.CheckboxColumn("significant", help=significant_help),
+            "improvement": st.column_config.NumberColumn(format="%+.5f", help=IMPROVEMENT_HELP),
+            "change": st.column_config.NumberColumn(f"change of {label}", format="%+.5f"),
+            "± std": st.column_config.NumberColumn(format="%.5f"),
+            "p-value": p_column,
+            "accuracy Δ": st.column_config.NumberColumn(format="%+.4f"),
+            "description": st.column_config.TextColumn(width="large"),
+        },
+    )
+    st.caption(f"The top {min(CHART_ROWS, len(table))}: green improves, red worsens, grey is no change; solid bars are "
+               "significant, faded ones are not; ★ marks the best group.")
+    st.altair_chart(charts.effect_bars(table.head(CHART_ROWS), unit="group"), width=CHART_WIDTH)
     ids = [g.group_id for g in ranking.groups]
     if state.get(state.SHOWN_GROUP) not in ids:
         state.put(state.SHOWN_GROUP, best.group_id if best else ids[0])
@@ -167,10 +187,10 @@ if by_group:
                  format_func=lambda i: f"{i} · {ranking.groups[ids.index(i)].description}"
                  + (" · best" if best is not None and i == best.group_id else ""))
     shown = ranking.groups[ids.index(state.get(state.SHOWN_GROUP))]
-    members = tables.members_frame(analysis, shown.train_indices)
+    members = tables.members_frame(analysis, shown.train_indices, action)
     if data.kind == "images":
-        st.markdown(f"**{shown.group_id}** · {len(shown.train_indices)} training images (caption: index, label, "
-                    "the baseline's prediction)")
+        st.markdown(f"**{shown.group_id}** · {len(shown.train_indices)} training images (caption: train #, what "
+                    f"{action} does to it, the baseline's prediction)")
         gallery(data.thumbnails_train, list(shown.train_indices), tables.member_captions(members), cap=GALLERY_ROWS)
     else:
         st.markdown(f"**{shown.group_id}** · {len(shown.train_indices)} training samples")
@@ -185,32 +205,37 @@ else:
         st.caption(f"**Every number in this table, the chart and the group effect comes from retraining.** The estimates "
                    f"only chose which {len(estimates.retrained)} samples to retrain (the top {current.config.candidates} "
                    "and a random check sample); the others are listed, as estimates, below the table.")
-    st.caption(f"Each row: the ensemble retrained with only that sample edited ({action}); effect = change of the {label} "
+    st.caption(f"Each row: the ensemble retrained with only that sample edited ({action}: the {action} column says what "
+               f"it does to the sample); improvement = change of the {label} toward fixing the error "
                f"(mean{'' if deterministic else ' ± std'} over {len(analysis.members)} member(s))"
                + ("" if deterministic else ", t-test p-value") + ", change of global accuracy.")
     table = tables.ranking_frame(analysis, ranking, selected, alpha)
-    with st.container(horizontal=True, gap="large"):  # the chart moves below the table on a narrow window
-        rank_col, chart_col = st.container(width="stretch"), st.container(width=CHART_WIDTH)
-    with rank_col:
-        st.dataframe(
-            table, hide_index=True, width="stretch", height=420,
-            column_config={
-                "selected": st.column_config.CheckboxColumn("selected", help="In the group whose effect is measured above"),
-                "significant": st.column_config.CheckboxColumn("significant", help=significant_help),
-                "effect": st.column_config.NumberColumn(format="%.5f"),
-                "± std": st.column_config.NumberColumn(format="%.5f"),
-                "p-value": p_column,
-                "accuracy Δ": st.column_config.NumberColumn(format="%.4f"),
-                "accuracy Δ std": None,
-            },
-        )
-    with chart_col:
-        st.altair_chart(charts.effect_bars(table.head(CHART_ROWS), label), width="stretch")
+    # the table as wide as the page, the chart below it
+    st.dataframe(
+        tables.coloured(table, ["improvement", "accuracy Δ"]), hide_index=True, width="stretch", height=420,
+        column_order=tables.ranking_columns(table, raw),
+        column_config={
+            "selected": st.column_config.CheckboxColumn("selected", help="In the group whose effect is measured above"),
+            "significant": st.column_config.CheckboxColumn("significant", help=significant_help),
+            "edit": st.column_config.TextColumn(f"{action}", help=f"What {action} does to the sample"
+                                                + (" (to the next most likely class)" if action == "relabel" else "")),
+            "improvement": st.column_config.NumberColumn(format="%+.5f", help=IMPROVEMENT_HELP),
+            "change": st.column_config.NumberColumn(f"change of {label}", format="%+.5f"),
+            "± std": st.column_config.NumberColumn(format="%.5f"),
+            "p-value": p_column,
+            "why": st.column_config.TextColumn("why (not) selected"),
+            "accuracy Δ": st.column_config.NumberColumn(format="%+.4f"),
+        },
+    )
+    st.caption(f"The top {min(CHART_ROWS, len(table))}: green improves, red worsens, grey is no change; solid bars are "
+               "significant, faded ones are not; ★ marks the selected samples.")
+    st.altair_chart(charts.effect_bars(table.head(CHART_ROWS)), width=CHART_WIDTH)
     if data.kind == "images":
-        st.markdown(f"**Top {min(GALLERY_ROWS, len(table))} ranked training images** · label, effect on the {label} "
-                    f"(retrained), {'exact' if deterministic else 'p-value'}; ★ = selected for the group")
+        st.markdown(f"**Top {min(GALLERY_ROWS, len(table))} ranked training images** · what {action} does to each, "
+                    f"improvement of the {label} (retrained), {'exact' if deterministic else 'p-value'}; "
+                    "★ = selected for the group")
         top = table.head(GALLERY_ROWS)
-        gallery(data.thumbnails_train, list(top["train index"]), tables.gallery_captions(top), cap=GALLERY_ROWS)
+        gallery(data.thumbnails_train, list(top["train #"]), tables.gallery_captions(top), cap=GALLERY_ROWS)
     if estimates is not None:
         rest = tables.estimates_frame(analysis, estimates)
         with st.expander(f"Estimates only, not retrained: the other {len(rest):,} samples · {estimates.method}"):
@@ -224,15 +249,16 @@ else:
 # --- the group effect in detail -----------------------------------------------------------------
 if effect is not None:
     st.subheader("Group effect in detail")
-    with st.container(horizontal=True, gap="large"):  # the matrices move below the chart on a narrow window
-        with st.container(width=CHART_WIDTH + 40):
-            st.markdown(f"**{label.capitalize()} of each chosen test sample**, before → after")
-            st.altair_chart(charts.before_after_chart(effect.per_test, label), width="stretch")
-        matrices.before_after(effect.confusion_before, effect.confusion_after, data.classes,
-                              ("Baseline", f"After {action}"), selected=(group.true, group.pred))
+    st.markdown(f"**{label.capitalize()} of each chosen test sample**, before → after "
+                "(green: toward fixing the error, red: away from it)")
+    st.altair_chart(charts.before_after_chart(effect.per_test, label, tables.direction(metric)), width=CHART_WIDTH)
+    matrices.before_after(effect.confusion_before, effect.confusion_after, data.classes,
+                          ("Baseline", f"After {action}"), selected=(group.true, group.pred))
     with st.expander("Per test sample and per class numbers"):
         t1, t2 = st.columns([3, 1])
-        t1.dataframe(tables.per_test_frame(effect), hide_index=True, width="stretch")
+        per_test = tables.per_test_frame(effect)
+        t1.dataframe(tables.coloured(per_test, ["improvement"]), hide_index=True, width="stretch",
+                     column_order=[c for c in per_test.columns if raw or c not in ("change", "± change")])
         t2.dataframe(tables.class_accuracy_frame(effect), hide_index=True, width="stretch",
                      column_config={"accuracy Δ": st.column_config.NumberColumn(format="%+.3f")})
     st.page_link(frame.PAGES["fix"], label="Next: apply the fix and export the training set",

@@ -8,10 +8,11 @@ import streamlit as st
 from tda_core.exceptions import TDAError
 from tda_core.fix import corrected_training_set
 from tda_core.metrics import METRIC_LABELS
-from ui import frame, matrices, results, state, tables
+from ui import exports, frame, matrices, results, state, tables
 
 ACTION_VERBS = {"remove": "Remove", "relabel": "Relabel", "upweight": "Upweight ×10"}
 
+frame.enter()
 st.title("Fix")
 current = frame.require_analysis()
 analysis, data = current.analysis, current.data
@@ -26,22 +27,30 @@ if seed is not None and state.get(state.FIX_SEEDED_FROM) != seed:
 
 st.caption(f"Step 4 of 4 · {ACTION_VERBS[action].lower()} training samples to fix **{group.true} → {group.pred}**; "
            "the ensemble is retrained with the edit to check the whole model.")
+targets = analysis.baseline.relabel_targets
 st.multiselect(f"Training samples to {ACTION_VERBS[action].lower()} (seeded from the attribution page; edit freely)",
-               list(range(data.n_train)), key=state.FIX_INDICES, persist_state="session", format_func=lambda i: tables.train_label(data, i))
+               list(range(data.n_train)), key=state.FIX_INDICES, persist_state="session",
+               format_func=lambda i: tables.fix_label(data, targets, action, i))
 st.text_input("Reason (recorded in the manifest)", key=state.REASON, persist_state="session",
-              placeholder=f"e.g. {group.true} → {group.pred} errors traced to mislabeled rows")
+              placeholder="e.g. what you checked in these samples before acting on them")
 indices = sorted(int(i) for i in state.get(state.FIX_INDICES))
 if not indices:
     st.info("Choose at least one training sample, or pick them on the attribution page.")
     st.page_link(frame.PAGES["attribution"], label="Go to attribution", icon=":material/arrow_back:")
-    st.stop()
+    frame.stop()
 
 try:
     effect = results.group_effect(current, group, action, metric, indices)
-    table, manifest = corrected_training_set(data, analysis.baseline, action, indices, state.get(state.REASON))
+    ranking = analysis.ranking(group, action, metric) if analysis.has_ranking(action, group, metric) else None
+    why = exports.why(data, analysis.baseline, group, effect, ranking, result)
+    table, manifest = corrected_training_set(data, analysis.baseline, action, indices, state.get(state.REASON), context=why)
 except TDAError as exc:
     st.error(str(exc))
-    st.stop()
+    frame.stop()
+
+# --- what the user must know before acting ---------------------------------------------------
+for note in exports.guardrails(effect, METRIC_LABELS[metric]):
+    st.warning(note)
 
 st.subheader("Before and after, measured by retraining")
 if effect.deterministic:
@@ -51,22 +60,36 @@ with st.container(horizontal=True, gap="medium"):  # metrics as wide as their la
     st.metric("Test accuracy before", f"{effect.accuracy_before_mean:.3f}", width="content")
     st.metric("Test accuracy after", f"{effect.accuracy_after_mean:.3f}", width="content",
               delta=f"{effect.accuracy_delta_mean:+.3f}" if effect.deterministic
-              else f"{effect.accuracy_delta_mean:+.3f} ± {effect.accuracy_delta_std:.3f}")
-    st.metric(f"Change of {METRIC_LABELS[metric]} on {group.true} → {group.pred}", f"{effect.delta_mean:+.4f}",
+              else f"{effect.accuracy_delta_mean:+.3f} ± {effect.accuracy_delta_std:.3f}",
+              delta_color=tables.delta_colour(effect.accuracy_delta_mean))
+    st.metric(f"Improvement of {METRIC_LABELS[metric]} on {group.true} → {group.pred}", f"{effect.improvement:+.4f}",
               delta="exact" if effect.deterministic else f"± {effect.delta_std:.4f} std, p = {tables.p_text(effect.p_value)}",
-              delta_color="off", delta_arrow="off", width="content")
+              delta_color="off", delta_arrow="off", width="content",
+              help=f"Positive: toward fixing the error. Raw change of the {METRIC_LABELS[metric]}: {effect.delta_mean:+.4f} "
+                   f"({tables.direction(metric)}).")
     st.metric("Net benefit", f"{effect.net_benefit:+d}", width="content",
-              delta=f"{effect.errors_fixed} fixed, {effect.errors_new} new", delta_color="off", delta_arrow="off",
+              delta=f"{effect.errors_fixed} fixed, {effect.errors_new} new",
+              delta_color=tables.words_colour(effect.net_benefit), delta_arrow="off",
               help="Chosen errors the edit fixes minus test samples it makes wrong (on the ensemble's mean prediction).")
 matrices.before_after(effect.confusion_before, effect.confusion_after, data.classes,
                       ("Original ensemble", "Retrained with the fix"), selected=(group.true, group.pred))
 
 st.subheader("Export")
-st.caption(f"{manifest['n_train_before']:,} training rows before, {manifest['n_train_after']:,} after.")
+st.caption(f"{manifest['n_train_before']:,} training rows before, {manifest['n_train_after']:,} after. The manifest "
+           "records why: the error group, the action and metric, each sample's effect and p-value, the reliability of "
+           "the ranking, and the accuracy before and after.")
+stem = exports.stem(data.name)
+full = False
+if data.kind == "tabular" and state.get(state.SOURCE) == "table":
+    full = st.checkbox("Export the full table (training and test rows, with a split column)", key="export_full",
+                       help="The corrected training rows followed by the test rows as they were, so the table can "
+                            "replace the uploaded one.")
+export = exports.full_table(data, table) if full else table
 with st.container(horizontal=True, gap="small"):
-    st.download_button("Corrected training set (CSV)", table.to_csv(index=False).encode(),
-                       file_name=f"{data.name}-fixed.csv", mime="text/csv", icon=":material/download:")
-    st.download_button("Manifest (JSON)", json.dumps(manifest, indent=2).encode(), file_name=f"{data.name}-manifest.json",
+    st.download_button("Corrected table (CSV)" if full else "Corrected training set (CSV)",
+                       export.to_csv(index=False).encode(), file_name=f"{stem}-fixed{'-full' if full else ''}.csv",
+                       mime="text/csv", icon=":material/download:")
+    st.download_button("Manifest (JSON)", json.dumps(manifest, indent=2).encode(), file_name=f"{stem}-manifest.json",
                        mime="application/json", icon=":material/download:")
 st.markdown("**Changes**")
 st.dataframe(pd.DataFrame(manifest["changes"]), hide_index=True, width="stretch")

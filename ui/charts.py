@@ -12,35 +12,90 @@ from tda_core.attribution import TestEffect
 
 CELL = "cell"  # name of the confusion matrix's point selection
 BLUE, ORANGE, GREY = "#1f77b4", "#ff7f0e", "#9e9e9e"
+#: Better / worse, the same on every chart (and as Streamlit colours a metric's delta).
+GREEN, RED, GREEN_LIGHT, RED_LIGHT = "#2e7d32", "#c62828", "#a5d6a7", "#ef9a9a"
+NO_CHANGE = 1e-12
+
+
+def matrix_step(n_classes: int) -> int:
+    """Pixels per confusion cell: two matrices of up to 20 classes fit beside their labels."""
+    return max(18, min(48, 420 // max(1, n_classes)))
+
+
+LABEL_LIMIT = 110  # pixels of a class name on a matrix axis (longer names end in …; the tooltip has them whole)
+
+
+def _matrix_axes(classes: Sequence[str]) -> tuple[alt.X, alt.Y]:
+    angle = 0 if len(classes) <= 6 and max(len(str(c)) for c in classes) <= 6 else -40
+    x = alt.X("predicted:N", sort=list(classes), title="predicted class",
+              axis=alt.Axis(labelAngle=angle, orient="top", labelLimit=LABEL_LIMIT))
+    y = alt.Y("true:N", sort=list(classes), title="true class", axis=alt.Axis(labelLimit=LABEL_LIMIT))
+    return x, y
 
 
 def confusion_chart(matrix: np.ndarray, classes: Sequence[str], title: str,
                     selected: tuple[str, str] | None = None, selectable: bool = False) -> alt.LayerChart:
-    """Rows are the true class, columns the predicted class; errors are the off-diagonal cells."""
+    """Rows are the true class, columns the predicted class. Correct counts (the diagonal) are blue,
+    errors (off the diagonal) are orange to red, and an empty cell has no colour."""
     rows = [
-        {"true": t, "predicted": p, "count": int(matrix[i, j]), "error": i != j,
+        {"true": t, "predicted": p, "count": int(matrix[i, j]),
+         "kind": "empty" if matrix[i, j] == 0 else ("correct" if i == j else "error"),
          "chosen": selected is not None and (t, p) == tuple(selected)}
         for i, t in enumerate(classes) for j, p in enumerate(classes)
     ]
     frame = pd.DataFrame(rows)
-    step = max(28, min(64, 360 // max(1, len(classes))))  # pixels per cell
-    base = alt.Chart(frame, title=title).encode(
-        x=alt.X("predicted:N", sort=list(classes), title="predicted class", axis=alt.Axis(labelAngle=0, orient="top")),
-        y=alt.Y("true:N", sort=list(classes), title="true class"),
-    )
-    cells = base.mark_rect().encode(
-        color=alt.Color("count:Q", scale=alt.Scale(scheme="blues"), legend=None),
-        stroke=alt.condition("datum.chosen", alt.value(ORANGE), alt.value("white")),
-        strokeWidth=alt.condition("datum.chosen", alt.value(4), alt.value(1)),
+    step = matrix_step(len(classes))
+    x, y = _matrix_axes(classes)
+    base = alt.Chart(frame, title=title).encode(x=x, y=y)
+    top = max(1, int(matrix.max())) if matrix.size else 1
+    off = matrix[~np.eye(len(classes), dtype=bool)] if matrix.size else np.zeros(1)
+    top_error = max(1, int(off.max())) if off.size else 1
+    correct = base.transform_filter("datum.kind == 'correct'").mark_rect().encode(
+        color=alt.Color("count:Q", scale=alt.Scale(scheme="blues", domain=[0, top]), legend=None))
+    wrong = base.transform_filter("datum.kind == 'error'").mark_rect().encode(
+        color=alt.Color("count:Q", scale=alt.Scale(scheme="orangered", domain=[0, top_error]), legend=None))
+    frames = base.mark_rect(fillOpacity=0).encode(
+        stroke=alt.condition("datum.chosen", alt.value("black"), alt.value("#dddddd")),
+        strokeWidth=alt.condition("datum.chosen", alt.value(3), alt.value(1)),
         tooltip=[alt.Tooltip("true:N", title="true"), alt.Tooltip("predicted:N", title="predicted"), "count:Q"],
     )
     if selectable:
-        cells = cells.add_params(alt.selection_point(name=CELL, fields=["true", "predicted"], on="click", toggle=False))
-    limit = float(matrix.max()) / 2 if matrix.size else 0
-    text = base.mark_text(fontSize=13 if len(classes) <= 6 else 10).encode(
+        frames = frames.add_params(alt.selection_point(name=CELL, fields=["true", "predicted"], on="click", toggle=False))
+    text = base.transform_filter("datum.count > 0").mark_text(fontSize=13 if len(classes) <= 6 else 10).encode(
         text="count:Q",
-        color=alt.condition(f"datum.count > {limit}", alt.value("white"), alt.value("black")),
+        color=alt.condition(f"datum.kind == 'correct' && datum.count > {top / 2}", alt.value("white"), alt.value("black")),
     )
+    return alt.layer(correct, wrong, frames, text).resolve_scale(color="independent").properties(
+        width=alt.Step(step), height=alt.Step(step))
+
+
+def change_matrix_chart(before: np.ndarray, after: np.ndarray, classes: Sequence[str], title: str,
+                        selected: tuple[str, str] | None = None) -> alt.LayerChart:
+    """After minus before, coloured as better (green: more correct, fewer errors) or worse (red:
+    fewer correct, more errors); a cell that did not change has no colour and no number."""
+    diff = np.asarray(after) - np.asarray(before)
+    rows = []
+    for i, t in enumerate(classes):
+        for j, p in enumerate(classes):
+            d = int(diff[i, j])
+            better = d if i == j else -d  # more correct, or fewer errors
+            rows.append({"true": t, "predicted": p, "change": d, "text": f"{d:+d}" if d else "",
+                         "effect": "no change" if d == 0 else ("better" if better > 0 else "worse"),
+                         "chosen": selected is not None and (t, p) == tuple(selected)})
+    frame = pd.DataFrame(rows)
+    step = matrix_step(len(classes))
+    x, y = _matrix_axes(classes)
+    base = alt.Chart(frame, title=title).encode(x=x, y=y)
+    cells = base.mark_rect().encode(
+        color=alt.Color("effect:N", scale=alt.Scale(domain=["better", "worse", "no change"],
+                                                    range=[GREEN_LIGHT, RED_LIGHT, "#ffffff"]),
+                        legend=None),  # the caption above the matrices says it: a legend would be wider than 2 cells
+        stroke=alt.condition("datum.chosen", alt.value("black"), alt.value("#dddddd")),
+        strokeWidth=alt.condition("datum.chosen", alt.value(3), alt.value(1)),
+        tooltip=[alt.Tooltip("true:N", title="true"), alt.Tooltip("predicted:N", title="predicted"),
+                 alt.Tooltip("change:Q", title="after − before"), "effect:N"],
+    )
+    text = base.mark_text(fontSize=13 if len(classes) <= 6 else 10).encode(text="text:N")
     return alt.layer(cells, text).properties(width=alt.Step(step), height=alt.Step(step))
 
 
@@ -59,35 +114,41 @@ def class_balance_chart(counts: pd.DataFrame) -> alt.Chart:
     ).properties(height=alt.Step(20))
 
 
-def effect_bars(top: pd.DataFrame, metric_label: str, unit: str = "sample") -> alt.LayerChart | alt.Chart:
-    """Effect mean +- std of the top of a ranking: ``top`` comes from tables.ranking_frame
-    (``unit="sample"``) or tables.group_ranking_frame (``unit="group"``). Without a spread
-    (a deterministic model) the bars stand alone, and without p-values "significant" means improving."""
+def effect_bars(top: pd.DataFrame, unit: str = "sample") -> alt.LayerChart | alt.Chart:
+    """Improvement (positive: toward fixing the error, for every metric) mean ± std of the top of
+    a ranking: ``top`` comes from tables.ranking_frame (``unit="sample"``) or
+    tables.group_ranking_frame (``unit="group"``). Green improves, red worsens, grey is no change;
+    the selected samples (the best group) are starred, and significant bars are solid."""
     if unit == "group":
-        names, chosen, title = top["group"].astype(str), top["best"], "candidate group (ranked)"
+        names = [("★ " if b else "") + str(g) for g, b in zip(top["group"], top["best"])]
+        title = "candidate group (ranked)"
     else:
-        names, chosen, title = top["train index"].map(lambda i: f"#{i}"), top["selected"], "training sample (ranked)"
-    frame = top.assign(
-        sample=names,
-        status=np.where(chosen, "selected", np.where(top["significant"], "significant", "not significant")),
-    )
+        names = [("★ " if s else "") + f"train #{i}" for i, s in zip(top["train #"], top["selected"])]
+        title = "training sample (ranked, ★ selected)"
+    effect = np.where(top["improvement"] > NO_CHANGE, "improves",
+                      np.where(top["improvement"] < -NO_CHANGE, "worsens", "no change"))
+    frame = top.assign(sample=names, effect=effect,
+                       significance=np.where(top["significant"], "significant", "not significant"))
     spread = "± std" in frame.columns
     if spread:
-        frame = frame.assign(low=frame["effect"] - frame["± std"], high=frame["effect"] + frame["± std"])
+        frame = frame.assign(low=frame["improvement"] - frame["± std"], high=frame["improvement"] + frame["± std"])
     numeric_p = pd.api.types.is_numeric_dtype(frame["p-value"])
-    frame = frame[[c for c in ("sample", "status", "effect", "± std", "p-value", "low", "high") if c in frame.columns]]
+    keep = ("sample", "effect", "significance", "improvement", "± std", "p-value", "low", "high")
+    frame = frame[[c for c in keep if c in frame.columns]]
     order = list(frame["sample"])
     y = alt.Y("sample:N", sort=order, title=title, axis=alt.Axis(labelLimit=160))
-    tooltip = ["sample:N", alt.Tooltip("effect:Q", format=".4g")]
+    tooltip = ["sample:N", alt.Tooltip("improvement:Q", format="+.4g")]
     if spread:
         tooltip.append(alt.Tooltip("± std:Q", format=".2g"))
     tooltip.append(alt.Tooltip("p-value:Q", format=".2g") if numeric_p else "p-value:N")
     bars = alt.Chart(frame).mark_bar().encode(
         y=y,
-        x=alt.X("effect:Q", title=f"change of {metric_label}"),
-        color=alt.Color("status:N", scale=alt.Scale(domain=["selected", "significant", "not significant"],
-                                                    range=[ORANGE, BLUE, GREY]), title=None,
+        x=alt.X("improvement:Q", title="improvement (→ toward fixing the error)"),
+        color=alt.Color("effect:N", scale=alt.Scale(domain=["improves", "worsens", "no change"],
+                                                    range=[GREEN, RED, GREY]), title=None,
                         legend=alt.Legend(orient="bottom")),
+        opacity=alt.Opacity("significance:N", scale=alt.Scale(domain=["significant", "not significant"],
+                                                               range=[1.0, 0.4]), legend=None),  # said in the caption
         tooltip=tooltip,
     )
     height = alt.Step(20)  # every bar keeps room for its label
@@ -97,21 +158,37 @@ def effect_bars(top: pd.DataFrame, metric_label: str, unit: str = "sample") -> a
     return alt.layer(bars, errors).properties(height=height)
 
 
-def before_after_chart(per_test: Sequence[TestEffect], metric_label: str) -> alt.LayerChart:
-    """Each chosen test sample's metric before and after the edit, mean ± std over members."""
+ROW_HEIGHT = 34  # pixels per test sample in the before → after chart
+
+
+def before_after_chart(per_test: Sequence[TestEffect], metric_label: str, better: str) -> alt.LayerChart:
+    """Each chosen test sample's metric before and after the edit, mean ± std over members; the
+    arrow's colour says whether it moved toward fixing the error. ``better``: 'higher is better'
+    or 'lower is better'. A fixed height per test sample, so a few samples never collapse."""
+    sign = 1.0 if better.startswith("higher") else -1.0
     rows = []
     for t in per_test:
-        rows.append({"test sample": f"#{t.test_index}", "when": "before", "mean": t.before_mean, "std": t.before_std})
-        rows.append({"test sample": f"#{t.test_index}", "when": "after", "mean": t.after_mean, "std": t.after_std})
+        name = f"test #{t.test_index}"
+        moved = sign * t.delta_mean
+        effect = "improves" if moved > NO_CHANGE else ("worsens" if moved < -NO_CHANGE else "no change")
+        rows.append({"test sample": name, "when": "before", "mean": t.before_mean, "std": t.before_std, "effect": effect})
+        rows.append({"test sample": name, "when": "after", "mean": t.after_mean, "std": t.after_std, "effect": effect})
     frame = pd.DataFrame(rows)
     frame["low"], frame["high"] = frame["mean"] - frame["std"].fillna(0), frame["mean"] + frame["std"].fillna(0)
-    order = [f"#{t.test_index}" for t in per_test]
-    y = alt.Y("test sample:N", sort=order, title="test sample")
-    color = alt.Color("when:N", scale=alt.Scale(domain=["before", "after"], range=[GREY, ORANGE]), title=None)
-    link = alt.Chart(frame).mark_line(color=GREY, strokeDash=[2, 2]).encode(y=y, x="mean:Q", detail="test sample:N")
+    order = [f"test #{t.test_index}" for t in per_test]
+    y = alt.Y("test sample:N", sort=order, title=None, axis=alt.Axis(labelLimit=120))
+    color = alt.Color("when:N", scale=alt.Scale(domain=["before", "after"], range=[GREY, ORANGE]), title=None,
+                      legend=alt.Legend(orient="bottom"))
+    link = alt.Chart(frame).mark_line(strokeWidth=2).encode(
+        y=y, x="mean:Q", detail="test sample:N",
+        color=alt.Color("effect:N", scale=alt.Scale(domain=["improves", "worsens", "no change"], range=[GREEN, RED, GREY]),
+                        legend=None))
     points = alt.Chart(frame).mark_point(filled=True, size=70).encode(
-        y=y, x=alt.X("mean:Q", title=metric_label), color=color,
+        y=y, x=alt.X("mean:Q", title=f"{metric_label} ({better})"), color=color,
         tooltip=["test sample:N", "when:N", alt.Tooltip("mean:Q", format=".4f"), alt.Tooltip("std:Q", format=".2g")],
     )
-    errors = alt.Chart(frame).mark_errorbar(ticks=True).encode(y=y, x=alt.X("low:Q", title=""), x2="high:Q", color=color)
-    return alt.layer(link, errors, points).properties(height=alt.Step(22))  # every test sample keeps its label
+    errors = alt.Chart(frame).mark_errorbar(ticks=True).encode(
+        y=y, x=alt.X("low:Q", title=""), x2="high:Q",
+        color=alt.Color("when:N", scale=alt.Scale(domain=["before", "after"], range=[GREY, ORANGE]), legend=None))
+    # A height per row (a fixed total height collapses the rows into one line in Streamlit's renderer).
+    return alt.layer(link, errors, points).resolve_scale(color="independent").properties(height=alt.Step(ROW_HEIGHT))

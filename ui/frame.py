@@ -1,6 +1,16 @@
-"""The shared frame around every page: the sidebar summary and the gate to a ready analysis."""
+"""The shared frame around every page: the sidebar summary and the gate to a ready analysis.
+
+Pages end early with :func:`stop` (not ``st.stop``), so that the router still draws the sidebar
+after the page, from the state the page used, and writes the choices into the URL.
+"""
 
 from __future__ import annotations
+
+import contextlib
+import runpy
+import threading
+from collections.abc import Iterator
+from pathlib import Path
 
 import streamlit as st
 
@@ -9,7 +19,7 @@ from tda_core.data import DEMOS
 from tda_core.exceptions import TDAError
 from tda_core.metrics import METRIC_LABELS
 
-from . import loaders, state
+from . import cost, loaders, state
 from .progress import ensure_baseline
 
 PAGES = {
@@ -19,9 +29,64 @@ PAGES = {
     "fix": "pages/4_fix.py",
 }
 
+NAVIGATION = {
+    "data": (PAGES["data"], "1 · Data & model", ":material/dataset:"),
+    "errors": (PAGES["errors"], "2 · Errors", ":material/grid_on:"),
+    "attribution": (PAGES["attribution"], "3 · Attribution", ":material/troubleshoot:"),
+    "fix": (PAGES["fix"], "4 · Fix", ":material/build:"),
+}
+
+
+def navigation() -> None:
+    """The workflow's steps as links at the top of the sidebar."""
+    with st.sidebar:
+        for path, title, icon in NAVIGATION.values():
+            st.page_link(path, label=title, icon=icon)
+        st.divider()
+
+
+class PageStop(Exception):
+    """Raised by :func:`stop`: the page has said what is missing and ends here."""
+
+
+_ROUTED = threading.local()
+
+
+@contextlib.contextmanager
+def routed() -> Iterator[None]:
+    """The router runs the page inside this: :func:`stop` then ends only the page."""
+    _ROUTED.active = True
+    try:
+        with contextlib.suppress(PageStop):
+            yield
+    finally:
+        _ROUTED.active = False
+
+
+DASHBOARD = Path(__file__).resolve().parents[1] / "dashboard.py"
+
+
+def enter() -> None:
+    """The first line of every page. Streamlit runs a file of the pages/ folder on its own (without
+    the router) in the first run of a fresh server process that is opened at that page's address,
+    and AppTest's ``switch_page`` does so on every run: then run the router instead, which draws
+    the frame and runs this page inside it, and end the page's own run."""
+    if getattr(_ROUTED, "active", False):
+        return
+    runpy.run_path(str(DASHBOARD), run_name="__main__")
+    st.stop()
+
+
+def stop() -> None:
+    """End the page here. Under the router the frame is still drawn; a page that runs on its own
+    (Streamlit's pages/ folder mode, as AppTest's ``switch_page`` runs it) stops with ``st.stop``."""
+    if getattr(_ROUTED, "active", False):
+        raise PageStop
+    st.stop()
+
 
 def sidebar() -> None:
-    """What the pages are working on, in a few lines."""
+    """What the pages are working on, in a few lines (drawn after the page, from its state)."""
     with st.sidebar:
         st.caption("CURRENT CHOICES")
         source = state.get(state.SOURCE)
@@ -30,9 +95,10 @@ def sidebar() -> None:
             st.markdown(f"**Data** demo `{state.get(state.DEMO)}`")
         else:
             st.markdown(f"**Data** {upload.name if upload else '*(no upload yet)*'}")
-        model = state.get(state.MODEL_UPLOAD)
+        model = state.get(state.MODEL_UPLOAD) if state.get(state.MODEL_SOURCE) == "upload" else None
         scheme = "checkpoints of one run" if state.get(state.MEMBERS) == "checkpoints" else "independent seeds"
-        network = f" · {state.get(state.NET_MODE)} mode, {state.get(state.EPOCHS) or 'default'} epochs, {scheme}" \
+        epochs = state.get(state.EPOCHS)
+        network = f" · {loaders.net_mode()} mode, {epochs or 'default'} epoch{'' if epochs == 1 else 's'}, {scheme}" \
             if source == "images" or (source == "demo" and DEMOS[state.get(state.DEMO)].kind == "images") else ""
         candidates = f" · candidate mode, top {state.get(state.CANDIDATES)}" if state.get(state.USE_CANDIDATES) else ""
         st.markdown(f"**Model** {model.name if model else 'recipe `' + str(state.get(state.RECIPE)) + '`'}"
@@ -40,31 +106,44 @@ def sidebar() -> None:
         group = state.get(state.GROUP)
         if group:
             tests = state.get(state.TESTS)
-            st.markdown(f"**Errors** {group[0]} → {group[1]}" + (f" ({len(tests)} chosen)" if tests else ""))
+            st.markdown(f"**Errors** {group[0]} → {group[1]}"
+                        + (f" ({', '.join(f'test #{t}' for t in tests[:5])}{' …' if len(tests) > 5 else ''})" if tests else ""))
         st.markdown(f"**Attribution** {state.get(state.ACTION)} · {METRIC_LABELS[state.get(state.METRIC)]}"
                     f" · size {state.get(state.SIZE)}"
                     + (" · candidate groups" if state.get(state.UNIT) == "group" else ""))
-        st.caption(f"Retrained models are cached in `{cache_dir()}`; the numbers come from real retraining.")
+        st.caption(f"Retrained models are cached in `{cache_dir()}`; the numbers come from real retraining. "
+                   "The address bar holds these choices: reload or share it to come back to this view"
+                   + (" (an uploaded file must be uploaded again)." if source != "demo" else "."))
 
 
 def require_analysis() -> loaders.Current:
     """The current analysis with its baseline trained; otherwise say what is missing and stop."""
+    state.init()  # where a page runs without the router
     try:
         current = loaders.current()
     except TDAError as exc:
-        st.error(str(exc))
+        st.error(loaders.in_words(str(exc)))
         st.page_link(PAGES["data"], label="Fix it on the data & model page", icon=":material/arrow_back:")
-        st.stop()
+        stop()
     if current is None:
-        st.info("Choose a dataset first.")
+        if state.get(state.URL_UPLOAD) and state.get(state.UPLOAD) is None:
+            st.info(f"This link names an uploaded file, {state.get(state.URL_UPLOAD)}: an upload cannot be restored "
+                    "from a link. Upload it again on the data & model page; the other choices of the link are kept.")
+        else:
+            st.info("Choose a dataset first.")
         st.page_link(PAGES["data"], label="Go to data & model", icon=":material/arrow_back:")
-        st.stop()
+        stop()
     try:
-        ensure_baseline(current.analysis)
+        if not ensure_baseline(current.analysis):
+            stop()
     except TDAError as exc:
         st.error(str(exc))
-        st.stop()
+        stop()
     return current
+
+
+def rate_key(current: loaders.Current) -> str:
+    return cost.rate_key(current.data.fingerprint, current.recipe.fingerprint())
 
 
 def require_group(current: loaders.Current):
@@ -76,9 +155,16 @@ def require_group(current: loaders.Current):
         else:
             st.info("Pick an error group on the errors page first.")
             st.page_link(PAGES["errors"], label="Go to errors", icon=":material/arrow_back:")
-        st.stop()
+        stop()
     try:
-        return current.analysis.group(group[0], group[1], state.get(state.TESTS) or None)
+        whole = current.analysis.group(group[0], group[1])
     except TDAError as exc:
         st.error(str(exc))
-        st.stop()
+        stop()
+    tests = tuple(state.get(state.TESTS) or ())
+    kept = tuple(t for t in tests if t in set(whole.test_indices))
+    if kept != tests:  # e.g. a link made with another model: use what still applies
+        state.put(state.TESTS, kept)
+        st.caption(f"{len(tests) - len(kept)} chosen test sample(s) are not in {group[0]} → {group[1]} any more; "
+                   + ("using the others." if kept else "using the whole group."))
+    return current.analysis.group(group[0], group[1], kept or None)

@@ -13,6 +13,7 @@ import hashlib
 import importlib.util
 import re
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,6 +141,21 @@ def recipe_by_name(name: str, data_fingerprint: str, epochs: int | None, mode: s
     return named_recipe(name, _data, epochs=epochs, mode=mode, checkpoints=checkpoints)
 
 
+@st.cache_resource(show_spinner=False)
+def default_net_mode() -> str:
+    """Head-only retraining on a CPU (minutes instead of hours); full retraining with a GPU."""
+    if not images_supported():
+        return "head"
+    import torch
+
+    return "full" if torch.cuda.is_available() else "head"
+
+
+def net_mode() -> str:
+    """The network retraining mode chosen on the data page, or the default for this machine."""
+    return state.get(state.NET_MODE) or default_net_mode()
+
+
 def network_options(data: Dataset) -> tuple[int | None, str, bool]:
     """(epochs, mode, checkpoints) for network recipes: the data page's choices for image data,
     else the defaults. ``checkpoints``: members are checkpoints of one run (the study's scheme)
@@ -147,7 +163,7 @@ def network_options(data: Dataset) -> tuple[int | None, str, bool]:
     if data.kind != "images":
         return None, "full", False
     epochs = state.get(state.EPOCHS)
-    return (int(epochs) if epochs else None), state.get(state.NET_MODE), state.get(state.MEMBERS) == "checkpoints"
+    return (int(epochs) if epochs else None), net_mode(), state.get(state.MEMBERS) == "checkpoints"
 
 
 def default_epochs() -> int:
@@ -235,6 +251,43 @@ def current() -> Current | None:
             state.reset_analysis_choices()
         st.session_state[state.ANALYSIS_ID] = identity
     return Current(data, recipe, config, analysis)
+
+
+_JARGON = re.compile(r"\s*\((?:[A-Za-z_.]*(?:Error|Exception|Warning)): [^()]*\)")
+
+
+def in_words(message: str) -> str:
+    """An engine message about an upload without a Python exception's name and text in it: the
+    reason in words where it is known (bytes that are not text), else the message without them."""
+    if "UnicodeDecodeError" in message or "codec can't decode" in message:
+        message = _JARGON.sub("", message).rstrip(".")
+        return (f"{message}: it holds bytes that are not text (is it an image, a spreadsheet or a compressed file?). "
+                "Save it as CSV (UTF-8) or Parquet.")
+    return _JARGON.sub("", message)
+
+
+def read_problem(name: str, exc: Exception) -> str:
+    """An unforeseen failure to read an upload, said in words (no exception class names)."""
+    kind = "table" if Path(name).suffix.lower().lstrip(".") in TABLE_TYPES else "file"
+    if isinstance(exc, UnicodeDecodeError):
+        return (f"{name} is not a text table: it holds bytes that are not text (is it an image, a spreadsheet or a "
+                "compressed file?). Save it as CSV (UTF-8) or Parquet.")
+    if isinstance(exc, MemoryError):
+        return f"{name} is too large to read into memory here."
+    if isinstance(exc, (pd.errors.ParserError, pd.errors.EmptyDataError)):
+        return f"{name} could not be read as a {kind}: its rows are not laid out as a CSV or Parquet table."
+    if isinstance(exc, (zipfile.BadZipFile, EOFError)):
+        return f"{name} is not a complete ZIP file: it may be damaged or cut short."
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{name} could not be read as a {kind}" + (f": {detail[:200]}" if detail else ".")
+
+
+def model_problem(name: str, exc: Exception) -> str:
+    """An unforeseen failure to load an uploaded model, said in words."""
+    if isinstance(exc, (UnicodeDecodeError, EOFError, zipfile.BadZipFile)):
+        return f"{name} is not a model file this dashboard can read: it may be damaged, or saved in another format."
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"The model in {name} could not be loaded" + (f": {detail[:200]}" if detail else ".")
 
 
 def table_preview(upload: state.Upload) -> pd.DataFrame:

@@ -1,7 +1,12 @@
-"""The engine's progress callback drawn as ``st.status`` with a progress bar.
+"""The engine's progress callback drawn as ``st.status`` with a progress bar and a Stop button.
 
 The status appears only when the engine reports work (training, or reading the disk cache): a
 result the :class:`~tda_core.analysis.Analysis` already holds in memory draws nothing.
+
+Stop: a click reruns the page, which interrupts the script inside the progress callback (the
+engine stops; every model finished so far is already in its disk cache). The button's callback
+records the stopped run in ``state.STOPPED``, so the rerun does not start it again: the page says
+what was kept and offers to continue (:func:`stopped_here`).
 """
 
 from __future__ import annotations
@@ -15,25 +20,38 @@ import streamlit as st
 from tda_core.analysis import Analysis
 from tda_core.engine import Progress
 
+from . import cost, state
+
+LAST_PROGRESS = "last_progress"  # (label, done, total) of the last report: what a stop kept
+
 
 class StatusProgress:
     """A ``ProgressCallback``: models done / total, rate and ETA (``Progress.describe()``), in a
     status box that is drawn into ``slot`` at the first report."""
 
-    def __init__(self, slot, label: str, every: float = 0.15):
+    def __init__(self, slot, label: str, every: float = 0.15, stop_key: str | None = None):
         self.slot = slot
         self.label = label
+        self.stop_key = stop_key
         self.every = every
         self.status = None
         self.bar = None
+        self.stop_slot = None
         self.last: Progress | None = None
         self._shown = 0.0
 
     def __call__(self, progress: Progress) -> None:
         self.last = progress
+        st.session_state[LAST_PROGRESS] = (self.label, progress.done, progress.total)
         if self.status is None:
             self.status = self.slot.status(self.label, expanded=True)
             self.bar = self.status.progress(0.0, text="starting…")
+            if self.stop_key is not None and progress.done < progress.total:
+                self.stop_slot = self.status.empty()
+                self.stop_slot.button("Stop", key=f"stop:{self.stop_key}", icon=":material/stop_circle:",
+                                   on_click=state.put, args=(state.STOPPED, self.stop_key),
+                                   help="Stop after the model in training: every finished model stays in the cache, "
+                                        "so continuing later starts where this run stopped.")
         now = time.monotonic()
         if progress.done >= progress.total or now - self._shown >= self.every:
             self.bar.progress(min(1.0, progress.fraction), text=progress.describe())
@@ -41,17 +59,21 @@ class StatusProgress:
 
 
 @contextlib.contextmanager
-def retraining(label: str) -> Iterator[StatusProgress]:
+def retraining(label: str, rate_key: str | None = None, stoppable: bool = True) -> Iterator[StatusProgress]:
     """Show a running status while the block retrains (pass the yielded callback to the engine
-    as ``progress``); it collapses to a one-line summary."""
+    as ``progress``); it collapses to a one-line summary. ``rate_key``: where the measured rate
+    of this recipe on this data is kept for the estimates (:mod:`ui.cost`)."""
     started = time.perf_counter()
-    callback = StatusProgress(st.empty(), label)
+    callback = StatusProgress(st.empty(), label, stop_key=label if stoppable else None)
     try:
         yield callback
     except Exception:
         if callback.status is not None:
             callback.status.update(label=f"{label}: failed", state="error", expanded=True)
         raise
+    cost.record_rate(rate_key, callback.last)
+    if callback.stop_slot is not None:
+        callback.stop_slot.empty()
     if callback.status is not None:
         done = callback.last
         summary = f"{done.total} model{'' if done.total == 1 else 's'} ({done.cached} from the cache)" if done else "done"
@@ -59,7 +81,25 @@ def retraining(label: str) -> Iterator[StatusProgress]:
                                expanded=False)
 
 
-def ensure_baseline(analysis: Analysis) -> None:
+def stopped_here(label: str) -> bool:
+    """Whether the user stopped the run ``label``; if so, say so and offer to continue it."""
+    if state.get(state.STOPPED) != label:
+        return False
+    last = st.session_state.get(LAST_PROGRESS)
+    kept = f"{last[1]:,} of {last[2]:,} models were finished; they are" if last and last[0] == label else \
+        "Every model finished before the stop is"
+    st.warning(f"Stopped: {label[0].lower()}{label[1:]}. {kept} kept in the cache, so continuing starts where it "
+               "stopped.", icon=":material/stop_circle:")
+    st.button("Continue", icon=":material/play_arrow:", on_click=state.put, args=(state.STOPPED, None), key=f"go:{label}")
+    return True
+
+
+def ensure_baseline(analysis: Analysis) -> bool:
+    """Train the baseline unless it is ready; False where the user stopped it."""
+    label = "Training the baseline ensemble"
     if not analysis.has_baseline():
-        with retraining("Training the baseline ensemble") as progress:
+        if stopped_here(label):
+            return False
+        with retraining(label) as progress:
             analysis.compute_baseline(progress)
+    return True

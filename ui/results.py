@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import streamlit as st
+
 from tda_core.analysis import Attribution
 from tda_core.attribution import Effect
 from tda_core.errors import ErrorGroup
 
+from . import cost, state
+from .frame import rate_key, stop
 from .loaders import Current
-from .progress import retraining
+from .progress import retraining, stopped_here
 
 
 def ranking_label(current: Current, action: str, unit: str, size: int) -> str:
@@ -27,16 +31,57 @@ def ranking_label(current: Current, action: str, unit: str, size: int) -> str:
     return f"Retraining the ensemble once per training sample ({action}, {data.n_train:,} samples)"
 
 
+def ranking_models(current: Current) -> int:
+    """Models one single-sample ranking of the current analysis trains."""
+    return cost.ranking_models(current.data.n_train, cost.runs(current.analysis.members), current.config.candidates)
+
+
+def ranking_cost(current: Current, group: ErrorGroup, action: str, metric: str) -> str:
+    """'ready' where the ranking is in memory, else its estimate: 'about 2,400 models, about 5 s'."""
+    if current.analysis.has_ranking(action, group, metric):
+        return "ready"
+    return cost.describe(ranking_models(current), cost.rate(rate_key(current)))
+
+
+def confirm(label: str) -> None:
+    state.get(state.CONFIRMED).add(label)
+    state.put(state.STOPPED, None)
+
+
+def ask_before_long_run(current: Current, label: str) -> None:
+    """A run estimated longer than ``cost.LONG_RUN`` waits for a click, with its estimate."""
+    models = ranking_models(current)
+    secs = cost.seconds(models, cost.rate(rate_key(current)))
+    if secs is None or secs <= cost.LONG_RUN or label in state.get(state.CONFIRMED):
+        return
+    estimate = cost.describe(models, cost.rate(rate_key(current)))
+    st.info(f"{label}: {estimate} at the rate measured in this session. It starts when you click, shows its progress, "
+            "and can be stopped; every finished model stays in the cache.", icon=":material/schedule:")
+    st.button(f"Start · {estimate}", type="primary", on_click=confirm, args=(label,), icon=":material/play_arrow:")
+    stop()
+
+
 def attribution(current: Current, group: ErrorGroup, action: str, metric: str, size: int, alpha: float,
                 unit: str = "sample") -> Attribution:
-    """What ``Analysis.attribute`` returns, with progress shown for each retrain that is not in memory."""
-    analysis = current.analysis
+    """What ``Analysis.attribute`` returns, with progress shown for each retrain that is not in
+    memory. A long run waits for a click; a stopped run says so; either ends the page (``stop``)."""
+    analysis, key = current.analysis, rate_key(current)
+    label = ranking_label(current, action, unit, size)
     if unit == "group":  # the group effect is read from the groups' own retrains
-        with retraining(ranking_label(current, action, unit, size)) as progress:
+        if stopped_here(label):
+            stop()
+        with retraining(label) as progress:
             return analysis.attribute(group, action, metric, size, alpha, unit="group", progress=progress)
-    with retraining(ranking_label(current, action, unit, size)) as progress:
+    if not analysis.has_ranking(action, group, metric):
+        if stopped_here(label):
+            stop()
+        ask_before_long_run(current, label)
+    with retraining(label, key) as progress:
         analysis.ranking(group, action, metric, progress)
-    with retraining(f"Retraining the ensemble with the selected sample(s) edited at once ({action})") as progress:
+    label = f"Retraining the ensemble with the selected sample(s) edited at once ({action})"
+    if stopped_here(label):
+        stop()
+    with retraining(label) as progress:
         return analysis.attribute(group, action, metric, size, alpha, progress=progress)
 
 
@@ -44,5 +89,8 @@ def group_effect(current: Current, group: ErrorGroup, action: str, metric: str, 
     """The effect of the action on all ``indices`` at once (None for none), by retraining."""
     if not indices:
         return None
-    with retraining(f"Retraining the ensemble with all {len(indices)} sample(s) edited at once ({action})") as progress:
+    label = f"Retraining the ensemble with all {len(indices)} sample(s) edited at once ({action})"
+    if not current.analysis.has_effect(group, action, metric, indices) and stopped_here(label):
+        stop()
+    with retraining(label) as progress:
         return current.analysis.effect(group, action, metric, indices, progress)

@@ -49,6 +49,11 @@ FIX_SEEDED_FROM = "fix_seeded_from"  # (action, selected) that FIX_INDICES was l
 REASON = "reason"  # free text recorded in the manifest
 
 ANALYSIS_ID = "analysis_id"  # identity of the (data, recipe, run) that GROUP and RESULT belong to
+URL_READ = "url_read"  # the query parameters of the session's first run have been read
+URL_UPLOAD = "url_upload"  # file name named by a link whose upload cannot be restored, or None
+RATES = "rates"  # {recipe fingerprint: models trained per second}, measured in this session
+STOPPED = "stopped"  # label of the run the user stopped (cleared when a run is asked for again), or None
+CONFIRMED = "confirmed"  # labels of long runs the user started with a click
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,7 @@ DEFAULTS: dict[str, Any] = {
     MODEL_UPLOAD: None,
     TRUST: False,
     ARCH: "small_cnn",
-    NET_MODE: "full",
+    NET_MODE: None,  # None: head-only on a CPU, full retraining with a GPU (loaders.default_net_mode)
     EPOCHS: None,
     MEMBERS: "seeds",
     ENSEMBLE: 3,
@@ -89,7 +94,7 @@ DEFAULTS: dict[str, Any] = {
     CANDIDATES: 100,
     GROUP: None,
     TESTS: (),
-    ACTION: "relabel",
+    ACTION: "remove",
     METRIC: "gt_prob",
     SIZE: 10,
     LARGE: False,
@@ -100,13 +105,90 @@ DEFAULTS: dict[str, Any] = {
     FIX_INDICES: [],
     FIX_SEEDED_FROM: None,
     REASON: "",
+    URL_UPLOAD: None,
+    STOPPED: None,
 }
 
+#: The choices kept in the page's URL (``st.query_params``): a reload or a shared link restores them.
+#: Each parameter is the state key it holds, except the error group (``true`` and ``pred``).
+URL_KEYS = (SOURCE, DEMO, TARGET, MODEL_SOURCE, RECIPE, NET_MODE, EPOCHS, ENSEMBLE, ACTION, METRIC, SIZE, UNIT)
+URL_CHOICES: dict[str, tuple[str, ...]] = {
+    SOURCE: ("demo", "table", "images"),
+    MODEL_SOURCE: ("recipe", "upload"),
+    NET_MODE: ("full", "head"),
+    ACTION: ("remove", "relabel", "upweight"),
+    METRIC: ("loss", "gt_prob", "pred_prob"),
+    UNIT: ("sample", "group"),
+}
+URL_NUMBERS = {EPOCHS: (1, 500), ENSEMBLE: (1, 20), SIZE: (1, 1_000_000)}
+
 def init() -> None:
-    """Fill in defaults for keys the session has not set yet."""
+    """Fill in defaults for keys the session has not set yet; the first run of a session reads the URL."""
     for key, value in DEFAULTS.items():
         if key not in st.session_state:
             st.session_state[key] = value
+    for key, value in ((RATES, {}), (CONFIRMED, set())):
+        if key not in st.session_state:
+            st.session_state[key] = value
+    if not st.session_state.get(URL_READ):
+        st.session_state[URL_READ] = True
+        from_url(st.query_params.to_dict())
+
+
+def from_url(params: dict[str, str]) -> None:
+    """Restore the choices a URL names; a value the dashboard would not offer is ignored."""
+    for key in URL_KEYS:
+        raw = params.get(key)
+        if raw is None:
+            continue
+        if key in URL_CHOICES:
+            if raw in URL_CHOICES[key]:
+                st.session_state[key] = raw
+        elif key in URL_NUMBERS:
+            low, high = URL_NUMBERS[key]
+            if raw.isdigit() and low <= int(raw) <= high:
+                st.session_state[key] = int(raw)
+        elif raw:
+            st.session_state[key] = raw
+    if st.session_state.get(SIZE, 0) > 10:
+        st.session_state[LARGE] = True
+    if params.get("true") and params.get("pred"):
+        st.session_state[GROUP] = (params["true"], params["pred"])
+        tests = [t for t in params.get("tests", "").split(",") if t.strip().isdigit()]
+        st.session_state[TESTS] = tuple(int(t) for t in tests)
+    if st.session_state.get(SOURCE) != "demo" and params.get("file"):
+        st.session_state[URL_UPLOAD] = params["file"]
+
+
+def url_params() -> dict[str, str]:
+    """The choices of this session as query parameters (see :data:`URL_KEYS`)."""
+    params: dict[str, str] = {}
+    source = get(SOURCE)
+    for key in URL_KEYS:
+        value = get(key)
+        if value is None or value == "":
+            continue
+        if key == DEMO and source != "demo":
+            continue
+        if key == TARGET and source != "table":
+            continue
+        params[key] = str(value)
+    upload = get(UPLOAD)
+    if source != "demo" and (upload is not None or get(URL_UPLOAD)):
+        params["file"] = upload.name if upload is not None else get(URL_UPLOAD)
+    group = get(GROUP)
+    if group:
+        params["true"], params["pred"] = str(group[0]), str(group[1])
+        if get(TESTS):
+            params["tests"] = ",".join(str(t) for t in get(TESTS))
+    return params
+
+
+def to_url() -> None:
+    """Write the session's choices into the URL, where they differ from it."""
+    params = url_params()
+    if st.query_params.to_dict() != params:
+        st.query_params.from_dict(params)
 
 
 def get(key: str) -> Any:

@@ -16,6 +16,46 @@ from tda_core.training_groups import GroupRanking
 
 #: Shown where a number does not apply: the p-value of a deterministic model or of a single run.
 DASH = "—"
+#: Below this size an improvement counts as no change (no colour, "no change").
+NO_CHANGE = 1e-12
+#: What each action does to one training sample, as the tables and captions say it.
+UPWEIGHT_TEXT = "weight ×10"
+
+
+def train_name(i: int) -> str:
+    return f"train #{int(i)}"
+
+
+def test_name(i: int) -> str:
+    return f"test #{int(i)}"
+
+
+def edit_text(data: Dataset, targets: np.ndarray | None, action: str, i: int) -> str:
+    """What ``action`` does to training sample ``i``: '9 → 4' (relabel), 'remove 9', '9, weight ×10'."""
+    label = data.classes[data.y_train[i]]
+    if action == "relabel" and targets is not None:
+        return f"{label} → {data.classes[targets[i]]}"
+    if action == "remove":
+        return f"remove ({label})"
+    return f"{label}, {UPWEIGHT_TEXT}"
+
+
+def direction(metric: str) -> str:
+    """'higher is better' or 'lower is better' for a metric's raw values."""
+    from tda_core.metrics import METRICS
+
+    return "higher is better" if METRICS[metric].sign > 0 else "lower is better"
+
+
+def why_not(selected: bool, significant: bool, improving: bool, p: float, alpha: float, deterministic: bool) -> str:
+    """Why a ranked sample is (not) in the selected group, in words."""
+    if selected:
+        return "selected"
+    if not improving:
+        return "does not improve"
+    if not significant:
+        return "no p-value" if not np.isfinite(p) and not deterministic else f"p ≥ {alpha}: not significant"
+    return "beyond the group size"
 
 
 def has_p_values(ranking: Ranking | GroupRanking) -> bool:
@@ -60,7 +100,7 @@ def test_samples_frame(analysis: Analysis, group: ErrorGroup) -> pd.DataFrame:
     """The group's test samples: features, true and predicted class, loss and probabilities."""
     data, report = analysis.data, analysis.errors
     tests = np.asarray(group.test_indices)
-    frame = pd.DataFrame({"test index": tests})
+    frame = pd.DataFrame({"test #": tests})
     if data.kind == "tabular":
         frame = pd.concat([frame, data.X_test.iloc[tests].reset_index(drop=True)], axis=1)
     else:
@@ -70,53 +110,68 @@ def test_samples_frame(analysis: Analysis, group: ErrorGroup) -> pd.DataFrame:
     frame["loss"] = report.loss[tests]
     for code, name in enumerate(data.classes):
         frame[f"p({name})"] = report.proba_mean[tests, code]
-    first = ["test index", "true", "predicted", "loss", *(f"p({name})" for name in data.classes)]
+    first = ["test #", "true", "predicted", "loss", *(f"p({name})" for name in data.classes)]
     return frame[first + [c for c in frame.columns if c not in first]]  # the numbers first, then the features
 
 
 def error_captions(samples: pd.DataFrame, shown: Sequence[int], predicted: str) -> list[str]:
     """Captions of erroneous test images; ``samples`` comes from :func:`test_samples_frame`."""
-    prob = dict(zip(samples["test index"], samples[f"p({predicted})"]))
-    return [f"#{t} · p({predicted}) {prob[t]:.2f}" for t in shown]
+    prob = dict(zip(samples["test #"], samples[f"p({predicted})"]))
+    return [f"test #{t} · p({predicted}) {prob[t]:.2f}" for t in shown]
 
 
 def ranking_frame(analysis: Analysis, ranking: Ranking, selected: Sequence[int], alpha: float,
                   rows: int | None = None) -> pd.DataFrame:
-    """Ranked training samples, best improvement first: features, labels, effect and p-value."""
+    """Ranked training samples, best improvement first: what the action does to each, its
+    improvement (positive: toward fixing the error, whatever the metric), the raw change of the
+    metric, p-value, why it is (not) selected, then who the sample is."""
     data, base = analysis.data, analysis.baseline
     n = len(ranking.train_index) if rows is None else min(rows, len(ranking.train_index))
     idx = ranking.train_index[:n]
     chosen = set(int(i) for i in selected)
     predicted = base.predicted_train
+    significant = ranking.significant(alpha)[:n]
+    improvement = ranking.improvement[:n]
     frame = pd.DataFrame({
         "rank": np.arange(1, n + 1),
         "selected": [int(i) in chosen for i in idx],
-        "significant": ranking.significant(alpha)[:n],
-        "train index": idx,
+        "significant": significant,
+        "train #": idx,
+        "edit": [edit_text(data, base.relabel_targets, ranking.action, int(i)) for i in idx],
+        "improvement": improvement,
     })
+    if has_spread(ranking):
+        frame["± std"] = ranking.delta_std[:n]
+    frame["p-value"] = ranking.p_value[:n] if has_p_values(ranking) else DASH
+    frame["why"] = [why_not(int(i) in chosen, bool(s), bool(v > NO_CHANGE), float(p), alpha, ranking.deterministic)
+                    for i, s, v, p in zip(idx, significant, improvement, ranking.p_value[:n])]
+    frame["accuracy Δ"] = ranking.accuracy_delta_mean[:n]
+    if has_spread(ranking):
+        frame["accuracy Δ std"] = ranking.accuracy_delta_std[:n]
+    frame["change"] = ranking.delta_mean[:n]  # the raw change of the metric (its sign depends on the metric)
+    frame["label"] = [data.classes[c] for c in data.y_train[idx]]
+    frame["baseline prediction"] = [data.classes[c] for c in predicted[idx]]
     if data.kind == "tabular":
         frame["row id"] = data.train_ids[idx]
         frame = pd.concat([frame, data.X_train.iloc[idx].reset_index(drop=True)], axis=1)
     else:
         frame["file"] = data.train_ids[idx]
-    frame["label"] = [data.classes[c] for c in data.y_train[idx]]
-    frame["baseline prediction"] = [data.classes[c] for c in predicted[idx]]
-    frame["effect"] = ranking.delta_mean[:n]
-    if has_spread(ranking):
-        frame["± std"] = ranking.delta_std[:n]
-    frame["p-value"] = ranking.p_value[:n] if has_p_values(ranking) else DASH
-    frame["accuracy Δ"] = ranking.accuracy_delta_mean[:n]
-    if has_spread(ranking):
-        frame["accuracy Δ std"] = ranking.accuracy_delta_std[:n]
-    first = ["rank", "selected", "significant", "train index", "effect", "± std", "p-value", "accuracy Δ",
-             "label", "baseline prediction"]  # the numbers first, then who the sample is
-    first = [c for c in first if c in frame.columns]
-    return frame[first + [c for c in frame.columns if c not in first]]
+    return frame
+
+
+def ranking_columns(table: pd.DataFrame, raw: bool) -> list[str]:
+    """The ranking table's columns in reading order: who, what the action does, the improvement and
+    its evidence, why (not) selected, then the rest; the raw change only on request."""
+    first = ["rank", "train #", "edit", "improvement", "± std", "p-value", "why", "accuracy Δ", "selected"]
+    hidden = {"significant", "accuracy Δ std"} | (set() if raw else {"change"})
+    order = [c for c in first if c in table.columns]
+    return order + [c for c in table.columns if c not in order and c not in hidden]
 
 
 def gallery_captions(top: pd.DataFrame) -> list[str]:
-    """One short caption per ranked image; ``top`` comes from :func:`ranking_frame`."""
-    return [f"{'★ ' if r['selected'] else ''}#{r['train index']} · {r['label']}\nΔ {r['effect']:+.2g} · "
+    """One short caption per ranked image; ``top`` comes from :func:`ranking_frame`: who it is,
+    what the action does to it ('9 → 4'), and its improvement."""
+    return [f"{'★ ' if r['selected'] else ''}train #{r['train #']} · {r['edit']}\nimprovement {r['improvement']:+.2g} · "
             + (f"p {r['p-value']:.2g}" if r["p-value"] != DASH else "exact")
             for _, r in top.iterrows()]
 
@@ -133,22 +188,25 @@ def group_ranking_frame(ranking: GroupRanking, selected: Sequence[int], alpha: f
         "group": [r["group_id"] for r in records],
         "kind": [r["kind"] for r in records],
         "size": [len(r["train_indices"]) for r in records],
-        "effect": [r["delta_mean"] for r in records],
+        "improvement": ranking.improvement,
     })
     if has_spread(ranking):
         frame["± std"] = [r["delta_std"] for r in records]
     frame["p-value"] = [np.nan if r["p_value"] is None else r["p_value"] for r in records] if has_p_values(ranking) else DASH
     frame["accuracy Δ"] = [r["accuracy_delta_mean"] for r in records]
+    frame["change"] = [r["delta_mean"] for r in records]
     frame["description"] = [r["description"] for r in records]
     return frame
 
 
-def members_frame(analysis: Analysis, indices: Sequence[int]) -> pd.DataFrame:
+def members_frame(analysis: Analysis, indices: Sequence[int], action: str | None = None) -> pd.DataFrame:
     """Training samples by index: who they are (row id or file, label, the baseline's prediction,
-    and the features of tabular data)."""
+    and the features of tabular data), and what ``action`` does to each."""
     data, base = analysis.data, analysis.baseline
     idx = np.asarray(indices, dtype=np.int64)
-    frame = pd.DataFrame({"train index": idx})
+    frame = pd.DataFrame({"train #": idx})
+    if action is not None:
+        frame["edit"] = [edit_text(data, base.relabel_targets, action, int(i)) for i in idx]
     frame["row id" if data.kind == "tabular" else "file"] = data.train_ids[idx]
     frame["label"] = [data.classes[c] for c in data.y_train[idx]]
     frame["baseline prediction"] = [data.classes[c] for c in base.predicted_train[idx]]
@@ -159,7 +217,8 @@ def members_frame(analysis: Analysis, indices: Sequence[int]) -> pd.DataFrame:
 
 def member_captions(members: pd.DataFrame) -> list[str]:
     """Captions of a group's training images; ``members`` comes from :func:`members_frame`."""
-    return [f"#{r['train index']} · {r['label']}\npredicted {r['baseline prediction']}" for _, r in members.iterrows()]
+    return [f"train #{r['train #']} · {r.get('edit', r['label'])}\npredicted {r['baseline prediction']}"
+            for _, r in members.iterrows()]
 
 
 #: Rows of the estimates table in candidate mode.
@@ -172,7 +231,7 @@ def estimates_frame(analysis: Analysis, estimates: Estimates) -> pd.DataFrame:
     done = set(estimates.retrained)
     keep = np.array([int(i) not in done for i in estimates.train_index], dtype=bool)
     idx = estimates.train_index[keep]
-    frame = pd.DataFrame({"estimate rank": np.flatnonzero(keep) + 1, "train index": idx,
+    frame = pd.DataFrame({"estimate rank": np.flatnonzero(keep) + 1, "train #": idx,
                           "estimated effect": estimates.estimate[keep]})
     frame["row id" if data.kind == "tabular" else "file"] = data.train_ids[idx]
     frame["label"] = [data.classes[c] for c in data.y_train[idx]]
@@ -181,10 +240,15 @@ def estimates_frame(analysis: Analysis, estimates: Estimates) -> pd.DataFrame:
 
 
 def per_test_frame(effect: Effect) -> pd.DataFrame:
-    """Each chosen test sample before and after (a deterministic model has no spread to show)."""
+    """Each chosen test sample before and after, its improvement (positive: toward fixing the error)
+    and raw change (a deterministic model has no spread to show)."""
+    from tda_core.metrics import METRICS
+
+    sign = METRICS[effect.metric].sign
     frame = pd.DataFrame(
-        [{"test index": t.test_index, "before": t.before_mean, "± before": t.before_std, "after": t.after_mean,
-          "± after": t.after_std, "change": t.delta_mean, "± change": t.delta_std} for t in effect.per_test]
+        [{"test #": t.test_index, "before": t.before_mean, "± before": t.before_std, "after": t.after_mean,
+          "± after": t.after_std, "improvement": sign * t.delta_mean, "change": t.delta_mean, "± change": t.delta_std}
+         for t in effect.per_test]
     )
     return frame.drop(columns=["± before", "± after", "± change"]) if effect.deterministic else frame
 
@@ -207,9 +271,46 @@ def recipe_parameters(recipe) -> pd.DataFrame:
     return pd.DataFrame({"parameter": list(rows), "value": [str(v) for v in rows.values()]})
 
 
+def fix_label(data: Dataset, targets: np.ndarray | None, action: str, index: int) -> str:
+    """A training sample in the fix page's picker: who it is and what the action does to it."""
+    ident = data.train_ids[index]
+    ident = ident.item() if hasattr(ident, "item") else ident
+    who = f"row {ident}" if data.kind == "tabular" else str(ident)
+    return f"train #{index} · {who} · {edit_text(data, targets, action, index)}"
+
+
 def train_label(data: Dataset, index: int) -> str:
     """How a training sample is named in pickers: index, original row id or file, label."""
     ident = data.train_ids[index]
     ident = ident.item() if hasattr(ident, "item") else ident
-    return f"#{index} · row {ident} · {data.classes[data.y_train[index]]}" if data.kind == "tabular" \
-        else f"#{index} · {ident} · {data.classes[data.y_train[index]]}"
+    return f"train #{index} · row {ident} · {data.classes[data.y_train[index]]}" if data.kind == "tabular" \
+        else f"train #{index} · {ident} · {data.classes[data.y_train[index]]}"
+
+
+def signed_colour(value) -> str:
+    """CSS for a signed number where positive is better: green, red, or no colour for no change."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return ""
+    if not np.isfinite(v) or abs(v) <= NO_CHANGE:
+        return ""
+    return "color: #2e7d32" if v > 0 else "color: #c62828"
+
+
+def coloured(frame: pd.DataFrame, better_up: Sequence[str]):
+    """``frame`` styled: the columns in ``better_up`` (positive is better) green or red, no colour at 0."""
+    columns = [c for c in better_up if c in frame.columns]
+    return frame.style.map(signed_colour, subset=columns)
+
+
+def delta_colour(value: float) -> str:
+    """``delta_color`` of a metric whose delta is the signed ``value`` (positive is better): green
+    or red as Streamlit reads the sign, none for no change."""
+    return "off" if abs(float(value)) <= NO_CHANGE else "normal"
+
+
+def words_colour(value: float) -> str:
+    """``delta_color`` of a delta written in words ('6 fixed, 7 new': no sign for Streamlit to
+    read) that is better when ``value`` is positive: green, red, or none for no change."""
+    return "off" if abs(float(value)) <= NO_CHANGE else ("normal" if value > 0 else "inverse")

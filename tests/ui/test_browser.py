@@ -1,21 +1,24 @@
-"""The dashboard in a real Chromium: demo -> errors -> largest group -> attribution (single samples,
-then candidate groups) -> fix, the digits image demo (head mode) -> errors -> attribution, and
-candidate mode.
+"""The dashboard in a real Chromium, as a model developer walks it: the credit demo (remove, then a
+relabel that lowers accuracy), the digits image demo (head-only by default on a CPU), and an
+uploaded wine CSV with a `.skops` model whose class names are 30 characters long.
 
-Starts ``streamlit run dashboard.py`` on a free port with the session's TDA_CACHE_DIR, drives it with
-Playwright (the system Chromium, never a downloaded one), checks that no page shows a Streamlit
-exception, and saves a screenshot of each page at two window sizes (1440x900 and 1024x768) under
-test-artifacts/. Without /usr/bin/chromium these tests skip, except under CI (the CI variable
-set), where they fail.
+Starts ``streamlit run dashboard.py`` on a free port with the session's TDA_CACHE_DIR and drives it
+with Playwright (the system Chromium, never a downloaded one). On every page, at 1280x800 and at
+1920x1080, it checks that the page does not scroll sideways (``scrollWidth <= clientWidth``) and
+saves a full-page screenshot under test-artifacts/. Every test fails on any request to a host other
+than 127.0.0.1 / localhost, and reloads a page to check that the URL restores the view. Without
+/usr/bin/chromium these tests skip, except under CI (the CI variable set), where they fail.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -26,8 +29,11 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
-#: Window sizes of the screenshots: a laptop and a small screen. The flow runs at the first.
-SIZES = [(1440, 900), (1024, 768)]
+#: Window sizes of the checks and screenshots: a laptop and a desktop. The flows run at the first.
+SIZES = [(1280, 800), (1920, 1080)]
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+#: Class names of the wine upload: 30 characters each.
+WINE_CLASSES = ["cultivar A from the north hill", "cultivar B from the south hill", "cultivar C from the river side"]
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -52,8 +58,7 @@ def free_port() -> int:
 def server(tmp_path_factory):
     require_chromium()
     port = free_port()
-    # The session's empty cache from tests/conftest.py: shared with the AppTest pages, so the
-    # digits retrains run once per session (whichever test comes first pays for them).
+    # The session's empty cache from tests/conftest.py: shared with the AppTest pages.
     cache = os.environ.get("TDA_CACHE_DIR") or str(tmp_path_factory.mktemp("tda-cache"))
     env = dict(os.environ, TDA_CACHE_DIR=cache)
     with open(tmp_path_factory.mktemp("streamlit") / "server.log", "w+") as log:
@@ -86,21 +91,40 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def browser(server):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        width, height = SIZES[0]
-        context = browser.new_context(viewport={"width": width, "height": height})
-        tab = context.new_page()
-        tab.set_default_timeout(60_000)
-        yield tab
-        browser.close()
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh tab (its own Streamlit session) that records every request leaving the machine."""
+    width, height = SIZES[0]
+    context = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
+    tab = context.new_page()
+    tab.set_default_timeout(60_000)
+    off_machine: list[str] = []
+
+    def check(request) -> None:
+        parts = urllib.parse.urlsplit(request.url)
+        if parts.scheme in ("http", "https", "ws", "wss") and parts.hostname not in LOCAL_HOSTS:
+            off_machine.append(request.url)
+
+    context.on("request", check)
+    yield tab
+    context.close()
+    assert not off_machine, f"requests left the machine: {off_machine}"
+
+
+# --- checks and screenshots ---------------------------------------------------------------------
 
 
 def drawn(page, charts: int) -> None:
-    """Every chart and image is drawn (not a placeholder), and nothing sticks out sideways."""
+    """Every chart and image is drawn (not a placeholder)."""
     page.wait_for_function(f"document.querySelectorAll('[data-testid=\"stVegaLiteChart\"]').length >= {charts}")
     page.wait_for_function("document.querySelectorAll('[data-testid=\"stSkeleton\"]').length === 0")
     for chart in page.locator('[data-testid="stVegaLiteChart"]').all():
@@ -109,198 +133,255 @@ def drawn(page, charts: int) -> None:
         "[...document.querySelectorAll('[data-testid=\"stImage\"] img')].every(i => i.complete && i.naturalWidth > 0)")
 
 
-OVERFLOW = """() => {
+SIDEWAYS = """() => {
   const main = document.querySelector('[data-testid="stMain"]');
+  const doc = document.documentElement;
+  const out = [];
+  if (doc.scrollWidth > doc.clientWidth) out.push(`page: scrollWidth ${doc.scrollWidth} > clientWidth ${doc.clientWidth}`);
+  if (main.scrollWidth > main.clientWidth) out.push(`main: scrollWidth ${main.scrollWidth} > clientWidth ${main.clientWidth}`);
   const limit = main.getBoundingClientRect().right + 1;
-  const wide = [...main.querySelectorAll('[data-testid="stVegaLiteChart"], [data-testid="stMetric"], '
-      + '[data-testid="stImage"], [data-testid="stAlert"], [data-testid="stMarkdownContainer"]')]
-    .filter(e => e.getBoundingClientRect().width > 0 && e.getBoundingClientRect().right > limit);
-  return wide.map(e => e.getAttribute('data-testid') + ': ' + (e.innerText || '').slice(0, 40));
+  for (const e of main.querySelectorAll('[data-testid="stVegaLiteChart"], [data-testid="stMetric"], '
+      + '[data-testid="stImage"], [data-testid="stAlert"], [data-testid="stMarkdownContainer"]')) {
+    const box = e.getBoundingClientRect();
+    if (box.width > 0 && box.right > limit) out.push(e.getAttribute('data-testid') + ': ' + (e.innerText || '').slice(0, 40));
+  }
+  return out;
 }"""
 
 
 def shoot(page, name: str, charts: int) -> None:
-    """Save the whole page at each window size (the viewport grows to the page's height: Streamlit
-    scrolls inside its main area, so a plain full-page screenshot would stop at the window), then
-    check that no element sticks out of the main area sideways at either size."""
+    """At each window size: no sideways scroll, then a screenshot of the whole page (the viewport
+    grows to the page's height: Streamlit scrolls inside its main area)."""
     ARTIFACTS.mkdir(exist_ok=True)
     problems = []
     for width, height in SIZES:
         page.set_viewport_size({"width": width, "height": height})
         page.wait_for_timeout(400)  # charts re-measure their container on resize
         drawn(page, charts)
-        problems += [f"{width}x{height}: {p}" for p in page.evaluate(OVERFLOW)]
+        problems += [f"{width}x{height}: {p}" for p in page.evaluate(SIDEWAYS)]
         full = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
         page.set_viewport_size({"width": width, "height": max(height, int(full))})
         page.wait_for_timeout(400)
         drawn(page, charts)
         page.screenshot(path=str(ARTIFACTS / f"{name}-{width}x{height}.png"), full_page=True)
     page.set_viewport_size({"width": SIZES[0][0], "height": SIZES[0][1]})
-    assert not problems, f"{name}: elements overflow the page: {problems}"
+    assert not problems, f"{name}: the page scrolls sideways: {problems}"
 
 
 def settle(page, name: str, charts: int) -> None:
-    """The script has finished (no running indicator), its ``charts`` are drawn, no exception is shown;
-    save screenshots."""
-    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=90_000)
+    """The script has finished, its ``charts`` are drawn, no exception is shown; check and shoot."""
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=120_000)
     drawn(page, charts)
     assert page.locator('[data-testid="stException"]').count() == 0, f"exception on the {name} page"
     shoot(page, name, charts)
 
 
 def go(page, title: str) -> None:
-    page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
+    page.get_by_test_id("stSidebar").get_by_role("link", name=title).click()
 
 
-def test_workflow_in_chromium(server, page):
+def choose(page, box: str, option: str | re.Pattern) -> None:
+    page.get_by_role("combobox", name=box).click()
+    page.get_by_role("option", name=option).first.click()
+
+
+def set_number(page, label: str, value: int) -> None:
+    from playwright.sync_api import expect
+
+    box = page.get_by_role("spinbutton", name=label)
+    box.fill(str(value))
+    box.press("Enter")
+    expect(box).to_have_value(str(value))
+
+
+def header(page, name: str):
+    """A column header of a table (the grid draws on a canvas; its headers are in the accessible tree)."""
+    return page.locator('[role="columnheader"]').filter(has_text=re.compile(f"^{re.escape(name)}$")).first
+
+
+def reload(page) -> None:
+    """Reload the page: a new Streamlit session that only has the URL."""
+    page.reload()
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=120_000)
+
+
+def query(page) -> dict[str, str]:
+    return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(page.url).query))
+
+
+# --- credit -------------------------------------------------------------------------------------
+
+
+def test_credit_remove_then_a_harmful_relabel(server, page):
     from playwright.sync_api import expect
 
     expect.set_options(timeout=60_000)  # the first run imports the engine and loads the demo
     page.goto(server)
     expect(page.get_by_role("heading", name="Data and model")).to_be_visible()
     expect(page.get_by_text("Training rows", exact=True)).to_be_visible()
-    expect(page.get_by_text("First training rows")).to_be_visible()
-    expect(page.get_by_text("German credit (UCI)", exact=False).first).to_be_visible()
-    settle(page, "1-data", charts=1)
+    expect(page.get_by_text("each action's ranking of single samples: about 2,400 models", exact=False)).to_be_visible()
+    settle(page, "1-credit-data", charts=1)
 
-    pick_largest_error_group(page)
-    expect(page.get_by_role("heading", name="Test samples of bad → good")).to_be_visible()
-    expect(page.locator('[data-testid="stDataFrame"]')).to_have_count(2)  # the groups and the group's samples
-    settle(page, "2-errors", charts=1)
+    go(page, "2 · Errors")
+    expect(page.get_by_text("Test accuracy")).to_be_visible()
+    choose(page, "Error group (true → predicted)", re.compile(r"^good → bad"))
+    expect(page.get_by_role("heading", name="Test samples of good → bad")).to_be_visible()
+    settle(page, "2-credit-errors", charts=1)
 
     go(page, "3 · Attribution")
-    expect(page.get_by_role("combobox", name="Action on training samples")).to_have_value(
-        "Relabel to the next most likely class")
-    expect(page.get_by_role("combobox", name="Metric on the chosen test samples")).to_have_value("true-class probability")
-    expect(page.get_by_role("slider", name="Group size")).to_have_value("10")
+    action = page.get_by_role("combobox", name="Action on training samples")
+    expect(action).to_have_value(re.compile(r"^Remove"))  # the default
     expect(page.get_by_role("heading", name="Ranked training samples")).to_be_visible(timeout=90_000)
-    expect(page.get_by_role("heading", name="Effect of relabel on the 10 selected sample(s)")).to_be_visible()
-    expect(page.get_by_text("Global test accuracy")).to_be_visible()
-    expect(page.get_by_text("Reliability of the ranking")).to_be_visible()
-    expect(page.get_by_text("Reliability is high: a retrained ensemble would rank these samples almost the same way",
-                            exact=False)).to_be_visible()
-    expect(page.get_by_text("Net benefit", exact=True)).to_be_visible()
-    expect(page.get_by_role("heading", name="Group effect in detail")).to_be_visible()
-    settle(page, "3-attribution", charts=4)
+    expect(header(page, "improvement")).to_be_attached()
+    expect(page.get_by_text("Improvement of true-class probability")).to_be_visible()
+    settle(page, "3-credit-attribution-remove", charts=5)
 
-    page.get_by_text("candidate groups", exact=True).click()
-    expect(page.get_by_role("heading", name="Candidate training groups")).to_be_visible(timeout=90_000)
-    expect(page.get_by_role("heading", name="Effect of relabel on the best candidate group", exact=False)).to_be_visible()
-    expect(page.get_by_role("combobox", name="Show the training samples of")).to_be_visible()
-    # groups, their members, and (in the collapsed expander) per test sample and per class
-    expect(page.locator('[data-testid="stDataFrame"]')).to_have_count(4)
-    settle(page, "3-attribution-groups", charts=4)
+    choose(page, "Action on training samples", re.compile(r"^Relabel to the next most likely class"))
+    expect(page.get_by_role("heading", name=re.compile(r"^Effect of relabel"))).to_be_visible(timeout=90_000)
+    warning = page.get_by_text(re.compile(r"Acting on the selected samples lowers global test accuracy by 0\.\d+"))
+    expect(warning).to_be_visible()
+    expect(header(page, "relabel")).to_be_attached()  # what it does to each sample: "good → bad"
+    settle(page, "3-credit-attribution-relabel", charts=5)
+
+    # A reload is a new session: the URL brings back the group, the action and the page.
+    assert {"true": "good", "pred": "bad", "action": "relabel"}.items() <= query(page).items()
+    reload(page)
+    expect(action).to_have_value(re.compile(r"^Relabel to the next most likely class"))
+    expect(page.get_by_text("Step 3 of 4 · errors good → bad", exact=False)).to_be_visible()
+    expect(warning).to_be_visible()
 
     go(page, "4 · Fix")
     expect(page.get_by_role("heading", name="Before and after, measured by retraining")).to_be_visible()
-    expect(page.get_by_text("Corrected training set (CSV)")).to_be_visible()
-    settle(page, "4-fix", charts=2)
+    expect(warning).to_be_visible()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Corrected training set (CSV)").click()
+    assert download.value.suggested_filename == "credit-fixed.csv"
+    settle(page, "4-credit-fix", charts=3)
 
 
-def pick_largest_error_group(page) -> None:
-    """Open the errors page and pick the largest group with the keyboard-accessible selectbox."""
+# --- digits -------------------------------------------------------------------------------------
+
+
+def test_digits_head_only_by_default(server, page):
+    """Digits: head-only by default on a CPU (full retraining offered with its cost), 1 epoch, 2 members."""
     from playwright.sync_api import expect
 
-    go(page, "2 · Errors")
-    expect(page.get_by_text("Test accuracy")).to_be_visible()
-    page.get_by_role("combobox", name="Error group (true → predicted)").click()
-    page.get_by_role("option").first.click()
-
-
-def set_number(page, label: str, value: int) -> None:
-    box = page.get_by_role("spinbutton", name=label)
-    box.fill(str(value))
-    box.press("Enter")
-    expect_value(box, str(value))
-
-
-def expect_value(locator, value: str) -> None:
-    from playwright.sync_api import expect
-
-    expect(locator).to_have_value(value)
-
-
-def test_image_demo_in_chromium(server, page):
-    """Digits, head mode, 1 epoch, 2 members: errors with the group's gallery, attribution with the ranked gallery."""
-    from playwright.sync_api import expect
-
-    expect.set_options(timeout=90_000)
+    expect.set_options(timeout=120_000)
     page.goto(server)
     expect(page.get_by_role("heading", name="Data and model")).to_be_visible()
-    page.get_by_role("combobox", name="Demo").click()
-    page.get_by_role("option", name="digits", exact=False).click()
+    choose(page, "Demo", re.compile(r"^digits"))
     expect(page.get_by_text("Image shape")).to_be_visible()
-    page.get_by_text("Head only (fast): retrains only the last layer on frozen features").click()
+    expect(page.get_by_role("radio", name=re.compile(r"^Head only \(fast\)"))).to_be_checked()
+    expect(page.get_by_text(re.compile(r"^Full: retrain every layer · per action: about 900 models"))).to_be_visible()
     set_number(page, "Epochs", 1)
     page.get_by_text("Run settings: ensemble, seeds, parallelism, candidate mode").click()
     set_number(page, "Ensemble members", 2)
-    expect(page.get_by_text("head only", exact=False).first).to_be_visible()
-    settle(page, "5-images-data", charts=1)
+    settle(page, "5-digits-data", charts=1)
 
-    pick_largest_error_group(page)
-    expect(page.get_by_text("Misclassified test images")).to_be_visible()
-    expect(page.locator('[data-testid="stImage"]').first).to_be_visible()
-    settle(page, "5-images-errors", charts=1)
-
-    go(page, "3 · Attribution")
-    expect(page.get_by_role("heading", name="Ranked training samples")).to_be_visible(timeout=180_000)
-    expect(page.get_by_text("Top 24 ranked training images", exact=False)).to_be_visible()
-    expect(page.locator('[data-testid="stImage"]')).to_have_count(24)
-    settle(page, "6-images-attribution", charts=2)
-
-
-def test_candidate_mode_in_chromium(server, page):
-    """Credit with candidate mode: the banner, the retrained-only table and the estimates expander."""
-    from playwright.sync_api import expect
-
-    expect.set_options(timeout=60_000)
-    page.goto(server)
-    expect(page.get_by_role("heading", name="Data and model")).to_be_visible()
-    page.get_by_text("Run settings: ensemble, seeds, parallelism, candidate mode").click()
-    page.get_by_text("Retrain only the top N candidates (estimated first)").click()
-    set_number(page, "N candidates", 30)
     go(page, "2 · Errors")
-    expect(page.get_by_text("Test accuracy")).to_be_visible()
+    expect(page.get_by_text("Misclassified test images")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^test #\d+ · p\(")).first).to_be_visible()
+    settle(page, "6-digits-errors", charts=1)
+
     go(page, "3 · Attribution")
-    expect(page.get_by_test_id("stAlertContentInfo").get_by_text("Candidate mode:")).to_be_visible()
-    expect(page.get_by_text("Spearman ρ(estimate, retrained)", exact=False)).to_be_visible()
-    page.get_by_text("Estimates only, not retrained", exact=False).click()
-    # ranking, estimates, and (in the collapsed expander) per test sample and per class
-    expect(page.locator('[data-testid="stDataFrame"]')).to_have_count(4)
-    settle(page, "7-candidates", charts=4)
+    expect(page.get_by_role("heading", name="Ranked training samples")).to_be_visible()
+    expect(page.locator('[data-testid="stImage"]')).to_have_count(24)
+    expect(page.get_by_text(re.compile(r"train #\d+ · remove \(\d\)")).first).to_be_visible()
+    settle(page, "7-digits-attribution", charts=5)
+
+    params = query(page)
+    assert (params["demo"], params["net_mode"], params["epochs"], params["ensemble"]) == ("digits", "head", "1", "2")
+    reload(page)
+    expect(page.get_by_role("heading", name="Ranked training samples")).to_be_visible()
+    expect(page.get_by_text("Step 3 of 4", exact=False)).to_be_visible()
+    expect(page.locator('[data-testid="stImage"]')).to_have_count(24)
 
 
-def test_deterministic_model_in_chromium(server, page, tmp_path):
-    """An uploaded table (100 credit rows) with logistic-lbfgs, a deterministic model: exact effects
-    and a dash for every p-value, for single samples and for candidate groups."""
+# --- an uploaded table and model ----------------------------------------------------------------
+
+
+@pytest.fixture
+def wine_files(tmp_path):
+    """Wine (4 of its features, so that the model errs) with 30-character class names, and a
+    scikit-learn pipeline saved with skops."""
+    import skops.io as sio
+    from sklearn.datasets import load_wine
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    wine = load_wine(as_frame=True)
+    table = wine.data.iloc[:, :4].assign(cultivar=[WINE_CLASSES[c] for c in wine.target])
+    csv, model = tmp_path / "wine.csv", tmp_path / "wine.skops"
+    table.to_csv(csv, index=False)
+    sio.dump(make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)), model)
+    return csv, model
+
+
+def test_uploaded_csv_and_skops_model(server, page, wine_files):
     from playwright.sync_api import expect
 
-    from tda_core.data import load_demo
-
-    credit = load_demo("credit")
-    table = tmp_path / "credit-100.csv"
-    credit.X_train.assign(credit_risk=[credit.classes[c] for c in credit.y_train]).head(100).to_csv(table, index=False)
-
+    csv, model = wine_files
     expect.set_options(timeout=90_000)
     page.goto(server)
     expect(page.get_by_role("heading", name="Data and model")).to_be_visible()
     page.get_by_text("Upload a table", exact=True).click()
-    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(table))
-    expect(page.get_by_role("combobox", name="Target column (the class to predict)")).to_have_value("credit_risk")
-    page.get_by_role("combobox", name="Training recipe").click()
-    page.get_by_role("option", name="logistic-lbfgs", exact=False).click()
-    expect(page.get_by_test_id("stMainBlockContainer").get_by_text("logistic-lbfgs", exact=True)).to_be_visible()
-    expect(page.get_by_text("Training rows", exact=True)).to_be_visible()
-    pick_largest_error_group(page)
+    page.get_by_test_id("stFileUploader").locator('input[type="file"]').set_input_files(str(csv))
+    expect(page.get_by_role("combobox", name="Target column (the class to predict)")).to_have_value("cultivar")
+    page.get_by_text("Upload a model", exact=True).click()
+    page.get_by_test_id("stFileUploader").nth(1).locator('input[type="file"]').set_input_files(str(model))
+    expect(page.get_by_test_id("stMainBlockContainer").get_by_text("(wine.skops)", exact=False).first).to_be_visible()
+    settle(page, "8-wine-data", charts=1)
+
+    go(page, "2 · Errors")
     expect(page.get_by_text("a deterministic model", exact=False)).to_be_visible()
+    settle(page, "9-wine-errors", charts=1)
+
     go(page, "3 · Attribution")
     expect(page.get_by_role("heading", name="Ranked training samples")).to_be_visible()
     expect(page.get_by_text("Deterministic model: effects are exact.", exact=True)).to_be_visible()
-    p_value = page.get_by_test_id("stMetric").filter(has_text="p-value of the group effect")
-    expect(p_value.get_by_test_id("stMetricValue")).to_have_text("—")
-    settle(page, "8-deterministic", charts=4)
+    settle(page, "10-wine-attribution", charts=5)
 
-    page.get_by_text("candidate groups", exact=True).click()
-    expect(page.get_by_role("heading", name="Candidate training groups")).to_be_visible()
-    expect(page.get_by_text("Deterministic model: effects are exact.", exact=True)).to_be_visible()
-    expect(p_value.get_by_test_id("stMetricValue")).to_have_text("—")
+    go(page, "4 · Fix")
+    expect(page.get_by_role("heading", name="Before and after, measured by retraining")).to_be_visible()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Corrected training set (CSV)").click()
+    assert download.value.suggested_filename == "wine-fixed.csv"
+    page.get_by_text("Export the full table (training and test rows, with a split column)").click()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Corrected table (CSV)").click()
+    assert download.value.suggested_filename == "wine-fixed-full.csv"
+    settle(page, "11-wine-fix", charts=3)
+
+    # An upload cannot come back from a URL: the page says so, and keeps the other choices.
+    assert query(page)["file"] == "wine.csv"
+    reload(page)
+    expect(page.get_by_text("This link names an uploaded file, wine.csv", exact=False)).to_be_visible()
+    go(page, "1 · Data & model")
+    expect(page.get_by_text("An upload cannot be restored from a link", exact=False)).to_be_visible()
+    expect(page.get_by_role("radio", name="Upload a table")).to_be_checked()
+    settle(page, "12-wine-reloaded", charts=0)
+
+
+def test_a_long_run_shows_its_cost_first_and_stops_keeping_its_work(server, page):
+    """Digits with full retraining: the ranking waits for a click with its estimate (when the rate
+    measured on the baseline says it is long), shows a Stop button while it runs, and a stop
+    says what was kept and offers to continue."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=120_000)
+    page.goto(f"{server}/?demo=digits&net_mode=full&epochs=1&ensemble=2&action=upweight")
+    expect(page.get_by_role("radio", name=re.compile(r"^Full: retrain every layer"))).to_be_checked()
+    go(page, "2 · Errors")
+    expect(page.get_by_text("Test accuracy")).to_be_visible()
+    go(page, "3 · Attribution")
+    start = page.get_by_role("button", name=re.compile(r"^Start · about 600 models, about"))
+    stop = page.get_by_role("button", name="Stop")
+    expect(start.or_(stop)).to_be_visible()
+    if start.is_visible():
+        expect(page.get_by_text("at the rate measured in this session", exact=False)).to_be_visible()
+        start.click()
+    stop.click()
+    expect(page.get_by_text(re.compile(r"^Stopped: retraining the ensemble once per training sample"))).to_be_visible()
+    expect(page.get_by_role("button", name="Continue")).to_be_visible()
+    settle(page, "13-digits-stopped", charts=0)

@@ -96,8 +96,10 @@ def low_reliability_engine():
 # --- driving the app ---------------------------------------------------------------------------
 
 
-def app() -> AppTest:
+def app(action: str = "relabel") -> AppTest:
+    """The dashboard's first run. The engine fixtures relabel (the dashboard's default is remove)."""
     at = AppTest.from_file(DASHBOARD, default_timeout=TIMEOUT)
+    at.session_state["action"] = action
     return at.run()
 
 
@@ -208,8 +210,8 @@ def test_attribution_page_shows_the_engines_numbers(engine):
     assert expected.warnings
     assert_warnings_above_numbers(at, expected.warnings)
     assert metric(at, "Selected training samples").value == "10 of 10"
-    change = metric(at, "Change of true-class probability")
-    assert change.value == f"{effect.delta_mean:+.4f}"
+    change = metric(at, "Improvement of true-class probability")
+    assert change.value == f"{effect.improvement:+.4f}"
     assert change.delta.startswith(f"± {effect.delta_std:.4f}")
     assert metric(at, "p-value of the group effect").value == f"{effect.p_value:.2g}"
     acc = metric(at, "Global test accuracy")
@@ -220,11 +222,11 @@ def test_attribution_page_shows_the_engines_numbers(engine):
     assert metric(at, "Net benefit").value == f"{effect.net_benefit:+d}"
     table = at.dataframe[0].value
     top = table.head(10)
-    assert list(top["train index"]) == list(expected.ranking.train_index[:10])
-    np.testing.assert_allclose(top["effect"], expected.ranking.delta_mean[:10], rtol=1e-6)
+    assert list(top["train #"]) == list(expected.ranking.train_index[:10])
+    np.testing.assert_allclose(top["improvement"], expected.ranking.delta_mean[:10], rtol=1e-6)
     np.testing.assert_allclose(top["± std"], expected.ranking.delta_std[:10], rtol=1e-6)
     np.testing.assert_allclose(top["p-value"], expected.ranking.p_value[:10], rtol=1e-6)
-    assert set(table.loc[table["selected"], "train index"]) == set(expected.selected)
+    assert set(table.loc[table["selected"], "train #"]) == set(expected.selected)
     assert "measured by retraining" in " ".join(c.value for c in at.caption).lower()
 
     # Changing the metric and the size re-ranks from memory: no model is retrained for the ranking.
@@ -260,7 +262,7 @@ def test_candidate_groups_view_lists_the_engines_groups(engine):
     assert set(table["kind"]) == {"neighbours", "cluster"}
     assert list(table["description"]) == [r["description"] for r in records]
     assert list(table["size"]) == [len(r["train_indices"]) for r in records]
-    np.testing.assert_allclose(table["effect"], [r["delta_mean"] for r in records], rtol=1e-6)
+    np.testing.assert_allclose(table["improvement"], [r["delta_mean"] for r in records], rtol=1e-6)
     np.testing.assert_allclose(table["± std"], [r["delta_std"] for r in records], rtol=1e-6)
     np.testing.assert_allclose(table["p-value"], [r["p_value"] for r in records], rtol=1e-6)
     np.testing.assert_allclose(table["accuracy Δ"], [r["accuracy_delta_mean"] for r in records], rtol=1e-6)
@@ -268,16 +270,16 @@ def test_candidate_groups_view_lists_the_engines_groups(engine):
     # The group effect is the best group's, with errors fixed / new / net benefit.
     effect = expected.effect
     assert metric(at, "Training samples in the group").value == str(len(best.train_indices))
-    assert metric(at, "Change of true-class probability").value == f"{effect.delta_mean:+.4f}"
+    assert metric(at, "Improvement of true-class probability").value == f"{effect.improvement:+.4f}"
     assert metric(at, "Net benefit").value == f"{effect.net_benefit:+d}"
     # The best group's members are shown first; another group can be chosen.
     assert at.selectbox(key="shown_group").value == best.group_id
     members = at.dataframe[1].value
-    assert list(members["train index"]) == list(best.train_indices)
+    assert list(members["train #"]) == list(best.train_indices)
     assert "row id" in members.columns and "age" in members.columns
     other = records[-1]
     at.selectbox(key="shown_group").set_value(other["group_id"]).run()
-    assert list(at.dataframe[1].value["train index"]) == other["train_indices"]
+    assert list(at.dataframe[1].value["train #"]) == other["train_indices"]
     # The fix page is seeded with the best group.
     visit(at, FIX)
     assert sorted(at.multiselect(key="fix_indices").value) == sorted(best.train_indices)
@@ -293,7 +295,7 @@ def test_fix_page_exports_the_attributed_samples(engine):
     effect = expected.effect
     assert metric(at, "Test accuracy before").value == f"{effect.accuracy_before_mean:.3f}"
     assert metric(at, "Test accuracy after").value == f"{effect.accuracy_after_mean:.3f}"
-    assert metric(at, "Change of true-class probability").delta == \
+    assert metric(at, "Improvement of true-class probability").delta == \
         f"± {effect.delta_std:.4f} std, p = {effect.p_value:.2g}"
     net = metric(at, "Net benefit")
     assert (net.value, net.delta) == (f"{effect.net_benefit:+d}", f"{effect.errors_fixed} fixed, {effect.errors_new} new")
@@ -344,19 +346,19 @@ def test_deterministic_model_on_every_page(deterministic_engine):
     assert effect is not None and effect.p_value is None
     # No p-value numbers and no spread anywhere: a dash, "exact".
     assert metric(at, "p-value of the group effect").value == DASH
-    change = metric(at, "Change of true-class probability")
-    assert (change.value, change.delta) == (f"{effect.delta_mean:+.4f}", "exact")
+    change = metric(at, "Improvement of true-class probability")
+    assert (change.value, change.delta) == (f"{effect.improvement:+.4f}", "exact")
     assert metric(at, "Global test accuracy").delta == f"{effect.accuracy_delta_mean:+.3f}"
     assert metric(at, "Net benefit").value == f"{effect.net_benefit:+d}"
     table = at.dataframe[0].value
     assert set(table["p-value"]) == {DASH} and "± std" not in table.columns
     records = expected.ranking.records()
     assert list(table["group"]) == [r["group_id"] for r in records]
-    np.testing.assert_allclose(table["effect"], [r["delta_mean"] for r in records], rtol=1e-6)
+    np.testing.assert_allclose(table["improvement"], [r["delta_mean"] for r in records], rtol=1e-6)
 
     visit(at, FIX)
     assert sorted(at.multiselect(key="fix_indices").value) == sorted(expected.selected)
-    assert metric(at, "Change of true-class probability").delta == "exact"
+    assert metric(at, "Improvement of true-class probability").delta == "exact"
     assert any("Deterministic model: effects are exact" in c.value for c in at.caption)
     assert not any("p =" in (m.delta or "") for m in at.metric)
 
@@ -375,13 +377,13 @@ def test_deterministic_single_sample_ranking_has_no_p_values(small_deterministic
     table = at.dataframe[0].value
     assert set(table["p-value"]) == {DASH}
     assert "± std" not in table.columns and "accuracy Δ std" not in table.columns
-    assert list(table["train index"]) == list(ranking.train_index)
-    np.testing.assert_allclose(table["effect"], ranking.delta_mean, rtol=1e-6)
+    assert list(table["train #"]) == list(ranking.train_index)
+    np.testing.assert_allclose(table["improvement"], ranking.delta_mean, rtol=1e-6)
     # Selected without a p-value: the first ten improving samples.
-    assert set(table.loc[table["selected"], "train index"]) == set(expected.selected)
+    assert set(table.loc[table["selected"], "train #"]) == set(expected.selected)
     assert metric(at, "p-value of the group effect").value == DASH
     per_test = at.dataframe[-2].value
-    assert "± change" not in per_test.columns and list(per_test["test index"]) == list(group.test_indices)
+    assert "± change" not in per_test.columns and list(per_test["test #"]) == list(group.test_indices)
 
 
 # --- a low reliability ---------------------------------------------------------------------------
@@ -505,19 +507,19 @@ def test_candidate_mode_shows_retrained_rows_and_estimates_apart(candidate_engin
     assert metric(at, "Reliability of the ranking").value == f"{expected.reliability:.2f}"
     # The ranking table holds exactly the retrained samples, with the engine's retrained numbers.
     table = at.dataframe[0].value
-    assert sorted(table["train index"]) == sorted(estimates.retrained)
-    assert list(table["train index"]) == list(expected.ranking.train_index)
-    np.testing.assert_allclose(table["effect"], expected.ranking.delta_mean, rtol=1e-6)
-    assert set(table.loc[table["selected"], "train index"]) == set(expected.selected)
+    assert sorted(table["train #"]) == sorted(estimates.retrained)
+    assert list(table["train #"]) == list(expected.ranking.train_index)
+    np.testing.assert_allclose(table["improvement"], expected.ranking.delta_mean, rtol=1e-6)
+    assert set(table.loc[table["selected"], "train #"]) == set(expected.selected)
     if expected.effect is not None:
-        change = metric(at, "Change of true-class probability")
-        assert change.value == f"{expected.effect.delta_mean:+.4f}"
+        change = metric(at, "Improvement of true-class probability")
+        assert change.value == f"{expected.effect.improvement:+.4f}"
     # The other samples are listed only as estimates, in their own expander.
     assert any(e.label.startswith("Estimates only, not retrained") for e in at.expander)
     rest = at.dataframe[1].value
     assert "estimated effect" in rest.columns and "effect" not in rest.columns
     assert len(rest) == analysis.data.n_train - len(estimates.retrained)
-    assert not set(rest["train index"]) & set(estimates.retrained)
+    assert not set(rest["train #"]) & set(estimates.retrained)
 
 
 # --- image data (digits demo, head mode, few epochs) --------------------------------------
@@ -562,8 +564,10 @@ def test_image_demo_data_errors_and_attribution(digits_engine):
     at = digits_app()
     # Data page: image metrics, the network controls, a capped preview gallery.
     assert metric(at, "Image shape").value == "×".join(map(str, data.X_train.shape[1:]))
-    assert at.radio(key="net_mode").options == ["Full: retrain every layer",
-                                                "Head only (fast): retrains only the last layer on frozen features"]
+    # Each mode with its cost: one model per training image and member for every action's ranking.
+    full, head = at.radio(key="net_mode").options
+    assert full.startswith(f"Full: retrain every layer · per action: about {data.n_train * DIGITS['ensemble']:,} models")
+    assert head.startswith("Head only (fast): retrains only the last layer on frozen features · per action: about ")
     members = at.radio(key="members")
     assert members.options == ["Independent seeds (default)", "Checkpoints of one run (the study's scheme)"]
     assert members.value == "seeds"
@@ -579,7 +583,7 @@ def test_image_demo_data_errors_and_attribution(digits_engine):
     assert (accuracy.value, accuracy.delta) == (f"{report.accuracy_mean:.3f}", f"± {report.accuracy_std:.3f} std over members")
     assert at.session_state["group"] == (group.true, group.pred)
     pred = data.class_index(group.pred)
-    expected_captions = [f"#{t} · p({group.pred}) {report.proba_mean[t, pred]:.2f}" for t in group.test_indices][:32]
+    expected_captions = [f"test #{t} · p({group.pred}) {report.proba_mean[t, pred]:.2f}" for t in group.test_indices][:32]
     assert len(at.image) == len(expected_captions)
     assert gallery_captions(at) == expected_captions
 
@@ -592,8 +596,8 @@ def test_image_demo_data_errors_and_attribution(digits_engine):
     if expected.effect is not None:
         effect = expected.effect
         assert metric(at, "Selected training samples").value == f"{len(expected.selected)} of 10"
-        change = metric(at, "Change of true-class probability")
-        assert change.value == f"{effect.delta_mean:+.4f}"
+        change = metric(at, "Improvement of true-class probability")
+        assert change.value == f"{effect.improvement:+.4f}"
         acc = metric(at, "Global test accuracy")
         assert acc.delta == f"{effect.accuracy_delta_mean:+.3f} ± {effect.accuracy_delta_std:.3f}"
     assert len(at.image) == 24
@@ -601,10 +605,11 @@ def test_image_demo_data_errors_and_attribution(digits_engine):
     for pos, caption in enumerate(captions):
         i = int(ranking.train_index[pos])
         star = "★ " if i in expected.selected else ""
-        assert caption == (f"{star}#{i} · {data.classes[data.y_train[i]]}  \nΔ {ranking.delta_mean[pos]:+.2g} · "
+        label, new = data.classes[data.y_train[i]], data.classes[analysis.baseline.relabel_targets[i]]
+        assert caption == (f"{star}train #{i} · {label} → {new}  \nimprovement {ranking.improvement[pos]:+.2g} · "
                            f"p {ranking.p_value[pos]:.2g}")
     table = at.dataframe[0].value
-    assert "file" in table.columns and list(table["train index"][:24]) == list(ranking.train_index[:24])
+    assert "file" in table.columns and list(table["train #"][:24]) == list(ranking.train_index[:24])
 
     # Candidate groups of images: the members of the best (or first) group as a gallery.
     at.radio(key="unit").set_value("group").run()
@@ -613,7 +618,7 @@ def test_image_demo_data_errors_and_attribution(digits_engine):
     shown = next(g for g in groups.groups if g.group_id == at.selectbox(key="shown_group").value)
     assert list(at.dataframe[0].value["group"]) == [g.group_id for g in groups.groups]
     assert len(at.image) == len(shown.train_indices)
-    assert gallery_captions(at)[0].startswith(f"#{shown.train_indices[0]} · ")
+    assert gallery_captions(at)[0].startswith(f"train #{shown.train_indices[0]} · ")
     at.radio(key="unit").set_value("sample").run()
 
     # Fix page: the same group effect, and an export for image data too.

@@ -1,0 +1,77 @@
+"""What a run will cost before the user starts it: the number of models from the engine's own
+counts, and the time from the rate measured in this session (models trained per second by this
+recipe on this data, see :func:`record_rate`).
+
+Only single-sample rankings measure the rate: the engine trains their thousands of edits in
+chunks, far faster per model than the few models of a baseline, so a baseline's rate would
+overstate a ranking's time many times over. Before the first ranking, the count alone is shown."""
+
+from __future__ import annotations
+
+import math
+
+import streamlit as st
+
+from tda_core.engine import Progress
+from tda_core.estimates.candidates import random_extra
+
+from . import state
+
+#: Runs whose estimate is longer than this many seconds wait for a click (with their estimate shown).
+LONG_RUN = 90.0
+
+
+def rate_key(data_fingerprint: str, recipe_fingerprint: str) -> str:
+    return f"{data_fingerprint}|{recipe_fingerprint}"
+
+
+def record_rate(key: str | None, progress: Progress | None) -> None:
+    """Keep the rate of a finished run (models trained per second, cache hits excluded)."""
+    if key is None or progress is None:
+        return
+    trained = progress.done - progress.cached
+    if trained >= 1 and progress.elapsed > 0:
+        state.get(state.RATES)[key] = trained / progress.elapsed
+
+
+def rate(key: str) -> float | None:
+    return (st.session_state.get(state.RATES) or {}).get(key)
+
+
+def seconds(models: int, per_second: float | None) -> float | None:
+    return None if not per_second else models / per_second
+
+
+def duration(secs: float) -> str:
+    """'about 40 s', 'about 3 min', 'about 1.5 h': a rough figure, as an estimate deserves."""
+    if secs < 1:
+        return "under a second"
+    if secs < 90:
+        return f"about {max(1, round(secs / 5) * 5) if secs >= 10 else math.ceil(secs)} s"
+    if secs < 90 * 60:
+        return f"about {round(secs / 60)} min"
+    return f"about {secs / 3600:.1f} h"
+
+
+def models_text(n: int) -> str:
+    return f"about {n:,} model{'' if n == 1 else 's'}"
+
+
+def describe(models: int, per_second: float | None) -> str:
+    """'about 900 models, about 2 min' (or without a time before anything was measured)."""
+    secs = seconds(models, per_second)
+    if secs is None:
+        return f"{models_text(models)} (the time is measured by the first ranking)"
+    return f"{models_text(models)}, {duration(secs)}"
+
+
+def runs(members) -> int:
+    """Training runs behind these members (checkpoints of one run share it): the engine's unit of count."""
+    return len({m.seed for m in members})
+
+
+def ranking_models(n_train: int, runs: int, candidates: int | None = None) -> int:
+    """Models one single-sample ranking trains: one per training sample and run (candidate mode:
+    the candidates and their random check sample)."""
+    per = n_train if not candidates else min(n_train, candidates + random_extra(candidates))
+    return per * runs
