@@ -75,10 +75,10 @@ chosen = tuple(t for t in state.get(state.TESTS) if t in group_tests)  # a link 
 if chosen != tuple(state.get(state.TESTS)):
     state.put(state.TESTS, chosen)
 st.subheader(f"Test samples of {group.true} → {group.pred}")
-if chosen:
-    c1, c2 = st.columns([4, 1])
-    c1.markdown(f"Using **{len(chosen)} of {group.count}** test samples: {', '.join(f'test #{t}' for t in chosen)}")
-    c2.button("Use the whole group", on_click=whole_group)
+if chosen:  # the button beside the text, away from the table's toolbar (top right of the table)
+    with st.container(horizontal=True, gap="medium", vertical_alignment="center"):
+        st.button("Use the whole group", on_click=whole_group)
+        st.markdown(f"Using **{len(chosen)} of {group.count}** test samples: {', '.join(f'test #{t}' for t in chosen)}")
 else:
     st.markdown(f"Using the **whole group** ({group.count} test samples). Select rows to narrow it to a subset.")
 

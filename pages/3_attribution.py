@@ -33,7 +33,7 @@ st.title("Attribution")
 current = frame.require_analysis()
 analysis, data = current.analysis, current.data
 group = frame.require_group(current)
-st.caption(f"Step 3 of 4 · errors **{group.true} → {group.pred}**, {group.count} test sample(s) · "
+st.caption(f"Step 3 of 4 · errors **{group.true} → {group.pred}**, {tables.count(group.count, 'test sample')} · "
            f"{current.recipe.display_name}, "
            + ("deterministic: trained once per edit." if analysis.baseline.deterministic
               else f"{current.config.ensemble} members."))
@@ -105,7 +105,8 @@ if by_group:
                + ("that moves the " if deterministic else f"with p < {alpha} that moves the ")
                + f"{label} toward fixing the error.")
 else:
-    st.subheader(f"Effect of {action} on the {len(selected)} selected sample(s)")
+    st.subheader(f"Effect of {action} on the {tables.count(len(selected), 'selected sample')}" if selected
+                 else f"Effect of {action}: no sample selected")
     st.caption(f"Measured by retraining: the ensemble is retrained with the action applied to all selected samples at once, "
                f"member by member against the baseline. Selected = the first {size} ranked samples "
                + ("" if deterministic else f"with p < {alpha} ")
@@ -156,7 +157,7 @@ if by_group:
     st.subheader("Candidate training groups")
     st.caption(f"Each row: the ensemble retrained with the whole group edited ({action}); improvement = change of the {label} "
                f"toward fixing the error "
-               f"(mean{'' if deterministic else ' ± std'} over {len(analysis.members)} member(s))"
+               f"(mean{'' if deterministic else ' ± std'} over {tables.count(len(analysis.members), 'member')})"
                + ("" if deterministic else ", t-test p-value") + ", change of global accuracy. "
                "Neighbours: the training samples of one class nearest the chosen errors in the model's representation; "
                "cluster: the samples nearest the centre of a cluster of the training set.")
@@ -207,7 +208,7 @@ else:
                    "and a random check sample); the others are listed, as estimates, below the table.")
     st.caption(f"Each row: the ensemble retrained with only that sample edited ({action}: the {action} column says what "
                f"it does to the sample); improvement = change of the {label} toward fixing the error "
-               f"(mean{'' if deterministic else ' ± std'} over {len(analysis.members)} member(s))"
+               f"(mean{'' if deterministic else ' ± std'} over {tables.count(len(analysis.members), 'member')})"
                + ("" if deterministic else ", t-test p-value") + ", change of global accuracy.")
     table = tables.ranking_frame(analysis, ranking, selected, alpha)
     # the table as wide as the page, the chart below it

@@ -165,6 +165,6 @@ def require_group(current: loaders.Current):
     kept = tuple(t for t in tests if t in set(whole.test_indices))
     if kept != tests:  # e.g. a link made with another model: use what still applies
         state.put(state.TESTS, kept)
-        st.caption(f"{len(tests) - len(kept)} chosen test sample(s) are not in {group[0]} → {group[1]} any more; "
+        st.caption(f"{len(tests) - len(kept)} of the chosen test samples are not in {group[0]} → {group[1]} any more; "
                    + ("using the others." if kept else "using the whole group."))
     return current.analysis.group(group[0], group[1], kept or None)

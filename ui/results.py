@@ -78,7 +78,7 @@ def attribution(current: Current, group: ErrorGroup, action: str, metric: str, s
         ask_before_long_run(current, label)
     with retraining(label, key) as progress:
         analysis.ranking(group, action, metric, progress)
-    label = f"Retraining the ensemble with the selected sample(s) edited at once ({action})"
+    label = f"Retraining the ensemble with the selected samples edited at once ({action})"
     if stopped_here(label):
         stop()
     with retraining(label) as progress:
@@ -89,7 +89,8 @@ def group_effect(current: Current, group: ErrorGroup, action: str, metric: str, 
     """The effect of the action on all ``indices`` at once (None for none), by retraining."""
     if not indices:
         return None
-    label = f"Retraining the ensemble with all {len(indices)} sample(s) edited at once ({action})"
+    label = (f"Retraining the ensemble with {'the sample' if len(indices) == 1 else f'all {len(indices)} samples'} "
+             f"edited at once ({action})")
     if not current.analysis.has_effect(group, action, metric, indices) and stopped_here(label):
         stop()
     with retraining(label) as progress:

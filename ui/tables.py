@@ -22,6 +22,11 @@ NO_CHANGE = 1e-12
 UPWEIGHT_TEXT = "weight ×10"
 
 
+def count(n: int, noun: str) -> str:
+    """'1 test sample', '8 test samples', '0 members'."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def train_name(i: int) -> str:
     return f"train #{int(i)}"
 

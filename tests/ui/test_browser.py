@@ -385,3 +385,43 @@ def test_a_long_run_shows_its_cost_first_and_stops_keeping_its_work(server, page
     expect(page.get_by_text(re.compile(r"^Stopped: retraining the ensemble once per training sample"))).to_be_visible()
     expect(page.get_by_role("button", name="Continue")).to_be_visible()
     settle(page, "13-digits-stopped", charts=0)
+
+
+@pytest.fixture
+def twenty_classes(tmp_path):
+    """20 overlapping classes with names of 30 characters: 20 training and 10 test rows each."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    names = [f"category {k:02d} of a long label xy" for k in range(20)]
+    assert {len(n) for n in names} == {30}
+    centres = rng.normal(0, 1.2, size=(20, 5))
+    rows = [centres[k] + rng.normal(0, 1.0, size=(30, 5)) for k in range(20)]
+    table = pd.DataFrame(np.vstack(rows), columns=[f"x{j}" for j in range(5)])
+    table["species"] = np.repeat(names, 30)
+    path = tmp_path / "twenty.csv"
+    table.to_csv(path, index=False)
+    return path
+
+
+def test_twenty_classes_with_long_names_fit(server, page, twenty_classes):
+    """Confusion matrices of 20 classes named with 30 characters, before, after and their change,
+    on the errors, attribution (candidate groups: a few retrains) and fix pages."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=90_000)
+    page.goto(f"{server}/?source=table&recipe=logistic-lbfgs&unit=group&size=10")
+    page.get_by_test_id("stFileUploader").locator('input[type="file"]').set_input_files(str(twenty_classes))
+    expect(page.get_by_role("combobox", name="Target column (the class to predict)")).to_have_value("species")
+    expect(page.get_by_text("Classes", exact=True)).to_be_visible()
+    go(page, "2 · Errors")
+    expect(page.get_by_text("Test accuracy")).to_be_visible()
+    settle(page, "14-twenty-errors", charts=1)
+    go(page, "3 · Attribution")
+    expect(page.get_by_role("heading", name="Candidate training groups")).to_be_visible()
+    expect(page.get_by_role("heading", name="Group effect in detail")).to_be_visible()
+    settle(page, "15-twenty-attribution", charts=5)
+    go(page, "4 · Fix")
+    expect(page.get_by_role("heading", name="Before and after, measured by retraining")).to_be_visible()
+    settle(page, "16-twenty-fix", charts=3)
