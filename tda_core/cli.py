@@ -57,7 +57,11 @@ def _add_data(p: argparse.ArgumentParser) -> None:
 def _add_model(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model (default: the recipe for the data kind)")
     g.add_argument("--model", help=".skops estimator, or .safetensors/.pt weights with --arch")
-    g.add_argument("--arch", help="architecture of PyTorch weights (small_cnn, mlp, resnet18)")
+    g.add_argument("--arch", help="network architecture: of the PyTorch weights given with --model, or of the default "
+                   "image recipe (resnet18, resnet34, resnet50, mobilenet_v3_small, efficientnet_b0: torchvision's, "
+                   "224x224 RGB; small_cnn, mlp, resnet18_small: 28x28)")
+    g.add_argument("--image-size", type=int, help="images: the side in pixels the network sees "
+                   "(default: the architecture's, 224 for torchvision's classifiers, 28 for the small networks)")
     g.add_argument("--recipe", default="default", choices=RECIPE_NAMES, help="named recipe (default: the one for the data kind)")
     g.add_argument("--trust-code", action="store_true", help="allow model files that run code when loaded (.pkl, .joblib, .py)")
     g.add_argument("--epochs", type=int, help="override the recipe's epochs")
@@ -77,6 +81,8 @@ def _add_run(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cache-dir", help="cache folder (default $TDA_CACHE_DIR or ./cache)")
     g.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     g.add_argument("--candidates", type=int, help="estimate every sample, retrain only the top N (plus a random check)")
+    g.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="networks: where to train and extract features (auto: the GPU when torch sees one)")
     g.add_argument("--max-memory", default="4G",
                    help="refuse a run whose large arrays would need more memory than this, before it starts (4G)")
 
@@ -116,12 +122,20 @@ def load_data(args: argparse.Namespace):
     given = [n for n in ("demo", "images", "data", "train") if getattr(args, n)]
     if len(given) != 1:
         raise UsageError("give exactly one data source: --demo NAME, --train/--test, --data, or --images")
-    if args.demo:
-        return load_demo(args.demo)
-    if args.images:
+    from .data.demos import DEMOS
+
+    image_demo = bool(args.demo) and args.demo in DEMOS and DEMOS[args.demo].kind == "images"
+    if args.image_size is not None and not (args.images or image_demo):
+        raise UsageError("--image-size applies to images (--images or an image demo)")
+    if args.demo or args.images:
+        from .recipes.torch.networks import image_input  # imports no torch
+
+        prepared = image_input(args.arch, args.image_size)  # a bad size is one DataError line
+        if args.demo:
+            return load_demo(args.demo, image_input=prepared)  # tabular demos ignore it
         from .data.images import load_images
 
-        return load_images(args.images)
+        return load_images(args.images, image_input=prepared)
     if not args.target:
         raise UsageError("tables need --target COLUMN")
     return load_tabular(args.target, train=args.train, test=args.test, data=args.data, test_size=args.test_size, split_seed=args.split_seed)
@@ -133,9 +147,10 @@ def load_recipe(args: argparse.Namespace, data):
 
     checkpoints = args.members == "checkpoints"
     if args.model:
-        params = network_params(args.epochs, args.mode, checkpoints)
+        params = network_params(args.epochs, args.mode, checkpoints, args.device)
         return load_model(args.model, data, arch=args.arch, trust_code=args.trust_code, network_params=params)
-    return named_recipe(args.recipe, data, epochs=args.epochs, mode=args.mode, checkpoints=checkpoints)
+    device = args.device if data.kind == "images" else None
+    return named_recipe(args.recipe, data, epochs=args.epochs, mode=args.mode, checkpoints=checkpoints, device=device, arch=args.arch)
 
 
 def check_args(args: argparse.Namespace) -> None:

@@ -357,3 +357,53 @@ def test_apply_keeps_columns_named_like_its_own(tmp_path, capsys):
     assert table["tda_row_id"].tolist() == list(range(48))
     assert table["tda_sample_weight"].tolist() == [10.0 if i in (2, 4) else 1.0 for i in range(48)]
     assert manifest["columns"] == {"row_id": "tda_row_id", "sample_weight": "tda_sample_weight", "target": "weight"}
+
+
+@pytest.mark.slow
+def test_a_torchvision_resnet18_state_dict_through_the_command_line(tmp_path):
+    """Issue 14, item 5 end to end: torchvision's own ResNet-18 state dict, colour pictures at a
+    reduced --image-size, errors and a head-mode attribution, on the CPU."""
+    import torch
+    import torchvision
+    from safetensors.torch import save_file
+
+    from tda_core.data.images import load_images
+    from tda_core.recipes.torch.networks import image_input
+
+    root = tmp_path / "colours"
+    for c, hue in enumerate(np.linspace(0, 1, 4, endpoint=False)):
+        for split, count in (("train", 8), ("test", 5)):
+            (root / split / f"c{c}").mkdir(parents=True)
+            for i in range(count):
+                rng = np.random.default_rng(100 * c + i + (50 if split == "test" else 0))
+                rgb = np.clip(np.array([hue, 1 - hue, 0.5]) * 255 + rng.normal(0, 60, (40, 40, 3)), 0, 255)
+                from PIL import Image
+
+                Image.fromarray(rgb.astype(np.uint8), "RGB").save(root / split / f"c{c}" / f"{i}.png")
+    torch.manual_seed(3)
+    network = torchvision.models.resnet18(num_classes=4)
+    save_file(network.state_dict(), str(tmp_path / "r18.safetensors"))
+    common = ["--images", str(root), "--model", str(tmp_path / "r18.safetensors"), "--arch", "resnet18", "--image-size", "32",
+              "--mode", "head", "--ensemble", "2", "--device", "cpu", "--json"]
+    proc = subprocess_cli("errors", *common, cache=tmp_path / "cache")
+    assert proc.returncode == 0, proc.stderr
+    errors = json.loads(proc.stdout)
+    assert errors["data"]["n_train"] == 32 and errors["model"]["name"] == "resnet18-r18"
+    # The baseline ensemble's features come from the loaded network itself: before any head is
+    # trained, the network's own predictions on the same inputs are what torchvision computes.
+    data = load_images(root, image_input=image_input("resnet18", 32))
+    assert data.X_train.shape[1:] == (3, 32, 32)
+    group = errors["groups"][0]
+    proc = subprocess_cli("attribute", *common, "--group", f"{group['true']}:{group['pred']}", "--action", "remove",
+                          "--metric", "loss", "--size", "3", cache=tmp_path / "cache")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert len(doc["ranking"]) == 32 and doc["reliability"] is not None
+    assert doc["timing"]["retrains"] == 2 * 32 + 2  # heads per seed; the features come from the weights, not trained
+
+
+def test_image_options_are_checked_in_words(tmp_path):
+    bad_size = subprocess_cli("errors", "--demo", "digits", "--image-size", "4", cache=tmp_path)
+    assert bad_size.returncode == 2 and bad_size.stderr.startswith("error: the image size must be")
+    table = subprocess_cli("errors", "--demo", "credit", "--image-size", "64", cache=tmp_path)
+    assert table.returncode == 2 and "applies to images" in table.stderr
