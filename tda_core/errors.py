@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.metrics import confusion_matrix
 
 from .data.dataset import Dataset
-from .exceptions import UsageError
+from .exceptions import UsageError, names
 from .metrics import METRICS, accuracy
 
 
@@ -65,7 +65,7 @@ class ErrorReport:
         for group in self.groups:
             if group.true == str(true) and group.pred == str(pred):
                 return group
-        available = ", ".join(g.label for g in self.groups) or "none"
+        available = names(g.label for g in self.groups) or "none"
         raise UsageError(f"no test errors {true} -> {pred}; the error groups are: {available}")
 
 

@@ -18,6 +18,9 @@ from typing import Any
 
 from ..exceptions import DataError
 
+#: The largest single file accepted (declared or on disk): no picture a network trains on is
+#: this large, and reading one would hold it in memory whole.
+MAX_FILE_BYTES = 64 * 1024 * 1024
 #: Files that operating systems leave behind; skipped silently.
 JUNK_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
 
@@ -108,6 +111,11 @@ def _zip_members(archive: zipfile.ZipFile, label: str, max_bytes: int, max_files
             raise DataError(f"{label}: the archive entry {info.filename!r} is a symbolic link; refusing the archive")
         if info.flag_bits & 0x1:
             raise DataError(f"{label}: the archive entry {info.filename!r} is encrypted; upload an archive without a password")
+        if info.file_size > MAX_FILE_BYTES:
+            raise DataError(
+                f"{label}: the archive entry {info.filename!r} unpacks to {megabytes(info.file_size)}, more than the "
+                f"limit of {megabytes(MAX_FILE_BYTES)} for one file; this looks like a zip bomb or not a picture"
+            )
         declared += info.file_size
         if declared > max_bytes:
             raise DataError(
@@ -190,7 +198,13 @@ def folder_entries(root: Path, label: str, max_bytes: int, max_files: int) -> li
                 raise DataError(f"{label}: more than {max_files} files; use fewer images or raise max_files")
             if full.is_symlink():
                 raise DataError(f"{label}: {'/'.join(rel)} is a symbolic link; copy the file itself into the folder")
-            total += full.stat().st_size
+            size = full.stat().st_size
+            if size > MAX_FILE_BYTES:
+                raise DataError(
+                    f"{label}: {'/'.join(rel)} is {megabytes(size)}, more than the limit of "
+                    f"{megabytes(MAX_FILE_BYTES)} for one file; shrink it or remove it"
+                )
+            total += size
             if total > max_bytes:
                 raise DataError(f"{label}: the files add up to more than {megabytes(max_bytes)}; use fewer or smaller images")
             where = _classify(rel, label)

@@ -36,6 +36,7 @@ torch and torchvision are imported inside the functions: the tabular path never 
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -44,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from ..exceptions import DataError
+from ..exceptions import DataError, describe
 from .archive import Entry, folder_entries, zip_entries
 from .dataset import Dataset
 
@@ -276,9 +277,9 @@ def check_budget(
 
 
 def _unreadable(entry: Entry, label: str, exc: Exception) -> DataError:
-    return DataError(
-        f"{label}: {entry.path} is not a readable image ({exc.__class__.__name__}: {exc}); replace or remove the file"
-    )
+    # PIL names the in-memory buffer it read from ("<_io.BytesIO object at 0x...>"): no use to a person.
+    reason = re.sub(r"<_io\.BytesIO object at 0x[0-9a-f]+>", "the file", describe(exc))
+    return DataError(f"{label}: {entry.path} is not a readable image ({reason}); replace or remove the file")
 
 
 def _convert(entries: list[tuple[Entry, bytes]], transform: Any, label: str) -> tuple[np.ndarray, np.ndarray]:

@@ -128,6 +128,11 @@ def load_model(
             raise ModelError(f"{Path(path).name}: PyTorch weights need the name of the architecture they fit "
                              "(for example resnet18 for torchvision's, or small_cnn)")
         return recipe_from_weights(path, arch or "custom", data, trust_code=trust_code, **(network_params or {}))
+    if suffix in CODE_FORMATS and data.kind == "images" and not trust_code:
+        raise UntrustedFileError(
+            f"{Path(path).name}: {suffix} files run code when loaded; for a network, save model.state_dict() as "
+            ".safetensors (or .pt) and give its architecture, or say that you trust this file"
+        )
     if suffix in SKLEARN_SAFE + CODE_FORMATS:
         return load_sklearn(path, trust_code)
     raise ModelError(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tda_core.data.archive import folder_entries, zip_entries
+from tda_core.data.archive import MAX_FILE_BYTES, folder_entries, zip_entries
 from tda_core.exceptions import DataError
 
 MB = 1024 * 1024
@@ -184,3 +184,24 @@ def test_refuses_a_symbolic_link_to_a_folder(tmp_path):
     os.symlink(elsewhere, root / "train" / "bird", target_is_directory=True)
     with pytest.raises(DataError, match=r"d: train/bird is a symbolic link to a folder; copy the folder itself into the dataset"):
         folder_entries(root, "d", MB, 100)
+
+
+def test_refuses_one_entry_that_unpacks_beyond_the_file_limit():
+    """A small ZIP whose one .png entry unpacks to 65 MB is refused from its declared size,
+    before any byte of it is read."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("train/a/big.png", b"\0" * (MAX_FILE_BYTES + 1))
+        archive.writestr("test/a/small.png", b"\0")
+    assert len(buffer.getvalue()) < 1_000_000
+    with pytest.raises(DataError, match=r"unpacks to 64 MB, more than the limit of 64 MB for one file"):
+        zip_entries(io.BytesIO(buffer.getvalue()), "bomb.zip", max_bytes=1 << 40, max_files=10)
+
+
+def test_refuses_one_file_beyond_the_file_limit_in_a_folder(tmp_path):
+    big = tmp_path / "train" / "a" / "big.png"
+    big.parent.mkdir(parents=True)
+    with open(big, "wb") as handle:  # sparse: nothing is written
+        handle.truncate(MAX_FILE_BYTES + 1)
+    with pytest.raises(DataError, match=r"train/a/big\.png is 64 MB, more than the limit of 64 MB for one file"):
+        folder_entries(tmp_path, "folder", max_bytes=1 << 40, max_files=10)

@@ -239,3 +239,10 @@ def test_trusted_model_code_trains_and_survives_pickling(tiny_images, tmp_path):
     assert np.abs(proba[1] - proba[0]).max() > 1e-6
     again = pickle.loads(pickle.dumps(recipe))  # engine workers get a copy that re-imports the file
     np.testing.assert_array_equal(again.fit_predict(tiny_images, edits[:1], seed=0), proba[:1])
+
+
+def test_a_pickle_for_image_data_points_to_a_state_dict(tiny_images, tmp_path):
+    path = tmp_path / "net.pkl"
+    path.write_bytes(b"not even read")
+    with pytest.raises(UntrustedFileError, match=r"net\.pkl: \.pkl files run code when loaded; for a network, save model\.state_dict\(\)"):
+        load_model(path, tiny_images)
