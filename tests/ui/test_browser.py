@@ -115,6 +115,10 @@ def page(browser):
             off_machine.append(request.url)
 
     context.on("request", check)
+    # Streamlit's own list of the pages/ folder must never be drawn, not even for a moment.
+    tab.add_init_script("""new MutationObserver(() => {
+        if (document.querySelector('[data-testid="stSidebarNav"]')) window.__defaultNavShown = true;
+    }).observe(document, {childList: true, subtree: true});""")
     yield tab
     context.close()
     assert not off_machine, f"requests left the machine: {off_machine}"
@@ -221,6 +225,7 @@ def test_credit_remove_then_a_harmful_relabel(server, page):
     expect(page.get_by_text("Training rows", exact=True)).to_be_visible()
     expect(page.get_by_text("each action's ranking of single samples: about 2,400 models", exact=False)).to_be_visible()
     settle(page, "1-credit-data", charts=1)
+    assert not page.evaluate("window.__defaultNavShown === true"), "the default page list flashed"
 
     go(page, "2 · Errors")
     expect(page.get_by_text("Test accuracy")).to_be_visible()

@@ -262,3 +262,19 @@ def test_images_default_to_head_only_on_a_cpu_with_full_retraining_one_click_awa
     full = mode.options[0]
     assert full.startswith("Full: retrain every layer · per action: about 900 models")  # 300 images x 3 seeds
     assert at.query_params["demo"] == "digits"
+
+
+def test_the_sidebar_follows_the_page_it_is_drawn_after():
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    at = start()
+    at.radio(key="model_source").set_value("upload").run()
+    model = sio.dumps(make_pipeline(StandardScaler(), LogisticRegression()))
+    at.file_uploader(key="model_file").set_value(("pipe.skops", model, "application/octet-stream")).run()
+    assert any("pipe.skops" in m.value for m in at.sidebar.markdown)
+    at.radio(key="model_source").set_value("recipe").run()  # back to a recipe: the sidebar says so at once
+    sidebar = " ".join(m.value for m in at.sidebar.markdown)
+    assert "pipe.skops" not in sidebar and "recipe `default`" in sidebar
