@@ -87,6 +87,7 @@ with left:
             st.radio("Test data", ["split", "file"], key=state.TEST_MODE, persist_state="session", horizontal=True,
                      format_func={"split": "Split off a fraction", "file": "Separate test file"}.get)
             if state.get(state.TEST_MODE) == "split":
+                state.put(state.TEST_SIZE, round(round(float(state.get(state.TEST_SIZE)) / 0.05) * 0.05, 2))
                 st.slider("Test fraction (stratified split, seed 0)", 0.05, 0.5, step=0.05, key=state.TEST_SIZE, persist_state="session")
             else:
                 remember(state.TEST_UPLOAD, st.file_uploader("Test table", type=loaders.TABLE_TYPES, key="test_file"))

@@ -60,6 +60,8 @@ with st.container(horizontal=True, gap="medium"):  # one row that wraps on a nar
             clamp_size()
             st.slider("Group size", 1, 10, key=state.SIZE, persist_state="session")
         st.checkbox("Allow groups larger than 10", key=state.LARGE, persist_state="session", on_change=clamp_size)
+    if state.get(state.ALPHA) not in ALPHAS:  # e.g. a hand-edited link
+        state.put(state.ALPHA, 0.05)
     st.select_slider("Significance α", ALPHAS, key=state.ALPHA, persist_state="session", width=150)
 action, metric, size, alpha = state.get(state.ACTION), state.get(state.METRIC), int(state.get(state.SIZE)), state.get(state.ALPHA)
 unit = state.get(state.UNIT)

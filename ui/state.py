@@ -111,7 +111,8 @@ DEFAULTS: dict[str, Any] = {
 
 #: The choices kept in the page's URL (``st.query_params``): a reload or a shared link restores them.
 #: Each parameter is the state key it holds, except the error group (``true`` and ``pred``).
-URL_KEYS = (SOURCE, DEMO, TARGET, MODEL_SOURCE, RECIPE, NET_MODE, EPOCHS, ENSEMBLE, ACTION, METRIC, SIZE, UNIT)
+URL_KEYS = (SOURCE, DEMO, TARGET, TEST_SIZE, MODEL_SOURCE, RECIPE, NET_MODE, EPOCHS, ENSEMBLE, ACTION, METRIC, SIZE,
+            ALPHA, UNIT)
 URL_CHOICES: dict[str, tuple[str, ...]] = {
     SOURCE: ("demo", "table", "images"),
     MODEL_SOURCE: ("recipe", "upload"),
@@ -121,6 +122,7 @@ URL_CHOICES: dict[str, tuple[str, ...]] = {
     UNIT: ("sample", "group"),
 }
 URL_NUMBERS = {EPOCHS: (1, 500), ENSEMBLE: (1, 20), SIZE: (1, 1_000_000)}
+URL_FRACTIONS = {TEST_SIZE: (0.05, 0.5), ALPHA: (0.001, 0.1)}  # the sliders' own steps are checked by the pages
 
 def init() -> None:
     """Fill in defaults for keys the session has not set yet; the first run of a session reads the URL."""
@@ -148,6 +150,14 @@ def from_url(params: dict[str, str]) -> None:
             low, high = URL_NUMBERS[key]
             if raw.isdigit() and low <= int(raw) <= high:
                 st.session_state[key] = int(raw)
+        elif key in URL_FRACTIONS:
+            low, high = URL_FRACTIONS[key]
+            try:
+                value = float(raw)
+            except ValueError:
+                continue
+            if low <= value <= high:
+                st.session_state[key] = value
         elif raw:
             st.session_state[key] = raw
     if st.session_state.get(SIZE, 0) > 10:
@@ -170,7 +180,9 @@ def url_params() -> dict[str, str]:
             continue
         if key == DEMO and source != "demo":
             continue
-        if key == TARGET and source != "table":
+        if key in (TARGET, TEST_SIZE) and source != "table":
+            continue
+        if key == TEST_SIZE and get(TEST_MODE) != "split":
             continue
         params[key] = str(value)
     upload = get(UPLOAD)

@@ -95,15 +95,18 @@ def test_a_link_restores_group_tests_action_metric_size_and_unit(credit_analysis
 
 def test_a_link_with_unknown_values_falls_back_to_the_defaults():
     at = start({"action": "delete-everything", "metric": "x", "size": "-3", "true": "bad", "pred": "good",
-                "tests": "99999,abc"})
+                "tests": "99999,abc", "alpha": "0.07", "ensemble": "1000"})
     assert at.session_state["action"] == "remove" and at.session_state["metric"] == "gt_prob"
-    assert at.session_state["size"] == 10
+    assert at.session_state["size"] == 10 and at.session_state["ensemble"] == 3
     visit(at, ERRORS)
     assert at.session_state["tests"] == ()  # not in the group: the whole group
+    visit(at, ATTRIBUTION)
+    assert at.session_state["alpha"] == 0.05  # 0.07 is not one of the offered levels
 
 
 def test_a_link_to_an_upload_says_it_cannot_be_restored():
-    at = start({"source": "table", "file": "wine.csv", "target": "quality"})
+    at = start({"source": "table", "file": "wine.csv", "target": "quality", "test_size": "0.3"})
+    assert at.session_state["test_size"] == 0.3
     assert not at.exception
     info = " ".join(i.value for i in at.info)
     assert "wine.csv" in info and "cannot be restored from a link" in info
