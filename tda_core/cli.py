@@ -109,8 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     attribute.add_argument("--alpha", type=float, default=0.05, help="significance level (0.05)")
     attribute.add_argument("--unit", choices=("sample", "group"), default="sample",
                            help="rank single training samples, or candidate groups of --size samples")
-    apply.add_argument("--action", required=True, choices=tuple(ACTIONS))
-    apply.add_argument("--indices", type=_int_list, required=True, help="training indices I,J,...")
+    apply.add_argument("--action", choices=tuple(ACTIONS), help="the action (with --indices)")
+    apply.add_argument("--indices", type=_int_list, help="training indices I,J,... (with --action)")
+    apply.add_argument("--manifest", help="replay an exported manifest.json instead of --action/--indices")
     apply.add_argument("--out", required=True, help="output folder")
     apply.add_argument("--reason", default="", help="why, recorded in the manifest")
     return parser
@@ -390,15 +391,49 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from .analysis import Analysis
     from .fix import corrected_training_set
 
+    if args.manifest is not None and (args.action or args.indices):
+        raise UsageError("give either --manifest or --action with --indices, not both")
+    if args.manifest is None and not (args.action and args.indices):
+        raise UsageError("apply needs --action and --indices, or --manifest FILE")
     check_args(args)
+    if args.manifest is not None:
+        manifest_text = _read_manifest_file(args.manifest)
     config = run_config(args)
     data = load_data(args)
+    if args.manifest is not None:
+        from .fix import read_manifest, replay_manifest
+
+        table, manifest = replay_manifest(data, read_manifest(manifest_text))
+        if args.reason:
+            manifest["reason"] = args.reason
+        return _write_fix(args, table, manifest)
     baseline = None
     if get_action(args.action).needs_targets:
         recipe = load_recipe(args, data)
         check_budget(args, data, recipe, ranking=False)
         baseline = Analysis(data, recipe, config, ProgressPrinter("baseline")).baseline
     table, manifest = corrected_training_set(data, baseline, args.action, args.indices, args.reason)
+    return _write_fix(args, table, manifest)
+
+
+#: The largest manifest read: one change per row of a very large training set stays far below it.
+MAX_MANIFEST_BYTES = 64 * 2**20
+
+
+def _read_manifest_file(path: str) -> bytes:
+    """The manifest's bytes, refused in words when it is missing, a folder or implausibly large."""
+    file = Path(path)
+    if not file.is_file():
+        raise UsageError(f"--manifest {one_line(path, 200)} is not a file")
+    if file.stat().st_size > MAX_MANIFEST_BYTES:
+        raise UsageError(f"--manifest {one_line(path, 200)} is larger than {MAX_MANIFEST_BYTES // 2**20} MB; it is not an exported manifest")
+    try:
+        return file.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read --manifest {one_line(path, 200)} ({describe(exc)})") from None
+
+
+def _write_fix(args: argparse.Namespace, table, manifest: dict[str, Any]) -> int:
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -12,7 +12,7 @@ import pandas as pd
 from .actions import Action, get_action
 from .attribution import Baseline
 from .data.dataset import Dataset
-from .exceptions import UsageError
+from .exceptions import UsageError, one_line
 
 
 def check_indices(data: Dataset, indices: Sequence[int]) -> tuple[int, ...]:
@@ -66,6 +66,14 @@ def corrected_training_set(
     y, weight = edit.apply(data.y_train, np.ones(data.n_train))
     if not np.all(np.isfinite(weight)):
         raise UsageError(f"the {action.name} action gave non-finite sample weights; nothing was written")
+    return _export(data, action.name, idx, y, weight, reason, context)
+
+
+def _export(
+    data: Dataset, action: str, idx: Sequence[int], y: np.ndarray, weight: np.ndarray, reason: str, context: dict[str, Any] | None
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The exported table and manifest of edited labels ``y`` and weights ``weight``: the one
+    writer behind every action, hand edits and replayed manifests (so a replay is byte-identical)."""
     if data.kind == "tabular":
         table = data.X_train.copy()
     else:
@@ -93,7 +101,7 @@ def corrected_training_set(
     manifest = {
         "dataset": data.name,
         "data_fingerprint": data.fingerprint,
-        "action": action.name,
+        "action": action,
         "n_train_before": data.n_train,
         "n_train_after": len(table),
         "changes": changes,
@@ -104,4 +112,106 @@ def corrected_training_set(
         "tool": "tda_core",
     }
     return table.reset_index(drop=True), manifest
+
+
+#: The manifest's ``action`` for per-row changes made by hand (remove rows, set labels).
+HAND_EDITS = "hand edits"
+
+
+def hand_edited_training_set(
+    data: Dataset,
+    remove: Sequence[int] = (),
+    labels: Mapping[int, str] | None = None,
+    reason: str = "",
+    context: dict[str, Any] | None = None,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The training set with rows removed and labels set by hand, and its manifest
+    (``action`` is ``"hand edits"``; each change says ``removed`` or ``new_label``).
+
+    ``remove`` are training indices; ``labels`` maps training indices to class names as the data
+    spells them. A row may not be both removed and relabelled; setting a row's own label is no change."""
+    labels = dict(labels or {})
+    removed = set(check_indices(data, remove)) if len(remove) else set()
+    relabelled = set(check_indices(data, list(labels))) if labels else set()
+    both = sorted(removed & relabelled)
+    if both:
+        raise UsageError(f"training rows {both} are both removed and relabelled; choose one change per row")
+    y, weight = data.y_train.copy(), np.ones(data.n_train)
+    for i, name in labels.items():
+        y[int(i)] = data.class_index(str(name))
+    weight[sorted(removed)] = 0.0
+    changed = sorted(removed | {i for i in relabelled if y[i] != data.y_train[i]})
+    if not changed:
+        raise UsageError("the hand edits change nothing: remove a row or give a row another label")
+    return _export(data, HAND_EDITS, changed, y, weight, reason, context)
+
+
+MANIFEST_KEYS = ("data_fingerprint", "action", "changes")
+
+
+def replay_manifest(data: Dataset, manifest: Mapping[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The corrected training set that ``manifest`` (exported by :func:`corrected_training_set`,
+    :func:`hand_edited_training_set`, ``apply`` or the Fix page) describes, written again from
+    ``data``: byte-identical to the original export when saved the same way, and with the same
+    manifest apart from ``created``. Its reason and ``why`` are kept.
+
+    The manifest's changes are replayed as recorded (a relabel's new labels included, so no
+    ensemble is needed). Data whose fingerprint differs from the manifest's is refused, as are
+    changes whose row id or label do not match the data."""
+    if not isinstance(manifest, Mapping):
+        raise UsageError("the manifest is not a JSON object; give the manifest.json that was exported with the training set")
+    missing = [k for k in MANIFEST_KEYS if k not in manifest]
+    if missing:
+        raise UsageError(f"the manifest lacks {', '.join(missing)}; give the manifest.json that was exported with the training set")
+    if manifest["data_fingerprint"] != data.fingerprint:
+        made_for = f" ({one_line(manifest['dataset'], 80)})" if manifest.get("dataset") else ""
+        raise UsageError(
+            f"the manifest was made for other data{made_for}: its data fingerprint does not match {one_line(data.name, 80)}; "
+            "load the same training and test data it was exported from"
+        )
+    changes = manifest["changes"]
+    if not isinstance(changes, list) or not changes:
+        raise UsageError("the manifest lists no changes")
+    y, weight = data.y_train.copy(), np.ones(data.n_train)
+    idx: list[int] = []
+    for n, change in enumerate(changes, 1):
+        if not isinstance(change, Mapping) or not isinstance(change.get("train_index"), int) or isinstance(change.get("train_index"), bool):
+            raise UsageError(f"change {n} of the manifest has no training index")
+        i = change["train_index"]
+        check_indices(data, [i])
+        if "row_id" in change and change["row_id"] != data.train_id(i):
+            raise UsageError(f"change {n} of the manifest names row {change['row_id']!r}, but training row {i} is {data.train_id(i)!r}")
+        if "label" in change and change["label"] != data.classes[data.y_train[i]]:
+            raise UsageError(f"change {n} of the manifest expects label {change['label']!r} on training row {i}, "
+                             f"which has {data.classes[data.y_train[i]]!r}")
+        if "new_label" in change:
+            y[i] = data.class_index(str(change["new_label"]))
+        if change.get("removed"):
+            weight[i] = 0.0
+        elif "weight" in change:
+            value = change["weight"]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
+                raise UsageError(f"change {n} of the manifest has the weight {value!r}; weights are positive numbers")
+            weight[i] = float(value)
+        idx.append(i)
+    if len(set(idx)) != len(idx):
+        raise UsageError("the manifest changes a training row twice")
+    action = str(manifest["action"])
+    why = manifest.get("why")
+    table, replayed = _export(data, action, sorted(idx), y, weight, str(manifest.get("reason", "")),
+                              why if isinstance(why, dict) else None)
+    return table, replayed
+
+
+def read_manifest(text: str | bytes) -> dict[str, Any]:
+    """A manifest from its JSON text; anything else is one line in words."""
+    import json
+
+    try:
+        manifest = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UsageError(f"the manifest is not valid JSON ({one_line(str(exc), 120)})") from None
+    if not isinstance(manifest, dict):
+        raise UsageError("the manifest is not a JSON object; give the manifest.json that was exported with the training set")
+    return manifest
 

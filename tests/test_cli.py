@@ -407,3 +407,45 @@ def test_image_options_are_checked_in_words(tmp_path):
     assert bad_size.returncode == 2 and bad_size.stderr.startswith("error: the image size must be")
     table = subprocess_cli("errors", "--demo", "credit", "--image-size", "64", cache=tmp_path)
     assert table.returncode == 2 and "applies to images" in table.stderr
+
+
+def test_apply_replays_a_manifest_byte_identically(tmp_path, capsys):
+    """export -> import: the CSV that apply --manifest writes is the exported one, byte for byte,
+    for every action and for hand edits; a manifest of other data is refused in words."""
+    from tda_core.data import load_demo
+    from tda_core.fix import hand_edited_training_set
+
+    cache = tmp_path / "c"
+    exports = {}
+    for action, indices in (("remove", "0,7"), ("relabel", "3,5"), ("upweight", "2")):
+        out = tmp_path / action
+        assert run("apply", "--demo", "credit", "--action", action, "--indices", indices, "--out", str(out), cache=cache, capsys=capsys)[0] == 0
+        exports[action] = out
+    table, manifest = hand_edited_training_set(load_demo("credit"), remove=[1], labels={4: "bad", 6: "good"})
+    (tmp_path / "hand").mkdir()
+    (tmp_path / "hand" / "train.csv").write_text(table.to_csv(index=False), encoding="utf-8")
+    (tmp_path / "hand" / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    exports["hand"] = tmp_path / "hand"
+    for name, folder in exports.items():
+        again = tmp_path / f"{name}-again"
+        code, _, err = run("apply", "--demo", "credit", "--manifest", str(folder / "manifest.json"), "--out", str(again),
+                                 cache=cache, capsys=capsys)
+        assert code == 0, err
+        assert (again / "train.csv").read_bytes() == (folder / "train.csv").read_bytes(), name
+        replayed = json.loads((again / "manifest.json").read_text())
+        assert replayed["changes"] == json.loads((folder / "manifest.json").read_text())["changes"]
+    # The manifest of another dataset is refused before anything is written.
+    code, _, err = run("apply", "--data", str(ROOT / "tests" / "missing.csv"), "--target", "x", "--manifest",
+                       str(exports["remove"] / "manifest.json"), "--out", str(tmp_path / "x"), cache=cache, capsys=capsys)
+    assert code == 2
+    other = tmp_path / "other.csv"
+    load_demo("credit").X_train.assign(credit_risk=load_demo("credit").y_train).to_csv(other, index=False)
+    code, _, err = run("apply", "--data", str(other), "--target", "credit_risk", "--manifest", str(exports["remove"] / "manifest.json"),
+                       "--out", str(tmp_path / "x"), cache=cache, capsys=capsys)
+    assert code == 2 and "the manifest was made for other data (credit): its data fingerprint does not match" in only_error_line(err)
+    assert not (tmp_path / "x").exists()
+    code, _, err = run("apply", "--demo", "credit", "--manifest", str(exports["remove"] / "manifest.json"), "--action", "remove",
+                       "--out", str(tmp_path / "x"), cache=cache, capsys=capsys)
+    assert code == 2 and only_error_line(err) == "error: give either --manifest or --action with --indices, not both"
+    code, _, err = run("apply", "--demo", "credit", "--out", str(tmp_path / "x"), cache=cache, capsys=capsys)
+    assert code == 2 and only_error_line(err) == "error: apply needs --action and --indices, or --manifest FILE"

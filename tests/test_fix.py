@@ -121,3 +121,71 @@ def test_free_name():
     assert free_name("row_id", {"x"}) == "row_id"
     assert free_name("row_id", {"row_id"}) == "tda_row_id"
     assert free_name("row_id", {"row_id", "tda_row_id", "tda_row_id_2"}) == "tda_row_id_3"
+
+
+# --- manifests round-trip, hand edits ------------------------------------------------------
+
+
+def _csv_and_manifest(table, manifest):
+    import json
+
+    return table.to_csv(index=False).encode(), json.loads(json.dumps(manifest))
+
+
+@pytest.mark.parametrize("action, indices", [("remove", [1, 3]), ("relabel", [0, 3]), ("upweight", [2, 4])])
+def test_a_replayed_manifest_writes_the_byte_identical_csv(data, action, indices):
+    from tda_core.fix import replay_manifest
+
+    baseline = baseline_with_targets(data, [1, 2, 0, 2, 0])
+    exported, manifest = _csv_and_manifest(*corrected_training_set(data, baseline, action, indices, "why not", {"metric": "loss"}))
+    table, replayed = replay_manifest(data, manifest)  # no baseline: the manifest holds the new labels
+    assert table.to_csv(index=False).encode() == exported
+    assert {k: v for k, v in replayed.items() if k != "created"} == {k: v for k, v in manifest.items() if k != "created"}
+
+
+def test_hand_edits_remove_rows_and_set_labels_and_round_trip(data):
+    from tda_core.fix import HAND_EDITS, hand_edited_training_set, replay_manifest
+
+    table, manifest = hand_edited_training_set(data, remove=[4], labels={0: "c", 2: "c"}, reason="checked by hand")
+    assert table["row_id"].tolist() == [10, 11, 12, 13]
+    assert table["label"].tolist() == ["c", "b", "c", "a"]  # row 2 already was "c": no change
+    assert manifest["action"] == HAND_EDITS
+    assert manifest["changes"] == [
+        {"train_index": 0, "row_id": 10, "label": "a", "new_label": "c"},
+        {"train_index": 4, "row_id": 14, "label": "b", "removed": True},
+    ]
+    exported, manifest = _csv_and_manifest(table, manifest)
+    assert replay_manifest(data, manifest)[0].to_csv(index=False).encode() == exported
+    with pytest.raises(UsageError, match=r"training rows \[0\] are both removed and relabelled"):
+        hand_edited_training_set(data, remove=[0], labels={0: "b"})
+    with pytest.raises(UsageError, match="unknown class 'purple'"):
+        hand_edited_training_set(data, labels={1: "purple"})
+    with pytest.raises(UsageError, match="change nothing"):
+        hand_edited_training_set(data, labels={1: "b"})
+
+
+def test_images_round_trip_too():
+    from tda_core.fix import hand_edited_training_set, replay_manifest
+
+    images = tiny_images(n_train=6, n_test=3)
+    exported, manifest = _csv_and_manifest(*hand_edited_training_set(images, remove=[1], labels={0: images.classes[-1]}))
+    assert replay_manifest(images, manifest)[0].to_csv(index=False).encode() == exported
+
+
+def test_a_manifest_for_other_data_or_hand_broken_is_refused_in_words(data):
+    from tda_core.fix import read_manifest, replay_manifest
+
+    _, manifest = _csv_and_manifest(*corrected_training_set(data, None, "remove", [1]))
+    other = tabular_dataset(data.X_train.assign(label=list("abcab")).iloc[:4], data.X_test.assign(label=list("abc")), "label", name="other")
+    with pytest.raises(UsageError, match=r"the manifest was made for other data \(toy\): its data fingerprint does not match other"):
+        replay_manifest(other, manifest)
+    with pytest.raises(UsageError, match="lacks data_fingerprint"):
+        replay_manifest(data, {k: v for k, v in manifest.items() if k != "data_fingerprint"})
+    with pytest.raises(UsageError, match="names row 99, but training row 1 is 11"):
+        replay_manifest(data, manifest | {"changes": [{"train_index": 1, "row_id": 99, "removed": True}]})
+    with pytest.raises(UsageError, match="weight 'x'"):
+        replay_manifest(data, manifest | {"changes": [{"train_index": 1, "weight": "x"}]})
+    with pytest.raises(UsageError, match="changes a training row twice"):
+        replay_manifest(data, manifest | {"changes": [{"train_index": 1, "removed": True}] * 2})
+    with pytest.raises(UsageError, match="not valid JSON"):
+        read_manifest("{nope")
