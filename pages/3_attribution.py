@@ -262,7 +262,7 @@ if effect is not None:
         per_test = tables.per_test_frame(effect)
         t1.dataframe(tables.coloured(per_test, ["improvement"]), hide_index=True, width="stretch",
                      column_order=[c for c in per_test.columns if raw or c not in ("change", "± change")])
-        t2.dataframe(tables.class_accuracy_frame(effect), hide_index=True, width="stretch",
+        t2.dataframe(tables.coloured(tables.class_accuracy_frame(effect), ["accuracy Δ"]), hide_index=True, width="stretch",
                      column_config={"accuracy Δ": st.column_config.NumberColumn(format="%+.3f")})
     st.page_link(frame.PAGES["fix"], label="Next: apply the fix and export the training set",
                  icon=":material/arrow_forward:")

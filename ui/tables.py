@@ -303,9 +303,15 @@ def signed_colour(value) -> str:
     return "color: #2e7d32" if v > 0 else "color: #c62828"
 
 
+#: Tables longer than this are drawn without colours (styling every cell of a huge table is slow).
+STYLE_ROWS = 20_000
+
+
 def coloured(frame: pd.DataFrame, better_up: Sequence[str]):
     """``frame`` styled: the columns in ``better_up`` (positive is better) green or red, no colour at 0."""
     columns = [c for c in better_up if c in frame.columns]
+    if len(frame) > STYLE_ROWS or not columns:
+        return frame
     return frame.style.map(signed_colour, subset=columns)
 
 
