@@ -22,14 +22,18 @@ def matrix_step(n_classes: int) -> int:
     return max(18, min(48, 420 // max(1, n_classes)))
 
 
-LABEL_LIMIT = 110  # pixels of a class name on a matrix axis (longer names end in …; the tooltip has them whole)
+def label_limit(n_classes: int) -> int:
+    """Pixels of a class name on a matrix axis (longer names end in …; the tooltip has them whole):
+    30 characters fit up to 10 classes, 20 characters beyond."""
+    return 170 if n_classes <= 10 else 120
 
 
 def _matrix_axes(classes: Sequence[str]) -> tuple[alt.X, alt.Y]:
-    angle = 0 if len(classes) <= 6 and max(len(str(c)) for c in classes) <= 6 else -40
+    angle = 0 if len(classes) <= 6 and max(len(str(c)) for c in classes) <= 6 else -45
+    limit = label_limit(len(classes))
     x = alt.X("predicted:N", sort=list(classes), title="predicted class",
-              axis=alt.Axis(labelAngle=angle, orient="top", labelLimit=LABEL_LIMIT))
-    y = alt.Y("true:N", sort=list(classes), title="true class", axis=alt.Axis(labelLimit=LABEL_LIMIT))
+              axis=alt.Axis(labelAngle=angle, orient="top", labelLimit=limit, labelOverlap=False))
+    y = alt.Y("true:N", sort=list(classes), title="true class", axis=alt.Axis(labelLimit=limit, labelOverlap=False))
     return x, y
 
 
