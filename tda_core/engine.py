@@ -1,6 +1,6 @@
 """The one place where models are trained: batching, joblib parallelism, the cache and the count.
 
-All training is cut into *work units* of three kinds, run the same way:
+All training is cut into *work units* of four kinds, run the same way:
 
 * **predictions**: one seed of the recipe and a chunk of edits (``recipe.chunk_size``) that the
   recipe trains in one call, vectorised where it can. Chunks are fixed by the order of the
@@ -8,6 +8,8 @@ All training is cut into *work units* of three kinds, run the same way:
 * **starts**: a recipe's per-seed start (head mode's feature network), trained once per seed.
 * **estimates**: a recipe's fast estimate of every sample's effect (candidate mode), which fits
   the seed's baseline model itself.
+* **fitted**: arrays read off one seed's baseline model, which a module-level function fits
+  on the unedited training set (feature attribution: coefficients, a network's weights).
 
 Units run through joblib (``loky``, ``threading``, or ``dask``/``ray`` for more machines), and
 each finished unit is written to the cache (:class:`~tda_core.cache.ArrayCache`, safetensors
@@ -133,6 +135,10 @@ def _estimate_unit(
     return {"estimate": np.asarray(estimate, dtype=np.float64)}
 
 
+def _fitted_unit(fit: Callable[..., dict[str, np.ndarray]], recipe: Recipe, data: Dataset, seed: int, args: tuple) -> dict[str, np.ndarray]:
+    return {k: np.asarray(v) for k, v in fit(recipe, data, seed, *args).items()}
+
+
 #: Seconds between a worker's checks that the process which started it is still alive.
 ORPHAN_POLL = 1.0
 #: Seconds to connect to a Dask scheduler, and then to receive its handshake.
@@ -213,8 +219,9 @@ class Engine:
         self.stats = RunStats()
         self.cache = ArrayCache(cache_dir(config.cache_dir) if config.use_cache else None)
         self._starts: dict[tuple[str, str, int], dict[str, np.ndarray]] = {}
+        self._fitted: dict[tuple, dict[str, np.ndarray]] = {}
 
-    # --- the three kinds of work -----------------------------------------------------------
+    # --- the four kinds of work ------------------------------------------------------------
 
     def starts(self, data: Dataset, recipe: Recipe, seeds: Sequence[int], progress: ProgressCallback | None = None) -> dict[int, dict[str, np.ndarray]]:
         """Each seed's start (:meth:`Recipe.fit_start`), trained once and cached."""
@@ -261,6 +268,29 @@ class Engine:
             for s in seeds
         ]
         return np.stack([r["estimate"] for r in self._run(units)])
+
+    def fitted(
+        self,
+        data: Dataset,
+        recipe: Recipe,
+        seed: int,
+        fit: Callable[..., dict[str, np.ndarray]],
+        args: tuple = (),
+        shapes: dict[str, tuple[int | None, ...] | None] | None = None,
+        trains: bool = True,
+    ) -> dict[str, np.ndarray]:
+        """Arrays that ``fit(recipe, data, seed, *args)`` reads off the seed's baseline model, which
+        it trains on the unedited training set (feature attribution: a linear model's coefficients,
+        a network's weights): one unit, cached and counted like a start (``trains=False`` when
+        ``fit`` trains nothing). ``fit`` is a module-level function (it keys the cache by name)."""
+        import joblib
+
+        name = f"{fit.__module__}.{fit.__qualname__}"
+        key = ("fitted", data.fingerprint, recipe.fingerprint(), int(seed), name, joblib.hash(tuple(args)))
+        if key not in self._fitted:
+            unit = _Unit(key, int(trains), shapes, _fitted_unit, (fit, recipe, data, int(seed), tuple(args)))
+            self._fitted[key] = self._run([unit])[0]
+        return self._fitted[key]
 
     def predict(
         self,

@@ -1,0 +1,138 @@
+"""Feature attribution beside training data attribution, against known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.tree import DecisionTreeClassifier
+
+from tda_core.analysis import Analysis
+from tda_core.data import tabular_dataset
+from tda_core.engine import RunConfig
+from tda_core.feature_attribution import GRADIENT, LINEAR, OCCLUSION, REGIONS, column_owners, feature_attribution, sentence
+from tda_core.recipes.logistic import LogisticSGDRecipe, predict_proba
+from tda_core.recipes.preprocessing import tabular_preprocessor
+from tda_core.recipes.sklearn_recipe import SklearnRecipe
+
+
+@pytest.fixture(scope="module")
+def one_decides():
+    """``x`` alone decides the class (label = x > 0); ``noise`` and ``colour`` are noise. A few
+    test labels are flipped, so that the model makes errors."""
+    rng = np.random.default_rng(0)
+
+    def table(n):
+        x = rng.normal(size=n)
+        return pd.DataFrame({"x": x, "noise": rng.normal(size=n), "colour": rng.choice(list("rgb"), size=n),
+                             "label": np.where(x > 0, "pos", "neg")})
+
+    train, test = table(200), table(40)
+    test.loc[:4, "label"] = np.where(test.loc[:4, "label"] == "pos", "neg", "pos")
+    return tabular_dataset(train, test, "label", name="one-decides")
+
+
+def analysis_of(data, recipe, ensemble=1):
+    return Analysis(data, recipe, RunConfig(ensemble=ensemble, use_cache=False))
+
+
+def test_one_feature_alone_carries_all_attribution_exactly(one_decides):
+    """L1-regularised logistic regression gives the noise columns a zero coefficient: every
+    attribution is on x, and it is exactly coef x centred value in the scaled space."""
+    estimator = make_pipeline(tabular_preprocessor(), LogisticRegression(l1_ratio=1.0, solver="liblinear", C=0.05))
+    analysis = analysis_of(one_decides, SklearnRecipe(estimator))
+    error = 0  # a flipped label: an error of the model
+    assert analysis.baseline.predicted_test[error] != one_decides.y_test[error]
+    result = feature_attribution(analysis, error, [3, 7, 11])
+    assert result.method == LINEAR and result.exact and result.features == ("x", "noise", "colour")
+    assert result.pred == one_decides.classes[analysis.baseline.predicted_test[error]]
+    assert analysis.engine.stats.retrains == 2 + 1  # the baseline (deterministic probe: 2 seeds) and one fitted model
+    # The known answer, by hand: the fitted coefficient of x times its centred, scaled value.
+    fitted = SklearnRecipe(estimator).estimator.fit(one_decides.X_train, one_decides.y_train)
+    coef = fitted[-1].coef_[0]
+    assert coef[1] == 0 and np.all(coef[2:] == 0) and coef[0] != 0
+    Z = fitted[:-1].transform(pd.concat([one_decides.X_test.iloc[[error]], one_decides.X_train.iloc[[3, 7, 11]]]))
+    mean = fitted[:-1].transform(one_decides.X_train).mean(axis=0)
+    sign = 1.0 if one_decides.class_index(result.pred) == 1 else -1.0  # binary coef_: class 1 against class 0
+    expected = sign * coef[0] * (Z[:, 0] - mean[0])
+    np.testing.assert_allclose(result.error, [expected[0], 0.0, 0.0], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(result.train[:, 0], expected[1:], rtol=1e-12)
+    assert np.all(result.train[:, 1:] == 0)
+    # Contributions plus the offset add up to the logit difference of the model.
+    logit = sign * fitted.decision_function(one_decides.X_test.iloc[[error]])[0]
+    assert result.error.sum() + result.offset == pytest.approx(logit, rel=1e-12)
+    assert result.shared == ("x",) or "x" in result.sentence
+
+
+def test_the_default_logistic_recipe_is_exact_and_x_dominates(one_decides):
+    recipe = LogisticSGDRecipe()
+    analysis = analysis_of(one_decides, recipe, ensemble=2)
+    tests = [i for i in range(one_decides.n_test) if analysis.baseline.predicted_test[i] != one_decides.y_test[i]]
+    result = feature_attribution(analysis, tests[0], list(range(10)))
+    assert result.method == LINEAR
+    # The fitted weights are the member's: the same probabilities as the engine's baseline.
+    from tda_core.feature_attribution import fit_logistic_sgd
+
+    theta = fit_logistic_sgd(recipe, one_decides, analysis.members[0].seed)["theta"]
+    prep = tabular_preprocessor().fit(one_decides.X_train)
+    X = np.hstack([prep.transform(one_decides.X_test), np.ones((one_decides.n_test, 1))])
+    np.testing.assert_allclose(predict_proba(X, theta[:, :, None])[0], analysis.baseline.proba_test[0], rtol=1e-12, atol=1e-15)
+    p, t = one_decides.class_index(result.pred), one_decides.class_index(result.true)
+    logit = X[tests[0]] @ (theta[:, p] - theta[:, t])
+    assert result.error.sum() + result.offset == pytest.approx(logit, rel=1e-10)
+    shares = np.abs(np.vstack([result.error, result.train]))
+    assert shares[:, 0].sum() / shares.sum() > 0.85  # x carries almost all attribution (SGD leaves noise small weights)
+    far = np.abs(np.concatenate([one_decides.X_test["x"].to_numpy()[tests[:1]], one_decides.X_train["x"].to_numpy()[:10]])) > 0.5
+    assert np.all(np.argmax(shares[far], axis=1) == 0)  # and is the largest wherever x is not near the boundary
+    # Cached and counted: asking again trains nothing.
+    before = analysis.engine.stats.retrains
+    feature_attribution(analysis, tests[0], [1, 2])
+    assert analysis.engine.stats.retrains == before
+
+
+def test_other_models_get_occlusion_against_means_and_modes(one_decides):
+    """A depth-1 tree splits on x alone: occluding the noise changes nothing."""
+    analysis = analysis_of(one_decides, SklearnRecipe(make_pipeline(tabular_preprocessor(), DecisionTreeClassifier(max_depth=1))))
+    result = feature_attribution(analysis, 0, list(range(20)))
+    assert result.method == OCCLUSION and result.offset is None
+    assert np.all(result.error[1:] == 0) and np.all(result.train[:, 1:] == 0)
+    assert np.count_nonzero(result.train[:, 0]) >= 5  # rows on the other side of the split from the mean of x
+
+
+def test_column_owners_sum_one_hot_columns_back():
+    frame = pd.DataFrame({"age": [1.0, 2.0, 3.0], "colour": ["r", "g", "r"], "colour_r": [0.0, 1.0, 2.0]})
+    prep = tabular_preprocessor().fit(frame)
+    owners = column_owners(prep, list(frame.columns))
+    names = prep.get_feature_names_out()
+    assert [frame.columns[o] for o in owners] == ["age", "colour_r", "colour", "colour"], names
+
+
+def test_the_sentence_names_shared_features():
+    features = ("a", "b", "c", "d")
+    error = np.array([2.0, -1.0, 0.1, 0.5])
+    train = np.array([[1.0, -3.0, 0.0, 0.0], [1.0, 2.0, 0.0, 0.0], [-1.0, 0.0, 0.0, 0.0]])
+    shared, words = sentence(features, error, train, "bad")
+    assert shared == ("a", "b")
+    assert words == ("The error and its top training samples share a (toward bad, in 2 of 3) and b (away from bad, in 1 of 3): "
+                     "the same sign and among the 3 largest features.")
+    shared, words = sentence(features, error, -train, "bad")
+    assert shared == ("a", "b")  # one sample each
+    shared, words = sentence(features, error, np.zeros((2, 4)), "bad")
+    assert shared == () and words == "The error's strongest features (a, b, d) are not among the strongest of its top 2 training samples with the same sign."
+
+
+def test_images_get_gradient_saliency_on_member_0(tiny_images):
+    from tda_core.recipes.torch.recipe import TorchRecipe
+
+    analysis = analysis_of(tiny_images, TorchRecipe("small_cnn", epochs=3, batch_size=8), ensemble=2)
+    analysis.compute_baseline()
+    before = analysis.engine.stats.retrains
+    result = feature_attribution(analysis, 1, [0, 4, 5])
+    assert analysis.engine.stats.retrains == before + 1
+    assert result.method == GRADIENT and result.features == REGIONS
+    assert result.error_map.shape == (8, 8) and result.train_maps.shape == (3, 8, 8)
+    np.testing.assert_allclose(result.error.sum(), result.error_map.sum(), rtol=1e-9)
+    assert np.isfinite(result.train).all() and np.abs(result.error).sum() > 0
+    assert "regions" in result.sentence or "share" in result.sentence
