@@ -266,3 +266,7 @@ if effect is not None:
                      column_config={"accuracy Δ": st.column_config.NumberColumn(format="%+.3f")})
     st.page_link(frame.PAGES["fix"], label="Next: apply the fix and export the training set",
                  icon=":material/arrow_forward:")
+
+# The action picker was drawn with this ranking's cost: once it has run, draw the picker again ("ready").
+if costs.get(action) not in (None, "ready") and analysis.has_ranking(action, group, metric):
+    st.rerun()

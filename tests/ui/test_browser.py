@@ -229,8 +229,12 @@ def test_credit_remove_then_a_harmful_relabel(server, page):
 
     go(page, "2 · Errors")
     expect(page.get_by_text("Test accuracy")).to_be_visible()
-    choose(page, "Error group (true → predicted)", re.compile(r"^good → bad"))
+    expect(page.get_by_role("heading", name="Test samples of bad → good")).to_be_visible()  # the largest first
+    # A click on an error cell of the confusion matrix picks its group (near a corner: the count is in the middle).
+    cell = page.get_by_test_id("stVegaLiteChart").locator('[aria-label*="true: good; predicted: bad;"]')
+    cell.click(position={"x": 5, "y": 5})
     expect(page.get_by_role("heading", name="Test samples of good → bad")).to_be_visible()
+    expect(page.get_by_role("combobox", name="Error group (true → predicted)")).to_have_value(re.compile(r"^good → bad"))
     settle(page, "2-credit-errors", charts=1)
 
     go(page, "3 · Attribution")

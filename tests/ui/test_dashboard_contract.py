@@ -281,3 +281,28 @@ def test_the_sidebar_follows_the_page_it_is_drawn_after():
     at.radio(key="model_source").set_value("recipe").run()  # back to a recipe: the sidebar says so at once
     sidebar = " ".join(m.value for m in at.sidebar.markdown)
     assert "pipe.skops" not in sidebar and "recipe `default`" in sidebar
+
+
+def test_a_long_ranking_waits_for_a_click_with_its_estimate(credit_analysis):
+    """With a slow rate measured in this session (here: 10 models a second), a ranking that is not
+    in memory shows its cost and starts only on a click; one in memory says 'ready'."""
+    data, recipe = credit_analysis.data, credit_analysis.recipe
+    key = f"{data.fingerprint}|{recipe.fingerprint()}"
+    at = AppTest.from_file(DASHBOARD, default_timeout=TIMEOUT)
+    at.session_state["rates"] = {key: 10.0}
+    at.session_state["action"] = "upweight"
+    at.session_state["seed"] = 7  # an analysis of its own: no ranking in memory from the other tests
+    at.run()
+    visit(at, ERRORS)
+    at.switch_page(ATTRIBUTION).run()
+    assert not at.exception
+    expected = "about 2,400 models, about 4 min"  # 800 samples x 3 seeds at 10 models/s
+    assert any(expected in i.value for i in at.info), [i.value for i in at.info]
+    start = [b for b in at.button if b.label.startswith("Start · ")]
+    assert len(start) == 1 and start[0].label == f"Start · {expected}"
+    assert not at.metric  # nothing was trained or shown
+    assert "Upweight ×10 · " + expected in at.selectbox(key="action").format_func("upweight")
+    start[0].click().run()
+    assert not at.exception and not at.error
+    assert at.session_state["result"].ranking.action == "upweight"
+    assert at.selectbox(key="action").format_func("upweight").endswith("· ready")
