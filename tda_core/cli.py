@@ -1,4 +1,4 @@
-"""The command line: ``python -m tda_core {demos,errors,attribute,apply}`` (see shared/DESIGN.md).
+"""The command line: ``python -m tda_core {demos,errors,attribute,apply,report}`` (see shared/DESIGN.md).
 
 Arguments are checked here, before anything is trained; the engine then speaks in the user's
 words, and every error ends as one ``error:`` line with exit code 2.
@@ -95,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     errors = sub.add_parser("errors", help="test accuracy and the error groups of the baseline ensemble")
     attribute = sub.add_parser("attribute", help="rank training samples for an error group and measure the group effect")
     apply = sub.add_parser("apply", help="write the training set with an action applied, and a manifest")
-    for p in (errors, attribute, apply):
+    report = sub.add_parser("report", help="write a self-contained HTML triage report of an attribution (opens offline)")
+    for p in (errors, attribute, apply, report):
         _add_data(p)
         _add_model(p)
         _add_run(p)
@@ -109,6 +110,15 @@ def build_parser() -> argparse.ArgumentParser:
     attribute.add_argument("--alpha", type=float, default=0.05, help="significance level (0.05)")
     attribute.add_argument("--unit", choices=("sample", "group"), default="sample",
                            help="rank single training samples, or candidate groups of --size samples")
+    report.add_argument("--group", required=True, help="error group TRUE:PRED, class names as in the data")
+    report.add_argument("--tests", type=_int_list, help="only these test samples of the group (test row positions)")
+    report.add_argument("--action", required=True, choices=tuple(ACTIONS))
+    report.add_argument("--metric", required=True, choices=tuple(METRICS))
+    report.add_argument("--size", type=int, required=True, help="group size K")
+    report.add_argument("--alpha", type=float, default=0.05, help="significance level (0.05)")
+    report.add_argument("--unit", choices=("sample", "group"), default="sample",
+                        help="rank single training samples, or candidate groups of --size samples")
+    report.add_argument("--out", dest="html", required=True, help="the HTML file to write (e.g. triage.html)")
     apply.add_argument("--action", choices=tuple(ACTIONS), help="the action (with --indices)")
     apply.add_argument("--indices", type=_int_list, help="training indices I,J,... (with --action)")
     apply.add_argument("--manifest", help="replay an exported manifest.json instead of --action/--indices")
@@ -445,6 +455,32 @@ def _write_fix(args: argparse.Namespace, table, manifest: dict[str, Any]) -> int
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import build_report
+
+    html_path = Path(args.html)
+    if not str(args.html).strip() or html_path.is_dir():
+        raise UsageError(f"--out {one_line(args.html, 200)} must be a file name, such as triage.html")
+    if any(source and Path(source).absolute() == html_path.absolute() for source in (args.train, args.test, args.data, args.model)):
+        raise UsageError(f"--out {one_line(args.html, 200)} would overwrite an input; give another file name")
+    started = time.perf_counter()
+    analysis = _analysis(args, f"{args.action} ranking", ranking=True)
+    true, pred = _parse_group(args.group, analysis.data.classes)
+    analysis.compute_baseline(ProgressPrinter("baseline"))
+    group = analysis.group(true, pred, args.tests)
+    result = analysis.attribute(group, args.action, args.metric, args.size, args.alpha, unit=args.unit)
+    page = build_report(analysis, result, started)
+    try:
+        if html_path.parent != Path(""):
+            html_path.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomically(html_path, page)
+    except OSError as exc:
+        raise UsageError(f"cannot write --out {one_line(html_path, 200)} ({describe(exc)})") from None
+    print(f"wrote {html_path} ({len(page.encode()) / 1024:.0f} KB): {group.label}, {args.action} / {args.metric}, "
+          f"{len(result.selected)} selected")
+    return 0
+
+
 def _write_atomically(path: Path, text: str) -> None:
     """Write a temporary file beside ``path`` and rename it: a failed write leaves the old file whole."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -456,7 +492,7 @@ def _write_atomically(path: Path, text: str) -> None:
             tmp.unlink()
 
 
-COMMANDS = {"demos": cmd_demos, "errors": cmd_errors, "attribute": cmd_attribute, "apply": cmd_apply}
+COMMANDS = {"demos": cmd_demos, "errors": cmd_errors, "attribute": cmd_attribute, "apply": cmd_apply, "report": cmd_report}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

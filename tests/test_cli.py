@@ -449,3 +449,29 @@ def test_apply_replays_a_manifest_byte_identically(tmp_path, capsys):
     assert code == 2 and only_error_line(err) == "error: give either --manifest or --action with --indices, not both"
     code, _, err = run("apply", "--demo", "credit", "--out", str(tmp_path / "x"), cache=cache, capsys=capsys)
     assert code == 2 and only_error_line(err) == "error: apply needs --action and --indices, or --manifest FILE"
+
+
+def test_report_writes_one_offline_html_file_without_torch(tmp_path):
+    out = tmp_path / "reports" / "triage.html"
+    code = (
+        "import sys\n"
+        "from tda_core.cli import main\n"
+        f"assert main(['report', '--demo', 'credit', '--group', 'bad:good', '--action', 'remove', '--metric', 'loss', "
+        f"'--size', '5', '--out', {str(out)!r}, '--cache-dir', {str(tmp_path / 'c')!r}]) == 0\n"
+        "assert 'torch' not in sys.modules, 'report --demo credit'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"wrote {out} (") and "bad -> good, remove / loss" in proc.stdout
+    page = out.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "Feature attributions" in page and "Group effect" in page
+    assert not re.search(r"""(?:src|href)\s*=\s*["'](?!data:)""", page)
+
+
+def test_report_out_must_be_a_file(tmp_path, capsys):
+    code, _, err = run("report", "--demo", "credit", "--group", "bad:good", "--action", "remove", "--metric", "loss", "--size", "5",
+                       "--out", str(tmp_path), cache=tmp_path / "c", capsys=capsys)
+    assert code == 2 and only_error_line(err) == f"error: --out {tmp_path} must be a file name, such as triage.html"
+    code, _, err = run("report", "--demo", "credit", "--group", "bad:good", "--action", "remove", "--metric", "loss", "--size", "5",
+                       cache=tmp_path / "c", capsys=capsys)
+    assert code == 2 and "--out" in only_error_line(err)

@@ -1,0 +1,126 @@
+"""The triage report: one self-contained HTML file, checked for its numbers and, in a real
+Chromium opened from disk, for requests that would leave the machine."""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from tda_core.analysis import Analysis
+from tda_core.engine import RunConfig
+from tda_core.report import build_report
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def credit_report(credit):
+    from tda_core.recipes.registry import default_recipe
+
+    analysis = Analysis(credit, default_recipe(credit), RunConfig(ensemble=3))
+    group = analysis.group("bad", "good")
+    result = analysis.attribute(group, "relabel", "gt_prob", 10)
+    return analysis, result, build_report(analysis, result)
+
+
+def urls(page: str) -> list[str]:
+    """Every address the page would load: src/href attributes and CSS url()."""
+    return re.findall(r"""(?:src|href)\s*=\s*["']([^"']*)""", page) + re.findall(r"url\(([^)]*)\)", page)
+
+
+def text_of(page: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", " ", re.sub(r"<script.*?</script>", " ", page, flags=re.S)))
+
+
+def test_the_report_holds_the_triage_and_loads_nothing(credit_report):
+    analysis, result, page = credit_report
+    assert all(u.startswith("data:") for u in urls(page)), urls(page)
+    assert "<script src" not in page and "@import" not in page and "@font-face" not in page
+    text = text_of(page)
+    errors = analysis.errors
+    assert f"Test accuracy {errors.accuracy_mean:.3f} ± {errors.accuracy_std:.3f}" in text
+    assert f"Reliability of the ranking: {result.reliability:.2f}" in text
+    effect = result.effect
+    assert effect is not None
+    for words in (f"errors fixed {effect.errors_fixed}", f"new errors {effect.errors_new}", f"net benefit {effect.net_benefit:+d}",
+                  "Before (rows: true class", "After (rows: true class", "Feature attributions", *map(str, analysis.data.X_train.columns)):
+        assert words in " ".join(text.split()), words
+    top = result.ranking.train_index[0]
+    assert f"{result.ranking.delta_mean[0]:+.4f}" in text and f"<td>{top}</td>" in page
+    last = result.ranking.train_index[49]
+    assert f"<td>50</td><td>{last}</td>" in page and "<td>51</td>" not in page  # the top 50 of the ranking
+    assert page.count('type="application/vnd.vegalite+json"') == 2  # the ranking's chart and the per-test chart
+    assert "exact linear contributions" in text and "The error" in text
+
+
+def test_a_deterministic_model_says_exact(credit):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from tda_core.recipes.preprocessing import tabular_preprocessor
+    from tda_core.recipes.sklearn_recipe import SklearnRecipe
+
+    small = credit.__class__(**{**credit.__dict__, "X_train": credit.X_train.iloc[:120], "y_train": credit.y_train[:120],
+                                "train_ids": credit.train_ids[:120], "fingerprint": ""})
+    analysis = Analysis(small, SklearnRecipe(make_pipeline(tabular_preprocessor(), LogisticRegression(max_iter=500))), RunConfig(ensemble=3))
+    group = analysis.errors.groups[0]
+    result = analysis.attribute(group, "remove", "loss", 3)
+    page = build_report(analysis, result)
+    assert result.deterministic and "<td>exact</td>" in page
+    assert "deterministic: trained once per edit" in text_of(page)
+
+
+@pytest.mark.slow
+def test_images_are_embedded_with_their_saliency(tiny_images):
+    from tda_core.recipes.torch.recipe import TorchRecipe
+
+    analysis = Analysis(tiny_images, TorchRecipe("small_cnn", epochs=3, batch_size=8), RunConfig(ensemble=2))
+    group = analysis.errors.groups[0]
+    result = analysis.attribute(group, "remove", "loss", 3)
+    page = build_report(analysis, result)
+    assert page.count("src='data:image/png;base64,") >= 2 * (1 + len(result.selected or result.ranking.train_index[:5]))
+    assert "gradient x input" in text_of(page) and all(u.startswith("data:") for u in urls(page))
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_the_report_opens_offline_in_chromium(credit_report, tmp_path):
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing")
+        pytest.skip(f"{CHROMIUM} is missing")
+    from playwright.sync_api import sync_playwright
+
+    analysis, result, page_html = credit_report
+    report = tmp_path / "triage.html"
+    report.write_text(page_html, encoding="utf-8")
+    requests: list[str] = []
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            context = chromium.new_context(viewport={"width": 1280, "height": 800})
+            context.route("**/*", lambda route: (requests.append(route.request.url),
+                                                 route.continue_() if route.request.url.startswith(("file:", "data:")) else route.abort()))
+            page = context.new_page()
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto(report.as_uri(), wait_until="load")
+            body = page.inner_text("body")
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+            width = page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth + 1")
+        finally:
+            chromium.close()
+    leaving = [u for u in requests if not u.startswith(("file:", "data:"))]
+    assert not leaving, leaving
+    assert f"Test accuracy {analysis.errors.accuracy_mean:.3f}" in body
+    assert f"Reliability of the ranking: {result.reliability:.2f}" in body
+    assert f"net benefit\t{result.effect.net_benefit:+d}" in body or f"net benefit {result.effect.net_benefit:+d}" in " ".join(body.split())
+    assert width
