@@ -76,17 +76,18 @@ def png_data_uri(picture: np.ndarray) -> str:
 
 def saliency_overlay(thumbnail: np.ndarray, saliency: np.ndarray) -> np.ndarray:
     """The thumbnail (H, W, 3) tinted red where the map pushes toward the predicted class and blue
-    where it pushes away, in proportion to the map's largest magnitude."""
+    where it pushes away, in proportion to the map's magnitude (its 99th percentile is full colour,
+    so that a few extreme pixels do not wash the rest out)."""
     from PIL import Image
 
     h, w = thumbnail.shape[:2]
-    scale = float(np.max(np.abs(saliency))) or 1.0
+    scale = float(np.percentile(np.abs(saliency), 99)) or float(np.max(np.abs(saliency))) or 1.0
     resized = np.asarray(Image.fromarray((saliency / scale).astype(np.float32), mode="F").resize((w, h), Image.NEAREST))
     grey = thumbnail.astype(np.float64).mean(axis=2, keepdims=True) * np.ones(3)
     tint = np.zeros((h, w, 3))
     tint[..., 0] = np.clip(resized, 0, 1) * 255
     tint[..., 2] = np.clip(-resized, 0, 1) * 255
-    alpha = np.abs(resized)[..., None] * 0.7
+    alpha = np.clip(np.abs(resized), 0, 1)[..., None] * 0.85
     return np.clip(grey * (1 - alpha) + tint * alpha, 0, 255).astype(np.uint8)
 
 

@@ -136,3 +136,26 @@ def test_images_get_gradient_saliency_on_member_0(tiny_images):
     np.testing.assert_allclose(result.error.sum(), result.error_map.sum(), rtol=1e-9)
     assert np.isfinite(result.train).all() and np.abs(result.error).sum() > 0
     assert "regions" in result.sentence or "share" in result.sentence
+
+
+@pytest.mark.parametrize("final, method", [("forest", OCCLUSION), ("logistic", LINEAR)])
+def test_an_uploaded_skops_model_on_the_credit_demo(credit, tmp_path, final, method):
+    import skops.io as sio
+    from sklearn.ensemble import RandomForestClassifier
+
+    from tda_core.recipes.files import load_model
+
+    last = RandomForestClassifier(n_estimators=10, random_state=0) if final == "forest" else LogisticRegression(max_iter=1000)
+    path = tmp_path / f"{final}.skops"
+    sio.dump(make_pipeline(tabular_preprocessor(), last), path)
+    analysis = analysis_of(credit, load_model(str(path), credit, trust_code=True), ensemble=2)
+    group = analysis.errors.groups[0]
+    result = feature_attribution(analysis, group.test_indices[0], [0, 1, 2, 3, 4], pred=group.pred, true=group.true)
+    assert result.method == method and result.features == tuple(credit.X_train.columns)
+    assert result.error.shape == (6,) and result.train.shape == (5, 6) and np.isfinite(result.train).all()
+    assert np.abs(result.error).sum() > 0 and result.sentence.startswith("The error")
+    if method == LINEAR:  # exact: the contributions and the offset add up to the model's logit difference
+        model = make_pipeline(tabular_preprocessor(), LogisticRegression(max_iter=1000)).fit(credit.X_train, credit.y_train)
+        sign = 1.0 if credit.class_index(group.pred) == 1 else -1.0
+        logit = sign * model.decision_function(credit.X_test.iloc[[group.test_indices[0]]])[0]
+        assert result.error.sum() + result.offset == pytest.approx(logit, rel=1e-9)
