@@ -215,3 +215,31 @@ def read_manifest(text: str | bytes) -> dict[str, Any]:
         raise UsageError("the manifest is not a JSON object; give the manifest.json that was exported with the training set")
     return manifest
 
+
+
+def replay_effect(analysis: Any, manifest: Mapping[str, Any], metric: str | None = None) -> Any:
+    """The before/after comparison of a rule-based manifest (remove, relabel, upweight), measured
+    again by retraining with ``analysis`` (:meth:`tda_core.analysis.Analysis.effect`): on the error
+    group and with the metric recorded in its ``why`` (or ``metric``). It equals the exported one
+    when the analysis has the same data, model and run settings; a relabel whose recorded labels
+    are not this baseline's next most likely classes is refused. Hand edits mix removal and
+    relabelling, which no single action expresses, so they have no comparison here yet."""
+    data = analysis.data
+    replay_manifest(data, manifest)  # the same checks as the export: fingerprint, rows, labels
+    action = get_action(str(manifest["action"])) if manifest["action"] != HAND_EDITS else None
+    if action is None:
+        raise UsageError("hand edits have no before/after comparison yet: it needs an action that removes and relabels at once")
+    why = manifest.get("why") if isinstance(manifest.get("why"), Mapping) else {}
+    group_doc = why.get("error_group") if isinstance(why.get("error_group"), Mapping) else None
+    if group_doc is None:
+        raise UsageError("the manifest records no error group (its 'why'), so there is nothing to compare on")
+    indices = [int(c["train_index"]) for c in manifest["changes"]]
+    if action.needs_targets:
+        targets = analysis.baseline.relabel_targets
+        differ = [c["train_index"] for c in manifest["changes"]
+                  if "new_label" in c and data.class_index(str(c["new_label"])) != int(targets[int(c["train_index"])])]
+        if differ:
+            raise UsageError(f"the manifest relabels training rows {differ[:10]} to other classes than this model's next most likely "
+                             "class; use the same model and run settings as the export")
+    group = analysis.group(str(group_doc["true"]), str(group_doc["pred"]), [int(t) for t in group_doc.get("test_indices", [])] or None)
+    return analysis.effect(group, action, metric or str(why.get("metric", "loss")), indices)

@@ -189,3 +189,26 @@ def test_a_manifest_for_other_data_or_hand_broken_is_refused_in_words(data):
         replay_manifest(data, manifest | {"changes": [{"train_index": 1, "removed": True}] * 2})
     with pytest.raises(UsageError, match="not valid JSON"):
         read_manifest("{nope")
+
+
+def test_a_replayed_manifest_gives_the_same_before_and_after(credit):
+    from tda_core.analysis import Analysis
+    from tda_core.engine import RunConfig
+    from tda_core.fix import hand_edited_training_set, replay_effect
+    from tda_core.recipes.registry import default_recipe
+
+    exported = Analysis(credit, default_recipe(credit), RunConfig(ensemble=2, use_cache=False))
+    group = exported.group("bad", "good")
+    effect = exported.effect(group, "relabel", "gt_prob", [3, 5, 8])
+    why = {"error_group": {"true": "bad", "pred": "good", "test_indices": list(group.test_indices)}, "metric": "gt_prob"}
+    _, manifest = _csv_and_manifest(*corrected_training_set(credit, exported.baseline, "relabel", [3, 5, 8], context=why))
+    again = replay_effect(Analysis(credit, default_recipe(credit), RunConfig(ensemble=2, use_cache=False)), manifest)
+    assert (again.delta_mean, again.accuracy_after_mean, again.errors_fixed, again.errors_new) == (
+        effect.delta_mean, effect.accuracy_after_mean, effect.errors_fixed, effect.errors_new)
+    np.testing.assert_array_equal(again.confusion_after, effect.confusion_after)
+    _, hand = _csv_and_manifest(*hand_edited_training_set(credit, remove=[1], context=why))
+    with pytest.raises(UsageError, match="hand edits have no before/after comparison yet"):
+        replay_effect(exported, hand)
+    wrong = manifest | {"changes": [dict(c, new_label=c["label"]) for c in manifest["changes"]]}
+    with pytest.raises(UsageError, match="other classes than this model's next most likely class"):
+        replay_effect(exported, wrong)
