@@ -159,3 +159,18 @@ def test_an_uploaded_skops_model_on_the_credit_demo(credit, tmp_path, final, met
         sign = 1.0 if credit.class_index(group.pred) == 1 else -1.0
         logit = sign * model.decision_function(credit.X_test.iloc[[group.test_indices[0]]])[0]
         assert result.error.sum() + result.offset == pytest.approx(logit, rel=1e-9)
+
+
+def test_the_fitted_model_is_cached_on_disk_and_counted(one_decides, tmp_path):
+    """A second analysis (another process, say) reads the member's model from the cache."""
+    config = RunConfig(ensemble=2, cache_dir=str(tmp_path))
+    first = Analysis(one_decides, LogisticSGDRecipe(), config)
+    first.compute_baseline()
+    a = feature_attribution(first, 0, [1, 2])
+    assert first.engine.stats.retrains == 2 + 1
+    second = Analysis(one_decides, LogisticSGDRecipe(), config)
+    second.compute_baseline()
+    b = feature_attribution(second, 0, [1, 2])
+    assert second.engine.stats.retrains == 0 and second.engine.stats.cache_hits == 2 + 1
+    np.testing.assert_array_equal(a.train, b.train)
+    np.testing.assert_array_equal(a.error, b.error)
