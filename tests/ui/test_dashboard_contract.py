@@ -256,6 +256,7 @@ def test_a_junk_upload_is_explained_in_words():
         assert jargon not in messages[0], messages[0]
 
 
+@pytest.mark.slow
 def test_images_default_to_head_only_on_a_cpu_with_full_retraining_one_click_away():
     torch = pytest.importorskip("torch")
     at = start({"demo": "digits"})
