@@ -141,15 +141,16 @@ with right:
             state.put(state.EPOCHS, loaders.default_epochs())
         if state.get(state.NET_MODE) is None:
             state.put(state.NET_MODE, loaders.default_net_mode())
-        modes = dict(NET_MODES)
+        mode_costs = {}
         if data is not None and not torch_upload:  # the cost of each mode, before choosing it
-            for mode in modes:
+            for mode in NET_MODES:
                 mode_recipe = loaders.recipe_by_name("default", data.fingerprint, int(state.get(state.EPOCHS)), mode,
                                                      state.get(state.MEMBERS) == "checkpoints", data)
-                modes[mode] += f" · per action: {ranking_cost(data, mode_recipe)}"
+                mode_costs[mode] = ranking_cost(data, mode_recipe)
         with st.container(horizontal=True, gap="medium"):
             n1, n2 = st.container(width="stretch"), st.container(width=120)
-        n1.radio("Network retraining", list(modes), format_func=modes.get, key=state.NET_MODE,
+        # Fixed labels (a label that changes makes a new widget): the costs go in the caption below.
+        n1.radio("Network retraining", list(NET_MODES), format_func=NET_MODES.get, key=state.NET_MODE,
                  persist_state="session",
                  help="Full: every counterfactual retrains the whole network. Head only: the network is trained once "
                       "per seed on the unedited data, its body is frozen, and every counterfactual retrains only the "
@@ -158,6 +159,9 @@ with right:
         n2.number_input("Epochs", min_value=1, max_value=500, step=1, key=state.EPOCHS, persist_state="session",
                         help="Training epochs of the network (in head-only mode: of the network whose body is frozen; "
                              "the last layer then trains for its own epochs).")
+        if mode_costs:
+            n1.caption("Per action · " + " · ".join(f"**{'full' if m == 'full' else 'head only'}**: {c}"
+                                                    for m, c in mode_costs.items()))
         st.radio("Members", list(MEMBER_SCHEMES), format_func=MEMBER_SCHEMES.get, key=state.MEMBERS,
                  persist_state="session", horizontal=True,
                  help="Independent seeds: every member is its own training run (its own initialisation and batch "

@@ -281,7 +281,7 @@ def test_digits_head_only_by_default(server, page):
     choose(page, "Demo", re.compile(r"^digits"))
     expect(page.get_by_text("Image shape")).to_be_visible()
     expect(page.get_by_role("radio", name=re.compile(r"^Head only \(fast\)"))).to_be_checked()
-    expect(page.get_by_text(re.compile(r"^Full: retrain every layer · per action: about 900 models"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^Per action · full: about 900 models"))).to_be_visible()
     set_number(page, "Epochs", 1)
     page.get_by_text("Run settings: ensemble, seeds, parallelism, candidate mode").click()
     set_number(page, "Ensemble members", 2)

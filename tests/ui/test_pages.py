@@ -564,10 +564,12 @@ def test_image_demo_data_errors_and_attribution(digits_engine):
     at = digits_app()
     # Data page: image metrics, the network controls, a capped preview gallery.
     assert metric(at, "Image shape").value == "×".join(map(str, data.X_train.shape[1:]))
-    # Each mode with its cost: one model per training image and member for every action's ranking.
-    full, head = at.radio(key="net_mode").options
-    assert full.startswith(f"Full: retrain every layer · per action: about {data.n_train * DIGITS['ensemble']:,} models")
-    assert head.startswith("Head only (fast): retrains only the last layer on frozen features · per action: about ")
+    assert at.radio(key="net_mode").options == ["Full: retrain every layer",
+                                                "Head only (fast): retrains only the last layer on frozen features"]
+    # Each mode's cost: one model per training image and member for every action's ranking.
+    models = f"about {data.n_train * DIGITS['ensemble']:,} models"
+    assert any(c.value.startswith(f"Per action · **full**: {models}") and f"**head only**: {models}" in c.value
+               for c in at.caption)
     members = at.radio(key="members")
     assert members.options == ["Independent seeds (default)", "Checkpoints of one run (the study's scheme)"]
     assert members.value == "seeds"
