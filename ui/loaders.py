@@ -253,7 +253,9 @@ def current() -> Current | None:
     return Current(data, recipe, config, analysis)
 
 
-_JARGON = re.compile(r"\s*\((?:[A-Za-z_.]*(?:Error|Exception|Warning)): [^()]*\)")
+#: "(UnicodeDecodeError: 'utf-8' codec ...)", "(ArrowInvalid: ...)", "(BadZipFile)": a Python exception's
+#: name (CamelCase) and message in parentheses, as tda_core.exceptions.describe writes them.
+_JARGON = re.compile(r"\s*\((?:[A-Za-z_]+\.)*(?:[A-Z][a-z0-9]+){2,}[A-Za-z0-9_]*(?:: [^()]*)?\)")
 
 
 def in_words(message: str) -> str:
