@@ -17,6 +17,9 @@ aligned on the same features for the error and the training samples:
   difference ``log p(pred) - log p(true)`` of the row minus the same with that column set to a
   typical value: its training mean (numeric) or most frequent value (categorical). It says how
   much the row's own value, rather than a typical one, moves the prediction toward ``pred``.
+* **Tables, PyTorch networks**: gradient x centred input of the logit difference in the
+  preprocessed space (exact for a linear network, a first-order approximation otherwise),
+  summed back to the columns like the linear contributions.
 * **Images**: gradient x input of the predicted class's logit with respect to the pixels, on the
   member's network (plain ``torch.autograd``: Captum is not a dependency of this project). The
   map (H, W) sums the channels; the features are the nine regions of a 3 x 3 grid (the sum of
@@ -48,6 +51,7 @@ REGIONS = ("top left", "top", "top right", "left", "centre", "right", "bottom le
 LINEAR = "exact linear contributions (coefficient x centred value)"
 OCCLUSION = "occlusion against training means and modes"
 GRADIENT = "gradient x input of the predicted class's logit"
+CENTRED_GRADIENT = "gradient x centred input of the logit difference (a first-order approximation)"
 
 
 @dataclass(frozen=True, eq=False)
@@ -150,7 +154,7 @@ def fit_network(recipe: Recipe, data: Dataset, seed: int) -> dict[str, np.ndarra
     from .recipes.torch.training import Optimisation, deterministic
     from .recipes.torch.training import fit_network as train
 
-    X_np = np.asarray(data.X_train, dtype=np.float32)
+    X_np = recipe.arrays(data)[0]  # images as they are; tables through the standard preprocessing
     device = recipe.torch_device
     model = recipe.build(data.n_classes, X_np.shape[1:], seed).to(device)
     if not (recipe.mode == "head" and recipe.initial_state is not None):
@@ -330,6 +334,31 @@ def _join(parts: list[str]) -> str:
     return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
 
 
+def _network_on_table(analysis: Analysis, recipe: Any, seed: int, train_indices: tuple[int, ...], test_index: int,
+                      pred: int, true: int, features: tuple[str, ...]) -> np.ndarray:
+    """(K + 1, F): gradient x centred input of the logit difference, in the preprocessed space
+    (centred on the training mean), summed back to the columns."""
+    import torch
+
+    from .recipes.preprocessing import tabular_preprocessor
+
+    data = analysis.data
+    state = analysis.engine.fitted(data, recipe, seed, fit_network)
+    X_train, X_test = recipe.arrays(data)
+    network = recipe.build(data.n_classes, X_train.shape[1:], seed)
+    network.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()})
+    network.eval()
+    rows = np.concatenate([X_train[list(train_indices)], X_test[[test_index]]])
+    x = torch.from_numpy(np.ascontiguousarray(rows, dtype=np.float32)).requires_grad_(True)
+    logits = network(x)
+    (grad,) = torch.autograd.grad((logits[:, pred] - logits[:, true]).sum(), x)
+    centred = rows.astype(np.float64) - X_train.astype(np.float64).mean(axis=0)
+    owners = column_owners(tabular_preprocessor().fit(data.X_train), features)
+    if owners is None or len(owners) != rows.shape[1]:
+        raise ModelError("the columns of the preprocessed table cannot be traced back to the data's columns")
+    return _sum_to_owners(grad.detach().numpy().astype(np.float64) * centred, owners, len(features))
+
+
 # --- the entry point ---------------------------------------------------------------------------
 
 
@@ -351,6 +380,9 @@ def feature_attribution(
         raise UsageError(f"training indices {bad} are out of range: the training set has rows 0..{data.n_train - 1}")
     p = data.class_index(pred) if pred is not None else int(analysis.baseline.predicted_test[test_index])
     t = data.class_index(true) if true is not None else int(data.y_test[test_index])
+    if p == t:
+        raise UsageError(f"test row {test_index} is predicted as its true class {data.classes[t]}: attributions toward the predicted "
+                         "class against the true one need an error (or another class named as the prediction)")
     seed = analysis.members[0].seed
     rows = (*train_indices, data.n_train + test_index)  # positions in the training rows followed by the test rows
     error_map = train_maps = None
@@ -378,7 +410,12 @@ def feature_attribution(
             method = LINEAR if out["linear"][0] else OCCLUSION
             offset = float(out["offset"][0]) if out["linear"][0] else None
         else:
-            raise ModelError(f"feature attribution is not available for {recipe.display_name} on tables")
+            from .recipes.torch.recipe import TorchRecipe
+
+            if not isinstance(recipe, TorchRecipe):
+                raise ModelError(f"feature attribution is not available for {recipe.display_name} on tables")
+            scores = _network_on_table(analysis, recipe, seed, train_indices, test_index, p, t, features)
+            method = CENTRED_GRADIENT
     else:
         from .recipes.torch.recipe import TorchRecipe
 

@@ -129,7 +129,8 @@ def test_images_get_gradient_saliency_on_member_0(tiny_images):
     analysis = analysis_of(tiny_images, TorchRecipe("small_cnn", epochs=3, batch_size=8), ensemble=2)
     analysis.compute_baseline()
     before = analysis.engine.stats.retrains
-    result = feature_attribution(analysis, 1, [0, 4, 5])
+    error = int(analysis.errors.groups[0].test_indices[0])
+    result = feature_attribution(analysis, error, [0, 4, 5])
     assert analysis.engine.stats.retrains == before + 1
     assert result.method == GRADIENT and result.features == REGIONS
     assert result.error_map.shape == (8, 8) and result.train_maps.shape == (3, 8, 8)
@@ -174,3 +175,27 @@ def test_the_fitted_model_is_cached_on_disk_and_counted(one_decides, tmp_path):
     assert second.engine.stats.retrains == 0 and second.engine.stats.cache_hits == 2 + 1
     np.testing.assert_array_equal(a.train, b.train)
     np.testing.assert_array_equal(a.error, b.error)
+
+
+def test_a_network_on_a_table_gets_gradient_x_centred_input(one_decides):
+    from tda_core.feature_attribution import CENTRED_GRADIENT
+    from tda_core.recipes.torch.recipe import TorchRecipe
+
+    analysis = analysis_of(one_decides, TorchRecipe("mlp", epochs=30, batch_size=32, lr=0.01), ensemble=2)
+    result = feature_attribution(analysis, int(analysis.errors.groups[0].test_indices[0]), list(range(10)))
+    assert result.method == CENTRED_GRADIENT and result.features == ("x", "noise", "colour")
+    shares = np.abs(np.vstack([result.error, result.train]))
+    assert shares[:, 0].sum() / shares.sum() > 0.6  # x, which alone decides, carries most of it
+
+
+def test_a_correct_prediction_is_refused_in_words(one_decides):
+    from tda_core.exceptions import UsageError
+
+    analysis = analysis_of(one_decides, LogisticSGDRecipe(), ensemble=2)
+    right = next(i for i in range(one_decides.n_test) if analysis.baseline.predicted_test[i] == one_decides.y_test[i])
+    with pytest.raises(UsageError, match=f"test row {right} is predicted as its true class"):
+        feature_attribution(analysis, right, [0])
+    with pytest.raises(UsageError, match=r"training indices \[999\] are out of range"):
+        feature_attribution(analysis, 0, [999])
+    other = one_decides.classes[1 - one_decides.y_test[right]]
+    assert feature_attribution(analysis, right, [0], pred=other).pred == other
