@@ -240,12 +240,12 @@ else:
         top = table.head(GALLERY_ROWS)
         gallery(data.thumbnails_train, list(top["train #"]), tables.gallery_captions(top), cap=GALLERY_ROWS)
     if estimates is not None:
-        rest = tables.estimates_frame(analysis, estimates)
+        rest = tables.estimates_frame(analysis, estimates, metric)
         with st.expander(f"Estimates only, not retrained: the other {len(rest):,} samples · {estimates.method}"):
             st.caption("These numbers are estimates, not retraining results: they never enter the ranking, the selection "
                        "or the group effect. Best estimated improvement first.")
             st.dataframe(rest.head(tables.ESTIMATE_ROWS), hide_index=True, width="stretch", height=300,
-                         column_config={"estimated effect": st.column_config.NumberColumn(format="%.5f")})
+                         column_config={"estimated improvement": st.column_config.NumberColumn(format="%+.5f")})
             if len(rest) > tables.ESTIMATE_ROWS:
                 st.caption(f"Showing the first {tables.ESTIMATE_ROWS:,} of {len(rest):,}.")
 

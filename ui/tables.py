@@ -45,6 +45,12 @@ def edit_text(data: Dataset, targets: np.ndarray | None, action: str, i: int) ->
     return f"{label}, {UPWEIGHT_TEXT}"
 
 
+def _sign(metric: str) -> float:
+    from tda_core.metrics import METRICS
+
+    return METRICS[metric].sign
+
+
 def direction(metric: str) -> str:
     """'higher is better' or 'lower is better' for a metric's raw values."""
     from tda_core.metrics import METRICS
@@ -230,14 +236,14 @@ def member_captions(members: pd.DataFrame) -> list[str]:
 ESTIMATE_ROWS = 1000
 
 
-def estimates_frame(analysis: Analysis, estimates: Estimates) -> pd.DataFrame:
+def estimates_frame(analysis: Analysis, estimates: Estimates, metric: str) -> pd.DataFrame:
     """The candidate-mode estimates of the samples that were not retrained, best estimate first."""
     data, base = analysis.data, analysis.baseline
     done = set(estimates.retrained)
     keep = np.array([int(i) not in done for i in estimates.train_index], dtype=bool)
     idx = estimates.train_index[keep]
     frame = pd.DataFrame({"estimate rank": np.flatnonzero(keep) + 1, "train #": idx,
-                          "estimated effect": estimates.estimate[keep]})
+                          "estimated improvement": _sign(metric) * estimates.estimate[keep]})
     frame["row id" if data.kind == "tabular" else "file"] = data.train_ids[idx]
     frame["label"] = [data.classes[c] for c in data.y_train[idx]]
     frame["baseline prediction"] = [data.classes[c] for c in base.predicted_train[idx]]

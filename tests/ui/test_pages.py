@@ -517,7 +517,8 @@ def test_candidate_mode_shows_retrained_rows_and_estimates_apart(candidate_engin
     # The other samples are listed only as estimates, in their own expander.
     assert any(e.label.startswith("Estimates only, not retrained") for e in at.expander)
     rest = at.dataframe[1].value
-    assert "estimated effect" in rest.columns and "effect" not in rest.columns
+    assert "estimated improvement" in rest.columns and "improvement" not in rest.columns
+    assert list(rest["estimated improvement"]) == sorted(rest["estimated improvement"], reverse=True)  # best first
     assert len(rest) == analysis.data.n_train - len(estimates.retrained)
     assert not set(rest["train #"]) & set(estimates.retrained)
 
