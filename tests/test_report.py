@@ -124,3 +124,15 @@ def test_the_report_opens_offline_in_chromium(credit_report, tmp_path):
     assert f"Reliability of the ranking: {result.reliability:.2f}" in body
     assert f"net benefit\t{result.effect.net_benefit:+d}" in body or f"net benefit {result.effect.net_benefit:+d}" in " ".join(body.split())
     assert width
+
+
+def test_nothing_significant_still_reports_the_ranking_and_the_top_features(credit_report):
+    analysis, _, _ = credit_report
+    result = analysis.attribute(analysis.group("bad", "good"), "relabel", "gt_prob", 10, alpha=1e-12)
+    assert result.effect is None and not result.selected
+    page = build_report(analysis, result)
+    text = " ".join(text_of(page).split())
+    assert "Nothing has a significant improving effect at alpha = 1e-12" in text
+    top = [int(i) for i in result.ranking.train_index[:5]]
+    assert all(f"train {i}" in text for i in top)  # the feature attributions of the top of the ranking
+    assert "No training sample has a significant improving effect" in text  # the warning
