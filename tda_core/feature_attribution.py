@@ -113,7 +113,21 @@ def fit_logistic_sgd(recipe: Recipe, data: Dataset, seed: int) -> dict[str, np.n
 def fit_sklearn(recipe: Recipe, data: Dataset, seed: int, rows: tuple[int, ...], pred: int, true: int) -> dict[str, np.ndarray]:
     """Attributions of ``rows`` (positions in the training rows followed by the test rows) on the
     seed's fitted scikit-learn model: exact linear contributions where the last step has ``coef_``
-    and its inputs map back to the columns, else occlusion (see the module docstring)."""
+    and its inputs map back to the columns, else occlusion (see the module docstring). The model
+    is fitted as the recipe fits a member (every ``random_state`` set to the seed; with
+    checkpoints, a full ``fit`` stands for the run). Any failure of the user's estimator is one
+    :class:`ModelError` line."""
+    from .exceptions import TDAError, describe
+
+    try:
+        return _fit_sklearn(recipe, data, seed, rows, pred, true)
+    except TDAError:
+        raise
+    except Exception as exc:  # the user's code: any type, one line
+        raise ModelError(f"{recipe.display_name} failed while computing feature attributions: {describe(exc)}") from None
+
+
+def _fit_sklearn(recipe: Recipe, data: Dataset, seed: int, rows: tuple[int, ...], pred: int, true: int) -> dict[str, np.ndarray]:
     import pandas as pd
     from sklearn.base import clone
     from sklearn.pipeline import Pipeline
