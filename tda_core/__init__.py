@@ -12,6 +12,8 @@ from .data import DEMOS, Dataset, load_demo, load_tabular, tabular_dataset
 from .engine import Engine, Progress, RunConfig
 from .errors import ErrorGroup, ErrorReport
 from .exceptions import DataError, ModelError, TDAError, UntrustedFileError, UsageError
+from .feature_attribution import FeatureAttribution, feature_attribution
+from .fix import corrected_training_set, hand_edited_training_set, read_manifest, replay_manifest
 from .metrics import METRICS, Metric, get_metric
 from .recipes import LogisticSGDRecipe, Recipe, SklearnRecipe, default_recipe, load_model, named_recipe
 from .stats import reliability
@@ -20,9 +22,47 @@ from .training_groups import CandidateGroup, GroupRanking
 __version__ = "0.2.0"
 
 __all__ = [
-    "ACTIONS", "DEMOS", "METRICS", "Action", "Analysis", "Attribution", "Baseline", "CandidateGroup", "DataError",
-    "Dataset", "Edit", "Effect", "Engine", "ErrorGroup", "ErrorReport", "GroupRanking", "LogisticSGDRecipe", "Metric",
-    "ModelError", "Progress", "Ranking", "Recipe", "RunConfig", "SklearnRecipe", "TDAError", "UntrustedFileError",
-    "UsageError", "check_request", "default_recipe", "get_action", "get_metric", "load_demo", "load_model",
-    "load_tabular", "named_recipe", "reliability", "tabular_dataset",
+    "ACTIONS",
+    "DEMOS",
+    "METRICS",
+    "Action",
+    "Analysis",
+    "Attribution",
+    "Baseline",
+    "CandidateGroup",
+    "DataError",
+    "Dataset",
+    "Edit",
+    "Effect",
+    "Engine",
+    "ErrorGroup",
+    "ErrorReport",
+    "FeatureAttribution",
+    "GroupRanking",
+    "LogisticSGDRecipe",
+    "Metric",
+    "ModelError",
+    "Progress",
+    "Ranking",
+    "Recipe",
+    "RunConfig",
+    "SklearnRecipe",
+    "TDAError",
+    "UntrustedFileError",
+    "UsageError",
+    "check_request",
+    "corrected_training_set",
+    "default_recipe",
+    "feature_attribution",
+    "get_action",
+    "get_metric",
+    "hand_edited_training_set",
+    "load_demo",
+    "load_model",
+    "load_tabular",
+    "named_recipe",
+    "read_manifest",
+    "reliability",
+    "replay_manifest",
+    "tabular_dataset",
 ]
