@@ -1,0 +1,63 @@
+"""The dashboard's charts keep their shape whatever the data: a row per test sample in the
+before -> after chart, confusion matrices of 2 to 20 classes whose cells and labels fit beside each
+other, and one colour code (better / worse / no change) in the improvement bars and the change
+matrix. Specs only: the browser tests draw them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("altair")
+from tda_core import attribution
+from ui import charts, tables
+
+
+@pytest.mark.parametrize("n", [1, 3, 40])
+def test_before_after_chart_has_a_height_per_test_sample(n):
+    per_test = [attribution.TestEffect(i, 0.2, 0.0, 0.2 + 0.01 * i, 0.0, 0.01 * i, 0.0) for i in range(n)]
+    spec = charts.before_after_chart(per_test, "true-class probability", "higher is better").to_dict()
+    assert spec["height"] == {"step": charts.ROW_HEIGHT}  # a fixed total height collapsed the rows into one
+    labels = spec["layer"][0]["encoding"]["y"]["sort"]
+    assert labels == [f"test #{i}" for i in range(n)]
+
+
+@pytest.mark.parametrize("n", [2, 3, 10, 20])
+def test_confusion_matrices_fit_two_abreast_in_a_laptop_window(n):
+    classes = [f"category {k:02d} of a long label xy" for k in range(n)]  # 30 characters
+    step = charts.matrix_step(n)
+    width = n * step + charts.label_limit(n) + 40  # cells, the longest label, the axis title
+    assert width <= 640 and step >= 18
+    matrix = np.arange(n * n).reshape(n, n)
+    for chart in (charts.confusion_chart(matrix, classes, "before"),
+                  charts.change_matrix_chart(matrix, matrix.T, classes, "change")):
+        spec = chart.to_dict()
+        assert spec["width"] == {"step": step} and spec["height"] == {"step": step}
+
+
+def test_change_matrix_colours_better_worse_and_nothing_for_no_change():
+    before = np.array([[5, 2], [1, 7]])
+    after = np.array([[6, 1], [2, 7]])  # one more correct 'a', one fewer a->b error, one more b->a error
+    spec = charts.change_matrix_chart(before, after, ["a", "b"], "change").to_dict()
+    rows = next(iter(spec["datasets"].values()))
+    effect = {(r["true"], r["predicted"]): (r["effect"], r["text"]) for r in rows}
+    assert effect == {("a", "a"): ("better", "+1"), ("a", "b"): ("better", "-1"),
+                      ("b", "a"): ("worse", "+1"), ("b", "b"): ("no change", "")}
+
+
+def test_improvement_bars_colour_by_sign_and_star_the_selected():
+    top = pd.DataFrame({"train #": [4, 9, 2], "selected": [True, False, False], "significant": [True, True, False],
+                        "improvement": [0.3, 0.0, -0.2], "p-value": [0.01, 0.02, 0.5]})
+    spec = charts.effect_bars(top).to_dict()
+    rows = next(iter(spec["datasets"].values()))
+    assert [(r["sample"], r["effect"]) for r in rows] == [("★ train #4", "improves"), ("train #9", "no change"),
+                                                          ("train #2", "worsens")]
+    assert spec["encoding"]["x"]["field"] == "improvement"
+
+
+def test_signed_colours_leave_no_change_uncoloured():
+    assert tables.signed_colour(0.01).endswith("#2e7d32")
+    assert tables.signed_colour(-0.01).endswith("#c62828")
+    assert tables.signed_colour(0.0) == "" and tables.signed_colour(float("nan")) == ""
+    assert tables.delta_colour(0.0) == "off" and tables.words_colour(-1) == "inverse"
