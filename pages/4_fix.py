@@ -27,6 +27,9 @@ if seed is not None and state.get(state.FIX_SEEDED_FROM) != seed:
 
 st.caption(f"Step 4 of 4 · {ACTION_VERBS[action].lower()} training samples to fix **{group.true} → {group.pred}**; "
            "the ensemble is retrained with the edit to check the whole model.")
+valid = [int(i) for i in state.get(state.FIX_INDICES) if 0 <= int(i) < data.n_train]  # a link may name others
+if valid != list(state.get(state.FIX_INDICES)):
+    state.put(state.FIX_INDICES, valid)
 targets = analysis.baseline.relabel_targets
 st.multiselect(f"Training samples to {ACTION_VERBS[action].lower()} (seeded from the attribution page; edit freely)",
                list(range(data.n_train)), key=state.FIX_INDICES, persist_state="session",

@@ -110,7 +110,8 @@ DEFAULTS: dict[str, Any] = {
 }
 
 #: The choices kept in the page's URL (``st.query_params``): a reload or a shared link restores them.
-#: Each parameter is the state key it holds, except the error group (``true`` and ``pred``).
+#: Each parameter is the state key it holds, except the error group (``true``, ``pred``, ``tests``)
+#: and the fix page's list of training samples (``fix``).
 URL_KEYS = (SOURCE, DEMO, TARGET, TEST_SIZE, MODEL_SOURCE, RECIPE, NET_MODE, EPOCHS, ENSEMBLE, ACTION, METRIC, SIZE,
             ALPHA, UNIT)
 URL_CHOICES: dict[str, tuple[str, ...]] = {
@@ -121,6 +122,7 @@ URL_CHOICES: dict[str, tuple[str, ...]] = {
     METRIC: ("loss", "gt_prob", "pred_prob"),
     UNIT: ("sample", "group"),
 }
+URL_FIX_MAX = 500  # training samples of the fix list kept in the URL (a longer list is left out)
 URL_NUMBERS = {EPOCHS: (1, 500), ENSEMBLE: (1, 20), SIZE: (1, 1_000_000)}
 URL_FRACTIONS = {TEST_SIZE: (0.05, 0.5), ALPHA: (0.001, 0.1)}  # the sliders' own steps are checked by the pages
 
@@ -166,6 +168,9 @@ def from_url(params: dict[str, str]) -> None:
         st.session_state[GROUP] = (params["true"], params["pred"])
         tests = [t for t in params.get("tests", "").split(",") if t.strip().isdigit()]
         st.session_state[TESTS] = tuple(int(t) for t in tests)
+    fix = [t for t in params.get("fix", "").split(",") if t.strip().isdigit()]
+    if fix:
+        st.session_state[FIX_INDICES] = [int(t) for t in fix]
     if st.session_state.get(SOURCE) != "demo" and params.get("file"):
         st.session_state[URL_UPLOAD] = params["file"]
 
@@ -193,6 +198,9 @@ def url_params() -> dict[str, str]:
         params["true"], params["pred"] = str(group[0]), str(group[1])
         if get(TESTS):
             params["tests"] = ",".join(str(t) for t in get(TESTS))
+    fix = get(FIX_INDICES) or []
+    if fix and len(fix) <= URL_FIX_MAX:
+        params["fix"] = ",".join(str(int(i)) for i in sorted(fix))
     return params
 
 

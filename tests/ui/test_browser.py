@@ -266,6 +266,10 @@ def test_credit_remove_then_a_harmful_relabel(server, page):
         page.get_by_role("button", name="Corrected training set (CSV)").click()
     assert download.value.suggested_filename == "credit-fixed.csv"
     settle(page, "4-credit-fix", charts=3)
+    assert len(query(page)["fix"].split(",")) == 10
+    reload(page)  # the fix list comes back from the URL
+    expect(page.get_by_role("heading", name="Before and after, measured by retraining")).to_be_visible()
+    expect(warning).to_be_visible()
 
 
 # --- digits -------------------------------------------------------------------------------------

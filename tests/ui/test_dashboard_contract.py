@@ -324,3 +324,13 @@ def test_engine_messages_lose_exception_names(message, expected):
     assert said.startswith(expected), said
     for jargon in ("Error", "ArrowInvalid", "BadZipFile", "codec", "0x89"):
         assert jargon not in said, said
+
+
+def test_a_link_restores_the_fix_list(credit_analysis, harmful):
+    _, expected = harmful
+    fix = sorted(expected.selected)[:4]
+    at = start({"true": "good", "pred": "bad", "action": "relabel", "fix": ",".join(map(str, [*fix, 99999]))})
+    visit(at, FIX)  # straight to the fix page, as a reload of it does
+    assert sorted(at.multiselect(key="fix_indices").value) == fix  # 99999 is not a training sample
+    assert at.query_params["fix"] == ",".join(map(str, fix))
+    assert metric(at, "Test accuracy after")
