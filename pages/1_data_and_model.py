@@ -177,7 +177,7 @@ with right:
                 st.checkbox("I trust this file (it holds types skops does not trust by default)", key=state.TRUST,
                             persist_state="session")
         except TDAError as exc:
-            st.error(str(exc))
+            st.error(loaders.in_words(str(exc)))
         except Exception as exc:
             st.error(loaders.model_problem(state.get(state.MODEL_UPLOAD).name if state.get(state.MODEL_UPLOAD) else "the file", exc))
     if recipe is not None:

@@ -5,7 +5,7 @@ import streamlit as st
 from tda_core.exceptions import TDAError
 from tda_core.metrics import METRIC_LABELS, METRICS
 from tda_core.stats import LOW_RELIABILITY, reliability_verdict
-from ui import charts, frame, matrices, results, state, tables
+from ui import charts, frame, loaders, matrices, results, state, tables
 from ui.gallery import gallery
 
 ACTIONS = {"remove": "Remove", "relabel": "Relabel to the next most likely class", "upweight": "Upweight ×10"}
@@ -70,7 +70,7 @@ label = METRIC_LABELS[metric]
 try:
     result = results.attribution(current, group, action, metric, size, alpha, unit)
 except TDAError as exc:  # e.g. an uploaded model that fails to train on an edited set
-    st.error(str(exc))
+    st.error(loaders.in_words(str(exc)))
     frame.stop()
 state.put(state.RESULT, result)
 ranking, effect, selected = result.ranking, result.effect, result.selected

@@ -8,7 +8,7 @@ import streamlit as st
 from tda_core.exceptions import TDAError
 from tda_core.fix import corrected_training_set
 from tda_core.metrics import METRIC_LABELS
-from ui import exports, frame, matrices, results, state, tables
+from ui import exports, frame, loaders, matrices, results, state, tables
 
 ACTION_VERBS = {"remove": "Remove", "relabel": "Relabel", "upweight": "Upweight ×10"}
 
@@ -48,7 +48,7 @@ try:
     why = exports.why(data, analysis.baseline, group, effect, ranking, result)
     table, manifest = corrected_training_set(data, analysis.baseline, action, indices, state.get(state.REASON), context=why)
 except TDAError as exc:
-    st.error(str(exc))
+    st.error(loaders.in_words(str(exc)))
     frame.stop()
 
 # --- what the user must know before acting ---------------------------------------------------

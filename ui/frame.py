@@ -137,7 +137,7 @@ def require_analysis() -> loaders.Current:
         if not ensure_baseline(current.analysis):
             stop()
     except TDAError as exc:
-        st.error(str(exc))
+        st.error(loaders.in_words(str(exc)))
         stop()
     return current
 
@@ -159,7 +159,7 @@ def require_group(current: loaders.Current):
     try:
         whole = current.analysis.group(group[0], group[1])
     except TDAError as exc:
-        st.error(str(exc))
+        st.error(loaders.in_words(str(exc)))
         stop()
     tests = tuple(state.get(state.TESTS) or ())
     kept = tuple(t for t in tests if t in set(whole.test_indices))
