@@ -132,6 +132,9 @@ with right:
                 st.checkbox("I trust this file (it runs code when loaded)", key=state.TRUST, persist_state="session")
             if kind == "images" and model_upload.name.lower().rsplit(".", 1)[-1] in loaders.TORCH_MODEL_TYPES:
                 st.selectbox("Architecture of the weights", loaders.architectures(), key=state.ARCH, persist_state="session")
+        elif state.get(state.URL_MODEL):
+            st.info(f"This link was made with an uploaded model, **{state.get(state.URL_MODEL)}**, which cannot be "
+                    "restored from a link: upload it again, or use a training recipe.")
         else:
             st.info("Upload a model, or use a training recipe.")
     torch_upload = state.get(state.MODEL_SOURCE) == "upload" and state.get(state.MODEL_UPLOAD) is not None and \

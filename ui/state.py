@@ -51,6 +51,7 @@ REASON = "reason"  # free text recorded in the manifest
 ANALYSIS_ID = "analysis_id"  # identity of the (data, recipe, run) that GROUP and RESULT belong to
 URL_READ = "url_read"  # the query parameters of the session's first run have been read
 URL_UPLOAD = "url_upload"  # file name named by a link whose upload cannot be restored, or None
+URL_MODEL = "url_model"  # model file named by a link (it cannot be restored either), or None
 RATES = "rates"  # {recipe fingerprint: models trained per second}, measured in this session
 STOPPED = "stopped"  # label of the run the user stopped (cleared when a run is asked for again), or None
 CONFIRMED = "confirmed"  # labels of long runs the user started with a click
@@ -106,6 +107,7 @@ DEFAULTS: dict[str, Any] = {
     FIX_SEEDED_FROM: None,
     REASON: "",
     URL_UPLOAD: None,
+    URL_MODEL: None,
     STOPPED: None,
 }
 
@@ -173,6 +175,8 @@ def from_url(params: dict[str, str]) -> None:
         st.session_state[FIX_INDICES] = [int(t) for t in fix]
     if st.session_state.get(SOURCE) != "demo" and params.get("file"):
         st.session_state[URL_UPLOAD] = params["file"]
+    if st.session_state.get(MODEL_SOURCE) == "upload" and params.get("model_file"):
+        st.session_state[URL_MODEL] = params["model_file"]
 
 
 def url_params() -> dict[str, str]:
@@ -193,6 +197,9 @@ def url_params() -> dict[str, str]:
     upload = get(UPLOAD)
     if source != "demo" and (upload is not None or get(URL_UPLOAD)):
         params["file"] = upload.name if upload is not None else get(URL_UPLOAD)
+    model = get(MODEL_UPLOAD)
+    if get(MODEL_SOURCE) == "upload" and (model is not None or get(URL_MODEL)):
+        params["model_file"] = model.name if model is not None else get(URL_MODEL)
     group = get(GROUP)
     if group:
         params["true"], params["pred"] = str(group[0]), str(group[1])

@@ -367,11 +367,12 @@ def test_uploaded_csv_and_skops_model(server, page, wine_files):
     settle(page, "11-wine-fix", charts=3)
 
     # An upload cannot come back from a URL: the page says so, and keeps the other choices.
-    assert query(page)["file"] == "wine.csv"
+    assert (query(page)["file"], query(page)["model_file"]) == ("wine.csv", "wine.skops")
     reload(page)
     expect(page.get_by_text("This link names an uploaded file, wine.csv", exact=False)).to_be_visible()
     go(page, "1 · Data & model")
     expect(page.get_by_text("An upload cannot be restored from a link", exact=False)).to_be_visible()
+    expect(page.get_by_text("This link was made with an uploaded model, wine.skops", exact=False)).to_be_visible()
     expect(page.get_by_role("radio", name="Upload a table")).to_be_checked()
     settle(page, "12-wine-reloaded", charts=0)
 

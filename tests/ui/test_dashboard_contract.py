@@ -105,8 +105,11 @@ def test_a_link_with_unknown_values_falls_back_to_the_defaults():
 
 
 def test_a_link_to_an_upload_says_it_cannot_be_restored():
-    at = start({"source": "table", "file": "wine.csv", "target": "quality", "test_size": "0.3"})
+    at = start({"source": "table", "file": "wine.csv", "target": "quality", "test_size": "0.3",
+                "model_source": "upload", "model_file": "wine.skops"})
     assert at.session_state["test_size"] == 0.3
+    assert any("uploaded model, **wine.skops**" in i.value for i in at.info)
+    assert at.query_params["model_file"] == "wine.skops"
     assert not at.exception
     info = " ".join(i.value for i in at.info)
     assert "wine.csv" in info and "cannot be restored from a link" in info
