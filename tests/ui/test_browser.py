@@ -439,3 +439,26 @@ def test_twenty_classes_with_long_names_fit(server, page, twenty_classes):
     go(page, "4 · Fix")
     expect(page.get_by_role("heading", name="Before and after, measured by retraining")).to_be_visible()
     settle(page, "16-twenty-fix", charts=3)
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_a_foreign_host_header_is_refused_on_the_websocket(server):
+    """DNS rebinding: the app runs over its WebSocket, which refuses a Host header that is not
+    this machine's name (.streamlit/config.toml, server.allowedHosts)."""
+    import base64
+    import socket
+
+    port = int(server.rsplit(":", 1)[1])
+
+    def handshake(host: str) -> str:
+        key = base64.b64encode(os.urandom(16)).decode()
+        request = (f"GET /_stcore/stream HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                   f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nOrigin: http://{host}\r\n\r\n")
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            conn.sendall(request.encode())
+            return conn.recv(1024).decode(errors="replace").split("\r\n", 1)[0]
+
+    assert " 403 " in handshake(f"evil.example:{port}")
+    assert " 101 " in handshake(f"127.0.0.1:{port}")
+    assert " 101 " in handshake(f"localhost:{port}")
