@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from tda_core import limits
 from tda_core.analysis import Analysis
 from tda_core.data import DEMOS, Dataset, load_demo, read_table, split_table, tabular_dataset
 from tda_core.engine import BACKENDS, RunConfig
@@ -244,6 +245,7 @@ def current() -> Current | None:
         return None
     recipe = current_recipe(data)
     config = current_config(recipe)
+    limits.check_run(data, recipe, config, ranking=False)  # the baseline fits the budget, before it trains
     identity = f"{data.fingerprint}|{recipe.fingerprint()}|{config!r}"
     analysis = analysis_for(data.fingerprint, recipe.fingerprint(), repr(config), data, recipe, config)
     if st.session_state.get(state.ANALYSIS_ID) != identity:

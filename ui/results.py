@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import streamlit as st
 
+from tda_core import limits
 from tda_core.analysis import Attribution
 from tda_core.attribution import Effect
 from tda_core.errors import ErrorGroup
@@ -67,6 +68,8 @@ def attribution(current: Current, group: ErrorGroup, action: str, metric: str, s
     memory. A long run waits for a click; a stopped run says so; either ends the page (``stop``)."""
     analysis, key = current.analysis, rate_key(current)
     label = ranking_label(current, action, unit, size)
+    # The memory a ranking needs, sized before anything is allocated: a BudgetError (one line).
+    limits.check_run(current.data, current.recipe, current.config, ranking=True, unit=unit)
     if unit == "group":  # the group effect is read from the groups' own retrains
         if stopped_here(label):
             stop()

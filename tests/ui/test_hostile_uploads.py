@@ -146,3 +146,21 @@ def test_parallel_jobs_out_of_bounds_are_one_message_or_corrected(n_jobs, phrase
         corrected = at.session_state["n_jobs"]
         assert corrected == -1 or 1 <= corrected <= (os.cpu_count() or 1), corrected
         assert [m.label for m in at.metric][:1] == ["Test accuracy"]
+
+
+def test_a_ranking_beyond_the_memory_budget_is_one_message_before_it_runs():
+    """30,000 rows: the baseline fits in memory, a full ranking (24,000 x 3 members x 6,000 test
+    rows x 2 classes, held twice) would need about 14 GB: the attribution page refuses it in one
+    message that names the way out, before anything is allocated."""
+    rng = np.random.default_rng(2)
+    n = 30_000
+    x = rng.normal(size=n).round(3)
+    frame = pd.DataFrame({"x": x, "z": rng.normal(size=n).round(3), "y": np.where(x + rng.normal(size=n) > 0, "a", "b")})
+    at = upload("big.csv", _csv(frame))
+    assert not at.exception and not errors(at), errors(at)
+    at.switch_page(ERRORS_PAGE).run()
+    assert not at.exception and not errors(at), errors(at)
+    at.switch_page("pages/3_attribution.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = errors(at)
+    assert len(shown) == 1 and "GiB" in shown[0] and "candidate" in shown[0], shown
