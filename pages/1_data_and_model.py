@@ -94,6 +94,13 @@ with left:
                 test_upload = state.get(state.TEST_UPLOAD)
                 if test_upload is not None:
                     st.caption(f"Testing on **{test_upload.name}**.")
+        if (source == "images" or (source == "demo" and DEMOS[state.get(state.DEMO)].kind == "images")) \
+                and loaders.images_supported():
+            native = loaders.native_image_size(loaders.image_arch())
+            st.number_input("Image size (pixels)", min_value=8, max_value=1024, step=8, value=None, key=state.IMAGE_SIZE,
+                            persist_state="session", placeholder=f"{native} (the architecture's)",
+                            help="The side of the square every image is resized to. torchvision's classifiers expect "
+                                 "224, the small networks 28; a smaller size is faster, a larger one keeps more detail.")
         data = loaders.current_dataset()
     except TDAError as exc:
         data_error = loaders.in_words(str(exc))
@@ -217,6 +224,13 @@ with st.expander("Run settings: ensemble, seeds, parallelism, candidate mode"):
     c2.number_input("First seed", min_value=0, step=1, key=state.SEED, persist_state="session")
     c3.number_input("Parallel jobs", min_value=-1, max_value=64, step=1, key=state.N_JOBS, persist_state="session", help="-1 uses every core.")
     c4.selectbox("Backend", loaders.UI_BACKENDS, key=state.BACKEND, persist_state="session")
+    if data is not None and data.kind == "images":
+        st.selectbox("Device (networks)", ["auto", "cpu", "cuda"], key=state.DEVICE, persist_state="session",
+                     format_func={"auto": "auto (the GPU if there is one)", "cpu": "CPU", "cuda": "GPU (CUDA)"}.get,
+                     help="Where networks train and extract features. Results are paired and cached the same on any "
+                          "device; float rounding can differ between devices.")
+        if state.get(state.DEVICE) == "cuda" and not loaders.cuda_available():
+            st.caption("No CUDA GPU here: the next page will say so; choose auto or CPU.")
     if state.get(state.BACKEND) == "dask":
         st.text_input("Dask scheduler address (empty: a local cluster)", key=state.SCHEDULER, persist_state="session", placeholder="tcp://10.0.0.5:8786")
     estimable = recipe is None or loaders.can_estimate(recipe)

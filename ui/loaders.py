@@ -68,9 +68,34 @@ def make_upload(name: str, data: bytes) -> state.Upload:
 # --- data ---------------------------------------------------------------------------------
 
 
+def image_arch() -> str | None:
+    """The architecture images are prepared for: the uploaded weights' when the model is a PyTorch
+    file, else the default image recipe's (None: small_cnn)."""
+    upload = state.get(state.MODEL_UPLOAD)
+    if state.get(state.MODEL_SOURCE) == "upload" and upload is not None and \
+            upload.name.lower().rsplit(".", 1)[-1] in TORCH_MODEL_TYPES:
+        return state.get(state.ARCH)
+    return None
+
+
+def image_size() -> int | None:
+    size = state.get(state.IMAGE_SIZE)
+    return int(size) if size else None
+
+
+def native_image_size(arch: str | None) -> int:
+    from tda_core.recipes.torch.networks import image_input
+
+    return image_input(arch).size
+
+
 @st.cache_resource(show_spinner="Loading the demo…", max_entries=4)
-def demo_dataset(name: str) -> Dataset:
-    return load_demo(name)
+def demo_dataset(name: str, arch: str | None = None, size: int | None = None) -> Dataset:
+    if DEMOS[name].kind != "images":
+        return load_demo(name)
+    from tda_core.recipes.torch.networks import image_input
+
+    return load_demo(name, image_input=image_input(arch, size))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -90,24 +115,25 @@ def table_dataset(digest: str, test_digest: str | None, target: str, test_size: 
 
 
 @st.cache_resource(show_spinner="Reading the images…", max_entries=2)
-def image_dataset(digest: str, _upload: state.Upload) -> Dataset:
+def image_dataset(digest: str, arch: str | None, size: int | None, _upload: state.Upload) -> Dataset:
     from tda_core.data.images import load_images
+    from tda_core.recipes.torch.networks import image_input
 
-    return load_images(_upload.data, name=_upload.name)
+    return load_images(_upload.data, name=_upload.name, image_input=image_input(arch, size))
 
 
 def current_dataset() -> Dataset | None:
     """The dataset chosen on the data page; None while an upload is missing. Raises TDAError."""
     source = state.get(state.SOURCE)
     if source == "demo":
-        return demo_dataset(state.get(state.DEMO))
+        return demo_dataset(state.get(state.DEMO), image_arch(), image_size())
     upload: state.Upload | None = state.get(state.UPLOAD)
     if upload is None:
         return None
     if source == "images":
         if not upload.name.lower().endswith(".zip"):
             raise DataError(f"{upload.name}: give a .zip with train/<class>/ and test/<class>/ folders")
-        return image_dataset(upload.digest, upload)
+        return image_dataset(upload.digest, image_arch(), image_size(), upload)
     target = state.get(state.TARGET)
     if not target:
         table_columns(upload.digest, upload)  # an unreadable upload says so on every page
@@ -127,19 +153,19 @@ def _safe_name(name: str) -> str:
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
 def uploaded_recipe(digest: str, data_fingerprint: str, trust: bool, arch: str | None, epochs: int | None, mode: str,
-                    checkpoints: bool, _upload: state.Upload, _data: Dataset) -> Recipe:
+                    checkpoints: bool, device: str | None, _upload: state.Upload, _data: Dataset) -> Recipe:
     """Write the upload to a private temporary folder (under its own name) and load it there."""
     with tempfile.TemporaryDirectory(prefix="tda-model-") as folder:
         path = Path(folder) / _safe_name(_upload.name)
         path.write_bytes(_upload.data)
         return load_model(path, _data, arch=arch, trust_code=trust,
-                          network_params=network_params(epochs, mode, checkpoints))
+                          network_params=network_params(epochs, mode, checkpoints, device))
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def recipe_by_name(name: str, data_fingerprint: str, epochs: int | None, mode: str, checkpoints: bool,
-                   _data: Dataset) -> Recipe:
-    return named_recipe(name, _data, epochs=epochs, mode=mode, checkpoints=checkpoints)
+                   _data: Dataset, device: str | None = None) -> Recipe:
+    return named_recipe(name, _data, epochs=epochs, mode=mode, checkpoints=checkpoints, device=device)
 
 
 @st.cache_resource(show_spinner=False)
@@ -167,6 +193,19 @@ def network_options(data: Dataset) -> tuple[int | None, str, bool]:
     return (int(epochs) if epochs else None), net_mode(), state.get(state.MEMBERS) == "checkpoints"
 
 
+def device(data: Dataset) -> str | None:
+    """Where networks train (the run settings' choice); None for tables, where it does not apply."""
+    return str(state.get(state.DEVICE)) if data.kind == "images" else None
+
+
+def cuda_available() -> bool:
+    if not images_supported():
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def default_epochs() -> int:
     from tda_core.recipes.torch.recipe import DEFAULT_IMAGE_EPOCHS
 
@@ -179,7 +218,7 @@ def current_recipe(data: Dataset) -> Recipe:
         name = state.get(state.RECIPE)
         if name not in recipe_names(data.kind):
             name = "default"
-        return recipe_by_name(name, data.fingerprint, *network_options(data), data)
+        return recipe_by_name(name, data.fingerprint, *network_options(data), data, device(data))
     if is_code_format(upload.name) and not state.get(state.TRUST):
         raise UntrustedFileError(
             f"{upload.name}: {Path(upload.name).suffix} files run code when loaded, so this model was not loaded. "
@@ -187,7 +226,7 @@ def current_recipe(data: Dataset) -> Recipe:
         )
     torch_file = Path(upload.name).suffix.lower().lstrip(".") in TORCH_MODEL_TYPES
     arch = state.get(state.ARCH) if torch_file else None
-    return uploaded_recipe(upload.digest, data.fingerprint, bool(state.get(state.TRUST)), arch, *network_options(data),
+    return uploaded_recipe(upload.digest, data.fingerprint, bool(state.get(state.TRUST)), arch, *network_options(data), device(data),
                            upload, data)
 
 

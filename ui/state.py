@@ -28,6 +28,8 @@ ARCH = "arch"  # architecture of uploaded PyTorch weights
 NET_MODE = "net_mode"  # networks (image data): "full" retrains every layer, "head" only the last one
 EPOCHS = "epochs"  # networks: training epochs, or None for the recipe's default
 MEMBERS = "members"  # networks: "seeds" (independent runs, the default) | "checkpoints" (of one run: the study's scheme)
+IMAGE_SIZE = "image_size"  # images: the side the network sees, or None for the architecture's own
+DEVICE = "device"  # networks: "auto" | "cpu" | "cuda"
 # Run settings (RunConfig)
 ENSEMBLE, SEED, N_JOBS, BACKEND, SCHEDULER = "ensemble", "seed", "n_jobs", "backend", "scheduler"
 USE_CANDIDATES = "use_candidates"  # candidate mode: estimate every sample, retrain only the top CANDIDATES
@@ -86,6 +88,8 @@ DEFAULTS: dict[str, Any] = {
     NET_MODE: None,  # None: head-only on a CPU, full retraining with a GPU (loaders.default_net_mode)
     EPOCHS: None,
     MEMBERS: "seeds",
+    IMAGE_SIZE: None,
+    DEVICE: "auto",
     ENSEMBLE: 3,
     SEED: 0,
     N_JOBS: 1,
@@ -115,7 +119,7 @@ DEFAULTS: dict[str, Any] = {
 #: Each parameter is the state key it holds, except the error group (``true``, ``pred``, ``tests``)
 #: and the fix page's list of training samples (``fix``).
 URL_KEYS = (SOURCE, DEMO, TARGET, TEST_SIZE, MODEL_SOURCE, RECIPE, NET_MODE, EPOCHS, ENSEMBLE, ACTION, METRIC, SIZE,
-            ALPHA, UNIT)
+            ALPHA, UNIT, IMAGE_SIZE, DEVICE)
 URL_CHOICES: dict[str, tuple[str, ...]] = {
     SOURCE: ("demo", "table", "images"),
     MODEL_SOURCE: ("recipe", "upload"),
@@ -123,9 +127,10 @@ URL_CHOICES: dict[str, tuple[str, ...]] = {
     ACTION: ("remove", "relabel", "upweight"),
     METRIC: ("loss", "gt_prob", "pred_prob"),
     UNIT: ("sample", "group"),
+    DEVICE: ("auto", "cpu", "cuda"),
 }
 URL_FIX_MAX = 500  # training samples of the fix list kept in the URL (a longer list is left out)
-URL_NUMBERS = {EPOCHS: (1, 500), ENSEMBLE: (1, 20), SIZE: (1, 1_000_000)}
+URL_NUMBERS = {EPOCHS: (1, 500), ENSEMBLE: (1, 20), SIZE: (1, 1_000_000), IMAGE_SIZE: (8, 1024)}
 URL_FRACTIONS = {TEST_SIZE: (0.05, 0.5), ALPHA: (0.001, 0.1)}  # the sliders' own steps are checked by the pages
 
 def init() -> None:

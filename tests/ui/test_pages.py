@@ -644,3 +644,25 @@ def test_checkpoint_members_are_labelled_as_the_studys_scheme():
     assert any(c.value.startswith("All 3 members are checkpoints of one run") and "Use 6 or more members" in c.value
                for c in at.caption)
     assert "checkpoints of one run" in " ".join(m.value for m in at.sidebar.markdown)
+
+
+@pytest.mark.slow
+def test_image_size_and_device_reach_the_images_and_the_recipe():
+    """Issue 14 on the data page: the image size resizes the demo (its shape says so) and the
+    device choice reaches the network recipe; CUDA without a GPU is one message."""
+    pytest.importorskip("torch")
+    import torch
+
+    at = digits_app()
+    assert metric(at, "Image shape").value == "1×28×28"
+    at.number_input(key="image_size").set_value(16).run()
+    assert not at.exception and not errors(at), errors(at)
+    assert metric(at, "Image shape").value == "1×16×16"
+    assert at.query_params.get("image_size") in ("16", ["16"])
+    at.selectbox(key="device").set_value("cpu").run()
+    assert not at.exception and not errors(at), errors(at)
+    if not torch.cuda.is_available():
+        at.selectbox(key="device").set_value("cuda").run()
+        visit(at, ERRORS)
+        assert not at.exception
+        assert len(errors(at)) == 1 and "torch sees no CUDA GPU" in errors(at)[0], errors(at)
