@@ -5,7 +5,7 @@ import streamlit as st
 from tda_core.exceptions import TDAError
 from tda_core.metrics import METRIC_LABELS, METRICS
 from tda_core.stats import LOW_RELIABILITY, reliability_verdict
-from ui import charts, frame, loaders, matrices, results, state, tables
+from ui import charts, explain, frame, loaders, matrices, results, state, tables
 from ui.gallery import gallery
 
 ACTIONS = {"remove": "Remove", "relabel": "Relabel to the next most likely class", "upweight": "Upweight ×10"}
@@ -266,6 +266,11 @@ if effect is not None:
                      column_config={"accuracy Δ": st.column_config.NumberColumn(format="%+.3f")})
     st.page_link(frame.PAGES["fix"], label="Next: apply the fix and export the training set",
                  icon=":material/arrow_forward:")
+
+# --- explain and share --------------------------------------------------------------------------
+st.subheader("Explain and share")
+explain.feature_view(analysis, data, result)
+explain.report_button(analysis, data, result)
 
 # The action picker was drawn with this ranking's cost: once it has run, draw the picker again ("ready").
 if costs.get(action) not in (None, "ready") and analysis.has_ranking(action, group, metric):

@@ -8,7 +8,7 @@ import streamlit as st
 from tda_core.exceptions import TDAError
 from tda_core.fix import corrected_training_set
 from tda_core.metrics import METRIC_LABELS
-from ui import exports, frame, loaders, matrices, results, state, tables
+from ui import exports, fixing, frame, loaders, matrices, results, state, tables
 
 ACTION_VERBS = {"remove": "Remove", "relabel": "Relabel", "upweight": "Upweight ×10"}
 
@@ -16,6 +16,16 @@ frame.enter()
 st.title("Fix")
 current = frame.require_analysis()
 analysis, data = current.analysis, current.data
+st.radio("Fix by", list(fixing.MODES), format_func=fixing.MODES.get, key=fixing.MODE, horizontal=True,
+         persist_state="session",
+         help="The action chosen on the attribution page, measured by retraining; edits of "
+              "single rows by hand (remove, set a label); or a manifest exported before, replayed on this data.")
+if state.get(fixing.MODE) == "hand":
+    fixing.hand_edits(data, state.get(state.RESULT))
+    frame.stop()
+if state.get(fixing.MODE) == "manifest":
+    fixing.load_manifest(data)
+    frame.stop()
 group = frame.require_group(current)
 action, metric = state.get(state.ACTION), state.get(state.METRIC)
 

@@ -1,0 +1,117 @@
+"""The fix page's hand edits (remove rows, set a label per row) and manifests loaded back: the
+engine writes every table and manifest (:mod:`tda_core.fix`); this module only collects the
+user's edits and offers the downloads."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from tda_core.exceptions import TDAError
+from tda_core.fix import hand_edited_training_set, read_manifest, replay_manifest
+
+from . import exports, loaders, state, tables
+
+MODE = "fix_mode"  # how the fix is made: "action" | "hand" | "manifest"
+MODES = {"action": "The chosen action", "hand": "Hand edits", "manifest": "Load a manifest"}
+HAND_INDICES = "hand_indices"  # training indices listed in the hand-edit table
+HAND_EDITS = "hand_edits"  # {training index: {"remove": bool, "new label": str | None}}
+MANIFEST_FILE = "manifest_file"
+REMOVE, NEW_LABEL = "remove", "new label"
+
+
+def hand_frame(data: Any, indices: list[int], edits: dict[int, dict[str, Any]]) -> pd.DataFrame:
+    """One row per listed training sample: who it is, its label, and the user's edit."""
+    ids = [data.train_ids[i].item() if hasattr(data.train_ids[i], "item") else data.train_ids[i] for i in indices]
+    return pd.DataFrame({
+        "train #": indices,
+        "row" if data.kind == "tabular" else "file": [str(x) for x in ids],
+        "label": [str(data.classes[data.y_train[i]]) for i in indices],
+        REMOVE: [bool(edits.get(i, {}).get(REMOVE, False)) for i in indices],
+        NEW_LABEL: pd.Series([edits.get(i, {}).get(NEW_LABEL) for i in indices], dtype=object),
+    })
+
+
+def chosen_edits(edits: dict[int, dict[str, Any]], indices: list[int]) -> tuple[list[int], dict[int, str]]:
+    """The rows to remove and the labels to set, among the listed rows."""
+    remove = [i for i in indices if edits.get(i, {}).get(REMOVE)]
+    labels = {i: str(edits[i][NEW_LABEL]) for i in indices if edits.get(i, {}).get(NEW_LABEL)}
+    return remove, labels
+
+
+def downloads(data: Any, table: pd.DataFrame, manifest: dict[str, Any], suffix: str) -> None:
+    stem = exports.stem(data.name)
+    with st.container(horizontal=True, gap="small"):
+        st.download_button("Corrected training set (CSV)", table.to_csv(index=False).encode(), file_name=f"{stem}-{suffix}.csv",
+                           mime="text/csv", icon=":material/download:", key=f"{suffix}_csv")
+        st.download_button("Manifest (JSON)", json.dumps(manifest, indent=2).encode(), file_name=f"{stem}-{suffix}-manifest.json",
+                           mime="application/json", icon=":material/download:", key=f"{suffix}_manifest")
+    st.markdown("**Changes**")
+    st.dataframe(pd.DataFrame(manifest["changes"]), hide_index=True, width="stretch")
+
+
+def hand_edits(data: Any, result: Any) -> None:
+    """Remove rows and set labels by hand, then export the training set and its manifest."""
+    st.caption("Edit single training rows by hand: tick **remove**, or choose a **new label**. Nothing is retrained "
+               "here: the export is the training set with exactly these changes, and its manifest lists them.")
+    if HAND_INDICES not in st.session_state:  # seeded once from the fix list or the attribution page's selection
+        seed = list(state.get(state.FIX_INDICES)) or (list(result.selected) if result is not None else [])
+        st.session_state[HAND_INDICES] = [int(i) for i in seed if 0 <= int(i) < data.n_train]
+    st.multiselect("Training samples to edit (add any training row)", list(range(data.n_train)), key=HAND_INDICES,
+                   persist_state="session",
+                   format_func=lambda i: tables.train_label(data, i))
+    indices = sorted({int(i) for i in st.session_state[HAND_INDICES] if 0 <= int(i) < data.n_train})
+    edits: dict[int, dict[str, Any]] = st.session_state.setdefault(HAND_EDITS, {})
+    if not indices:
+        st.info("Add the training samples to edit, or pick them on the attribution page.")
+        return
+    frame = hand_frame(data, indices, edits)
+    edited = st.data_editor(
+        frame, hide_index=True, width="stretch", key=f"hand_editor_{hash(tuple(indices))}",
+        disabled=[c for c in frame.columns if c not in (REMOVE, NEW_LABEL)],
+        column_config={
+            REMOVE: st.column_config.CheckboxColumn(REMOVE, help="Drop this row from the training set"),
+            NEW_LABEL: st.column_config.SelectboxColumn(NEW_LABEL, options=[str(c) for c in data.classes],
+                                                        help="The label to write on this row (empty: keep its label)"),
+        },
+    )
+    for i, remove, label in zip(edited["train #"], edited[REMOVE], edited[NEW_LABEL]):
+        edits[int(i)] = {REMOVE: bool(remove), NEW_LABEL: label if isinstance(label, str) and label else None}
+    remove, labels = chosen_edits(edits, indices)
+    if not remove and not labels:
+        st.info("Tick remove or choose a new label on at least one row.")
+        return
+    st.text_input("Reason (recorded in the manifest)", key=state.REASON, persist_state="session",
+                  placeholder="e.g. what you checked in these samples before editing them")
+    try:
+        table, manifest = hand_edited_training_set(data, remove=remove, labels=labels, reason=state.get(state.REASON))
+    except TDAError as exc:
+        st.error(loaders.in_words(str(exc)))
+        return
+    st.subheader("Export")
+    st.caption(f"{manifest['n_train_before']:,} training rows before, {manifest['n_train_after']:,} after "
+               f"({tables.count(len(remove), 'row')} removed, {tables.count(sum(1 for c in manifest['changes'] if 'new_label' in c), 'label')} set).")
+    downloads(data, table, manifest, "hand-fixed")
+
+
+def load_manifest(data: Any) -> None:
+    """A manifest exported before (from this page or ``apply``), replayed on the current data."""
+    st.caption("Upload a manifest exported from this page or from `python -m tda_core apply`: its changes are "
+               "replayed on the current data as recorded (nothing is retrained), and the training set is written again, "
+               "byte for byte as it was exported.")
+    upload = st.file_uploader("Manifest (JSON)", type=["json"], key=MANIFEST_FILE)
+    if upload is None:
+        return
+    try:
+        table, manifest = replay_manifest(data, read_manifest(upload.getvalue()))
+    except TDAError as exc:
+        st.error(f"{upload.name}: {loaders.in_words(str(exc))}")
+        return
+    what = str(manifest["action"])
+    st.markdown(f"**{what}** on {tables.count(len(manifest['changes']), 'training row')}: "
+                f"{manifest['n_train_before']:,} rows before, {manifest['n_train_after']:,} after"
+                + (f". Reason: {manifest['reason']}" if manifest.get("reason") else "."))
+    downloads(data, table, manifest, "replayed")
