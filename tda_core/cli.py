@@ -1,4 +1,4 @@
-"""The command line: ``python -m tda_core {demos,errors,attribute,apply,report}`` (see shared/DESIGN.md).
+"""The command line: ``python -m tda_core {demos,errors,attribute,apply,compare,report}`` (see shared/DESIGN.md).
 
 Arguments are checked here, before anything is trained; the engine then speaks in the user's
 words, and every error ends as one ``error:`` line with exit code 2.
@@ -96,11 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
     attribute = sub.add_parser("attribute", help="rank training samples for an error group and measure the group effect")
     apply = sub.add_parser("apply", help="write the training set with an action applied, and a manifest")
     report = sub.add_parser("report", help="write a self-contained HTML triage report of an attribution (opens offline)")
-    for p in (errors, attribute, apply, report):
+    compare = sub.add_parser("compare", help="measure every action at each group size side by side, and name the best")
+    for p in (errors, attribute, apply, report, compare):
         _add_data(p)
         _add_model(p)
         _add_run(p)
-    for p in (errors, attribute):
+    for p in (errors, attribute, compare):
         p.add_argument("--json", action="store_true", help="print one JSON document")
     attribute.add_argument("--group", required=True, help="error group TRUE:PRED, class names as in the data")
     attribute.add_argument("--tests", type=_int_list, help="only these test samples of the group (test row positions)")
@@ -119,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--unit", choices=("sample", "group"), default="sample",
                         help="rank single training samples, or candidate groups of --size samples")
     report.add_argument("--out", dest="html", required=True, help="the HTML file to write (e.g. triage.html)")
+    compare.add_argument("--group", required=True, help="error group TRUE:PRED, class names as in the data")
+    compare.add_argument("--tests", type=_int_list, help="only these test samples of the group (test row positions)")
+    compare.add_argument("--metric", default="loss", choices=tuple(METRICS), help="the metric (loss)")
+    compare.add_argument("--sizes", type=_int_list, default=[1, 5, 10], help="group sizes to compare (1,5,10)")
+    compare.add_argument("--alpha", type=float, default=0.05, help="significance level (0.05)")
     apply.add_argument("--action", choices=tuple(ACTIONS), help="the action (with --indices)")
     apply.add_argument("--indices", type=_int_list, help="training indices I,J,... (with --action)")
     apply.add_argument("--manifest", help="replay an exported manifest.json instead of --action/--indices")
@@ -396,6 +402,44 @@ def cmd_attribute(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import check_sizes, compare
+    from .output import timing_json
+
+    sizes = check_sizes(args.sizes)
+    if not 0 < args.alpha < 1:
+        raise UsageError(f"--alpha must lie between 0 and 1, not {args.alpha}")
+    started = time.perf_counter()
+    analysis = _analysis(args, "ranking", ranking=True)
+    true, pred = _parse_group(args.group, analysis.data.classes)
+    analysis.compute_baseline(ProgressPrinter("baseline"))
+    group = analysis.group(true, pred, args.tests)
+    result = compare(analysis, group, args.metric, sizes, args.alpha)
+    doc = result.to_json() | {"timing": timing_json(analysis, started)}
+    if args.json:
+        print_json(doc)
+        return 0
+    print(f"group {group.label}: {group.count} test samples; metric {args.metric}, sizes {','.join(map(str, sizes))}, alpha {args.alpha}")
+    reliability = ", ".join(f"{a} {'n/a' if r is None else f'{r:.2f}'}" for a, r in doc["reliability"].items())
+    print(f"reliability of the rankings: {reliability}")
+    best = doc["best"]
+    rows = [
+        dict(s, best="*" if best and (s["action"], s["size"]) == (best["action"], best["size"]) else "",
+             n=len(s["train_indices"]), p_value=_p(s["p_value"]))
+        for s in doc["settings"]
+    ]
+    _print_table(rows, ["best", "action", "size", "n", "delta_mean", "delta_std", "p_value", "errors_fixed", "errors_new",
+                        "net_benefit", "accuracy_delta_mean", "accuracy_delta_std"])
+    for s in doc["settings"]:
+        if s.get("note"):
+            print(f"note: {s['action']} size {s['size']}: {s['note']}")
+    if best:
+        print(f"best: {best['action']} on {best['size']} (highest net benefit; ties by accuracy delta, then improvement)")
+    t = doc["timing"]
+    print(f"{t['seconds']:.1f}s, {t['retrains']} models trained, {t['cache_hits']} from the cache")
+    return 0
+
+
 def cmd_apply(args: argparse.Namespace) -> int:
     from .actions import get_action
     from .analysis import Analysis
@@ -492,7 +536,8 @@ def _write_atomically(path: Path, text: str) -> None:
             tmp.unlink()
 
 
-COMMANDS = {"demos": cmd_demos, "errors": cmd_errors, "attribute": cmd_attribute, "apply": cmd_apply, "report": cmd_report}
+COMMANDS = {"demos": cmd_demos, "errors": cmd_errors, "attribute": cmd_attribute, "apply": cmd_apply, "report": cmd_report,
+            "compare": cmd_compare}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -56,7 +56,7 @@ def attribution_json(analysis: Analysis, result: Attribution, started: float) ->
         for row in ranking_rows:
             row["train_id"] = data.train_id(row["train_index"])
     estimates = getattr(result.ranking, "estimates", None)
-    return {
+    doc = {
         "data": data.summary(),
         "model": model_json(analysis),
         "base": base_json(analysis),
@@ -80,5 +80,24 @@ def attribution_json(analysis: Analysis, result: Attribution, started: float) ->
             "spearman": estimates.spearman,
             "values": estimates.records(),
         },
-        "timing": timing_json(analysis, started),
     }
+    if result.unit == "sample":
+        doc |= similar_json(analysis, result)
+    doc["timing"] = timing_json(analysis, started)
+    return doc
+
+
+def similar_json(analysis: Analysis, result: Attribution) -> dict[str, Any]:
+    """The training samples nearest the chosen errors, with their effects from the ranking."""
+    from .exceptions import ModelError
+    from .similar import similar_samples
+
+    try:
+        similar = similar_samples(analysis, result.group.test_indices, ranking=result.ranking)
+    except ModelError:  # a model without a representation: nothing to be similar in
+        return {"similar": None, "similar_vs_influential_spearman": None}
+    rows = similar.records()
+    if analysis.data.kind == "tabular":
+        for row in rows:
+            row["train_id"] = analysis.data.train_id(row["train_index"])
+    return {"similar": rows, "similar_vs_influential_spearman": similar.spearman}

@@ -36,7 +36,7 @@ class CandidateGroup:
     description: str
 
 
-def _standardised(F_train: np.ndarray, F_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def standardised(F_train: np.ndarray, F_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mean, std = F_train.mean(axis=0), F_train.std(axis=0)
     std = np.where(std > 0, std, 1.0)
     return (F_train - mean) / std, (F_test - mean) / std
@@ -55,7 +55,7 @@ def candidate_groups(
     from sklearn.cluster import KMeans
 
     size = max(1, int(size))
-    Z_train, Z_test = _standardised(np.asarray(F_train, np.float64), np.asarray(F_test, np.float64))
+    Z_train, Z_test = standardised(np.asarray(F_train, np.float64), np.asarray(F_test, np.float64))
     chosen = Z_test[np.asarray(test_indices, dtype=np.int64)]
     # Distance to the nearest chosen error: a group near any of them is a candidate.
     distance = np.sqrt(((Z_train[:, None, :] - chosen[None, :, :]) ** 2).sum(axis=-1)).min(axis=1)

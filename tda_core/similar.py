@@ -1,0 +1,101 @@
+"""Similar training samples: the nearest training rows to the chosen errors in the model's
+representation, beside their measured effects.
+
+"Similar" is what embedding tools show; "influential" is what retraining measures. Putting the
+two side by side shows when they disagree. Distances are Euclidean in the representation of
+:meth:`Analysis.representation`, standardised per feature on the training rows (as candidate
+groups are, :func:`tda_core.training_groups.standardised`); a training sample's distance is the
+one to the nearest chosen error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from scipy import stats
+
+from .attribution import Ranking, json_number
+from .exceptions import UsageError
+from .training_groups import standardised
+
+if TYPE_CHECKING:
+    from .analysis import Analysis
+
+DEFAULT_K = 10
+
+
+@dataclass(frozen=True)
+class SimilarSamples:
+    """The ``k`` training samples nearest the chosen errors, nearest first.
+
+    ``delta_mean`` and ``p_value`` are the ranking's measured effect of each, None where the
+    ranking does not hold the sample (candidate mode) or no ranking was given. ``spearman`` is
+    the rank correlation between similarity (nearer ranks first) and effect (more improvement
+    ranks first) over every training sample the ranking holds: positive when the most similar
+    samples are also the most influential, near 0 or negative when they disagree."""
+
+    test_indices: tuple[int, ...]
+    train_indices: tuple[int, ...]
+    labels: tuple[str, ...]
+    distance: tuple[float, ...]
+    delta_mean: tuple[float | None, ...]
+    p_value: tuple[float | None, ...]
+    spearman: float | None
+
+    def records(self) -> list[dict[str, Any]]:
+        return [
+            {"train_index": i, "label": label, "distance": d, "delta_mean": m, "p_value": p}
+            for i, label, d, m, p in zip(self.train_indices, self.labels, self.distance, self.delta_mean, self.p_value)
+        ]
+
+
+def distances(F_train: np.ndarray, F_test: np.ndarray, test_indices: Sequence[int]) -> np.ndarray:
+    """Each training sample's distance to the nearest chosen test sample, standardised features."""
+    Z_train, Z_test = standardised(np.asarray(F_train, np.float64), np.asarray(F_test, np.float64))
+    chosen = Z_test[np.asarray(test_indices, dtype=np.int64)]
+    return np.sqrt(((Z_train[:, None, :] - chosen[None, :, :]) ** 2).sum(axis=-1)).min(axis=1)
+
+
+def similarity_spearman(distance: np.ndarray, ranking: Ranking) -> float | None:
+    """Spearman correlation of closeness and improvement over the samples the ranking holds."""
+    if len(ranking.train_index) < 3:
+        return None
+    closeness = -np.asarray(distance)[ranking.train_index]
+    if np.ptp(closeness) == 0 or np.ptp(ranking.improvement) == 0:
+        return None
+    return json_number(float(stats.spearmanr(closeness, ranking.improvement).statistic))
+
+
+def similar_samples(
+    analysis: Analysis, test_indices: Sequence[int], k: int = DEFAULT_K, ranking: Ranking | None = None
+) -> SimilarSamples:
+    """The ``k`` training samples nearest the chosen errors, with their effects from ``ranking``."""
+    tests = tuple(int(t) for t in test_indices)
+    if not tests:
+        raise UsageError("choose at least one test sample to find similar training samples")
+    if int(k) < 1:
+        raise UsageError(f"the number of similar samples must be at least 1, not {k}")
+    data = analysis.data
+    bad = [t for t in tests if not 0 <= t < data.n_test]
+    if bad:
+        raise UsageError(f"test sample {bad[0]} does not exist: the test set has {data.n_test} rows")
+    F_train, F_test = analysis.representation()
+    distance = distances(F_train, F_test, tests)
+    order = np.lexsort((np.arange(len(distance)), distance))[: int(k)]  # nearest first, ties by index
+    effects: dict[int, tuple[float, float | None]] = {}
+    if ranking is not None:
+        effects = {int(i): (float(d), json_number(p)) for i, d, p in zip(ranking.train_index, ranking.delta_mean, ranking.p_value)}
+    delta = tuple(effects[int(i)][0] if int(i) in effects else None for i in order)
+    p_value = tuple(effects[int(i)][1] if int(i) in effects else None for i in order)
+    return SimilarSamples(
+        tests,
+        tuple(int(i) for i in order),
+        tuple(data.classes[int(data.y_train[i])] for i in order),
+        tuple(float(distance[i]) for i in order),
+        delta,
+        p_value,
+        None if ranking is None else similarity_spearman(distance, ranking),
+    )
