@@ -8,6 +8,7 @@ The curated public API is below; subpackages hold the rest (``data``, ``recipes`
 from .actions import ACTIONS, Action, Edit, get_action
 from .analysis import Analysis, Attribution, check_request
 from .attribution import Baseline, Effect, Ranking
+from .compare import Comparison, compare
 from .data import DEMOS, Dataset, load_demo, load_tabular, tabular_dataset
 from .engine import Engine, Progress, RunConfig
 from .errors import ErrorGroup, ErrorReport
@@ -16,6 +17,7 @@ from .feature_attribution import FeatureAttribution, feature_attribution
 from .fix import corrected_training_set, hand_edited_training_set, read_manifest, replay_manifest
 from .metrics import METRICS, Metric, get_metric
 from .recipes import LogisticSGDRecipe, Recipe, SklearnRecipe, default_recipe, load_model, named_recipe
+from .similar import SimilarSamples, similar_samples
 from .stats import reliability
 from .training_groups import CandidateGroup, GroupRanking
 
@@ -30,6 +32,7 @@ __all__ = [
     "Attribution",
     "Baseline",
     "CandidateGroup",
+    "Comparison",
     "DataError",
     "Dataset",
     "Edit",
@@ -46,11 +49,13 @@ __all__ = [
     "Ranking",
     "Recipe",
     "RunConfig",
+    "SimilarSamples",
     "SklearnRecipe",
     "TDAError",
     "UntrustedFileError",
     "UsageError",
     "check_request",
+    "compare",
     "corrected_training_set",
     "default_recipe",
     "feature_attribution",
@@ -64,5 +69,6 @@ __all__ = [
     "read_manifest",
     "reliability",
     "replay_manifest",
+    "similar_samples",
     "tabular_dataset",
 ]

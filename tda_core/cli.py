@@ -103,28 +103,19 @@ def build_parser() -> argparse.ArgumentParser:
         _add_run(p)
     for p in (errors, attribute, compare):
         p.add_argument("--json", action="store_true", help="print one JSON document")
-    attribute.add_argument("--group", required=True, help="error group TRUE:PRED, class names as in the data")
-    attribute.add_argument("--tests", type=_int_list, help="only these test samples of the group (test row positions)")
-    attribute.add_argument("--action", required=True, choices=tuple(ACTIONS))
-    attribute.add_argument("--metric", required=True, choices=tuple(METRICS))
-    attribute.add_argument("--size", type=int, required=True, help="group size K")
-    attribute.add_argument("--alpha", type=float, default=0.05, help="significance level (0.05)")
-    attribute.add_argument("--unit", choices=("sample", "group"), default="sample",
-                           help="rank single training samples, or candidate groups of --size samples")
-    report.add_argument("--group", required=True, help="error group TRUE:PRED, class names as in the data")
-    report.add_argument("--tests", type=_int_list, help="only these test samples of the group (test row positions)")
-    report.add_argument("--action", required=True, choices=tuple(ACTIONS))
-    report.add_argument("--metric", required=True, choices=tuple(METRICS))
-    report.add_argument("--size", type=int, required=True, help="group size K")
-    report.add_argument("--alpha", type=float, default=0.05, help="significance level (0.05)")
-    report.add_argument("--unit", choices=("sample", "group"), default="sample",
-                        help="rank single training samples, or candidate groups of --size samples")
+    for p in (attribute, report, compare):
+        p.add_argument("--group", required=True, help="error group TRUE:PRED, class names as in the data")
+        p.add_argument("--tests", type=_int_list, help="only these test samples of the group (test row positions)")
+        p.add_argument("--alpha", type=float, default=0.05, help="significance level (0.05)")
+    for p in (attribute, report):
+        p.add_argument("--action", required=True, choices=tuple(ACTIONS))
+        p.add_argument("--metric", required=True, choices=tuple(METRICS))
+        p.add_argument("--size", type=int, required=True, help="group size K")
+        p.add_argument("--unit", choices=("sample", "group"), default="sample",
+                       help="rank single training samples, or candidate groups of --size samples")
     report.add_argument("--out", dest="html", required=True, help="the HTML file to write (e.g. triage.html)")
-    compare.add_argument("--group", required=True, help="error group TRUE:PRED, class names as in the data")
-    compare.add_argument("--tests", type=_int_list, help="only these test samples of the group (test row positions)")
     compare.add_argument("--metric", default="loss", choices=tuple(METRICS), help="the metric (loss)")
     compare.add_argument("--sizes", type=_int_list, default=[1, 5, 10], help="group sizes to compare (1,5,10)")
-    compare.add_argument("--alpha", type=float, default=0.05, help="significance level (0.05)")
     apply.add_argument("--action", choices=tuple(ACTIONS), help="the action (with --indices)")
     apply.add_argument("--indices", type=_int_list, help="training indices I,J,... (with --action)")
     apply.add_argument("--manifest", help="replay an exported manifest.json instead of --action/--indices")
