@@ -20,7 +20,7 @@ from .actions import Action, Edit, get_action
 from .attribution import Baseline, Effect, Ranking, effect_from_proba, make_baseline, rank
 from .data.dataset import Dataset
 from .engine import Engine, ProgressCallback, RunConfig
-from .errors import ErrorGroup, ErrorReport, error_report
+from .errors import SLICE, ErrorGroup, ErrorReport, error_report, slice_group
 from .estimates.candidates import choose_candidates, summarize
 from .exceptions import UsageError
 from .metrics import Metric, get_metric
@@ -125,7 +125,19 @@ class Analysis:
     def errors(self) -> ErrorReport:
         return error_report(self.data, self.baseline.proba_test)
 
+    @cached_property
+    def slices(self):
+        """Error slices beyond class pairs (tda_core.slices): tree leaves, representation clusters."""
+        from .slices import error_slices
+
+        return error_slices(self)
+
     def group(self, true: str, pred: str, tests: Sequence[int] | None = None) -> ErrorGroup:
+        if true == SLICE and SLICE not in self.data.classes:  # --group slice:ID
+            from .slices import find_slice
+
+            group = slice_group(pred, find_slice(self.slices, pred).test_indices)
+            return group.narrowed(tests) if tests else group
         self.data.class_index(true), self.data.class_index(pred)  # unknown names fail clearly
         group = self.errors.find(true, pred)
         return group.narrowed(tests) if tests else group

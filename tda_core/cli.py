@@ -275,6 +275,12 @@ class ProgressPrinter:
 
 
 def _parse_group(text: str, classes: Sequence[str]) -> tuple[str, str]:
+    """TRUE:PRED as class names, or slice:ID for an error slice (``errors --json`` lists them)."""
+    if text.startswith("slice:") and "slice" not in classes:
+        slice_id = text[len("slice:"):]
+        if not slice_id:
+            raise UsageError("--group slice:ID needs a slice id (errors --json lists the slices), e.g. slice:tree-1")
+        return "slice", slice_id
     for cut in [i for i, ch in enumerate(text) if ch == ":"]:
         true, pred = text[:cut], text[cut + 1 :]
         if true in classes and pred in classes:
@@ -342,6 +348,11 @@ def cmd_errors(args: argparse.Namespace) -> int:
     print(f"{result['data']['n_train']} train / {result['data']['n_test']} test, model {model['name']} ({kind})")
     print(f"test accuracy {base['accuracy_mean']:.3f} +- {base['accuracy_std']:.3f}")
     _print_table(result["groups"], ["true", "pred", "count"])
+    if result["slices"]:
+        print("error slices (attribute one with --group slice:ID):")
+        for s in result["slices"]:
+            print(f"  {s['id']}: {len(s['test_indices'])} errors in {s['size']} test rows (error rate {s['error_rate']:.2f}): "
+                  f"{s.get('rule') or s.get('description')}")
     return 0
 
 

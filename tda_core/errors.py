@@ -1,4 +1,5 @@
-"""Test errors of the baseline ensemble, grouped by (true class -> predicted class)."""
+"""Test errors of the baseline ensemble, grouped by (true class -> predicted class); error slices
+(tda_core.slices) become groups through :func:`slice_group`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from sklearn.metrics import confusion_matrix
 from .data.dataset import Dataset
 from .exceptions import UsageError, names
 from .metrics import METRICS, accuracy
+
+#: The ``true`` of an error slice's group (``--group slice:ID``).
+SLICE = "slice"
 
 
 @dataclass(frozen=True)
@@ -28,8 +32,13 @@ class ErrorGroup:
         return len(self.test_indices)
 
     @property
+    def is_slice(self) -> bool:
+        """An error slice (``true`` is "slice", ``pred`` its id) rather than a class pair."""
+        return self.true == SLICE and self.true_code < 0
+
+    @property
     def label(self) -> str:
-        return f"{self.true} -> {self.pred}"
+        return f"slice {self.pred}" if self.is_slice else f"{self.true} -> {self.pred}"
 
     def narrowed(self, tests: Sequence[int]) -> ErrorGroup:
         """The same group restricted to some of its test samples (test-set row positions)."""
@@ -40,6 +49,11 @@ class ErrorGroup:
         if not chosen:
             raise UsageError(f"choose at least one test sample of the group {self.label}")
         return ErrorGroup(self.true, self.pred, self.true_code, self.pred_code, chosen)
+
+
+def slice_group(slice_id: str, test_indices: Sequence[int]) -> ErrorGroup:
+    """An error slice (tda_core.slices) as a group: attributed like a true -> predicted one."""
+    return ErrorGroup(SLICE, str(slice_id), -1, -1, tuple(int(i) for i in test_indices))
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ def errors_json(analysis: Analysis, started: float | None = None) -> dict[str, A
         "groups": [
             {"true": g.true, "pred": g.pred, "count": g.count, "test_indices": list(g.test_indices)} for g in report.groups
         ],
+        "slices": [s.to_json() for s in analysis.slices],
     }
     if started is not None:
         doc["timing"] = timing_json(analysis, started)

@@ -318,7 +318,8 @@ def build_report(analysis: Analysis, result: Attribution, started: float | None 
     features = None
     try:
         features = feature_attribution(analysis, result.group.test_indices[0], top_train_indices(result, k),
-                                       pred=result.group.pred, true=result.group.true)
+                                       pred=None if result.group.is_slice else result.group.pred,
+                                       true=None if result.group.is_slice else result.group.true)
     except TDAError as exc:
         note = f"Not available: {exc}"
     return triage_report(analysis, result, features, started, features_note=note)
