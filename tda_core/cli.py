@@ -360,20 +360,25 @@ def _p(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3g}"
 
 
-def cmd_attribute(args: argparse.Namespace) -> int:
-    from .output import attribution_json
-
-    started = time.perf_counter()
+def _attribution(args: argparse.Namespace):
+    """The analysis and its attribution for the request of ``attribute`` and ``report``."""
     analysis = _analysis(args, f"{args.action} ranking", ranking=True)
     true, pred = _parse_group(args.group, analysis.data.classes)
     analysis.compute_baseline(ProgressPrinter("baseline"))
     group = analysis.group(true, pred, args.tests)
-    result = analysis.attribute(group, args.action, args.metric, args.size, args.alpha, unit=args.unit)
+    return analysis, analysis.attribute(group, args.action, args.metric, args.size, args.alpha, unit=args.unit)
+
+
+def cmd_attribute(args: argparse.Namespace) -> int:
+    from .output import attribution_json
+
+    started = time.perf_counter()
+    analysis, result = _attribution(args)
     doc = attribution_json(analysis, result, started)
     if args.json:
         print_json(doc)
         return 0
-    print(f"group {group.label}: {group.count} test samples; action {args.action}, metric {args.metric}, unit {args.unit}")
+    print(f"group {result.group.label}: {result.group.count} test samples; action {args.action}, metric {args.metric}, unit {args.unit}")
     print(f"baseline accuracy {doc['base']['accuracy_mean']:.3f} +- {doc['base']['accuracy_std']:.3f}")
     reliability = doc["reliability"]
     print(f"reliability of the ranking: {'n/a' if reliability is None else f'{reliability:.2f}'} ({doc['reliability_verdict']})")
@@ -510,11 +515,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if any(source and Path(source).absolute() == html_path.absolute() for source in (args.train, args.test, args.data, args.model)):
         raise UsageError(f"--out {one_line(args.html, 200)} would overwrite an input; give another file name")
     started = time.perf_counter()
-    analysis = _analysis(args, f"{args.action} ranking", ranking=True)
-    true, pred = _parse_group(args.group, analysis.data.classes)
-    analysis.compute_baseline(ProgressPrinter("baseline"))
-    group = analysis.group(true, pred, args.tests)
-    result = analysis.attribute(group, args.action, args.metric, args.size, args.alpha, unit=args.unit)
+    analysis, result = _attribution(args)
     page = build_report(analysis, result, started)
     try:
         if html_path.parent != Path(""):
@@ -522,7 +523,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         _write_atomically(html_path, page)
     except OSError as exc:
         raise UsageError(f"cannot write --out {one_line(html_path, 200)} ({describe(exc)})") from None
-    print(f"wrote {html_path} ({len(page.encode()) / 1024:.0f} KB): {group.label}, {args.action} / {args.metric}, "
+    print(f"wrote {html_path} ({len(page.encode()) / 1024:.0f} KB): {result.group.label}, {args.action} / {args.metric}, "
           f"{len(result.selected)} selected")
     return 0
 

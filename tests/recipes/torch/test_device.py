@@ -19,14 +19,6 @@ needs_cuda = pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU: torch.cuda.i
 EDITS = [Edit.baseline(), Edit("remove", (5,)), Edit("relabel", (7, 20), (1, 2)), Edit("upweight", (9,))]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def recipe(**kwargs) -> TorchRecipe:
     return TorchRecipe(**({"epochs": 3, "batch_size": 8, "head_epochs": 10} | kwargs))
 

@@ -15,14 +15,6 @@ from tda_core.recipes.torch.heads import train_heads
 N, D, C = 40, 6, 3
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def features():
     rng = np.random.default_rng(0)

@@ -21,14 +21,6 @@ from tda_core.recipes.torch.recipe import DEFAULT_IMAGE_EPOCHS, TorchRecipe, def
 from tda_core.recipes.torch.training import Optimisation, fit_network
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def recipe(**kwargs) -> TorchRecipe:
     return TorchRecipe(**({"epochs": 3, "batch_size": 8} | kwargs))
 

@@ -28,14 +28,6 @@ N_CLASSES = 10
 SIZE = 32  # a reduced --image-size: the networks are the standard ones, the pictures small
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def colour_folder(root: Path, train_per_class: int = 3, test_per_class: int = 2) -> Path:
     """Ten classes of 40x40 RGB pictures, one hue each, with noise; in test/, the last picture of
     every third class has the next class's hue, so that a classifier makes errors there."""

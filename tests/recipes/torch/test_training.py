@@ -14,16 +14,6 @@ from tda_core.recipes.torch.training import Optimisation, batches, deterministic
 OPT = Optimisation(epochs=3, batch_size=8, lr=1e-3, weight_decay=0.005)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The hand-written loops below run with the recipe's thread count (1), so that float
-    reductions happen in the same order."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def start(arch: str, data, seed: int = 0):
     torch.manual_seed(seed)
     return ARCHITECTURES[arch](data.n_classes, data.X_train.shape[1:])
