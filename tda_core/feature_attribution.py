@@ -98,16 +98,7 @@ class FeatureAttribution:
 def fit_logistic_sgd(recipe: Recipe, data: Dataset, seed: int) -> dict[str, np.ndarray]:
     """The default logistic recipe's baseline weights ``theta`` (D + 1, C) for ``seed``: the same
     training as :meth:`LogisticSGDRecipe.fit_predict` on the unedited set (the bias row last)."""
-    from .recipes.logistic import train_averaged_sgd
-    from .recipes.preprocessing import tabular_preprocessor
-
-    Z = np.asarray(tabular_preprocessor().fit(data.X_train).transform(data.X_train), dtype=np.float64)
-    X = np.hstack([Z, np.ones((len(Z), 1))])
-    theta = train_averaged_sgd(
-        X, data.y_train[None], np.ones((1, data.n_train)), data.n_classes, seed, int(recipe.epochs),
-        int(recipe.batch_size), float(recipe.learning_rate), float(recipe.alpha),
-    )
-    return {"theta": theta[:, :, 0]}
+    return {"theta": recipe.baseline_theta(data, seed)}
 
 
 def fit_sklearn(recipe: Recipe, data: Dataset, seed: int, rows: tuple[int, ...], pred: int, true: int) -> dict[str, np.ndarray]:
@@ -129,13 +120,9 @@ def fit_sklearn(recipe: Recipe, data: Dataset, seed: int, rows: tuple[int, ...],
 
 def _fit_sklearn(recipe: Recipe, data: Dataset, seed: int, rows: tuple[int, ...], pred: int, true: int) -> dict[str, np.ndarray]:
     import pandas as pd
-    from sklearn.base import clone
     from sklearn.pipeline import Pipeline
 
-    model = clone(recipe.estimator)
-    keys = [k for k in model.get_params(deep=True) if k == "random_state" or k.endswith("__random_state")]
-    model.set_params(**{k: seed for k in keys})
-    model.fit(data.X_train, data.y_train)
+    model = recipe.seeded(seed).fit(data.X_train, data.y_train)
     X_all = pd.concat([data.X_train, data.X_test], ignore_index=True)
     X_rows = X_all.iloc[list(rows)]
     columns = [str(c) for c in data.X_train.columns]
@@ -163,20 +150,7 @@ def _fit_sklearn(recipe: Recipe, data: Dataset, seed: int, rows: tuple[int, ...]
 def fit_network(recipe: Recipe, data: Dataset, seed: int) -> dict[str, np.ndarray]:
     """The weights (state dict) of the seed's network: trained in full on the unedited set as
     :meth:`TorchRecipe.fit_start` trains it, or the uploaded weights in head mode."""
-    import torch
-
-    from .recipes.torch.training import Optimisation, deterministic
-    from .recipes.torch.training import fit_network as train
-
-    X_np = recipe.arrays(data)[0]  # images as they are; tables through the standard preprocessing
-    device = recipe.torch_device
-    model = recipe.build(data.n_classes, X_np.shape[1:], seed).to(device)
-    if not (recipe.mode == "head" and recipe.initial_state is not None):
-        with deterministic(recipe.threads, device):
-            X = torch.from_numpy(X_np).to(device)
-            y = torch.from_numpy(data.y_train.astype(np.int64)).to(device)
-            optimisation = Optimisation(int(recipe.epochs), int(recipe.batch_size), float(recipe.lr), float(recipe.weight_decay))
-            model, _ = train(model, X, y, torch.ones(len(y), device=device), X[:0], seed, optimisation, ())
+    model = recipe.starting_network(data, seed) if recipe.mode == "head" else recipe.baseline_network(data, seed)
     return {k: v.detach().cpu().contiguous().numpy() for k, v in model.state_dict().items()}
 
 

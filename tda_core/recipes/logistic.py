@@ -151,6 +151,13 @@ class LogisticSGDRecipe(Recipe):
         Xt = np.asarray(prep.transform(X), dtype=np.float64)
         return np.hstack([Xt, np.ones((Xt.shape[0], 1))])
 
+    def baseline_theta(self, data: Dataset, seed: int) -> np.ndarray:
+        """The seed's model on the unedited set, weights (D + 1, C) with the bias row last: the
+        training of :meth:`fit_predict` (one model: callers run it as engine work)."""
+        self.validate(data)
+        X = self._design(tabular_preprocessor().fit(data.X_train), data.X_train)
+        return self._train(X, data.y_train[None], np.ones((1, data.n_train)), data.n_classes, seed)[:, :, 0]
+
     def estimate_effects(
         self,
         data: Dataset,
@@ -164,11 +171,10 @@ class LogisticSGDRecipe(Recipe):
     ) -> np.ndarray:
         """Influence-function estimate of each training sample's effect on the mean metric,
         around the seed's baseline model (trained here: one model, counted by the engine)."""
-        self.validate(data)
         prep = tabular_preprocessor().fit(data.X_train)
         X = self._design(prep, data.X_train)
         X_test = self._design(prep, data.X_test.iloc[test_indices])
-        theta = self._train(X, data.y_train[None], np.ones((1, data.n_train)), data.n_classes, seed)[:, :, 0]
+        theta = self.baseline_theta(data, seed)
         return influence_estimates(
             X, data.y_train, theta, float(self.alpha), action, new_labels, X_test, data.y_test[test_indices], y_pred, metric
         )

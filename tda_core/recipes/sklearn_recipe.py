@@ -139,12 +139,12 @@ class SklearnRecipe(Recipe):
         X_eval = eval_features(data, eval_on)
         base = None
         if self.warm_start and any(not e.is_baseline for e in edits):
-            base = self._fit(self._seeded(seed), *self._training_rows(data, Edit.baseline()))
+            base = self._fit(self.seeded(seed), *self._training_rows(data, Edit.baseline()))
         out = []
         for edit in edits:
             X, y, w = self._training_rows(data, edit)
             # Warm start: begin at the baseline's optimum and converge to the same tolerance.
-            model = self._seeded(seed) if base is None or edit.is_baseline else self._warm_started(base)
+            model = self.seeded(seed) if base is None or edit.is_baseline else self._warm_started(base)
             if self.checkpoints:
                 out.append(self._fit_checkpoints(model, X, y, w, X_eval, data.n_classes))
             else:
@@ -153,7 +153,8 @@ class SklearnRecipe(Recipe):
 
     # --- training ------------------------------------------------------------------------
 
-    def _seeded(self, seed: int) -> BaseEstimator:
+    def seeded(self, seed: int) -> BaseEstimator:
+        """An unfitted copy of the estimator whose every ``random_state`` is the member's seed."""
         model = clone(self.estimator)
         keys = [k for k in model.get_params(deep=True) if k == "random_state" or k.endswith("__random_state")]
         return model.set_params(**{k: seed for k in keys})

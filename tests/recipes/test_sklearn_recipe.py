@@ -65,7 +65,7 @@ def test_members_come_from_random_state_seeds(cancer):
         cancer.X_train, cancer.y_train).predict_proba(cancer.X_test))
     # Nested random_state parameters are seeded too; a seed-free model gives identical members.
     nested = SklearnRecipe(make_pipeline(StandardScaler(), SGDClassifier(loss="log_loss", random_state=5)))
-    assert nested._seeded(7).get_params()["sgdclassifier__random_state"] == 7
+    assert nested.seeded(7).get_params()["sgdclassifier__random_state"] == 7
     c, d = (SklearnRecipe(lbfgs()).fit_predict(cancer, [Edit.baseline()], seed=s) for s in (0, 1))
     np.testing.assert_array_equal(c, d)
 

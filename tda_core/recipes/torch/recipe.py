@@ -285,6 +285,28 @@ class TorchRecipe(Recipe):
             "weight": (None, data.n_classes), "bias": (data.n_classes,),
         }
 
+    def baseline_network(self, data: Dataset, seed: int) -> nn.Module:
+        """The seed's network trained in full on the unedited data, from its starting point (the
+        seeded initialisation, then any uploaded weights), on the recipe's device. One model:
+        callers run it as engine work."""
+        import torch
+
+        device = self.torch_device
+        X_np = self.arrays(data)[0]
+        model = self.build(data.n_classes, X_np.shape[1:], seed).to(device)
+        with deterministic(self.threads, device):
+            X = torch.from_numpy(X_np).to(device)
+            y = torch.from_numpy(data.y_train.astype(np.int64)).to(device)
+            model, _ = fit_network(model, X, y, torch.ones(len(y), device=device), X[:0], seed, self._optimisation, ())
+        return model
+
+    def starting_network(self, data: Dataset, seed: int) -> nn.Module:
+        """The network head mode takes its body from: the uploaded weights as they are, or the
+        seed's baseline network."""
+        if self.initial_state is None:
+            return self.baseline_network(data, seed)
+        return self.build(data.n_classes, self.arrays(data)[0].shape[1:], seed).to(self.torch_device)
+
     def fit_start(self, data: Dataset, seed: int) -> dict[str, np.ndarray]:
         """The starting network's features of the training and test rows (``F_train``,
         ``F_test``) and its last layer (``weight`` (D, C), ``bias`` (C,)). The starting network
@@ -292,7 +314,6 @@ class TorchRecipe(Recipe):
 
         Uploaded weights (of a registered architecture) give the same start for every seed:
         the features are extracted once and reused for the other seeds in this process."""
-        import torch
 
         self.validate(data)
         device = self.torch_device
@@ -302,12 +323,8 @@ class TorchRecipe(Recipe):
             if memo_key in _SEEDLESS_STARTS:
                 return {k: v.copy() for k, v in _SEEDLESS_STARTS[memo_key].items()}
         X_np, X_test_np = self.arrays(data)
-        model = self.build(data.n_classes, X_np.shape[1:], seed).to(device)
+        model = self.starting_network(data, seed)
         with deterministic(self.threads, device):
-            if self.initial_state is None:
-                X = torch.from_numpy(X_np).to(device)
-                y = torch.from_numpy(data.y_train.astype(np.int64)).to(device)
-                model, _ = fit_network(model, X, y, torch.ones(len(y), device=device), X[:0], seed, self._optimisation, ())
             F_train, F_test = penultimate(model, X_np, device=device), penultimate(model, X_test_np, device=device)
         _, head = last_linear(model)
         weight = head.weight.detach().t().cpu().numpy().astype(np.float32)
