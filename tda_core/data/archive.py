@@ -1,5 +1,10 @@
 """Reading a folder or a ZIP archive of images safely: the ImageFolder layout, no escaping paths.
 
+Two layouts: a dataset (``train/<class>/*``, ``test/<class>/*`` and, optionally,
+``pool/<class>/*``; :func:`zip_entries`, :func:`folder_entries`) and a pool on its own
+(``<class>/*`` or ``pool/<class>/*``; ``layout="pool"``). One wrapping folder is allowed around
+either.
+
 Archive members are checked for unsafe paths (absolute, ``..``), symbolic links and
 encryption; their declared uncompressed size *and* the bytes actually decompressed are counted
 against a budget (zip bombs), and so is the number of entries. A ZIP is read member by member
@@ -11,7 +16,7 @@ from __future__ import annotations
 import os
 import stat
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -21,6 +26,10 @@ from ..exceptions import DataError
 #: The largest single file accepted (declared or on disk): no picture a network trains on is
 #: this large, and reading one would hold it in memory whole.
 MAX_FILE_BYTES = 64 * 1024 * 1024
+#: Image files the loaders read (checked by images.py; named here so that layouts can tell them).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+#: The folders of a dataset: the training and test sets, and the optional pool for ``add``.
+SPLITS = ("train", "test", "pool")
 #: Files that operating systems leave behind; skipped silently.
 JUNK_NAMES = {".DS_Store", "Thumbs.db", "desktop.ini"}
 
@@ -30,7 +39,7 @@ class Entry:
     """One image file: its path relative to the dataset root, split and class, and a reader."""
 
     path: str  # "train/cat/001.png"
-    split: str  # "train" | "test"
+    split: str  # "train" | "test" | "pool"
     label: str  # class folder name
     read: Callable[[], bytes]
 
@@ -53,8 +62,8 @@ def _strip_wrapper(paths: list[tuple[str, ...]]) -> tuple[str, ...]:
 
 
 def _classify(rel: tuple[str, ...], label: str) -> tuple[str, str] | None:
-    """(split, class) of a file below the root; None for files outside train/ and test/."""
-    if not rel or rel[0] not in ("train", "test"):
+    """(split, class) of a file below the root; None for files outside train/, test/ and pool/."""
+    if not rel or rel[0] not in SPLITS:
         return None
     if len(rel) < 3:
         raise DataError(
@@ -81,19 +90,77 @@ def _check_member_name(name: str, label: str) -> tuple[str, ...]:
     return parts
 
 
-def zip_entries(source: Any, label: str, max_bytes: int, max_files: int) -> tuple[list[Entry], Any]:
+def _pool_prefix(paths: list[tuple[str, ...]], known: Collection[str]) -> tuple[str, ...]:
+    """The prefix above a pool's class folders: ("pool",) for ``pool/<class>/*`` (also inside a
+    dataset), (top, "pool") or (top,) for one wrapping folder, () for ``<class>/*`` at the top.
+    A top folder named like a training class is a class, never a wrapper."""
+    if any(len(p) > 2 and p[0] == "pool" for p in paths):
+        return ("pool",)
+    tops = {p[0] for p in paths if len(p) > 1}
+    if len(tops) != 1:
+        return ()
+    (top,) = tops
+    if top in known:
+        return ()
+    if any(len(p) > 3 and p[1] == "pool" for p in paths):
+        return (top, "pool")
+    below = [p for p in paths if len(p) > 1]
+    return (top,) if all(len(p) > 2 for p in below) else ()
+
+
+def _pool_classify(rel: tuple[str, ...], label: str) -> tuple[str, str] | None:
+    """("pool", class) of a file below the pool's prefix; None for other files beside the classes."""
+    if len(rel) >= 2:
+        return "pool", rel[0]
+    if rel and rel[0].lower().endswith(IMAGE_SUFFIXES):
+        # A picture with no class folder cannot be labelled: say so rather than skip it.
+        raise DataError(
+            f"{label}: {rel[0]} is not inside a class folder; put each pool image in <class>/ "
+            f"(for example cat/{rel[0]}) or pool/<class>/"
+        )
+    return None
+
+
+def _locate(paths: list[tuple[str, ...]], label: str, layout: str, known: Collection[str]) -> list[tuple[tuple[str, ...], tuple[str, str]] | None]:
+    """For each path: (its path below the dataset's root, (split, class)), or None when it is
+    not part of the layout (a README beside the folders, train/ when reading a pool)."""
+    prefix = _pool_prefix(paths, known) if layout == "pool" else _strip_wrapper(paths)
+    classify = _pool_classify if layout == "pool" else _classify
+    located = []
+    for parts in paths:
+        rel = parts[len(prefix) :] if parts[: len(prefix)] == prefix else ()
+        where = classify(rel, label) if rel else None
+        located.append((rel, where) if where else None)
+    return located
+
+
+def _check_layout_name(layout: str) -> None:
+    if layout not in ("dataset", "pool"):
+        raise ValueError(f"layout must be 'dataset' or 'pool', not {layout!r}")
+
+
+def zip_entries(
+    source: Any, label: str, max_bytes: int, max_files: int, *, layout: str = "dataset", known: Collection[str] = ()
+) -> tuple[list[Entry], Any]:
+    """The image entries of a ZIP (a path or a binary file) and the open archive (close it when
+    done). ``layout`` is "dataset" (train/, test/, pool/) or "pool" (a pool alone); ``known``
+    names the training classes, so that a pool's single class folder is not taken for a wrapper."""
+    _check_layout_name(layout)
     try:
         archive = zipfile.ZipFile(source)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as exc:
-        raise DataError(f"{label}: not a readable ZIP archive ({exc}); upload a .zip of train/ and test/ folders") from None
+        what = "<class>/ folders" if layout == "pool" else "train/ and test/ folders"
+        raise DataError(f"{label}: not a readable ZIP archive ({exc}); upload a .zip of {what}") from None
     try:
-        return _zip_members(archive, label, max_bytes, max_files), archive
+        return _zip_members(archive, label, max_bytes, max_files, layout, known), archive
     except BaseException:
         archive.close()
         raise
 
 
-def _zip_members(archive: zipfile.ZipFile, label: str, max_bytes: int, max_files: int) -> list[Entry]:
+def _zip_members(
+    archive: zipfile.ZipFile, label: str, max_bytes: int, max_files: int, layout: str, known: Collection[str]
+) -> list[Entry]:
     infos = archive.infolist()
     if len(infos) > max_files:
         raise DataError(
@@ -124,15 +191,13 @@ def _zip_members(archive: zipfile.ZipFile, label: str, max_bytes: int, max_files
             )
         kept.append((parts, info))
     budget = _Budget(max_bytes, label)
-    prefix = _strip_wrapper([p for p, _ in kept])
-    entries = []
-    for parts, info in kept:
-        rel = parts[len(prefix) :] if parts[: len(prefix)] == prefix else None
-        where = _classify(rel, label) if rel else None
-        if where is None:
-            continue
-        entries.append(Entry("/".join(rel), where[0], where[1], _zip_reader(archive, info, budget, label)))
-    return entries
+    located = _locate([p for p, _ in kept], label, layout, known)
+    return [
+        Entry("/".join(rel), split, cls, _zip_reader(archive, info, budget, label))
+        for (_, info), place in zip(kept, located)
+        if place is not None
+        for rel, (split, cls) in [place]
+    ]
 
 
 class _Budget:
@@ -172,12 +237,36 @@ def _zip_reader(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: _Budget
     return read
 
 
-def folder_entries(root: Path, label: str, max_bytes: int, max_files: int) -> list[Entry]:
+def folder_entries(
+    root: Path, label: str, max_bytes: int, max_files: int, *, layout: str = "dataset", known: Collection[str] = ()
+) -> list[Entry]:
+    """The image entries of a folder on disk; ``layout`` and ``known`` as for :func:`zip_entries`."""
+    _check_layout_name(layout)
+    if layout == "dataset":
+        root = _unwrap_folder(root)
+    files = _walk(root, label, max_bytes, max_files)
+    located = _locate([rel for rel, _ in files], label, layout, known)
+    return [
+        Entry("/".join(rel), split, cls, full.read_bytes)
+        for (_, full), place in zip(files, located)
+        if place is not None
+        for rel, (split, cls) in [place]
+    ]
+
+
+def _unwrap_folder(root: Path) -> Path:
+    """The folder holding train/ and test/: ``root``, or its one subfolder that does."""
     if not (root / "train").is_dir() and not (root / "test").is_dir():
         subdirs = [p for p in root.iterdir() if p.is_dir() and not _is_junk((p.name,))]
         if len(subdirs) == 1 and ((subdirs[0] / "train").is_dir() or (subdirs[0] / "test").is_dir()):
-            root = subdirs[0]
-    total, count, entries = 0, 0, []
+            return subdirs[0]
+    return root
+
+
+def _walk(root: Path, label: str, max_bytes: int, max_files: int) -> list[tuple[tuple[str, ...], Path]]:
+    """Every file below ``root`` (path parts relative to it, and its path), sorted, junk skipped;
+    refuses symbolic links and files or totals beyond the limits before reading any file."""
+    total, count, files = 0, 0, []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames.sort()
         for dname in dirnames:
@@ -207,11 +296,8 @@ def folder_entries(root: Path, label: str, max_bytes: int, max_files: int) -> li
             total += size
             if total > max_bytes:
                 raise DataError(f"{label}: the files add up to more than {megabytes(max_bytes)}; use fewer or smaller images")
-            where = _classify(rel, label)
-            if where is None:
-                continue
-            entries.append(Entry("/".join(rel), where[0], where[1], full.read_bytes))
-    return entries
+            files.append((rel, full))
+    return files
 
 
 def megabytes(n: int) -> str:

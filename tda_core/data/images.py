@@ -5,6 +5,11 @@ around ``train/`` and ``test/`` is allowed). Classes are the sorted folder names
 every one must also appear in ``test/``. Files are read in sorted path order, so training
 index ``i`` is always the same file (``Dataset.train_ids[i]`` is its relative path).
 
+An optional ``pool/<class>/*`` beside them is the dataset's pool (the samples the ``add``
+action may add); its classes must be training classes, not necessarily all of them. A pool may
+also come on its own (:func:`image_pool`, a folder or ZIP of ``<class>/*`` or ``pool/<class>/*``),
+read with the same checks and the same transform as the training images.
+
 Every image goes through one torchvision transform (:func:`image_transform`), after 16-bit
 greyscale pictures are scaled to 8 bits (65535 -> 255; PIL would clip them at 255). What the
 transform does is an :class:`ImageInput`, the input an architecture expects
@@ -46,10 +51,9 @@ from typing import Any
 import numpy as np
 
 from ..exceptions import DataError, describe
-from .archive import Entry, folder_entries, zip_entries
+from .archive import IMAGE_SUFFIXES, Entry, folder_entries, zip_entries
 from .dataset import Dataset
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 #: Side of the square the small networks see (the default input).
 IMAGE_SIZE = 28
 #: Side of the square torchvision's classifiers see.
@@ -194,6 +198,27 @@ def _thumbnail(image: Any, size: int = THUMBNAIL_SIZE) -> np.ndarray:
 # Validation and decoding
 
 
+def _check_files(entries: list[Entry], label: str, folders: str) -> None:
+    bad = [e.path for e in entries if not e.path.lower().endswith(IMAGE_SUFFIXES)]
+    if bad:
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        raise DataError(
+            f"{label}: {', '.join(bad[:3])}{more} {'is not an image file' if len(bad) == 1 else 'are not image files'} "
+            f"({', '.join(IMAGE_SUFFIXES)}); "
+            f"remove other files from {folders}"
+        )
+
+
+def _check_pool_classes(pool_classes: set[str], classes: Sequence[str], label: str, where: str) -> None:
+    """A pool sample is added with its label, so its class must be one the model knows."""
+    unknown = sorted(pool_classes - set(classes))
+    if unknown:
+        raise DataError(
+            f"{label}: {where} has classes that the training set lacks: {', '.join(unknown)}; the training classes are "
+            f"{', '.join(classes)}: rename or remove those folders"
+        )
+
+
 def _check_layout(entries: list[Entry], label: str) -> tuple[str, ...]:
     splits = {e.split for e in entries}
     for split in ("train", "test"):
@@ -202,14 +227,7 @@ def _check_layout(entries: list[Entry], label: str) -> tuple[str, ...]:
                 f"{label}: no {split}/ folder with images; the layout is train/<class>/*.png and "
                 "test/<class>/*.png (jpg and jpeg work too)"
             )
-    bad = [e.path for e in entries if not e.path.lower().endswith(IMAGE_SUFFIXES)]
-    if bad:
-        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
-        raise DataError(
-            f"{label}: {', '.join(bad[:3])}{more} {'is not an image file' if len(bad) == 1 else 'are not image files'} "
-            f"({', '.join(IMAGE_SUFFIXES)}); "
-            "remove other files from train/ and test/"
-        )
+    _check_files(entries, label, "train/, test/ and pool/" if "pool" in splits else "train/ and test/")
     classes = tuple(sorted({e.label for e in entries if e.split == "train"}))
     if len(classes) < 2:
         raise DataError(
@@ -226,6 +244,7 @@ def _check_layout(entries: list[Entry], label: str) -> tuple[str, ...]:
     unknown = sorted(test_classes - set(classes))
     if unknown:
         raise DataError(f"{label}: test/ has classes that train/ lacks: {', '.join(unknown)}; add them to train/ or remove them")
+    _check_pool_classes({e.label for e in entries if e.split == "pool"}, classes, label, "pool/")
     return classes
 
 
@@ -316,29 +335,34 @@ class _Limits:
     max_input_bytes: int
 
 
+def _probe_all(entries: list[Entry], label: str, limits: _Limits) -> list[tuple[Entry, bytes, str, int]]:
+    """Every entry in sorted path order with its bytes, mode and pixels (headers only, no decoding)."""
+    return [(e, *_probe(e, label, limits.max_pixels)) for e in sorted(entries, key=lambda e: e.path)]
+
+
+def _decode(
+    probed: list[tuple[Entry, bytes, str, int]], split: str, transform: Any, codes: dict[str, int], label: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The inputs, labels, ids (relative paths) and thumbnails of one split."""
+    chosen = [(e, data) for e, data, _, _ in probed if e.split == split]
+    X, thumbs = _convert(chosen, transform, label)
+    labels = np.array([codes[e.label] for e, _ in chosen], dtype=np.int64)
+    return X, labels, np.array([e.path for e, _ in chosen]), thumbs
+
+
 def _dataset(entries: list[Entry], name: str, label: str, image_input: ImageInput, limits: _Limits) -> Dataset:
     classes = _check_layout(entries, label)
     codes = {c: i for i, c in enumerate(classes)}
-    entries = sorted(entries, key=lambda e: e.path)
-    probed = [(e, *_probe(e, label, limits.max_pixels)) for e in entries]  # compressed bytes only, not pixels
+    probed = _probe_all(entries, label, limits)  # compressed bytes only, not pixels
     channels = image_input.channels
     if channels is None:
         channels = 1 if all(mode in GRAYSCALE_MODES for _, _, mode, _ in probed) else 3
     size = image_input.size
     check_budget(label, [p for *_, p in probed], channels, size, limits.max_total_pixels, limits.max_input_bytes)
     transform = input_transform(image_input, channels)
-    parts = {}
-    for split in ("train", "test"):
-        chosen = [(e, data) for e, data, _, _ in probed if e.split == split]
-        X, thumbs = _convert(chosen, transform, label)
-        parts[split] = (
-            X,
-            np.array([codes[e.label] for e, _ in chosen], dtype=np.int64),
-            np.array([e.path for e, _ in chosen]),
-            thumbs,
-        )
-    (Xtr, ytr, idtr, thtr), (Xte, yte, idte, thte) = parts["train"], parts["test"]
-    return Dataset(
+    Xtr, ytr, idtr, thtr = _decode(probed, "train", transform, codes, label)
+    Xte, yte, idte, thte = _decode(probed, "test", transform, codes, label)
+    data = Dataset(
         name=name,
         kind="images",
         X_train=Xtr,
@@ -353,6 +377,83 @@ def _dataset(entries: list[Entry], name: str, label: str, image_input: ImageInpu
         thumbnails_train=thtr,
         thumbnails_test=thte,
     )
+    if not any(e.split == "pool" for e in entries):
+        return data
+    Xpo, ypo, idpo, thpo = _decode(probed, "pool", transform, codes, label)
+    return replace(data.with_pool(Xpo, ypo, idpo, thpo), description=(
+        f"{len(classes)} classes, {len(ytr)} train / {len(ypo)} pool / {len(yte)} test images, {image_input.describe(channels)}"
+    ))
+
+
+def _training_input(data: Dataset, image_input: ImageInput | None, label: str) -> ImageInput:
+    """The input the training images went through, with their channels; a different size is refused
+    here, in the user's words, rather than as a shape mismatch later."""
+    channels, size = int(data.X_train.shape[1]), int(data.X_train.shape[-1])
+    if image_input is None:
+        return replace(SMALL_INPUT, size=size, channels=channels)
+    if image_input.size != size:
+        raise DataError(
+            f"{label}: the pool would be prepared at {image_input.size}x{image_input.size}, the training images are "
+            f"{size}x{size}; load the pool with the training set's image input"
+        )
+    return replace(image_input, channels=channels)
+
+
+def image_pool(
+    data: Dataset,
+    source: str | Path | bytes,
+    name: str | None = None,
+    *,
+    image_input: ImageInput | None = None,
+    max_bytes: int = MAX_BYTES,
+    max_files: int = MAX_FILES,
+    max_pixels: int = MAX_PIXELS,
+    max_total_pixels: int = MAX_TOTAL_PIXELS,
+    max_input_bytes: int = MAX_INPUT_BYTES,
+) -> Dataset:
+    """``data`` (an image dataset) with the pool read from a folder, a ``.zip`` or the bytes of an
+    uploaded ZIP, laid out ``<class>/*`` or ``pool/<class>/*`` (one wrapping folder allowed).
+
+    The pool goes through the training images' transform: ``image_input`` (None: the small networks'
+    normalisation, :data:`SMALL_INPUT`) at the training images' size and channels. Its classes must
+    be training classes; pool ids are the files' paths from their class folder on (``cat/x.png``;
+    a pool inside a training archive keeps ``pool/cat/x.png``). Safety checks and limits are those of :func:`load_images`."""
+    if data.kind != "images":
+        raise DataError(f"{data.name} is a table; give its pool as a .csv or .parquet table")
+    label = (name or "pool.zip") if isinstance(source, (bytes, bytearray, memoryview)) else (name or Path(source).name or str(source))
+    image_input = _training_input(data, image_input, label)
+    limits = _Limits(max_pixels, max_total_pixels, max_input_bytes)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        entries, archive = zip_entries(io.BytesIO(bytes(source)), label, max_bytes, max_files, layout="pool", known=data.classes)
+        with archive:
+            return _attach_pool(data, entries, label, image_input, limits)
+    path = Path(source)
+    if path.is_dir():
+        return _attach_pool(data, folder_entries(path, label, max_bytes, max_files, layout="pool", known=data.classes),
+                            label, image_input, limits)
+    if not path.exists():
+        raise DataError(f"{label}: not found; give a folder of <class>/ folders of images, or a .zip of them")
+    if path.suffix.lower() != ".zip" and not zipfile.is_zipfile(path):
+        raise DataError(f"{label}: not a folder or a .zip archive; give a folder of <class>/ folders of images, or a .zip of them")
+    entries, archive = zip_entries(path, label, max_bytes, max_files, layout="pool", known=data.classes)
+    with archive:
+        return _attach_pool(data, entries, label, image_input, limits)
+
+
+def _attach_pool(data: Dataset, entries: list[Entry], label: str, image_input: ImageInput, limits: _Limits) -> Dataset:
+    if not entries:
+        raise DataError(
+            f"{label}: no pool images; the layout is <class>/*.png (or pool/<class>/*.png), with the training classes "
+            f"{', '.join(data.classes)} as folder names"
+        )
+    _check_files(entries, label, "the class folders")
+    _check_pool_classes({e.label for e in entries}, data.classes, label, "the pool")
+    probed = _probe_all(entries, label, limits)
+    channels = int(data.X_train.shape[1])
+    check_budget(label, [p for *_, p in probed], channels, image_input.size, limits.max_total_pixels, limits.max_input_bytes)
+    codes = {c: i for i, c in enumerate(data.classes)}
+    X, y, ids, thumbs = _decode(probed, "pool", input_transform(image_input, channels), codes, label)
+    return data.with_pool(X, y, ids, thumbs)
 
 
 def load_images(
