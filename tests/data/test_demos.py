@@ -23,18 +23,20 @@ def test_the_demos_are_listed():
 
 def test_credit_matches_the_paper_setup(credit):
     assert credit.name == "credit" and credit.target == "credit_risk"
-    assert (credit.n_train, credit.n_test) == (800, 200)
+    assert (credit.n_train, credit.n_pool, credit.n_test) == (700, 100, 200)
     assert list(credit.X_train.columns) == ["checking_account", "duration_months", "credit_history",
                                            "credit_amount", "installment_rate", "age"]
     assert credit.classes == ("bad", "good")
-    assert int((credit.y_train == 1).sum()) == 560 and int((credit.y_test == 1).sum()) == 140  # 700 good of 1000, stratified
+    # 700 good of 1000, stratified: 140 of the 200 test rows, 70 of the 100 pool rows.
+    assert int((credit.y_train == 1).sum()) == 490 and int((credit.y_test == 1).sum()) == 140
+    assert int((credit.y_pool == 1).sum()) == 70
     # The UCI codes are spelled out, and nothing is missing.
     assert set(credit.X_train["checking_account"]) == {"< 0 DM", "0-200 DM", ">= 200 DM", "no account"}
     assert set(credit.X_train["credit_history"]) <= {"no credits taken", "all paid back (this bank)",
                                                     "existing paid back duly", "delays in the past", "critical account"}
     assert not credit.X_train.isna().any().any()
     # Row ids are the file's rows, each in one split; the split is fixed.
-    assert sorted([*credit.train_ids, *credit.test_ids]) == list(range(1000))
+    assert sorted([*credit.train_ids, *credit.pool_ids, *credit.test_ids]) == list(range(1000))
     assert load_demo("credit").fingerprint == credit.fingerprint
 
 

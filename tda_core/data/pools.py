@@ -1,0 +1,40 @@
+"""Loading a pool: labelled samples outside the training set that the ``add`` action may add.
+
+A table's pool is a CSV or Parquet file with the training feature columns (any order) and the
+target column; an image dataset's pool is a folder or ZIP of ``<class>/*`` (or ``pool/<class>/*``,
+which is also how a pool rides inside the training archive). Either is read with the checks and
+limits of the training data, and labelled with the training classes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .dataset import Dataset
+from .tables import read_table, table_pool
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .images import ImageInput
+
+
+def attach_pool(
+    data: Dataset,
+    source: str | Path | bytes,
+    *,
+    name: str | None = None,
+    image_input: ImageInput | None = None,
+) -> Dataset:
+    """``data`` with the pool read from ``source`` (a path, or the bytes of an upload named ``name``),
+    replacing any pool it had.
+
+    Tables: a ``.csv``/``.parquet`` table; pool ids are its row positions (0..n-1). Images: a folder
+    or ``.zip``, prepared by ``image_input`` (the training set's input; None: the small networks'
+    normalisation) at the training images' size and channels. Raises
+    :class:`~tda_core.exceptions.DataError` with one line saying what is wrong and how to fix it."""
+    if data.kind == "tabular":
+        label = name or ("pool" if isinstance(source, (bytes, bytearray, memoryview)) else Path(source).name)
+        return table_pool(data, read_table(source, name), label)
+    from .images import image_pool  # torch and torchvision only for images
+
+    return image_pool(data, source, name, image_input=image_input)
