@@ -7,7 +7,8 @@ estimate needs, so adding an action touches this module only.
 
 An :class:`Edit` is an action applied to some training indices, with the new labels of a
 relabel decided from the baseline ensemble, so that an edit fully determines the
-counterfactual training set and can key the cache.
+counterfactual training set and can key the cache. ``add`` acts on the dataset's *pool*
+instead (samples outside the training set): its indices are pool indices.
 """
 
 from __future__ import annotations
@@ -40,11 +41,20 @@ class Edit:
     def is_baseline(self) -> bool:
         return self.action == "none" or not self.indices
 
-    def apply(self, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Edited copies of labels ``y`` and float64 weights ``w``. Removal is weight 0 in place."""
+    def apply(self, y: np.ndarray, w: np.ndarray, n_train: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Edited copies of labels ``y`` and float64 weights ``w`` of the fit rows: the first
+        ``n_train`` are training rows (default: all), any after them pool rows (weight 0 until
+        added). Removal is weight 0 in place; adding is weight 1 in place."""
         y, w = y.copy(), w.astype(np.float64, copy=True)
         if not self.is_baseline:
-            ACTIONS[self.action].edit_in_place(y, w, np.asarray(self.indices, dtype=np.int64), self.new_labels)
+            action = ACTIONS[self.action]
+            n_train = len(y) if n_train is None else int(n_train)
+            part = slice(n_train, None) if action.on_pool else slice(0, n_train)
+            indices = np.asarray(self.indices, dtype=np.int64)
+            if indices.min() < 0 or indices.max() >= len(y[part]):
+                where = "pool" if action.on_pool else "training set"
+                raise IndexError(f"{self.action} indices {list(self.indices)} lie outside the {where} of {len(y[part])} rows")
+            action.edit_in_place(y[part], w[part], indices, self.new_labels)  # views: edits y and w
         return y, w
 
 
@@ -56,6 +66,8 @@ class Action(abc.ABC):
     title: ClassVar[str]
     #: Whether the edit needs each sample's new label (the baseline's "next most likely class").
     needs_targets: ClassVar[bool] = False
+    #: Whether it acts on pool samples (outside the training set) rather than training samples.
+    on_pool: ClassVar[bool] = False
     #: Influence estimates: the change of the training objective as (label, weight change)
     #: terms, where label is "old" (the sample's own) or "new" (its relabel target).
     gradient_terms: ClassVar[tuple[tuple[str, float], ...]]
@@ -112,7 +124,28 @@ class Upweight(Action):
         return f"upweight {n} training sample{'' if n == 1 else 's'} x{UPWEIGHT_FACTOR:g}"
 
 
-ACTIONS: dict[str, Action] = {a.name: a for a in (Remove(), Relabel(), Upweight())}
+class Add(Action):
+    """Lacking data: add pool samples (weight 0 -> 1). Its indices are pool indices."""
+
+    name = "add"
+    title = "Add from the pool"
+    on_pool = True
+    gradient_terms = (("old", 1.0),)
+
+    def edit_in_place(self, y: np.ndarray, w: np.ndarray, indices: np.ndarray, new_labels: Sequence[int]) -> None:
+        w[indices] = 1.0
+
+    def describe(self, n: int) -> str:
+        return f"add {n} pool sample{'' if n == 1 else 's'} to the training set"
+
+
+ACTIONS: dict[str, Action] = {a.name: a for a in (Remove(), Relabel(), Upweight(), Add())}
+
+
+def available_actions(has_pool: bool) -> tuple[Action, ...]:
+    """The actions a dataset allows: ``add`` only where there is a pool to add from."""
+    return tuple(a for a in ACTIONS.values() if has_pool or not a.on_pool)
+
 
 
 def get_action(action: str | Action) -> Action:

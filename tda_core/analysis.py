@@ -41,6 +41,21 @@ def check_request(size: int, alpha: float, unit: str = "sample") -> None:
         raise UsageError(f"unknown unit {unit!r}: choose sample or group")
 
 
+def check_action(data: Dataset, action: Action, unit: str = "sample", candidates: int | None = None) -> None:
+    """Refuse an action the data or the settings cannot serve, before anything is trained."""
+    if not action.on_pool:
+        return
+    if not data.has_pool:
+        raise UsageError(
+            "add needs a pool: labelled samples outside the training set (a table with the target column, "
+            "or images laid out as <class>/*) to add from"
+        )
+    if unit != "sample":
+        raise UsageError("add ranks pool samples one by one; candidate training groups apply to remove, relabel and upweight")
+    if candidates:
+        raise UsageError("add retrains every pool sample exactly; candidate estimates apply to training samples only")
+
+
 @dataclass(frozen=True)
 class Attribution:
     """The answer to "which training data is behind this error group, and what would acting do"."""
@@ -154,15 +169,18 @@ class Analysis:
     def action_proba(self, action: str | Action, progress: ProgressCallback | None = None) -> np.ndarray:
         """Test probabilities with the action applied to each training sample: (N, E, n_test, C)."""
         action = get_action(action)
+        check_action(self.data, action)
         with self._lock:
             if action.name not in self._action_proba:
                 targets = self.baseline.relabel_targets
-                edits = [action.edit([i], targets) for i in range(self.data.n_train)]
+                n = self.data.n_pool if action.on_pool else self.data.n_train
+                edits = [action.edit([i], targets) for i in range(n)]
                 self._action_proba[action.name] = self.engine.predict(self.data, self.recipe, edits, self.members, progress=progress)
             return self._action_proba[action.name]
 
     def ranking(self, group: ErrorGroup, action: str | Action, metric: str | Metric, progress: ProgressCallback | None = None) -> Ranking:
         action, metric = get_action(action), get_metric(metric)
+        check_action(self.data, action, candidates=self.config.candidates)
         if self.config.candidates:
             key = (action.name, metric.name, group.test_indices)
             with self._lock:
@@ -203,6 +221,7 @@ class Analysis:
         """Candidate groups of ``size`` ranked by the effect of acting on each as a whole, and
         the test probabilities of each group's edit (for the group effect)."""
         action, metric = get_action(action), get_metric(metric)
+        check_action(self.data, action, unit="group")
         key = (action.name, metric.name, group.test_indices, int(size))
         with self._lock:
             if key not in self._group_rankings:
@@ -232,8 +251,10 @@ class Analysis:
         self, group: ErrorGroup, action: str | Action, metric: str | Metric, train_indices: Sequence[int],
         progress: ProgressCallback | None = None,
     ) -> Effect:
-        """Retrain with the action applied to all of ``train_indices`` at once, and measure it."""
+        """Retrain with the action applied to all of ``train_indices`` (pool indices for add) at
+        once, and measure it."""
         action, metric = get_action(action), get_metric(metric)
+        check_action(self.data, action)
         key = self._effect_key(group, action.name, metric.name, train_indices)
         with self._lock:
             if key not in self._effects:
@@ -254,6 +275,7 @@ class Analysis:
     ) -> Attribution:
         check_request(size, alpha, unit)
         action, metric = get_action(action), get_metric(metric)
+        check_action(self.data, action, unit, self.config.candidates)
         if unit == "group":
             ranking, proba = self.group_ranking(group, action, metric, size, progress)
             best = ranking.best(alpha)
@@ -297,7 +319,9 @@ class Analysis:
             if effect.accuracy_delta_mean < 0:
                 notes.append(f"Acting on the selected samples lowers global test accuracy by {-effect.accuracy_delta_mean:.3f}.")
         elif not baseline.deterministic:
-            notes.append(f"No training {'group' if isinstance(ranking, GroupRanking) else 'sample'} has a significant improving effect at alpha={alpha}.")
+            what = "group" if isinstance(ranking, GroupRanking) else "sample"
+            where = "pool" if get_action(ranking.action).on_pool else "training"
+            notes.append(f"No {where} {what} has a significant improving effect at alpha={alpha}.")
         if getattr(self.recipe, "weights_routed", True) is False and ranking.action == "upweight":
             notes.append(f"{self.recipe.upweight_note[0].upper()}{self.recipe.upweight_note[1:]}.")
         return tuple(notes)

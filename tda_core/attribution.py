@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import confusion_matrix
 
-from .actions import Action, relabel_targets
+from .actions import Action, get_action, relabel_targets
 from .data.dataset import Dataset
 from .estimates.candidates import Estimates
 from .metrics import Metric, accuracy, get_metric
@@ -23,6 +23,11 @@ from .stats import paired_stats, reliability
 
 def json_number(value: float) -> float | None:
     return None if not np.isfinite(value) else float(value)
+
+
+def index_name(action: str) -> str:
+    """The JSON name of the indices an action acts on: ``pool_index`` for add, else ``train_index``."""
+    return "pool_index" if get_action(action).on_pool else "train_index"
 
 
 @dataclass(frozen=True)
@@ -123,6 +128,11 @@ class Ranking(Scored):
     #: In candidate mode: the estimates that chose which samples were retrained.
     estimates: Estimates | None = None
 
+    @property
+    def index_name(self) -> str:
+        """What ``train_index`` holds: training indices, or pool indices (``add``)."""
+        return index_name(self.action)
+
     def select(self, size: int, alpha: float = 0.05) -> tuple[int, ...]:
         """The first ``size`` ranked samples that are significant and improving."""
         return tuple(int(i) for i in self.train_index[self.significant(alpha)][: max(0, int(size))])
@@ -130,7 +140,7 @@ class Ranking(Scored):
     def records(self) -> list[dict]:
         return [
             {
-                "train_index": int(i),
+                self.index_name: int(i),
                 "delta_mean": float(d),
                 "delta_std": float(s),
                 "p_value": json_number(p),
@@ -217,7 +227,7 @@ class Effect:
 
     def to_json(self) -> dict:
         return {
-            "train_indices": list(self.train_indices),
+            index_name(self.action).replace("index", "indices"): list(self.train_indices),
             "delta_mean": self.delta_mean,
             "delta_std": self.delta_std,
             "p_value": self.p_value,

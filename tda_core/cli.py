@@ -50,6 +50,8 @@ def _add_data(p: argparse.ArgumentParser) -> None:
     g.add_argument("--data", help="one table to split into train and test")
     g.add_argument("--images", help="image folder or .zip with train/<class>/ and test/<class>/")
     g.add_argument("--target", help="target column of a table")
+    g.add_argument("--pool", help="samples that the add action may add: a table with the target column, or an image folder "
+                   "or .zip laid out as <class>/* (an --images archive may hold pool/<class>/* instead; demos have their own)")
     g.add_argument("--test-size", type=float, default=0.2, help="test fraction for --data (0.2)")
     g.add_argument("--split-seed", type=int, default=0, help="seed of the --data split (0)")
 
@@ -117,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--metric", default="loss", choices=tuple(METRICS), help="the metric (loss)")
     compare.add_argument("--sizes", type=_int_list, default=[1, 5, 10], help="group sizes to compare (1,5,10)")
     apply.add_argument("--action", choices=tuple(ACTIONS), help="the action (with --indices)")
-    apply.add_argument("--indices", type=_int_list, help="training indices I,J,... (with --action)")
+    apply.add_argument("--indices", type=_int_list, help="training indices I,J,... (with --action; pool indices for add)")
     apply.add_argument("--manifest", help="replay an exported manifest.json instead of --action/--indices")
     apply.add_argument("--out", required=True, help="output folder")
     apply.add_argument("--reason", default="", help="why, recorded in the manifest")
@@ -125,6 +127,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_data(args: argparse.Namespace):
+    """The data of the request, with the pool of ``--pool`` where given."""
+    data = _load_data(args)
+    if getattr(args, "pool", None):
+        from .data.pools import attach_pool
+        from .recipes.torch.networks import image_input  # imports no torch
+
+        prepared = image_input(args.arch, args.image_size) if data.kind == "images" else None
+        data = attach_pool(data, args.pool, image_input=prepared)
+    return data
+
+
+def _load_data(args: argparse.Namespace):
     from .data import load_demo, load_tabular
 
     given = [n for n in ("demo", "images", "data", "train") if getattr(args, n)]
@@ -390,13 +404,15 @@ def cmd_attribute(args: argparse.Namespace) -> int:
         rows = [dict(r, sel="*" if set(r["train_indices"]) == chosen else "", n=len(r["train_indices"])) for r in doc["ranking"][:10]]
         _print_table(rows, ["sel", "group_id", "kind", "n", "delta_mean", "delta_std", "p_value", "accuracy_delta_mean"])
     else:
-        rows = [dict(r, sel="*" if r["train_index"] in chosen else "") for r in doc["ranking"][: max(10, args.size)]]
-        _print_table(rows, ["sel", "train_index", "delta_mean", "delta_std", "p_value", "accuracy_delta_mean"])
+        key = result.ranking.index_name
+        rows = [dict(r, sel="*" if r[key] in chosen else "") for r in doc["ranking"][: max(10, args.size)]]
+        _print_table(rows, ["sel", key, "delta_mean", "delta_std", "p_value", "accuracy_delta_mean"])
     effect = doc["group_effect"]
     if effect is None:
         print(f"nothing has a significant improving effect at alpha={args.alpha}")
     else:
-        print(f"group effect of {args.action} on {len(effect['train_indices'])} samples: "
+        acted_on = effect.get("train_indices", effect.get("pool_indices", []))
+        print(f"group effect of {args.action} on {len(acted_on)} samples: "
               f"{args.metric} delta {effect['delta_mean']:+.4f} +- {effect['delta_std']:.4f} (p={_p(effect['p_value'])}); "
               f"accuracy delta {effect['accuracy_delta_mean']:+.4f} +- {effect['accuracy_delta_std']:.4f}; "
               f"errors fixed {effect['errors_fixed']}, new {effect['errors_new']}, net benefit {effect['net_benefit']:+d}")
@@ -432,7 +448,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     best = doc["best"]
     rows = [
         dict(s, best="*" if best and (s["action"], s["size"]) == (best["action"], best["size"]) else "",
-             n=len(s["train_indices"]), p_value=_p(s["p_value"]))
+             n=len(s.get("train_indices", s.get("pool_indices", []))), p_value=_p(s["p_value"]))
         for s in doc["settings"]
     ]
     _print_table(rows, ["best", "action", "size", "n", "delta_mean", "delta_std", "p_value", "errors_fixed", "errors_new",

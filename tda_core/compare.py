@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .actions import ACTIONS, get_action
-from .attribution import Effect
+from .actions import available_actions, get_action
+from .attribution import Effect, index_name
 from .errors import ErrorGroup
 from .exceptions import UsageError
 from .metrics import get_metric
@@ -50,7 +50,7 @@ class Setting:
         doc = {
             "action": self.action,
             "size": self.size,
-            "train_indices": list(e.train_indices),
+            index_name(self.action).replace("index", "indices"): list(e.train_indices),
             "delta_mean": e.delta_mean,
             "delta_std": e.delta_std,
             "p_value": e.p_value,
@@ -121,28 +121,30 @@ def compare(
     actions: Sequence[str] | None = None,
     progress: ProgressCallback | None = None,
 ) -> Comparison:
-    """Measure every action (default: all of them) at each size as a group effect."""
+    """Measure every action (default: all of them, add where the data has a pool) at each size
+    as a group effect."""
     sizes = check_sizes(sizes)
     if not 0 < float(alpha) < 1:
         raise UsageError(f"the significance level alpha must lie between 0 and 1, not {alpha}")
     metric_obj = get_metric(metric)
-    names = [get_action(a).name for a in (actions if actions is not None else ACTIONS)]
+    names = [get_action(a).name for a in (actions if actions is not None else available_actions(analysis.data.has_pool))]
     settings: list[Setting] = []
     reliability: dict[str, float | None] = {}
     deterministic = analysis.baseline.deterministic
     for name in names:
         ranking = analysis.ranking(group, name, metric_obj, progress)
         reliability[name] = ranking.reliability
+        where = "pool" if get_action(name).on_pool else "training"
         for size in sizes:
             selected = ranking.select(size, alpha)
             note = None
             if not selected:
                 selected = tuple(int(i) for i in ranking.train_index[:size])
                 what = "improving" if deterministic else f"significant at alpha={alpha}"
-                note = f"no training sample is {what}: the top {len(selected)} by improvement were used"
+                note = f"no {where} sample is {what}: the top {len(selected)} by improvement were used"
             elif len(selected) < size:
                 what = "improve" if deterministic else f"are significant and improving at alpha={alpha}"
-                note = f"only {len(selected)} training samples {what}"
+                note = f"only {len(selected)} {where} samples {what}"
             effect = analysis.effect(group, name, metric_obj, selected, progress)
             settings.append(Setting(name, size, effect, note))
     return Comparison(

@@ -15,14 +15,23 @@ from .data.dataset import Dataset
 from .exceptions import UsageError, one_line
 
 
-def check_indices(data: Dataset, indices: Sequence[int]) -> tuple[int, ...]:
+def check_indices(data: Dataset, indices: Sequence[int], pool: bool = False) -> tuple[int, ...]:
+    """Sorted unique training indices (``pool``: pool indices), refused when out of range."""
+    what, n = ("pool", data.n_pool) if pool else ("training", data.n_train)
     idx = tuple(sorted({int(i) for i in indices}))
+    if pool and not data.has_pool:
+        raise UsageError("there is no pool to add samples from: load a pool of labelled samples first")
     if not idx:
-        raise UsageError("give at least one training index")
-    bad = [i for i in idx if not 0 <= i < data.n_train]
+        raise UsageError(f"give at least one {what} index")
+    bad = [i for i in idx if not 0 <= i < n]
     if bad:
-        raise UsageError(f"training indices {bad} are out of range: the training set has rows 0..{data.n_train - 1}")
+        raise UsageError(f"{what} indices {bad} are out of range: the {what} set has rows 0..{n - 1}")
     return idx
+
+
+def pool_row_id(data: Dataset, j: int) -> str:
+    """The exported row id of pool sample ``j``: its pool id, marked as coming from the pool."""
+    return f"pool:{data.pool_id(j)}"
 
 
 #: The export's own columns: each row's original id, and its weight when an action changed weights.
@@ -59,34 +68,54 @@ def corrected_training_set(
     effects, accuracy before and after...) is recorded in the manifest as ``why``.
     """
     action = get_action(action)
-    idx = check_indices(data, indices)
+    idx = check_indices(data, indices, pool=action.on_pool)
     if action.needs_targets and baseline is None:
         raise UsageError(f"{action.name} needs the baseline ensemble to choose the new labels")
     edit = action.edit(idx, None if baseline is None else baseline.relabel_targets)
-    y, weight = edit.apply(data.y_train, np.ones(data.n_train))
+    y, weight = edit.apply(data.y_fit, data.fit_weights(), data.n_train)
     if not np.all(np.isfinite(weight)):
         raise UsageError(f"the {action.name} action gave non-finite sample weights; nothing was written")
-    return _export(data, action.name, idx, y, weight, reason, context)
+    rows = [data.n_train + i for i in idx] if action.on_pool else list(idx)
+    return _export(data, action.name, rows, y, weight, reason, context)
+
+
+def _fit_arrays(data: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Unedited labels and weights of the fit rows (pool rows at weight 0), for hand edits and replays."""
+    return data.y_fit.copy(), data.fit_weights()
 
 
 def _export(
     data: Dataset, action: str, idx: Sequence[int], y: np.ndarray, weight: np.ndarray, reason: str, context: dict[str, Any] | None
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The exported table and manifest of edited labels ``y`` and weights ``weight``: the one
-    writer behind every action, hand edits and replayed manifests (so a replay is byte-identical)."""
+    """The exported table and manifest of edited labels ``y`` and weights ``weight`` of the fit
+    rows (training rows, then pool rows; ``idx`` are fit-row indices of the changes): the one
+    writer behind every action, hand edits and replayed manifests (so a replay is byte-identical).
+    Rows of weight 0 are left out, so pool rows appear only when added, after the training rows."""
+    n, pool = data.n_train, range(data.n_pool)
     if data.kind == "tabular":
-        table = data.X_train.copy()
+        table = data.X_fit.copy()
+        ids = list(data.train_ids) + [pool_row_id(data, j) for j in pool]
     else:
-        table = pd.DataFrame({"file": data.train_ids})
+        files = list(data.train_ids) + (list(data.pool_ids) if data.has_pool else [])
+        table = pd.DataFrame({"file": files})
+        ids = list(range(n)) + [pool_row_id(data, j) for j in pool]
     taken = {str(c) for c in table.columns} | {str(data.target)}
     row_column = free_name(ROW_ID, taken)
     weight_column = free_name(SAMPLE_WEIGHT, taken | {row_column})
-    table.insert(0, row_column, data.train_ids if data.kind == "tabular" else np.arange(data.n_train))
+    table.insert(0, row_column, ids if data.has_pool else np.asarray(ids))
     classes = np.array(data.classes, dtype=object)
+    y_before = data.y_fit
     changes = []
     for i in idx:
-        change: dict[str, Any] = {"train_index": i, "row_id": data.train_id(i), "label": str(classes[data.y_train[i]])}
-        if y[i] != data.y_train[i]:
+        change: dict[str, Any]
+        if i >= n:  # a pool row: added
+            change = {"pool_index": i - n, "row_id": pool_row_id(data, i - n), "label": str(classes[y_before[i]]), "added": True}
+            if weight[i] != 1:
+                change["weight"] = float(weight[i])
+            changes.append(change)
+            continue
+        change = {"train_index": i, "row_id": data.train_id(i), "label": str(classes[y_before[i]])}
+        if y[i] != y_before[i]:
             change["new_label"] = str(classes[y[i]])
         if weight[i] == 0:
             change["removed"] = True
@@ -103,7 +132,7 @@ def _export(
         "data_fingerprint": data.fingerprint,
         "action": action,
         "n_train_before": data.n_train,
-        "n_train_after": len(table),
+        "n_train_after": int(np.sum(weight > 0)),
         "changes": changes,
         "columns": {"row_id": row_column, "sample_weight": weight_column if weighted else None, "target": str(data.target)},
         "reason": reason,
@@ -136,7 +165,7 @@ def hand_edited_training_set(
     both = sorted(removed & relabelled)
     if both:
         raise UsageError(f"training rows {both} are both removed and relabelled; choose one change per row")
-    y, weight = data.y_train.copy(), np.ones(data.n_train)
+    y, weight = _fit_arrays(data)
     for i, name in labels.items():
         y[int(i)] = data.class_index(str(name))
     weight[sorted(removed)] = 0.0
@@ -172,9 +201,12 @@ def replay_manifest(data: Dataset, manifest: Mapping[str, Any]) -> tuple[pd.Data
     changes = manifest["changes"]
     if not isinstance(changes, list) or not changes:
         raise UsageError("the manifest lists no changes")
-    y, weight = data.y_train.copy(), np.ones(data.n_train)
+    y, weight = _fit_arrays(data)
     idx: list[int] = []
     for n, change in enumerate(changes, 1):
+        if isinstance(change, Mapping) and "pool_index" in change:
+            idx.append(_replay_addition(data, change, n, weight))
+            continue
         if not isinstance(change, Mapping) or not isinstance(change.get("train_index"), int) or isinstance(change.get("train_index"), bool):
             raise UsageError(f"change {n} of the manifest has no training index")
         i = change["train_index"]
@@ -201,6 +233,21 @@ def replay_manifest(data: Dataset, manifest: Mapping[str, Any]) -> tuple[pd.Data
     table, replayed = _export(data, action, sorted(idx), y, weight, str(manifest.get("reason", "")),
                               why if isinstance(why, dict) else None)
     return table, replayed
+
+
+def _replay_addition(data: Dataset, change: Mapping[str, Any], n: int, weight: np.ndarray) -> int:
+    """Replay change ``n``, an added pool sample, into the fit-row ``weight``; its fit-row index."""
+    j = change["pool_index"]
+    if not isinstance(j, int) or isinstance(j, bool):
+        raise UsageError(f"change {n} of the manifest has a pool index that is not a whole number")
+    check_indices(data, [j], pool=True)
+    if "row_id" in change and change["row_id"] != pool_row_id(data, j):
+        raise UsageError(f"change {n} of the manifest names row {change['row_id']!r}, but pool sample {j} is {pool_row_id(data, j)!r}")
+    if "label" in change and change["label"] != data.classes[data.y_pool[j]]:
+        raise UsageError(f"change {n} of the manifest expects label {change['label']!r} on pool sample {j}, "
+                         f"which has {data.classes[data.y_pool[j]]!r}")
+    weight[data.n_train + j] = float(change.get("weight", 1.0))
+    return data.n_train + j
 
 
 def read_manifest(text: str | bytes) -> dict[str, Any]:
@@ -233,7 +280,7 @@ def replay_effect(analysis: Any, manifest: Mapping[str, Any], metric: str | None
     group_doc = why.get("error_group") if isinstance(why.get("error_group"), Mapping) else None
     if group_doc is None:
         raise UsageError("the manifest records no error group (its 'why'), so there is nothing to compare on")
-    indices = [int(c["train_index"]) for c in manifest["changes"]]
+    indices = [int(c["pool_index"] if action.on_pool else c["train_index"]) for c in manifest["changes"]]
     if action.needs_targets:
         targets = analysis.baseline.relabel_targets
         differ = [c["train_index"] for c in manifest["changes"]

@@ -53,7 +53,10 @@ def errors_json(analysis: Analysis, started: float | None = None) -> dict[str, A
 def attribution_json(analysis: Analysis, result: Attribution, started: float) -> dict[str, Any]:
     data = analysis.data
     ranking_rows = result.ranking.records()
-    if data.kind == "tabular" and result.unit == "sample":
+    if result.unit == "sample" and result.ranking.index_name == "pool_index":
+        for row in ranking_rows:
+            row["pool_id"] = data.pool_id(row["pool_index"])
+    elif data.kind == "tabular" and result.unit == "sample":
         for row in ranking_rows:
             row["train_id"] = data.train_id(row["train_index"])
     estimates = getattr(result.ranking, "estimates", None)
@@ -93,8 +96,10 @@ def similar_json(analysis: Analysis, result: Attribution) -> dict[str, Any]:
     from .exceptions import ModelError
     from .similar import similar_samples
 
+    # Similar *training* samples: a ranking of pool samples (add) has no effects to show beside them.
+    ranking = result.ranking if result.ranking.index_name == "train_index" else None
     try:
-        similar = similar_samples(analysis, result.group.test_indices, ranking=result.ranking)
+        similar = similar_samples(analysis, result.group.test_indices, ranking=ranking)
     except ModelError:  # a model without a representation: nothing to be similar in
         return {"similar": None, "similar_vs_influential_spearman": None}
     rows = similar.records()

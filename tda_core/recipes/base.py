@@ -169,6 +169,30 @@ def eval_features(data: Dataset, eval_on: EvalOn) -> Any:
 
 
 def edited_arrays(data: Dataset, edits: Sequence[Edit]) -> tuple[np.ndarray, np.ndarray]:
-    """Labels and weights (B, n_train) of every edit, for recipes that train them stacked."""
-    edited = [e.apply(data.y_train, np.ones(data.n_train)) for e in edits]
+    """Labels and weights (B, n_fit) of every edit over the fit rows (training rows, then pool
+    rows at weight 0 unless added), for recipes that train them stacked."""
+    y, w = data.y_fit, data.fit_weights()
+    edited = [e.apply(y, w, data.n_train) for e in edits]
     return np.stack([y for y, _ in edited]), np.stack([w for _, w in edited])
+
+
+def pool_batches(n_pool: int, n_batches: int, seed: int, epochs: int) -> np.ndarray:
+    """The mini-batch of every pool row in every epoch, (epochs, n_pool).
+
+    Pool rows join the batches of the training rows instead of taking part in their
+    permutation, from a random stream of their own: the training rows' batches stay exactly
+    those of a model without a pool, and a pool row at weight 0 is left out altogether, so a
+    pool changes nothing until a sample is added (and adding one is then a paired difference,
+    like removing one). A pool row's batch does not depend on which other rows are added."""
+    rng = np.random.default_rng([int(seed), 0x9001])
+    return rng.integers(0, max(1, n_batches), size=(epochs, n_pool))
+
+
+def with_pool_rows(batch: np.ndarray, k: int, epoch_pool: np.ndarray, active: np.ndarray, n_train: int) -> np.ndarray:
+    """Training-row indices ``batch`` (the ``k``-th batch of an epoch) followed by the fit-row
+    indices of the ``active`` pool rows that fall into that batch (``epoch_pool``: each pool
+    row's batch in this epoch, from :func:`pool_batches`)."""
+    if not len(active):
+        return batch
+    joining = active[epoch_pool[active] == k]
+    return np.concatenate([batch, n_train + joining]) if len(joining) else batch

@@ -25,7 +25,7 @@ from ..data.dataset import Dataset
 from ..estimates.influence import influence_estimates
 from ..exceptions import ModelError
 from ..metrics import Metric
-from .base import EvalOn, Recipe, Start, edited_arrays, eval_features
+from .base import EvalOn, Recipe, Start, edited_arrays, eval_features, pool_batches, with_pool_rows
 from .preprocessing import tabular_preprocessor
 
 
@@ -48,16 +48,21 @@ def train_averaged_sgd(
     batch_size: int,
     learning_rate: float,
     alpha: float,
+    n_train: int | None = None,
 ) -> np.ndarray:
     """Train B multinomial logistic regressions at once; return averaged weights (D, C, B)
     (for two classes, the equivalent weights with theta_0 = 0).
 
     ``X`` (N, D) holds the features with a bias column; ``Y`` (B, N) the labels and ``W``
     (B, N) the sample weights of each model. All models share the seed's initialisation
-    and mini-batch order. Loss: weighted mean cross-entropy per batch + alpha/2 * |theta|^2.
+    and mini-batch order. Loss: weighted cross-entropy per batch divided by its number of
+    training rows + alpha/2 * |theta|^2. Rows from ``n_train`` on (default: none) are pool
+    rows: they join batches as :func:`~tda_core.recipes.base.pool_batches` says, and only
+    where some model gives them a weight.
     """
     rng = np.random.default_rng(seed)
-    n, d = X.shape
+    n = X.shape[0] if n_train is None else int(n_train)
+    d = X.shape[1]
     b = Y.shape[0]
     init = rng.normal(0.0, 0.01, size=(d, n_classes, 1))
     # Two classes: softmax depends only on delta = theta_1 - theta_0, whose SGD step is the
@@ -76,18 +81,21 @@ def train_averaged_sgd(
     data_scale = 2.0 if binary else 1.0
     steps_per_epoch = -(-n // batch_size)
     average_from = (epochs // 2) * steps_per_epoch
+    active = np.flatnonzero(W[:, n:].any(axis=0))  # pool rows some model adds
+    placement = pool_batches(X.shape[0] - n, steps_per_epoch, seed, epochs)
     step = 0
-    for _ in range(epochs):
+    for epoch in range(epochs):
         order = rng.permutation(n)
-        for start in range(0, n, batch_size):
-            idx = order[start : start + batch_size]
+        for number, start in enumerate(range(0, n, batch_size)):
+            batch = order[start : start + batch_size]
+            idx = with_pool_rows(batch, number, placement[epoch], active, n)
             xb = X[idx]
             z = (xb @ theta.reshape(d, -1)).reshape(len(idx), k, b)
             residual = _sigmoid(z) if binary else _softmax(z, axis=1)
             residual -= targets[idx]
             residual *= weights[idx]
             grad = (xb.T @ residual.reshape(len(idx), -1)).reshape(d, k, b)
-            grad *= learning_rate * data_scale / len(idx)
+            grad *= learning_rate * data_scale / len(batch)
             theta *= 1.0 - learning_rate * alpha  # the L2 term's step
             theta -= grad
             if step >= average_from:
@@ -179,18 +187,20 @@ class LogisticSGDRecipe(Recipe):
             X, data.y_train, theta, float(self.alpha), action, new_labels, X_test, data.y_test[test_indices], y_pred, metric
         )
 
-    def _train(self, X: np.ndarray, Y: np.ndarray, W: np.ndarray, n_classes: int, seed: int) -> np.ndarray:
+    def _train(self, X: np.ndarray, Y: np.ndarray, W: np.ndarray, n_classes: int, seed: int, n_train: int | None = None) -> np.ndarray:
         return train_averaged_sgd(
-            X, Y, W, n_classes, seed, int(self.epochs), int(self.batch_size), float(self.learning_rate), float(self.alpha)
+            X, Y, W, n_classes, seed, int(self.epochs), int(self.batch_size), float(self.learning_rate), float(self.alpha),
+            n_train,
         )
 
     def fit_predict(
         self, data: Dataset, edits: Sequence[Edit], seed: int, eval_on: EvalOn = "test", start: Start | None = None
     ) -> np.ndarray:
         self.validate(data)
-        prep = tabular_preprocessor().fit(data.X_train)  # unlabelled: shared by every counterfactual
-        X = self._design(prep, data.X_train)
+        # Fitted on the training features without labels (not the pool): shared by every counterfactual.
+        prep = tabular_preprocessor().fit(data.X_train)
+        X = self._design(prep, data.X_fit)
         X_eval = self._design(prep, eval_features(data, eval_on))
         Y, W = edited_arrays(data, edits)
-        theta = self._train(X, Y, W, data.n_classes, seed)
+        theta = self._train(X, Y, W, data.n_classes, seed, data.n_train)
         return predict_proba(X_eval, theta)[:, None]

@@ -161,15 +161,16 @@ class SklearnRecipe(Recipe):
 
     def _training_rows(self, data: Dataset, edit: Edit) -> tuple[Any, np.ndarray, np.ndarray | None]:
         """Rows, labels and weights (None: all 1) of the edited training set, as a user would
-        build it: removed rows dropped, upweighted rows routed a weight or duplicated."""
-        y, w = edit.apply(data.y_train, np.ones(data.n_train))
+        build it: removed rows dropped, added pool rows appended, upweighted rows routed a
+        weight or duplicated."""
+        y, w = edit.apply(data.y_fit, data.fit_weights(), data.n_train)  # pool rows: weight 0 unless added
         rows = np.flatnonzero(w > 0)
         w = w[rows]
         uniform = bool(np.all(w == 1.0))
         if not uniform and not self.weights_routed:
             rows = np.repeat(rows, np.rint(w).astype(np.int64))
             uniform = True
-        X = data.X_train.iloc[rows] if hasattr(data.X_train, "iloc") else data.X_train[rows]
+        X = data.X_fit.iloc[rows] if hasattr(data.X_fit, "iloc") else data.X_fit[rows]
         return X, y[rows], None if uniform else w
 
     def _fit(self, model: BaseEstimator, X: Any, y: np.ndarray, w: np.ndarray | None) -> BaseEstimator:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .training import batches
+from .training import epochs_of_batches
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -30,6 +30,7 @@ def train_heads(
     weight_decay: float,
     checkpoints: Sequence[int],
     return_weights: bool = False,
+    n_train: int | None = None,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Train B linear heads at once on frozen features; probabilities (B, members, n_eval, C).
 
@@ -37,7 +38,8 @@ def train_heads(
     matrix product per batch serves all of them. ``F_train`` (N, D) are shared; ``Y``/``W`` (B, N) are each head's labels and weights. The
     heads start from the same seeded ``nn.Linear``-style initialisation
     (uniform in +-1/sqrt(D)) and see the same batches; the loss of a batch is
-    ``sum_i w_i * ce_i / batch_size``, optimised by AdamW (fused). A batch of one gives the numbers of a
+    ``sum_i w_i * ce_i / batch_size``, optimised by AdamW (fused). Rows of ``F_train`` from
+    ``n_train`` on are pool rows (see :func:`~.training.epochs_of_batches`). A batch of one gives the numbers of a
     batch of many. ``return_weights`` also returns the final heads' weights (B, D, C) and
     biases (B, C).
 
@@ -64,12 +66,14 @@ def train_heads(
     optimizer = torch.optim.AdamW([weight, bias], lr=lr, weight_decay=weight_decay, fused=True)
     Yt, Wt = Y.t().contiguous(), W.t().contiguous()  # (N, B)
     snaps = []
-    for epoch in range(1, epochs + 1):
-        for idx in batches(n, batch_size, generator):
+    n_train = n if n_train is None else int(n_train)
+    active = np.flatnonzero((W[:, n_train:] > 0).any(dim=0).cpu().numpy())
+    for epoch, parts in epochs_of_batches(n_train, n, batch_size, seed, epochs, generator, active):
+        for idx, n_rows in parts:
             idx = idx.to(device)
             logits = torch.addmm(bias, F_train[idx], weight).view(len(idx), C, B)
             ce = -torch.log_softmax(logits, dim=1).gather(1, Yt[idx, None, :]).squeeze(1)  # (m, B)
-            loss = (Wt[idx] * ce).sum() / len(idx)
+            loss = (Wt[idx] * ce).sum() / n_rows
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

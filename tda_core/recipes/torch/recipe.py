@@ -267,6 +267,14 @@ class TorchRecipe(Recipe):
             )
         return np.asarray(data.X_train, dtype=np.float32), np.asarray(data.X_test, dtype=np.float32)
 
+    @staticmethod
+    def pool_inputs(data: Dataset) -> np.ndarray:
+        """The pool's inputs as :meth:`arrays` prepares the training rows (empty without a pool)."""
+        if data.kind == "tabular":
+            X_fit = np.asarray(tabular_preprocessor().fit(data.X_train).transform(data.X_fit), dtype=np.float32)
+            return X_fit[data.n_train :]
+        return np.asarray(data.X_pool if data.has_pool else np.zeros((0, *np.shape(data.X_train)[1:])), dtype=np.float32)
+
     # --- the start: the network head mode, estimates and candidate groups build on --------
 
     def needs_start(self) -> bool:
@@ -280,10 +288,11 @@ class TorchRecipe(Recipe):
         return self.initial_state is None
 
     def start_shapes(self, data: Dataset) -> dict[str, tuple[int | None, ...] | None]:
+        pool = {"F_pool": (data.n_pool, None)} if data.has_pool else {}
         return {
             "F_train": (data.n_train, None), "F_test": (data.n_test, None),
             "weight": (None, data.n_classes), "bias": (data.n_classes,),
-        }
+        } | pool
 
     def baseline_network(self, data: Dataset, seed: int) -> nn.Module:
         """The seed's network trained in full on the unedited data, from its starting point (the
@@ -326,6 +335,7 @@ class TorchRecipe(Recipe):
         model = self.starting_network(data, seed)
         with deterministic(self.threads, device):
             F_train, F_test = penultimate(model, X_np, device=device), penultimate(model, X_test_np, device=device)
+            pool = {"F_pool": penultimate(model, self.pool_inputs(data), device=device)} if data.has_pool else {}
         _, head = last_linear(model)
         weight = head.weight.detach().t().cpu().numpy().astype(np.float32)
         bias = head.bias.detach().cpu().numpy() if head.bias is not None else np.zeros(head.out_features)
@@ -334,7 +344,7 @@ class TorchRecipe(Recipe):
             "F_test": F_test,
             "weight": np.ascontiguousarray(weight),
             "bias": np.asarray(bias, dtype=np.float32),
-        }
+        } | pool
         if memo_key is not None:
             _SEEDLESS_STARTS.clear()  # one entry: the features of one large dataset at most
             _SEEDLESS_STARTS[memo_key] = {k: v.copy() for k, v in start.items()}
@@ -359,21 +369,23 @@ class TorchRecipe(Recipe):
                     raise ModelError("head mode needs the start network's features (the engine supplies them)")
                 F_train, F_test = np.asarray(start["F_train"]), np.asarray(start["F_test"])
                 F_eval = F_test if eval_on == "test" else np.concatenate([F_train, F_test])
+                F_fit = np.concatenate([F_train, np.asarray(start["F_pool"])]) if data.has_pool else F_train
                 out = train_heads(
-                    torch.from_numpy(F_train).to(device), Y, W, torch.from_numpy(F_eval), data.n_classes, seed,
+                    torch.from_numpy(F_fit).to(device), Y, W, torch.from_numpy(F_eval), data.n_classes, seed,
                     int(self.head_epochs), int(self.batch_size), float(self.lr), float(self.weight_decay), record,
+                    n_train=data.n_train,
                 )
             else:
                 X_np, X_test_np = self.arrays(data)
-                X = torch.from_numpy(X_np).to(device)
+                X_fit = np.concatenate([X_np, self.pool_inputs(data)]) if data.has_pool else X_np
+                X = torch.from_numpy(X_fit).to(device)
                 X_eval = torch.from_numpy(X_test_np if eval_on == "test" else np.concatenate([X_np, X_test_np])).to(device)
                 model = self.build(data.n_classes, X_np.shape[1:], seed).to(device)
+                opt, n = self._optimisation, data.n_train
                 if self._batchable:
-                    out = fit_stacked(model, X, Y, W, X_eval, seed, self._optimisation, record)
+                    out = fit_stacked(model, X, Y, W, X_eval, seed, opt, record, n)
                 else:
-                    out = np.stack(
-                        [fit_network(model, X, Y[b], W[b], X_eval, seed, self._optimisation, record)[1] for b in range(len(edits))]
-                    )
+                    out = np.stack([fit_network(model, X, Y[b], W[b], X_eval, seed, opt, record, n)[1] for b in range(len(edits))])
         return np.ascontiguousarray(out, dtype=np.float32)
 
     # --- estimates and representation ----------------------------------------------------

@@ -3,7 +3,7 @@
 Both loops take the same inputs (a starting network, the training rows, each model's labels and
 weights, the seed of the batch order) and record the probabilities on ``X_eval`` at the
 ``record`` epochs. The loss of a batch is ``sum_i w_i * ce_i / batch_size`` (divided by the
-batch size, not by the sum of weights), so a removed sample (weight 0) keeps its place in the
+number of training rows in the batch, not by the sum of weights), so a removed sample (weight 0) keeps its place in the
 batch order and every other sample gets exactly the gradient it had in the baseline.
 
 Both run on the device of their tensors (the network and ``X`` on the same device); the batch
@@ -90,6 +90,29 @@ def batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.T
     return list(torch.tensor_split(perm, max(1, math.ceil(n / batch_size))))
 
 
+def epochs_of_batches(
+    n_train: int, n_fit: int, batch_size: int, seed: int, epochs: int, generator: torch.Generator, active: np.ndarray
+) -> Iterator[tuple[int, list[tuple[torch.Tensor, int]]]]:
+    """Each epoch (from 1) and its mini-batches as (fit-row indices, number of training rows).
+
+    The training rows' batches are :func:`batches` of ``n_train``; rows from ``n_train`` to
+    ``n_fit`` are pool rows, of which only the ``active`` ones (added by some model) join their
+    batch (:func:`~tda_core.recipes.base.pool_batches`). A batch's loss is divided by its number
+    of training rows, so a pool without added samples changes nothing."""
+    import torch
+
+    from ..base import pool_batches, with_pool_rows
+
+    n_batches = max(1, math.ceil(n_train / batch_size))
+    placement = pool_batches(n_fit - n_train, n_batches, seed, epochs)
+    for epoch in range(1, epochs + 1):
+        parts = []
+        for k, idx in enumerate(batches(n_train, batch_size, generator)):
+            rows = with_pool_rows(idx.numpy(), k, placement[epoch - 1], active, n_train)
+            parts.append((idx if len(rows) == len(idx) else torch.from_numpy(rows), len(idx)))
+        yield epoch, parts
+
+
 def fit_network(
     start: nn.Module,
     X: torch.Tensor,
@@ -99,23 +122,28 @@ def fit_network(
     seed: int,
     optimisation: Optimisation,
     record: Sequence[int],
+    n_train: int | None = None,
 ) -> tuple[nn.Module, np.ndarray]:
     """Train a copy of ``start`` on one edited training set: the trained network and its
     probabilities at the ``record`` epochs, (len(record), n_eval, C). The copy trains on the
-    device of ``X`` (all tensors there)."""
+    device of ``X`` (all tensors there). Rows from ``n_train`` on (default: none) are pool rows
+    (see :func:`epochs_of_batches`)."""
     import torch
     import torch.nn.functional as F
 
     model = copy.deepcopy(start).to(X.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=optimisation.lr, weight_decay=optimisation.weight_decay)
     generator = torch.Generator().manual_seed(seed)
+    n_train = len(y) if n_train is None else int(n_train)
+    # Only added pool rows join a batch: batch norm sees no row that the model does not train on.
+    active = np.flatnonzero(w[n_train:].cpu().numpy() > 0)
     snaps = []
-    for epoch in range(1, optimisation.epochs + 1):
+    for epoch, parts in epochs_of_batches(n_train, len(y), optimisation.batch_size, seed, optimisation.epochs, generator, active):
         model.train()
-        for idx in batches(len(y), optimisation.batch_size, generator):
+        for idx, n_rows in parts:
             idx = idx.to(X.device)
             ce = F.cross_entropy(model(X[idx]), y[idx], reduction="none")
-            loss = (w[idx] * ce).sum() / len(idx)
+            loss = (w[idx] * ce).sum() / n_rows
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -133,12 +161,15 @@ def fit_stacked(
     seed: int,
     optimisation: Optimisation,
     record: Sequence[int],
+    n_train: int | None = None,
 ) -> np.ndarray:
     """Train B copies of ``start`` at once, one per row of ``Y``/``W`` (B, N), with ``torch.func``:
     parameters stacked along a new first dimension, ``vmap`` over them, one AdamW over the
     stacked tensors (AdamW is elementwise, so each slice follows exactly its own optimiser).
     Probabilities (B, len(record), n_eval, C). Needs a network without batch norm or dropout.
-    Trains on the device of ``X`` (all tensors there)."""
+    Trains on the device of ``X`` (all tensors there). Rows from ``n_train`` on are pool rows
+    (see :func:`epochs_of_batches`); one added by any of the B models joins its batch for all,
+    at weight 0 in the others, which adds exactly nothing to their loss."""
     import torch
     from torch.func import functional_call, vmap
 
@@ -154,14 +185,16 @@ def fit_stacked(
     batched = vmap(forward, in_dims=(0, None))
     optimizer = torch.optim.AdamW(list(params.values()), lr=optimisation.lr, weight_decay=optimisation.weight_decay)
     generator = torch.Generator().manual_seed(seed)
+    n_train = Y.shape[1] if n_train is None else int(n_train)
+    active = np.flatnonzero((W[:, n_train:] > 0).any(dim=0).cpu().numpy())
     snaps = []
     start.train()
-    for epoch in range(1, optimisation.epochs + 1):
-        for idx in batches(Y.shape[1], optimisation.batch_size, generator):
+    for epoch, parts in epochs_of_batches(n_train, Y.shape[1], optimisation.batch_size, seed, optimisation.epochs, generator, active):
+        for idx, n_rows in parts:
             idx = idx.to(X.device)
             logits = batched(params, X[idx])  # (B, m, C)
             ce = -torch.log_softmax(logits, dim=-1).gather(-1, Y[:, idx, None]).squeeze(-1)
-            loss = (W[:, idx] * ce).sum() / len(idx)
+            loss = (W[:, idx] * ce).sum() / n_rows
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
