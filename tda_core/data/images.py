@@ -419,7 +419,7 @@ def image_pool(
     be training classes; pool ids are the files' paths from their class folder on (``cat/x.png``;
     a pool inside a training archive keeps ``pool/cat/x.png``). Safety checks and limits are those of :func:`load_images`."""
     if data.kind != "images":
-        raise DataError(f"{data.name} is a table; give its pool as a .csv or .parquet table")
+        raise DataError(f"{data.name} is a table: give its pool as a .csv or .parquet table")
     label = (name or "pool.zip") if isinstance(source, (bytes, bytearray, memoryview)) else (name or Path(source).name or str(source))
     image_input = _training_input(data, image_input, label)
     limits = _Limits(max_pixels, max_total_pixels, max_input_bytes)

@@ -11,8 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..exceptions import DataError
 from .dataset import Dataset
-from .tables import read_table, table_pool
+from .tables import TABLE_SUFFIXES, read_table, table_pool
 
 if TYPE_CHECKING:  # pragma: no cover
     from .images import ImageInput
@@ -32,9 +33,12 @@ def attach_pool(
     or ``.zip``, prepared by ``image_input`` (the training set's input; None: the small networks'
     normalisation) at the training images' size and channels. Raises
     :class:`~tda_core.exceptions.DataError` with one line saying what is wrong and how to fix it."""
+    upload = isinstance(source, (bytes, bytearray, memoryview))
+    label = name or ("pool" if upload else Path(source).name or str(source))
     if data.kind == "tabular":
-        label = name or ("pool" if isinstance(source, (bytes, bytearray, memoryview)) else Path(source).name)
         return table_pool(data, read_table(source, name), label)
+    if Path(label).suffix.lower() in TABLE_SUFFIXES:  # a table for images: say which pool fits
+        raise DataError(f"{label}: the training data are images: give their pool as a folder or .zip of <class>/ folders of images")
     from .images import image_pool  # torch and torchvision only for images
 
     return image_pool(data, source, name, image_input=image_input)
