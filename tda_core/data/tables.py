@@ -315,7 +315,7 @@ def _check_pool_features(X: pd.DataFrame, X_train: pd.DataFrame, label: str) -> 
     checked = _check_features(X.drop(columns=empty), label)
     X = X.assign(**{c: checked[c] for c in checked.columns})
     for c in empty:
-        X[c] = pd.Series(np.nan, index=X.index, dtype=np.float64 if _is_number(X_train[c]) else object)
+        X[c] = pd.Series(np.nan, index=X.index, dtype=np.float64 if _is_number(X_train[c]) else X_train[c].dtype)
     mixed = [c for c in checked.columns if _is_number(X[c]) != _is_number(X_train[c])]
     if mixed:
         c = mixed[0]

@@ -64,7 +64,8 @@ def test_a_table_pool_is_reordered_and_labelled_by_class_name(table, tmp_path):
 
 def test_a_pool_column_missing_everywhere_takes_the_training_type(table):
     data = attach_pool(table, pool_csv(x=[1.0, 2.0], colour=[None, None], label=[0, 1]), name="pool.csv")
-    assert data.X_pool["colour"].dtype == object and data.X_pool["colour"].isna().all()
+    assert data.X_pool["colour"].dtype == table.X_train["colour"].dtype and data.X_pool["colour"].isna().all()
+    assert data.X_fit["colour"].isna().sum() == 2
 
 
 def test_refuses_missing_and_extra_columns_in_one_message(table):
