@@ -134,6 +134,15 @@ def _locate(paths: list[tuple[str, ...]], label: str, layout: str, known: Collec
     return located
 
 
+def _entries(located: list[tuple[tuple[str, ...], tuple[str, str]] | None], readers: list[Callable[[], bytes]]) -> list[Entry]:
+    """The entries of the located files (skipping the others), each with its reader."""
+    return [
+        Entry("/".join(place[0]), place[1][0], place[1][1], read)
+        for place, read in zip(located, readers, strict=True)
+        if place is not None
+    ]
+
+
 def _check_layout_name(layout: str) -> None:
     if layout not in ("dataset", "pool"):
         raise ValueError(f"layout must be 'dataset' or 'pool', not {layout!r}")
@@ -192,12 +201,7 @@ def _zip_members(
         kept.append((parts, info))
     budget = _Budget(max_bytes, label)
     located = _locate([p for p, _ in kept], label, layout, known)
-    return [
-        Entry("/".join(rel), split, cls, _zip_reader(archive, info, budget, label))
-        for (_, info), place in zip(kept, located)
-        if place is not None
-        for rel, (split, cls) in [place]
-    ]
+    return _entries(located, [_zip_reader(archive, info, budget, label) for _, info in kept])
 
 
 class _Budget:
@@ -246,12 +250,7 @@ def folder_entries(
         root = _unwrap_folder(root)
     files = _walk(root, label, max_bytes, max_files)
     located = _locate([rel for rel, _ in files], label, layout, known)
-    return [
-        Entry("/".join(rel), split, cls, full.read_bytes)
-        for (_, full), place in zip(files, located)
-        if place is not None
-        for rel, (split, cls) in [place]
-    ]
+    return _entries(located, [full.read_bytes for _, full in files])
 
 
 def _unwrap_folder(root: Path) -> Path:
