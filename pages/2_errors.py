@@ -4,11 +4,14 @@ from functools import partial
 
 import streamlit as st
 
-from ui import charts, frame, state, tables
+from tda_core.errors import SLICE
+from tda_core.exceptions import TDAError
+from ui import charts, frame, loaders, state, tables
 from ui.gallery import gallery
 
-CHART_KEY, SAMPLES_KEY = "confusion_chart", "group_samples"
+CHART_KEY, SAMPLES_KEY, SLICES_KEY = "confusion_chart", "group_samples", "error_slices"
 GALLERY_CAP = 32  # test images drawn at most
+SLICE_THUMBNAILS = 8  # test images of each slice shown beside its description
 
 
 def on_cell_click(choices: list[tuple[str, str]]) -> None:
@@ -26,6 +29,19 @@ def on_rows_selected(key: str, group_tests: list[int]) -> None:
     state.put(state.TESTS, tuple(group_tests[r] for r in sorted(rows)))
 
 
+def on_slice_selected(ids: list[str]) -> None:
+    """A selected row of the slices table picks that slice, as a class pair is picked."""
+    rows = st.session_state[SLICES_KEY].selection.rows
+    if rows:
+        state.choose_group((SLICE, ids[rows[0]]))
+
+
+def choice_text(choice: tuple[str, str], counts: dict, sizes: dict) -> str:
+    if choice[0] == SLICE:
+        return f"slice {choice[1]} · {counts[choice]} errors in {sizes[choice]} test rows"
+    return f"{choice[0]} → {choice[1]} · {counts[choice]} test samples"
+
+
 def whole_group() -> None:
     state.put(state.TESTS, ())
 
@@ -35,8 +51,16 @@ st.title("Errors")
 current = frame.require_analysis()
 analysis, data = current.analysis, current.data
 report = analysis.errors
-choices = [(g.true, g.pred) for g in report.groups]
-counts = {(g.true, g.pred): g.count for g in report.groups}
+try:
+    slices = analysis.slices
+except TDAError as exc:  # e.g. a model without a representation and no features to cut
+    st.caption(f"No error slices: {loaders.in_words(str(exc))}")
+    slices = ()
+pairs = [(g.true, g.pred) for g in report.groups]
+# Slices are offered as groups after the class pairs: the state holds ("slice", ID), as the CLI's --group slice:ID.
+choices = pairs + [(SLICE, s.id) for s in slices]
+counts = {(g.true, g.pred): g.count for g in report.groups} | {(SLICE, s.id): len(s.test_indices) for s in slices}
+sizes = {(SLICE, s.id): s.size for s in slices}
 if choices and state.get(state.GROUP) not in choices:
     state.choose_group(choices[0])  # largest group first
 
@@ -50,7 +74,7 @@ m2.metric("Test errors", f"{int(len(data.y_test) - report.confusion.trace()):,}"
           help="Of the ensemble's mean prediction.")
 m3.metric("Error groups", len(report.groups), help="Test errors grouped by true class → predicted class.")
 
-if not choices:
+if not pairs:
     st.success("The baseline ensemble makes no test errors.")
     frame.stop()
 
@@ -64,17 +88,45 @@ with matrix_col:
     )
 with groups_col:
     st.selectbox("Error group (true → predicted)", choices, key=state.GROUP, persist_state="session", on_change=whole_group,
-                 format_func=lambda c: f"{c[0]} → {c[1]} · {counts[c]} test samples")
+                 format_func=lambda c: choice_text(c, counts, sizes),
+                 help="Class pairs, largest first, then the error slices listed below the matrix.")
     st.dataframe(tables.groups_frame(report), hide_index=True, width="stretch", height=min(300, 38 + 35 * len(choices)),
                  column_order=["true", "predicted", "test samples", "share of errors"],
                  column_config={"share of errors": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)})
+
+if slices:
+    ids = [s.id for s in slices]
+    chosen_slice = state.get(state.GROUP)[1] if state.get(state.GROUP)[0] == SLICE else None
+    st.subheader("Error slices")
+    st.caption("Errors grouped beyond class pairs. **tree-N**: a leaf of a shallow decision tree on the test features "
+               "that separates errors from correct predictions, with a higher error rate than overall, and its rule; "
+               "**cluster-N**: test rows close together in the model's representation (k-means) that hold errors. "
+               "Error rate: the share of the slice's test rows that are errors. Select a row to attribute the slice's "
+               "errors like a class pair.")
+    st.dataframe(
+        tables.slices_frame(slices), key=SLICES_KEY, on_select=partial(on_slice_selected, ids), selection_mode="single-row",
+        selection_default={"selection": {"rows": [ids.index(chosen_slice)] if chosen_slice in ids else []}},
+        hide_index=True, width="stretch", height=min(330, 38 + 35 * len(slices)),
+        column_config={"error rate": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1),
+                       "rule or description": st.column_config.TextColumn(width="large")},
+    )
+    if data.kind == "images":  # typical members: the first test images of each slice's errors
+        for s in slices:
+            st.markdown(f"**{s.id}** · {len(s.test_indices)} errors in {s.size} test rows · {s.rule or s.description}")
+            shown = list(s.test_indices[:SLICE_THUMBNAILS])
+            gallery(data.thumbnails_test, shown, [tables.test_name(t) for t in shown], cap=SLICE_THUMBNAILS)
 
 group = analysis.group(*state.get(state.GROUP))
 group_tests = list(group.test_indices)
 chosen = tuple(t for t in state.get(state.TESTS) if t in group_tests)  # a link may name samples of another model
 if chosen != tuple(state.get(state.TESTS)):
     state.put(state.TESTS, chosen)
-st.subheader(f"Test samples of {group.true} → {group.pred}")
+st.subheader(f"Test samples of {tables.group_label(group)}")
+if group.is_slice:
+    chosen_slice = slices[[s.id for s in slices].index(group.pred)]
+    st.markdown(f"**{tables.slice_kind(chosen_slice.id).capitalize()}** · {chosen_slice.rule or chosen_slice.description} · "
+                f"{len(chosen_slice.test_indices)} errors in {chosen_slice.size} test rows "
+                f"(error rate {chosen_slice.error_rate:.0%}); its errors are the test samples below.")
 if chosen:  # the button beside the text, away from the table's toolbar (top right of the table)
     with st.container(horizontal=True, gap="medium", vertical_alignment="center"):
         st.button("Use the whole group", on_click=whole_group)
@@ -92,9 +144,14 @@ st.dataframe(
 )
 if data.kind == "images":
     shown = list(chosen or group_tests)
-    st.markdown(f"**Misclassified test images** · true **{group.true}**, predicted **{group.pred}** "
-                f"(caption: test #, ensemble probability of the prediction)")
-    gallery(data.thumbnails_test, shown, tables.error_captions(samples, shown, group.pred), cap=GALLERY_CAP)
+    if group.is_slice:
+        st.markdown(f"**Misclassified test images of {tables.group_label(group)}** (caption: test #, true → predicted, "
+                    "ensemble probability of the prediction)")
+    else:
+        st.markdown(f"**Misclassified test images** · true **{group.true}**, predicted **{group.pred}** "
+                    f"(caption: test #, ensemble probability of the prediction)")
+    gallery(data.thumbnails_test, shown, tables.error_captions(samples, shown, None if group.is_slice else group.pred),
+            cap=GALLERY_CAP)
 
 st.page_link(frame.PAGES["attribution"], label="Next: which training data is behind these errors",
              icon=":material/arrow_forward:")

@@ -7,6 +7,7 @@ from tda_core.metrics import METRIC_LABELS, METRICS
 from tda_core.stats import LOW_RELIABILITY, reliability_verdict
 from ui import charts, explain, frame, loaders, matrices, results, state, tables
 from ui.gallery import gallery
+from ui.similar import similar_view
 
 ACTIONS = {"remove": "Remove", "relabel": "Relabel to the next most likely class", "upweight": "Upweight ×10"}
 RAW = "raw_change"  # show the raw change of the metric beside the improvement
@@ -33,7 +34,7 @@ st.title("Attribution")
 current = frame.require_analysis()
 analysis, data = current.analysis, current.data
 group = frame.require_group(current)
-st.caption(f"Step 3 of 4 · errors **{group.true} → {group.pred}**, {tables.count(group.count, 'test sample')} · "
+st.caption(f"Step 3 of 4 · errors **{tables.group_label(group)}**, {tables.count(group.count, 'test sample')} · "
            f"{current.recipe.display_name}, "
            + ("deterministic: trained once per edit." if analysis.baseline.deterministic
               else f"{current.config.ensemble} members."))
@@ -63,6 +64,8 @@ with st.container(horizontal=True, gap="medium"):  # one row that wraps on a nar
     if state.get(state.ALPHA) not in ALPHAS:  # e.g. a hand-edited link
         state.put(state.ALPHA, 0.05)
     st.select_slider("Significance α", ALPHAS, key=state.ALPHA, persist_state="session", width=150)
+st.page_link(frame.PAGES["compare"], icon=":material/compare_arrows:",
+             label=f"Compare every action at sizes {', '.join(str(n) for n in state.get(state.COMPARE_SIZES))} side by side")
 action, metric, size, alpha = state.get(state.ACTION), state.get(state.METRIC), int(state.get(state.SIZE)), state.get(state.ALPHA)
 unit = state.get(state.UNIT)
 label = METRIC_LABELS[metric]
@@ -248,6 +251,7 @@ else:
                          column_config={"estimated improvement": st.column_config.NumberColumn(format="%+.5f")})
             if len(rest) > tables.ESTIMATE_ROWS:
                 st.caption(f"Showing the first {tables.ESTIMATE_ROWS:,} of {len(rest):,}.")
+    similar_view(analysis, data, result, label)
 
 # --- the group effect in detail -----------------------------------------------------------------
 if effect is not None:

@@ -35,7 +35,7 @@ if seed is not None and state.get(state.FIX_SEEDED_FROM) != seed:
     state.put(state.FIX_INDICES, list(result.selected))
     state.put(state.FIX_SEEDED_FROM, seed)
 
-st.caption(f"Step 4 of 4 · {ACTION_VERBS[action].lower()} training samples to fix **{group.true} → {group.pred}**; "
+st.caption(f"Step 4 of 4 · {ACTION_VERBS[action].lower()} training samples to fix **{tables.group_label(group)}**; "
            "the ensemble is retrained with the edit to check the whole model.")
 valid = [int(i) for i in state.get(state.FIX_INDICES) if 0 <= int(i) < data.n_train]  # a link may name others
 if valid != list(state.get(state.FIX_INDICES)):
@@ -75,7 +75,7 @@ with st.container(horizontal=True, gap="medium"):  # metrics as wide as their la
               delta=f"{effect.accuracy_delta_mean:+.3f}" if effect.deterministic
               else f"{effect.accuracy_delta_mean:+.3f} ± {effect.accuracy_delta_std:.3f}",
               delta_color=tables.delta_colour(effect.accuracy_delta_mean))
-    st.metric(f"Improvement of {METRIC_LABELS[metric]} on {group.true} → {group.pred}", f"{effect.improvement:+.4f}",
+    st.metric(f"Improvement of {METRIC_LABELS[metric]} on {tables.group_label(group)}", f"{effect.improvement:+.4f}",
               delta="exact" if effect.deterministic else f"± {effect.delta_std:.4f} std, p = {tables.p_text(effect.p_value)}",
               delta_color="off", delta_arrow="off", width="content",
               help=f"Positive: toward fixing the error. Raw change of the {METRIC_LABELS[metric]}: {effect.delta_mean:+.4f} "

@@ -196,3 +196,37 @@ def before_after_chart(per_test: Sequence[TestEffect], metric_label: str, better
         color=alt.Color("when:N", scale=alt.Scale(domain=["before", "after"], range=[GREY, ORANGE]), legend=None))
     # A height per row (a fixed total height collapses the rows into one line in Streamlit's renderer).
     return alt.layer(link, errors, points).resolve_scale(color="independent").properties(height=alt.Step(ROW_HEIGHT))
+
+
+def compare_scatter(settings: pd.DataFrame, metric_label: str) -> alt.LayerChart:
+    """Each (action, size) setting of the compare view: improvement of the metric on the chosen
+    errors (right = better, for every metric) against the change of global accuracy (up = better),
+    mean ± std over members. ``settings`` comes from ui.comparing.settings_frame; the best setting
+    is ringed and named. Colours follow whatever actions the frame holds."""
+    frame = settings.assign(
+        setting=[f"{a} · {s}" for a, s in zip(settings["action"], settings["size"])],
+        x_low=settings["improvement"] - settings["± std"].fillna(0),
+        x_high=settings["improvement"] + settings["± std"].fillna(0),
+        y_low=settings["accuracy Δ"] - settings["accuracy ± std"].fillna(0),
+        y_high=settings["accuracy Δ"] + settings["accuracy ± std"].fillna(0),
+    )[["setting", "action", "size", "best", "improvement", "± std", "accuracy Δ", "accuracy ± std", "net benefit",
+       "fixed", "new errors", "x_low", "x_high", "y_low", "y_high"]]
+    x = alt.X("improvement:Q", title=f"improvement of the {metric_label} (→ toward fixing the error)")
+    y = alt.Y("accuracy Δ:Q", title="change of global test accuracy (↑ better)")
+    colour = alt.Color("action:N", title="action", legend=alt.Legend(orient="bottom"))
+    tooltip = ["setting:N", alt.Tooltip("improvement:Q", format="+.4f"), alt.Tooltip("± std:Q", format=".4f"),
+               alt.Tooltip("accuracy Δ:Q", format="+.4f"), alt.Tooltip("accuracy ± std:Q", format=".4f"),
+               "fixed:Q", "new errors:Q", "net benefit:Q"]
+    zero = pd.DataFrame({"zero": [0.0]})
+    axes = [alt.Chart(zero).mark_rule(color=GREY, strokeDash=[4, 4]).encode(x="zero:Q"),
+            alt.Chart(zero).mark_rule(color=GREY, strokeDash=[4, 4]).encode(y="zero:Q")]
+    spread_x = alt.Chart(frame).mark_rule(opacity=0.5).encode(x=alt.X("x_low:Q", title=""), x2="x_high:Q", y=y, color=colour)
+    spread_y = alt.Chart(frame).mark_rule(opacity=0.5).encode(y=alt.Y("y_low:Q", title=""), y2="y_high:Q", x=x, color=colour)
+    points = alt.Chart(frame).mark_point(filled=True, opacity=0.9).encode(
+        x=x, y=y, color=colour, tooltip=tooltip,
+        size=alt.Size("size:O", title="group size", legend=alt.Legend(orient="bottom")))
+    best = frame[frame["best"]]
+    ring = alt.Chart(best).mark_point(size=700, stroke="black", strokeWidth=2.5, filled=False).encode(x=x, y=y, tooltip=tooltip)
+    name = alt.Chart(best.assign(text=["best: " + s for s in best["setting"]])).mark_text(
+        align="left", dx=18, dy=-12, fontWeight="bold", fontSize=13).encode(x=x, y=y, text="text:N")
+    return alt.layer(*axes, spread_x, spread_y, points, ring, name).properties(height=380)

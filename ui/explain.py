@@ -42,7 +42,9 @@ def attribution_for(analysis: Any, result: Any) -> FeatureAttribution | str:
     kept: dict = st.session_state.setdefault(FEATURES, {})
     if key not in kept:
         try:
-            kept[key] = feature_attribution(analysis, test_index, list(train), pred=result.group.pred, true=result.group.true)
+            slice_ = result.group.is_slice  # a slice mixes class pairs: each error's own classes
+            kept[key] = feature_attribution(analysis, test_index, list(train), pred=None if slice_ else result.group.pred,
+                                            true=None if slice_ else result.group.true)
         except TDAError as exc:  # an unsupported model, a correct prediction
             kept[key] = loaders.in_words(str(exc))
         while len(kept) > KEEP:
@@ -72,8 +74,10 @@ def feature_view(analysis: Any, data: Any, result: Any) -> None:
     test_index, train = inputs(result)
     names = ", ".join(f"train #{i}" for i in train)
     with st.expander(f"Feature attribution · test #{test_index} and {names or 'no training sample'}", expanded=False):
-        st.caption("Which features push the error, and its top training samples, toward the predicted class "
-                   f"**{result.group.pred}** (against **{result.group.true}**), on the baseline model of the first member.")
+        toward = "its predicted class" if result.group.is_slice else \
+            f"the predicted class **{result.group.pred}** (against **{result.group.true}**)"
+        st.caption(f"Which features push the error, and its top training samples, toward {toward}, on the baseline "
+                   "model of the first member.")
         if not st.toggle("Compute the feature attributions", key=SHOW_FEATURES):
             return
         fa = attribution_for(analysis, result)

@@ -16,6 +16,7 @@ import streamlit as st
 
 from tda_core.cache import cache_dir
 from tda_core.data import DEMOS
+from tda_core.errors import SLICE
 from tda_core.exceptions import TDAError
 from tda_core.metrics import METRIC_LABELS
 
@@ -27,12 +28,15 @@ PAGES = {
     "errors": "pages/2_errors.py",
     "attribution": "pages/3_attribution.py",
     "fix": "pages/4_fix.py",
+    "compare": "pages/5_compare.py",
 }
 
 NAVIGATION = {
     "data": (PAGES["data"], "1 · Data & model", ":material/dataset:"),
     "errors": (PAGES["errors"], "2 · Errors", ":material/grid_on:"),
     "attribution": (PAGES["attribution"], "3 · Attribution", ":material/troubleshoot:"),
+    # a view of step 3 (reached from the attribution page), listed under it: the steps keep their numbers
+    "compare": (PAGES["compare"], "3b · Compare actions", ":material/compare_arrows:"),
     "fix": (PAGES["fix"], "4 · Fix", ":material/build:"),
 }
 
@@ -106,7 +110,7 @@ def sidebar() -> None:
         group = state.get(state.GROUP)
         if group:
             tests = state.get(state.TESTS)
-            st.markdown(f"**Errors** {group[0]} → {group[1]}"
+            st.markdown(f"**Errors** {group_words(group)}"
                         + (f" ({', '.join(f'test #{t}' for t in tests[:5])}{' …' if len(tests) > 5 else ''})" if tests else ""))
         st.markdown(f"**Attribution** {state.get(state.ACTION)} · {METRIC_LABELS[state.get(state.METRIC)]}"
                     f" · size {state.get(state.SIZE)}"
@@ -114,6 +118,11 @@ def sidebar() -> None:
         st.caption(f"Retrained models are cached in `{cache_dir()}`; the numbers come from real retraining. "
                    "The address bar holds these choices: reload or share it to come back to this view"
                    + (" (an uploaded file must be uploaded again)." if source != "demo" else "."))
+
+
+def group_words(group: tuple[str, str]) -> str:
+    """A chosen group in words: 'good → bad', or 'slice tree-1' for an error slice."""
+    return f"slice {group[1]}" if group[0] == SLICE else f"{group[0]} → {group[1]}"
 
 
 def require_analysis() -> loaders.Current:
@@ -165,6 +174,6 @@ def require_group(current: loaders.Current):
     kept = tuple(t for t in tests if t in set(whole.test_indices))
     if kept != tests:  # e.g. a link made with another model: use what still applies
         state.put(state.TESTS, kept)
-        st.caption(f"{len(tests) - len(kept)} of the chosen test samples are not in {group[0]} → {group[1]} any more; "
+        st.caption(f"{len(tests) - len(kept)} of the chosen test samples are not in {group_words(group)} any more; "
                    + ("using the others." if kept else "using the whole group."))
     return current.analysis.group(group[0], group[1], kept or None)

@@ -44,6 +44,7 @@ ACTION, METRIC, SIZE, LARGE, ALPHA = "action", "metric", "size", "large_groups",
 UNIT = "unit"  # rank "sample" (single training samples) | "group" (candidate training groups)
 SHOWN_GROUP = "shown_group"  # group_id of the candidate group whose members are shown, or None for the best
 RESULT = "result"  # the last tda_core.analysis.Attribution shown
+COMPARE_SIZES = "compare_sizes"  # group sizes of the compare-actions view (tda_core.compare)
 
 # --- Step 4: fix --------------------------------------------------------------------------
 FIX_INDICES = "fix_indices"  # training indices to act on (editable, seeded from RESULT)
@@ -107,6 +108,7 @@ DEFAULTS: dict[str, Any] = {
     UNIT: "sample",
     SHOWN_GROUP: None,
     RESULT: None,
+    COMPARE_SIZES: [1, 5, 10],
     FIX_INDICES: [],
     FIX_SEEDED_FROM: None,
     REASON: "",
@@ -116,8 +118,9 @@ DEFAULTS: dict[str, Any] = {
 }
 
 #: The choices kept in the page's URL (``st.query_params``): a reload or a shared link restores them.
-#: Each parameter is the state key it holds, except the error group (``true``, ``pred``, ``tests``)
-#: and the fix page's list of training samples (``fix``).
+#: Each parameter is the state key it holds, except the error group (``true``, ``pred``, ``tests``),
+#: the fix page's list of training samples (``fix``) and the compare view's group sizes (``sizes``).
+#: An error slice is the group ("slice", ID): ``true=slice&pred=tree-1``, as the CLI's ``--group slice:ID``.
 URL_KEYS = (SOURCE, DEMO, TARGET, TEST_SIZE, MODEL_SOURCE, RECIPE, NET_MODE, EPOCHS, ENSEMBLE, ACTION, METRIC, SIZE,
             ALPHA, UNIT, IMAGE_SIZE, DEVICE)
 URL_CHOICES: dict[str, tuple[str, ...]] = {
@@ -129,6 +132,7 @@ URL_CHOICES: dict[str, tuple[str, ...]] = {
     UNIT: ("sample", "group"),
     DEVICE: ("auto", "cpu", "cuda"),
 }
+URL_SIZES_MAX = 12  # group sizes of the compare view kept in the URL
 URL_FIX_MAX = 500  # training samples of the fix list kept in the URL (a longer list is left out)
 URL_NUMBERS = {EPOCHS: (1, 500), ENSEMBLE: (1, 20), SIZE: (1, 1_000_000), IMAGE_SIZE: (8, 1024)}
 URL_FRACTIONS = {TEST_SIZE: (0.05, 0.5), ALPHA: (0.001, 0.1)}  # the sliders' own steps are checked by the pages
@@ -175,6 +179,9 @@ def from_url(params: dict[str, str]) -> None:
         st.session_state[GROUP] = (params["true"], params["pred"])
         tests = [t for t in params.get("tests", "").split(",") if t.strip().isdigit()]
         st.session_state[TESTS] = tuple(int(t) for t in tests)
+    sizes = [int(t) for t in params.get("sizes", "").split(",") if t.strip().isdigit() and 0 < int(t) <= 1_000_000]
+    if sizes:
+        st.session_state[COMPARE_SIZES] = sorted(set(sizes))[:URL_SIZES_MAX]
     fix = [t for t in params.get("fix", "").split(",") if t.strip().isdigit()]
     if fix:
         st.session_state[FIX_INDICES] = [int(t) for t in fix]
@@ -210,6 +217,9 @@ def url_params() -> dict[str, str]:
         params["true"], params["pred"] = str(group[0]), str(group[1])
         if get(TESTS):
             params["tests"] = ",".join(str(t) for t in get(TESTS))
+    sizes = [int(s) for s in get(COMPARE_SIZES) or []]
+    if sizes and sizes != DEFAULTS[COMPARE_SIZES]:  # the default stays out of the URL
+        params["sizes"] = ",".join(str(s) for s in sizes[:URL_SIZES_MAX])
     fix = get(FIX_INDICES) or []
     if fix and len(fix) <= URL_FIX_MAX:
         params["fix"] = ",".join(str(int(i)) for i in sorted(fix))

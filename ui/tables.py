@@ -12,6 +12,8 @@ from tda_core.attribution import Effect, Ranking
 from tda_core.data import Dataset
 from tda_core.errors import ErrorGroup, ErrorReport
 from tda_core.estimates.candidates import Estimates
+from tda_core.similar import SimilarSamples
+from tda_core.slices import ErrorSlice
 from tda_core.training_groups import GroupRanking
 
 #: Shown where a number does not apply: the p-value of a deterministic model or of a single run.
@@ -99,6 +101,25 @@ def preview_indices(data: Dataset, per_class: int) -> list[int]:
     return [int(ix[k]) for k in range(per_class) for ix in by_class if k < len(ix)]
 
 
+def group_label(group: ErrorGroup) -> str:
+    """'good → bad', or 'slice tree-1' for an error slice."""
+    return f"slice {group.pred}" if group.is_slice else f"{group.true} → {group.pred}"
+
+
+def slice_kind(slice_id: str) -> str:
+    return "rule on the features" if slice_id.startswith("tree-") else "cluster in the representation"
+
+
+def slices_frame(slices: Sequence[ErrorSlice]) -> pd.DataFrame:
+    """The engine's error slices as they come (tree leaves first, then clusters)."""
+    return pd.DataFrame(
+        [{"slice": s.id, "kind": slice_kind(s.id), "test rows": s.size, "errors": len(s.test_indices),
+          "error rate": s.error_rate, "rule or description": s.rule if s.rule is not None else s.description}
+         for s in slices],
+        columns=["slice", "kind", "test rows", "errors", "error rate", "rule or description"],
+    )
+
+
 def groups_frame(report: ErrorReport) -> pd.DataFrame:
     total = sum(g.count for g in report.groups) or 1
     return pd.DataFrame(
@@ -125,10 +146,16 @@ def test_samples_frame(analysis: Analysis, group: ErrorGroup) -> pd.DataFrame:
     return frame[first + [c for c in frame.columns if c not in first]]  # the numbers first, then the features
 
 
-def error_captions(samples: pd.DataFrame, shown: Sequence[int], predicted: str) -> list[str]:
-    """Captions of erroneous test images; ``samples`` comes from :func:`test_samples_frame`."""
-    prob = dict(zip(samples["test #"], samples[f"p({predicted})"]))
-    return [f"test #{t} · p({predicted}) {prob[t]:.2f}" for t in shown]
+def error_captions(samples: pd.DataFrame, shown: Sequence[int], predicted: str | None = None) -> list[str]:
+    """Captions of erroneous test images; ``samples`` comes from :func:`test_samples_frame`. Without
+    ``predicted`` (a slice mixes class pairs) each caption names its own true -> predicted pair."""
+    rows = samples.set_index("test #")
+    captions = []
+    for t in shown:
+        pred = predicted if predicted is not None else str(rows.at[t, "predicted"])
+        pair = "" if predicted is not None else f" · {rows.at[t, 'true']} → {pred}\n"
+        captions.append(f"test #{t}{pair}{'' if pair else ' · '}p({pred}) {rows.at[t, 'p(' + pred + ')']:.2f}")
+    return captions
 
 
 def ranking_frame(analysis: Analysis, ranking: Ranking, selected: Sequence[int], alpha: float,
@@ -331,3 +358,31 @@ def words_colour(value: float) -> str:
     """``delta_color`` of a delta written in words ('6 fixed, 7 new': no sign for Streamlit to
     read) that is better when ``value`` is positive: green, red, or none for no change."""
     return "off" if abs(float(value)) <= NO_CHANGE else ("normal" if value > 0 else "inverse")
+
+
+def similar_frame(analysis: Analysis, similar: SimilarSamples, ranking: Ranking) -> pd.DataFrame:
+    """The training samples nearest the chosen errors (nearest first) beside their measured effect:
+    their place in the ranking, improvement, raw change and p-value (empty where not retrained)."""
+    data = analysis.data
+    place = {int(i): r for r, i in enumerate(ranking.train_index)}
+    idx = np.asarray(similar.train_indices, dtype=np.int64)
+    ranked = [place.get(int(i)) for i in idx]
+    frame = pd.DataFrame({
+        "train #": idx,
+        "label": list(similar.labels),
+        "distance": list(similar.distance),
+        "rank by effect": [np.nan if r is None else r + 1 for r in ranked],
+        "improvement": [np.nan if r is None else float(ranking.improvement[r]) for r in ranked],
+        "change": [np.nan if d is None else d for d in similar.delta_mean],
+        "p-value": [np.nan if p is None else p for p in similar.p_value],
+    })
+    if data.kind == "tabular":
+        frame = pd.concat([frame, data.X_train.iloc[idx].reset_index(drop=True)], axis=1)
+    return frame
+
+
+def similar_captions(similar: pd.DataFrame) -> list[str]:
+    """Captions of similar training images; ``similar`` comes from :func:`similar_frame`."""
+    return [f"train #{r['train #']} · {r['label']}\nd {r['distance']:.2f} · "
+            + ("not retrained" if not np.isfinite(r["improvement"]) else f"{r['improvement']:+.4f}")
+            for _, r in similar.iterrows()]

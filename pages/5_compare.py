@@ -1,0 +1,92 @@
+"""Step 3, compare actions: every action at each group size, measured as a group effect, side by side."""
+
+import streamlit as st
+
+from tda_core.exceptions import TDAError
+from tda_core.metrics import METRIC_LABELS, METRICS
+from ui import charts, comparing, frame, loaders, state, tables
+
+CHART_WIDTH = 720  # pixels of the scatter: it fits the main area at 1280 wide with the sidebar open
+
+
+def keep_sizes() -> None:
+    """Sizes sorted; none chosen means the default ones (compare needs at least one)."""
+    sizes = sorted({int(s) for s in state.get(state.COMPARE_SIZES) or []})
+    state.put(state.COMPARE_SIZES, sizes or list(state.DEFAULTS[state.COMPARE_SIZES]))
+
+
+frame.enter()
+st.title("Compare actions")
+current = frame.require_analysis()
+analysis, data = current.analysis, current.data
+group = frame.require_group(current)
+alpha = state.get(state.ALPHA)
+st.caption(f"Step 3 of 4 · errors **{tables.group_label(group)}**, {tables.count(group.count, 'test sample')} · "
+           f"{current.recipe.display_name} · every action at each group size, each measured by retraining the "
+           f"ensemble with the action applied to its selected samples at once (selected as on the attribution page, "
+           + ("" if analysis.baseline.deterministic else f"p < {alpha}, ") + "improving).")
+st.page_link(frame.PAGES["attribution"], label="Back to the attribution of one action", icon=":material/arrow_back:")
+
+keep_sizes()
+offered = sorted(set(comparing.SIZE_CHOICES) | set(state.get(state.COMPARE_SIZES)))
+with st.container(horizontal=True, gap="medium"):
+    st.selectbox("Metric on the chosen test samples", list(METRICS), format_func=METRIC_LABELS.get, key=state.METRIC,
+                 persist_state="session", width=240)
+    st.multiselect("Group sizes", offered, key=state.COMPARE_SIZES, persist_state="session", on_change=keep_sizes,
+                   width=420, help="Each action is measured at each size: its first N selected samples, retrained at once. "
+                                   "Rankings are kept in memory, so other sizes cost only their group retrains.")
+metric = state.get(state.METRIC)
+label = METRIC_LABELS[metric]
+sizes = [int(s) for s in state.get(state.COMPARE_SIZES)]
+
+try:
+    comparison = comparing.comparison(current, group, metric, sizes, alpha)
+except TDAError as exc:  # e.g. an uploaded model that fails to train on an edited set
+    st.error(loaders.in_words(str(exc)))
+    frame.stop()
+
+# --- the best setting, in words, above the chart ----------------------------------------------
+best = comparison.best
+st.markdown(comparing.best_words(comparison, label))
+if best is not None and best.effect.net_benefit <= 0:
+    st.warning("No setting fixes more of the chosen errors than it creates elsewhere: the best one is the least harmful. "
+               "Try another metric, larger sizes, or rank candidate groups on the attribution page.")
+if comparison.deterministic:
+    st.caption("Deterministic model: every effect is exact; no spread or p-value applies.")
+
+table = comparing.settings_frame(comparison, data.classes)
+st.markdown(f"**Local improvement against global accuracy** · one point per action and size; right: the {label} moves "
+            "toward fixing the chosen errors, up: global test accuracy rises; lines: ± std over members; the best "
+            "setting (highest net benefit) is ringed")
+st.altair_chart(charts.compare_scatter(table, label), width=CHART_WIDTH)
+
+# --- every setting as numbers -----------------------------------------------------------------
+st.subheader("Every setting")
+st.caption(f"Improvement: the change of the {label} signed so that positive means toward fixing the error "
+           f"(raw change: {tables.direction(metric)}), mean over the chosen test samples, ± std over members. Fixed: "
+           "chosen errors that become correct; new errors: test samples anywhere that were correct and become wrong "
+           "(both on the ensemble's mean prediction); net benefit = fixed − new errors. Per-class columns: the change "
+           "of each class's test accuracy.")
+p_column = (st.column_config.TextColumn(help="Deterministic model: no p-value applies.")
+            if comparison.deterministic else st.column_config.NumberColumn(format="%.2e"))
+shown = table.assign(**{"p-value": tables.DASH}) if comparison.deterministic else table
+st.dataframe(
+    tables.coloured(shown, ["improvement", "net benefit", "accuracy Δ",
+                            *(comparing.class_column(c) for c in data.classes)]),
+    hide_index=True, width="stretch", height=min(560, 38 + 35 * len(table)), key="compare_table",
+    column_config={
+        "best": st.column_config.CheckboxColumn("best", help="The highest net benefit (ties: accuracy Δ, then improvement)"),
+        "samples": st.column_config.NumberColumn(help="Training samples acted on: fewer than the size where fewer are "
+                                                      "significant and improving (see the note)"),
+        "improvement": st.column_config.NumberColumn(format="%+.5f"),
+        "change": st.column_config.NumberColumn(f"change of {label}", format="%+.5f"),
+        "± std": st.column_config.NumberColumn(format="%.5f"),
+        "p-value": p_column,
+        "net benefit": st.column_config.NumberColumn(format="%+d"),
+        "accuracy Δ": st.column_config.NumberColumn(format="%+.4f"),
+        "accuracy ± std": st.column_config.NumberColumn(format="%.4f"),
+        **{comparing.class_column(c): st.column_config.NumberColumn(format="%+.3f") for c in data.classes},
+        "note": st.column_config.TextColumn(width="large"),
+    },
+)
+st.page_link(frame.PAGES["fix"], label="Next: apply a fix and export the training set", icon=":material/arrow_forward:")

@@ -1,0 +1,115 @@
+"""Compare actions: every action at each group size, measured as a group effect (tda_core.compare),
+with its retraining shown as progress, and its settings arranged for the table, the chart and words.
+
+The :class:`~tda_core.analysis.Analysis` keeps each action's ranking and each group effect in
+memory (and every model in the disk cache), so a rerun of the view, or another set of sizes, reads
+them back. Nothing here names the actions: the view shows whatever settings ``compare`` returns
+(``add`` among them where the dataset has a pool).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from tda_core.actions import ACTIONS
+from tda_core.compare import Comparison, Setting, compare
+from tda_core.errors import ErrorGroup
+
+from . import cost, state, tables
+from .frame import rate_key, stop
+from .loaders import Current
+from .progress import retraining, stopped_here
+from .results import confirm, ranking_models
+
+#: Sizes offered besides those the user typed or a link named.
+SIZE_CHOICES = (1, 2, 3, 5, 10, 15, 20, 30, 50, 100)
+
+
+def label(sizes: Sequence[int]) -> str:
+    return (f"Comparing every action at group sizes {', '.join(str(s) for s in sizes)}: one ranking per action, "
+            "then one group retrain per action and size")
+
+
+def has_pool(current: Current) -> bool:
+    return bool(getattr(current.data, "has_pool", False))
+
+
+def missing_rankings(current: Current, group: ErrorGroup, metric: str) -> int:
+    """Single-sample rankings compare will train (not in memory): what its cost is made of. The
+    actions are counted here only for the estimate; the results list what compare returns."""
+    pool = has_pool(current)
+    names = [name for name, action in ACTIONS.items() if pool or not getattr(action, "on_pool", False)]
+    return sum(not current.analysis.has_ranking(name, group, metric) for name in names)
+
+
+def ask_before_long_run(current: Current, run_label: str, rankings: int) -> None:
+    """A comparison estimated longer than ``cost.LONG_RUN`` waits for a click, with its estimate."""
+    models = rankings * ranking_models(current)
+    per_second = cost.rate(rate_key(current))
+    secs = cost.seconds(models, per_second)
+    if secs is None or secs <= cost.LONG_RUN or run_label in state.get(state.CONFIRMED):
+        return
+    estimate = cost.describe(models, per_second)
+    st.info(f"{run_label}: {estimate} at the rate measured in this session. It starts when you click, shows its "
+            "progress, and can be stopped; every finished model stays in the cache.", icon=":material/schedule:")
+    st.button(f"Start · {estimate}", type="primary", on_click=confirm, args=(run_label,), icon=":material/play_arrow:")
+    stop()
+
+
+def comparison(current: Current, group: ErrorGroup, metric: str, sizes: Sequence[int], alpha: float) -> Comparison:
+    """What ``compare`` returns, with progress for what is not in memory; a long run waits for a
+    click and a stopped one says so (either ends the page)."""
+    run_label = label(sizes)
+    rankings = missing_rankings(current, group, metric)
+    if rankings:
+        if stopped_here(run_label):
+            stop()
+        ask_before_long_run(current, run_label, rankings)
+    # No rate is recorded: the progress of the last step (a few group retrains) would understate a ranking's rate.
+    with retraining(run_label) as progress:
+        return compare(current.analysis, group, metric, sizes, alpha, progress=progress)
+
+
+def is_best(comparison: Comparison, setting: Setting) -> bool:
+    best = comparison.best
+    return best is not None and (setting.action, setting.size) == (best.action, best.size)
+
+
+def class_column(name: str) -> str:
+    return f"accuracy Δ {name}"
+
+
+def settings_frame(comparison: Comparison, classes: Sequence[str]) -> pd.DataFrame:
+    """One row per (action, size) as compare returns them: the group effect's numbers."""
+    rows = []
+    for s in comparison.settings:
+        e = s.effect
+        row = {
+            "best": is_best(comparison, s), "action": s.action, "size": s.size, "samples": len(s.train_indices),
+            "improvement": e.improvement, "change": e.delta_mean, "± std": e.delta_std,
+            "p-value": np.nan if e.p_value is None else e.p_value,
+            "fixed": e.errors_fixed, "new errors": e.errors_new, "net benefit": e.net_benefit,
+            "accuracy Δ": e.accuracy_delta_mean, "accuracy ± std": e.accuracy_delta_std,
+        }
+        row |= {class_column(c): e.class_accuracy_delta.get(c, np.nan) for c in classes}
+        row["note"] = s.note or ""
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def best_words(comparison: Comparison, metric_label: str) -> str:
+    """The best setting in one sentence, from the numbers compare measured."""
+    best = comparison.best
+    if best is None:
+        return "No setting was measured."
+    e = best.effect
+    spread = "" if comparison.deterministic else f" ± {e.accuracy_delta_std:.4f}"
+    return (f"**Best setting: {best.action} with {tables.count(best.size, 'sample')}** "
+            f"({len(best.train_indices)} used): net benefit **{e.net_benefit:+d}**, it fixes {e.errors_fixed} of the "
+            f"{tables.count(len(comparison.group.test_indices), 'chosen error')} and creates {e.errors_new} new "
+            f"error{'' if e.errors_new == 1 else 's'}; global accuracy {e.accuracy_delta_mean:+.4f}{spread}; "
+            f"improvement of the {metric_label} {e.improvement:+.4f}.")
