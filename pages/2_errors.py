@@ -29,9 +29,9 @@ def on_rows_selected(key: str, group_tests: list[int]) -> None:
     state.put(state.TESTS, tuple(group_tests[r] for r in sorted(rows)))
 
 
-def on_slice_selected(ids: list[str]) -> None:
+def on_slice_selected(key: str, ids: list[str]) -> None:
     """A selected row of the slices table picks that slice, as a class pair is picked."""
-    rows = st.session_state[SLICES_KEY].selection.rows
+    rows = st.session_state[key].selection.rows
     if rows:
         state.choose_group((SLICE, ids[rows[0]]))
 
@@ -90,7 +90,7 @@ with groups_col:
     st.selectbox("Error group (true → predicted)", choices, key=state.GROUP, persist_state="session", on_change=whole_group,
                  format_func=lambda c: choice_text(c, counts, sizes),
                  help="Class pairs, largest first, then the error slices listed below the matrix.")
-    st.dataframe(tables.groups_frame(report), hide_index=True, width="stretch", height=min(300, 38 + 35 * len(choices)),
+    st.dataframe(tables.groups_frame(report), hide_index=True, width="stretch", height=min(300, 38 + 35 * len(pairs)),
                  column_order=["true", "predicted", "test samples", "share of errors"],
                  column_config={"share of errors": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)})
 
@@ -103,12 +103,18 @@ if slices:
                "**cluster-N**: test rows close together in the model's representation (k-means) that hold errors. "
                "Error rate: the share of the slice's test rows that are errors. Select a row to attribute the slice's "
                "errors like a class pair.")
+    slices_key = f"{SLICES_KEY}:{chosen_slice}"  # a table per choice: its selected row follows the selectbox too
     st.dataframe(
-        tables.slices_frame(slices), key=SLICES_KEY, on_select=partial(on_slice_selected, ids), selection_mode="single-row",
+        tables.slices_frame(slices), key=slices_key, on_select=partial(on_slice_selected, slices_key, ids),
+        selection_mode="single-row", hide_index=True, width="stretch", height=min(420, 38 + 35 * len(slices)),
         selection_default={"selection": {"rows": [ids.index(chosen_slice)] if chosen_slice in ids else []}},
-        hide_index=True, width="stretch", height=min(330, 38 + 35 * len(slices)),
-        column_config={"error rate": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1),
-                       "rule or description": st.column_config.TextColumn(width="large")},
+        column_order=["slice", "errors", "test rows", "error rate", "rule or description"],  # the id says the kind
+        column_config={"slice": st.column_config.TextColumn(width="small"),  # narrow numbers: room for the rule
+                       "errors": st.column_config.NumberColumn(width="small"),
+                       "test rows": st.column_config.NumberColumn(width="small"),
+                       "error rate": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1, width="small"),
+                       "rule or description": st.column_config.TextColumn(width="large", help="The whole text of the "
+                                                                          "chosen slice is shown with its test samples")},
     )
     if data.kind == "images":  # typical members: the first test images of each slice's errors
         for s in slices:

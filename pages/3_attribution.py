@@ -251,7 +251,7 @@ else:
                          column_config={"estimated improvement": st.column_config.NumberColumn(format="%+.5f")})
             if len(rest) > tables.ESTIMATE_ROWS:
                 st.caption(f"Showing the first {tables.ESTIMATE_ROWS:,} of {len(rest):,}.")
-    similar_view(analysis, data, result, label)
+    similar_view(analysis, data, result, label, raw)
 
 # --- the group effect in detail -----------------------------------------------------------------
 if effect is not None:

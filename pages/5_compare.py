@@ -63,7 +63,7 @@ st.altair_chart(charts.compare_scatter(table, label), width=CHART_WIDTH)
 # --- every setting as numbers -----------------------------------------------------------------
 st.subheader("Every setting")
 st.caption(f"Improvement: the change of the {label} signed so that positive means toward fixing the error "
-           f"(raw change: {tables.direction(metric)}), mean over the chosen test samples, ± std over members. Fixed: "
+           f"(raw change: the metric's own sign, {tables.direction(metric)}), mean over the chosen test samples, ± std over members. Fixed: "
            "chosen errors that become correct; new errors: test samples anywhere that were correct and become wrong "
            "(both on the ensemble's mean prediction); net benefit = fixed − new errors. Per-class columns: the change "
            "of each class's test accuracy.")
@@ -79,7 +79,8 @@ st.dataframe(
         "samples": st.column_config.NumberColumn(help="Training samples acted on: fewer than the size where fewer are "
                                                       "significant and improving (see the note)"),
         "improvement": st.column_config.NumberColumn(format="%+.5f"),
-        "change": st.column_config.NumberColumn(f"change of {label}", format="%+.5f"),
+        "raw change": st.column_config.NumberColumn(format="%+.5f", help=f"The change of the {label} itself "
+                                                                          f"({tables.direction(metric)})"),
         "± std": st.column_config.NumberColumn(format="%.5f"),
         "p-value": p_column,
         "net benefit": st.column_config.NumberColumn(format="%+d"),

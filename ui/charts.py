@@ -213,15 +213,16 @@ def compare_scatter(settings: pd.DataFrame, metric_label: str) -> alt.LayerChart
        "fixed", "new errors", "x_low", "x_high", "y_low", "y_high"]]
     x = alt.X("improvement:Q", title=f"improvement of the {metric_label} (→ toward fixing the error)")
     y = alt.Y("accuracy Δ:Q", title="change of global test accuracy (↑ better)")
-    colour = alt.Color("action:N", title="action", legend=alt.Legend(orient="bottom"))
+    colour = alt.Color("action:N", title="action", scale=alt.Scale(scheme="tableau10"),  # distinct hues per action
+                       legend=alt.Legend(orient="bottom"))
     tooltip = ["setting:N", alt.Tooltip("improvement:Q", format="+.4f"), alt.Tooltip("± std:Q", format=".4f"),
                alt.Tooltip("accuracy Δ:Q", format="+.4f"), alt.Tooltip("accuracy ± std:Q", format=".4f"),
                "fixed:Q", "new errors:Q", "net benefit:Q"]
     zero = pd.DataFrame({"zero": [0.0]})
     axes = [alt.Chart(zero).mark_rule(color=GREY, strokeDash=[4, 4]).encode(x="zero:Q"),
             alt.Chart(zero).mark_rule(color=GREY, strokeDash=[4, 4]).encode(y="zero:Q")]
-    spread_x = alt.Chart(frame).mark_rule(opacity=0.5).encode(x=alt.X("x_low:Q", title=""), x2="x_high:Q", y=y, color=colour)
-    spread_y = alt.Chart(frame).mark_rule(opacity=0.5).encode(y=alt.Y("y_low:Q", title=""), y2="y_high:Q", x=x, color=colour)
+    spread_x = alt.Chart(frame).mark_rule(opacity=0.6, strokeWidth=2).encode(x=alt.X("x_low:Q", title=""), x2="x_high:Q", y=y, color=colour)
+    spread_y = alt.Chart(frame).mark_rule(opacity=0.6, strokeWidth=2).encode(y=alt.Y("y_low:Q", title=""), y2="y_high:Q", x=x, color=colour)
     points = alt.Chart(frame).mark_point(filled=True, opacity=0.9).encode(
         x=x, y=y, color=colour, tooltip=tooltip,
         size=alt.Size("size:O", title="group size", legend=alt.Legend(orient="bottom")))

@@ -70,7 +70,7 @@ def comparison(current: Current, group: ErrorGroup, metric: str, sizes: Sequence
             stop()
         ask_before_long_run(current, run_label, rankings)
     # No rate is recorded: the progress of the last step (a few group retrains) would understate a ranking's rate.
-    with retraining(run_label) as progress:
+    with retraining(run_label, steps=True) as progress:
         return compare(current.analysis, group, metric, sizes, alpha, progress=progress)
 
 
@@ -88,15 +88,15 @@ def settings_frame(comparison: Comparison, classes: Sequence[str]) -> pd.DataFra
     rows = []
     for s in comparison.settings:
         e = s.effect
+        # what decides first (net benefit and its parts), then the local and global numbers, then the details
         row = {
-            "best": is_best(comparison, s), "action": s.action, "size": s.size, "samples": len(s.train_indices),
-            "improvement": e.improvement, "change": e.delta_mean, "± std": e.delta_std,
-            "p-value": np.nan if e.p_value is None else e.p_value,
-            "fixed": e.errors_fixed, "new errors": e.errors_new, "net benefit": e.net_benefit,
+            "best": is_best(comparison, s), "action": s.action, "size": s.size,
+            "net benefit": e.net_benefit, "fixed": e.errors_fixed, "new errors": e.errors_new,
+            "improvement": e.improvement, "± std": e.delta_std, "p-value": np.nan if e.p_value is None else e.p_value,
             "accuracy Δ": e.accuracy_delta_mean, "accuracy ± std": e.accuracy_delta_std,
         }
         row |= {class_column(c): e.class_accuracy_delta.get(c, np.nan) for c in classes}
-        row["note"] = s.note or ""
+        row |= {"samples": len(s.train_indices), "raw change": e.delta_mean, "note": s.note or ""}
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -108,8 +108,8 @@ def best_words(comparison: Comparison, metric_label: str) -> str:
         return "No setting was measured."
     e = best.effect
     spread = "" if comparison.deterministic else f" ± {e.accuracy_delta_std:.4f}"
-    return (f"**Best setting: {best.action} with {tables.count(best.size, 'sample')}** "
-            f"({len(best.train_indices)} used): net benefit **{e.net_benefit:+d}**, it fixes {e.errors_fixed} of the "
+    used = "" if len(best.train_indices) == best.size else f" (only {len(best.train_indices)} qualified)"
+    return (f"**Best setting: {best.action} with {tables.count(best.size, 'sample')}**{used}: net benefit **{e.net_benefit:+d}**, it fixes {e.errors_fixed} of the "
             f"{tables.count(len(comparison.group.test_indices), 'chosen error')} and creates {e.errors_new} new "
             f"error{'' if e.errors_new == 1 else 's'}; global accuracy {e.accuracy_delta_mean:+.4f}{spread}; "
             f"improvement of the {metric_label} {e.improvement:+.4f}.")

@@ -59,10 +59,12 @@ class StatusProgress:
 
 
 @contextlib.contextmanager
-def retraining(label: str, rate_key: str | None = None, stoppable: bool = True) -> Iterator[StatusProgress]:
+def retraining(label: str, rate_key: str | None = None, stoppable: bool = True,
+               steps: bool = False) -> Iterator[StatusProgress]:
     """Show a running status while the block retrains (pass the yielded callback to the engine
     as ``progress``); it collapses to a one-line summary. ``rate_key``: where the measured rate
-    of this recipe on this data is kept for the estimates (:mod:`ui.cost`)."""
+    of this recipe on this data is kept for the estimates (:mod:`ui.cost`). ``steps``: the block
+    makes several engine requests, each reporting its own count, so the summary gives the time only."""
     started = time.perf_counter()
     callback = StatusProgress(st.empty(), label, stop_key=label if stoppable else None)
     try:
@@ -76,7 +78,8 @@ def retraining(label: str, rate_key: str | None = None, stoppable: bool = True) 
         callback.stop_slot.empty()
     if callback.status is not None:
         done = callback.last
-        summary = f"{done.total} model{'' if done.total == 1 else 's'} ({done.cached} from the cache)" if done else "done"
+        summary = f"{done.total} model{'' if done.total == 1 else 's'} ({done.cached} from the cache)" \
+            if done and not steps else "done"
         callback.status.update(label=f"{label}: {summary} in {time.perf_counter() - started:.1f} s", state="complete",
                                expanded=False)
 

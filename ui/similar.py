@@ -35,8 +35,10 @@ def agreement(spearman: float | None) -> str:
             "from it in the representation).")
 
 
-def similar_view(analysis: Analysis, data: Dataset, result: Attribution, metric_label: str) -> SimilarSamples | None:
-    """The section on the attribution page (single-sample rankings); None without a representation."""
+def similar_view(analysis: Analysis, data: Dataset, result: Attribution, metric_label: str,
+                 raw: bool = False) -> SimilarSamples | None:
+    """The section on the attribution page (single-sample rankings); None without a representation.
+    ``raw``: show the raw change of the metric too, as the ranking above does."""
     st.subheader("Similar training samples")
     try:
         similar = similar_samples(analysis, result.group.test_indices, DEFAULT_K, ranking=result.ranking)
@@ -52,6 +54,7 @@ def similar_view(analysis: Analysis, data: Dataset, result: Attribution, metric_
                 else st.column_config.NumberColumn(help="No p-value applies (deterministic model or a single run)."))
     st.dataframe(
         tables.coloured(frame, ["improvement"]), hide_index=True, width="stretch", key="similar_table",
+        column_order=[c for c in frame.columns if raw or c != "change"],
         column_config={
             "distance": st.column_config.NumberColumn(format="%.3f"),
             "rank by effect": st.column_config.NumberColumn(format="%d", help=f"Place in the ranking of "

@@ -272,6 +272,39 @@ def test_credit_remove_then_a_harmful_relabel(server, page):
     expect(warning).to_be_visible()
 
 
+def test_credit_slices_and_compare_actions(server, page):
+    """The errors page lists the error slices; a slice is picked like a class pair, attributed, and
+    every action compared on it; the slice comes back from the URL after a reload."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=90_000)
+    page.goto(server)
+    expect(page.get_by_role("heading", name="Data and model")).to_be_visible()
+    go(page, "2 · Errors")
+    expect(page.get_by_role("heading", name="Error slices")).to_be_visible()
+    expect(header(page, "rule or description")).to_be_attached()
+    choose(page, "Error group (true → predicted)", re.compile(r"^slice tree-1 · "))
+    expect(page.get_by_role("heading", name="Test samples of slice tree-1")).to_be_visible()
+    settle(page, "17-credit-slices", charts=1)
+
+    go(page, "3 · Attribution")
+    expect(page.get_by_text("Step 3 of 4 · errors slice tree-1", exact=False)).to_be_visible()
+    expect(page.get_by_role("heading", name="Similar training samples")).to_be_visible()
+    expect(page.get_by_text("Spearman ρ(closeness, improvement)", exact=False)).to_be_visible()
+    settle(page, "18-credit-slice-attribution", charts=5)
+
+    page.get_by_role("link", name=re.compile(r"^Compare every action at sizes 1, 5, 10")).click()
+    expect(page.get_by_role("heading", name="Compare actions")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^Best setting: \w+ with \d+ samples?"))).to_be_visible()
+    expect(header(page, "net benefit")).to_be_attached()
+    settle(page, "19-credit-compare", charts=1)
+
+    assert {"true": "slice", "pred": "tree-1"}.items() <= query(page).items()
+    reload(page)
+    expect(page.get_by_text("Step 3 of 4 · errors slice tree-1", exact=False)).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^Best setting: "))).to_be_visible()
+
+
 # --- digits -------------------------------------------------------------------------------------
 
 
