@@ -376,7 +376,11 @@ def _p(value: float | None) -> str:
 
 def _attribution(args: argparse.Namespace):
     """The analysis and its attribution for the request of ``attribute`` and ``report``."""
+    from .actions import get_action
+    from .analysis import check_action
+
     analysis = _analysis(args, f"{args.action} ranking", ranking=True)
+    check_action(analysis.data, get_action(args.action), args.unit, args.candidates)  # before the baseline trains
     true, pred = _parse_group(args.group, analysis.data.classes)
     analysis.compute_baseline(ProgressPrinter("baseline"))
     group = analysis.group(true, pred, args.tests)

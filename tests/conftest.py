@@ -14,7 +14,7 @@ os.environ.setdefault("TDA_CACHE_DIR", tempfile.mkdtemp(prefix="tda-test-cache-"
 
 @pytest.fixture(scope="session")
 def credit():
-    """The German credit demo (800 train / 200 test rows)."""
+    """The German credit demo (700 train / 100 pool / 200 test rows)."""
     from tda_core.data import load_demo
 
     return load_demo("credit")

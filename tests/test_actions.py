@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tda_core.actions import ACTIONS, UPWEIGHT_FACTOR, Action, Edit, get_action, relabel_targets
+from tda_core.actions import ACTIONS, UPWEIGHT_FACTOR, Action, Edit, available_actions, get_action, relabel_targets
 from tda_core.exceptions import UsageError
 
 Y = np.array([0, 1, 2, 1, 0], dtype=np.int64)
@@ -64,11 +64,11 @@ def test_edits_are_values_usable_as_keys():
 
 
 def test_get_action_by_name_or_object():
-    assert set(ACTIONS) == {"remove", "relabel", "upweight"}
+    assert set(ACTIONS) == {"remove", "relabel", "upweight", "add"}
     for name, action in ACTIONS.items():
         assert get_action(name) is action and get_action(action) is action
         assert isinstance(action, Action) and action.name == name
-    with pytest.raises(UsageError, match="unknown action 'delete': choose one of remove, relabel, upweight"):
+    with pytest.raises(UsageError, match="unknown action 'delete': choose one of remove, relabel, upweight, add"):
         get_action("delete")
 
 
@@ -80,7 +80,31 @@ def test_descriptions_and_gradient_terms():
     assert ACTIONS["remove"].gradient_terms == (("old", -1.0),)
     assert ACTIONS["relabel"].gradient_terms == (("old", -1.0), ("new", 1.0))
     assert ACTIONS["upweight"].gradient_terms == (("old", 9.0),)
-    assert [a.needs_targets for a in ACTIONS.values()] == [False, True, False]
+    assert [a.needs_targets for a in ACTIONS.values()] == [False, True, False, False]
+    assert ACTIONS["add"].describe(2) == "add 2 pool samples to the training set"
+    assert ACTIONS["add"].gradient_terms == (("old", 1.0),)
+    assert [a.on_pool for a in ACTIONS.values()] == [False, False, False, True]
+
+
+def test_add_edits_pool_rows_only():
+    # Fit rows: 4 training rows, then 3 pool rows at weight 0 until added.
+    y = np.array([0, 1, 0, 1, 1, 0, 1])
+    w = np.array([1.0, 1, 1, 1, 0, 0, 0])
+    y2, w2 = ACTIONS["add"].edit([0, 2]).apply(y, w, n_train=4)
+    np.testing.assert_array_equal(w2, [1, 1, 1, 1, 1, 0, 1])
+    np.testing.assert_array_equal(y2, y)
+    _, w3 = ACTIONS["remove"].edit([0]).apply(y, w, n_train=4)
+    np.testing.assert_array_equal(w3, [0, 1, 1, 1, 0, 0, 0])  # training row 0, not a pool row
+    np.testing.assert_array_equal(w, [1, 1, 1, 1, 0, 0, 0])  # the inputs are copied
+    with pytest.raises(IndexError, match="add indices \\[3\\] lie outside the pool of 3 rows"):
+        ACTIONS["add"].edit([3]).apply(y, w, n_train=4)
+    with pytest.raises(IndexError, match="lie outside the training set of 4 rows"):
+        ACTIONS["remove"].edit([4]).apply(y, w, n_train=4)
+
+
+def test_add_is_offered_only_with_a_pool():
+    assert [a.name for a in available_actions(False)] == ["remove", "relabel", "upweight"]
+    assert [a.name for a in available_actions(True)] == ["remove", "relabel", "upweight", "add"]
 
 
 def test_relabel_targets_binary_is_the_other_class():

@@ -149,16 +149,19 @@ def test_cli_compare_json_contract_and_table(tmp_path, capsys):
     doc = json.loads(capsys.readouterr().out)
     assert set(doc) >= {"group", "metric", "settings", "best", "reliability", "timing"}
     assert doc["group"]["true"] == "bad" and doc["group"]["pred"] == "good" and doc["metric"] == "loss"
-    assert [(s["action"], s["size"]) for s in doc["settings"]] == [(a, k) for a in ("remove", "relabel", "upweight") for k in (1, 5)]
+    actions = ("remove", "relabel", "upweight", "add")  # add: the credit demo has a pool
+    assert [(s["action"], s["size"]) for s in doc["settings"]] == [(a, k) for a in actions for k in (1, 5)]
     for s in doc["settings"]:
-        assert SETTING_KEYS <= set(s) <= SETTING_KEYS | {"note"}
-        assert s["net_benefit"] == s["errors_fixed"] - s["errors_new"] and len(s["train_indices"]) == s["size"]
+        indices = "pool_indices" if s["action"] == "add" else "train_indices"
+        assert SETTING_KEYS - {"train_indices"} | {indices} <= set(s) <= SETTING_KEYS - {"train_indices"} | {indices, "note"}
+        assert s["net_benefit"] == s["errors_fixed"] - s["errors_new"] and len(s[indices]) == s["size"]
         assert set(s["class_accuracy_delta"]) == {"bad", "good"}
     key = lambda s: (s["net_benefit"], s["accuracy_delta_mean"], -s["delta_mean"])  # noqa: E731  (loss: lower is better)
     best = max(doc["settings"], key=key)
     assert doc["best"] == {"action": best["action"], "size": best["size"]}
-    assert set(doc["reliability"]) == {"remove", "relabel", "upweight"}
-    assert doc["timing"]["retrains"] == 3 + 3 * 800 * 3 + 3 * len({(s["action"], tuple(s["train_indices"])) for s in doc["settings"]})
+    assert set(doc["reliability"]) == set(actions)
+    acted = {(s["action"], tuple(s.get("train_indices", s.get("pool_indices")))) for s in doc["settings"]}
+    assert doc["timing"]["retrains"] == 3 + 3 * 700 * 3 + 100 * 3 + 3 * len(acted)
     # Again, readable: a table with the best marked, everything from the cache.
     assert cli.main(args) == 0
     out = capsys.readouterr().out

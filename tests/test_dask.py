@@ -43,7 +43,7 @@ def cluster():
 
 
 def edits(action: str, n: int):
-    return [ACTIONS[action].edit([i], None if action != "relabel" else np.arange(800) % 2) for i in range(n)]
+    return [ACTIONS[action].edit([i], None if action != "relabel" else np.arange(700) % 2) for i in range(n)]
 
 
 def test_dask_equals_the_local_backend(cluster, credit, tmp_path):

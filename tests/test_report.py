@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -68,8 +69,8 @@ def test_a_deterministic_model_says_exact(credit):
     from tda_core.recipes.preprocessing import tabular_preprocessor
     from tda_core.recipes.sklearn_recipe import SklearnRecipe
 
-    small = credit.__class__(**{**credit.__dict__, "X_train": credit.X_train.iloc[:120], "y_train": credit.y_train[:120],
-                                "train_ids": credit.train_ids[:120], "fingerprint": ""})
+    small = replace(credit, X_train=credit.X_train.iloc[:120], y_train=credit.y_train[:120], train_ids=credit.train_ids[:120],
+                    fingerprint="")
     analysis = Analysis(small, SklearnRecipe(make_pipeline(tabular_preprocessor(), LogisticRegression(max_iter=500))), RunConfig(ensemble=3))
     group = analysis.errors.groups[0]
     result = analysis.attribute(group, "remove", "loss", 3)

@@ -12,7 +12,6 @@ weight going from 0 to 1, exactly as removing one is a weight going from 1 to 0.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from functools import cached_property
 from typing import Any, Literal
 
 import joblib
@@ -80,7 +79,7 @@ class Dataset:
         """The rows a recipe trains on: the training rows, then the pool rows."""
         return self.n_train + self.n_pool
 
-    @cached_property
+    @property
     def X_fit(self) -> Any:
         """Features of the fit rows (the training rows, then the pool rows)."""
         if not self.has_pool:

@@ -20,9 +20,11 @@ from tda_core.recipes.preprocessing import tabular_preprocessor
 def test_batched_equals_one_model_at_a_time(credit):
     recipe = LogisticSGDRecipe()
     targets = 1 - credit.y_train
-    edits = [Edit.baseline()] + [ACTIONS[a].edit([i], targets) for a in ("remove", "relabel", "upweight") for i in (0, 5, 799)]
+    last = credit.n_train - 1
+    edits = [Edit.baseline()] + [ACTIONS[a].edit([i], targets) for a in ("remove", "relabel", "upweight") for i in (0, 5, last)]
+    edits += [ACTIONS["add"].edit([j]) for j in (0, 7, credit.n_pool - 1)] + [ACTIONS["add"].edit([1, 2, 3])]
     batched = recipe.fit_predict(credit, edits, seed=1)
-    assert batched.shape == (10, 1, credit.n_test, 2) and batched.dtype == np.float64
+    assert batched.shape == (14, 1, credit.n_test, 2) and batched.dtype == np.float64
     for k, edit in enumerate(edits):
         single = recipe.fit_predict(credit, [edit], seed=1)[0]
         np.testing.assert_allclose(batched[k], single, atol=1e-12, rtol=0)
@@ -147,3 +149,20 @@ def test_tiny_tables_train():
     data = tabular_dataset(frame, frame, "t")
     proba = LogisticSGDRecipe(epochs=50, batch_size=2).fit_predict(data, [Edit.baseline()], seed=0)
     assert (proba[0, 0].argmax(axis=1) == data.y_test).all()
+
+
+def test_a_pool_changes_nothing_until_a_sample_is_added(credit):
+    """Pool rows join batches only when added: the baseline with a pool is the baseline without
+    one, bit for bit."""
+    from dataclasses import replace
+
+    recipe = LogisticSGDRecipe()
+    without = replace(credit, X_pool=None, y_pool=None, pool_ids=None, thumbnails_pool=None, fingerprint="")
+    assert credit.has_pool and not without.has_pool
+    np.testing.assert_array_equal(
+        recipe.fit_predict(credit, [Edit.baseline()], seed=2, eval_on="train+test"),
+        recipe.fit_predict(without, [Edit.baseline()], seed=2, eval_on="train+test"),
+    )
+    added = recipe.fit_predict(credit, [ACTIONS["add"].edit([4])], seed=2)[0, 0]
+    base = recipe.fit_predict(credit, [Edit.baseline()], seed=2)[0, 0]
+    assert np.abs(added - base).max() > 1e-4  # the added sample is trained on

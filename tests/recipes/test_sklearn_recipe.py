@@ -57,6 +57,20 @@ def test_remove_and_relabel_equal_refitting_by_hand(cancer):
     assert np.abs(proba[1] - proba[0]).max() > 1e-4
 
 
+def test_add_equals_appending_the_pool_rows_by_hand(cancer):
+    """Adding pool samples is what a user would do: append their rows and refit; a pool that
+    nothing is added from changes nothing."""
+    pool_rows = load_breast_cancer(as_frame=True).frame.rename(columns={"target": "label"}).iloc[-12:]
+    pooled = cancer.with_pool(pool_rows.drop(columns="label").reset_index(drop=True), pool_rows["label"].to_numpy(), np.arange(12))
+    recipe = SklearnRecipe(lbfgs())
+    proba = recipe.fit_predict(pooled, [Edit.baseline(), ACTIONS["add"].edit([3, 7])], seed=0)
+    np.testing.assert_array_equal(proba[0], recipe.fit_predict(cancer, [Edit.baseline()], seed=0)[0])
+    X = pd.concat([cancer.X_train, pooled.X_pool.iloc[[3, 7]]])
+    y = np.concatenate([cancer.y_train, pooled.y_pool[[3, 7]]])
+    np.testing.assert_allclose(proba[1, 0], clone(lbfgs()).fit(X, y).predict_proba(cancer.X_test), atol=1e-12)
+    assert np.abs(proba[1] - proba[0]).max() > 1e-4
+
+
 def test_members_come_from_random_state_seeds(cancer):
     forest = SklearnRecipe(RandomForestClassifier(n_estimators=5, random_state=123))
     a, b = (forest.fit_predict(cancer, [Edit.baseline()], seed=s)[0, 0] for s in (0, 1))
