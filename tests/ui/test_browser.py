@@ -223,7 +223,7 @@ def test_credit_remove_then_a_harmful_relabel(server, page):
     page.goto(server)
     expect(page.get_by_role("heading", name="Data and model")).to_be_visible()
     expect(page.get_by_text("Training rows", exact=True)).to_be_visible()
-    expect(page.get_by_text("each action's ranking of single samples: about 2,400 models", exact=False)).to_be_visible()
+    expect(page.get_by_text("each action's ranking of single samples: about 2,100 models", exact=False)).to_be_visible()
     settle(page, "1-credit-data", charts=1)
     assert not page.evaluate("window.__defaultNavShown === true"), "the default page list flashed"
 

@@ -300,7 +300,7 @@ def test_a_long_ranking_waits_for_a_click_with_its_estimate(credit_analysis):
     visit(at, ERRORS)
     at.switch_page(ATTRIBUTION).run()
     assert not at.exception
-    expected = "about 2,400 models, about 4 min"  # 800 samples x 3 seeds at 10 models/s
+    expected = "about 2,100 models, about 4 min"  # 700 samples x 3 seeds at 10 models/s
     assert any(expected in i.value for i in at.info), [i.value for i in at.info]
     start = [b for b in at.button if b.label.startswith("Start · ")]
     assert len(start) == 1 and start[0].label == f"Start · {expected}"

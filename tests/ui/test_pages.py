@@ -159,7 +159,7 @@ def test_data_page_shows_the_demo_preview():
     at = app()
     assert not at.exception and not errors(at)
     assert at.title[0].value == "Data and model"
-    assert metric(at, "Training rows").value == "800"
+    assert metric(at, "Training rows").value == "700"  # 100 more rows are the pool
     assert metric(at, "Test rows").value == "200"
     assert metric(at, "Feature columns").value == "6"
     assert at.selectbox(key="recipe").options[:2] == ["default · the default for this kind of data",
@@ -433,7 +433,7 @@ def test_uploaded_csv_with_split_runs_the_workflow(engine):
     at.file_uploader(key="table_file").set_value(("credit.csv", frame.to_csv(index=False).encode(), "text/csv")).run()
     assert not at.exception and not errors(at)
     at.selectbox(key="target").set_value("credit_risk").run()
-    assert metric(at, "Training rows").value == "640" and metric(at, "Test rows").value == "160"
+    assert metric(at, "Training rows").value == "560" and metric(at, "Test rows").value == "140"
     visit(at, ERRORS)
     assert metric(at, "Test accuracy").value
 
