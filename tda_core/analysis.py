@@ -209,11 +209,19 @@ class Analysis:
 
     # --- candidate groups ----------------------------------------------------------------------
 
+    def _first_start(self):
+        seed = self.members[0].seed
+        return seed, (self.engine.starts(self.data, self.recipe, [seed])[seed] if self.recipe.has_start() else None)
+
     def representation(self) -> tuple[np.ndarray, np.ndarray]:
         """The first member's representation of the training and test rows."""
-        seed = self.members[0].seed
-        start = self.engine.starts(self.data, self.recipe, [seed])[seed] if self.recipe.has_start() else None
+        seed, start = self._first_start()
         return self.recipe.representation(self.data, seed, start)
+
+    def pool_representation(self) -> np.ndarray:
+        """The first member's representation of the pool rows (in the space of :meth:`representation`)."""
+        seed, start = self._first_start()
+        return self.recipe.pool_representation(self.data, seed, start)
 
     def group_ranking(
         self, group: ErrorGroup, action: str | Action, metric: str | Metric, size: int, progress: ProgressCallback | None = None

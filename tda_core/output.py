@@ -56,6 +56,7 @@ def attribution_json(analysis: Analysis, result: Attribution, started: float) ->
     if result.unit == "sample" and result.ranking.index_name == "pool_index":
         for row in ranking_rows:
             row["pool_id"] = data.pool_id(row["pool_index"])
+            row["label"] = data.classes[int(data.y_pool[row["pool_index"]])]
     elif data.kind == "tabular" and result.unit == "sample":
         for row in ranking_rows:
             row["train_id"] = data.train_id(row["train_index"])
@@ -96,14 +97,16 @@ def similar_json(analysis: Analysis, result: Attribution) -> dict[str, Any]:
     from .exceptions import ModelError
     from .similar import similar_samples
 
-    # Similar *training* samples: a ranking of pool samples (add) has no effects to show beside them.
-    ranking = result.ranking if result.ranking.index_name == "train_index" else None
+    # Beside a ranking of pool samples (add), the nearest pool samples; else the nearest training samples.
+    among = "pool" if result.ranking.index_name == "pool_index" else "train"
     try:
-        similar = similar_samples(analysis, result.group.test_indices, ranking=ranking)
+        similar = similar_samples(analysis, result.group.test_indices, ranking=result.ranking, among=among)
     except ModelError:  # a model without a representation: nothing to be similar in
         return {"similar": None, "similar_vs_influential_spearman": None}
     rows = similar.records()
-    if analysis.data.kind == "tabular":
-        for row in rows:
+    for row in rows:
+        if among == "pool":
+            row["pool_id"] = analysis.data.pool_id(row["pool_index"])
+        elif analysis.data.kind == "tabular":
             row["train_id"] = analysis.data.train_id(row["train_index"])
     return {"similar": rows, "similar_vs_influential_spearman": similar.spearman}

@@ -1,5 +1,6 @@
 """Similar training samples: the nearest training rows to the chosen errors in the model's
-representation, beside their measured effects.
+representation, beside their measured effects. For ``add``, the nearest *pool* samples, beside
+their measured effect of being added.
 
 "Similar" is what embedding tools show; "influential" is what retraining measures. Putting the
 two side by side shows when they disagree. Distances are Euclidean in the representation of
@@ -38,25 +39,35 @@ class SimilarSamples:
     samples are also the most influential, near 0 or negative when they disagree."""
 
     test_indices: tuple[int, ...]
-    train_indices: tuple[int, ...]
+    train_indices: tuple[int, ...]  # pool indices when ``among == "pool"``
     labels: tuple[str, ...]
     distance: tuple[float, ...]
     delta_mean: tuple[float | None, ...]
     p_value: tuple[float | None, ...]
     spearman: float | None
+    among: str = "train"
+
+    @property
+    def index_name(self) -> str:
+        return "pool_index" if self.among == "pool" else "train_index"
 
     def records(self) -> list[dict[str, Any]]:
         return [
-            {"train_index": i, "label": label, "distance": d, "delta_mean": m, "p_value": p}
+            {self.index_name: i, "label": label, "distance": d, "delta_mean": m, "p_value": p}
             for i, label, d, m, p in zip(self.train_indices, self.labels, self.distance, self.delta_mean, self.p_value)
         ]
 
 
-def distances(F_train: np.ndarray, F_test: np.ndarray, test_indices: Sequence[int]) -> np.ndarray:
-    """Each training sample's distance to the nearest chosen test sample, standardised features."""
-    Z_train, Z_test = standardised(np.asarray(F_train, np.float64), np.asarray(F_test, np.float64))
+def distances(
+    F_train: np.ndarray, F_test: np.ndarray, test_indices: Sequence[int], F_candidates: np.ndarray | None = None
+) -> np.ndarray:
+    """Each training sample's (or each of ``F_candidates``': pool samples) distance to the
+    nearest chosen test sample, in features standardised on the training rows."""
+    F_train = np.asarray(F_train, np.float64)
+    Z_train, Z_test = standardised(F_train, np.asarray(F_test, np.float64))
+    Z = Z_train if F_candidates is None else standardised(F_train, np.asarray(F_candidates, np.float64))[1]
     chosen = Z_test[np.asarray(test_indices, dtype=np.int64)]
-    return np.sqrt(((Z_train[:, None, :] - chosen[None, :, :]) ** 2).sum(axis=-1)).min(axis=1)
+    return np.sqrt(((Z[:, None, :] - chosen[None, :, :]) ** 2).sum(axis=-1)).min(axis=1)
 
 
 def similarity_spearman(distance: np.ndarray, ranking: Ranking) -> float | None:
@@ -70,9 +81,14 @@ def similarity_spearman(distance: np.ndarray, ranking: Ranking) -> float | None:
 
 
 def similar_samples(
-    analysis: Analysis, test_indices: Sequence[int], k: int = DEFAULT_K, ranking: Ranking | None = None
+    analysis: Analysis, test_indices: Sequence[int], k: int = DEFAULT_K, ranking: Ranking | None = None, among: str = "train"
 ) -> SimilarSamples:
-    """The ``k`` training samples nearest the chosen errors, with their effects from ``ranking``."""
+    """The ``k`` training samples (``among="pool"``: pool samples) nearest the chosen errors,
+    with their effects from ``ranking`` (which must rank the same kind of samples)."""
+    if among not in ("train", "pool"):
+        raise UsageError(f"similar samples are among 'train' or 'pool', not {among!r}")
+    if ranking is not None and (ranking.index_name == "pool_index") != (among == "pool"):
+        raise UsageError(f"a ranking of {ranking.index_name.split('_')[0]} samples cannot show effects of {among} samples")
     tests = tuple(int(t) for t in test_indices)
     if not tests:
         raise UsageError("choose at least one test sample to find similar training samples")
@@ -83,7 +99,10 @@ def similar_samples(
     if bad:
         raise UsageError(f"test sample {bad[0]} does not exist: the test set has {data.n_test} rows")
     F_train, F_test = analysis.representation()
-    distance = distances(F_train, F_test, tests)
+    if among == "pool" and not data.has_pool:
+        raise UsageError("there is no pool to find similar samples in")
+    distance = distances(F_train, F_test, tests, analysis.pool_representation() if among == "pool" else None)
+    y_candidates = data.y_pool if among == "pool" else data.y_train
     order = np.lexsort((np.arange(len(distance)), distance))[: int(k)]  # nearest first, ties by index
     effects: dict[int, tuple[float, float | None]] = {}
     if ranking is not None:
@@ -93,9 +112,10 @@ def similar_samples(
     return SimilarSamples(
         tests,
         tuple(int(i) for i in order),
-        tuple(data.classes[int(data.y_train[i])] for i in order),
+        tuple(data.classes[int(y_candidates[i])] for i in order),
         tuple(float(distance[i]) for i in order),
         delta,
         p_value,
         None if ranking is None else similarity_spearman(distance, ranking),
+        among,
     )

@@ -104,3 +104,29 @@ def test_a_pool_leaves_every_other_action_unchanged(credit):
     recipe = named_recipe("default", credit)
     edits = [Edit.baseline()] + [ACTIONS["remove"].edit([i]) for i in range(0, 700, 70)]
     np.testing.assert_array_equal(recipe.fit_predict(credit, edits, 0), recipe.fit_predict(bare, edits, 0))
+
+
+def test_similar_pool_samples_beside_the_add_ranking(credit, tmp_path):
+    """Beside a ranking of pool samples: the nearest pool samples to the errors, with their
+    measured effect of being added (distances standardised on the training rows, checked by hand)."""
+    from tda_core.output import similar_json
+    from tda_core.recipes.preprocessing import tabular_preprocessor
+
+    analysis = Analysis(credit, named_recipe("default", credit), RunConfig(ensemble=3, cache_dir=str(tmp_path)))
+    group = analysis.errors.find("bad", "good")
+    result = analysis.attribute(group, "add", "loss", 5)
+    doc = similar_json(analysis, result)
+    rows = doc["similar"]
+    prep = tabular_preprocessor().fit(credit.X_train)
+    F_train, F_pool, F_test = (np.asarray(prep.transform(X)) for X in (credit.X_train, credit.X_pool, credit.X_test))
+    mean, std = F_train.mean(axis=0), F_train.std(axis=0)
+    std[std == 0] = 1.0
+    Z_pool, Z_err = (F_pool - mean) / std, (F_test[list(group.test_indices)] - mean) / std
+    nearest = np.sqrt(((Z_pool[:, None] - Z_err[None]) ** 2).sum(-1)).min(axis=1)
+    assert [r["pool_index"] for r in rows] == np.argsort(nearest, kind="stable")[:10].tolist()
+    np.testing.assert_allclose([r["distance"] for r in rows], np.sort(nearest)[:10], rtol=1e-9)
+    effects = dict(zip(result.ranking.train_index.tolist(), result.ranking.delta_mean.tolist()))
+    assert all(r["delta_mean"] == effects[r["pool_index"]] for r in rows)
+    assert all(r["label"] == credit.classes[credit.y_pool[r["pool_index"]]] and r["pool_id"] == credit.pool_id(r["pool_index"])
+               for r in rows)
+    assert -1 <= doc["similar_vs_influential_spearman"] <= 1

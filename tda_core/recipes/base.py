@@ -144,6 +144,15 @@ class Recipe(BaseEstimator, abc.ABC):
         prep = tabular_preprocessor().fit(data.X_train)
         return np.asarray(prep.transform(data.X_train), np.float64), np.asarray(prep.transform(data.X_test), np.float64)
 
+    def pool_representation(self, data: Dataset, seed: int, start: Start | None = None) -> np.ndarray:
+        """The pool rows in the space of :meth:`representation` (similar pool samples).
+        Default: the standard tabular preprocessing fitted on the training rows."""
+        from .preprocessing import tabular_preprocessor
+
+        if data.kind != "tabular":
+            raise ModelError(f"{self.display_name} has no representation for {data.kind} data")
+        return np.asarray(tabular_preprocessor().fit(data.X_train).transform(data.X_pool), np.float64)
+
     def fingerprint(self) -> str:
         """A hash of everything that changes what the recipe trains (it keys the cache)."""
         return joblib.hash((type(self).__qualname__, self.version, self.removal, self._fingerprint_params()))

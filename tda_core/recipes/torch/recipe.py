@@ -396,6 +396,12 @@ class TorchRecipe(Recipe):
             raise ModelError("the representation of a network needs its start (the engine supplies it)")
         return np.asarray(start["F_train"], np.float64), np.asarray(start["F_test"], np.float64)
 
+    def pool_representation(self, data: Dataset, seed: int, start: Start | None = None) -> np.ndarray:
+        """The penultimate features of the pool rows under the seed's starting network."""
+        if start is None or "F_pool" not in start:
+            raise ModelError("the representation of a network's pool needs its start (the engine supplies it)")
+        return np.asarray(start["F_pool"], np.float64)
+
     def estimate_effects(
         self,
         data: Dataset,
