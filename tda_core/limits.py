@@ -198,15 +198,16 @@ def estimate(
     elif unit == "group":
         edits = min(n_train, 8 * C + 64)
     else:
-        edits = min(n_train, int(candidates)) if candidates else n_train
+        edits = min(n_train, int(candidates)) if candidates else max(n_train, data.n_pool)  # add ranks the pool
+    n_fit = data.n_fit  # models train on the training rows and any pool rows
     parts: list[tuple[str, int]] = []
     # The baseline: every member on training and test rows (one more member to tell determinism), twice while gathered.
     parts.append(("baseline predictions", 2 * (E + 1) * (n_train + n_test) * C * itemsize))
     if data.kind == "tabular":
         width = one_hot_width(data.X_train) + 1
-        design = 2 * (n_train + n_test) * width * 8  # the transformed table and its copy with a bias column
-        labels = 2 * min(chunk, max(edits, 1)) * n_train * 8  # labels and weights of one unit's stacked models
-        parts.append((f"design matrices of {workers} worker{'s' if workers > 1 else ''} ({n_train + n_test:,} rows x {width:,} columns)",
+        design = 2 * (n_fit + n_test) * width * 8  # the transformed table and its copy with a bias column
+        labels = 2 * min(chunk, max(edits, 1)) * n_fit * 8  # labels and weights of one unit's stacked models
+        parts.append((f"design matrices of {workers} worker{'s' if workers > 1 else ''} ({n_fit + n_test:,} rows x {width:,} columns)",
                       workers * (design + labels)))
         if candidates:
             parts.append((f"influence Hessian ({width * C:,} parameters)", 3 * (width * C) ** 2 * 8))
