@@ -12,6 +12,7 @@ from ui.gallery import gallery
 CHART_KEY, SAMPLES_KEY, SLICES_KEY = "confusion_chart", "group_samples", "error_slices"
 GALLERY_CAP = 32  # test images drawn at most
 SLICE_THUMBNAILS = 8  # test images of each slice shown beside its description
+SLICE_COLUMNS = 14  # narrower than a gallery's 8: a slice's row of thumbnails stays small
 
 
 def on_cell_click(choices: list[tuple[str, str]]) -> None:
@@ -116,11 +117,12 @@ if slices:
                        "rule or description": st.column_config.TextColumn(width="large", help="The whole text of the "
                                                                           "chosen slice is shown with its test samples")},
     )
-    if data.kind == "images":  # typical members: the first test images of each slice's errors
+    if data.kind == "images":  # members of each slice: its first test errors, small, one row each
         for s in slices:
             st.markdown(f"**{s.id}** · {len(s.test_indices)} errors in {s.size} test rows · {s.rule or s.description}")
             shown = list(s.test_indices[:SLICE_THUMBNAILS])
-            gallery(data.thumbnails_test, shown, [tables.test_name(t) for t in shown], cap=SLICE_THUMBNAILS)
+            gallery(data.thumbnails_test, shown, [tables.test_name(t) for t in shown], cap=SLICE_THUMBNAILS,
+                    columns=SLICE_COLUMNS)
 
 group = analysis.group(*state.get(state.GROUP))
 group_tests = list(group.test_indices)

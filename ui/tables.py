@@ -383,6 +383,6 @@ def similar_frame(analysis: Analysis, similar: SimilarSamples, ranking: Ranking)
 
 def similar_captions(similar: pd.DataFrame) -> list[str]:
     """Captions of similar training images; ``similar`` comes from :func:`similar_frame`."""
-    return [f"train #{r['train #']} · {r['label']}\nd {r['distance']:.2f} · "
-            + ("not retrained" if not np.isfinite(r["improvement"]) else f"{r['improvement']:+.4f}")
+    return [f"train #{r['train #']} · {r['label']}\ndistance {r['distance']:.2f} · "
+            + ("not retrained" if not np.isfinite(r["improvement"]) else f"improvement {r['improvement']:+.2g}")
             for _, r in similar.iterrows()]

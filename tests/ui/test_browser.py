@@ -326,13 +326,15 @@ def test_digits_head_only_by_default(server, page):
 
     go(page, "2 · Errors")
     expect(page.get_by_text("Misclassified test images")).to_be_visible()
+    expect(page.get_by_role("heading", name="Error slices")).to_be_visible()  # clusters, with thumbnails
     expect(page.get_by_text(re.compile(r"^test #\d+ · p\(")).first).to_be_visible()
     settle(page, "6-digits-errors", charts=1)
 
     go(page, "3 · Attribution")
     expect(page.get_by_role("heading", name="Ranked training samples")).to_be_visible()
-    expect(page.locator('[data-testid="stImage"]')).to_have_count(24)
+    expect(page.locator('[data-testid="stImage"]')).to_have_count(24 + 10)  # the ranking's top, the 10 similar
     expect(page.get_by_text(re.compile(r"train #\d+ · remove \(\d\)")).first).to_be_visible()
+    expect(page.get_by_role("heading", name="Similar training samples")).to_be_visible()
     settle(page, "7-digits-attribution", charts=5)
 
     params = query(page)
@@ -340,7 +342,7 @@ def test_digits_head_only_by_default(server, page):
     reload(page)
     expect(page.get_by_role("heading", name="Ranked training samples")).to_be_visible()
     expect(page.get_by_text("Step 3 of 4", exact=False)).to_be_visible()
-    expect(page.locator('[data-testid="stImage"]')).to_have_count(24)
+    expect(page.locator('[data-testid="stImage"]')).to_have_count(24 + 10)
 
 
 # --- an uploaded table and model ----------------------------------------------------------------

@@ -587,8 +587,10 @@ def test_image_demo_data_errors_and_attribution(digits_engine):
     assert at.session_state["group"] == (group.true, group.pred)
     pred = data.class_index(group.pred)
     expected_captions = [f"test #{t} · p({group.pred}) {report.proba_mean[t, pred]:.2f}" for t in group.test_indices][:32]
-    assert len(at.image) == len(expected_captions)
-    assert gallery_captions(at) == expected_captions
+    # Above them, each error slice (clusters of the representation) shows its first test errors.
+    slice_captions = [f"test #{t}" for s in analysis.slices for t in s.test_indices[:8]]
+    assert analysis.slices and len(at.image) == len(slice_captions) + len(expected_captions)
+    assert gallery_captions(at) == slice_captions + expected_captions
 
     # Attribution page: the engine's reliability and group effect; a gallery of the top-ranked training images.
     visit(at, ATTRIBUTION)
@@ -603,9 +605,9 @@ def test_image_demo_data_errors_and_attribution(digits_engine):
         assert change.value == f"{effect.improvement:+.4f}"
         acc = metric(at, "Global test accuracy")
         assert acc.delta == f"{effect.accuracy_delta_mean:+.3f} ± {effect.accuracy_delta_std:.3f}"
-    assert len(at.image) == 24
+    assert len(at.image) == 24 + 10  # the top of the ranking, then the 10 similar training samples
     captions = gallery_captions(at)
-    for pos, caption in enumerate(captions):
+    for pos, caption in enumerate(captions[:24]):
         i = int(ranking.train_index[pos])
         star = "★ " if i in expected.selected else ""
         label, new = data.classes[data.y_train[i]], data.classes[analysis.baseline.relabel_targets[i]]
@@ -613,6 +615,10 @@ def test_image_demo_data_errors_and_attribution(digits_engine):
                            f"p {ranking.p_value[pos]:.2g}")
     table = at.dataframe[0].value
     assert "file" in table.columns and list(table["train #"][:24]) == list(ranking.train_index[:24])
+    from tda_core.similar import similar_samples
+
+    similar = similar_samples(analysis, expected.group.test_indices, ranking=ranking)
+    assert [int(c.split(" · ")[0].removeprefix("train #")) for c in captions[24:]] == list(similar.train_indices)
 
     # Candidate groups of images: the members of the best (or first) group as a gallery.
     at.radio(key="unit").set_value("group").run()
