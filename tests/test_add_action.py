@@ -8,23 +8,14 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
+from cli_run import run
 
-from tda_core import cli
 from tda_core.actions import ACTIONS, Edit
 from tda_core.analysis import Analysis
 from tda_core.engine import RunConfig
 from tda_core.exceptions import UsageError
 from tda_core.fix import corrected_training_set, replay_manifest
 from tda_core.recipes.registry import named_recipe
-
-
-def run(*args: str, cache, capsys) -> tuple[int, str, str]:
-    try:
-        code = cli.main([*args, "--cache-dir", str(cache)])
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_adding_pool_samples_is_measured_like_removing_training_samples(credit, tmp_path):

@@ -13,21 +13,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from cli_run import run
 
 from tda_core import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 ATTRIBUTE = ["attribute", "--demo", "credit", "--group", "bad:good", "--action", "relabel", "--metric", "gt_prob", "--size", "10"]
-
-
-def run(*args: str, cache: Path, capsys) -> tuple[int, str, str]:
-    """The CLI in this process: exit code, stdout, stderr."""
-    try:
-        code = cli.main([*args, "--cache-dir", str(cache)] if args and args[0] != "demos" else list(args))
-    except SystemExit as exc:  # argparse's own errors
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def subprocess_cli(*args: str, cache: Path) -> subprocess.CompletedProcess:

@@ -9,6 +9,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from cli_run import run
 
 from tda_core import cli
 from tda_core.errors import slice_group
@@ -108,18 +109,9 @@ def table(tmp_path_factory):
     return path
 
 
-def run(args, cache, capsys):
-    try:
-        code = cli.main([*args, "--cache-dir", str(cache)])
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def test_errors_json_lists_slices_and_attribute_takes_one(table, capsys):
     data = ["--data", str(table / "data.csv"), "--target", "y", "--recipe", "logistic-lbfgs"]
-    code, out, err = run(["errors", *data, "--json"], table / "c", capsys)
+    code, out, err = run("errors", *data, "--json", cache=table / "c", capsys=capsys)
     assert code == 0, err
     doc = json.loads(out)
     errors = sorted(i for g in doc["groups"] for i in g["test_indices"])
@@ -130,15 +122,15 @@ def test_errors_json_lists_slices_and_attribute_takes_one(table, capsys):
     overall = len(errors) / doc["data"]["n_test"]
     assert all(s["error_rate"] > overall for s in tree)
 
-    code, out, err = run(["attribute", *data, "--group", "slice:tree-1", "--action", "remove", "--metric", "pred_prob",
-                          "--size", "3", "--json"], table / "c", capsys)
+    code, out, err = run("attribute", *data, "--group", "slice:tree-1", "--action", "remove", "--metric", "pred_prob",
+                         "--size", "3", "--json", cache=table / "c", capsys=capsys)
     assert code == 0, err
     got = json.loads(out)
     assert got["group"] == {"true": "slice", "pred": "tree-1", "test_indices": tree[0]["test_indices"]}
     assert len(got["ranking"]) == doc["data"]["n_train"]
 
-    code, out, err = run(["attribute", *data, "--group", "slice:tree-99", "--action", "remove", "--metric", "loss",
-                          "--size", "3"], table / "c", capsys)
+    code, out, err = run("attribute", *data, "--group", "slice:tree-99", "--action", "remove", "--metric", "loss",
+                         "--size", "3", cache=table / "c", capsys=capsys)
     assert code == 2 and out == ""
     lines = err.strip().splitlines()
     assert lines[-1].startswith("error: no error slice 'tree-99'; the slices are: tree-1")
