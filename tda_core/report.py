@@ -221,27 +221,34 @@ def triage_report(analysis: Analysis, result: Attribution, features: FeatureAttr
     chosen = set(result.selected)
     rows = doc["ranking"][:TOP_RANKING]
     if doc["unit"] == "sample":
-        labels = [f"train {r['train_index']}" for r in rows[:CHART_BARS]]
+        # A ranking of training samples, or of pool samples (add).
+        key = result.ranking.index_name
+        pool = key == "pool_index"
+        word, y_of = ("pool", data.y_pool) if pool else ("train", data.y_train)
+        thumbnails = data.thumbnails_pool if pool else data.thumbnails_train
+        row_id_of = data.pool_id if pool else data.train_id
+        labels = [f"{word} {r[key]}" for r in rows[:CHART_BARS]]
         out.append(bar_chart(labels, [r["delta_mean"] for r in rows[:CHART_BARS]], [r["delta_std"] for r in rows[:CHART_BARS]],
-                             [r["train_index"] in chosen for r in rows[:CHART_BARS]],
+                             [r[key] in chosen for r in rows[:CHART_BARS]],
                              f"Effect of {doc['action']} on {doc['metric']}, top {min(CHART_BARS, len(rows))}", f"delta {doc['metric']}"))
         body = []
         for rank, r in enumerate(rows, 1):
-            i = r["train_index"]
-            row_id = r.get("train_id", data.train_id(i))
+            i = r[key]
+            row_id = r.get("pool_id" if pool else "train_id", row_id_of(i))
             cls = " class='sel'" if i in chosen else ""
             body.append(f"<tr{cls}><td>{rank}</td><td>{i}</td><td class='l'>{_e(row_id)}</td>"
-                        f"<td class='l'>{_e(data.classes[data.y_train[i]])}</td><td>{_num(r['delta_mean'])}</td>"
+                        f"<td class='l'>{_e(data.classes[y_of[i]])}</td><td>{_num(r['delta_mean'])}</td>"
                         f"<td>{r['delta_std']:.4f}</td><td>{_p(r['p_value'], deterministic)}</td>"
                         f"<td>{_num(r['accuracy_delta_mean'])}</td><td>{'✓' if i in chosen else ''}</td></tr>")
-        out.append("<table><tr><th>rank</th><th>train index</th><th class='l'>row id</th><th class='l'>label</th>"
+        out.append(f"<table><tr><th>rank</th><th>{word} index</th><th class='l'>row id</th><th class='l'>label</th>"
                    f"<th>delta {_e(doc['metric'])} (mean)</th><th>std</th><th>p-value</th><th>accuracy delta</th><th>selected</th></tr>"
                    + "".join(body) + "</table>")
-        out.append(f"<p class='note'>Top {len(rows)} of {len(doc['ranking'])} scored training samples, best improvement first.</p>")
-        if data.kind == "images" and data.thumbnails_train is not None:
+        scored = "pool samples" if pool else "training samples"
+        out.append(f"<p class='note'>Top {len(rows)} of {len(doc['ranking'])} scored {scored}, best improvement first.</p>")
+        if data.kind == "images" and thumbnails is not None:
             out.append("<div class='gallery'>" + "".join(
-                f"<figure><img alt='train {r['train_index']}' src='{png_data_uri(data.thumbnails_train[r['train_index']])}'>"
-                f"<figcaption>train {r['train_index']}<br>{_e(data.classes[data.y_train[r['train_index']]])}<br>"
+                f"<figure><img alt='{word} {r[key]}' src='{png_data_uri(thumbnails[r[key]])}'>"
+                f"<figcaption>{word} {r[key]}<br>{_e(data.classes[y_of[r[key]]])}<br>"
                 f"{_num(r['delta_mean'])}</figcaption></figure>" for r in rows[:10]) + "</div>")
     else:
         body = "".join(
@@ -258,7 +265,8 @@ def triage_report(analysis: Analysis, result: Attribution, features: FeatureAttr
     else:
         e = doc["group_effect"]
         out.append(_kv([
-            ("training samples acted on", ", ".join(map(str, effect.train_indices))),
+            ("pool samples added" if result.ranking.index_name == "pool_index" else "training samples acted on",
+             ", ".join(map(str, effect.train_indices))),
             (f"delta {doc['metric']}", f"{_num(e['delta_mean'])} ± {e['delta_std']:.4f} (p-value {_p(e['p_value'], deterministic)})"),
             ("test accuracy", f"{effect.accuracy_before_mean:.3f} → {effect.accuracy_after_mean:.3f} "
                               f"({_num(e['accuracy_delta_mean'])} ± {e['accuracy_delta_std']:.4f})"),
@@ -316,6 +324,10 @@ def build_report(analysis: Analysis, result: Attribution, started: float | None 
 
     note = "Not computed."
     features = None
+    if result.unit == "sample" and result.ranking.index_name == "pool_index":
+        # Feature attributions explain training samples; an add ranking lists pool samples.
+        return triage_report(analysis, result, None, started, features_note="Not shown for add: the ranking lists pool samples, "
+                             "and feature attributions are computed beside training samples.")
     try:
         features = feature_attribution(analysis, result.group.test_indices[0], top_train_indices(result, k),
                                        pred=None if result.group.is_slice else result.group.pred,

@@ -137,3 +137,18 @@ def test_nothing_significant_still_reports_the_ranking_and_the_top_features(cred
     top = [int(i) for i in result.ranking.train_index[:5]]
     assert all(f"train {i}" in text for i in top)  # the feature attributions of the top of the ranking
     assert "No training sample has a significant improving effect" in text  # the warning
+
+
+def test_a_report_of_add_lists_pool_samples(credit, tmp_path):
+    from tda_core.recipes.registry import default_recipe
+
+    analysis = Analysis(credit, default_recipe(credit), RunConfig(ensemble=3, cache_dir=str(tmp_path)))
+    group = analysis.errors.find("bad", "good")
+    result = analysis.attribute(group, "add", "loss", 5)
+    page = build_report(analysis, result)
+    assert "<th>pool index</th>" in page and "<th>train index</th>" not in page
+    top = int(result.ranking.train_index[0])
+    label = credit.classes[credit.y_pool[top]]
+    assert f"<td>1</td><td>{top}</td><td class='l'>{credit.pool_id(top)}</td><td class='l'>{label}</td>" in page
+    assert f"pool samples added</td><td class=\"l\">{', '.join(map(str, result.effect.train_indices))}" in page
+    assert "Not shown for add" in page and "scored pool samples" in page
