@@ -35,11 +35,14 @@ class ErrorSlice:
     size: int  # test rows in the slice, correct ones included
     rule: str | None = None
     description: str | None = None
+    #: Typical members: for a cluster, its errors nearest the centre; for a rule, its first errors.
+    typical: tuple[int, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"id": self.id}
         doc |= {"rule": self.rule} if self.rule is not None else {"description": self.description}
-        return doc | {"test_indices": list(self.test_indices), "error_rate": self.error_rate, "size": self.size}
+        return doc | {"test_indices": list(self.test_indices), "error_rate": self.error_rate, "size": self.size,
+                      "typical": list(self.typical)}
 
 
 def error_slices(analysis) -> tuple[ErrorSlice, ...]:
@@ -158,7 +161,8 @@ def tree_slices(X_test, errors: np.ndarray) -> list[ErrorSlice]:
     walk(0, [])
     found.sort(key=lambda x: (-x[0], -x[1]))
     return [
-        ErrorSlice(f"tree-{i}", tuple(int(r) for r in rows[errors[rows]]), rate, int(size), rule=rule or "all test rows")
+        ErrorSlice(f"tree-{i}", tuple(int(r) for r in rows[errors[rows]]), rate, int(size), rule=rule or "all test rows",
+                   typical=tuple(int(r) for r in rows[errors[rows]][:TYPICAL]))
         for i, (rate, size, rule, rows) in enumerate(found, start=1)
     ]
 
@@ -228,9 +232,10 @@ def cluster_slices(F_train, F_test, errors, data, predicted, seed: int = 0, X=No
         if X is not None and len(X.columns):
             text += f"typically {typical_features(X, rows)}; "
         text += f"typical errors (nearest the centre): test rows {', '.join(map(str, typical.tolist()))}"
-        found.append((len(wrong) / len(rows), len(rows), text, wrong))
+        found.append((len(wrong) / len(rows), len(rows), text, wrong, typical))
     found.sort(key=lambda x: (-len(x[3]), -x[0]))
     return [
-        ErrorSlice(f"cluster-{i}", tuple(int(r) for r in wrong), float(rate), int(size), description=text)
-        for i, (rate, size, text, wrong) in enumerate(found, start=1)
+        ErrorSlice(f"cluster-{i}", tuple(int(r) for r in wrong), float(rate), int(size), description=text,
+                   typical=tuple(int(t) for t in typical))
+        for i, (rate, size, text, wrong, typical) in enumerate(found, start=1)
     ]

@@ -57,7 +57,8 @@ def test_the_tree_slice_names_the_planted_feature_and_its_error_rate():
         rows = rows_of(s.rule, X)
         assert s.error_rate > errors.mean() and s.size == rows.sum()
         assert s.test_indices == tuple(np.flatnonzero(rows & errors))
-        assert s.to_json().keys() == {"id", "rule", "test_indices", "error_rate", "size"}
+        assert s.to_json().keys() == {"id", "rule", "test_indices", "error_rate", "size", "typical"}
+        assert s.typical == s.test_indices[:3]
 
 
 def test_a_categorical_condition_is_written_in_the_original_column():
@@ -86,6 +87,9 @@ def test_cluster_slices_partition_the_errors():
     for s in slices:
         assert s.id.startswith("cluster-") and s.error_rate == pytest.approx(len(s.test_indices) / s.size)
         assert "a -> b" in s.description and "typical errors" in s.description
+        # Typical members: the errors nearest the cluster's centre, as the description names them.
+        assert set(s.typical) <= set(s.test_indices) and 1 <= len(s.typical) <= 3
+        assert s.description.endswith(", ".join(map(str, s.typical)))
     assert sum(s.size for s in slices) <= 120
 
 
