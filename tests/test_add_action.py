@@ -121,3 +121,37 @@ def test_similar_pool_samples_beside_the_add_ranking(credit, tmp_path):
     assert all(r["label"] == credit.classes[credit.y_pool[r["pool_index"]]] and r["pool_id"] == credit.pool_id(r["pool_index"])
                for r in rows)
     assert -1 <= doc["similar_vs_influential_spearman"] <= 1
+
+
+def test_cli_add_with_an_image_pool_folder(tmp_path, capsys):
+    """--images with a separate --pool folder of <class>/* images: the pool is ranked and added,
+    head mode, and the errors it names are the training run's."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+
+    def write(root, n):
+        for c, name in enumerate(("dark", "light")):
+            folder = root / name
+            folder.mkdir(parents=True)
+            for i in range(n):
+                pixels = np.clip(rng.normal(115 + 20 * c, 70, size=(12, 12)), 0, 255).astype(np.uint8)
+                Image.fromarray(pixels).save(folder / f"{i}.png")
+
+    write(tmp_path / "images" / "train", 10)
+    write(tmp_path / "images" / "test", 10)
+    write(tmp_path / "more", 4)
+    base = ["--images", str(tmp_path / "images"), "--epochs", "2", "--mode", "head"]
+    code, out, err = run("errors", *base, "--json", cache=tmp_path / "c", capsys=capsys)
+    assert code == 0, err
+    groups = json.loads(out)["groups"]
+    assert groups, "the tiny task must have errors to attribute"
+    group = f"{groups[0]['true']}:{groups[0]['pred']}"
+    code, out, err = run("attribute", *base, "--pool", str(tmp_path / "more"), "--group", group, "--action", "add",
+                         "--metric", "loss", "--size", "2", "--json", cache=tmp_path / "c", capsys=capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["data"]["n_pool"] == 8 and len(doc["ranking"]) == 8
+    assert {r["pool_id"] for r in doc["ranking"]} == {f"{c}/{i}.png" for c in ("dark", "light") for i in range(4)}
+    assert all(r["label"] == r["pool_id"].split("/")[0] for r in doc["ranking"])
+    assert doc["similar"] and all("pool_index" in r for r in doc["similar"])
