@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from tda_core.data import DEMOS
+from tda_core.data import DEMOS, Dataset
 from tda_core.exceptions import TDAError, UntrustedFileError
 from ui import charts, cost, frame, loaders, state, tables
 from ui.gallery import gallery
@@ -11,6 +11,7 @@ SOURCES = {"demo": "Embedded demo", "table": "Upload a table", "images": "Upload
 MODEL_SOURCES = {"recipe": "Training recipe", "upload": "Upload a model"}
 PREVIEW_IMAGES = 24  # training images drawn in the preview
 SAMPLE_WIDTH = 580  # pixels of the preview rows or images beside the class balance
+POOL_WIDGET = "pool_widget"  # generation of the pool uploader: a new one forgets the file the old one held
 NET_MODES = {"full": "Full: retrain every layer",
              "head": "Head only (fast): retrains only the last layer on frozen features"}
 MEMBER_SCHEMES = {"seeds": "Independent seeds (default)",
@@ -32,12 +33,61 @@ def remember(key: str, uploaded) -> None:
             state.put(key, upload)
             if key == state.MODEL_UPLOAD:
                 state.put(state.TRUST, False)  # trust is given to one file, not to the next
+            if key == state.POOL_UPLOAD:
+                state.put(state.URL_POOL, None)  # the pool a link named is here again (or another one)
 
 
 def forget_upload() -> None:
     state.put(state.UPLOAD, None)
     state.put(state.TEST_UPLOAD, None)
     state.put(state.URL_UPLOAD, None)
+    forget_pool()
+
+
+def forget_pool() -> None:
+    """Back to the data's own pool (or none): the uploaded pool and its uploader's file are dropped."""
+    state.put(state.POOL_UPLOAD, None)
+    state.put(state.URL_POOL, None)
+    st.session_state[POOL_WIDGET] = st.session_state.get(POOL_WIDGET, 0) + 1
+
+
+def own_pool_words(data: Dataset) -> str:
+    return "the demo's own pool" if state.get(state.SOURCE) == "demo" else "the pool/ folder of the ZIP"
+
+
+def pool_section(base: Dataset) -> Dataset:
+    """The pool that add draws from: the data's own (a demo's, a pool/ folder in an image ZIP) or an
+    upload that replaces it. A pool that cannot be read is one message, and the data keep their own."""
+    st.markdown("**Pool** · labelled samples outside the training set, that the *add* action may add")
+    layout = "a table with the training columns and the target" if base.kind == "tabular" \
+        else "a ZIP of <class>/ folders of images"
+    remember(state.POOL_UPLOAD, st.file_uploader(
+        f"Pool: {layout}", type=loaders.TABLE_TYPES if base.kind == "tabular" else ["zip"],
+        key=f"pool_file_{st.session_state.get(POOL_WIDGET, 0)}",
+        help="Each pool sample is added to the training set on its own and the ensemble retrained: the ranking says "
+             "which samples, if added, would fix the chosen errors. Classes must be training classes."))
+    data, problem = loaders.with_pool(base)
+    upload, own = state.get(state.POOL_UPLOAD), own_pool_words(base)
+    if problem:
+        st.error(problem)
+        st.caption(f"This pool is not used: {own} ({tables.count(base.n_pool, 'sample')}) is used instead."
+                   if base.has_pool else "No pool is used: the add action is not offered.")
+    elif upload is not None:
+        st.caption(f"Using the pool **{upload.name}**: {tables.count(data.n_pool, 'sample')}"
+                   + (f", in place of {own} ({base.n_pool:,})." if base.has_pool else "."))
+    elif state.get(state.URL_POOL):
+        st.info(f"This link was made with an uploaded pool, **{state.get(state.URL_POOL)}**, which cannot be restored "
+                "from a link: upload it again. Until then "
+                + (f"{own} ({tables.count(base.n_pool, 'sample')}) is used." if base.has_pool
+                   else "there is no pool, and add is not offered."))
+    elif base.has_pool:
+        st.caption(f"{own[0].upper() + own[1:]} is used: {tables.count(base.n_pool, 'sample')}. Upload a pool to replace it.")
+    else:
+        st.caption("No pool: the add action is not offered. Upload one to find which samples, if added, would fix an error.")
+    if upload is not None:
+        st.button("Remove the uploaded pool", on_click=forget_pool, icon=":material/close:",
+                  help=f"Use {own} instead." if base.has_pool else "Work without a pool.")
+    return data
 
 
 def ranking_cost(data, recipe) -> str:
@@ -52,7 +102,7 @@ frame.enter()
 st.title("Data and model")
 st.caption("Step 1 of 4 · what to debug: a dataset, how the model is trained, and how the ensemble is retrained.")
 
-data, data_error = None, None
+data, base, data_error = None, None, None
 left, right = st.columns(2, gap="large")
 
 with left:
@@ -67,7 +117,8 @@ with left:
         names = loaders.demo_names()
         if state.get(state.DEMO) not in names:
             state.put(state.DEMO, names[0])
-        st.selectbox("Demo", names, format_func=lambda n: f"{n} · {DEMOS[n].description}", key=state.DEMO, persist_state="session")
+        st.selectbox("Demo", names, format_func=lambda n: f"{n} · {DEMOS[n].description}", key=state.DEMO, persist_state="session",
+                     on_change=forget_pool)  # another demo's pool has other columns or classes
     elif source == "table":
         remember(state.UPLOAD, st.file_uploader("Table (CSV or Parquet)", type=loaders.TABLE_TYPES, key="table_file"))
     else:
@@ -101,14 +152,16 @@ with left:
                             persist_state="session", placeholder=f"{native} (the architecture's)",
                             help="The side of the square every image is resized to. torchvision's classifiers expect "
                                  "224, the small networks 28; a smaller size is faster, a larger one keeps more detail.")
-        data = loaders.current_dataset()
+        base = loaders.training_dataset()
     except TDAError as exc:
         data_error = loaders.in_words(str(exc))
     except Exception as exc:  # an arbitrary upload can break a reader in unforeseen ways: one line, no traceback
         data_error = loaders.read_problem(upload.name if upload else "the data", exc)
     if data_error:
         st.error(data_error)
-    elif data is None:
+    elif base is not None:
+        data = pool_section(base)
+    else:
         if source != "demo" and upload is None and state.get(state.URL_UPLOAD):
             st.info(f"This link was made with an uploaded file, **{state.get(state.URL_UPLOAD)}**. An upload cannot be "
                     "restored from a link: upload it again, and the link's other choices (target, model, error group, "
@@ -244,18 +297,24 @@ with st.expander("Run settings: ensemble, seeds, parallelism, candidate mode"):
                     disabled=not estimable or not state.get(state.USE_CANDIDATES))
     if not estimable:
         k1.caption(f"Candidate mode needs a recipe that can estimate effects; {recipe.display_name} cannot.")
+    elif data is not None and data.has_pool and state.get(state.USE_CANDIDATES):
+        k1.caption("Candidate mode applies to remove, relabel and upweight: add retrains every pool sample exactly, "
+                   "and is refused while candidate mode is on.")
 
 if data is not None:
     st.divider()
     st.subheader(f"Preview · {data.name}")
     if data.description:
         st.caption(data.description)
-    m1, m2, m3, m4 = st.columns(4)
+    m1, m2, m3, m4, *m5 = st.columns(5 if data.has_pool else 4)
     m1.metric("Training rows", f"{data.n_train:,}")
     m2.metric("Test rows", f"{data.n_test:,}")
     m3.metric("Feature columns" if data.kind == "tabular" else "Image shape",
               f"{data.X_train.shape[1]}" if data.kind == "tabular" else "×".join(map(str, data.X_train.shape[1:])))
     m4.metric("Classes", data.n_classes)
+    if data.has_pool:
+        m5[0].metric("Pool rows" if data.kind == "tabular" else "Pool images", f"{data.n_pool:,}",
+                     help="Samples outside the training set that the add action may add.")
     # Side by side on a wide window; on a narrow one the rows (or images) move below the chart.
     with st.container(horizontal=True, gap="medium"):
         balance, sample = st.container(width=300), st.container(width=SAMPLE_WIDTH)

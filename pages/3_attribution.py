@@ -2,6 +2,8 @@
 
 import streamlit as st
 
+from tda_core.actions import ACTIONS as ENGINE_ACTIONS
+from tda_core.analysis import check_action
 from tda_core.exceptions import TDAError
 from tda_core.metrics import METRIC_LABELS, METRICS
 from tda_core.stats import LOW_RELIABILITY, reliability_verdict
@@ -9,7 +11,16 @@ from ui import charts, explain, frame, loaders, matrices, results, state, tables
 from ui.gallery import gallery
 from ui.similar import similar_view
 
-ACTIONS = {"remove": "Remove", "relabel": "Relabel to the next most likely class", "upweight": "Upweight ×10"}
+ACTIONS = {"remove": "Remove", "relabel": "Relabel to the next most likely class", "upweight": "Upweight ×10",
+           "add": "Add from the pool"}
+#: What each action does to one sample, in one sentence under the choice.
+ACTION_WORDS = {
+    "remove": "Remove: each training sample is left out on its own, and the ensemble retrained without it.",
+    "relabel": "Relabel: each training sample gets the next most likely class on its own, and the ensemble is retrained.",
+    "upweight": "Upweight: each training sample counts ten times on its own, and the ensemble is retrained.",
+    "add": "Add from the pool: each pool sample (labelled, outside the training set) is added to the training set on "
+           "its own with its label, and the ensemble retrained; the selected ones are then added at once.",
+}
 RAW = "raw_change"  # show the raw change of the metric beside the improvement
 UNITS = {"sample": "single samples", "group": "candidate groups"}
 ALPHAS = [0.001, 0.01, 0.05, 0.1]
@@ -29,6 +40,16 @@ def rank_groups_instead() -> None:
     state.put(state.UNIT, "group")
 
 
+def single_samples_for_add() -> None:
+    """add ranks pool samples one by one: candidate groups are of training samples."""
+    if state.get(state.ACTION) == "add":
+        state.put(state.UNIT, "sample")
+
+
+def candidate_mode_off() -> None:
+    state.put(state.USE_CANDIDATES, False)
+
+
 frame.enter()
 st.title("Attribution")
 current = frame.require_analysis()
@@ -39,16 +60,24 @@ st.caption(f"Step 3 of 4 · errors **{tables.group_label(group)}**, {tables.coun
            + ("deterministic: trained once per edit." if analysis.baseline.deterministic
               else f"{current.config.ensemble} members."))
 
+offered = [a for a in ACTIONS if data.has_pool or not ENGINE_ACTIONS[a].on_pool]  # add needs a pool
+if state.get(state.ACTION) not in offered:  # e.g. a link made with a pool, on data without one
+    state.put(state.ACTION, "remove")
+adding = state.get(state.ACTION) == "add"
+single_samples_for_add()
 st.radio("Rank", list(UNITS), format_func=UNITS.get, key=state.UNIT, persist_state="session", horizontal=True,
+         disabled=adding,
          help="Single samples: the ensemble is retrained once per training sample. Candidate groups: training samples "
               "nearest the chosen errors in the model's representation (per class) and clusters of the training set, "
               "each group of the chosen size retrained as a whole: groups move a model beyond its training noise "
               "where single samples do not.")
-costs = {a: results.ranking_cost(current, group, a, state.get(state.METRIC)) for a in ACTIONS} \
+if adding:
+    st.caption("Candidate groups are groups of training samples: add ranks pool samples one by one.")
+costs = {a: results.ranking_cost(current, group, a, state.get(state.METRIC)) for a in offered} \
     if state.get(state.UNIT) == "sample" else {}
 with st.container(horizontal=True, gap="medium"):  # one row that wraps on a narrow window
-    st.selectbox("Action on training samples", list(ACTIONS), key=state.ACTION, persist_state="session", width=440,
-                 format_func=lambda a: ACTIONS[a] + (f" · {costs[a]}" if a in costs else ""),
+    st.selectbox("Action on training samples", offered, key=state.ACTION, persist_state="session", width=440,
+                 format_func=lambda a: ACTIONS[a] + (f" · {costs[a]}" if a in costs else ""), on_change=single_samples_for_add,
                  help="What is done to each training sample, and then to the selected group. Each action's ranking "
                       "retrains the ensemble once per training sample; the estimate comes from the rate measured in "
                       "this session, and 'ready' means it is in memory.")
@@ -69,6 +98,16 @@ st.page_link(frame.PAGES["compare"], icon=":material/compare_arrows:",
 action, metric, size, alpha = state.get(state.ACTION), state.get(state.METRIC), int(state.get(state.SIZE)), state.get(state.ALPHA)
 unit = state.get(state.UNIT)
 label = METRIC_LABELS[metric]
+st.caption(ACTION_WORDS[action] + ("" if data.has_pool else " Add from a pool is offered once the data have a pool "
+                                   "(upload one on the data page)."))
+if action == "add":
+    try:  # the engine's own refusal, before anything is trained (candidate mode ranks training samples only)
+        check_action(data, ENGINE_ACTIONS["add"], unit, current.config.candidates)
+    except TDAError as exc:
+        st.error(loaders.in_words(str(exc)))
+        if current.config.candidates:
+            st.button("Switch candidate mode off", on_click=candidate_mode_off, icon=":material/filter_alt_off:")
+        frame.stop()
 
 try:
     result = results.attribution(current, group, action, metric, size, alpha, unit)
@@ -80,6 +119,8 @@ ranking, effect, selected = result.ranking, result.effect, result.selected
 by_group = result.unit == "group"
 deterministic = result.deterministic
 what = "group" if by_group else "sample"
+pool = action == "add"  # the ranking, the selection and the effect are of pool samples
+kind = "pool" if pool else "training"
 
 # --- what the user must know before acting ---------------------------------------------------
 for note in result.warnings:
@@ -110,24 +151,26 @@ if by_group:
                + ("that moves the " if deterministic else f"with p < {alpha} that moves the ")
                + f"{label} toward fixing the error.")
 else:
-    st.subheader(f"Effect of {action} on the {tables.count(len(selected), 'selected sample')}" if selected
+    st.subheader(f"Effect of {action} on the {tables.count(len(selected), f'selected {kind} sample')}" if selected
                  else f"Effect of {action}: no sample selected")
     st.caption(f"Measured by retraining: the ensemble is retrained with the action applied to all selected samples at once, "
                f"member by member against the baseline. Selected = the first {size} ranked samples "
                + ("" if deterministic else f"with p < {alpha} ")
                + f"that move the {label} toward fixing the error.")
 if effect is None:
-    st.info(f"No training {what} moves the {label} toward fixing the error"
+    st.info(f"No {kind} {what} moves the {label} toward fixing the error"
             + ("" if deterministic else f" significantly at α = {alpha}")
             + ". Try another action or metric, " + ("" if deterministic else "a larger α, more ensemble members, ")
             + ("or rank candidate groups." if not by_group else "or a larger group size."))
 else:
     sign_word = tables.direction(metric)
+    if pool:  # the question add answers, in one line: what adding these samples does to the errors
+        st.markdown(f"#### {results.add_headline(len(selected), effect.errors_fixed, effect.errors_new)}")
     with st.container(horizontal=True, gap="medium"):  # metrics as wide as their labels, wrapping
         if by_group:
             st.metric("Training samples in the group", f"{len(selected)}", width="content")
         else:
-            st.metric("Selected training samples", f"{len(selected)} of {size}", width="content")
+            st.metric(f"Selected {kind} samples", f"{len(selected)} of {size}", width="content")
         st.metric(f"Improvement of {label}", f"{effect.improvement:+.4f}", width="content",
                   delta="exact" if deterministic else f"± {effect.delta_std:.4f} std over members",
                   delta_color="off", delta_arrow="off",
@@ -149,6 +192,15 @@ else:
         st.metric("Net benefit", f"{effect.net_benefit:+d}", width="content", help="Errors fixed minus new errors.",
                   delta=f"{effect.errors_fixed} fixed, {effect.errors_new} new",
                   delta_color=tables.words_colour(effect.net_benefit), delta_arrow="off")
+    if pool:
+        added = tables.pool_frame(data, selected)
+        st.markdown(f"**The {tables.count(len(selected), 'pool sample')} to add** (pool # is the place in the pool, "
+                    "pool id its row in the pool file" + (" or its file" if data.kind == "images" else "") + ")")
+        if data.kind == "images":
+            gallery(data.thumbnails_pool, list(selected), tables.pool_captions(added), cap=GALLERY_ROWS)
+        else:
+            st.dataframe(added, hide_index=True, width="stretch", key="added_pool",
+                         height=min(420, 38 + 35 * len(added)))
 
 # --- the ranking -----------------------------------------------------------------------------
 p_column = (st.column_config.NumberColumn(format="%.2e") if tables.has_p_values(ranking)
@@ -203,7 +255,7 @@ if by_group:
         st.dataframe(members, hide_index=True, width="stretch", height=min(420, 40 + 35 * len(members)))
 else:
     estimates = ranking.estimates
-    st.subheader("Ranked training samples")
+    st.subheader(f"Ranked {kind} samples")
     if estimates is not None:
         st.info(f"**Candidate mode:** {estimates.method} estimates for all {len(estimates.train_index):,} samples, "
                 f"{len(estimates.retrained):,} retrained exactly; Spearman ρ(estimate, retrained) = {estimates.spearman:.2f}",
@@ -211,8 +263,10 @@ else:
         st.caption(f"**Every number in this table, the chart and the group effect comes from retraining.** The estimates "
                    f"only chose which {len(estimates.retrained)} samples to retrain (the top {current.config.candidates} "
                    "and a random check sample); the others are listed, as estimates, below the table.")
-    st.caption(f"Each row: the ensemble retrained with only that sample edited ({action}: the {action} column says what "
-               f"it does to the sample); improvement = change of the {label} toward fixing the error "
+    st.caption((f"Each row: the ensemble retrained with only that pool sample added to the training set (every one of "
+                f"the {data.n_pool:,} pool samples is ranked)" if pool else
+                f"Each row: the ensemble retrained with only that sample edited ({action}: the {action} column says what "
+                "it does to the sample)") + f"; improvement = change of the {label} toward fixing the error "
                f"(mean{'' if deterministic else ' ± std'} over {tables.count(len(analysis.members), 'member')})"
                + ("" if deterministic else ", t-test p-value") + ", change of global accuracy.")
     table = tables.ranking_frame(analysis, ranking, selected, alpha)
@@ -237,11 +291,12 @@ else:
                "significant, faded ones are not; ★ marks the selected samples.")
     st.altair_chart(charts.effect_bars(table.head(CHART_ROWS)), width=CHART_WIDTH)
     if data.kind == "images":
-        st.markdown(f"**Top {min(GALLERY_ROWS, len(table))} ranked training images** · what {action} does to each, "
+        st.markdown(f"**Top {min(GALLERY_ROWS, len(table))} ranked {kind} images** · what {action} does to each, "
                     f"improvement of the {label} (retrained), {'exact' if deterministic else 'p-value'}; "
                     "★ = selected for the group")
         top = table.head(GALLERY_ROWS)
-        gallery(data.thumbnails_train, list(top["train #"]), tables.gallery_captions(top), cap=GALLERY_ROWS)
+        gallery(data.thumbnails_pool if pool else data.thumbnails_train, list(top["pool #" if pool else "train #"]),
+                tables.gallery_captions(top), cap=GALLERY_ROWS)
     if estimates is not None:
         rest = tables.estimates_frame(analysis, estimates, metric)
         with st.expander(f"Estimates only, not retrained: the other {len(rest):,} samples · {estimates.method}"):

@@ -10,7 +10,7 @@ from tda_core.fix import corrected_training_set
 from tda_core.metrics import METRIC_LABELS
 from ui import exports, fixing, frame, loaders, matrices, results, state, tables
 
-ACTION_VERBS = {"remove": "Remove", "relabel": "Relabel", "upweight": "Upweight ×10"}
+ACTION_VERBS = {"remove": "Remove", "relabel": "Relabel", "upweight": "Upweight ×10", "add": "Add"}
 
 frame.enter()
 st.title("Fix")
@@ -30,25 +30,32 @@ group = frame.require_group(current)
 action, metric = state.get(state.ACTION), state.get(state.METRIC)
 
 result = state.get(state.RESULT)
+pool = tables.is_pool(action)  # add lists pool samples, the other actions training samples
+seeded = state.get(state.FIX_SEEDED_FROM)
+if seeded is not None and tables.is_pool(seeded[0]) != pool:  # pool indices are not training indices
+    state.put(state.FIX_INDICES, [])
+    state.put(state.FIX_SEEDED_FROM, None)
 seed = (action, result.selected) if result is not None and result.ranking.action == action else None
 if seed is not None and state.get(state.FIX_SEEDED_FROM) != seed:
     state.put(state.FIX_INDICES, list(result.selected))
     state.put(state.FIX_SEEDED_FROM, seed)
 
-st.caption(f"Step 4 of 4 · {ACTION_VERBS[action].lower()} training samples to fix **{tables.group_label(group)}**; "
+kind = "pool" if pool else "training"
+st.caption(f"Step 4 of 4 · {ACTION_VERBS[action].lower()} {kind} samples to fix **{tables.group_label(group)}**; "
            "the ensemble is retrained with the edit to check the whole model.")
-valid = [int(i) for i in state.get(state.FIX_INDICES) if 0 <= int(i) < data.n_train]  # a link may name others
+n_samples = data.n_pool if pool else data.n_train
+valid = [int(i) for i in state.get(state.FIX_INDICES) if 0 <= int(i) < n_samples]  # a link may name others
 if valid != list(state.get(state.FIX_INDICES)):
     state.put(state.FIX_INDICES, valid)
 targets = analysis.baseline.relabel_targets
-st.multiselect(f"Training samples to {ACTION_VERBS[action].lower()} (seeded from the attribution page; edit freely)",
-               list(range(data.n_train)), key=state.FIX_INDICES, persist_state="session",
+st.multiselect(f"{kind.capitalize()} samples to {ACTION_VERBS[action].lower()} (seeded from the attribution page; edit freely)",
+               list(range(n_samples)), key=state.FIX_INDICES, persist_state="session",
                format_func=lambda i: tables.fix_label(data, targets, action, i))
 st.text_input("Reason (recorded in the manifest)", key=state.REASON, persist_state="session",
               placeholder="e.g. what you checked in these samples before acting on them")
 indices = sorted(int(i) for i in state.get(state.FIX_INDICES))
 if not indices:
-    st.info("Choose at least one training sample, or pick them on the attribution page.")
+    st.info(f"Choose at least one {kind} sample, or pick them on the attribution page.")
     st.page_link(frame.PAGES["attribution"], label="Go to attribution", icon=":material/arrow_back:")
     frame.stop()
 
@@ -105,4 +112,8 @@ with st.container(horizontal=True, gap="small"):
     st.download_button("Manifest (JSON)", json.dumps(manifest, indent=2).encode(), file_name=f"{stem}-manifest.json",
                        mime="application/json", icon=":material/download:")
 st.markdown("**Changes**")
-st.dataframe(pd.DataFrame(manifest["changes"]), hide_index=True, width="stretch")
+st.dataframe(pd.DataFrame(manifest["changes"]), hide_index=True, width="stretch", key="changes")
+if pool:  # the export is the training set with these rows appended: show them as they are written
+    st.markdown(f"**The {tables.count(len(indices), 'added row')}**, appended after the {data.n_train:,} training rows "
+                "(row id `pool:<pool id>`)")
+    st.dataframe(table.tail(len(indices)), hide_index=True, width="stretch", key="added_rows")

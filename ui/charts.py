@@ -12,6 +12,7 @@ from tda_core.attribution import TestEffect
 
 CELL = "cell"  # name of the confusion matrix's point selection
 BLUE, ORANGE, GREY = "#1f77b4", "#ff7f0e", "#9e9e9e"
+POOL_COLOUR = "#8e6fb5"  # the pool's bars: neither the train/test pair nor a good/bad colour
 #: Better / worse, the same on every chart (and as Streamlit colours a metric's delta).
 GREEN, RED, GREEN_LIGHT, RED_LIGHT = "#2e7d32", "#c62828", "#a5d6a7", "#ef9a9a"
 NO_CHANGE = 1e-12
@@ -104,15 +105,16 @@ def change_matrix_chart(before: np.ndarray, after: np.ndarray, classes: Sequence
 
 
 def class_balance_chart(counts: pd.DataFrame) -> alt.Chart:
-    """``counts`` has columns class, split (train/test) and share."""
+    """``counts`` has columns class, split (train/test, and pool where the data have one) and share."""
     # One bar per (class, split), labelled directly: grouped bars with yOffset squash at small heights.
     frame = counts.assign(bar=counts["class"].astype(str) + " · " + counts["split"].astype(str),
-                          order=counts["split"].map({"train": 0, "test": 1}))
+                          order=counts["split"].map({"train": 0, "test": 1, "pool": 2}))
     frame = frame.sort_values(["class", "order"], kind="stable")
+    splits = [s for s in ("train", "test", "pool") if s in set(frame["split"])]
     return alt.Chart(frame).mark_bar().encode(
         y=alt.Y("bar:N", title=None, sort=list(frame["bar"])),
         x=alt.X("share:Q", title="share of rows", axis=alt.Axis(format="%")),
-        color=alt.Color("split:N", scale=alt.Scale(domain=["train", "test"], range=[BLUE, ORANGE]), title=None,
+        color=alt.Color("split:N", scale=alt.Scale(domain=splits, range=[BLUE, ORANGE, POOL_COLOUR][:len(splits)]), title=None,
                         legend=alt.Legend(orient="bottom")),
         tooltip=["class:N", "split:N", "rows:Q", alt.Tooltip("share:Q", format=".1%")],
     ).properties(height=alt.Step(20))
@@ -127,8 +129,9 @@ def effect_bars(top: pd.DataFrame, unit: str = "sample") -> alt.LayerChart | alt
         names = [("★ " if b else "") + str(g) for g, b in zip(top["group"], top["best"])]
         title = "candidate group (ranked)"
     else:
-        names = [("★ " if s else "") + f"train #{i}" for i, s in zip(top["train #"], top["selected"])]
-        title = "training sample (ranked, ★ selected)"
+        word = "pool" if "pool #" in top.columns else "train"  # an add ranking lists pool samples
+        names = [("★ " if s else "") + f"{word} #{i}" for i, s in zip(top[f"{word} #"], top["selected"])]
+        title = f"{'pool' if word == 'pool' else 'training'} sample (ranked, ★ selected)"
     effect = np.where(top["improvement"] > NO_CHANGE, "improves",
                       np.where(top["improvement"] < -NO_CHANGE, "worsens", "no change"))
     frame = top.assign(sample=names, effect=effect,

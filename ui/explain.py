@@ -71,6 +71,10 @@ def heatmap_frame(fa: FeatureAttribution) -> pd.DataFrame:
 
 def feature_view(analysis: Any, data: Any, result: Any) -> None:
     """The feature attribution section (an expander; computed when the user switches it on)."""
+    if result.ranking.index_name == "pool_index":  # as the engine's report says: not for pool samples
+        st.caption("Feature attributions are computed beside training samples: an add ranking lists pool samples, so "
+                   "they are not shown here. The triage report below has the ranking and the group effect.")
+        return
     test_index, train = inputs(result)
     names = ", ".join(f"train #{i}" for i in train)
     with st.expander(f"Feature attribution · test #{test_index} and {names or 'no training sample'}", expanded=False):

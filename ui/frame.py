@@ -95,10 +95,12 @@ def sidebar() -> None:
         st.caption("CURRENT CHOICES")
         source = state.get(state.SOURCE)
         upload = state.get(state.UPLOAD)
+        pool = state.get(state.POOL_UPLOAD)
+        pooled = f" · pool {pool.name}" if pool is not None else ""
         if source == "demo":
-            st.markdown(f"**Data** demo `{state.get(state.DEMO)}`")
+            st.markdown(f"**Data** demo `{state.get(state.DEMO)}`{pooled}")
         else:
-            st.markdown(f"**Data** {upload.name if upload else '*(no upload yet)*'}")
+            st.markdown(f"**Data** {upload.name if upload else '*(no upload yet)*'}{pooled}")
         model = state.get(state.MODEL_UPLOAD) if state.get(state.MODEL_SOURCE) == "upload" else None
         scheme = "checkpoints of one run" if state.get(state.MEMBERS) == "checkpoints" else "independent seeds"
         epochs = state.get(state.EPOCHS)

@@ -22,9 +22,9 @@ import streamlit as st
 
 from tda_core import limits
 from tda_core.analysis import Analysis
-from tda_core.data import DEMOS, Dataset, load_demo, read_table, split_table, tabular_dataset
+from tda_core.data import DEMOS, Dataset, attach_pool, load_demo, read_table, split_table, tabular_dataset
 from tda_core.engine import BACKENDS, RunConfig
-from tda_core.exceptions import DataError, UntrustedFileError, UsageError
+from tda_core.exceptions import DataError, TDAError, UntrustedFileError, UsageError
 from tda_core.recipes import Recipe, load_model
 from tda_core.recipes.registry import TABULAR_RECIPES, named_recipe, network_params
 
@@ -122,8 +122,44 @@ def image_dataset(digest: str, arch: str | None, size: int | None, _upload: stat
     return load_images(_upload.data, name=_upload.name, image_input=image_input(arch, size))
 
 
+@st.cache_resource(show_spinner="Reading the pool…", max_entries=4)
+def pooled_dataset(data_fingerprint: str, digest: str, arch: str | None, size: int | None,
+                   _data: Dataset, _upload: state.Upload) -> Dataset:
+    """``_data`` with the uploaded pool in place of its own; images go through the training images'
+    input (the same architecture and size they were prepared with)."""
+    image_input = None
+    if _data.kind == "images":
+        from tda_core.recipes.torch.networks import image_input as input_for
+
+        image_input = input_for(arch, size)
+    return attach_pool(_data, _upload.data, name=_upload.name, image_input=image_input)
+
+
+def with_pool(data: Dataset) -> tuple[Dataset, str | None]:
+    """The data with the uploaded pool, if one is uploaded, and the reason in words it could not be
+    read (then the data keep their own pool, or none): a bad pool never blocks the training data."""
+    upload: state.Upload | None = state.get(state.POOL_UPLOAD)
+    if upload is None:
+        return data, None
+    try:
+        return pooled_dataset(data.fingerprint, upload.digest, image_arch(), image_size(), data, upload), None
+    except TDAError as exc:
+        return data, in_words(str(exc))
+    except Exception as exc:  # an arbitrary upload can break a reader in unforeseen ways: one line, no traceback
+        return data, read_problem(upload.name, exc)
+
+
 def current_dataset() -> Dataset | None:
-    """The dataset chosen on the data page; None while an upload is missing. Raises TDAError."""
+    """The dataset chosen on the data page, with its pool (an uploaded one replaces the data's own;
+    one that cannot be read is left out, and the data page says why); None while an upload is
+    missing. Raises TDAError for the training data."""
+    data = training_dataset()
+    return None if data is None else with_pool(data)[0]
+
+
+def training_dataset() -> Dataset | None:
+    """The dataset chosen on the data page, with the pool it comes with (the demos' own, a
+    ``pool/`` folder in an image ZIP); None while an upload is missing. Raises TDAError."""
     source = state.get(state.SOURCE)
     if source == "demo":
         return demo_dataset(state.get(state.DEMO), image_arch(), image_size())

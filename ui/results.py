@@ -22,18 +22,31 @@ from .loaders import Current
 from .progress import retraining, stopped_here
 
 
+def add_headline(n: int, fixed: int, new: int) -> str:
+    """The add group effect in one sentence: 'Adding these 10 pool samples fixes 5 of the chosen
+    errors (and creates 2 new errors elsewhere)'."""
+    samples = "this pool sample" if n == 1 else f"these {n} pool samples"
+    return (f"Adding {samples} fixes {fixed} of the chosen errors (and creates {new} new "
+            f"error{'' if new == 1 else 's'} elsewhere)")
+
+
 def ranking_label(current: Current, action: str, unit: str, size: int) -> str:
     data, config = current.data, current.config
     if unit == "group":
         return f"Forming candidate groups of {size} and retraining the ensemble once per group ({action})"
+    if action == "add":
+        return f"Retraining the ensemble once per pool sample (add, {data.n_pool:,} samples)"
     if config.candidates:
         return (f"Candidate mode: estimating all {data.n_train:,} samples ({current.recipe.estimate_method}), then "
                 f"retraining the top {config.candidates} and a random check sample ({action})")
     return f"Retraining the ensemble once per training sample ({action}, {data.n_train:,} samples)"
 
 
-def ranking_models(current: Current) -> int:
-    """Models one single-sample ranking of the current analysis trains."""
+def ranking_models(current: Current, action: str = "remove") -> int:
+    """Models one single-sample ranking of the current analysis trains: one per training sample
+    and run (add: one per pool sample; candidate mode does not apply to it)."""
+    if action == "add":
+        return cost.ranking_models(current.data.n_pool, cost.runs(current.analysis.members))
     return cost.ranking_models(current.data.n_train, cost.runs(current.analysis.members), current.config.candidates)
 
 
@@ -41,7 +54,7 @@ def ranking_cost(current: Current, group: ErrorGroup, action: str, metric: str) 
     """'ready' where the ranking is in memory, else its estimate: 'about 2,400 models, about 5 s'."""
     if current.analysis.has_ranking(action, group, metric):
         return "ready"
-    return cost.describe(ranking_models(current), cost.rate(rate_key(current)))
+    return cost.describe(ranking_models(current, action), cost.rate(rate_key(current)))
 
 
 def confirm(label: str) -> None:
@@ -49,9 +62,9 @@ def confirm(label: str) -> None:
     state.put(state.STOPPED, None)
 
 
-def ask_before_long_run(current: Current, label: str) -> None:
+def ask_before_long_run(current: Current, label: str, action: str = "remove") -> None:
     """A run estimated longer than ``cost.LONG_RUN`` waits for a click, with its estimate."""
-    models = ranking_models(current)
+    models = ranking_models(current, action)
     secs = cost.seconds(models, cost.rate(rate_key(current)))
     if secs is None or secs <= cost.LONG_RUN or label in state.get(state.CONFIRMED):
         return
@@ -78,10 +91,11 @@ def attribution(current: Current, group: ErrorGroup, action: str, metric: str, s
     if not analysis.has_ranking(action, group, metric):
         if stopped_here(label):
             stop()
-        ask_before_long_run(current, label)
+        ask_before_long_run(current, label, action)
     with retraining(label, key) as progress:
         analysis.ranking(group, action, metric, progress)
-    label = f"Retraining the ensemble with the selected samples edited at once ({action})"
+    label = ("Retraining the ensemble with the selected pool samples added at once" if action == "add"
+             else f"Retraining the ensemble with the selected samples edited at once ({action})")
     if stopped_here(label):
         stop()
     with retraining(label) as progress:

@@ -19,8 +19,9 @@ from .gallery import gallery
 AGREE = 0.5
 
 
-def agreement(spearman: float | None) -> str:
-    """The Spearman number in words (one sentence on when the two disagree)."""
+def agreement(spearman: float | None, kind: str = "training") -> str:
+    """The Spearman number in words (one sentence on when the two disagree); ``kind``: the
+    samples ranked ("training", or "pool" beside an add ranking)."""
     if spearman is None:
         return "No correlation can be computed here (fewer than 3 ranked samples, or no spread)."
     if spearman >= AGREE:
@@ -29,6 +30,10 @@ def agreement(spearman: float | None) -> str:
         verdict = "similarity is only a weak guide to influence here"
     else:
         verdict = "similarity is no guide to influence here"
+    if kind == "pool":
+        return (f"Spearman ρ(closeness, improvement) = **{spearman:+.2f}** over every ranked pool sample: {verdict}. "
+                "They disagree when the pool samples that look like the error carry its wrong class, or add nothing the "
+                "training set does not already hold, or when what moves the error lies elsewhere in the representation.")
     return (f"Spearman ρ(closeness, improvement) = **{spearman:+.2f}** over every ranked training sample: {verdict}. "
             "They disagree when the samples that look like the error are redundant (many near-duplicates, so removing "
             "one changes nothing) or when what moves the error lies elsewhere (a mislabeled or atypical sample far "
@@ -38,17 +43,21 @@ def agreement(spearman: float | None) -> str:
 def similar_view(analysis: Analysis, data: Dataset, result: Attribution, metric_label: str,
                  raw: bool = False) -> SimilarSamples | None:
     """The section on the attribution page (single-sample rankings); None without a representation.
-    ``raw``: show the raw change of the metric too, as the ranking above does."""
-    st.subheader("Similar training samples")
+    Beside an add ranking, the nearest POOL samples. ``raw``: show the raw change of the metric too,
+    as the ranking above does."""
+    among = "pool" if result.ranking.index_name == "pool_index" else "train"
+    kind = "pool" if among == "pool" else "training"
+    st.subheader(f"Similar {kind} samples")
     try:
-        similar = similar_samples(analysis, result.group.test_indices, DEFAULT_K, ranking=result.ranking)
+        similar = similar_samples(analysis, result.group.test_indices, DEFAULT_K, ranking=result.ranking, among=among)
     except ModelError as exc:  # a model without a representation: nothing to be similar in
         st.info(f"No similar samples: {exc}")
         return None
-    st.caption(f"The {DEFAULT_K} training samples nearest the chosen errors in the model's representation (Euclidean "
+    st.caption(f"The {DEFAULT_K} {kind} samples nearest the chosen errors in the model's representation (Euclidean "
                "distance, standardised features, to the nearest chosen error), nearest first, beside their effect "
-               f"measured by retraining above: their place in the ranking and the improvement of the {metric_label}.")
-    st.markdown(agreement(similar.spearman))
+               f"measured by retraining above: their place in the ranking and the improvement of the {metric_label}"
+               + (" when each is added." if among == "pool" else "."))
+    st.markdown(agreement(similar.spearman, kind))
     frame = tables.similar_frame(analysis, similar, result.ranking)
     p_column = (st.column_config.NumberColumn(format="%.2e") if np.isfinite(frame["p-value"]).any()
                 else st.column_config.NumberColumn(help="No p-value applies (deterministic model or a single run)."))
@@ -65,5 +74,6 @@ def similar_view(analysis: Analysis, data: Dataset, result: Attribution, metric_
         },
     )
     if data.kind == "images":
-        gallery(data.thumbnails_train, list(similar.train_indices), tables.similar_captions(frame), cap=DEFAULT_K)
+        gallery(data.thumbnails_pool if among == "pool" else data.thumbnails_train, list(similar.train_indices),
+                tables.similar_captions(frame), cap=DEFAULT_K)
     return similar

@@ -16,6 +16,7 @@ import streamlit as st
 SOURCE = "source"  # "demo" | "table" | "images"
 DEMO = "demo"  # name of an embedded demo (tda_core.demos.DEMOS)
 UPLOAD = "upload"  # Upload of the data table / image ZIP (kept after the uploader is gone)
+POOL_UPLOAD = "pool_upload"  # Upload of a pool (table or image ZIP) that replaces the data's own, or None
 TEST_UPLOAD = "test_upload"  # Upload of a separate test table, or None
 TARGET = "target"  # target column of an uploaded table
 TEST_MODE = "test_mode"  # "split" | "file"
@@ -55,6 +56,7 @@ ANALYSIS_ID = "analysis_id"  # identity of the (data, recipe, run) that GROUP an
 URL_READ = "url_read"  # the query parameters of the session's first run have been read
 URL_UPLOAD = "url_upload"  # file name named by a link whose upload cannot be restored, or None
 URL_MODEL = "url_model"  # model file named by a link (it cannot be restored either), or None
+URL_POOL = "url_pool"  # pool file named by a link (it cannot be restored either), or None
 RATES = "rates"  # {recipe fingerprint: models trained per second}, measured in this session
 STOPPED = "stopped"  # label of the run the user stopped (cleared when a run is asked for again), or None
 CONFIRMED = "confirmed"  # labels of long runs the user started with a click
@@ -77,6 +79,7 @@ DEFAULTS: dict[str, Any] = {
     SOURCE: "demo",
     DEMO: "credit",
     UPLOAD: None,
+    POOL_UPLOAD: None,
     TEST_UPLOAD: None,
     TARGET: None,
     TEST_MODE: "split",
@@ -114,12 +117,14 @@ DEFAULTS: dict[str, Any] = {
     REASON: "",
     URL_UPLOAD: None,
     URL_MODEL: None,
+    URL_POOL: None,
     STOPPED: None,
 }
 
 #: The choices kept in the page's URL (``st.query_params``): a reload or a shared link restores them.
 #: Each parameter is the state key it holds, except the error group (``true``, ``pred``, ``tests``),
-#: the fix page's list of training samples (``fix``) and the compare view's group sizes (``sizes``).
+#: the fix page's list of training samples (``fix``) and the compare view's group sizes (``sizes``);
+#: ``file``, ``model_file`` and ``pool_file`` name uploads, which a link cannot carry (they are asked for again).
 #: An error slice is the group ("slice", ID): ``true=slice&pred=tree-1``, as the CLI's ``--group slice:ID``.
 URL_KEYS = (SOURCE, DEMO, TARGET, TEST_SIZE, MODEL_SOURCE, RECIPE, NET_MODE, EPOCHS, ENSEMBLE, ACTION, METRIC, SIZE,
             ALPHA, UNIT, IMAGE_SIZE, DEVICE)
@@ -127,7 +132,7 @@ URL_CHOICES: dict[str, tuple[str, ...]] = {
     SOURCE: ("demo", "table", "images"),
     MODEL_SOURCE: ("recipe", "upload"),
     NET_MODE: ("full", "head"),
-    ACTION: ("remove", "relabel", "upweight"),
+    ACTION: ("remove", "relabel", "upweight", "add"),
     METRIC: ("loss", "gt_prob", "pred_prob"),
     UNIT: ("sample", "group"),
     DEVICE: ("auto", "cpu", "cuda"),
@@ -189,6 +194,8 @@ def from_url(params: dict[str, str]) -> None:
         st.session_state[URL_UPLOAD] = params["file"]
     if st.session_state.get(MODEL_SOURCE) == "upload" and params.get("model_file"):
         st.session_state[URL_MODEL] = params["model_file"]
+    if params.get("pool_file"):  # an uploaded pool cannot be restored either: the data page asks for it again
+        st.session_state[URL_POOL] = params["pool_file"]
 
 
 def url_params() -> dict[str, str]:
@@ -209,6 +216,9 @@ def url_params() -> dict[str, str]:
     upload = get(UPLOAD)
     if source != "demo" and (upload is not None or get(URL_UPLOAD)):
         params["file"] = upload.name if upload is not None else get(URL_UPLOAD)
+    pool = get(POOL_UPLOAD)
+    if pool is not None or get(URL_POOL):
+        params["pool_file"] = pool.name if pool is not None else get(URL_POOL)
     model = get(MODEL_UPLOAD)
     if get(MODEL_SOURCE) == "upload" and (model is not None or get(URL_MODEL)):
         params["model_file"] = model.name if model is not None else get(URL_MODEL)

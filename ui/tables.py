@@ -37,8 +37,22 @@ def test_name(i: int) -> str:
     return f"test #{int(i)}"
 
 
+def pool_name(j: int) -> str:
+    return f"pool #{int(j)}"
+
+
+def is_pool(action: str) -> bool:
+    """Whether ``action`` acts on pool samples (add) rather than training samples."""
+    from tda_core.actions import ACTIONS
+
+    return ACTIONS[action].on_pool
+
+
 def edit_text(data: Dataset, targets: np.ndarray | None, action: str, i: int) -> str:
-    """What ``action`` does to training sample ``i``: '9 → 4' (relabel), 'remove 9', '9, weight ×10'."""
+    """What ``action`` does to sample ``i`` (a pool index for add): '9 → 4' (relabel), 'remove (9)',
+    '9, weight ×10', 'add (9)'."""
+    if is_pool(action):
+        return f"add ({data.classes[data.y_pool[i]]})"
     label = data.classes[data.y_train[i]]
     if action == "relabel" and targets is not None:
         return f"{label} → {data.classes[targets[i]]}"
@@ -87,8 +101,10 @@ def p_text(p: float | None) -> str:
 
 
 def class_counts(data: Dataset) -> pd.DataFrame:
+    """Rows and share of each class in each split (train, test, and the pool where there is one)."""
     rows = []
-    for split, y in (("train", data.y_train), ("test", data.y_test)):
+    splits = (("train", data.y_train), ("test", data.y_test)) + ((("pool", data.y_pool),) if data.has_pool else ())
+    for split, y in splits:
         counts = np.bincount(y, minlength=data.n_classes)
         for code, name in enumerate(data.classes):
             rows.append({"class": name, "split": split, "rows": int(counts[code]), "share": counts[code] / max(1, len(y))})
@@ -160,9 +176,9 @@ def error_captions(samples: pd.DataFrame, shown: Sequence[int], predicted: str |
 
 def ranking_frame(analysis: Analysis, ranking: Ranking, selected: Sequence[int], alpha: float,
                   rows: int | None = None) -> pd.DataFrame:
-    """Ranked training samples, best improvement first: what the action does to each, its
-    improvement (positive: toward fixing the error, whatever the metric), the raw change of the
-    metric, p-value, why it is (not) selected, then who the sample is."""
+    """Ranked training samples (pool samples for add: ``pool #``), best improvement first: what the
+    action does to each, its improvement (positive: toward fixing the error, whatever the metric),
+    the raw change of the metric, p-value, why it is (not) selected, then who the sample is."""
     data, base = analysis.data, analysis.baseline
     n = len(ranking.train_index) if rows is None else min(rows, len(ranking.train_index))
     idx = ranking.train_index[:n]
@@ -170,11 +186,12 @@ def ranking_frame(analysis: Analysis, ranking: Ranking, selected: Sequence[int],
     predicted = base.predicted_train
     significant = ranking.significant(alpha)[:n]
     improvement = ranking.improvement[:n]
+    pool = ranking.index_name == "pool_index"
     frame = pd.DataFrame({
         "rank": np.arange(1, n + 1),
         "selected": [int(i) in chosen for i in idx],
         "significant": significant,
-        "train #": idx,
+        "pool #" if pool else "train #": idx,
         "edit": [edit_text(data, base.relabel_targets, ranking.action, int(i)) for i in idx],
         "improvement": improvement,
     })
@@ -187,6 +204,8 @@ def ranking_frame(analysis: Analysis, ranking: Ranking, selected: Sequence[int],
     if has_spread(ranking):
         frame["accuracy Δ std"] = ranking.accuracy_delta_std[:n]
     frame["change"] = ranking.delta_mean[:n]  # the raw change of the metric (its sign depends on the metric)
+    if pool:  # who the pool samples are (the baseline predicts training and test rows only)
+        return pd.concat([frame, pool_frame(data, idx).drop(columns="pool #")], axis=1)
     frame["label"] = [data.classes[c] for c in data.y_train[idx]]
     frame["baseline prediction"] = [data.classes[c] for c in predicted[idx]]
     if data.kind == "tabular":
@@ -200,7 +219,7 @@ def ranking_frame(analysis: Analysis, ranking: Ranking, selected: Sequence[int],
 def ranking_columns(table: pd.DataFrame, raw: bool) -> list[str]:
     """The ranking table's columns in reading order: who, what the action does, the improvement and
     its evidence, why (not) selected, then the rest; the raw change only on request."""
-    first = ["rank", "train #", "edit", "improvement", "± std", "p-value", "why", "accuracy Δ", "selected"]
+    first = ["rank", "train #", "pool #", "edit", "improvement", "± std", "p-value", "why", "accuracy Δ", "selected"]
     hidden = {"significant", "accuracy Δ std"} | (set() if raw else {"change"})
     order = [c for c in first if c in table.columns]
     return order + [c for c in table.columns if c not in order and c not in hidden]
@@ -209,9 +228,30 @@ def ranking_columns(table: pd.DataFrame, raw: bool) -> list[str]:
 def gallery_captions(top: pd.DataFrame) -> list[str]:
     """One short caption per ranked image; ``top`` comes from :func:`ranking_frame`: who it is,
     what the action does to it ('9 → 4'), and its improvement."""
-    return [f"{'★ ' if r['selected'] else ''}train #{r['train #']} · {r['edit']}\nimprovement {r['improvement']:+.2g} · "
+    return [f"{'★ ' if r['selected'] else ''}{sample_name(r)} · {r['edit']}\nimprovement {r['improvement']:+.2g} · "
             + (f"p {r['p-value']:.2g}" if r["p-value"] != DASH else "exact")
             for _, r in top.iterrows()]
+
+
+def sample_name(row: pd.Series) -> str:
+    """'train #12', or 'pool #3' for a row of a pool sample."""
+    return pool_name(row["pool #"]) if "pool #" in row else train_name(row["train #"])
+
+
+def pool_frame(data: Dataset, indices: Sequence[int]) -> pd.DataFrame:
+    """Pool samples by index: who they are (pool id: the row of the pool table, or the image's file),
+    their label, and the features of tabular data."""
+    idx = np.asarray(indices, dtype=np.int64)
+    frame = pd.DataFrame({"pool #": idx, "pool id": [str(data.pool_id(int(j))) for j in idx],
+                          "label": [data.classes[c] for c in data.y_pool[idx]]})
+    if data.kind == "tabular":
+        frame = pd.concat([frame, data.X_pool.iloc[idx].reset_index(drop=True)], axis=1)
+    return frame
+
+
+def pool_captions(frame: pd.DataFrame) -> list[str]:
+    """Captions of pool images; ``frame`` comes from :func:`pool_frame`."""
+    return [f"pool #{r['pool #']} · {r['label']}\n{r['pool id']}" for _, r in frame.iterrows()]
 
 
 def group_ranking_frame(ranking: GroupRanking, selected: Sequence[int], alpha: float) -> pd.DataFrame:
@@ -310,7 +350,10 @@ def recipe_parameters(recipe) -> pd.DataFrame:
 
 
 def fix_label(data: Dataset, targets: np.ndarray | None, action: str, index: int) -> str:
-    """A training sample in the fix page's picker: who it is and what the action does to it."""
+    """A training sample (a pool sample for add) in the fix page's picker: who it is and what the
+    action does to it."""
+    if is_pool(action):
+        return f"{pool_name(index)} · {data.pool_id(index)} · {edit_text(data, targets, action, index)}"
     ident = data.train_ids[index]
     ident = ident.item() if hasattr(ident, "item") else ident
     who = f"row {ident}" if data.kind == "tabular" else str(ident)
@@ -361,14 +404,16 @@ def words_colour(value: float) -> str:
 
 
 def similar_frame(analysis: Analysis, similar: SimilarSamples, ranking: Ranking) -> pd.DataFrame:
-    """The training samples nearest the chosen errors (nearest first) beside their measured effect:
-    their place in the ranking, improvement, raw change and p-value (empty where not retrained)."""
+    """The training samples (pool samples beside an add ranking: ``pool #``) nearest the chosen
+    errors, nearest first, beside their measured effect: their place in the ranking, improvement,
+    raw change and p-value (empty where not retrained)."""
     data = analysis.data
     place = {int(i): r for r, i in enumerate(ranking.train_index)}
     idx = np.asarray(similar.train_indices, dtype=np.int64)
     ranked = [place.get(int(i)) for i in idx]
+    pool = similar.among == "pool"
     frame = pd.DataFrame({
-        "train #": idx,
+        "pool #" if pool else "train #": idx,
         "label": list(similar.labels),
         "distance": list(similar.distance),
         "rank by effect": [np.nan if r is None else r + 1 for r in ranked],
@@ -377,12 +422,13 @@ def similar_frame(analysis: Analysis, similar: SimilarSamples, ranking: Ranking)
         "p-value": [np.nan if p is None else p for p in similar.p_value],
     })
     if data.kind == "tabular":
-        frame = pd.concat([frame, data.X_train.iloc[idx].reset_index(drop=True)], axis=1)
+        features = data.X_pool if pool else data.X_train
+        frame = pd.concat([frame, features.iloc[idx].reset_index(drop=True)], axis=1)
     return frame
 
 
 def similar_captions(similar: pd.DataFrame) -> list[str]:
     """Captions of similar training images; ``similar`` comes from :func:`similar_frame`."""
-    return [f"train #{r['train #']} · {r['label']}\ndistance {r['distance']:.2f} · "
+    return [f"{sample_name(r)} · {r['label']}\ndistance {r['distance']:.2f} · "
             + ("not retrained" if not np.isfinite(r["improvement"]) else f"improvement {r['improvement']:+.2g}")
             for _, r in similar.iterrows()]
