@@ -71,7 +71,7 @@ def heatmap_frame(fa: FeatureAttribution) -> pd.DataFrame:
 
 def feature_view(analysis: Any, data: Any, result: Any) -> None:
     """The feature attribution section (an expander; computed when the user switches it on)."""
-    if result.ranking.index_name == "pool_index":  # as the engine's report says: not for pool samples
+    if getattr(result.ranking, "index_name", "") == "pool_index":  # as the engine's report says: not for pool samples
         st.caption("Feature attributions are computed beside training samples: an add ranking lists pool samples, so "
                    "they are not shown here. The triage report below has the ranking and the group effect.")
         return
