@@ -304,8 +304,10 @@ with st.expander("Run settings: ensemble, seeds, parallelism, candidate mode"):
 if data is not None:
     st.divider()
     st.subheader(f"Preview · {data.name}")
-    if data.description:
-        st.caption(data.description)
+    pool_upload = state.get(state.POOL_UPLOAD)
+    if data.description:  # a demo's description counts its own pool: say which pool is used instead
+        st.caption(data.description + (f" · the pool: {pool_upload.name}, {data.n_pool:,} samples"
+                                       if pool_upload is not None and data is not base else ""))
     m1, m2, m3, m4, *m5 = st.columns(5 if data.has_pool else 4)
     m1.metric("Training rows", f"{data.n_train:,}")
     m2.metric("Test rows", f"{data.n_test:,}")

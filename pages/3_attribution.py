@@ -102,13 +102,16 @@ with st.container(horizontal=True, gap="medium"):  # one row that wraps on a nar
     if state.get(state.ALPHA) not in ALPHAS:  # e.g. a hand-edited link
         state.put(state.ALPHA, 0.05)
     st.select_slider("Significance α", ALPHAS, key=state.ALPHA, persist_state="session", width=150)
-st.page_link(frame.PAGES["compare"], icon=":material/compare_arrows:",
-             label=f"Compare every action at sizes {', '.join(str(n) for n in state.get(state.COMPARE_SIZES))} side by side")
 action, metric, size, alpha = state.get(state.ACTION), state.get(state.METRIC), int(state.get(state.SIZE)), state.get(state.ALPHA)
 unit = state.get(state.UNIT)
 label = METRIC_LABELS[metric]
 st.caption(ACTION_WORDS[action] + ("" if data.has_pool else " Add from a pool is offered once the data have a pool "
                                    "(upload one on the data page)."))
+st.page_link(frame.PAGES["compare"], icon=":material/compare_arrows:",
+             label=f"Compare every action at sizes {', '.join(str(n) for n in state.get(state.COMPARE_SIZES))} side by side")
+if action == "add" and state.get(state.URL_POOL) and state.get(state.POOL_UPLOAD) is None:
+    st.info(f"This link was made with an uploaded pool, **{state.get(state.URL_POOL)}**, which cannot be restored from a "
+            "link: this ranking is of the data's own pool. Upload it again on the data page.")
 if action == "add":
     try:  # the engine's own refusal, before anything is trained (candidate mode ranks training samples only)
         check_action(data, ENGINE_ACTIONS["add"], unit, current.config.candidates)
@@ -204,7 +207,7 @@ else:
     if pool:
         added = tables.pool_frame(data, selected)
         st.markdown(f"**The {tables.count(len(selected), 'pool sample')} to add** (pool # is the place in the pool, "
-                    "pool id its row in the pool file" + (" or its file" if data.kind == "images" else "") + ")")
+                    + ("pool id its row in the pool file)" if data.kind == "tabular" else "under it, its file)"))
         if data.kind == "images":
             gallery(data.thumbnails_pool, list(selected), tables.pool_captions(added), cap=GALLERY_ROWS)
         else:

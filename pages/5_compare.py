@@ -66,7 +66,7 @@ st.caption(f"Improvement: the change of the {label} signed so that positive mean
            f"(raw change: the metric's own sign, {tables.direction(metric)}), mean over the chosen test samples, ± std over members. Fixed: "
            "chosen errors that become correct; new errors: test samples anywhere that were correct and become wrong "
            "(both on the ensemble's mean prediction); net benefit = fixed − new errors. Per-class columns: the change "
-           "of each class's test accuracy.")
+           "of each class's test accuracy. " + comparing.action_words(data))
 p_column = (st.column_config.TextColumn(help="Deterministic model: no p-value applies.")
             if comparison.deterministic else st.column_config.NumberColumn(format="%.2e"))
 shown = table.assign(**{"p-value": tables.DASH}) if comparison.deterministic else table
@@ -76,6 +76,7 @@ st.dataframe(
     hide_index=True, width="stretch", height=min(560, 38 + 35 * len(table)), key="compare_table",
     column_config={
         "best": st.column_config.CheckboxColumn("best", help="The highest net benefit (ties: accuracy Δ, then improvement)"),
+        "action": st.column_config.TextColumn(help=comparing.action_words(data)),
         "samples": st.column_config.NumberColumn(help="Training samples acted on: fewer than the size where fewer are "
                                                       "significant and improving (see the note)"),
         "improvement": st.column_config.NumberColumn(format="%+.5f"),

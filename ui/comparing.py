@@ -74,6 +74,14 @@ def comparison(current: Current, group: ErrorGroup, metric: str, sizes: Sequence
         return compare(current.analysis, group, metric, sizes, alpha, progress=progress)
 
 
+def action_words(data) -> str:
+    """What each action's name in the table means ('add' only where the data have a pool)."""
+    words = {"remove": "remove: leave the samples out", "relabel": "relabel: to the next most likely class",
+             "upweight": "upweight: ×10", "add": f"add: add from the pool ({data.n_pool:,} samples outside the training set)"}
+    shown = [w for name, w in words.items() if name in ACTIONS and (getattr(data, "has_pool", False) or not ACTIONS[name].on_pool)]
+    return "Actions · " + "; ".join(shown) + "."
+
+
 def is_best(comparison: Comparison, setting: Setting) -> bool:
     best = comparison.best
     return best is not None and (setting.action, setting.size) == (best.action, best.size)

@@ -219,7 +219,7 @@ def ranking_frame(analysis: Analysis, ranking: Ranking, selected: Sequence[int],
 def ranking_columns(table: pd.DataFrame, raw: bool) -> list[str]:
     """The ranking table's columns in reading order: who, what the action does, the improvement and
     its evidence, why (not) selected, then the rest; the raw change only on request."""
-    first = ["rank", "train #", "pool #", "edit", "improvement", "± std", "p-value", "why", "accuracy Δ", "selected"]
+    first = ["rank", "train #", "pool #", "pool id", "edit", "improvement", "± std", "p-value", "why", "accuracy Δ", "selected"]
     hidden = {"significant", "accuracy Δ std"} | (set() if raw else {"change"})
     order = [c for c in first if c in table.columns]
     return order + [c for c in table.columns if c not in order and c not in hidden]
@@ -353,7 +353,8 @@ def fix_label(data: Dataset, targets: np.ndarray | None, action: str, index: int
     """A training sample (a pool sample for add) in the fix page's picker: who it is and what the
     action does to it."""
     if is_pool(action):
-        return f"{pool_name(index)} · {data.pool_id(index)} · {edit_text(data, targets, action, index)}"
+        who = f"row {data.pool_id(index)}" if data.kind == "tabular" else str(data.pool_id(index))
+        return f"{pool_name(index)} · {who} · {edit_text(data, targets, action, index)}"
     ident = data.train_ids[index]
     ident = ident.item() if hasattr(ident, "item") else ident
     who = f"row {ident}" if data.kind == "tabular" else str(ident)

@@ -345,6 +345,96 @@ def test_digits_head_only_by_default(server, page):
     expect(page.locator('[data-testid="stImage"]')).to_have_count(24 + 10)
 
 
+# --- add from a pool ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pool_csv(tmp_path):
+    """A pool of 30 rows cut from the credit demo's own pool: the training columns and the target."""
+    from tda_core.data import load_demo
+
+    data = load_demo("credit")
+    path = tmp_path / "mine.csv"
+    data.X_pool.head(30).assign(credit_risk=[data.classes[c] for c in data.y_pool[:30]]).to_csv(path, index=False)
+    return path
+
+
+def test_credit_add_from_an_uploaded_pool(server, page, pool_csv):
+    """Credit: the demo's own pool, replaced by an uploaded one; add ranks it, the headline says what
+    adding the selected samples does, the fix page appends them; a reload asks for the pool again."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=90_000)
+    page.goto(server)
+    expect(page.get_by_text("The demo's own pool is used: 100 samples.", exact=False)).to_be_visible()
+    page.locator('input[type="file"]').first.set_input_files(str(pool_csv))
+    expect(page.get_by_text("Using the pool mine.csv: 30 samples, in place of the demo's own pool (100).")).to_be_visible()
+    expect(page.get_by_text("Pool rows", exact=True)).to_be_visible()
+    settle(page, "20-credit-data-pool", charts=1)
+
+    go(page, "2 · Errors")
+    expect(page.get_by_role("heading", name="Test samples of bad → good")).to_be_visible()
+    go(page, "3 · Attribution")
+    expect(page.get_by_role("heading", name="Ranked training samples")).to_be_visible()
+    choose(page, "Action on training samples", re.compile(r"^Add from the pool"))
+    expect(page.get_by_role("heading", name="Ranked pool samples")).to_be_visible()
+    headline = page.get_by_role("heading", name=re.compile(
+        r"^Adding these \d+ pool samples fixes \d+ of the chosen errors \(and creates \d+ new errors? elsewhere\)"))
+    expect(headline).to_be_visible()
+    expect(page.get_by_role("heading", name="Similar pool samples")).to_be_visible()
+    expect(header(page, "pool #").first).to_be_attached()
+    expect(page.get_by_role("radio", name="candidate groups")).to_be_disabled()
+    settle(page, "21-credit-attribution-add", charts=5)
+
+    page.get_by_role("link", name=re.compile(r"^Compare every action")).click()
+    expect(page.get_by_role("heading", name="Compare actions")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"add: add from the pool \(30 samples outside the training set\)"))).to_be_visible()
+    settle(page, "22-credit-compare-add", charts=1)
+
+    go(page, "4 · Fix")
+    expect(page.get_by_text(re.compile(r"^The \d+ added rows?, appended after the 700 training rows"))).to_be_visible()
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Corrected training set (CSV)").click()
+    rows = Path(download.value.path()).read_text().splitlines()
+    added = [r for r in rows[1:] if r.startswith("pool:")]
+    assert len(rows) - 1 == 700 + len(added) and added
+    settle(page, "23-credit-fix-add", charts=3)
+
+    assert {"action": "add", "pool_file": "mine.csv"}.items() <= query(page).items()
+    go(page, "3 · Attribution")
+    expect(headline).to_be_visible()
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=120_000)
+    page.wait_for_function("new URLSearchParams(location.search).get('pred') === 'good'")  # the page wrote its URL
+    reload(page)  # the pool upload is gone: the page says so, and ranks the demo's own pool
+    expect(page.get_by_text("This link was made with an uploaded pool, mine.csv", exact=False)).to_be_visible()
+    expect(page.get_by_role("heading", name="Ranked pool samples")).to_be_visible()
+
+
+def test_digits_add_from_the_pool_gallery(server, page):
+    """Digits (head only, 1 epoch, 2 members): add ranks the demo's 200 pool images, drawn as a gallery."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=120_000)
+    page.goto(server)
+    choose(page, "Demo", re.compile(r"^digits"))
+    expect(page.get_by_text("The demo's own pool is used: 200 samples.", exact=False)).to_be_visible()
+    expect(page.get_by_text("Pool images", exact=True)).to_be_visible()
+    set_number(page, "Epochs", 1)
+    page.get_by_text("Run settings: ensemble, seeds, parallelism, candidate mode").click()
+    set_number(page, "Ensemble members", 2)
+    settle(page, "24-digits-data-pool", charts=1)
+
+    go(page, "2 · Errors")
+    expect(page.get_by_text("Misclassified test images")).to_be_visible()
+    go(page, "3 · Attribution")
+    expect(page.get_by_role("heading", name="Ranked training samples")).to_be_visible()
+    choose(page, "Action on training samples", re.compile(r"^Add from the pool"))
+    expect(page.get_by_role("heading", name="Ranked pool samples")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"pool #\d+ · add \(\d\)")).first).to_be_visible()
+    expect(page.get_by_role("heading", name="Similar pool samples")).to_be_visible()
+    settle(page, "25-digits-attribution-add", charts=5)
+
+
 # --- an uploaded table and model ----------------------------------------------------------------
 
 
