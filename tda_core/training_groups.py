@@ -106,6 +106,11 @@ class GroupRanking(Scored):
     reliability: float | None
     deterministic: bool
 
+    @property
+    def index_name(self) -> str:
+        """Candidate groups are always of training samples."""
+        return "train_index"
+
     def best(self, alpha: float = 0.05) -> CandidateGroup | None:
         """The best significant, improving group, or None."""
         hits = np.flatnonzero(self.significant(alpha))

@@ -152,3 +152,12 @@ def test_a_report_of_add_lists_pool_samples(credit, tmp_path):
     assert f"<td>1</td><td>{top}</td><td class='l'>{credit.pool_id(top)}</td><td class='l'>{label}</td>" in page
     assert f"pool samples added</td><td class=\"l\">{', '.join(map(str, result.effect.train_indices))}" in page
     assert "Not shown for add" in page and "scored pool samples" in page
+
+
+def test_a_report_of_candidate_groups(credit, tmp_path):
+    from tda_core.recipes.registry import default_recipe
+
+    analysis = Analysis(credit, default_recipe(credit), RunConfig(ensemble=3, cache_dir=str(tmp_path)))
+    result = analysis.attribute(analysis.errors.find("bad", "good"), "remove", "loss", 10, unit="group")
+    page = build_report(analysis, result)
+    assert "<th class='l'>candidate group</th>" in page and result.ranking.groups[0].group_id in page
