@@ -11,20 +11,15 @@ from __future__ import annotations
 
 import json
 from io import BytesIO
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 pytest.importorskip("streamlit")
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+from apptest_support import ATTRIBUTION, DASHBOARD, ERRORS, FIX, TIMEOUT, metric, start, table_with, visit
 from streamlit.testing.v1 import AppTest
 
-ROOT = Path(__file__).resolve().parents[2]
-DASHBOARD = str(ROOT / "dashboard.py")
-ERRORS, ATTRIBUTION, FIX = "pages/2_errors.py", "pages/3_attribution.py", "pages/4_fix.py"
-TIMEOUT = 120
 POOL_ROWS = 30  # rows of the uploaded pool that replaces the demo's 100
 
 
@@ -57,55 +52,10 @@ def pool_table(credit, rows: int = POOL_ROWS, drop: str | None = None) -> bytes:
 # --- driving the app ---------------------------------------------------------------------------
 
 
-def start(**session) -> AppTest:
-    at = AppTest.from_file(DASHBOARD, default_timeout=TIMEOUT)
-    for key, value in session.items():
-        at.session_state[key] = value
-    return at.run()
-
-
-def visit(at: AppTest, page: str) -> AppTest:
-    at.switch_page(page).run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-    return at
-
-
-def metric(at: AppTest, label: str):
-    found = [m for m in at.metric if m.label.startswith(label)]
-    assert found, f"no metric {label!r} among {[m.label for m in at.metric]}"
-    return found[0]
-
-
-def table_with(at: AppTest, column: str, index: int = 0):
-    """The ``index``-th table of the page that has ``column``."""
-    tables = [d.value for d in at.dataframe if column in list(getattr(d.value, "columns", []))]
-    assert len(tables) > index, [list(getattr(d.value, "columns", [])) for d in at.dataframe]
-    return tables[index]
-
-
 def upload_pool(at: AppTest, name: str, data: bytes) -> AppTest:
     at.file_uploader(key="pool_file_0").set_value((name, data, "text/csv")).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
-
-
-@pytest.fixture
-def downloads(monkeypatch):
-    """Every file the app offers for download: {file name: bytes}."""
-    files: dict[str, bytes] = {}
-    original = MemoryMediaFileStorage.load_and_get_id
-
-    def record(self, path_or_data, mimetype, kind, filename=None):
-        if filename:
-            files[filename] = path_or_data if isinstance(path_or_data, bytes) else Path(path_or_data).read_bytes()
-        return original(self, path_or_data, mimetype, kind, filename)
-
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
-    return files
-
-
-# --- tests ---------------------------------------------------------------------------------
 
 
 def test_add_ranks_the_demos_pool_as_the_engine_does(credit_add):

@@ -6,51 +6,12 @@ similar training samples beside the ranking.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 pytest.importorskip("streamlit")
+from apptest_support import ATTRIBUTION, COMPARE, ERRORS, start, table_with, visit
 from streamlit.testing.v1 import AppTest
-
-ROOT = Path(__file__).resolve().parents[2]
-DASHBOARD = str(ROOT / "dashboard.py")
-ERRORS, ATTRIBUTION, COMPARE = "pages/2_errors.py", "pages/3_attribution.py", "pages/5_compare.py"
-TIMEOUT = 180
-
-
-@pytest.fixture(scope="module")
-def credit_analysis():
-    """The engine's own analysis of the credit demo with the dashboard's defaults."""
-    from tda_core.analysis import Analysis
-    from tda_core.data import load_demo
-    from tda_core.engine import RunConfig
-    from tda_core.recipes import default_recipe
-
-    data = load_demo("credit")
-    return Analysis(data, default_recipe(data), RunConfig())
-
-
-def start(params: dict[str, str] | None = None) -> AppTest:
-    at = AppTest.from_file(DASHBOARD, default_timeout=TIMEOUT)
-    if params:
-        at.query_params.update(params)
-    return at.run()
-
-
-def visit(at: AppTest, page: str) -> AppTest:
-    at.switch_page(page).run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-    return at
-
-
-def table_with(at: AppTest, column: str):
-    """The page's table that has ``column`` (the grid's own columns, as the page built them)."""
-    found = [d.value for d in at.dataframe if column in getattr(d.value, "columns", [])]
-    assert found, f"no table with a {column!r} column"
-    return found[0]
 
 
 def markdown(at: AppTest) -> str:

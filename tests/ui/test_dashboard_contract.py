@@ -8,30 +8,13 @@ upload problems in words.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 pytest.importorskip("streamlit")
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+from apptest_support import ATTRIBUTION, DASHBOARD, ERRORS, FIX, TIMEOUT, metric, start, visit
 from streamlit.testing.v1 import AppTest
-
-ROOT = Path(__file__).resolve().parents[2]
-DASHBOARD = str(ROOT / "dashboard.py")
-ERRORS, ATTRIBUTION, FIX = "pages/2_errors.py", "pages/3_attribution.py", "pages/4_fix.py"
-TIMEOUT = 120
-
-
-@pytest.fixture(scope="module")
-def credit_analysis():
-    from tda_core.analysis import Analysis
-    from tda_core.data import load_demo
-    from tda_core.engine import RunConfig
-    from tda_core.recipes import default_recipe
-
-    data = load_demo("credit")
-    return Analysis(data, default_recipe(data), RunConfig())
 
 
 @pytest.fixture(scope="module")
@@ -41,26 +24,6 @@ def harmful(credit_analysis):
     result = credit_analysis.attribute(group, "relabel", "gt_prob", 10, 0.05)
     assert result.effect is not None and result.effect.accuracy_delta_mean < 0 and result.effect.errors_new > 0
     return group, result
-
-
-def start(params: dict[str, str] | None = None) -> AppTest:
-    at = AppTest.from_file(DASHBOARD, default_timeout=TIMEOUT)
-    if params:
-        at.query_params.update(params)
-    return at.run()
-
-
-def visit(at: AppTest, page: str) -> AppTest:
-    at.switch_page(page).run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-    return at
-
-
-def metric(at: AppTest, label: str):
-    found = [m for m in at.metric if m.label.startswith(label)]
-    assert found, f"no metric {label!r} among {[m.label for m in at.metric]}"
-    return found[0]
 
 
 def test_defaults_remove_and_the_url_holds_the_choices():
@@ -184,21 +147,6 @@ def _walk(node, out=None):
     return out
 
 
-@pytest.fixture
-def downloads(monkeypatch):
-    """Every file the app offers for download: {file name: bytes}."""
-    files: dict[str, bytes] = {}
-    original = MemoryMediaFileStorage.load_and_get_id
-
-    def record(self, path_or_data, mimetype, kind, filename=None):
-        if filename:
-            files[filename] = path_or_data if isinstance(path_or_data, bytes) else Path(path_or_data).read_bytes()
-        return original(self, path_or_data, mimetype, kind, filename)
-
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
-    return files
-
-
 def test_exports_are_named_from_the_stem_and_the_manifest_says_why(credit_analysis, harmful, downloads):
     group, expected = harmful
     effect = expected.effect
@@ -206,7 +154,8 @@ def test_exports_are_named_from_the_stem_and_the_manifest_says_why(credit_analys
     visit(at, ERRORS)
     visit(at, ATTRIBUTION)
     visit(at, FIX)
-    assert set(downloads) == {"credit-fixed.csv", "credit-manifest.json"}
+    # The attribution page offers the triage report (built on click); the fix page the data and manifest.
+    assert set(downloads) == {"credit-triage.html", "credit-fixed.csv", "credit-manifest.json"}
     manifest = json.loads(downloads["credit-manifest.json"])
     why = manifest["why"]
     assert why["error_group"] == {"true": "good", "pred": "bad", "test_indices": list(group.test_indices)}

@@ -6,20 +6,13 @@ manifests loaded back (byte-identical CSV; a manifest for other data is one erro
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 pytest.importorskip("streamlit")
-from streamlit.runtime.media_file_manager import MediaFileManager
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
-from streamlit.testing.v1 import AppTest
 
-ROOT = Path(__file__).resolve().parents[2]
-DASHBOARD = str(ROOT / "dashboard.py")
-ERRORS, ATTRIBUTION, FIX = "pages/2_errors.py", "pages/3_attribution.py", "pages/4_fix.py"
-TIMEOUT = 120
+from apptest_support import ATTRIBUTION, ERRORS, FIX, start, visit
 
 
 @pytest.fixture(scope="module")
@@ -35,43 +28,6 @@ def credit_result():
     analysis = Analysis(data, default_recipe(data), RunConfig())
     group = analysis.errors.groups[0]
     return analysis, analysis.attribute(group, "remove", "gt_prob", 10, 0.05, unit="group")
-
-
-@pytest.fixture
-def downloads(monkeypatch):
-    """Every file the app offers for download: {file name: bytes}; a deferred download (a callable)
-    is called, as a click would."""
-    files: dict[str, bytes] = {}
-    original = MemoryMediaFileStorage.load_and_get_id
-    deferred = MediaFileManager.add_deferred
-
-    def record(self, path_or_data, mimetype, kind, filename=None):
-        if filename:
-            files[filename] = path_or_data if isinstance(path_or_data, bytes) else Path(path_or_data).read_bytes()
-        return original(self, path_or_data, mimetype, kind, filename)
-
-    def record_deferred(self, data_callable, mimetype, coordinates, file_name=None, **kwargs):
-        if file_name:
-            files[file_name] = data_callable  # called by the test, like a click
-        return deferred(self, data_callable, mimetype, coordinates, file_name, **kwargs)
-
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
-    monkeypatch.setattr(MediaFileManager, "add_deferred", record_deferred)
-    return files
-
-
-def start(**session) -> AppTest:
-    at = AppTest.from_file(DASHBOARD, default_timeout=TIMEOUT)
-    for key, value in session.items():
-        at.session_state[key] = value
-    return at.run()
-
-
-def visit(at: AppTest, page: str) -> AppTest:
-    at.switch_page(page).run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-    return at
 
 
 def test_feature_view_and_triage_report(credit_result, downloads):
