@@ -367,7 +367,7 @@ def test_credit_add_from_an_uploaded_pool(server, page, pool_csv):
     expect.set_options(timeout=90_000)
     page.goto(server)
     expect(page.get_by_text("The demo's own pool is used: 100 samples.", exact=False)).to_be_visible()
-    page.locator('input[type="file"]').first.set_input_files(str(pool_csv))
+    uploader(page, "Pool:").set_input_files(str(pool_csv))
     expect(page.get_by_text("Using the pool mine.csv: 30 samples, in place of the demo's own pool (100).")).to_be_visible()
     expect(page.get_by_text("Pool rows", exact=True)).to_be_visible()
     settle(page, "20-credit-data-pool", charts=1)
@@ -456,6 +456,12 @@ def wine_files(tmp_path):
     return csv, model
 
 
+def uploader(page, label: str):
+    """The file input of the uploader labelled ``label``: the data page has several (the table, the
+    pool, the model), and a page that is redrawing may still show the previous view's."""
+    return page.get_by_test_id("stFileUploader").filter(has_text=label).locator('input[type="file"]')
+
+
 def test_uploaded_csv_and_skops_model(server, page, wine_files):
     from playwright.sync_api import expect
 
@@ -464,10 +470,10 @@ def test_uploaded_csv_and_skops_model(server, page, wine_files):
     page.goto(server)
     expect(page.get_by_role("heading", name="Data and model")).to_be_visible()
     page.get_by_text("Upload a table", exact=True).click()
-    page.get_by_test_id("stFileUploader").locator('input[type="file"]').set_input_files(str(csv))
+    uploader(page, "Table (CSV or Parquet)").set_input_files(str(csv))
     expect(page.get_by_role("combobox", name="Target column (the class to predict)")).to_have_value("cultivar")
     page.get_by_text("Upload a model", exact=True).click()
-    page.get_by_test_id("stFileUploader").nth(1).locator('input[type="file"]').set_input_files(str(model))
+    uploader(page, "Model file").set_input_files(str(model))
     expect(page.get_by_test_id("stMainBlockContainer").get_by_text("(wine.skops)", exact=False).first).to_be_visible()
     settle(page, "8-wine-data", charts=1)
 
@@ -551,7 +557,7 @@ def test_twenty_classes_with_long_names_fit(server, page, twenty_classes):
 
     expect.set_options(timeout=90_000)
     page.goto(f"{server}/?source=table&recipe=logistic-lbfgs&unit=group&size=10")
-    page.get_by_test_id("stFileUploader").locator('input[type="file"]').set_input_files(str(twenty_classes))
+    uploader(page, "Table (CSV or Parquet)").set_input_files(str(twenty_classes))
     expect(page.get_by_role("combobox", name="Target column (the class to predict)")).to_have_value("species")
     expect(page.get_by_text("Classes", exact=True)).to_be_visible()
     go(page, "2 · Errors")
