@@ -11,6 +11,18 @@ with twice as many distractors (other training rows of any class, also taken out
 the pool is shuffled; the test set is unchanged. The error group: the largest baseline group of
 true class "1", narrowed to its test samples inside the region.
 
+Two kinds of distractors (``--distractors``), each rule fixed before its first run:
+
+- ``random`` (default, the first variant): 2 x region other training rows of any class
+  (including "1"s of the other style), drawn with ``default_rng(seed).choice``;
+- ``near`` (hard distractors, the second variant): the 2 x region training rows whose class is
+  NOT "1" that are nearest to the region's centroid (the mean of the region's training rows in
+  the same standardised pixel space, scaler fitted on all training rows; Euclidean distance; ties
+  by row order). These are the look-alikes of the missing style from other classes, the samples a
+  nearest-neighbour search around the errors is likely to return. They too leave training for
+  the pool; the pool is shuffled with ``default_rng(seed).permutation``. Nothing else changes
+  (split, region, error-group rule, recipe, metric, size, ensemble).
+
 ``Analysis.attribute(group, "add", "loss", size=10)`` with the default tabular recipe
 (logistic-sgd) against the naive baseline measured in the same run: the pool samples nearest
 the chosen errors (smallest Euclidean distance to any of them, pixels standardised with the
@@ -20,7 +32,7 @@ selected group for "add"; the 10 nearest for the baseline), retrained with the s
 errors fixed / new, p-value, loss delta, accuracy delta. Chance precision = region / pool.
 Prints a table and one JSON line.
 
-    python bench/planted_region.py [--ensemble 3] [--n-jobs 2]
+    python bench/planted_region.py [--distractors random|near] [--ensemble 3] [--n-jobs 2]
 """
 
 from __future__ import annotations
@@ -44,7 +56,7 @@ CLASS = "1"
 SIZE = 10
 
 
-def planted_region_digits(seed: int = 0) -> tuple[Dataset, frozenset[int], tuple[int, ...]]:
+def planted_region_digits(seed: int = 0, distractors: str = "random") -> tuple[Dataset, frozenset[int], tuple[int, ...]]:
     """The data (region and distractors moved to the pool), the region's pool indices, and the
     test "1"s inside the region."""
     frame = load_digits(as_frame=True).frame.rename(columns={"target": "digit"})
@@ -58,8 +70,16 @@ def planted_region_digits(seed: int = 0) -> tuple[Dataset, frozenset[int], tuple
     region_cluster = int(np.argmin(np.bincount(kmeans.labels_, minlength=2)))
     region = ones[kmeans.labels_ == region_cluster]
     rng = np.random.default_rng(seed)
-    distractors = rng.choice(train.index.difference(region), size=2 * len(region), replace=False)
-    pool_rows = rng.permutation(np.concatenate([region.to_numpy(), distractors]))
+    if distractors == "random":
+        chosen = rng.choice(train.index.difference(region), size=2 * len(region), replace=False)
+    elif distractors == "near":
+        centroid = scaler.transform(train.loc[region, features]).mean(axis=0)
+        others = train.index[train["digit"] != CLASS]
+        distance = np.linalg.norm(scaler.transform(train.loc[others, features]) - centroid, axis=1)
+        chosen = others[np.argsort(distance, kind="stable")[: 2 * len(region)]].to_numpy()
+    else:
+        raise ValueError(f"distractors must be 'random' or 'near', not {distractors!r}")
+    pool_rows = rng.permutation(np.concatenate([region.to_numpy(), chosen]))
     data = table_pool(tabular_dataset(train.drop(index=pool_rows), test, "digit", name="planted-region-digits"), train.loc[pool_rows])
     test_ones = np.flatnonzero(test["digit"].to_numpy() == CLASS)
     in_region = kmeans.predict(scaler.transform(test.loc[test_ones, features])) == region_cluster
@@ -95,12 +115,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--ensemble", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0, help="split and distractor seed")
+    parser.add_argument("--distractors", choices=("random", "near"), default="random",
+                        help="random: other training rows of any class; near: the non-'1' rows nearest the region")
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--blas-threads", type=int, default=1, help="BLAS/OpenMP threads in this process (0: as is)")
     args = parser.parse_args()
     if args.blas_threads:
         threadpool_limits(args.blas_threads)
-    data, region, region_test = planted_region_digits(args.seed)
+    data, region, region_test = planted_region_digits(args.seed, args.distractors)
     with tempfile.TemporaryDirectory() as cache:
         start = time.perf_counter()
         analysis = Analysis(data, default_recipe(data), RunConfig(ensemble=args.ensemble, n_jobs=args.n_jobs, cache_dir=cache))
@@ -118,7 +140,8 @@ def main() -> None:
     chance = len(region) / data.n_pool
     print(
         f"planted region: {len(region)} training '1's of one style moved to a pool of {data.n_pool} "
-        f"({data.n_pool - len(region)} distractors); {data.n_train} training rows; chance precision {chance:.2f}"
+        f"({data.n_pool - len(region)} {args.distractors} distractors); {data.n_train} training rows; "
+        f"chance precision {chance:.2f}"
     )
     print(
         f"error group {group.label}: {group.count} of the {len(region_test)} test '1's in the region; "
@@ -138,7 +161,7 @@ def main() -> None:
             f"{row['accuracy_delta']:+9.4f}+-{row['accuracy_delta_std']:.4f}"
         )
     print(json.dumps({
-        "bench": "planted_region", "ensemble": args.ensemble, "n_train": data.n_train, "n_pool": data.n_pool,
+        "bench": "planted_region", "distractors": args.distractors, "ensemble": args.ensemble, "n_train": data.n_train, "n_pool": data.n_pool,
         "region": len(region), "region_test": len(region_test), "group": group.label, "group_tests": list(group.test_indices),
         "chance_precision": round(chance, 3), "seconds": round(seconds, 2), "results": rows,
     }))

@@ -16,6 +16,13 @@ The choice, fixed before any result was looked at:
 - the error group: the largest baseline error group of true class "1", narrowed to its test
   samples inside the region.
 
+A second variant, with hard distractors (``distractors="near"``), its rule fixed before its first
+run: the distractors are the 2 x region training rows whose class is NOT "1" that are nearest to
+the region's centroid (the mean of the region's training rows in the same standardised pixel
+space; Euclidean distance; ties by row order), the other classes' look-alikes of the missing
+style. They too leave training for the pool; the pool is shuffled with ``default_rng(seed)``;
+everything else is as above.
+
 A ranking by ``add`` should put region samples first; precision@k is the fraction of region
 samples among its first k pool samples. ``bench/planted_region.py`` rebuilds the same data
 (benchmarks do not import tests) and compares with the pool samples nearest the errors.
@@ -45,7 +52,7 @@ class PlantedRegion:
     region_ids: frozenset[int]  # original row ids (load_digits positions) of the region's training samples
 
 
-def planted_region_digits(seed: int = 0) -> PlantedRegion:
+def planted_region_digits(seed: int = 0, distractors: str = "random") -> PlantedRegion:
     frame = load_digits(as_frame=True).frame.rename(columns={"target": "digit"})
     frame["digit"] = frame["digit"].astype(str)
     train, test = split_table(frame, "digit", test_size=0.3, seed=seed)
@@ -57,9 +64,17 @@ def planted_region_digits(seed: int = 0) -> PlantedRegion:
     region_cluster = int(np.argmin(np.bincount(kmeans.labels_, minlength=2)))
     region = ones[kmeans.labels_ == region_cluster]
     rng = np.random.default_rng(seed)
-    others = train.index.difference(region)
-    distractors = rng.choice(others, size=DISTRACTORS_PER_REGION_SAMPLE * len(region), replace=False)
-    pool_rows = rng.permutation(np.concatenate([region.to_numpy(), distractors]))
+    n_distractors = DISTRACTORS_PER_REGION_SAMPLE * len(region)
+    if distractors == "random":
+        chosen = rng.choice(train.index.difference(region), size=n_distractors, replace=False)
+    elif distractors == "near":
+        centroid = scaler.transform(train.loc[region, features]).mean(axis=0)
+        others = train.index[train["digit"] != CLASS]
+        distance = np.linalg.norm(scaler.transform(train.loc[others, features]) - centroid, axis=1)
+        chosen = others[np.argsort(distance, kind="stable")[:n_distractors]].to_numpy()
+    else:
+        raise ValueError(f"distractors must be 'random' or 'near', not {distractors!r}")
+    pool_rows = rng.permutation(np.concatenate([region.to_numpy(), chosen]))
     pool = train.loc[pool_rows]
     kept = train.drop(index=pool_rows)
     test_ones = np.flatnonzero(test["digit"].to_numpy() == CLASS)

@@ -1,21 +1,27 @@
-"""A planted missing region (see planted_region.py): ``add`` finds the lacking data by retraining."""
+"""A planted missing region (see planted_region.py): ``add`` finds the lacking data by retraining,
+among random distractors and among hard ones (the other classes' rows nearest the region)."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from planted_region import CLASS, planted_region_digits
 
 from tda_core import Analysis, RunConfig
 from tda_core.recipes.registry import default_recipe
 
 
-def test_add_finds_the_missing_region():
-    planted = planted_region_digits()
+@pytest.mark.parametrize("distractors", ["random", "near"])
+def test_add_finds_the_missing_region(distractors):
+    planted = planted_region_digits(distractors=distractors)
     data = planted.data
     # The region's training samples are absent from training and all in the pool.
     assert not planted.region_ids & {int(i) for i in data.train_ids}
     assert {int(data.pool_ids[i]) for i in planted.region_pool} == planted.region_ids
     assert data.n_pool - len(planted.region_pool) >= len(planted.region_pool)  # at least as many distractors
+    if distractors == "near":  # hard distractors: none is a "1"
+        one = data.classes.index(CLASS)
+        assert all(data.y_pool[i] != one for i in range(data.n_pool) if i not in planted.region_pool)
 
     analysis = Analysis(data, default_recipe(data), RunConfig(ensemble=3))
     candidates = [g for g in analysis.errors.groups if g.true == CLASS and set(g.test_indices) & set(planted.region_test)]
