@@ -297,9 +297,6 @@ with st.expander("Run settings: ensemble, seeds, parallelism, candidate mode"):
                     disabled=not estimable or not state.get(state.USE_CANDIDATES))
     if not estimable:
         k1.caption(f"Candidate mode needs a recipe that can estimate effects; {recipe.display_name} cannot.")
-    elif data is not None and data.has_pool and state.get(state.USE_CANDIDATES):
-        k1.caption("Candidate mode applies to remove, relabel and upweight: add retrains every pool sample exactly, "
-                   "and is refused while candidate mode is on.")
 
 if data is not None:
     st.divider()

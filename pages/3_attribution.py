@@ -46,23 +46,10 @@ def single_samples_for_add() -> None:
         state.put(state.UNIT, "sample")
 
 
-KEPT_GROUP = "kept_group"  # (group, tests) carried over a change of the run settings made on this page
-
-
-def candidate_mode_off() -> None:
-    """Candidate mode off, for add: a new run configuration, whose analysis keeps the error group."""
-    state.put(state.USE_CANDIDATES, False)
-    st.session_state[KEPT_GROUP] = (state.get(state.GROUP), state.get(state.TESTS))
-
-
 frame.enter()
 st.title("Attribution")
 current = frame.require_analysis()
 analysis, data = current.analysis, current.data
-if KEPT_GROUP in st.session_state:  # the same data and model: the group chosen before still applies
-    kept_group, kept_tests = st.session_state.pop(KEPT_GROUP)
-    state.put(state.GROUP, kept_group)
-    state.put(state.TESTS, kept_tests)
 group = frame.require_group(current)
 st.caption(f"Step 3 of 4 · errors **{tables.group_label(group)}**, {tables.count(group.count, 'test sample')} · "
            f"{current.recipe.display_name}, "
@@ -113,12 +100,10 @@ if action == "add" and state.get(state.URL_POOL) and state.get(state.POOL_UPLOAD
     st.info(f"This link was made with an uploaded pool, **{state.get(state.URL_POOL)}**, which cannot be restored from a "
             "link: this ranking is of the data's own pool. Upload it again on the data page.")
 if action == "add":
-    try:  # the engine's own refusal, before anything is trained (candidate mode ranks training samples only)
-        check_action(data, ENGINE_ACTIONS["add"], unit, current.config.candidates)
+    try:  # the engine's own refusal, before anything is trained (candidate groups are of training samples)
+        check_action(data, ENGINE_ACTIONS["add"], unit)
     except TDAError as exc:
         st.error(loaders.in_words(str(exc)))
-        if current.config.candidates:
-            st.button("Switch candidate mode off", on_click=candidate_mode_off, icon=":material/filter_alt_off:")
         frame.stop()
 
 try:

@@ -41,7 +41,7 @@ def check_request(size: int, alpha: float, unit: str = "sample") -> None:
         raise UsageError(f"unknown unit {unit!r}: choose sample or group")
 
 
-def check_action(data: Dataset, action: Action, unit: str = "sample", candidates: int | None = None) -> None:
+def check_action(data: Dataset, action: Action, unit: str = "sample") -> None:
     """Refuse an action the data or the settings cannot serve, before anything is trained."""
     if not action.on_pool:
         return
@@ -52,8 +52,6 @@ def check_action(data: Dataset, action: Action, unit: str = "sample", candidates
         )
     if unit != "sample":
         raise UsageError("add ranks pool samples one by one; candidate training groups apply to remove, relabel and upweight")
-    if candidates:
-        raise UsageError("add retrains every pool sample exactly; candidate estimates apply to training samples only")
 
 
 @dataclass(frozen=True)
@@ -180,7 +178,7 @@ class Analysis:
 
     def ranking(self, group: ErrorGroup, action: str | Action, metric: str | Metric, progress: ProgressCallback | None = None) -> Ranking:
         action, metric = get_action(action), get_metric(metric)
-        check_action(self.data, action, candidates=self.config.candidates)
+        check_action(self.data, action)
         if self.config.candidates:
             key = (action.name, metric.name, group.test_indices)
             with self._lock:
@@ -283,7 +281,7 @@ class Analysis:
     ) -> Attribution:
         check_request(size, alpha, unit)
         action, metric = get_action(action), get_metric(metric)
-        check_action(self.data, action, unit, self.config.candidates)
+        check_action(self.data, action, unit)
         if unit == "group":
             ranking, proba = self.group_ranking(group, action, metric, size, progress)
             best = ranking.best(alpha)

@@ -380,7 +380,7 @@ def _attribution(args: argparse.Namespace):
     from .analysis import check_action
 
     analysis = _analysis(args, f"{args.action} ranking", ranking=True)
-    check_action(analysis.data, get_action(args.action), args.unit, args.candidates)  # before the baseline trains
+    check_action(analysis.data, get_action(args.action), args.unit)  # before the baseline trains
     true, pred = _parse_group(args.group, analysis.data.classes)
     analysis.compute_baseline(ProgressPrinter("baseline"))
     group = analysis.group(true, pred, args.tests)

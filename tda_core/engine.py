@@ -253,7 +253,8 @@ class Engine:
         y_pred: np.ndarray,
         metric: Metric,
     ) -> np.ndarray:
-        """A recipe's estimated effect of the action on each training sample, per seed (S, n_train)."""
+        """A recipe's estimated effect of the action on each training sample (pool sample for
+        ``add``), per seed (S, n_train) (or (S, n_pool))."""
         import joblib
 
         starts = self._start_or_none(data, recipe, seeds, recipe.has_start())
@@ -262,7 +263,7 @@ class Engine:
         units = [
             _Unit(
                 ("estimate", data.fingerprint, recipe.fingerprint(), s, action.name, metric.name, inputs),
-                int(recipe.estimate_trains()), {"estimate": (data.n_train,)}, _estimate_unit,
+                int(recipe.estimate_trains()), {"estimate": (data.n_pool if action.on_pool else data.n_train,)}, _estimate_unit,
                 (recipe, data, s, action, new_labels, tests, y_pred, metric, starts[s]),
             )
             for s in seeds

@@ -83,7 +83,7 @@ def attribution_json(analysis: Analysis, result: Attribution, started: float) ->
             "candidates": analysis.config.candidates,
             "retrained": len(estimates.retrained),
             "spearman": estimates.spearman,
-            "values": estimates.records(),
+            "values": estimates.records(result.ranking.index_name),
         },
     }
     if result.unit == "sample":

@@ -42,14 +42,36 @@ def test_adding_pool_samples_is_measured_like_removing_training_samples(credit, 
         Analysis(bare, named_recipe("default", bare), RunConfig(use_cache=False)).attribute(group, "add", "loss", 3)
 
 
-def test_add_refuses_candidate_modes_in_words(credit):
+def test_add_refuses_candidate_groups_in_words(credit):
     analysis = Analysis(credit, named_recipe("default", credit), RunConfig(use_cache=False))
     group = analysis.errors.find("bad", "good")
     with pytest.raises(UsageError, match="candidate training groups apply to remove, relabel and upweight"):
         analysis.attribute(group, "add", "loss", 5, unit="group")
-    candidates = Analysis(credit, named_recipe("default", credit), RunConfig(use_cache=False, candidates=20))
-    with pytest.raises(UsageError, match="candidate estimates apply to training samples only"):
-        candidates.attribute(group, "add", "loss", 5)
+
+
+def test_candidate_mode_estimates_every_pool_sample_and_retrains_the_best(credit, tmp_path):
+    """Influence estimates of adding each pool sample (its gradient terms, the training rows'
+    Hessian) choose which pool samples to retrain; they agree with the exact ranking."""
+    from scipy import stats
+
+    from tda_core.output import attribution_json
+
+    exact = Analysis(credit, named_recipe("default", credit), RunConfig(ensemble=3, cache_dir=str(tmp_path)))
+    group = exact.errors.find("bad", "good")
+    full = exact.ranking(group, "add", "loss")
+    estimate = exact.estimates(group, "add", "loss")
+    assert estimate.shape == (credit.n_pool,)
+    retrained = dict(zip(full.train_index.tolist(), full.delta_mean.tolist()))
+    assert stats.spearmanr(estimate, [retrained[j] for j in range(credit.n_pool)]).statistic > 0.9
+    candidates = Analysis(credit, named_recipe("default", credit), RunConfig(ensemble=3, cache_dir=str(tmp_path), candidates=20))
+    result = candidates.attribute(candidates.group("bad", "good"), "add", "loss", 10)
+    assert len(result.ranking.train_index) == 20 + 10  # the top 20 and a random check of 10
+    assert set(full.train_index[:10].tolist()) <= set(result.ranking.train_index.tolist())
+    # Retrained numbers are the exact ranking's, read from the same cache.
+    assert all(d == pytest.approx(retrained[j], abs=1e-15) for j, d in zip(result.ranking.train_index, result.ranking.delta_mean))
+    doc = attribution_json(candidates, result, 0.0)
+    assert {"pool_index", "estimate", "retrained"} == set(doc["estimates"]["values"][0])
+    assert doc["estimates"]["spearman"] > 0.9
 
 
 def test_cli_attribute_add_with_a_pool_file(credit, tmp_path, capsys):

@@ -34,20 +34,18 @@ def ranking_label(current: Current, action: str, unit: str, size: int) -> str:
     data, config = current.data, current.config
     if unit == "group":
         return f"Forming candidate groups of {size} and retraining the ensemble once per group ({action})"
-    if action == "add":
-        return f"Retraining the ensemble once per pool sample (add, {data.n_pool:,} samples)"
+    n, what = (data.n_pool, "pool") if action == "add" else (data.n_train, "training")
     if config.candidates:
-        return (f"Candidate mode: estimating all {data.n_train:,} samples ({current.recipe.estimate_method}), then "
+        return (f"Candidate mode: estimating all {n:,} {what} samples ({current.recipe.estimate_method}), then "
                 f"retraining the top {config.candidates} and a random check sample ({action})")
-    return f"Retraining the ensemble once per training sample ({action}, {data.n_train:,} samples)"
+    return f"Retraining the ensemble once per {what} sample ({action}, {n:,} samples)"
 
 
 def ranking_models(current: Current, action: str = "remove") -> int:
     """Models one single-sample ranking of the current analysis trains: one per training sample
-    and run (add: one per pool sample; candidate mode does not apply to it)."""
-    if action == "add":
-        return cost.ranking_models(current.data.n_pool, cost.runs(current.analysis.members))
-    return cost.ranking_models(current.data.n_train, cost.runs(current.analysis.members), current.config.candidates)
+    (add: per pool sample) and run, or the candidates and their check sample in candidate mode."""
+    n = current.data.n_pool if action == "add" else current.data.n_train
+    return cost.ranking_models(n, cost.runs(current.analysis.members), current.config.candidates)
 
 
 def ranking_cost(current: Current, group: ErrorGroup, action: str, metric: str) -> str:

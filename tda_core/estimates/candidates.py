@@ -18,7 +18,8 @@ from ..metrics import Metric
 
 @dataclass(frozen=True)
 class Estimates:
-    """Estimated effects of every training sample, and how well they matched retraining."""
+    """Estimated effects of every training sample (pool sample for add), and how well they matched
+    retraining."""
 
     method: str
     train_index: np.ndarray  # all training samples, best estimated improvement first
@@ -26,9 +27,10 @@ class Estimates:
     retrained: tuple[int, ...]  # the samples that were then retrained
     spearman: float  # between estimate and retrained delta_mean, over the retrained samples
 
-    def records(self) -> list[dict]:
+    def records(self, index_name: str = "train_index") -> list[dict]:
+        """One row per sample; ``index_name`` is ``pool_index`` when the samples are pool samples (add)."""
         done = set(self.retrained)
-        return [{"train_index": int(i), "estimate": float(e), "retrained": int(i) in done} for i, e in zip(self.train_index, self.estimate)]
+        return [{index_name: int(i), "estimate": float(e), "retrained": int(i) in done} for i, e in zip(self.train_index, self.estimate)]
 
 
 def random_extra(n_top: int) -> int:

@@ -63,12 +63,18 @@ def influence_estimates(
     y_true: np.ndarray,
     y_pred: np.ndarray,
     metric: Metric,
+    X_rows: np.ndarray | None = None,
+    y_rows: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Estimated change of the mean metric when the action is applied to each training row."""
+    """Estimated change of the mean metric when the action is applied to each training row, or
+    to each of ``X_rows``/``y_rows`` (pool rows for ``add``: their gradient terms, the training
+    rows' Hessian)."""
     n, d = X.shape
     c = theta.shape[1]
     proba = softmax_rows(X @ theta)
     H = hessian(X, proba, np.ones(n), alpha)
     g_metric = metric_gradient(X_test, softmax_rows(X_test @ theta), y_true, y_pred, metric)
     direction = np.linalg.solve(H, g_metric.reshape(-1)).reshape(d, c)  # H^-1 grad metric, shared
+    if X_rows is not None:
+        X, y, proba = X_rows, y_rows, softmax_rows(X_rows @ theta)
     return np.einsum("nc,nc->n", action_residuals(action, proba, y, new_labels), X @ direction) / n

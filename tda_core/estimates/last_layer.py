@@ -27,6 +27,8 @@ def last_layer_estimates(
     metric: Metric,
     scale: float,
     damping: float | None = None,
+    F_rows: np.ndarray | None = None,
+    y_rows: np.ndarray | None = None,
 ) -> np.ndarray:
     """Estimated change of the mean metric over the test rows for the action on each training
     row, from gradients w.r.t. a linear layer (weight (D, C), bias (C,)) on features ``F``.
@@ -35,7 +37,8 @@ def last_layer_estimates(
     influence, ``<(H + damping I)^-1 g_metric, change_i> / n`` with H the Hessian of the
     mean training cross-entropy w.r.t. the layer (solved by conjugate gradients with
     Hessian-vector products, so it never forms H). Per-sample gradients are never formed
-    either: ``<G, outer(x, r)> = r . (x G)``. float64 throughout.
+    either: ``<G, outer(x, r)> = r . (x G)``. float64 throughout. ``F_rows``/``y_rows``: score
+    these rows instead of the training rows (pool rows for ``add``), with the training rows' Hessian.
     """
     X = np.hstack([np.asarray(F_train, np.float64), np.ones((len(F_train), 1))])
     Xt = np.hstack([np.asarray(F_test, np.float64), np.ones((len(F_test), 1))])
@@ -47,8 +50,12 @@ def last_layer_estimates(
         direction, factor = g_metric, scale
     else:
         direction, factor = _solve_damped_hessian(X, proba, g_metric, damping), 1.0 / n
+    labels = np.asarray(y_train)
+    if F_rows is not None:
+        X = np.hstack([np.asarray(F_rows, np.float64), np.ones((len(F_rows), 1))])
+        proba, labels = softmax_rows(X @ theta), np.asarray(y_rows)
     projected = X @ direction  # (N, C): <direction, outer(x_i, r)> = r . projected_i
-    change = action_residuals(action, proba, np.asarray(y_train), new_labels)
+    change = action_residuals(action, proba, labels, new_labels)
     return factor * np.einsum("nc,nc->n", change, projected)
 
 

@@ -131,7 +131,8 @@ class Recipe(BaseEstimator, abc.ABC):
         start: Start | None = None,
     ) -> np.ndarray:
         """Estimated change of the mean metric over ``test_indices`` for the action on each
-        training sample, (n_train,), from the seed's baseline model (which this trains once)."""
+        training sample, (n_train,) (for ``add``: on each pool sample, (n_pool,)), from the seed's
+        baseline model (which this trains once)."""
         raise ModelError(f"the recipe {self.display_name} cannot estimate effects; run without candidates")
 
     def representation(self, data: Dataset, seed: int, start: Start | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -177,14 +177,17 @@ class LogisticSGDRecipe(Recipe):
         metric: Metric,
         start: Start | None = None,
     ) -> np.ndarray:
-        """Influence-function estimate of each training sample's effect on the mean metric,
-        around the seed's baseline model (trained here: one model, counted by the engine)."""
+        """Influence-function estimate of each training sample's (for ``add``: each pool sample's)
+        effect on the mean metric, around the seed's baseline model (trained here: one model,
+        counted by the engine)."""
         prep = tabular_preprocessor().fit(data.X_train)
         X = self._design(prep, data.X_train)
         X_test = self._design(prep, data.X_test.iloc[test_indices])
         theta = self.baseline_theta(data, seed)
+        rows = (self._design(prep, data.X_pool), data.y_pool) if action.on_pool else (None, None)
         return influence_estimates(
-            X, data.y_train, theta, float(self.alpha), action, new_labels, X_test, data.y_test[test_indices], y_pred, metric
+            X, data.y_train, theta, float(self.alpha), action, new_labels, X_test, data.y_test[test_indices], y_pred, metric,
+            *rows,
         )
 
     def _train(self, X: np.ndarray, Y: np.ndarray, W: np.ndarray, n_classes: int, seed: int, n_train: int | None = None) -> np.ndarray:

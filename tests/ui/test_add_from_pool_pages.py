@@ -184,16 +184,23 @@ def test_a_bad_pool_is_one_message_and_the_page_keeps_working(credit, name, raw,
     assert not at.error and at.session_state["pool_upload"] is None
 
 
-def test_candidate_mode_refuses_add_in_one_line():
-    at = start(action="add", use_candidates=True)
+def test_candidate_mode_estimates_the_pool_and_retrains_the_best(credit):
+    """Candidate mode serves add too: every pool sample estimated, the top 20 and a check sample
+    retrained; the page's ranking is the engine's."""
+    from tda_core.analysis import Analysis
+    from tda_core.engine import RunConfig
+    from tda_core.recipes import default_recipe
+
+    at = start(action="add", use_candidates=True, candidates=20)
     visit(at, ERRORS)
-    at.switch_page(ATTRIBUTION).run()
-    assert not at.exception
-    assert [e.value for e in at.error] == [
-        "add retrains every pool sample exactly; candidate estimates apply to training samples only"]
-    at.button[[b.label for b in at.button].index("Switch candidate mode off")].click().run()
-    assert not at.exception and not at.error
-    assert at.session_state["use_candidates"] is False and at.session_state["result"].ranking.action == "add"
+    visit(at, ATTRIBUTION)
+    shown = at.session_state["result"]
+    engine = Analysis(credit, default_recipe(credit), RunConfig(candidates=20))
+    expected = engine.attribute(engine.group(shown.group.true, shown.group.pred), "add", shown.ranking.metric, shown.size)
+    assert shown.ranking.action == "add" and shown.ranking.estimates is not None
+    np.testing.assert_array_equal(shown.ranking.train_index, expected.ranking.train_index)
+    assert len(shown.ranking.train_index) == 30 and shown.selected == expected.selected
+    assert shown.ranking.estimates.spearman == pytest.approx(expected.ranking.estimates.spearman)
 
 
 def test_the_fix_page_appends_the_added_pool_rows(credit_add, downloads):

@@ -451,9 +451,10 @@ class TorchRecipe(Recipe):
             weight, bias = w[0], b[0]
         tests = np.asarray(test_indices, dtype=np.int64)
         scale = self.trained_epochs * float(self.lr) / int(self.batch_size)  # used without damping only
+        rows = (np.asarray(start["F_pool"]), data.y_pool) if action.on_pool else (None, None)
         return last_layer_estimates(
             F_train, data.y_train, F_test[tests], data.y_test[tests], np.asarray(y_pred), weight, bias,
-            action, new_labels, metric, scale, self.estimate_damping,
+            action, new_labels, metric, scale, self.estimate_damping, *rows,
         )
 
     def estimate_trains(self) -> bool:
