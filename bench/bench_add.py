@@ -76,7 +76,7 @@ def main() -> None:
         naive_s, naive_proba = naive_add(data, range(k), seeds)
     naive_full = naive_s / k * data.n_pool
     # Appending a row to the permutation is another batch order than joining a batch: compare effects, not bits.
-    baseline = LogisticSGDRecipe().fit_predict(data, [Edit.baseline()] * 1, seeds[0])[0, 0]
+    baseline = LogisticSGDRecipe().fit_predict(data, [Edit.baseline()], seeds[0])[0, 0]
     engine_effect = add_proba[:k, 0] - baseline
     naive_effect = naive_proba[:, 0] - baseline
     agreement = float(np.corrcoef(engine_effect[..., 0].mean(axis=1), naive_effect[..., 0].mean(axis=1))[0, 1])

@@ -269,11 +269,10 @@ class TorchRecipe(Recipe):
 
     @staticmethod
     def pool_inputs(data: Dataset) -> np.ndarray:
-        """The pool's inputs as :meth:`arrays` prepares the training rows (empty without a pool)."""
+        """The pool's inputs as :meth:`arrays` prepares the training rows (callers check ``data.has_pool``)."""
         if data.kind == "tabular":
-            X_fit = np.asarray(tabular_preprocessor().fit(data.X_train).transform(data.X_fit), dtype=np.float32)
-            return X_fit[data.n_train :]
-        return np.asarray(data.X_pool if data.has_pool else np.zeros((0, *np.shape(data.X_train)[1:])), dtype=np.float32)
+            return np.asarray(tabular_preprocessor().fit(data.X_train).transform(data.X_pool), dtype=np.float32)
+        return np.asarray(data.X_pool, dtype=np.float32)
 
     # --- the start: the network head mode, estimates and candidate groups build on --------
 
