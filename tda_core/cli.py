@@ -13,15 +13,19 @@ import os
 import re
 import sys
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from . import limits
 from .actions import ACTIONS
+from .errors import SLICE
 from .exceptions import BudgetError, TDAError, UsageError, describe, names, one_line
 from .metrics import METRICS
 from .recipes.registry import RECIPE_NAMES
+from .writing import Guard, real_path, write_outputs
 
 PROG = "python -m tda_core"
 
@@ -106,8 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (errors, attribute, compare):
         p.add_argument("--json", action="store_true", help="print one JSON document")
     for p in (attribute, report, compare):
-        p.add_argument("--group", required=True, help="error group TRUE:PRED, class names as in the data")
-        p.add_argument("--tests", type=_int_list, help="only these test samples of the group (test row positions)")
+        g = p.add_argument_group("the error group (one of)")
+        g.add_argument("--group", help="error group TRUE:PRED, class names as in the data (slice:ID for an error slice, "
+                       "when no class is called slice)")
+        g.add_argument("--true", dest="true_class", metavar="CLASS", help="the true class of the group (with --pred): "
+                       "for class names that contain ':'")
+        g.add_argument("--pred", dest="pred_class", metavar="CLASS", help="the predicted class of the group (with --true)")
+        g.add_argument("--slice", dest="slice_id", metavar="ID", help="an error slice (errors --json lists them)")
+        p.add_argument("--tests", type=_int_list, help="only these test samples of the group (test row positions, each once)")
         p.add_argument("--alpha", type=float, default=0.05, help="significance level (0.05)")
     for p in (attribute, report):
         p.add_argument("--action", required=True, choices=tuple(ACTIONS))
@@ -115,14 +125,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--size", type=int, required=True, help="group size K")
         p.add_argument("--unit", choices=("sample", "group"), default="sample",
                        help="rank single training samples, or candidate groups of --size samples")
-    report.add_argument("--out", dest="html", required=True, help="the HTML file to write (e.g. triage.html)")
+    report.add_argument("--out", dest="html", required=True, help="the HTML file to write (e.g. triage.html); never an input")
     compare.add_argument("--metric", default="loss", choices=tuple(METRICS), help="the metric (loss)")
     compare.add_argument("--sizes", type=_int_list, default=[1, 5, 10], help="group sizes to compare (1,5,10)")
     apply.add_argument("--action", choices=tuple(ACTIONS), help="the action (with --indices)")
     apply.add_argument("--indices", type=_int_list, help="training indices I,J,... (with --action; pool indices for add)")
     apply.add_argument("--manifest", help="replay an exported manifest.json instead of --action/--indices")
-    apply.add_argument("--out", required=True, help="output folder")
+    apply.add_argument("--out", required=True, help="output folder (receives train.csv and manifest.json); never holds an input")
     apply.add_argument("--reason", default="", help="why, recorded in the manifest")
+    for p in (apply, report):
+        p.add_argument("--force", action="store_true", help="replace outputs that exist (never an input)")
     return parser
 
 
@@ -164,13 +176,19 @@ def _load_data(args: argparse.Namespace):
 
 
 def load_recipe(args: argparse.Namespace, data):
+    from .exceptions import UntrustedFileError
     from .recipes.files import load_model
     from .recipes.registry import named_recipe, network_params
 
     checkpoints = args.members == "checkpoints"
     if args.model:
         params = network_params(args.epochs, args.mode, checkpoints, args.device)
-        return load_model(args.model, data, arch=args.arch, trust_code=args.trust_code, network_params=params)
+        try:
+            return load_model(args.model, data, arch=args.arch, trust_code=args.trust_code, network_params=params)
+        except UntrustedFileError as exc:  # the engine's words are the dashboard's; here the way out is a flag
+            message = str(exc).replace("say that you trust this file", "pass --trust-code if you trust this file")
+            message = message.replace("say that you trust it", "pass --trust-code")
+            raise UntrustedFileError(message if "--trust-code" in message else f"{message} (--trust-code)") from None
     device = args.device if data.kind == "images" else None
     return named_recipe(args.recipe, data, epochs=args.epochs, mode=args.mode, checkpoints=checkpoints, device=device, arch=args.arch)
 
@@ -199,20 +217,56 @@ def check_args(args: argparse.Namespace) -> None:
             raise UsageError(f"--size must be at least 1, not {args.size}")
         if not 0 < args.alpha < 1:
             raise UsageError(f"--alpha must lie between 0 and 1, not {args.alpha}")
+    if args.scheduler and args.backend != "dask":
+        raise UsageError(f"--scheduler is the address of a Dask scheduler; add --backend dask to use it (not --backend {args.backend})")
+    check_group_flags(args)
+    tests = getattr(args, "tests", None) or []
+    twice = sorted({t for t in tests if tests.count(t) > 1})
+    if twice:
+        raise UsageError(f"--tests lists test sample{'s' if len(twice) > 1 else ''} {', '.join(map(str, twice[:10]))} more than once; "
+                         "give each test sample once (a repeated one would count twice)")
+    guard = input_guard(args)
     if not args.no_cache:
-        check_cache_dir(args.cache_dir)
-    if getattr(args, "out", None) is not None:
-        check_out_dir(args)
+        check_cache_dir(args.cache_dir, guard)
+    check_outputs(args, guard)
 
 
-def check_cache_dir(path: str | None) -> None:
-    """A cache folder that is a file, or cannot be written, is one line here (the cache itself
-    would only stop caching). Nothing is created."""
+def check_group_flags(args: argparse.Namespace) -> None:
+    """Exactly one way of naming the error group: --group, --true with --pred, or --slice."""
+    if not hasattr(args, "group"):
+        return
+    if (args.true_class is None) != (args.pred_class is None):
+        raise UsageError("--true and --pred go together: --true CLASS --pred CLASS")
+    given = [flag for flag, value in (("--group", args.group), ("--true/--pred", args.true_class), ("--slice", args.slice_id))
+             if value is not None]
+    if len(given) != 1:
+        raise UsageError("name the error group once: --group TRUE:PRED, --true CLASS --pred CLASS, or --slice ID"
+                         + (f" (not {' and '.join(given)})" if given else ""))
+
+
+def input_guard(args: argparse.Namespace) -> Guard:
+    """The real paths of every input of the command, for the writer (tda_core.writing)."""
+    from .cache import cache_dir
+
+    inputs = {flag: getattr(args, name, None) for flag, name in (
+        ("--train", "train"), ("--test", "test"), ("--data", "data"), ("--pool", "pool"), ("--images", "images"),
+        ("--model", "model"), ("--manifest", "manifest"))}
+    if not args.no_cache:
+        inputs["--cache-dir"] = str(cache_dir(args.cache_dir))
+    return Guard.of(inputs, force=getattr(args, "force", False), folders=("--cache-dir",))
+
+
+def check_cache_dir(path: str | None, guard: Guard | None = None) -> None:
+    """A cache folder that is a file, a symlink loop, an input, or cannot be written, is one line
+    here (the cache itself would only stop caching). Nothing is created."""
     from .cache import cache_dir
 
     root = cache_dir(path)
-    for folder in (root, *root.absolute().parents):
-        if folder.exists() or folder.is_symlink():
+    real = real_path(root, "the cache folder")  # a symlink loop is named as one
+    if guard is not None:
+        Guard(tuple(i for i in guard.inputs if i.flag != "--cache-dir")).check_not_input(real, "the cache folder", root)
+    for folder in (real, *real.parents):
+        if folder.exists():
             break
     if not folder.is_dir():
         raise UsageError(f"the cache folder {one_line(root, 200)} cannot be made: {one_line(folder, 200)} is a file "
@@ -222,17 +276,24 @@ def check_cache_dir(path: str | None) -> None:
                          "with --cache-dir, or --no-cache")
 
 
-def check_out_dir(args: argparse.Namespace) -> None:
-    """--out is a folder that can be made, and writing it never overwrites an input table."""
-    if not str(args.out).strip():
-        raise UsageError("--out needs a folder name (it receives train.csv and manifest.json)")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {one_line(out, 200)} is a file; give a folder (it receives train.csv and manifest.json)")
-    written = {(out / "train.csv").absolute(), (out / "manifest.json").absolute()}
-    for source in (args.train, args.test, args.data):
-        if source and Path(source).absolute() in written:
-            raise UsageError(f"--out {one_line(out, 200)} would overwrite the input {one_line(source, 200)}; give another folder")
+#: What ``apply --out`` receives.
+FIX_FILES = ("train.csv", "manifest.json")
+
+
+def check_outputs(args: argparse.Namespace, guard: Guard) -> None:
+    """Every file the command will write, checked by the writer before anything runs; the real
+    paths to write are kept on ``args``."""
+    if getattr(args, "html", None) is not None:
+        html = str(args.html)
+        if not html.strip() or Path(html).is_dir():
+            raise UsageError(f"--out {one_line(html, 200)} must be a file name, such as triage.html")
+        args.out_paths = (guard.file(html),)
+    elif getattr(args, "out", None) is not None:
+        if not str(args.out).strip():
+            raise UsageError("--out needs a folder name (it receives train.csv and manifest.json)")
+        if Path(args.out).is_file():
+            raise UsageError(f"--out {one_line(args.out, 200)} is a file; give a folder (it receives train.csv and manifest.json)")
+        args.out_paths = guard.folder(args.out, FIX_FILES)
 
 
 def check_budget(args: argparse.Namespace, data, recipe, ranking: bool):
@@ -288,17 +349,30 @@ class ProgressPrinter:
         sys.stderr.flush()
 
 
+def _readings(text: str, classes: Sequence[str]) -> list[tuple[str, str]]:
+    """Every way of reading ``text`` as TRUE:PRED class names, or as slice:ID ("slice", ID) when no
+    class is called slice."""
+    readings = [(text[:cut], text[cut + 1 :]) for cut, ch in enumerate(text) if ch == ":"]
+    found = [(t, p) for t, p in readings if t in classes and p in classes]
+    if text.startswith(f"{SLICE}:") and SLICE not in classes:
+        found.append((SLICE, text[len(SLICE) + 1 :]))
+    return found
+
+
 def _parse_group(text: str, classes: Sequence[str]) -> tuple[str, str]:
-    """TRUE:PRED as class names, or slice:ID for an error slice (``errors --json`` lists them)."""
-    if text.startswith("slice:") and "slice" not in classes:
-        slice_id = text[len("slice:"):]
-        if not slice_id:
+    """TRUE:PRED as class names, or slice:ID for an error slice; a text with more than one
+    reading (class names that hold ':') is refused, naming each reading."""
+    found = _readings(text, classes)
+    if len(found) > 1:
+        said = " or as ".join(f"the slice {printable(p)!r}" if t == SLICE and SLICE not in classes else
+                              f"{printable(t)!r} -> {printable(p)!r}" for t, p in found)
+        raise UsageError(f"--group {printable(text)!r} can be read as {said}; say which with --true CLASS --pred CLASS "
+                         "(or --slice ID)")
+    if found:
+        true, pred = found[0]
+        if true == SLICE and SLICE not in classes and not pred:
             raise UsageError("--group slice:ID needs a slice id (errors --json lists the slices), e.g. slice:tree-1")
-        return "slice", slice_id
-    for cut in [i for i, ch in enumerate(text) if ch == ":"]:
-        true, pred = text[:cut], text[cut + 1 :]
-        if true in classes and pred in classes:
-            return true, pred
+        return true, pred
     if ":" not in text:
         raise UsageError(f"--group must be TRUE:PRED (e.g. {one_line(classes[0], 40)}:{one_line(classes[-1], 40)}), not {text!r}")
     true, pred = text.split(":", 1)
@@ -306,10 +380,70 @@ def _parse_group(text: str, classes: Sequence[str]) -> tuple[str, str]:
     raise UsageError(f"unknown class {unknown[0]!r} in --group: the classes are {names(classes)}")
 
 
+def resolve_group(args: argparse.Namespace, analysis):
+    """The error group of ``--group``, ``--true/--pred`` or ``--slice``, narrowed to ``--tests``:
+    read before the baseline trains, found in its errors after."""
+    classes = analysis.data.classes
+    if args.slice_id is not None:
+        return ("slice", args.slice_id)
+    if args.true_class is not None:
+        for name in (args.true_class, args.pred_class):
+            analysis.data.class_index(name)  # unknown names in words
+        return ("class", args.true_class, args.pred_class)
+    true, pred = _parse_group(args.group, classes)
+    return ("slice", pred) if true == SLICE and SLICE not in classes else ("class", true, pred)
+
+
+def error_group(args: argparse.Namespace, analysis, request):
+    """The group ``request`` (from :func:`resolve_group`) in the trained baseline's errors."""
+    if request[0] == "slice":
+        from .errors import slice_group
+        from .slices import find_slice
+
+        group = slice_group(request[1], find_slice(analysis.slices, request[1]).test_indices)
+        return group.narrowed(args.tests) if args.tests else group
+    return analysis.group(request[1], request[2], args.tests)
+
+
+#: Actions whose edit of K rows could empty a class of K rows (relabel moves rows to other classes).
+EMPTYING = ("remove", "relabel")
+
+
+def check_edit_sizes(data, actions: Sequence[str], sizes: Sequence[int]) -> None:
+    """Refuse, before training, a size whose edit could leave a class without training rows (and
+    so, for two classes, a training set of one class)."""
+    import numpy as np
+
+    counts = np.bincount(np.asarray(data.y_train), minlength=data.n_classes)
+    smallest = int(np.argmin(counts))
+    acting = [a for a in actions if a in EMPTYING]
+    too_big = [k for k in sizes if k >= counts[smallest]]
+    if acting and too_big:
+        raise UsageError(f"a group of {max(too_big):,} samples could {acting[0]} every training sample of class "
+                         f"{printable(data.classes[smallest])!r} ({int(counts[smallest]):,} rows), leaving a training set "
+                         f"without it; use a size of at most {int(counts[smallest]) - 1:,}")
+
+
+#: Characters that change what a terminal shows (escapes, line breaks, bidirectional overrides).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
+
+
+def printable(text: Any) -> str:
+    """``text`` with control characters written as escapes (ESC as \\x1b, a newline as \\n):
+    names from the user's data cannot move the cursor, recolour or rewrite the terminal."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
+
+
+def say(text: str = "") -> None:
+    """One line of text output, control characters escaped."""
+    print(printable(text))
+
+
 def _print_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
     import pandas as pd
 
-    print(pd.DataFrame(rows, columns=list(columns)).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    safe = [{k: printable(v) if isinstance(v, str) else v for k, v in row.items()} for row in rows]
+    print(pd.DataFrame(safe, columns=list(columns)).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
 
 
 def cmd_demos(args: argparse.Namespace) -> int:
@@ -359,14 +493,14 @@ def cmd_errors(args: argparse.Namespace) -> int:
     base = result["base"]
     model = result["model"]
     kind = "deterministic, trained once" if model["deterministic"] else f"x{model['ensemble']}"
-    print(f"{result['data']['n_train']} train / {result['data']['n_test']} test, model {model['name']} ({kind})")
-    print(f"test accuracy {base['accuracy_mean']:.3f} +- {base['accuracy_std']:.3f}")
+    say(f"{result['data']['n_train']} train / {result['data']['n_test']} test, model {model['name']} ({kind})")
+    say(f"test accuracy {base['accuracy_mean']:.3f} +- {base['accuracy_std']:.3f}")
     _print_table(result["groups"], ["true", "pred", "count"])
     if result["slices"]:
-        print("error slices (attribute one with --group slice:ID):")
+        say("error slices (attribute one with --slice ID):")
         for s in result["slices"]:
-            print(f"  {s['id']}: {len(s['test_indices'])} errors in {s['size']} test rows (error rate {s['error_rate']:.2f}): "
-                  f"{s.get('rule') or s.get('description')}")
+            say(f"  {s['id']}: {len(s['test_indices'])} errors in {s['size']} test rows (error rate {s['error_rate']:.2f}): "
+                f"{s.get('rule') or s.get('description')}")
     return 0
 
 
@@ -381,9 +515,10 @@ def _attribution(args: argparse.Namespace):
 
     analysis = _analysis(args, f"{args.action} ranking", ranking=True)
     check_action(analysis.data, get_action(args.action), args.unit)  # before the baseline trains
-    true, pred = _parse_group(args.group, analysis.data.classes)
+    request = resolve_group(args, analysis)
+    check_edit_sizes(analysis.data, [args.action], [args.size])
     analysis.compute_baseline(ProgressPrinter("baseline"))
-    group = analysis.group(true, pred, args.tests)
+    group = error_group(args, analysis, request)
     return analysis, analysis.attribute(group, args.action, args.metric, args.size, args.alpha, unit=args.unit)
 
 
@@ -396,13 +531,13 @@ def cmd_attribute(args: argparse.Namespace) -> int:
     if args.json:
         print_json(doc)
         return 0
-    print(f"group {result.group.label}: {result.group.count} test samples; action {args.action}, metric {args.metric}, unit {args.unit}")
-    print(f"baseline accuracy {doc['base']['accuracy_mean']:.3f} +- {doc['base']['accuracy_std']:.3f}")
+    say(f"group {result.group.label}: {result.group.count} test samples; action {args.action}, metric {args.metric}, unit {args.unit}")
+    say(f"baseline accuracy {doc['base']['accuracy_mean']:.3f} +- {doc['base']['accuracy_std']:.3f}")
     reliability = doc["reliability"]
-    print(f"reliability of the ranking: {'n/a' if reliability is None else f'{reliability:.2f}'} ({doc['reliability_verdict']})")
+    say(f"reliability of the ranking: {'n/a' if reliability is None else f'{reliability:.2f}'} ({doc['reliability_verdict']})")
     for warning in doc["warnings"]:
-        print(f"warning: {warning}")
-    print("top of the ranking (retrained; * = selected):")
+        say(f"warning: {warning}")
+    say("top of the ranking (retrained; * = selected):")
     chosen = set(result.selected)
     if args.unit == "group":
         rows = [dict(r, sel="*" if set(r["train_indices"]) == chosen else "", n=len(r["train_indices"])) for r in doc["ranking"][:10]]
@@ -413,19 +548,19 @@ def cmd_attribute(args: argparse.Namespace) -> int:
         _print_table(rows, ["sel", key, "delta_mean", "delta_std", "p_value", "accuracy_delta_mean"])
     effect = doc["group_effect"]
     if effect is None:
-        print(f"nothing has a significant improving effect at alpha={args.alpha}")
+        say(f"nothing has a significant improving effect at alpha={args.alpha}")
     else:
         acted_on = effect.get("train_indices", effect.get("pool_indices", []))
-        print(f"group effect of {args.action} on {len(acted_on)} samples: "
+        say(f"group effect of {args.action} on {len(acted_on)} samples: "
               f"{args.metric} delta {effect['delta_mean']:+.4f} +- {effect['delta_std']:.4f} (p={_p(effect['p_value'])}); "
               f"accuracy delta {effect['accuracy_delta_mean']:+.4f} +- {effect['accuracy_delta_std']:.4f}; "
               f"errors fixed {effect['errors_fixed']}, new {effect['errors_new']}, net benefit {effect['net_benefit']:+d}")
     if doc["estimates"]:
         est = doc["estimates"]
-        print(f"candidate mode: {est['method']} estimates for all {len(est['values'])} samples, "
+        say(f"candidate mode: {est['method']} estimates for all {len(est['values'])} samples, "
               f"{est['retrained']} retrained; Spearman(estimate, retrained) = {est['spearman']:.3f}")
     t = doc["timing"]
-    print(f"{t['seconds']:.1f}s, {t['retrains']} models trained, {t['cache_hits']} from the cache")
+    say(f"{t['seconds']:.1f}s, {t['retrains']} models trained, {t['cache_hits']} from the cache")
     return 0
 
 
@@ -438,17 +573,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise UsageError(f"--alpha must lie between 0 and 1, not {args.alpha}")
     started = time.perf_counter()
     analysis = _analysis(args, "ranking", ranking=True)
-    true, pred = _parse_group(args.group, analysis.data.classes)
+    request = resolve_group(args, analysis)
+    check_edit_sizes(analysis.data, list(ACTIONS), sizes)
     analysis.compute_baseline(ProgressPrinter("baseline"))
-    group = analysis.group(true, pred, args.tests)
+    group = error_group(args, analysis, request)
     result = compare(analysis, group, args.metric, sizes, args.alpha)
     doc = result.to_json() | {"timing": timing_json(analysis, started)}
     if args.json:
         print_json(doc)
         return 0
-    print(f"group {group.label}: {group.count} test samples; metric {args.metric}, sizes {','.join(map(str, sizes))}, alpha {args.alpha}")
+    say(f"group {group.label}: {group.count} test samples; metric {args.metric}, sizes {','.join(map(str, sizes))}, alpha {args.alpha}")
     reliability = ", ".join(f"{a} {'n/a' if r is None else f'{r:.2f}'}" for a, r in doc["reliability"].items())
-    print(f"reliability of the rankings: {reliability}")
+    say(f"reliability of the rankings: {reliability}")
     best = doc["best"]
     rows = [
         dict(s, best="*" if best and (s["action"], s["size"]) == (best["action"], best["size"]) else "",
@@ -459,11 +595,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
                         "net_benefit", "accuracy_delta_mean", "accuracy_delta_std"])
     for s in doc["settings"]:
         if s.get("note"):
-            print(f"note: {s['action']} size {s['size']}: {s['note']}")
+            say(f"note: {s['action']} size {s['size']}: {s['note']}")
     if best:
-        print(f"best: {best['action']} on {best['size']} (highest net benefit; ties by accuracy delta, then improvement)")
+        say(f"best: {best['action']} on {best['size']} (highest net benefit; ties by accuracy delta, then improvement)")
     t = doc["timing"]
-    print(f"{t['seconds']:.1f}s, {t['retrains']} models trained, {t['cache_hits']} from the cache")
+    say(f"{t['seconds']:.1f}s, {t['retrains']} models trained, {t['cache_hits']} from the cache")
     return 0
 
 
@@ -481,28 +617,62 @@ def cmd_apply(args: argparse.Namespace) -> int:
         manifest_text = _read_manifest_file(args.manifest)
     config = run_config(args)
     data = load_data(args)
+    order = input_columns(args)
     if args.manifest is not None:
         from .fix import read_manifest, replay_manifest
 
-        table, manifest = replay_manifest(data, read_manifest(manifest_text))
+        table, manifest = replay_manifest(data, read_manifest(manifest_text), column_order=order)
         if args.reason:
             manifest["reason"] = args.reason
         return _write_fix(args, table, manifest)
     baseline = None
     if get_action(args.action).needs_targets:
+        _check_binary_relabel(data, args.indices)  # before the baseline trains, where the new labels are known
         recipe = load_recipe(args, data)
         check_budget(args, data, recipe, ranking=False)
         baseline = Analysis(data, recipe, config, ProgressPrinter("baseline")).baseline
-    table, manifest = corrected_training_set(data, baseline, args.action, args.indices, args.reason)
+    table, manifest = corrected_training_set(data, baseline, args.action, args.indices, args.reason, column_order=order)
     return _write_fix(args, table, manifest)
 
 
-#: The largest manifest read: one change per row of a very large training set stays far below it.
-MAX_MANIFEST_BYTES = 64 * 2**20
+def _check_binary_relabel(data, indices: Sequence[int]) -> None:
+    """With two classes a relabel's new labels are the other class: an edit that leaves one class
+    is refused before anything trains (tda_core.fix.check_kept)."""
+    from .fix import check_indices, check_kept
+
+    if data.n_classes != 2:
+        return
+    y, weight = data.y_fit.copy(), data.fit_weights()
+    idx = list(check_indices(data, indices))
+    y[idx] = 1 - y[idx]
+    check_kept(data, y, weight)
+
+
+def input_columns(args: argparse.Namespace) -> list[str] | None:
+    """The column names of the input table, in its order (the export keeps it); None for demos,
+    images, or a header that cannot be read (the export then puts the target last)."""
+    path = args.train or args.data
+    if not path:
+        return None
+    try:
+        if Path(path).suffix.lower() == ".csv":
+            import pandas as pd
+
+            try:
+                return [str(c) for c in pd.read_csv(path, nrows=0).columns]
+            except UnicodeDecodeError:
+                return [str(c) for c in pd.read_csv(path, nrows=0, encoding="latin-1").columns]
+        import pyarrow.parquet as pq
+
+        return [str(c) for c in pq.read_schema(path).names]
+    except Exception:  # read once already; a header that fails here only loses the order
+        return None
 
 
 def _read_manifest_file(path: str) -> bytes:
     """The manifest's bytes, refused in words when it is missing, a folder or implausibly large."""
+    from .manifest import MAX_MANIFEST_BYTES
+
     file = Path(path)
     if not file.is_file():
         raise UsageError(f"--manifest {one_line(path, 200)} is not a file")
@@ -515,48 +685,23 @@ def _read_manifest_file(path: str) -> bytes:
 
 
 def _write_fix(args: argparse.Namespace, table, manifest: dict[str, Any]) -> int:
+    train, manifest_path = args.out_paths  # checked by the writer before anything ran
+    write_outputs({train: table.to_csv(index=False), manifest_path: json.dumps(finite(manifest), indent=2, allow_nan=False)})
     out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        _write_atomically(out / "train.csv", table.to_csv(index=False))
-        _write_atomically(out / "manifest.json", json.dumps(finite(manifest), indent=2, allow_nan=False))
-    except OSError as exc:
-        raise UsageError(f"cannot write to --out {one_line(out, 200)} ({describe(exc)})") from None
-    print(f"wrote {out / 'train.csv'} ({len(table)} rows) and {out / 'manifest.json'}")
+    say(f"wrote {out / 'train.csv'} ({len(table)} rows) and {out / 'manifest.json'}")
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import build_report
 
-    html_path = Path(args.html)
-    if not str(args.html).strip() or html_path.is_dir():
-        raise UsageError(f"--out {one_line(args.html, 200)} must be a file name, such as triage.html")
-    if any(source and Path(source).absolute() == html_path.absolute() for source in (args.train, args.test, args.data, args.model)):
-        raise UsageError(f"--out {one_line(args.html, 200)} would overwrite an input; give another file name")
     started = time.perf_counter()
-    analysis, result = _attribution(args)
+    analysis, result = _attribution(args)  # checks --out first (check_args)
     page = build_report(analysis, result, started)
-    try:
-        if html_path.parent != Path(""):
-            html_path.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomically(html_path, page)
-    except OSError as exc:
-        raise UsageError(f"cannot write --out {one_line(html_path, 200)} ({describe(exc)})") from None
-    print(f"wrote {html_path} ({len(page.encode()) / 1024:.0f} KB): {result.group.label}, {args.action} / {args.metric}, "
-          f"{len(result.selected)} selected")
+    write_outputs({args.out_paths[0]: page})
+    say(f"wrote {args.html} ({len(page.encode()) / 1024:.0f} KB): {result.group.label}, {args.action} / {args.metric}, "
+        f"{len(result.selected)} selected")
     return 0
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Write a temporary file beside ``path`` and rename it: a failed write leaves the old file whole."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 COMMANDS = {"demos": cmd_demos, "errors": cmd_errors, "attribute": cmd_attribute, "apply": cmd_apply, "report": cmd_report,
@@ -571,7 +716,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:  # said by the command's own parser, so the hint names the command
         parser.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
-        return COMMANDS[args.command](args)
+        with quiet_warnings():
+            return COMMANDS[args.command](args)
     except TDAError as exc:
         return _fail(str(exc))
     except BrokenPipeError:  # output piped into head & co.
@@ -594,6 +740,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"unexpected {describe(exc)} (rerun with TDA_DEBUG=1 for the traceback)")
 
 
+@contextmanager
+def quiet_warnings() -> Iterator[None]:
+    """No Python warning reaches stderr (libraries speak in their own words; what the user must
+    know is in the output's warnings): ignored here and in worker processes started meanwhile.
+    ``TDA_DEBUG=1`` shows them."""
+    if os.environ.get("TDA_DEBUG"):
+        yield
+        return
+    before = os.environ.get("PYTHONWARNINGS")
+    os.environ["PYTHONWARNINGS"] = "ignore"  # read by the workers loky and Dask start
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        if before is None:
+            os.environ.pop("PYTHONWARNINGS", None)
+        else:
+            os.environ["PYTHONWARNINGS"] = before
+
+
 def _fail(message: str) -> int:
-    sys.stderr.write(f"error: {one_line(message)}\n")
+    sys.stderr.write(f"error: {printable(one_line(message))}\n")
     return 2

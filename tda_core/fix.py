@@ -12,7 +12,11 @@ import pandas as pd
 from .actions import Action, get_action
 from .attribution import Baseline
 from .data.dataset import Dataset
-from .exceptions import UsageError, one_line
+from .exceptions import UsageError
+from .manifest import AGAIN, HAND_EDITS, check_manifest, pool_json, pool_row_id, read_manifest
+
+__all__ = ["HAND_EDITS", "corrected_training_set", "hand_edited_training_set", "pool_row_id", "read_manifest", "replay_effect",
+           "replay_manifest"]
 
 
 def check_indices(data: Dataset, indices: Sequence[int], pool: bool = False) -> tuple[int, ...]:
@@ -27,11 +31,6 @@ def check_indices(data: Dataset, indices: Sequence[int], pool: bool = False) -> 
     if bad:
         raise UsageError(f"{what} indices {bad} are out of range: the {what} set has rows 0..{n - 1}")
     return idx
-
-
-def pool_row_id(data: Dataset, j: int) -> str:
-    """The exported row id of pool sample ``j``: its pool id, marked as coming from the pool."""
-    return f"pool:{data.pool_id(j)}"
 
 
 #: The export's own columns: each row's original id, and its weight when an action changed weights.
@@ -56,6 +55,7 @@ def corrected_training_set(
     indices: Sequence[int],
     reason: str = "",
     context: dict[str, Any] | None = None,
+    column_order: Sequence[str] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The training set with the action applied, and a JSON-ready manifest.
 
@@ -65,7 +65,9 @@ def corrected_training_set(
     (``row_id``); images are listed by file. When the user's table has a column of either name
     (or its target is so named), the export's column is renamed (:func:`free_name`), never the
     user's; the manifest's ``columns`` says which names were used. ``context`` (JSON-ready: the error group, metric,
-    effects, accuracy before and after...) is recorded in the manifest as ``why``.
+    effects, accuracy before and after...) is recorded in the manifest as ``why``. The user's
+    columns keep ``column_order`` (the input file's, :func:`export_order`). An edit that leaves
+    no rows, or no rows of some class, is refused (:func:`check_kept`).
     """
     action = get_action(action)
     idx = check_indices(data, indices, pool=action.on_pool)
@@ -76,7 +78,7 @@ def corrected_training_set(
     if not np.all(np.isfinite(weight)):
         raise UsageError(f"the {action.name} action gave non-finite sample weights; nothing was written")
     rows = [data.n_train + i for i in idx] if action.on_pool else list(idx)
-    return _export(data, action.name, rows, y, weight, reason, context)
+    return _export(data, action.name, rows, y, weight, reason, context, column_order)
 
 
 def _fit_arrays(data: Dataset) -> tuple[np.ndarray, np.ndarray]:
@@ -84,13 +86,38 @@ def _fit_arrays(data: Dataset) -> tuple[np.ndarray, np.ndarray]:
     return data.y_fit.copy(), data.fit_weights()
 
 
+def check_kept(data: Dataset, y: np.ndarray, weight: np.ndarray) -> None:
+    """Refuse an edit of the fit rows that leaves no training rows, or rows of fewer than two
+    classes: the corrected set could not train a classifier."""
+    kept = weight > 0
+    if not kept.any():
+        raise UsageError("the edit would leave no training rows; nothing was written (remove fewer rows)")
+    present = np.unique(y[kept])
+    if len(present) < 2:
+        raise UsageError(f"the edit would leave training rows of one class only ({data.classes[int(present[0])]!r}); a classifier "
+                         "needs at least two, so nothing was written: keep some rows of another class")
+
+
+def export_order(data: Dataset, order: Sequence[str] | None) -> list[Any]:
+    """The user's columns in the export: ``order`` (the input file's) where it names exactly the
+    data's columns, else the features then the target."""
+    default = [*data.X_train.columns, data.target] if data.kind == "tabular" else ["file", data.target]
+    by_name = {str(c): c for c in default}
+    if order is None or len(order) != len(default) or set(map(str, order)) != set(by_name):
+        return default
+    return [by_name[str(c)] for c in order]
+
+
 def _export(
-    data: Dataset, action: str, idx: Sequence[int], y: np.ndarray, weight: np.ndarray, reason: str, context: dict[str, Any] | None
+    data: Dataset, action: str, idx: Sequence[int], y: np.ndarray, weight: np.ndarray, reason: str, context: dict[str, Any] | None,
+    order: Sequence[str] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The exported table and manifest of edited labels ``y`` and weights ``weight`` of the fit
     rows (training rows, then pool rows; ``idx`` are fit-row indices of the changes): the one
     writer behind every action, hand edits and replayed manifests (so a replay is byte-identical).
-    Rows of weight 0 are left out, so pool rows appear only when added, after the training rows."""
+    Rows of weight 0 are left out, so pool rows appear only when added, after the training rows.
+    The user's columns keep ``order`` (:func:`export_order`), between the row id and the weight."""
+    check_kept(data, y, weight)
     n, pool = data.n_train, range(data.n_pool)
     if data.kind == "tabular":
         table = data.X_fit.copy()
@@ -123,10 +150,11 @@ def _export(
             change["weight"] = float(weight[i])
         changes.append(change)
     table[data.target] = classes[y]
+    columns = export_order(data, order)
     weighted = bool(np.any((weight != 0) & (weight != 1)))
     if weighted:
         table[weight_column] = weight
-    table = table[weight > 0]
+    table = table[[row_column, *columns, *([weight_column] if weighted else [])]][weight > 0]
     manifest = {
         "dataset": data.name,
         "data_fingerprint": data.fingerprint,
@@ -134,7 +162,9 @@ def _export(
         "n_train_before": data.n_train,
         "n_train_after": int(np.sum(weight > 0)),
         "changes": changes,
-        "columns": {"row_id": row_column, "sample_weight": weight_column if weighted else None, "target": str(data.target)},
+        "columns": {"row_id": row_column, "sample_weight": weight_column if weighted else None, "target": str(data.target),
+                    "order": [str(c) for c in columns]},
+        "pool": pool_json(data),
         "reason": reason,
         "why": dict(context or {}),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -143,16 +173,13 @@ def _export(
     return table.reset_index(drop=True), manifest
 
 
-#: The manifest's ``action`` for per-row changes made by hand (remove rows, set labels).
-HAND_EDITS = "hand edits"
-
-
 def hand_edited_training_set(
     data: Dataset,
     remove: Sequence[int] = (),
     labels: Mapping[int, str] | None = None,
     reason: str = "",
     context: dict[str, Any] | None = None,
+    column_order: Sequence[str] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The training set with rows removed and labels set by hand, and its manifest
     (``action`` is ``"hand edits"``; each change says ``removed`` or ``new_label``).
@@ -172,96 +199,35 @@ def hand_edited_training_set(
     changed = sorted(removed | {i for i in relabelled if y[i] != data.y_train[i]})
     if not changed:
         raise UsageError("the hand edits change nothing: remove a row or give a row another label")
-    return _export(data, HAND_EDITS, changed, y, weight, reason, context)
+    return _export(data, HAND_EDITS, changed, y, weight, reason, context, column_order)
 
 
-MANIFEST_KEYS = ("data_fingerprint", "action", "changes")
-
-
-def replay_manifest(data: Dataset, manifest: Mapping[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+def replay_manifest(
+    data: Dataset, manifest: Mapping[str, Any], column_order: Sequence[str] | None = None
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The corrected training set that ``manifest`` (exported by :func:`corrected_training_set`,
     :func:`hand_edited_training_set`, ``apply`` or the Fix page) describes, written again from
     ``data``: byte-identical to the original export when saved the same way, and with the same
     manifest apart from ``created``. Its reason and ``why`` are kept.
 
-    The manifest's changes are replayed as recorded (a relabel's new labels included, so no
-    ensemble is needed). Data whose fingerprint differs from the manifest's is refused, as are
-    changes whose row id or label do not match the data."""
-    if not isinstance(manifest, Mapping):
-        raise UsageError("the manifest is not a JSON object; give the manifest.json that was exported with the training set")
-    missing = [k for k in MANIFEST_KEYS if k not in manifest]
-    if missing:
-        raise UsageError(f"the manifest lacks {', '.join(missing)}; give the manifest.json that was exported with the training set")
-    if manifest["data_fingerprint"] != data.fingerprint:
-        made_for = f" ({one_line(manifest['dataset'], 80)})" if manifest.get("dataset") else ""
-        raise UsageError(
-            f"the manifest was made for other data{made_for}: its data fingerprint does not match {one_line(data.name, 80)}; "
-            "load the same training and test data it was exported from"
-        )
-    changes = manifest["changes"]
-    if not isinstance(changes, list) or not changes:
-        raise UsageError("the manifest lists no changes")
+    Every field is checked first (:func:`tda_core.manifest.check_manifest`: types, ranges, the
+    action and each change fitting it, row ids and labels against the data), so the replay
+    applies exactly what the manifest says. The changes are replayed as recorded (a relabel's new
+    labels included, so no ensemble is needed). The exported table keeps the manifest's recorded
+    column order, else ``column_order``."""
+    checked = check_manifest(data, manifest)
     y, weight = _fit_arrays(data)
-    idx: list[int] = []
-    for n, change in enumerate(changes, 1):
-        if isinstance(change, Mapping) and "pool_index" in change:
-            idx.append(_replay_addition(data, change, n, weight))
-            continue
-        if not isinstance(change, Mapping) or not isinstance(change.get("train_index"), int) or isinstance(change.get("train_index"), bool):
-            raise UsageError(f"change {n} of the manifest has no training index")
-        i = change["train_index"]
-        check_indices(data, [i])
-        if "row_id" in change and change["row_id"] != data.train_id(i):
-            raise UsageError(f"change {n} of the manifest names row {change['row_id']!r}, but training row {i} is {data.train_id(i)!r}")
-        if "label" in change and change["label"] != data.classes[data.y_train[i]]:
-            raise UsageError(f"change {n} of the manifest expects label {change['label']!r} on training row {i}, "
-                             f"which has {data.classes[data.y_train[i]]!r}")
-        if "new_label" in change:
-            y[i] = data.class_index(str(change["new_label"]))
-        if change.get("removed"):
-            weight[i] = 0.0
-        elif "weight" in change:
-            value = change["weight"]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
-                raise UsageError(f"change {n} of the manifest has the weight {value!r}; weights are positive numbers")
-            weight[i] = float(value)
-        idx.append(i)
-    if len(set(idx)) != len(idx):
-        raise UsageError("the manifest changes a training row twice")
-    action = str(manifest["action"])
-    why = manifest.get("why")
-    table, replayed = _export(data, action, sorted(idx), y, weight, str(manifest.get("reason", "")),
-                              why if isinstance(why, dict) else None)
+    for change in checked.changes:
+        if change.new_label is not None:
+            y[change.row] = change.new_label
+        if change.weight is not None:
+            weight[change.row] = change.weight
+    rows = sorted(c.row for c in checked.changes)
+    table, replayed = _export(data, checked.action, rows, y, weight, checked.reason, checked.why, checked.order or column_order)
+    if checked.n_train_after is not None and checked.n_train_after != replayed["n_train_after"]:
+        raise UsageError(f"the manifest says the corrected training set has {checked.n_train_after:,} rows, but its changes "
+                         f"give {replayed['n_train_after']:,}; {AGAIN}")
     return table, replayed
-
-
-def _replay_addition(data: Dataset, change: Mapping[str, Any], n: int, weight: np.ndarray) -> int:
-    """Replay change ``n``, an added pool sample, into the fit-row ``weight``; its fit-row index."""
-    j = change["pool_index"]
-    if not isinstance(j, int) or isinstance(j, bool):
-        raise UsageError(f"change {n} of the manifest has a pool index that is not a whole number")
-    check_indices(data, [j], pool=True)
-    if "row_id" in change and change["row_id"] != pool_row_id(data, j):
-        raise UsageError(f"change {n} of the manifest names row {change['row_id']!r}, but pool sample {j} is {pool_row_id(data, j)!r}")
-    if "label" in change and change["label"] != data.classes[data.y_pool[j]]:
-        raise UsageError(f"change {n} of the manifest expects label {change['label']!r} on pool sample {j}, "
-                         f"which has {data.classes[data.y_pool[j]]!r}")
-    weight[data.n_train + j] = float(change.get("weight", 1.0))
-    return data.n_train + j
-
-
-def read_manifest(text: str | bytes) -> dict[str, Any]:
-    """A manifest from its JSON text; anything else is one line in words."""
-    import json
-
-    try:
-        manifest = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise UsageError(f"the manifest is not valid JSON ({one_line(str(exc), 120)})") from None
-    if not isinstance(manifest, dict):
-        raise UsageError("the manifest is not a JSON object; give the manifest.json that was exported with the training set")
-    return manifest
-
 
 
 def replay_effect(analysis: Any, manifest: Mapping[str, Any], metric: str | None = None) -> Any:

@@ -250,8 +250,11 @@ def test_apply_writes_corrected_table_and_manifest(tmp_path, capsys):
     for change in manifest["changes"]:
         assert {change["label"], change["new_label"]} == {"good", "bad"}  # binary: the other class
         assert table.loc[change["train_index"], "credit_risk"] == change["new_label"]
-    # Removal needs no baseline: nothing is trained.
-    code, _, _ = run("apply", "--demo", "credit", "--action", "remove", "--indices", "0", "--out", str(out),
+    # Existing outputs are replaced only with --force; removal needs no baseline: nothing is trained.
+    code, _, err = run("apply", "--demo", "credit", "--action", "remove", "--indices", "0", "--out", str(out),
+                       cache=tmp_path / "c2", capsys=capsys)
+    assert code == 2 and err == f"error: --out {out / 'train.csv'} exists; pass --force to replace it, or give another name\n"
+    code, _, _ = run("apply", "--demo", "credit", "--action", "remove", "--indices", "0", "--out", str(out), "--force",
                      cache=tmp_path / "c2", capsys=capsys)
     assert code == 0 and len(pd.read_csv(out / "train.csv")) == 699
     assert not (tmp_path / "c2").exists()
@@ -351,7 +354,8 @@ def test_apply_keeps_columns_named_like_its_own(tmp_path, capsys):
     pd.testing.assert_frame_equal(table[list(frame.columns)], frame.iloc[:48].reset_index(drop=True))
     assert table["tda_row_id"].tolist() == list(range(48))
     assert table["tda_sample_weight"].tolist() == [10.0 if i in (2, 4) else 1.0 for i in range(48)]
-    assert manifest["columns"] == {"row_id": "tda_row_id", "sample_weight": "tda_sample_weight", "target": "weight"}
+    assert manifest["columns"] == {"row_id": "tda_row_id", "sample_weight": "tda_sample_weight", "target": "weight",
+                                   "order": ["row_id", "sample_weight", "label", "weight"]}
 
 
 @pytest.mark.slow

@@ -95,7 +95,8 @@ def test_export_columns_never_overwrite_the_users_columns():
     pd.testing.assert_frame_equal(table[["row_id", "sample_weight", "label", "weight"]], train.reset_index(drop=True))
     assert table["tda_row_id"].tolist() == [10, 11, 12, 13]
     assert table["tda_sample_weight"].tolist() == [1.0, 10.0, 1.0, 1.0]
-    assert manifest["columns"] == {"row_id": "tda_row_id", "sample_weight": "tda_sample_weight", "target": "weight"}
+    assert manifest["columns"] == {"row_id": "tda_row_id", "sample_weight": "tda_sample_weight", "target": "weight",
+                                   "order": ["row_id", "sample_weight", "label", "weight"]}
     # Removal writes no weights; the user's row_id still survives.
     table, manifest = corrected_training_set(data, None, "remove", [0])
     assert table["row_id"].tolist() == [102, 103, 104] and table["tda_row_id"].tolist() == [11, 12, 13]
@@ -210,5 +211,5 @@ def test_a_replayed_manifest_gives_the_same_before_and_after(credit):
     with pytest.raises(UsageError, match="hand edits have no before/after comparison yet"):
         replay_effect(exported, hand)
     wrong = manifest | {"changes": [dict(c, new_label=c["label"]) for c in manifest["changes"]]}
-    with pytest.raises(UsageError, match="other classes than this model's next most likely class"):
+    with pytest.raises(UsageError, match="change 1 of the manifest changes nothing on training row 3"):  # two classes: the schema says so first
         replay_effect(exported, wrong)

@@ -51,6 +51,8 @@ def read_table(source: str | Path | bytes, name: str | None = None) -> pd.DataFr
         raise DataError(f"{label}: the table does not fit in memory") from None
     except Exception as exc:  # pandas raises many types; the user needs one line
         raise DataError(f"{label}: could not read the file as {suffix[1:]} ({describe(exc)})") from None
+    if suffix == ".csv":
+        _check_csv_header(raw, label)  # read once already: it parses
     if frame.empty or frame.shape[1] < 2:
         hint = ""
         if suffix == ".csv" and frame.shape[1] == 1 and any(sep in str(frame.columns[0]) for sep in ";\t|"):
@@ -70,6 +72,27 @@ def _read_csv(raw: bytes) -> pd.DataFrame:
         frame = pd.read_csv(io.BytesIO(raw), encoding="latin-1")
     empty = [c for c in frame.columns if re.fullmatch(r"Unnamed: \d+", str(c)) and frame[c].isna().all()]
     return frame.drop(columns=empty) if empty else frame
+
+
+def _check_csv_header(raw: bytes, label: str) -> None:
+    """Refuse repeated column names, as for Parquet: pandas would rename the second ``x`` to
+    ``x.1`` and the export would write a column the user never had. Empty names (trailing
+    separators) are dropped later, not repeated."""
+    header = None
+    for encoding in ("utf-8", "latin-1"):  # as the table was read
+        try:
+            header = pd.read_csv(io.BytesIO(raw), header=None, nrows=1, dtype=str, keep_default_na=False, encoding=encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+        except Exception:  # the table itself parsed: a header this reader cannot split has no repeats to find
+            return
+    if header is None:
+        return
+    fields = [str(v) for v in header.iloc[0]] if len(header) else []
+    duplicated = sorted({n for n in fields if n and fields.count(n) > 1})
+    if duplicated:
+        raise DataError(f"{label}: the column names {name_list(duplicated)} appear more than once; give every column its own name")
 
 
 def _check_size(raw: bytes, suffix: str, label: str) -> None:

@@ -104,13 +104,46 @@ def recipe_from_weights(
     if suffix in WEIGHT_SUFFIXES:
         if not path.is_file():
             raise ModelError(f"{path.name}: file not found")
-        state = read_state(path)
+        state = _read_weights(path, read_state)
     label = arch if code_path is None else (arch or code_path.stem)
     name = recipe_params.pop("name", None) or f"{label}-{path.stem}"
     recipe = TorchRecipe(label, initial_state=state, code_path=code_path, name=name, **recipe_params)
     recipe.validate(data)
     recipe.build(data.n_classes, network_input_shape(data))  # fails early, naming the layer, if the weights do not fit
     return recipe
+
+
+#: The largest magnitude a weight may have: trained networks stay many orders below it, and
+#: larger values overflow float32 activations within a few layers (NaN features, then a failed fit).
+MAX_ABS_WEIGHT = 1e6
+
+
+def _read_weights(path: Path, read_state: Any) -> dict[str, Any]:
+    """The state dict of ``path`` (``read_state`` of the networks module), refused in words when
+    its keys are not layer names or a floating tensor holds NaN, infinities or huge values.
+    Warnings of the loader (legacy pickle formats...) are not the user's words: not shown."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            state = read_state(path)
+        except (AttributeError, TypeError):  # keys that are not text: 'int' object has no attribute 'startswith'
+            raise ModelError(f"{path.name}: not a state dict: its keys must be layer names (text, such as 'conv1.weight'); "
+                             "save model.state_dict()") from None
+    bad = [k for k in state if not isinstance(k, str)]
+    if bad:
+        raise ModelError(f"{path.name}: not a state dict: its keys must be layer names (text), not {bad[0]!r}; save model.state_dict()")
+    for name, tensor in state.items():
+        if not tensor.is_floating_point() or tensor.numel() == 0:
+            continue
+        finite = bool(tensor.isfinite().all())
+        largest = float(tensor.abs().max()) if finite else float("nan")
+        if not finite or largest > MAX_ABS_WEIGHT:
+            what = "NaN or infinite values" if not finite else f"values up to {largest:.3g}"
+            raise ModelError(f"{path.name}: the layer {name!r} holds {what} (at most {MAX_ABS_WEIGHT:g} in magnitude); "
+                             "these weights cannot be trained from; save the weights of a trained network")
+    return state
 
 
 def load_model(
