@@ -244,11 +244,12 @@ def _check_fingerprint(data: Dataset, manifest: Mapping[str, Any]) -> None:
         return
     pool = _field(manifest, "pool", dict, "an object", {})
     n_pool, recorded = pool.get("n_pool"), pool.get("train_test_fingerprint")
-    if recorded is not None and recorded == without_pool(data).fingerprint and _whole(n_pool):
-        loaded = f"the pool loaded has {data.n_pool}" if data.has_pool else "no pool is loaded"
-        raise UsageError(f"the manifest was made with a pool of {n_pool:,} samples and {loaded}; give the same pool (--pool) to replay it")
+    pool_differs = _whole(n_pool) and (not data.has_pool or n_pool != data.n_pool)  # else the same size: say "other data"
+    if pool_differs and recorded == without_pool(data).fingerprint:
+        loaded = f"the pool loaded has {data.n_pool:,}" if data.has_pool else "no pool is loaded"
+        raise UsageError(f"the manifest was made with a pool of {n_pool:,} samples and {loaded}; load the same pool to replay it")
     if data.has_pool and not pool and without_pool(data).fingerprint == fingerprint:
-        raise UsageError("the manifest was made without a pool, and a pool is loaded; replay it without --pool")
+        raise UsageError("the manifest was made without a pool, and a pool is loaded; replay it without the pool")
     dataset = _field(manifest, "dataset", str, "text", "")
     made_for = f" ({one_line(dataset, 80)})" if dataset else ""
     raise UsageError(f"the manifest was made for other data{made_for}: its data fingerprint does not match {one_line(data.name, 80)}; "

@@ -142,7 +142,7 @@ def _read_weights(path: Path, read_state: Any) -> dict[str, Any]:
         if not finite or largest > MAX_ABS_WEIGHT:
             what = "NaN or infinite values" if not finite else f"values up to {largest:.3g}"
             raise ModelError(f"{path.name}: the layer {name!r} holds {what} (at most {MAX_ABS_WEIGHT:g} in magnitude); "
-                             "these weights cannot be trained from; save the weights of a trained network")
+                             "a network cannot train from them: save the weights of a trained network")
     return state
 
 
