@@ -19,19 +19,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from test_hostile import run
 
 from tda_core import cli
 
 N = 60
-
-
-def run(args: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        code = cli.main(args)
-    except SystemExit as exc:  # argparse's own errors
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def hashes(root: Path) -> dict[str, str]:
