@@ -51,6 +51,16 @@ def forget_pool() -> None:
     st.session_state[POOL_WIDGET] = st.session_state.get(POOL_WIDGET, 0) + 1
 
 
+def demo_chosen() -> None:
+    """Another demo: its pool is its own, and a demo too large for an exact ranking (census) starts in
+    candidate mode, whose cost the caption below the model gives."""
+    forget_pool()
+    wanted = DEMOS[state.get(state.DEMO)].candidates
+    if wanted:
+        state.put(state.USE_CANDIDATES, True)
+        state.put(state.CANDIDATES, wanted)
+
+
 def own_pool_words(data: Dataset) -> str:
     return "the demo's own pool" if state.get(state.SOURCE) == "demo" else "the pool/ folder of the ZIP"
 
@@ -118,7 +128,7 @@ with left:
         if state.get(state.DEMO) not in names:
             state.put(state.DEMO, names[0])
         st.selectbox("Demo", names, format_func=lambda n: f"{n} · {DEMOS[n].description}", key=state.DEMO, persist_state="session",
-                     on_change=forget_pool)  # another demo's pool has other columns or classes
+                     on_change=demo_chosen)  # another demo's pool has other columns or classes
     elif source == "table":
         remember(state.UPLOAD, st.file_uploader("Table (CSV or Parquet)", type=loaders.TABLE_TYPES, key="table_file"))
     else:

@@ -1,8 +1,9 @@
 """One analysis of one (dataset, recipe, run configuration): what the CLI and the pages call.
 
-It keeps the baseline and, per action, the counterfactual test probabilities of every training
-sample in memory, so changing the metric, the error group, the test samples or the group size
-re-ranks without training anything. The baseline also decides whether the model is
+It keeps the baseline and, per action, what the views read of every training sample's
+counterfactual models (:mod:`tda_core.counterfactuals`: the probabilities of the test errors and
+the accuracies), so changing the metric, the error group, the test samples or the group size
+re-ranks without training anything while those rows fit the memory budget. The baseline also decides whether the model is
 *deterministic* (every member gives the same probabilities); such a model is then trained once
 per edit instead of once per member.
 """
@@ -18,11 +19,13 @@ import numpy as np
 
 from .actions import Action, Edit, get_action
 from .attribution import Baseline, Effect, Ranking, effect_from_proba, make_baseline, rank
+from .counterfactuals import Counterfactuals
 from .data.dataset import Dataset
 from .engine import Engine, ProgressCallback, RunConfig
 from .errors import SLICE, ErrorGroup, ErrorReport, error_report, slice_group
 from .estimates.candidates import choose_candidates, summarize
 from .exceptions import UsageError
+from .limits import check_run, ranking_plan
 from .metrics import Metric, get_metric
 from .recipes.base import Member, Recipe
 from .stats import LOW_RELIABILITY
@@ -86,7 +89,9 @@ class Analysis:
         self.recipe = recipe
         self.config = config
         self.engine = Engine(config, progress)
-        self._action_proba: dict[str, np.ndarray] = {}
+        self._kept: dict[str, list[Counterfactuals]] = {}
+        #: How the last ranking fitted the memory budget (tda_core.limits.PLANS).
+        self.plan = "candidates" if config.candidates else "exact"
         self._effects: dict[tuple, Effect] = {}
         self._baseline: Baseline | None = None
         self._candidate_rankings: dict[tuple, Ranking] = {}
@@ -159,22 +164,39 @@ class Analysis:
 
     def has_ranking(self, action: str, group: ErrorGroup | None = None, metric: str | None = None) -> bool:
         """Whether the ranking is ready without retraining. In candidate mode the group and the
-        metric choose the candidates, so they are part of the question."""
+        metric choose the candidates, so they are part of the question; otherwise a ranking is
+        ready where its kept rows cover the group's test samples."""
         if self.config.candidates:
             return group is not None and (action, metric, group.test_indices) in self._candidate_rankings
-        return action in self._action_proba
+        kept = self._kept.get(action, [])
+        return bool(kept) and (group is None or any(c.covers(group.test_indices) for c in kept))
 
-    def action_proba(self, action: str | Action, progress: ProgressCallback | None = None) -> np.ndarray:
-        """Test probabilities with the action applied to each training sample: (N, E, n_test, C)."""
+    def kept_rows(self, group: ErrorGroup | None = None) -> np.ndarray:
+        """The test rows whose probabilities a ranking keeps (shared/DESIGN.md, "Scale and
+        memory"): every test error of the baseline and the group's test samples, so that the
+        metric, the size and the error group switch without retraining; only the group's test
+        samples when that union would not fit the memory budget (a new group then retrains)."""
+        tests = np.unique(np.asarray(group.test_indices if group is not None else [], dtype=np.int64))
+        wanted = np.union1d(self.errors.error_indices, tests).astype(np.int64)
+        self.plan, _ = ranking_plan(self.data, self.recipe, self.config, len(wanted), len(tests))
+        return wanted if self.plan == "exact" else tests
+
+    def counterfactuals(self, action: str | Action, group: ErrorGroup | None = None, progress: ProgressCallback | None = None) -> Counterfactuals:
+        """What the models with the action applied to each training sample (pool sample for add)
+        kept: the test rows of :meth:`kept_rows` and their accuracies, (N, E, ...)."""
         action = get_action(action)
         check_action(self.data, action)
+        tests = group.test_indices if group is not None else ()
         with self._lock:
-            if action.name not in self._action_proba:
-                targets = self.baseline.relabel_targets
-                n = self.data.n_pool if action.on_pool else self.data.n_train
-                edits = [action.edit([i], targets) for i in range(n)]
-                self._action_proba[action.name] = self.engine.predict(self.data, self.recipe, edits, self.members, progress=progress)
-            return self._action_proba[action.name]
+            for kept in self._kept.get(action.name, []):
+                if kept.covers(tests):
+                    return kept
+            targets = self.baseline.relabel_targets
+            n = self.data.n_pool if action.on_pool else self.data.n_train
+            edits = [action.edit([i], targets) for i in range(n)]
+            kept = self.engine.summaries(self.data, self.recipe, edits, self.members, self.kept_rows(group), progress)
+            self._kept[action.name] = [kept]  # a ranking of one action at a time: the budget holds one
+            return kept
 
     def ranking(self, group: ErrorGroup, action: str | Action, metric: str | Metric, progress: ProgressCallback | None = None) -> Ranking:
         action, metric = get_action(action), get_metric(metric)
@@ -185,7 +207,7 @@ class Analysis:
                 if key not in self._candidate_rankings:
                     self._candidate_rankings[key] = self._candidate_ranking(group, action, metric, progress)
                 return self._candidate_rankings[key]
-        return rank(self.data, self.baseline, self.action_proba(action, progress), action, metric, group.test_indices)
+        return rank(self.data, self.baseline, self.counterfactuals(action, group, progress), action, metric, group.test_indices)
 
     def estimates(self, group: ErrorGroup, action: str | Action, metric: str | Metric) -> np.ndarray:
         """Estimated effect of the action on each training sample, averaged over the member seeds."""
@@ -197,11 +219,13 @@ class Analysis:
         return per_seed.mean(axis=0)
 
     def _candidate_ranking(self, group: ErrorGroup, action: Action, metric: Metric, progress: ProgressCallback | None) -> Ranking:
+        check_run(self.data, self.recipe, self.config, ranking=True, kept_rows=len(set(group.test_indices)))
+        self.plan = "candidates"
         estimate = self.estimates(group, action, metric)
         chosen = choose_candidates(estimate, metric, int(self.config.candidates), self.config.seed)
         edits = [action.edit([i], self.baseline.relabel_targets) for i in chosen]
-        proba = self.engine.predict(self.data, self.recipe, edits, self.members, progress=progress)
-        ranking = rank(self.data, self.baseline, proba, action, metric, group.test_indices, train_indices=chosen)
+        kept = self.engine.summaries(self.data, self.recipe, edits, self.members, group.test_indices, progress)
+        ranking = rank(self.data, self.baseline, kept, action, metric, group.test_indices, train_indices=chosen)
         method = self.recipe.estimate_method or "estimate"
         return replace(ranking, estimates=summarize(method, estimate, metric, ranking.train_index, ranking.delta_mean))
 

@@ -14,6 +14,7 @@ import numpy as np
 from sklearn.metrics import confusion_matrix
 
 from .actions import Action, get_action, relabel_targets
+from .counterfactuals import Counterfactuals
 from .data.dataset import Dataset
 from .estimates.candidates import Estimates
 from .metrics import Metric, accuracy, get_metric
@@ -153,22 +154,26 @@ class Ranking(Scored):
 def rank(
     data: Dataset,
     baseline: Baseline,
-    counterfactual_test_proba: np.ndarray,
+    counterfactuals: Counterfactuals,
     action: Action,
     metric: Metric,
     test_indices: Sequence[int],
     train_indices: Sequence[int] | None = None,
 ) -> Ranking:
-    """Rank training samples from their counterfactual test probabilities (N, E, n_test, C).
+    """Rank training samples from what their counterfactual models kept
+    (:class:`~tda_core.counterfactuals.Counterfactuals`, N edits x E members).
 
-    Needs no retraining: the metric, the test samples and the size can change freely.
+    Needs no retraining: the metric, the size and any test samples among the kept rows can
+    change freely.
     """
     tests = np.asarray(test_indices, dtype=np.int64)
-    before, after = metric_before_after(data, baseline, counterfactual_test_proba, metric, tests)
+    y_pred, y_true = baseline.predicted_test[tests], data.y_test[tests]
+    before = metric.values(baseline.proba_test[:, tests], y_true, y_pred)
+    after = metric.values(counterfactuals.at(tests), y_true, y_pred)
     deltas = (after.mean(axis=-1) - before.mean(axis=-1)).T  # (E, N)
     runs, det = baseline.runs, baseline.deterministic
     delta = paired_stats(deltas, runs, det)
-    acc_delta = (accuracy(counterfactual_test_proba, data.y_test) - accuracy(baseline.proba_test, data.y_test)).T
+    acc_delta = (counterfactuals.accuracy - accuracy(baseline.proba_test, data.y_test)).T
     acc = paired_stats(acc_delta, runs, det)
     train = np.arange(len(delta.mean)) if train_indices is None else np.asarray(train_indices, dtype=np.int64)
     order = np.lexsort((train, -metric.sign * delta.mean))  # best improvement first, ties by index

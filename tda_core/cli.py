@@ -321,6 +321,7 @@ def run_config(args: argparse.Namespace):
     return RunConfig(
         ensemble=args.ensemble, seed=args.seed, n_jobs=args.n_jobs, backend=args.backend,
         scheduler=args.scheduler, cache_dir=args.cache_dir, use_cache=not args.no_cache, candidates=args.candidates,
+        max_memory=args.max_memory_bytes,  # the analysis picks its ranking's plan within the same limit
     )
 
 

@@ -2,7 +2,7 @@
 
 All training is cut into *work units* of four kinds, run the same way:
 
-* **predictions**: one seed of the recipe and a chunk of edits (``recipe.chunk_size``) that the
+* **predictions**: one seed of the recipe and a chunk of edits (``recipe.chunk_for(data)``) that the
   recipe trains in one call, vectorised where it can. Chunks are fixed by the order of the
   edits, so the same request always makes the same units and hits the same cache entries.
 * **starts**: a recipe's per-seed start (head mode's feature network), trained once per seed.
@@ -38,9 +38,10 @@ from joblib import Parallel, delayed, parallel_config
 
 from .actions import Action, Edit
 from .cache import ArrayCache, cache_dir
+from .counterfactuals import Counterfactuals
 from .data.dataset import Dataset
 from .exceptions import BackendError, UsageError
-from .limits import check_run_numbers
+from .limits import DEFAULT_MAX_MEMORY, check_run_numbers
 from .metrics import Metric
 from .recipes.base import EvalOn, Member, Recipe, Start
 
@@ -59,6 +60,7 @@ class RunConfig:
     cache_dir: str | None = None
     use_cache: bool = True
     candidates: int | None = None  # estimate every sample, retrain the top N (+ a random check)
+    max_memory: int = DEFAULT_MAX_MEMORY  # bytes: the peak RSS the run promises (shared/DESIGN.md, "Scale and memory")
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -119,8 +121,12 @@ class _Unit:
     args: tuple
 
 
-def _predict_unit(recipe: Recipe, data: Dataset, edits: tuple[Edit, ...], seed: int, eval_on: EvalOn, start: Start | None) -> dict[str, np.ndarray]:
+def _predict_unit(recipe: Recipe, data: Dataset, edits: tuple[Edit, ...], seed: int, start: Start | None, eval_on: EvalOn) -> dict[str, np.ndarray]:
     return {"proba": np.asarray(recipe.fit_predict(data, edits, seed, eval_on, start))}
+
+
+def _summary_unit(recipe: Recipe, data: Dataset, edits: tuple[Edit, ...], seed: int, start: Start | None, rows: np.ndarray) -> dict[str, np.ndarray]:
+    return {k: np.asarray(v) for k, v in recipe.fit_summary(data, edits, seed, rows, start).items()}
 
 
 def _start_unit(recipe: Recipe, data: Dataset, seed: int) -> dict[str, np.ndarray]:
@@ -304,34 +310,77 @@ class Engine:
     ) -> np.ndarray:
         """Probabilities of every member for every edit: (len(edits), len(members), n_eval, C),
         where n_eval is the test set, or the training rows followed by the test rows."""
-        seeds = list(dict.fromkeys(m.seed for m in members))
-        starts = self._start_or_none(data, recipe, seeds, recipe.needs_start())
-        size = max(1, recipe.chunk_size)
-        chunks = [tuple(edits[i : i + size]) for i in range(0, len(edits), size)]
         n_eval = data.n_test if eval_on == "test" else data.n_train + data.n_test
         per_run = recipe.members_per_run
+        out = self._per_edit(
+            data, recipe, edits, members, ("predict", eval_on), _predict_unit, (eval_on,),
+            lambda chunk: {"proba": (len(chunk), per_run, n_eval, data.n_classes)}, progress,
+        )
+        return out["proba"] if out else np.empty((0, len(members), n_eval, data.n_classes))
+
+    def summaries(
+        self,
+        data: Dataset,
+        recipe: Recipe,
+        edits: Sequence[Edit],
+        members: Sequence[Member],
+        rows: Sequence[int] | np.ndarray,
+        progress: ProgressCallback | None = None,
+    ) -> Counterfactuals:
+        """What a ranking keeps of every edit's models (:mod:`tda_core.counterfactuals`): the
+        probabilities of the test rows ``rows`` and the counts behind the accuracies. A unit
+        holds no more than that, so a ranking grows with the rows its views need, not with the
+        test set (shared/DESIGN.md, "Scale and memory")."""
+        rows = np.unique(np.asarray(rows, dtype=np.int64))
+        import joblib
+
+        per_run, c = recipe.members_per_run, data.n_classes
+        out = self._per_edit(
+            data, recipe, edits, members, ("summary", joblib.hash(rows)), _summary_unit, (rows,),
+            lambda chunk: {"proba": (len(chunk), per_run, len(rows), c), "correct": (len(chunk), per_run),
+                           "class_correct": (len(chunk), per_run, c)},
+            progress,
+        )
+        if not out:
+            e = len(members)
+            out = {"proba": np.empty((0, e, len(rows), c)), "correct": np.empty((0, e)), "class_correct": np.empty((0, e, c))}
+        return Counterfactuals(rows, out["proba"], out["correct"], out["class_correct"], data.n_test)
+
+    def _per_edit(
+        self,
+        data: Dataset,
+        recipe: Recipe,
+        edits: Sequence[Edit],
+        members: Sequence[Member],
+        kind: tuple,
+        func: Callable[..., dict[str, np.ndarray]],
+        extra: tuple,
+        shapes: Callable[[tuple[Edit, ...]], dict[str, tuple[int, ...]]],
+        progress: ProgressCallback | None,
+    ) -> dict[str, np.ndarray]:
+        """Units of one seed and one chunk of edits each; their arrays (chunk, members_per_run, ...)
+        gathered per member into (len(edits), len(members), ...), in the recipe's own precision."""
+        seeds = list(dict.fromkeys(m.seed for m in members))
+        starts = self._start_or_none(data, recipe, seeds, recipe.needs_start())
+        size = max(1, recipe.chunk_for(data))
+        chunks = [tuple(edits[i : i + size]) for i in range(0, len(edits), size)]
         fingerprint = recipe.fingerprint()
         units = [
-            _Unit(
-                ("predict", data.fingerprint, fingerprint, s, eval_on, chunk), recipe.models_trained(chunk),
-                {"proba": (len(chunk), per_run, n_eval, data.n_classes)}, _predict_unit,
-                (recipe, data, chunk, s, eval_on, starts[s]),
-            )
+            _Unit((*kind[:1], data.fingerprint, fingerprint, s, *kind[1:], chunk), recipe.models_trained(chunk), shapes(chunk),
+                  func, (recipe, data, chunk, s, starts[s], *extra))
             for s in seeds
             for chunk in chunks
         ]
-        out: np.ndarray | None = None
+        out: dict[str, np.ndarray] = {}
         for i, result in enumerate(self._run(units, progress)):
-            proba = result["proba"]
-            if out is None:  # the recipe's own precision: float64, or float32 for networks
-                out = np.empty((len(edits), len(members), n_eval, data.n_classes), dtype=proba.dtype)
             seed, c = seeds[i // len(chunks)], i % len(chunks)
             rows = slice(c * size, c * size + len(chunks[c]))
-            for column, member in enumerate(members):
-                if member.seed == seed:
-                    out[rows, column] = proba[:, member.checkpoint]
-        if out is None:
-            out = np.empty((0, len(members), n_eval, data.n_classes))
+            for name, value in result.items():
+                if name not in out:
+                    out[name] = np.empty((len(edits), len(members), *value.shape[2:]), dtype=value.dtype)
+                for column, member in enumerate(members):
+                    if member.seed == seed:
+                        out[name][rows, column] = value[:, member.checkpoint]
         return out
 
     # --- running units -----------------------------------------------------------------------

@@ -68,6 +68,11 @@ class ErrorReport:
     groups: tuple[ErrorGroup, ...]  # largest first
 
     @property
+    def error_indices(self) -> np.ndarray:
+        """Every misclassified test row, sorted (the union of the error groups)."""
+        return np.sort(np.concatenate([np.asarray(g.test_indices, dtype=np.int64) for g in self.groups] or [np.zeros(0, np.int64)]))
+
+    @property
     def accuracy_mean(self) -> float:
         return float(np.mean(self.accuracies))
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -163,16 +163,53 @@ def check_data(data: Dataset) -> None:
 
 @dataclass(frozen=True)
 class Estimate:
-    """The large arrays of a run, sized from shapes before anything is allocated."""
+    """The memory of a run at its peak, sized from shapes before anything large is allocated:
+    what the process holds now (measured) plus what the run will allocate."""
 
-    memory: int  # bytes held at once at the peak
+    memory: int  # bytes held at once at the peak (the promise: the run's peak RSS stays below the limit)
     cache: int  # bytes the run writes to the cache
     models: int  # models the run trains (an upper bound: cache hits and deterministic models train fewer)
     parts: tuple[tuple[str, int], ...]  # (what, bytes), largest first
+    plan: str = "exact"  # how the run fits: see :data:`PLANS`
 
     def describe(self) -> str:
         what, size = self.parts[0]
         return f"about {format_bytes(self.memory)} of memory (largest: {what}, {format_bytes(size)})"
+
+
+#: The plans a ranking may run under, from the freest to the leanest (shared/DESIGN.md, "Scale and memory").
+PLANS = {
+    "exact": "every training sample retrained; the probabilities of every test error kept, so groups switch freely",
+    "exact, group rows": "every training sample retrained; only this error group's rows kept (another group retrains)",
+    "candidates": "every sample estimated, the top candidates retrained",
+    "candidate groups": "candidate training groups retrained as wholes",
+    "baseline": "the baseline ensemble only",
+}
+#: Bytes per fit row of each stacked model in a unit of the linear recipes (labels, weights, targets).
+STACKED_ROW_BYTES = 11
+#: Test rows a unit predicts at once (tda_core.recipes.logistic.PREDICT_ROWS).
+PREDICT_BLOCK = 2048
+
+
+def current_rss() -> int:
+    """Resident memory of this process now (bytes), which the run's peak adds to."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # the peak so far: an upper bound
+
+
+def design_bytes(data: Dataset) -> tuple[int, int, bool]:
+    """Bytes of the design matrices of the fit and test rows (with the bias column), their width,
+    and whether they are sparse (the standard preprocessing's choice: density below 0.3)."""
+    width = one_hot_width(data.X_train) + 1
+    columns = data.X_train.shape[1] + 1
+    rows = data.n_fit + data.n_test
+    sparse = columns / width < 0.3
+    return (rows * columns * 12 + rows * 8 if sparse else rows * width * 8), width, sparse
 
 
 def estimate(
@@ -186,12 +223,17 @@ def estimate(
     use_cache: bool = True,
     chunk: int = DEFAULT_CHUNK,
     itemsize: int | None = None,
+    kept_rows: int | None = None,
+    in_use: int | None = None,
 ) -> Estimate:
-    """The memory and cache of a run: the baseline (``ranking=False``, as ``errors``), or the baseline
-    and a ranking of every training sample (or of ``candidates``, or of candidate groups)."""
+    """The peak memory and the cache of a run: the baseline (``ranking=False``, as ``errors``), or
+    the baseline and a ranking of every training sample (or of ``candidates``, or of candidate
+    groups). A ranking keeps ``kept_rows`` test rows of every counterfactual
+    (:mod:`tda_core.counterfactuals`; None: not known before the baseline, counted as none).
+    ``in_use``: bytes the process holds already (default: its resident memory now)."""
     itemsize = int(itemsize or (4 if data.kind == "images" else 8))
     E, C = int(ensemble), data.n_classes
-    n_train, n_test = data.n_train, data.n_test
+    n_train, n_test, n_fit = data.n_train, data.n_test, data.n_fit
     workers = cores() if n_jobs == -1 else max(1, int(n_jobs))
     if not ranking:
         edits = 0
@@ -199,28 +241,31 @@ def estimate(
         edits = min(n_train, 8 * C + 64)
     else:
         edits = min(n_train, int(candidates)) if candidates else max(n_train, data.n_pool)  # add ranks the pool
-    n_fit = data.n_fit  # models train on the training rows and any pool rows
-    parts: list[tuple[str, int]] = []
+    rows = n_test if unit == "group" else min(n_test, int(kept_rows or 0))
+    parts: list[tuple[str, int]] = [("this process now (Python, its libraries, the data)", current_rss() if in_use is None else int(in_use))]
     # The baseline: every member on training and test rows (one more member to tell determinism), twice while gathered.
     parts.append(("baseline predictions", 2 * (E + 1) * (n_train + n_test) * C * itemsize))
+    unit_models = max(1, min(chunk, max(edits, 1)))
     if data.kind == "tabular":
-        width = one_hot_width(data.X_train) + 1
-        design = 2 * (n_fit + n_test) * width * 8  # the transformed table and its copy with a bias column
-        labels = 2 * min(chunk, max(edits, 1)) * n_fit * 8  # labels and weights of one unit's stacked models
-        parts.append((f"design matrices of {workers} worker{'s' if workers > 1 else ''} ({n_fit + n_test:,} rows x {width:,} columns)",
-                      workers * (design + labels)))
+        matrices, width, sparse = design_bytes(data)
+        kind = "sparse " if sparse else ""
+        # Built once per worker process; the build holds the transformed table and its copy with a bias column.
+        stacked = unit_models * n_fit * (STACKED_ROW_BYTES + C * (C > 2)) + 3 * PREDICT_BLOCK * unit_models * C * 8
+        parts.append((f"{kind}design matrices and one unit's stacked models, {workers} worker{'s' if workers > 1 else ''} "
+                      f"({n_fit + n_test:,} rows x {width:,} columns, {unit_models} models a unit)", workers * (2 * matrices + stacked)))
         if candidates:
             parts.append((f"influence Hessian ({width * C:,} parameters)", 3 * (width * C) ** 2 * 8))
     if ranking:
         what = "candidates" if candidates and unit != "group" else ("candidate groups" if unit == "group" else "training samples")
-        size = edits * E * n_test * C * itemsize
-        parts.append((f"counterfactual predictions ({edits:,} {what} x {E} members x {n_test:,} test rows x {C} classes x {itemsize} bytes)",
+        size = edits * E * (rows * C * itemsize + (1 + C) * 8)
+        parts.append((f"kept counterfactuals ({edits:,} {what} x {E} members x {rows:,} test rows x {C} classes x {itemsize} bytes)",
                       2 * size))  # gathered per unit, then copied into one array
     cache = 0
     if use_cache:
-        cache = (E + 1) * (n_train + n_test) * C * itemsize + edits * E * n_test * C * itemsize
+        cache = (E + 1) * (n_train + n_test) * C * itemsize + edits * E * (rows * C * itemsize + (1 + C) * 8)
     parts.sort(key=lambda p: -p[1])
-    return Estimate(sum(p[1] for p in parts), cache, (E + 1) + (edits + 1) * E, tuple(parts))
+    plan = "baseline" if not ranking else ("candidate groups" if unit == "group" else "candidates" if candidates else "exact")
+    return Estimate(sum(p[1] for p in parts), cache, (E + 1) + (edits + 1) * E, tuple(parts), plan)
 
 
 def check_budget(
@@ -235,16 +280,22 @@ def check_budget(
     cache_root: str | Path | None = None,
     chunk: int = DEFAULT_CHUNK,
     max_memory: int = DEFAULT_MAX_MEMORY,
+    kept_rows: int | None = None,
+    in_use: int | None = None,
 ) -> Estimate:
-    """Refuse, before anything is allocated, a run whose arrays exceed ``max_memory`` or whose cache
-    exceeds the free disk space; return the estimate otherwise. Checks :func:`check_data` first."""
+    """Refuse, before anything large is allocated, a run whose peak memory would exceed
+    ``max_memory`` or whose cache exceeds the free disk space; return the estimate otherwise.
+    Checks :func:`check_data` first."""
     check_data(data)
     est = estimate(data, ensemble=ensemble, ranking=ranking, candidates=candidates, unit=unit, n_jobs=n_jobs,
-                   use_cache=use_cache, chunk=chunk)
+                   use_cache=use_cache, chunk=chunk, kept_rows=kept_rows, in_use=in_use)
     if est.memory > max_memory:
         ways = []
-        if ranking and not candidates and unit == "sample" and est.parts[0][0].startswith("counterfactual"):
-            ways.append("use candidate mode to retrain only the top few hundred samples")
+        if ranking and not candidates and unit == "sample":
+            fewer = estimate(data, ensemble=ensemble, ranking=True, candidates=200, n_jobs=1, use_cache=use_cache, chunk=chunk,
+                             kept_rows=kept_rows, in_use=in_use)
+            ways.append(f"use candidate mode to retrain only the top few hundred samples (--candidates 200: about "
+                        f"{fewer.models:,} models, {format_bytes(fewer.memory)}), or run the exact ranking on a Dask cluster")
         ways += ["use fewer rows" + (" or fewer parallel jobs" if n_jobs != 1 else ""),
                  f"or raise the memory limit to at least {format_bytes(est.memory * 1.1)}"]
         raise BudgetError(f"this run needs {est.describe()}, over the {format_bytes(max_memory)} limit: {', '.join(ways)}")
@@ -269,14 +320,28 @@ def _free_space(path: Path) -> int | None:
 
 
 def check_run(data: Dataset, recipe: Any, config: Any, *, ranking: bool, unit: str = "sample",
-              max_memory: int = DEFAULT_MAX_MEMORY) -> Estimate:
+              max_memory: int | None = None, kept_rows: int | None = None) -> Estimate:
     """:func:`check_budget` for an analysis as the dashboard holds it: a recipe and a
-    :class:`~tda_core.engine.RunConfig`. Call it before ranking (``ranking=True``) or before the
-    baseline (``ranking=False``)."""
+    :class:`~tda_core.engine.RunConfig` (whose ``max_memory`` is the limit unless given). Call it
+    before ranking (``ranking=True``) or before the baseline (``ranking=False``)."""
     from .cache import cache_dir
 
     return check_budget(
         data, ensemble=config.ensemble, ranking=ranking, candidates=config.candidates, unit=unit, n_jobs=config.n_jobs,
         use_cache=config.use_cache, cache_root=cache_dir(config.cache_dir) if config.use_cache else None,
-        chunk=int(getattr(recipe, "chunk_size", DEFAULT_CHUNK)), max_memory=max_memory,
+        chunk=int(recipe.chunk_for(data)) if hasattr(recipe, "chunk_for") else DEFAULT_CHUNK,
+        max_memory=int(max_memory or getattr(config, "max_memory", DEFAULT_MAX_MEMORY)), kept_rows=kept_rows,
     )
+
+
+def ranking_plan(data: Dataset, recipe: Any, config: Any, error_rows: int, group_rows: int) -> tuple[str, Estimate]:
+    """The plan of an exact ranking that fits the budget: keep every test error's probabilities
+    (groups then switch freely), else only the group's rows; raises :class:`BudgetError` naming
+    the ways out (candidate mode, a cluster, a higher limit) when neither fits."""
+    try:
+        return "exact", check_run(data, recipe, config, ranking=True, kept_rows=error_rows)
+    except BudgetError:
+        if group_rows >= error_rows:
+            raise
+    est = check_run(data, recipe, config, ranking=True, kept_rows=group_rows)
+    return "exact, group rows", replace(est, plan="exact, group rows")

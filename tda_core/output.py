@@ -78,6 +78,7 @@ def attribution_json(analysis: Analysis, result: Attribution, started: float) ->
         "reliability_verdict": reliability_verdict(result.reliability),
         "deterministic": result.deterministic,
         "warnings": list(result.warnings),
+        "plan": analysis.plan,
         "estimates": None if estimates is None else {
             "method": estimates.method,
             "candidates": analysis.config.candidates,

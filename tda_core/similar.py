@@ -20,7 +20,7 @@ from scipy import stats
 
 from .attribution import Ranking, json_number
 from .exceptions import UsageError
-from .training_groups import standardised
+from .training_groups import nearest_distance, standardised
 
 if TYPE_CHECKING:
     from .analysis import Analysis
@@ -67,7 +67,7 @@ def distances(
     Z_train, Z_test = standardised(F_train, np.asarray(F_test, np.float64))
     Z = Z_train if F_candidates is None else standardised(F_train, np.asarray(F_candidates, np.float64))[1]
     chosen = Z_test[np.asarray(test_indices, dtype=np.int64)]
-    return np.sqrt(((Z[:, None, :] - chosen[None, :, :]) ** 2).sum(axis=-1)).min(axis=1)
+    return nearest_distance(Z, chosen)
 
 
 def similarity_spearman(distance: np.ndarray, ranking: Ranking) -> float | None:

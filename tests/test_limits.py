@@ -43,38 +43,66 @@ def test_format_bytes():
 
 def test_the_ranking_estimate_is_the_arithmetic_of_its_shapes():
     data = table(1000, 250, classes=4, levels=5)
-    est = limits.estimate(data, ensemble=3, ranking=True, n_jobs=1, use_cache=True, chunk=400)
-    counterfactual = 1000 * 3 * 250 * 4 * 8
-    assert dict(est.parts)[
-        "counterfactual predictions (1,000 training samples x 3 members x 250 test rows x 4 classes x 8 bytes)"] == 2 * counterfactual
+    est = limits.estimate(data, ensemble=3, ranking=True, n_jobs=1, use_cache=True, chunk=400, kept_rows=60, in_use=10**8)
+    kept = 1000 * 3 * (60 * 4 * 8 + (1 + 4) * 8)  # the kept rows' probabilities and the accuracy counts
+    parts = dict(est.parts)
+    assert parts["kept counterfactuals (1,000 training samples x 3 members x 60 test rows x 4 classes x 8 bytes)"] == 2 * kept
+    assert parts["this process now (Python, its libraries, the data)"] == 10**8
     width = 1 + 5 + 1  # x, five levels of c, the bias column
-    assert dict(est.parts)[f"design matrices of 1 worker (1,250 rows x {width} columns)"] == 2 * 1250 * width * 8 + 2 * 400 * 1000 * 8
-    assert dict(est.parts)["baseline predictions"] == 2 * 4 * 1250 * 4 * 8
-    assert est.memory == sum(size for _, size in est.parts)
-    assert est.cache == 4 * 1250 * 4 * 8 + counterfactual
+    stacked = 400 * 1000 * (11 + 4) + 3 * 2048 * 400 * 4 * 8
+    assert parts[f"design matrices and one unit's stacked models, 1 worker (1,250 rows x {width} columns, 400 models a unit)"] == (
+        2 * 1250 * width * 8 + stacked)
+    assert parts["baseline predictions"] == 2 * 4 * 1250 * 4 * 8
+    assert est.memory == sum(size for _, size in est.parts) and est.plan == "exact"
+    assert est.cache == 4 * 1250 * 4 * 8 + kept
     assert est.models == 4 + 1001 * 3
+    # The ranking grows with the kept rows, not with the test set.
+    assert limits.estimate(data, ensemble=3, ranking=True, kept_rows=6, in_use=0).memory < est.memory - 10**8
     baseline_only = limits.estimate(data, ensemble=3, ranking=False, use_cache=False)
-    assert baseline_only.cache == 0 and not any(w.startswith("counterfactual") for w, _ in baseline_only.parts)
+    assert baseline_only.cache == 0 and baseline_only.plan == "baseline" and not any(w.startswith("kept") for w, _ in baseline_only.parts)
     candidates = limits.estimate(data, ensemble=3, ranking=True, candidates=50)
-    assert any(w.startswith("counterfactual predictions (50 candidates") for w, _ in candidates.parts)
+    assert any(w.startswith("kept counterfactuals (50 candidates") for w, _ in candidates.parts) and candidates.plan == "candidates"
     assert any(w.startswith("influence Hessian (28 parameters)") for w, _ in candidates.parts)
+
+
+def test_a_wide_sparse_table_is_sized_as_sparse():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({f"c{j}": [f"l{v}" for v in rng.integers(0, 40, 500)] for j in range(10)} | {"y": ["a", "b"] * 250})
+    data = tabular_dataset(frame, frame.iloc[:100], "y")
+    matrices, width, sparse = limits.design_bytes(data)
+    assert sparse and width > 300 and matrices == 600 * 11 * 12 + 600 * 8
 
 
 def test_the_budget_refuses_with_the_number_and_the_way_out():
     data = table(4000, 1000)
-    est = limits.check_budget(data, ensemble=3, ranking=True)  # 2 x 4000 x 3 x 1000 x 2 x 8 = 384 MB: fine
+    est = limits.check_budget(data, ensemble=3, ranking=True, kept_rows=1000, in_use=0)  # 2 x 4000 x 3 x 1000 x 2 x 8 = 384 MB: fine
     assert est.memory < limits.DEFAULT_MAX_MEMORY
     with pytest.raises(BudgetError) as info:
-        limits.check_budget(data, ensemble=3, ranking=True, max_memory=256 * 2**20)
+        limits.check_budget(data, ensemble=3, ranking=True, max_memory=256 * 2**20, kept_rows=1000, in_use=0)
     message = str(info.value)
-    assert message.startswith("this run needs about 368 MiB of memory (largest: counterfactual predictions") and "over the 256 MiB limit: use candidate mode" in message
+    assert message.startswith("this run needs about 370 MiB of memory (largest: kept counterfactuals") and "over the 256 MiB limit: use candidate mode" in message
+    assert "(--candidates 200: about 607 models" in message and "or run the exact ranking on a Dask cluster" in message
     assert message.endswith("use fewer rows, or raise the memory limit to at least " + limits.format_bytes(est.memory * 1.1))
-    assert limits.check_budget(data, ensemble=3, ranking=True, candidates=100, max_memory=256 * 2**20).memory < 256 * 2**20
+    assert limits.check_budget(data, ensemble=3, ranking=True, candidates=100, max_memory=256 * 2**20, kept_rows=1000, in_use=0).memory < 256 * 2**20
+
+
+def test_the_plan_keeps_group_rows_where_every_error_does_not_fit(monkeypatch):
+    from tda_core.engine import RunConfig
+    from tda_core.recipes import LogisticSGDRecipe
+
+    monkeypatch.setattr(limits, "current_rss", lambda: 0)
+    data = table(4000, 1000)
+    config = RunConfig(ensemble=3, use_cache=False, max_memory=256 * 2**20)
+    assert limits.ranking_plan(data, LogisticSGDRecipe(), config, error_rows=100, group_rows=20)[0] == "exact"
+    plan, est = limits.ranking_plan(data, LogisticSGDRecipe(), config, error_rows=1000, group_rows=20)
+    assert plan == "exact, group rows" and est.plan == plan and est.memory < 256 * 2**20
+    with pytest.raises(BudgetError, match="use candidate mode"):
+        limits.ranking_plan(data, LogisticSGDRecipe(), config, error_rows=1000, group_rows=1000)
 
 
 def test_a_cache_larger_than_the_free_disk_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(limits, "_free_space", lambda path: 1000)
-    with pytest.raises(BudgetError, match=r"this run would write about [\d.]+ MiB to the cache in .*, which has 1000 bytes free"):
+    with pytest.raises(BudgetError, match=r"this run would write about [\d.]+ [KM]iB to the cache in .*, which has 1000 bytes free"):
         limits.check_budget(table(400, 100), ensemble=3, ranking=True, cache_root=tmp_path)
     limits.check_budget(table(400, 100), ensemble=3, ranking=True, cache_root=tmp_path, use_cache=False)
 
@@ -96,15 +124,17 @@ def test_run_numbers():
         limits.check_run_numbers(ensemble=3, seed=0, n_jobs=1, epochs=0)
 
 
-def test_check_run_takes_a_recipe_and_a_run_config(tmp_path):
+def test_check_run_takes_a_recipe_and_a_run_config(tmp_path, monkeypatch):
     from tda_core.engine import RunConfig
     from tda_core.recipes import LogisticSGDRecipe
 
+    monkeypatch.setattr(limits, "current_rss", lambda: 0)
     data = table(4000, 1000)
     config = RunConfig(ensemble=3, cache_dir=str(tmp_path))
-    est = limits.check_run(data, LogisticSGDRecipe(), config, ranking=True)
-    assert est == limits.estimate(data, ensemble=3, ranking=True, chunk=400)
+    est = limits.check_run(data, LogisticSGDRecipe(), config, ranking=True, kept_rows=1000)
+    assert est == limits.estimate(data, ensemble=3, ranking=True, chunk=400, kept_rows=1000)
     with pytest.raises(BudgetError, match=r"over the 256 MiB limit: use candidate mode"):
-        limits.check_run(data, LogisticSGDRecipe(), config, ranking=True, max_memory=256 * 2**20)
-    small = limits.check_run(data, LogisticSGDRecipe(), RunConfig(candidates=100, use_cache=False), ranking=True, max_memory=256 * 2**20)
+        limits.check_run(data, LogisticSGDRecipe(), config, ranking=True, max_memory=256 * 2**20, kept_rows=1000)
+    small = limits.check_run(data, LogisticSGDRecipe(), RunConfig(candidates=100, use_cache=False), ranking=True,
+                             max_memory=256 * 2**20, kept_rows=1000)
     assert small.cache == 0

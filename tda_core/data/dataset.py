@@ -20,6 +20,17 @@ import numpy as np
 from ..exceptions import DataError, UsageError, names, one_line
 
 
+def _content(features: Any) -> Any:
+    """What identifies a feature table cheaply: its column names, dtypes and a vectorised hash of
+    every row (pickling a 200,000-row table of text into joblib's hash took seconds)."""
+    import pandas as pd
+
+    if not isinstance(features, pd.DataFrame):
+        return features
+    rows = pd.util.hash_pandas_object(features, index=False).to_numpy()
+    return ([str(c) for c in features.columns], [str(t) for t in features.dtypes], rows)
+
+
 @dataclass(frozen=True, eq=False)
 class Dataset:
     """A train/test classification dataset with integer labels 0..C-1.
@@ -53,9 +64,9 @@ class Dataset:
 
     def __post_init__(self) -> None:
         if not self.fingerprint:
-            parts = (self.kind, self.X_train, self.y_train, self.X_test, self.y_test, self.classes)
+            parts = (self.kind, _content(self.X_train), self.y_train, _content(self.X_test), self.y_test, self.classes)
             if self.has_pool:  # a dataset without a pool keeps the key it always had
-                parts += (self.X_pool, self.y_pool)
+                parts += (_content(self.X_pool), self.y_pool)
             object.__setattr__(self, "fingerprint", joblib.hash(parts))
 
     @property

@@ -12,7 +12,12 @@ gradient dotted with that move.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import scipy.linalg
+import scipy.sparse as sp
+from scipy.sparse.linalg import LinearOperator, cg
 
 from ..actions import Action
 from ..metrics import Metric
@@ -39,17 +44,25 @@ def action_residuals(action: Action, proba: np.ndarray, labels: np.ndarray, new_
 
 def metric_gradient(X_test: np.ndarray, proba_test: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, metric: Metric) -> np.ndarray:
     """Gradient of the mean metric over the test rows w.r.t. theta (D, C)."""
-    return X_test.T @ metric.logit_gradient(proba_test, y_true, y_pred) / len(X_test)
+    return X_test.T @ metric.logit_gradient(proba_test, y_true, y_pred) / X_test.shape[0]
 
 
-def hessian(X: np.ndarray, proba: np.ndarray, weights: np.ndarray, alpha: float) -> np.ndarray:
-    """Hessian of the weighted mean cross-entropy plus the L2 term, (D*C, D*C)."""
+def hessian(X: Any, proba: np.ndarray, weights: np.ndarray, alpha: float) -> np.ndarray:
+    """Hessian of the weighted mean cross-entropy plus the L2 term, (D*C, D*C), as C*C BLAS (or
+    sparse) products ``X.T @ (s * X)``: no loop over rows x features^2 (a 4-index einsum took 13
+    minutes on census income). ``X`` is dense or ``scipy.sparse``."""
     n, d = X.shape
     c = proba.shape[1]
-    # Per-row curvature of the softmax: diag(p) - p p^T, (N, C, C).
-    curvature = proba[:, :, None] * (np.eye(c)[None] - proba[:, None, :])
-    h = np.einsum("n,ni,nj,nab->iajb", weights, X, X, curvature).reshape(d * c, d * c) / n
-    return h + alpha * np.eye(d * c)
+    h = np.empty((d, c, d, c))
+    for a in range(c):
+        for b in range(a, c):
+            # Per-row curvature of the softmax: p_a (delta_ab - p_b), weighted.
+            s = weights * proba[:, a] * ((a == b) - proba[:, b])
+            block = X.T @ (sp.diags(s) @ X) if sp.issparse(X) else X.T @ (s[:, None] * X)
+            block = np.asarray(block.todense() if sp.issparse(block) else block) / n
+            h[:, a, :, b] = block
+            h[:, b, :, a] = block.T
+    return h.reshape(d * c, d * c) + alpha * np.eye(d * c)
 
 
 def influence_estimates(
@@ -69,12 +82,33 @@ def influence_estimates(
     """Estimated change of the mean metric when the action is applied to each training row, or
     to each of ``X_rows``/``y_rows`` (pool rows for ``add``: their gradient terms, the training
     rows' Hessian)."""
-    n, d = X.shape
-    c = theta.shape[1]
-    proba = softmax_rows(X @ theta)
-    H = hessian(X, proba, np.ones(n), alpha)
-    g_metric = metric_gradient(X_test, softmax_rows(X_test @ theta), y_true, y_pred, metric)
-    direction = np.linalg.solve(H, g_metric.reshape(-1)).reshape(d, c)  # H^-1 grad metric, shared
+    n = X.shape[0]
+    proba = softmax_rows(np.asarray(X @ theta))
+    g_metric = np.asarray(metric_gradient(X_test, softmax_rows(np.asarray(X_test @ theta)), y_true, y_pred, metric))
+    direction = _solve(X, proba, alpha, g_metric)  # H^-1 grad metric, shared
     if X_rows is not None:
-        X, y, proba = X_rows, y_rows, softmax_rows(X_rows @ theta)
-    return np.einsum("nc,nc->n", action_residuals(action, proba, y, new_labels), X @ direction) / n
+        X, y, proba = X_rows, y_rows, softmax_rows(np.asarray(X_rows @ theta))
+    return np.einsum("nc,nc->n", action_residuals(action, proba, y, new_labels), np.asarray(X @ direction)) / n
+
+
+#: Parameters (D*C) up to which the Hessian is formed and solved directly; above, conjugate
+#: gradients on Hessian-vector products (MNIST pixels: 7,850 parameters, a 490 MB Hessian).
+DIRECT_SOLVE = 4096
+
+
+def _solve(X: Any, proba: np.ndarray, alpha: float, g: np.ndarray) -> np.ndarray:
+    """H^-1 g for the Hessian of the mean cross-entropy + alpha/2 |theta|^2 at ``proba``; g (D, C)."""
+    n, d = X.shape
+    c = proba.shape[1]
+    if d * c <= DIRECT_SOLVE:
+        H = hessian(X, proba, np.ones(n), alpha)
+        return scipy.linalg.solve(H, g.reshape(-1), assume_a="sym").reshape(d, c)
+
+    def hvp(v: np.ndarray) -> np.ndarray:
+        z = np.asarray(X @ v.reshape(d, c))  # (N, C)
+        s = proba * (z - (proba * z).sum(axis=1, keepdims=True))
+        return (np.asarray(X.T @ s) / n + alpha * v.reshape(d, c)).reshape(-1)
+
+    op = LinearOperator((d * c, d * c), matvec=hvp, dtype=np.float64)
+    x, _ = cg(op, g.reshape(-1), rtol=1e-10, maxiter=1000)
+    return x.reshape(d, c)

@@ -24,6 +24,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from ..actions import Action, Edit
+from ..counterfactuals import summarize
 from ..data.dataset import Dataset
 from ..exceptions import ModelError
 from ..metrics import Metric
@@ -62,6 +63,11 @@ class Recipe(BaseEstimator, abc.ABC):
     def chunk_size(self) -> int:
         """Edits per unit of cached work; larger for recipes that train a batch at once."""
         return 16
+
+    def chunk_for(self, data: Dataset) -> int:
+        """Edits per unit for ``data``: :attr:`chunk_size`, fewer where a unit's stacked arrays
+        would grow past a bounded size (recipes that stack models over the rows say so)."""
+        return self.chunk_size
 
     @property
     def checkpoint_epochs(self) -> tuple[int, ...]:
@@ -119,6 +125,16 @@ class Recipe(BaseEstimator, abc.ABC):
         (len(edits), members_per_run, n_eval, n_classes), float64 (float32 for networks,
         which compute in float32). ``eval_on="train+test"`` evaluates the training rows first."""
 
+    def fit_summary(
+        self, data: Dataset, edits: Sequence[Edit], seed: int, rows: np.ndarray, start: Start | None = None
+    ) -> dict[str, np.ndarray]:
+        """What a ranking keeps of the models :meth:`fit_predict` trains on the test set
+        (:func:`tda_core.counterfactuals.summarize`: the test rows ``rows``' probabilities and the
+        counts of correct predictions). Recipes that can predict in blocks override it, so that a
+        unit never holds every test probability of every model at once."""
+        proba = self.fit_predict(data, edits, seed, "test", start)
+        return summarize(proba, data.y_test, rows, data.n_classes)
+
     def estimate_effects(
         self,
         data: Dataset,
@@ -138,21 +154,21 @@ class Recipe(BaseEstimator, abc.ABC):
     def representation(self, data: Dataset, seed: int, start: Start | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Features of the training and test rows in which "near" means "similar to the model"
         (candidate groups). Default: the standard tabular preprocessing."""
-        from .preprocessing import tabular_preprocessor
+        from .design import dense, design
 
         if data.kind != "tabular":
             raise ModelError(f"{self.display_name} has no representation for {data.kind} data")
-        prep = tabular_preprocessor().fit(data.X_train)
-        return np.asarray(prep.transform(data.X_train), np.float64), np.asarray(prep.transform(data.X_test), np.float64)
+        made = design(data)  # built once per process; the bias column is no feature
+        return dense(made.train()[:, :-1]), dense(made.test[:, :-1])
 
     def pool_representation(self, data: Dataset, seed: int, start: Start | None = None) -> np.ndarray:
         """The pool rows in the space of :meth:`representation` (similar pool samples).
         Default: the standard tabular preprocessing fitted on the training rows."""
-        from .preprocessing import tabular_preprocessor
+        from .design import dense, design
 
         if data.kind != "tabular":
             raise ModelError(f"{self.display_name} has no representation for {data.kind} data")
-        return np.asarray(tabular_preprocessor().fit(data.X_train).transform(data.X_pool), np.float64)
+        return dense(design(data).pool()[:, :-1])
 
     def fingerprint(self) -> str:
         """A hash of everything that changes what the recipe trains (it keys the cache)."""
@@ -178,12 +194,21 @@ def eval_features(data: Dataset, eval_on: EvalOn) -> Any:
     return np.concatenate([data.X_train, data.X_test])
 
 
-def edited_arrays(data: Dataset, edits: Sequence[Edit]) -> tuple[np.ndarray, np.ndarray]:
+def edited_arrays(data: Dataset, edits: Sequence[Edit], compact: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Labels and weights (B, n_fit) of every edit over the fit rows (training rows, then pool
-    rows at weight 0 unless added), for recipes that train them stacked."""
+    rows at weight 0 unless added), for recipes that train them stacked. ``compact``: labels as
+    int16 and weights as float32 where that holds them exactly (0, 1, 10 do), a third of the
+    memory on a large table."""
     y, w = data.y_fit, data.fit_weights()
-    edited = [e.apply(y, w, data.n_train) for e in edits]
-    return np.stack([y for y, _ in edited]), np.stack([w for _, w in edited])
+    label_type = np.int16 if compact and data.n_classes < 2**15 else y.dtype
+    Y = np.empty((len(edits), len(y)), dtype=label_type)
+    W = np.empty((len(edits), len(y)), dtype=np.float32 if compact else np.float64)
+    for k, e in enumerate(edits):  # one edit's full-length copy at a time
+        Y[k], weights = e.apply(y, w, data.n_train)
+        if W.dtype != weights.dtype and not np.array_equal(weights.astype(W.dtype), weights):
+            W = W.astype(np.float64)  # a weight float32 cannot hold exactly: keep float64
+        W[k] = weights
+    return Y, W
 
 
 def pool_batches(n_pool: int, n_batches: int, seed: int, epochs: int) -> np.ndarray:

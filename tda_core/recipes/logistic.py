@@ -21,12 +21,13 @@ from typing import Any
 import numpy as np
 
 from ..actions import Action, Edit
+from ..counterfactuals import merge, summarize
 from ..data.dataset import Dataset
 from ..estimates.influence import influence_estimates
 from ..exceptions import ModelError
 from ..metrics import Metric
-from .base import EvalOn, Recipe, Start, edited_arrays, eval_features, pool_batches, with_pool_rows
-from .preprocessing import tabular_preprocessor
+from .base import EvalOn, Recipe, Start, edited_arrays, pool_batches, with_pool_rows
+from .design import dense, design, with_bias
 
 
 def _softmax(z: np.ndarray, axis: int) -> np.ndarray:
@@ -38,8 +39,18 @@ def _softmax(z: np.ndarray, axis: int) -> np.ndarray:
     return z
 
 
+#: Bytes of one unit's stacked labels, weights and targets (a unit of 400 models on census income
+#: held 2.5 GB of them in float64); and what each model needs per fit row: int16 label, float32
+#: weight, the boolean target, and the float32 weight's transposed copy.
+UNIT_BYTES = 256 * 2**20
+MODEL_ROW_BYTES = 11
+MIN_CHUNK = 16
+#: Training rows made dense at once from a sparse design matrix: whole batches of an epoch's order.
+BLOCK_ROWS = 4096
+
+
 def train_averaged_sgd(
-    X: np.ndarray,
+    X: Any,
     Y: np.ndarray,
     W: np.ndarray,
     n_classes: int,
@@ -53,12 +64,15 @@ def train_averaged_sgd(
     """Train B multinomial logistic regressions at once; return averaged weights (D, C, B)
     (for two classes, the equivalent weights with theta_0 = 0).
 
-    ``X`` (N, D) holds the features with a bias column; ``Y`` (B, N) the labels and ``W``
-    (B, N) the sample weights of each model. All models share the seed's initialisation
-    and mini-batch order. Loss: weighted cross-entropy per batch divided by its number of
-    training rows + alpha/2 * |theta|^2. Rows from ``n_train`` on (default: none) are pool
-    rows: they join batches as :func:`~tda_core.recipes.base.pool_batches` says, and only
-    where some model gives them a weight.
+    ``X`` (N, D) holds the features with a bias column, dense or ``scipy.sparse`` (CSR); ``Y``
+    (B, N) the labels and ``W`` (B, N) the sample weights of each model. All models share the
+    seed's initialisation and mini-batch order. Loss: weighted cross-entropy per batch divided by
+    its number of training rows + alpha/2 * |theta|^2. Rows from ``n_train`` on (default: none)
+    are pool rows: they join batches as :func:`~tda_core.recipes.base.pool_batches` says, and
+    only where some model gives them a weight.
+
+    Each epoch's permuted rows are made dense a block of whole batches at a time, so a sparse
+    table is never dense in full and a batch is a view, not a gather.
     """
     rng = np.random.default_rng(seed)
     n = X.shape[0] if n_train is None else int(n_train)
@@ -72,37 +86,49 @@ def train_averaged_sgd(
     k = 1 if binary else n_classes
     # Parameters laid out (D, K, B): each step is one matrix product for all models.
     theta = np.broadcast_to(init[:, 1:] - init[:, :1] if binary else init, (d, k, b)).copy()
+    flat = theta.reshape(d, -1)
     average = np.zeros_like(theta)
+    # Targets as booleans and weights in their own (compact) dtype: a batch's residual is float64
+    # either way, and a large table's stacked arrays take a fraction of the memory.
     if binary:
-        targets = (Y.T == 1)[:, None, :].astype(np.float64)  # (N, 1, B)
+        targets = np.ascontiguousarray((Y.T == 1)[:, None, :])  # (N, 1, B)
     else:
-        targets = (Y.T[:, None, :] == np.arange(n_classes)[None, :, None]).astype(np.float64)  # (N, C, B)
+        targets = np.ascontiguousarray(Y.T[:, None, :] == np.arange(n_classes)[None, :, None])  # (N, C, B)
     weights = np.ascontiguousarray(W.T)[:, None, :]  # (N, 1, B)
     data_scale = 2.0 if binary else 1.0
     steps_per_epoch = -(-n // batch_size)
     average_from = (epochs // 2) * steps_per_epoch
     active = np.flatnonzero(W[:, n:].any(axis=0))  # pool rows some model adds
     placement = pool_batches(X.shape[0] - n, steps_per_epoch, seed, epochs)
+    block = max(1, BLOCK_ROWS // batch_size) * batch_size
     step = 0
-    for epoch in range(epochs):
-        order = rng.permutation(n)
-        for number, start in enumerate(range(0, n, batch_size)):
-            batch = order[start : start + batch_size]
-            idx = with_pool_rows(batch, number, placement[epoch], active, n)
-            xb = X[idx]
-            z = (xb @ theta.reshape(d, -1)).reshape(len(idx), k, b)
-            residual = _sigmoid(z) if binary else _softmax(z, axis=1)
-            residual -= targets[idx]
-            residual *= weights[idx]
-            grad = (xb.T @ residual.reshape(len(idx), -1)).reshape(d, k, b)
-            grad *= learning_rate * data_scale / len(batch)
-            theta *= 1.0 - learning_rate * alpha  # the L2 term's step
-            theta -= grad
-            if step >= average_from:
-                np.subtract(theta, average, out=grad)
-                grad /= step - average_from + 1
-                average += grad
-            step += 1
+    with np.errstate(over="ignore"):
+        for epoch in range(epochs):
+            order = rng.permutation(n)
+            for first in range(0, n, block):
+                rows = order[first : first + block]
+                x_block, t_block, w_block = dense(X[rows]), targets[rows], weights[rows]
+                for start in range(0, len(rows), batch_size):
+                    number = (first + start) // batch_size
+                    size = min(batch_size, len(rows) - start)
+                    idx = with_pool_rows(rows[start : start + size], number, placement[epoch], active, n)
+                    if len(idx) == size:  # no pool row joins: views of the block
+                        xb, tb, wb = x_block[start : start + size], t_block[start : start + size], w_block[start : start + size]
+                    else:
+                        xb, tb, wb = dense(X[idx]), targets[idx], weights[idx]
+                    z = (xb @ flat).reshape(len(idx), k, b)
+                    residual = _sigmoid(z) if binary else _softmax(z, axis=1)
+                    residual -= tb
+                    residual *= wb
+                    grad = (xb.T @ residual.reshape(len(idx), -1)).reshape(d, k, b)
+                    grad *= learning_rate * data_scale / size
+                    theta *= 1.0 - learning_rate * alpha  # the L2 term's step
+                    theta -= grad
+                    if step >= average_from:
+                        np.subtract(theta, average, out=grad)
+                        grad /= step - average_from + 1
+                        average += grad
+                    step += 1
     if binary:
         return np.concatenate([np.zeros_like(average), average], axis=1)  # (D, 2, B)
     return average
@@ -110,19 +136,34 @@ def train_averaged_sgd(
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     """In-place logistic function."""
-    with np.errstate(over="ignore"):
-        np.negative(z, out=z)
-        np.exp(z, out=z)
+    np.negative(z, out=z)
+    np.exp(z, out=z)  # overflow gives inf, whose reciprocal is the right 0 (callers silence the warning)
     z += 1.0
     np.reciprocal(z, out=z)
     return z
 
 
-def predict_proba(X: np.ndarray, theta: np.ndarray) -> np.ndarray:
-    """Probabilities (B, N, C) of the models ``theta`` (D, C, B) on features ``X`` (N, D)."""
+def predict_proba(X: Any, theta: np.ndarray) -> np.ndarray:
+    """Probabilities (B, N, C) of the models ``theta`` (D, C, B) on features ``X`` (N, D), dense or sparse."""
     d, c, b = theta.shape
-    proba = _softmax((X @ theta.reshape(d, -1)).reshape(len(X), c, b), axis=1)
+    proba = _softmax(np.asarray(X @ theta.reshape(d, -1)).reshape(X.shape[0], c, b), axis=1)
     return proba.transpose(2, 0, 1)
+
+
+#: Test rows predicted at once when a unit summarises its models (bounds a unit's memory).
+PREDICT_ROWS = 2048
+
+
+def summarize_models(X_test: Any, y_test: np.ndarray, theta: np.ndarray, rows: np.ndarray, n_classes: int) -> dict[str, np.ndarray]:
+    """:func:`tda_core.counterfactuals.summarize` of the models ``theta`` (D, C, B), predicted a
+    block of test rows at a time, so that B x n_test x C probabilities never exist at once."""
+    parts = []
+    for first in range(0, X_test.shape[0], PREDICT_ROWS):
+        last = min(first + PREDICT_ROWS, X_test.shape[0])
+        kept = rows[(rows >= first) & (rows < last)] - first
+        proba = predict_proba(X_test[first:last], theta)[:, None]  # (B, 1, block, C)
+        parts.append(summarize(proba, y_test[first:last], kept, n_classes))
+    return merge(parts)
 
 
 class LogisticSGDRecipe(Recipe):
@@ -145,6 +186,12 @@ class LogisticSGDRecipe(Recipe):
     def chunk_size(self) -> int:
         return 400
 
+    def chunk_for(self, data: Dataset) -> int:
+        # Each stacked model holds its labels, weights and targets over the fit rows (11 bytes a
+        # row, :func:`edited_arrays` compact): at most UNIT_BYTES of them in one unit.
+        per_model = max(1, data.n_fit) * (MODEL_ROW_BYTES + data.n_classes * (data.n_classes > 2))
+        return int(min(self.chunk_size, max(MIN_CHUNK, UNIT_BYTES // per_model)))
+
     def validate(self, data: Dataset) -> None:
         if data.kind != "tabular":
             raise ModelError(f"logistic-sgd trains on tables, not {data.kind} data")
@@ -155,15 +202,14 @@ class LogisticSGDRecipe(Recipe):
             raise ModelError("learning_rate must be positive and alpha not negative")
 
     @staticmethod
-    def _design(prep: Any, X: Any) -> np.ndarray:
-        Xt = np.asarray(prep.transform(X), dtype=np.float64)
-        return np.hstack([Xt, np.ones((Xt.shape[0], 1))])
+    def _design(prep: Any, X: Any) -> Any:
+        return with_bias(prep.transform(X))
 
     def baseline_theta(self, data: Dataset, seed: int) -> np.ndarray:
         """The seed's model on the unedited set, weights (D + 1, C) with the bias row last: the
         training of :meth:`fit_predict` (one model: callers run it as engine work)."""
         self.validate(data)
-        X = self._design(tabular_preprocessor().fit(data.X_train), data.X_train)
+        X = design(data).train()
         return self._train(X, data.y_train[None], np.ones((1, data.n_train)), data.n_classes, seed)[:, :, 0]
 
     def estimate_effects(
@@ -180,30 +226,35 @@ class LogisticSGDRecipe(Recipe):
         """Influence-function estimate of each training sample's (for ``add``: each pool sample's)
         effect on the mean metric, around the seed's baseline model (trained here: one model,
         counted by the engine)."""
-        prep = tabular_preprocessor().fit(data.X_train)
-        X = self._design(prep, data.X_train)
-        X_test = self._design(prep, data.X_test.iloc[test_indices])
+        made = design(data)
         theta = self.baseline_theta(data, seed)
-        rows = (self._design(prep, data.X_pool), data.y_pool) if action.on_pool else (None, None)
+        rows = (made.pool(), data.y_pool) if action.on_pool else (None, None)
         return influence_estimates(
-            X, data.y_train, theta, float(self.alpha), action, new_labels, X_test, data.y_test[test_indices], y_pred, metric,
-            *rows,
+            made.train(), data.y_train, theta, float(self.alpha), action, new_labels, made.test[np.asarray(test_indices)],
+            data.y_test[test_indices], y_pred, metric, *rows,
         )
 
-    def _train(self, X: np.ndarray, Y: np.ndarray, W: np.ndarray, n_classes: int, seed: int, n_train: int | None = None) -> np.ndarray:
+    def _train(self, X: Any, Y: np.ndarray, W: np.ndarray, n_classes: int, seed: int, n_train: int | None = None) -> np.ndarray:
         return train_averaged_sgd(
             X, Y, W, n_classes, seed, int(self.epochs), int(self.batch_size), float(self.learning_rate), float(self.alpha),
             n_train,
         )
 
+    def _fit_edits(self, data: Dataset, edits: Sequence[Edit], seed: int) -> np.ndarray:
+        self.validate(data)
+        # The preprocessing is fitted on the training features without labels (not the pool):
+        # one design matrix serves every counterfactual.
+        Y, W = edited_arrays(data, edits, compact=True)
+        return self._train(design(data).fit, Y, W, data.n_classes, seed, data.n_train)
+
     def fit_predict(
         self, data: Dataset, edits: Sequence[Edit], seed: int, eval_on: EvalOn = "test", start: Start | None = None
     ) -> np.ndarray:
-        self.validate(data)
-        # Fitted on the training features without labels (not the pool): shared by every counterfactual.
-        prep = tabular_preprocessor().fit(data.X_train)
-        X = self._design(prep, data.X_fit)
-        X_eval = self._design(prep, eval_features(data, eval_on))
-        Y, W = edited_arrays(data, edits)
-        theta = self._train(X, Y, W, data.n_classes, seed, data.n_train)
-        return predict_proba(X_eval, theta)[:, None]
+        theta = self._fit_edits(data, edits, seed)
+        return predict_proba(design(data).eval_rows(eval_on), theta)[:, None]
+
+    def fit_summary(
+        self, data: Dataset, edits: Sequence[Edit], seed: int, rows: np.ndarray, start: Start | None = None
+    ) -> dict[str, np.ndarray]:
+        theta = self._fit_edits(data, edits, seed)
+        return summarize_models(design(data).test, data.y_test, theta, rows, data.n_classes)

@@ -16,8 +16,10 @@ def test_the_demos_are_listed():
     assert {name: (d.name, d.kind) for name, d in DEMOS.items()} == {
         "credit": ("credit", "tabular"),
         "digits": ("digits", "images"),
+        "census": ("census", "tabular"),
     }
-    with pytest.raises(UsageError, match="unknown demo 'iris': choose one of credit, digits"):
+    assert DEMOS["census"].candidates == 200 and DEMOS["credit"].candidates is None
+    with pytest.raises(UsageError, match="unknown demo 'iris': choose one of credit, digits, census"):
         load_demo("iris")
 
 

