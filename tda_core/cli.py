@@ -304,15 +304,22 @@ def check_budget(args: argparse.Namespace, data, recipe, ranking: bool):
         return limits.check_budget(
             data, ensemble=args.ensemble, ranking=ranking, candidates=args.candidates,
             unit=getattr(args, "unit", "sample"), n_jobs=args.n_jobs, use_cache=not args.no_cache,
-            cache_root=None if args.no_cache else cache_dir(args.cache_dir), chunk=getattr(recipe, "chunk_size", 16),
-            max_memory=args.max_memory_bytes,
+            cache_root=None if args.no_cache else cache_dir(args.cache_dir), chunk=recipe.chunk_for(data),
+            max_memory=args.max_memory_bytes, network_bytes=limits.network_training_bytes(data, recipe),
         )
     except BudgetError as exc:
-        message = re.sub(r"raise the memory limit to at least ([\d.,]+ \w+)", r"raise the limit with --max-memory \1", str(exc))
-        for words, flag in (("use candidate mode", "--candidates N"), ("choose another cache folder", "--cache-dir DIR"),
-                            ("run without the cache", "--no-cache")):
+        raise BudgetError(budget_in_flags(str(exc))) from None
+
+
+def budget_in_flags(message: str) -> str:
+    """A budget refusal with its ways out named as this command line's flags (once: a message that
+    names them already is left as it is)."""
+    message = re.sub(r"raise the memory limit to at least ([\d.,]+ \w+)", r"raise the limit with --max-memory \1", message)
+    for words, flag in (("use candidate mode", "--candidates N"), ("choose another cache folder", "--cache-dir DIR"),
+                        ("run without the cache", "--no-cache")):
+        if f"({flag})" not in message:
             message = message.replace(words, f"{words} ({flag})")
-        raise BudgetError(message) from None
+    return message
 
 
 def run_config(args: argparse.Namespace):
@@ -719,6 +726,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with quiet_warnings():
             return COMMANDS[args.command](args)
+    except BudgetError as exc:  # also those an analysis raises once the baseline's errors are known
+        return _fail(budget_in_flags(str(exc)))
     except TDAError as exc:
         return _fail(str(exc))
     except BrokenPipeError:  # output piped into head & co.

@@ -225,12 +225,15 @@ def estimate(
     itemsize: int | None = None,
     kept_rows: int | None = None,
     in_use: int | None = None,
+    network_bytes: int = 0,
 ) -> Estimate:
     """The peak memory and the cache of a run: the baseline (``ranking=False``, as ``errors``), or
     the baseline and a ranking of every training sample (or of ``candidates``, or of candidate
     groups). A ranking keeps ``kept_rows`` test rows of every counterfactual
     (:mod:`tda_core.counterfactuals`; None: not known before the baseline, counted as none).
-    ``in_use``: bytes the process holds already (default: its resident memory now)."""
+    ``in_use``: bytes the process holds already (default: its resident memory now).
+    ``network_bytes``: what one worker's network training holds (``TorchRecipe.training_bytes``:
+    parameters, gradients, optimiser state, activations, measured)."""
     itemsize = int(itemsize or (4 if data.kind == "images" else 8))
     E, C = int(ensemble), data.n_classes
     n_train, n_test, n_fit = data.n_train, data.n_test, data.n_fit
@@ -255,6 +258,9 @@ def estimate(
                       f"({n_fit + n_test:,} rows x {width:,} columns, {unit_models} models a unit)", workers * (2 * matrices + stacked)))
         if candidates:
             parts.append((f"influence Hessian ({width * C:,} parameters)", 3 * (width * C) ** 2 * 8))
+    if network_bytes:
+        parts.append((f"network training of {workers} worker{'s' if workers > 1 else ''} (parameters, gradients, optimiser "
+                      "state, activations)", workers * int(network_bytes)))
     if ranking:
         what = "candidates" if candidates and unit != "group" else ("candidate groups" if unit == "group" else "training samples")
         size = edits * E * (rows * C * itemsize + (1 + C) * 8)
@@ -282,13 +288,14 @@ def check_budget(
     max_memory: int = DEFAULT_MAX_MEMORY,
     kept_rows: int | None = None,
     in_use: int | None = None,
+    network_bytes: int = 0,
 ) -> Estimate:
     """Refuse, before anything large is allocated, a run whose peak memory would exceed
     ``max_memory`` or whose cache exceeds the free disk space; return the estimate otherwise.
     Checks :func:`check_data` first."""
     check_data(data)
     est = estimate(data, ensemble=ensemble, ranking=ranking, candidates=candidates, unit=unit, n_jobs=n_jobs,
-                   use_cache=use_cache, chunk=chunk, kept_rows=kept_rows, in_use=in_use)
+                   use_cache=use_cache, chunk=chunk, kept_rows=kept_rows, in_use=in_use, network_bytes=network_bytes)
     if est.memory > max_memory:
         ways = []
         if ranking and not candidates and unit == "sample":
@@ -296,6 +303,8 @@ def check_budget(
                              kept_rows=kept_rows, in_use=in_use)
             ways.append(f"use candidate mode to retrain only the top few hundred samples (--candidates 200: about "
                         f"{fewer.models:,} models, {format_bytes(fewer.memory)}), or run the exact ranking on a Dask cluster")
+        if est.parts[0][0].startswith("network training"):
+            ways.append("use head mode (--mode head) or a smaller --image-size")
         ways += ["use fewer rows" + (" or fewer parallel jobs" if n_jobs != 1 else ""),
                  f"or raise the memory limit to at least {format_bytes(est.memory * 1.1)}"]
         raise BudgetError(f"this run needs {est.describe()}, over the {format_bytes(max_memory)} limit: {', '.join(ways)}")
@@ -331,7 +340,15 @@ def check_run(data: Dataset, recipe: Any, config: Any, *, ranking: bool, unit: s
         use_cache=config.use_cache, cache_root=cache_dir(config.cache_dir) if config.use_cache else None,
         chunk=int(recipe.chunk_for(data)) if hasattr(recipe, "chunk_for") else DEFAULT_CHUNK,
         max_memory=int(max_memory or getattr(config, "max_memory", DEFAULT_MAX_MEMORY)), kept_rows=kept_rows,
+        network_bytes=network_training_bytes(data, recipe),
     )
+
+
+def network_training_bytes(data: Dataset, recipe: Any) -> int:
+    """A network recipe's measured training memory (0 for recipes that train no network); a
+    network that cannot even take one batch here is the recipe's own error, raised when it trains."""
+    measure = getattr(recipe, "training_bytes", None)
+    return int(measure(data)) if callable(measure) else 0
 
 
 def ranking_plan(data: Dataset, recipe: Any, config: Any, error_rows: int, group_rows: int) -> tuple[str, Estimate]:

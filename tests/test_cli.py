@@ -302,7 +302,7 @@ def test_skops_model_is_used_as_the_training_recipe(tmp_path, capsys):
 
 def test_demos_and_an_interruption(tmp_path, capsys, monkeypatch):
     code, out, _ = run("demos", cache=tmp_path, capsys=capsys)
-    assert code == 0 and [line.split()[0] for line in out.splitlines()] == ["credit", "digits"]
+    assert code == 0 and [line.split()[0] for line in out.splitlines()] == ["credit", "digits", "census"]
 
     def interrupted(args):
         raise KeyboardInterrupt

@@ -138,3 +138,29 @@ def test_check_run_takes_a_recipe_and_a_run_config(tmp_path, monkeypatch):
     small = limits.check_run(data, LogisticSGDRecipe(), RunConfig(candidates=100, use_cache=False), ranking=True,
                              max_memory=256 * 2**20, kept_rows=1000)
     assert small.cache == 0
+
+
+@pytest.mark.slow
+def test_a_network_budget_counts_what_training_allocates(monkeypatch):
+    """Parameters, gradients, AdamW state and the activations saved for backward, measured by one
+    forward/backward pass, for every network a unit stacks; refused before training when over."""
+    import torch
+
+    from tda_core.data.demos import load_digits
+    from tda_core.engine import RunConfig
+    from tda_core.recipes.torch.recipe import default_image_recipe
+
+    data = load_digits(train_per_class=2, test_per_class=1, pool_per_class=0)
+    full, head = default_image_recipe(), default_image_recipe(mode="head")
+    params = sum(p.numel() for p in full.build(10, data.X_train.shape[1:]).parameters()) * 4
+    saved = []
+    model = full.build(10, data.X_train.shape[1:])
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel() * 4) or t, lambda t: t):
+        model(torch.zeros((20, *data.X_train.shape[1:]))).sum().backward()  # 20 training images: one batch
+    assert full.training_bytes(data) == full.chunk_size * (4 * params + 2 * sum(saved))
+    assert head.training_bytes(data) < full.training_bytes(data) / full.chunk_size
+    monkeypatch.setattr(limits, "current_rss", lambda: 0)
+    est = limits.check_run(data, full, RunConfig(use_cache=False), ranking=False)
+    assert dict(est.parts)["network training of 1 worker (parameters, gradients, optimiser state, activations)"] == full.training_bytes(data)
+    with pytest.raises(BudgetError, match=r"largest: network training .* use head mode \(--mode head\) or a smaller --image-size"):
+        limits.check_run(data, full, RunConfig(use_cache=False), ranking=False, max_memory=64 * 2**20)

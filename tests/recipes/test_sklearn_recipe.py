@@ -99,7 +99,7 @@ def test_upweight_duplicates_rows_where_a_step_takes_no_weight(credit):
     forest = make_pipeline(tabular_preprocessor(), RandomForestClassifier(n_estimators=3))
     recipe = SklearnRecipe(forest)
     assert not recipe.weights_routed
-    assert recipe.upweight_note == "OneHotEncoder, SimpleImputer take no sample_weight, so upweighting duplicates the rows instead"
+    assert recipe.upweight_note == "CategoryCodes, OneHotEncoder, SimpleImputer take no sample_weight, so upweighting duplicates the rows instead"
     got = recipe.fit_predict(credit, [ACTIONS["upweight"].edit([3])], seed=2)[0, 0]
     rows = np.concatenate([np.arange(credit.n_train), np.full(9, 3)])
     rows.sort()
@@ -163,7 +163,7 @@ def test_names_steps_and_fingerprints():
     recipe = SklearnRecipe(lbfgs())
     assert recipe.display_name == "LogisticRegression" and SklearnRecipe(lbfgs(), name="mine").display_name == "mine"
     assert [type(s).__name__ for s in fitted_steps(make_pipeline(tabular_preprocessor(), SVC()))] == [
-        "SimpleImputer", "StandardScaler", "SimpleImputer", "OneHotEncoder", "SVC"]
+        "SimpleImputer", "StandardScaler", "CategoryCodes", "OneHotEncoder", "SVC"]
     assert recipe.fingerprint() == SklearnRecipe(lbfgs()).fingerprint() == clone(recipe).fingerprint()
     assert SklearnRecipe(lbfgs(), name="other").fingerprint() == recipe.fingerprint()  # the name trains nothing
     assert SklearnRecipe(lbfgs(C=2.0)).fingerprint() != recipe.fingerprint()

@@ -255,6 +255,42 @@ class TorchRecipe(Recipe):
             model.load_state_dict(dict(self.initial_state), strict=False)
         return model
 
+    def training_bytes(self, data: Dataset) -> int:
+        """Bytes one unit's training holds, measured before anything trains: the network's
+        parameters, gradients and AdamW's two states, and the activations autograd saves for the
+        backward pass of one mini-batch (read off one forward pass through
+        ``saved_tensors_hooks``), for every network a unit trains at once. Head mode trains linear
+        heads on frozen features: the feature network's forward pass is what it holds."""
+        import torch
+
+        X_train, _ = self.arrays(data)
+        model = self.build(data.n_classes, X_train.shape[1:], 0)
+        saved = [0]
+
+        def pack(t: torch.Tensor) -> torch.Tensor:
+            saved[0] += t.numel() * t.element_size()
+            return t
+
+        batch = torch.zeros((min(int(self.batch_size), max(1, data.n_train)), *X_train.shape[1:]), dtype=torch.float32)
+        params = sum(p.numel() * p.element_size() for p in model.parameters())
+        if self.mode == "head":  # features under no_grad: the largest activation (and its input) at a time
+            largest = [0]
+
+            def keep(module: torch.nn.Module, inputs: Any, output: Any) -> None:
+                if isinstance(output, torch.Tensor):
+                    largest[0] = max(largest[0], output.numel() * output.element_size())
+
+            handles = [m.register_forward_hook(keep) for m in model.modules()]
+            with torch.no_grad():
+                model(batch)
+            for h in handles:
+                h.remove()
+            return int(params + 3 * largest[0])
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            model(batch).sum().backward()
+        stacked = self.chunk_size if self._batchable else 1
+        return int(stacked * (4 * params + 2 * saved[0]))  # 2x: the saved tensors and their gradients
+
     @staticmethod
     def arrays(data: Dataset) -> tuple[np.ndarray, np.ndarray]:
         """Training and test inputs as float32 arrays (tables: the standard preprocessing,
