@@ -171,14 +171,14 @@ class Analysis:
         kept = self._kept.get(action, [])
         return bool(kept) and (group is None or any(c.covers(group.test_indices) for c in kept))
 
-    def kept_rows(self, group: ErrorGroup | None = None) -> np.ndarray:
+    def kept_rows(self, group: ErrorGroup | None = None, on_pool: bool = False) -> np.ndarray:
         """The test rows whose probabilities a ranking keeps (shared/DESIGN.md, "Scale and
         memory"): every test error of the baseline and the group's test samples, so that the
         metric, the size and the error group switch without retraining; only the group's test
         samples when that union would not fit the memory budget (a new group then retrains)."""
         tests = np.unique(np.asarray(group.test_indices if group is not None else [], dtype=np.int64))
         wanted = np.union1d(self.errors.error_indices, tests).astype(np.int64)
-        self.plan, _ = ranking_plan(self.data, self.recipe, self.config, len(wanted), len(tests))
+        self.plan, _ = ranking_plan(self.data, self.recipe, self.config, len(wanted), len(tests), on_pool)
         return wanted if self.plan == "exact" else tests
 
     def counterfactuals(self, action: str | Action, group: ErrorGroup | None = None, progress: ProgressCallback | None = None) -> Counterfactuals:
@@ -194,7 +194,7 @@ class Analysis:
             targets = self.baseline.relabel_targets
             n = self.data.n_pool if action.on_pool else self.data.n_train
             edits = [action.edit([i], targets) for i in range(n)]
-            kept = self.engine.summaries(self.data, self.recipe, edits, self.members, self.kept_rows(group), progress)
+            kept = self.engine.summaries(self.data, self.recipe, edits, self.members, self.kept_rows(group, action.on_pool), progress)
             self._kept[action.name] = [kept]  # a ranking of one action at a time: the budget holds one
             return kept
 

@@ -306,6 +306,7 @@ def check_budget(args: argparse.Namespace, data, recipe, ranking: bool):
             unit=getattr(args, "unit", "sample"), n_jobs=args.n_jobs, use_cache=not args.no_cache,
             cache_root=None if args.no_cache else cache_dir(args.cache_dir), chunk=recipe.chunk_for(data),
             max_memory=args.max_memory_bytes, network_bytes=limits.network_training_bytes(data, recipe),
+            on_pool=getattr(args, "action", None) == "add", cluster=args.backend in ("dask", "ray"),
         )
     except BudgetError as exc:
         raise BudgetError(budget_in_flags(str(exc))) from None

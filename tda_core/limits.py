@@ -185,6 +185,9 @@ PLANS = {
     "candidate groups": "candidate training groups retrained as wholes",
     "baseline": "the baseline ensemble only",
 }
+#: Models an exact ranking may train on one machine (census income's 200,000 rows x 3 members would be
+#: 600,000, hours here); beyond, candidate mode or a cluster.
+MAX_EXACT_MODELS = 100_000
 #: Bytes per fit row of each stacked model in a unit of the linear recipes (labels, weights, targets).
 STACKED_ROW_BYTES = 11
 #: Test rows a unit predicts at once (tda_core.recipes.logistic.PREDICT_ROWS).
@@ -226,6 +229,7 @@ def estimate(
     kept_rows: int | None = None,
     in_use: int | None = None,
     network_bytes: int = 0,
+    on_pool: bool = False,
 ) -> Estimate:
     """The peak memory and the cache of a run: the baseline (``ranking=False``, as ``errors``), or
     the baseline and a ranking of every training sample (or of ``candidates``, or of candidate
@@ -243,7 +247,8 @@ def estimate(
     elif unit == "group":
         edits = min(n_train, 8 * C + 64)
     else:
-        edits = min(n_train, int(candidates)) if candidates else max(n_train, data.n_pool)  # add ranks the pool
+        ranked = data.n_pool if on_pool else n_train  # add ranks the pool
+        edits = min(ranked, int(candidates)) if candidates else ranked
     rows = n_test if unit == "group" else min(n_test, int(kept_rows or 0))
     parts: list[tuple[str, int]] = [("this process now (Python, its libraries, the data)", current_rss() if in_use is None else int(in_use))]
     # The baseline: every member on training and test rows (one more member to tell determinism), twice while gathered.
@@ -262,7 +267,8 @@ def estimate(
         parts.append((f"network training of {workers} worker{'s' if workers > 1 else ''} (parameters, gradients, optimiser "
                       "state, activations)", workers * int(network_bytes)))
     if ranking:
-        what = "candidates" if candidates and unit != "group" else ("candidate groups" if unit == "group" else "training samples")
+        what = "candidates" if candidates and unit != "group" else (
+            "candidate groups" if unit == "group" else "pool samples" if on_pool else "training samples")
         size = edits * E * (rows * C * itemsize + (1 + C) * 8)
         parts.append((f"kept counterfactuals ({edits:,} {what} x {E} members x {rows:,} test rows x {C} classes x {itemsize} bytes)",
                       2 * size))  # gathered per unit, then copied into one array
@@ -289,13 +295,28 @@ def check_budget(
     kept_rows: int | None = None,
     in_use: int | None = None,
     network_bytes: int = 0,
+    on_pool: bool = False,
+    cluster: bool = False,
 ) -> Estimate:
     """Refuse, before anything large is allocated, a run whose peak memory would exceed
     ``max_memory`` or whose cache exceeds the free disk space; return the estimate otherwise.
-    Checks :func:`check_data` first."""
+    Checks :func:`check_data` first. An exact ranking of more than :data:`MAX_EXACT_MODELS` models
+    (hours on one machine) needs candidate mode or a cluster (``cluster``)."""
     check_data(data)
     est = estimate(data, ensemble=ensemble, ranking=ranking, candidates=candidates, unit=unit, n_jobs=n_jobs,
-                   use_cache=use_cache, chunk=chunk, kept_rows=kept_rows, in_use=in_use, network_bytes=network_bytes)
+                   use_cache=use_cache, chunk=chunk, kept_rows=kept_rows, in_use=in_use, network_bytes=network_bytes,
+                   on_pool=on_pool)
+    if ranking and not candidates and unit == "sample" and not cluster and est.models > MAX_EXACT_MODELS:
+        fewer = estimate(data, ensemble=ensemble, ranking=True, candidates=200, use_cache=use_cache, chunk=chunk,
+                         kept_rows=kept_rows, in_use=in_use, network_bytes=network_bytes, on_pool=on_pool)
+        samples = "pool samples" if on_pool else "training samples"
+        ranked = (est.models - (ensemble + 1)) // max(1, ensemble) - 1  # models = baseline + (edits + the group effect) x E
+        raise BudgetError(
+            f"an exact ranking of {ranked * ensemble:,} models ({ranked:,} {samples} x "
+            f"{ensemble} members) would take hours on one machine (at most {MAX_EXACT_MODELS:,} without a cluster): use candidate "
+            f"mode to retrain only the top few hundred (--candidates 200: about {fewer.models:,} models, {format_bytes(fewer.memory)}), "
+            "or run the exact ranking on a Dask cluster"
+        )
     if est.memory > max_memory:
         ways = []
         if ranking and not candidates and unit == "sample":
@@ -329,7 +350,7 @@ def _free_space(path: Path) -> int | None:
 
 
 def check_run(data: Dataset, recipe: Any, config: Any, *, ranking: bool, unit: str = "sample",
-              max_memory: int | None = None, kept_rows: int | None = None) -> Estimate:
+              max_memory: int | None = None, kept_rows: int | None = None, on_pool: bool = False) -> Estimate:
     """:func:`check_budget` for an analysis as the dashboard holds it: a recipe and a
     :class:`~tda_core.engine.RunConfig` (whose ``max_memory`` is the limit unless given). Call it
     before ranking (``ranking=True``) or before the baseline (``ranking=False``)."""
@@ -340,7 +361,8 @@ def check_run(data: Dataset, recipe: Any, config: Any, *, ranking: bool, unit: s
         use_cache=config.use_cache, cache_root=cache_dir(config.cache_dir) if config.use_cache else None,
         chunk=int(recipe.chunk_for(data)) if hasattr(recipe, "chunk_for") else DEFAULT_CHUNK,
         max_memory=int(max_memory or getattr(config, "max_memory", DEFAULT_MAX_MEMORY)), kept_rows=kept_rows,
-        network_bytes=network_training_bytes(data, recipe),
+        network_bytes=network_training_bytes(data, recipe), on_pool=on_pool,
+        cluster=getattr(config, "backend", "loky") in ("dask", "ray"),
     )
 
 
@@ -351,14 +373,14 @@ def network_training_bytes(data: Dataset, recipe: Any) -> int:
     return int(measure(data)) if callable(measure) else 0
 
 
-def ranking_plan(data: Dataset, recipe: Any, config: Any, error_rows: int, group_rows: int) -> tuple[str, Estimate]:
+def ranking_plan(data: Dataset, recipe: Any, config: Any, error_rows: int, group_rows: int, on_pool: bool = False) -> tuple[str, Estimate]:
     """The plan of an exact ranking that fits the budget: keep every test error's probabilities
     (groups then switch freely), else only the group's rows; raises :class:`BudgetError` naming
     the ways out (candidate mode, a cluster, a higher limit) when neither fits."""
     try:
-        return "exact", check_run(data, recipe, config, ranking=True, kept_rows=error_rows)
+        return "exact", check_run(data, recipe, config, ranking=True, kept_rows=error_rows, on_pool=on_pool)
     except BudgetError:
         if group_rows >= error_rows:
             raise
-    est = check_run(data, recipe, config, ranking=True, kept_rows=group_rows)
+    est = check_run(data, recipe, config, ranking=True, kept_rows=group_rows, on_pool=on_pool)
     return "exact, group rows", replace(est, plan="exact, group rows")

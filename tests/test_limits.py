@@ -164,3 +164,16 @@ def test_a_network_budget_counts_what_training_allocates(monkeypatch):
     assert dict(est.parts)["network training of 1 worker (parameters, gradients, optimiser state, activations)"] == full.training_bytes(data)
     with pytest.raises(BudgetError, match=r"largest: network training .* use head mode \(--mode head\) or a smaller --image-size"):
         limits.check_run(data, full, RunConfig(use_cache=False), ranking=False, max_memory=64 * 2**20)
+
+
+def test_an_exact_ranking_of_hours_needs_candidates_or_a_cluster_and_a_pool_is_counted_as_pool():
+    data = table(200, 100)
+    pool = table(40_000, 10)
+    data = data.with_pool(pool.X_train, pool.y_train, np.arange(40_000))
+    with pytest.raises(BudgetError) as info:
+        limits.check_budget(data, ensemble=3, ranking=True, on_pool=True, in_use=0)
+    assert str(info.value).startswith("an exact ranking of 120,000 models (40,000 pool samples x 3 members) would take hours")
+    assert "--candidates 200: about 607 models" in str(info.value) and "Dask cluster" in str(info.value)
+    est = limits.check_budget(data, ensemble=3, ranking=True, on_pool=True, cluster=True, in_use=0, kept_rows=10)
+    assert any(w.startswith("kept counterfactuals (40,000 pool samples") for w, _ in est.parts)
+    limits.check_budget(data, ensemble=3, ranking=True, in_use=0)  # ranking the 200 training rows: fine

@@ -164,4 +164,4 @@ def test_a_ranking_beyond_the_memory_budget_is_one_message_before_it_runs():
     at.switch_page("pages/3_attribution.py").run()
     assert not at.exception, [e.value for e in at.exception]
     shown = errors(at)
-    assert len(shown) == 1 and "GiB" in shown[0] and "candidate" in shown[0], shown
+    assert len(shown) == 1 and "240,000 models" in shown[0] and "candidate" in shown[0], shown
