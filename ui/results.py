@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import streamlit as st
 
 from tda_core import limits
+from tda_core.actions import get_action
 from tda_core.analysis import Attribution
 from tda_core.attribution import Effect
 from tda_core.errors import ErrorGroup
@@ -80,7 +81,7 @@ def attribution(current: Current, group: ErrorGroup, action: str, metric: str, s
     analysis, key = current.analysis, rate_key(current)
     label = ranking_label(current, action, unit, size)
     # The memory a ranking needs, sized before anything is allocated: a BudgetError (one line).
-    limits.check_run(current.data, current.recipe, current.config, ranking=True, unit=unit)
+    limits.check_run(current.data, current.recipe, current.config, ranking=True, unit=unit, on_pool=get_action(action).on_pool)
     if unit == "group":  # the group effect is read from the groups' own retrains
         if stopped_here(label):
             stop()
