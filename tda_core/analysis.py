@@ -89,7 +89,7 @@ class Analysis:
         self.recipe = recipe
         self.config = config
         self.engine = Engine(config, progress)
-        self._kept: dict[str, list[Counterfactuals]] = {}
+        self._kept: dict[str, Counterfactuals] = {}  # one ranking per action: the budget holds one
         #: How the last ranking fitted the memory budget (tda_core.limits.PLANS).
         self.plan = "candidates" if config.candidates else "exact"
         self._effects: dict[tuple, Effect] = {}
@@ -168,35 +168,36 @@ class Analysis:
         ready where its kept rows cover the group's test samples."""
         if self.config.candidates:
             return group is not None and (action, metric, group.test_indices) in self._candidate_rankings
-        kept = self._kept.get(action, [])
-        return bool(kept) and (group is None or any(c.covers(group.test_indices) for c in kept))
+        kept = self._kept.get(action)
+        return kept is not None and (group is None or kept.covers(group.test_indices))
 
-    def kept_rows(self, group: ErrorGroup | None = None, on_pool: bool = False) -> np.ndarray:
+    def _plan_rows(self, group: ErrorGroup | None, on_pool: bool) -> tuple[str, np.ndarray]:
         """The test rows whose probabilities a ranking keeps (shared/DESIGN.md, "Scale and
         memory"): every test error of the baseline and the group's test samples, so that the
         metric, the size and the error group switch without retraining; only the group's test
-        samples when that union would not fit the memory budget (a new group then retrains)."""
+        samples when that union would not fit the memory budget (a new group then retrains).
+        Returns the plan (tda_core.limits.PLANS) with the rows."""
         tests = np.unique(np.asarray(group.test_indices if group is not None else [], dtype=np.int64))
         wanted = np.union1d(self.errors.error_indices, tests).astype(np.int64)
-        self.plan, _ = ranking_plan(self.data, self.recipe, self.config, len(wanted), len(tests), on_pool)
-        return wanted if self.plan == "exact" else tests
+        plan, _ = ranking_plan(self.data, self.recipe, self.config, len(wanted), len(tests), on_pool)
+        return plan, wanted if plan == "exact" else tests
 
     def counterfactuals(self, action: str | Action, group: ErrorGroup | None = None, progress: ProgressCallback | None = None) -> Counterfactuals:
         """What the models with the action applied to each training sample (pool sample for add)
-        kept: the test rows of :meth:`kept_rows` and their accuracies, (N, E, ...)."""
+        kept: the test rows of :meth:`_plan_rows` and their accuracies, (N, E, ...)."""
         action = get_action(action)
         check_action(self.data, action)
         tests = group.test_indices if group is not None else ()
         with self._lock:
-            for kept in self._kept.get(action.name, []):
-                if kept.covers(tests):
-                    return kept
+            kept = self._kept.get(action.name)
+            if kept is not None and kept.covers(tests):
+                return kept
             targets = self.baseline.relabel_targets
             n = self.data.n_pool if action.on_pool else self.data.n_train
             edits = [action.edit([i], targets) for i in range(n)]
-            kept = self.engine.summaries(self.data, self.recipe, edits, self.members, self.kept_rows(group, action.on_pool), progress)
-            self._kept[action.name] = [kept]  # a ranking of one action at a time: the budget holds one
-            return kept
+            self.plan, rows = self._plan_rows(group, action.on_pool)
+            self._kept[action.name] = self.engine.summaries(self.data, self.recipe, edits, self.members, rows, progress)
+            return self._kept[action.name]
 
     def ranking(self, group: ErrorGroup, action: str | Action, metric: str | Metric, progress: ProgressCallback | None = None) -> Ranking:
         action, metric = get_action(action), get_metric(metric)
