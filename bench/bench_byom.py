@@ -19,7 +19,7 @@ groups and every counterfactual of the largest error group's `remove` / `loss` r
         the full ranking with n_jobs=1 against n_jobs=2 (loky), the second from a cold worker
         pool and again with the pool already started; ratio 1 job / 2 jobs. The fair naive
         baseline here is the same loop as (b) over 3 seeds (``random_state``), one fit at a time.
-  (d)   warm start: ``tda_core.recipes.registry.logistic_lbfgs()`` with warm_start=True
+  (d)   warm start: ``tda_core.recipes.registry.lbfgs_pipeline()`` (a user's pipeline) with warm_start=True
         (each counterfactual starts from the baseline's solution) against the recipe as it is (cold): time of the same
         ranking and the largest |delta_mean| difference between the two; and each against a
         reference solved to tol=1e-10 (largest difference, Spearman over all rows), since both
@@ -57,7 +57,7 @@ from threadpoolctl import threadpool_limits
 from tda_core import Analysis, Dataset, Ranking, RunConfig, tabular_dataset
 from tda_core.recipes.base import Recipe
 from tda_core.recipes.files import load_model
-from tda_core.recipes.registry import logistic_lbfgs
+from tda_core.recipes.registry import lbfgs_pipeline
 
 ENSEMBLE = 3
 
@@ -190,10 +190,10 @@ def main() -> None:
                 "sgd_max_abs_proba_diff_1_vs_2_jobs": same,
             }
 
-    # (d) warm start vs cold start, the registry's logistic-lbfgs recipe; both against a
+    # (d) warm start vs cold start of a user's lbfgs pipeline; both against a
     # reference solved to a tight tolerance, which tells solver noise from real effects
     if not args.skip_warm:
-        cold = logistic_lbfgs()  # refit cold per edit
+        cold = lbfgs_pipeline()  # refit cold per edit, as a user's model file
         warm = clone(cold).set_params(warm_start=True)
         tight = clone(cold).set_params(estimator__logisticregression__tol=1e-10, estimator__logisticregression__max_iter=10000)
         warm_s, warm_analysis, warm_ranking = engine_ranking(data, warm)

@@ -47,11 +47,14 @@ def metric_gradient(X_test: np.ndarray, proba_test: np.ndarray, y_true: np.ndarr
     return X_test.T @ metric.logit_gradient(proba_test, y_true, y_pred) / X_test.shape[0]
 
 
-def hessian(X: Any, proba: np.ndarray, weights: np.ndarray, alpha: float) -> np.ndarray:
+def hessian(X: Any, proba: np.ndarray, weights: np.ndarray, alpha: float, n: int | None = None) -> np.ndarray:
     """Hessian of the weighted mean cross-entropy plus the L2 term, (D*C, D*C), as C*C BLAS (or
     sparse) products ``X.T @ (s * X)``: no loop over rows x features^2 (a 4-index einsum took 13
-    minutes on census income). ``X`` is dense or ``scipy.sparse``."""
-    n, d = X.shape
+    minutes on census income). ``X`` is dense or ``scipy.sparse``; the mean is over ``n`` rows
+    (default: all of ``X``). With one column of probabilities (a sigmoid), the curvature is
+    p (1 - p): the Hessian of a binary model's one weight vector."""
+    d = X.shape[1]
+    n = X.shape[0] if n is None else n
     c = proba.shape[1]
     h = np.empty((d, c, d, c))
     for a in range(c):

@@ -3,12 +3,13 @@ logistic default, named recipes and model files. PyTorch networks live in ``reci
 which imports torch only when a network is built."""
 
 from .base import EvalOn, Member, Recipe
+from .convex import LogisticLbfgsRecipe
 from .files import load_model
 from .logistic import LogisticSGDRecipe
 from .registry import RECIPE_NAMES, TABULAR_RECIPES, default_recipe, named_recipe
 from .sklearn_recipe import SklearnRecipe
 
 __all__ = [
-    "RECIPE_NAMES", "TABULAR_RECIPES", "EvalOn", "LogisticSGDRecipe", "Member", "Recipe", "SklearnRecipe",
+    "RECIPE_NAMES", "TABULAR_RECIPES", "EvalOn", "LogisticLbfgsRecipe", "LogisticSGDRecipe", "Member", "Recipe", "SklearnRecipe",
     "default_recipe", "load_model", "named_recipe",
 ]

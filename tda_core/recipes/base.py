@@ -49,6 +49,8 @@ class Recipe(BaseEstimator, abc.ABC):
     removal: ClassVar[Literal["drop", "zero_weight"]] = "drop"
     #: How :meth:`estimate_effects` estimates (candidate mode); None where it cannot.
     estimate_method: ClassVar[str | None] = None
+    #: Whether :meth:`fit_start` depends on the seed; a deterministic start is trained once.
+    seeded_start: ClassVar[bool] = True
     #: Bumped when a change of the code changes what the recipe trains (it keys the cache).
     version: ClassVar[int] = 1
 

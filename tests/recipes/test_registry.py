@@ -11,7 +11,8 @@ from sklearn.linear_model import LogisticRegression, SGDClassifier
 
 from tda_core.exceptions import UsageError
 from tda_core.recipes import RECIPE_NAMES, TABULAR_RECIPES, LogisticSGDRecipe, SklearnRecipe, default_recipe, named_recipe
-from tda_core.recipes.registry import PAPER_CHECKPOINTS, network_params, paper_sgd
+from tda_core.recipes.convex import LogisticLbfgsRecipe
+from tda_core.recipes.registry import PAPER_CHECKPOINTS, lbfgs_pipeline, network_params, paper_sgd
 
 
 def test_the_named_recipes(credit):
@@ -24,7 +25,8 @@ def test_the_named_recipes(credit):
     assert paper.members_per_run == 3 and isinstance(paper.final_step, SGDClassifier)
     assert paper.final_step.get_params()["loss"] == "log_loss"
     lbfgs = named_recipe("logistic-lbfgs", credit)
-    assert lbfgs.display_name == "logistic-lbfgs" and not lbfgs.warm_start and isinstance(lbfgs.final_step, LogisticRegression)
+    assert isinstance(lbfgs, LogisticLbfgsRecipe) and lbfgs.display_name == "logistic-lbfgs" and lbfgs.warm_start
+    assert isinstance(lbfgs_pipeline().final_step, LogisticRegression) and not lbfgs_pipeline().warm_start
     # Each call builds a fresh recipe: changing one changes no other.
     paper.set_params(name="mine")
     assert paper_sgd().display_name == "paper-sgd"
@@ -78,7 +80,8 @@ def _credit():
 RECIPES = {
     "logistic-sgd": (lambda: LogisticSGDRecipe(epochs=3), "batch_size", 5, True),
     "paper-sgd": (lambda: named_recipe("paper-sgd", _credit()), "checkpoints", (10, 20), True),
-    "logistic-lbfgs": (lambda: named_recipe("logistic-lbfgs", _credit()), "name", "renamed", False),
+    "logistic-lbfgs": (lambda: named_recipe("logistic-lbfgs", _credit()), "C", 0.5, True),
+    "lbfgs-pipeline": (lambda: lbfgs_pipeline(), "name", "renamed", False),
     "sklearn": (lambda: SklearnRecipe(LogisticRegression(C=0.5), name="lr", warm_start=True), "warm_start", False, True),
     "torch": (lambda: _torch_recipe(checkpoints=(1, 2)), "lr", 0.01, True),
     "torch-uploaded": (_uploaded, "name", "renamed", False),
@@ -114,7 +117,7 @@ def test_a_clone_copies_uploaded_weights():
 
 
 def test_nested_estimator_params_are_reachable():
-    recipe = named_recipe("logistic-lbfgs", _credit())
+    recipe = lbfgs_pipeline()
     assert recipe.set_params(estimator__logisticregression__C=0.25) is recipe
     assert recipe.final_step.C == 0.25
     assert clone(recipe).final_step.C == 0.25
