@@ -63,7 +63,8 @@ try:
     effect = results.group_effect(current, group, action, metric, indices)
     ranking = analysis.ranking(group, action, metric) if analysis.has_ranking(action, group, metric) else None
     why = exports.why(data, analysis.baseline, group, effect, ranking, result)
-    table, manifest = corrected_training_set(data, analysis.baseline, action, indices, state.get(state.REASON), context=why)
+    table, manifest = corrected_training_set(data, analysis.baseline, action, indices, state.get(state.REASON), context=why,
+                                             column_order=loaders.export_columns(data))  # the upload's order, target in place
 except TDAError as exc:
     st.error(loaders.in_words(str(exc)))
     frame.stop()

@@ -87,7 +87,8 @@ def hand_edits(data: Any, result: Any) -> None:
     st.text_input("Reason (recorded in the manifest)", key=state.REASON, persist_state="session",
                   placeholder="e.g. what you checked in these samples before editing them")
     try:
-        table, manifest = hand_edited_training_set(data, remove=remove, labels=labels, reason=state.get(state.REASON))
+        table, manifest = hand_edited_training_set(data, remove=remove, labels=labels, reason=state.get(state.REASON),
+                                                   column_order=loaders.export_columns(data))
     except TDAError as exc:
         st.error(loaders.in_words(str(exc)))
         return
@@ -106,7 +107,7 @@ def load_manifest(data: Any) -> None:
     if upload is None:
         return
     try:
-        table, manifest = replay_manifest(data, read_manifest(upload.getvalue()))
+        table, manifest = replay_manifest(data, read_manifest(upload.getvalue()), column_order=loaders.export_columns(data))
     except TDAError as exc:
         st.error(f"{upload.name}: {loaders.in_words(str(exc))}")
         return

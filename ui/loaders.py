@@ -157,6 +157,19 @@ def current_dataset() -> Dataset | None:
     return None if data is None else with_pool(data)[0]
 
 
+def export_columns(data: Dataset) -> list[str] | None:
+    """The user's columns in their file's order, which the exports keep
+    (:func:`tda_core.fix.export_order`): the uploaded table's header (the training file's, when
+    the test rows come in a file of their own), or the demo's own order (its features, then its
+    target); None for images (the export lists each file, then its label)."""
+    if data.kind != "tabular":
+        return None
+    upload: state.Upload | None = state.get(state.UPLOAD)
+    if state.get(state.SOURCE) == "table" and upload is not None:
+        return table_columns(upload.digest, upload)
+    return [*(str(c) for c in data.X_train.columns), str(data.target)]
+
+
 def training_dataset() -> Dataset | None:
     """The dataset chosen on the data page, with the pool it comes with (the demos' own, a
     ``pool/`` folder in an image ZIP); None while an upload is missing. Raises TDAError."""
