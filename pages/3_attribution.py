@@ -2,12 +2,13 @@
 
 import streamlit as st
 
+from tda_core import limits
 from tda_core.actions import ACTIONS as ENGINE_ACTIONS
 from tda_core.analysis import check_action
 from tda_core.exceptions import TDAError
 from tda_core.metrics import METRIC_LABELS, METRICS
 from tda_core.stats import LOW_RELIABILITY, reliability_verdict
-from ui import charts, explain, frame, loaders, matrices, results, state, tables
+from ui import charts, cost, explain, frame, loaders, matrices, results, state, tables
 from ui.gallery import gallery
 from ui.similar import similar_view
 
@@ -46,10 +47,69 @@ def single_samples_for_add() -> None:
         state.put(state.UNIT, "sample")
 
 
+KEPT_GROUP = "kept_group"  # (group, tests) carried over a change of the run settings made on this page
+
+
+def candidate_mode_on() -> None:
+    """Candidate mode on, from the question before a long ranking: a new run configuration, whose
+    analysis keeps the error group (the same data and model)."""
+    state.put(state.USE_CANDIDATES, True)
+    st.session_state[KEPT_GROUP] = (state.get(state.GROUP), state.get(state.TESTS))
+
+
+def when(seconds: float | None, hours: bool) -> str:
+    if seconds is not None:
+        return f"{cost.duration(seconds)} at the rate measured in this session"
+    return "hours on one machine" if hours else "a time measured by the first ranking"
+
+
+def ask_first(ask: loaders.LongRanking, label: str, recipe) -> None:
+    """The question before a ranking that would run for hours, or longer than a minute or so at the
+    rate measured: the engine's estimate of the exact run and of candidate mode; the exact run
+    starts on a click where one machine may run it, candidate mode is one click."""
+    estimate = cost.describe(ask.trained, None if ask.seconds is None else ask.trained / ask.seconds)
+    exact = (f"**Exact ranking**: {ask.ranked:,} {ask.what} x {ask.members} member{'s' if ask.members != 1 else ''}, "
+             f"{ask.models:,} models as the engine counts them (the baseline included), about "
+             f"{limits.format_bytes(ask.memory)} of memory at its peak, {when(ask.seconds, ask.hours)}.")
+    if ask.hours:
+        st.warning(f"{label} would take hours: {ask.models:,} models, more than the {limits.MAX_EXACT_MODELS:,} one "
+                   "machine ranks exactly. Nothing has been trained. Rank in candidate mode here, or run the exact ranking "
+                   "on a Dask cluster (the backend in the data page's run settings).", icon=":material/schedule:")
+    else:
+        st.info(f"{label}: {estimate} at the rate measured in this session. It starts when you click, shows its progress, "
+                "and can be stopped; every finished model stays in the cache.", icon=":material/schedule:")
+    st.markdown(exact)
+    if ask.candidate_models is None:
+        st.markdown(f"**Candidate mode** is not available: {recipe.display_name} cannot estimate effects without "
+                    "retraining.")
+    else:
+        fewer = cost.describe(ask.candidate_models, None if not ask.candidate_seconds else ask.candidate_models / ask.candidate_seconds)
+        st.markdown(f"**Candidate mode** (top {ask.candidates:,}): every one of the {ask.ranked:,} {ask.what} is estimated "
+                    f"({recipe.estimate_method}), then the top {ask.candidates:,} and a random check sample are "
+                    f"retrained: {fewer}, about {limits.format_bytes(ask.candidate_memory)} of memory"
+                    + ("." if ask.candidates_fit else f", over the {limits.format_bytes(ask.max_memory)} limit: choose a "
+                       "smaller N on the data page."))
+    with st.container(horizontal=True, gap="small"):
+        if not ask.hours:
+            st.button(f"Start · {estimate}", type="primary", on_click=results.confirm, args=(label,),
+                      icon=":material/play_arrow:")
+        if ask.candidate_models is not None and ask.candidates_fit:
+            st.button(f"Switch to candidate mode · top {ask.candidates:,}", type="secondary" if not ask.hours else "primary",
+                      on_click=candidate_mode_on, icon=":material/filter_alt:",
+                      help="Estimate every sample, retrain only the top N and a random check sample (N is set on the "
+                           "data page); every number shown then still comes from retraining.")
+    st.page_link(frame.PAGES["data"], label="Run settings on the data & model page (candidate N, backend)",
+                 icon=":material/tune:")
+
+
 frame.enter()
 st.title("Attribution")
 current = frame.require_analysis()
 analysis, data = current.analysis, current.data
+if KEPT_GROUP in st.session_state:  # the same data and model: the group chosen before still applies
+    kept_group, kept_tests = st.session_state.pop(KEPT_GROUP)
+    state.put(state.GROUP, kept_group)
+    state.put(state.TESTS, kept_tests)
 group = frame.require_group(current)
 st.caption(f"Step 3 of 4 · errors **{tables.group_label(group)}**, {tables.count(group.count, 'test sample')} · "
            f"{current.recipe.display_name}, "
@@ -104,6 +164,19 @@ if action == "add":
         check_action(data, ENGINE_ACTIONS["add"], unit)
     except TDAError as exc:
         st.error(loaders.in_words(str(exc)))
+        frame.stop()
+
+# A ranking of hours (or long at the measured rate) asks first, with its estimate and candidate mode's.
+run_label = results.ranking_label(current, action, unit, size)
+if unit == "sample" and not analysis.has_ranking(action, group, metric) and state.get(state.STOPPED) != run_label \
+        and run_label not in state.get(state.CONFIRMED):
+    try:
+        ask = loaders.long_ranking(current, group, action)
+    except TDAError as exc:
+        st.error(loaders.in_words(str(exc)))
+        frame.stop()
+    if ask is not None:
+        ask_first(ask, run_label, current.recipe)
         frame.stop()
 
 try:
@@ -295,7 +368,7 @@ else:
         gallery(data.thumbnails_pool if pool else data.thumbnails_train, list(top["pool #" if pool else "train #"]),
                 tables.gallery_captions(top), cap=GALLERY_ROWS)
     if estimates is not None:
-        rest = tables.estimates_frame(analysis, estimates, metric)
+        rest = tables.estimates_frame(analysis, estimates, metric, pool=pool)
         with st.expander(f"Estimates only, not retrained: the other {len(rest):,} samples · {estimates.method}"):
             st.caption("These numbers are estimates, not retraining results: they never enter the ranking, the selection "
                        "or the group effect. Best estimated improvement first.")

@@ -21,6 +21,7 @@ import pandas as pd
 import streamlit as st
 
 from tda_core import limits
+from tda_core.actions import get_action
 from tda_core.analysis import Analysis
 from tda_core.data import DEMOS, Dataset, attach_pool, load_demo, read_table, split_table, tabular_dataset
 from tda_core.engine import BACKENDS, RunConfig
@@ -28,7 +29,7 @@ from tda_core.exceptions import DataError, TDAError, UntrustedFileError, UsageEr
 from tda_core.recipes import Recipe, load_model
 from tda_core.recipes.registry import TABULAR_RECIPES, named_recipe, network_params
 
-from . import state
+from . import cost, state
 
 TABLE_TYPES = ["csv", "parquet", "pq"]
 SKLEARN_MODEL_TYPES = ["skops", "pkl", "pickle", "joblib"]
@@ -341,6 +342,70 @@ def current() -> Current | None:
             state.reset_analysis_choices()
         st.session_state[state.ANALYSIS_ID] = identity
     return Current(data, recipe, config, analysis)
+
+
+@dataclass(frozen=True)
+class LongRanking:
+    """An exact single-sample ranking that the attribution page asks about before it trains
+    (:func:`long_ranking`): its estimate from the engine's own counts (:func:`tda_core.limits.estimate`)
+    and the rate measured in this session, and what candidate mode would cost instead."""
+
+    ranked: int  # samples the ranking retrains one by one
+    what: str  # "pool samples" | "training samples"
+    members: int  # members each sample is retrained with (the ensemble, as the engine counts)
+    models: int  # models the engine counts for the exact run (baseline included), as its limit does
+    trained: int  # models the ranking itself trains (one per sample and training run), as ui.cost counts
+    memory: int  # bytes at the run's peak (its plan: every error's rows kept, else the group's)
+    seconds: float | None  # at the rate measured in this session; None before one was measured
+    hours: bool  # beyond what one machine ranks exactly (tda_core.limits.MAX_EXACT_MODELS): a cluster, or candidates
+    candidates: int  # N of the candidate mode offered instead (the data page's N)
+    candidate_models: int | None  # models it retrains; None where the recipe cannot estimate
+    candidate_memory: int | None  # its peak; None where the recipe cannot estimate
+    candidate_seconds: float | None
+    max_memory: int  # the budget both are checked against
+
+    @property
+    def candidates_fit(self) -> bool:
+        return self.candidate_memory is not None and self.candidate_memory <= self.max_memory
+
+
+def long_ranking(current: Current, group, action: str) -> LongRanking | None:
+    """The estimate of the exact single-sample ranking of ``action`` where the attribution page
+    asks before it starts: one that would take hours on one machine (more models than
+    :data:`tda_core.limits.MAX_EXACT_MODELS` without a cluster backend), or one longer than
+    ``cost.LONG_RUN`` at the rate measured in this session. None where it may start at once, in
+    candidate mode (its own estimate is asked for by ui.results), and where the exact ranking does
+    not fit the memory budget (no click makes it fit: the engine's refusal names what would)."""
+    data, recipe, config, analysis = current.data, current.recipe, current.config, current.analysis
+    if config.candidates:
+        return None
+    on_pool = get_action(action).on_pool
+    ranked, what = (data.n_pool, "pool samples") if on_pool else (data.n_train, "training samples")
+    rate = cost.rate(cost.rate_key(data.fingerprint, recipe.fingerprint()))
+    trained = cost.ranking_models(ranked, cost.runs(analysis.members))
+    seconds = cost.seconds(trained, rate)
+    common = dict(ensemble=config.ensemble, ranking=True, unit="sample", n_jobs=config.n_jobs, use_cache=config.use_cache,
+                  chunk=int(recipe.chunk_for(data)) if hasattr(recipe, "chunk_for") else limits.DEFAULT_CHUNK,
+                  network_bytes=limits.network_training_bytes(data, recipe), on_pool=on_pool)
+    tests = len(set(group.test_indices))
+    errors = len(set(analysis.errors.error_indices) | set(group.test_indices))
+    exact = limits.estimate(data, kept_rows=errors, **common)  # the plans of tda_core.limits.ranking_plan
+    if exact.memory > config.max_memory:
+        exact = limits.estimate(data, kept_rows=tests, **common)
+    if exact.memory > config.max_memory:
+        return None
+    hours = exact.models > limits.MAX_EXACT_MODELS and config.backend not in ("dask", "ray")
+    if not hours and (seconds is None or seconds <= cost.LONG_RUN):
+        return None
+    n = int(state.get(state.CANDIDATES))
+    estimable = can_estimate(recipe)
+    fewer = limits.estimate(data, candidates=n, kept_rows=tests, **common) if estimable else None
+    models = cost.ranking_models(ranked, cost.runs(analysis.members), n) if estimable else None
+    return LongRanking(
+        ranked=ranked, what=what, members=config.ensemble, models=exact.models, trained=trained, memory=exact.memory, seconds=seconds,
+        hours=hours, candidates=n, candidate_models=models, candidate_memory=None if fewer is None else fewer.memory,
+        candidate_seconds=None if models is None else cost.seconds(models, rate), max_memory=config.max_memory,
+    )
 
 
 #: "(UnicodeDecodeError: 'utf-8' codec ...)", "(ArrowInvalid: ...)", "(BadZipFile)": a Python exception's

@@ -303,14 +303,19 @@ def member_captions(members: pd.DataFrame) -> list[str]:
 ESTIMATE_ROWS = 1000
 
 
-def estimates_frame(analysis: Analysis, estimates: Estimates, metric: str) -> pd.DataFrame:
-    """The candidate-mode estimates of the samples that were not retrained, best estimate first."""
+def estimates_frame(analysis: Analysis, estimates: Estimates, metric: str, pool: bool = False) -> pd.DataFrame:
+    """The candidate-mode estimates of the samples that were not retrained, best estimate first;
+    ``pool``: the samples are pool samples (add), listed by pool # with their pool id and label."""
     data, base = analysis.data, analysis.baseline
     done = set(estimates.retrained)
     keep = np.array([int(i) not in done for i in estimates.train_index], dtype=bool)
     idx = estimates.train_index[keep]
-    frame = pd.DataFrame({"estimate rank": np.flatnonzero(keep) + 1, "train #": idx,
+    frame = pd.DataFrame({"estimate rank": np.flatnonzero(keep) + 1, "pool #" if pool else "train #": idx,
                           "estimated improvement": _sign(metric) * estimates.estimate[keep]})
+    if pool:  # pool indices are not training indices
+        frame["pool id"] = [str(data.pool_id(int(j))) for j in idx]
+        frame["label"] = [data.classes[c] for c in data.y_pool[idx]]
+        return frame
     frame["row id" if data.kind == "tabular" else "file"] = data.train_ids[idx]
     frame["label"] = [data.classes[c] for c in data.y_train[idx]]
     frame["baseline prediction"] = [data.classes[c] for c in base.predicted_train[idx]]
