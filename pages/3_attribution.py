@@ -68,11 +68,12 @@ def ask_first(ask: loaders.LongRanking, label: str, recipe) -> None:
     rate measured: the engine's estimate of the exact run and of candidate mode; the exact run
     starts on a click where one machine may run it, candidate mode is one click."""
     estimate = cost.describe(ask.trained, None if ask.seconds is None else ask.trained / ask.seconds)
-    exact = (f"**Exact ranking**: {ask.ranked:,} {ask.what} x {ask.members} member{'s' if ask.members != 1 else ''}, "
-             f"{ask.models:,} models as the engine counts them (the baseline included), about "
-             f"{limits.format_bytes(ask.memory)} of memory at its peak, {when(ask.seconds, ask.hours)}.")
+    models = ask.ranked * ask.members  # as the engine's own refusal counts them
+    exact = (f"**Exact ranking**: {models:,} models ({ask.ranked:,} {ask.what} x {ask.members} "
+             f"member{'s' if ask.members != 1 else ''}), about {limits.format_bytes(ask.memory)} of memory at its peak, "
+             f"{when(ask.seconds, ask.hours)}.")
     if ask.hours:
-        st.warning(f"{label} would take hours: {ask.models:,} models, more than the {limits.MAX_EXACT_MODELS:,} one "
+        st.warning(f"{label} would take hours: {models:,} models, more than the {limits.MAX_EXACT_MODELS:,} one "
                    "machine ranks exactly. Nothing has been trained. Rank in candidate mode here, or run the exact ranking "
                    "on a Dask cluster (the backend in the data page's run settings).", icon=":material/schedule:")
     else:

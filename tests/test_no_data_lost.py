@@ -328,6 +328,43 @@ def test_a_request_is_refused_before_training(case, credit, tmp_path, capsys):
     assert not (tmp_path / "c").exists() and not (tmp_path / "o").exists()
 
 
+def test_an_unknown_slice_is_one_line(d, capsys):
+    """--slice ID names an error slice; one that does not exist says which do (after the baseline,
+    which the slices are found from)."""
+    code, out, err = run(["attribute", *[a.format(d=d) for a in TABLE], "--slice", "nope", "--action", "remove", "--metric", "loss",
+                          "--size", "3", "--no-cache"], capsys)
+    assert (code, out) == (2, ""), err
+    lines = err.splitlines()  # the slices need the baseline: its progress line, then the one error line
+    assert [line for line in lines if line.startswith("error:")] == lines[-1:] and "Traceback" not in err, err
+    assert re.match(r"error: no error slice 'nope'; the slices are: (tree|cluster)-\d", lines[-1]), err
+
+
+# --- a budget that counts what a pool costs -------------------------------------------------------
+
+
+def test_a_pool_of_hours_needs_candidates_and_says_so_with_the_estimate(d, capsys):
+    """The issue's case: a 300k-row pool passed the budget, then ran with an ETA of 4 hours and rising
+    memory, and the refusal of a 1M-row pool called pool rows "training samples". A pool whose exact
+    add ranking is beyond one machine is refused before anything trains, in pool words and with
+    candidate mode's cost; the way out it names runs."""
+    _table(np.random.default_rng(3), 34_000, ["a", "b"]).to_csv(d / "big_pool.csv", index=False)
+    args = ["attribute", *[a.format(d=d) for a in TABLE], "--pool", str(d / "big_pool.csv"), "--group", "a:b", "--action", "add",
+            "--metric", "loss", "--size", "3", "--cache-dir", str(d / "c")]
+    before = hashes(d)
+    code, out, err = run(args, capsys)
+    assert (code, out) == (2, ""), err
+    assert err.count("\n") == 1 and "training samples" not in err, err
+    assert re.match(r"error: an exact ranking of 102,000 models \(34,000 pool samples x 3 members\) would take hours on one machine "
+                    r"\(at most 100,000 without a cluster\): use candidate mode \(--candidates N\) to retrain only the top few hundred "
+                    r"\(--candidates 200: about [\d,]+ models, [\d.]+ [KMG]iB\), or run the exact ranking on a Dask cluster$", err), err
+    assert hashes(d) == before and not (d / "c").exists()  # refused before the baseline trained
+    code, out, err = run([*args, "--candidates", "20", "--json"], capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["plan"] == "candidates" and len(doc["ranking"]) == 30  # the top 20 and a check sample of 10, retrained
+    assert all("pool_index" in row for row in doc["ranking"])
+
+
 # --- model files ----------------------------------------------------------------------------------
 
 
@@ -353,6 +390,29 @@ def test_a_pt_with_integer_keys_is_refused_in_words(d, capsys):
     assert (code, out) == (2, "")
     assert err == ("error: ints.pt: not a state dict: its keys must be layer names (text, such as 'conv1.weight'); "
                    "save model.state_dict()\n")
+
+
+@pytest.mark.parametrize("weights, expected", [
+    ("integer keys", r"error: old\.pt: not a state dict: its keys must be layer names"),
+    ("huge values", r"error: old\.pt: the layer '1\.weight' holds values up to 1e\+30 \(at most 1e\+06 in magnitude\)"),
+])
+def test_a_legacy_pickle_pt_is_one_line_and_no_warning_in_a_real_process(weights, expected, d):
+    """The issue saw Python warnings on stderr for failing runs with a legacy-pickle ``.pt`` (torch's
+    format before zip files) and huge weights. Run as a user runs it, in a process of its own where
+    pytest's own warning capture cannot hide them: stderr is the one error line."""
+    import subprocess
+    import sys
+
+    import torch
+
+    state = {0: torch.zeros(2)} if weights == "integer keys" else {"1.weight": torch.full((128, 3), 1e30), "1.bias": torch.zeros(128)}
+    torch.save(state, d / "old.pt", _use_new_zipfile_serialization=False)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONWARNINGS", "TDA_DEBUG")}
+    done = subprocess.run([sys.executable, "-m", "tda_core", "errors", *[a.format(d=d) for a in TABLE], "--model", str(d / "old.pt"),
+                           "--arch", "mlp", "--no-cache"], capture_output=True, text=True, env=env, timeout=300)
+    assert (done.returncode, done.stdout) == (2, ""), done.stderr
+    assert done.stderr.count("\n") == 1 and re.match(expected, done.stderr), done.stderr
+    assert "Warning" not in done.stderr and "Traceback" not in done.stderr
 
 
 # --- what reaches the terminal --------------------------------------------------------------------

@@ -62,8 +62,8 @@ def test_add_from_a_large_pool_asks_first_and_switches_to_candidate_mode(credit,
     assert len(warnings) == 1, [w.value for w in at.warning]
     assert "more than the 100,000 one machine ranks exactly" in warnings[0] and "Nothing has been trained" in warnings[0]
     text = " ".join(m.value for m in at.markdown)
-    models = 4 + (POOL_ROWS + 1) * 3  # the engine's count: baseline (3 + 1) and each pool sample, then the group, x 3
-    assert f"**Exact ranking**: {POOL_ROWS:,} pool samples x 3 members, {models:,} models" in text
+    assert f"**Exact ranking**: {3 * POOL_ROWS:,} models ({POOL_ROWS:,} pool samples x 3 members)" in text  # as the CLI says
+    assert f"would take hours: {3 * POOL_ROWS:,} models" in warnings[0]
     assert re.search(r"about [\d.]+ [KMG]iB of memory at its peak, about [\d.]+ (s|min|h) at the rate measured in this session", text), text
     assert f"**Candidate mode** (top 100): every one of the {POOL_ROWS:,} pool samples is estimated" in text
     assert "about 375 models" in text  # (100 + a check sample of 25) x 3 runs
@@ -106,7 +106,7 @@ def test_a_ranking_long_at_the_measured_rate_offers_candidate_mode_and_starts_on
     expected = "about 2,100 models, about 4 min"
     assert any(expected in i.value and "at the rate measured in this session" in i.value for i in at.info)
     text = " ".join(m.value for m in at.markdown)
-    assert "**Exact ranking**: 700 training samples x 3 members" in text and "about 4 min at the rate measured" in text
+    assert "**Exact ranking**: 2,100 models (700 training samples x 3 members)" in text and "about 4 min at the rate measured" in text
     assert "**Candidate mode** (top 100)" in text and "about 375 models, about 40 s" in text
     labels = [b.label for b in at.button]
     assert f"Start · {expected}" in labels and "Switch to candidate mode · top 100" in labels
