@@ -17,6 +17,16 @@ files that never execute code) by this process as soon as it arrives, so workers
 disk, a run killed midway keeps its finished units and a rerun trains only what is missing.
 Every model trained counts in :attr:`Engine.stats`; cache hits count apart.
 
+On Dask, units go to the cluster through the client itself, at most two a worker thread at a
+time, and what a worker holds is bounded (shared/DESIGN.md, "Scale and memory"): the dataset,
+sent to the cluster once instead of travelling with each unit; its design matrices, built once
+per worker process; and the unit it runs, whose size the recipe's chunking bounds
+(``recipe.chunk_for``: the linear recipes keep a unit's stacked arrays under 256 MiB). A finished
+unit's arrays leave the worker as soon as this process has them. A local cluster (no
+``scheduler``) gives each worker a share of ``RunConfig.max_memory`` as its Dask memory limit
+(:func:`local_cluster_plan`); workers of a remote scheduler bring their own (``dask worker
+--nthreads 1 --memory-limit 4GiB``), which :meth:`Engine._dask_client` reads and reports.
+
 Storage is exact: probabilities are stored as the recipe computed them (float64 for scikit-learn
 and the logistic recipe, float32 for networks, which compute in float32).
 """
@@ -24,11 +34,13 @@ and the logistic recipe, float32 for networks, which compute in float32).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 import struct
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,11 +53,12 @@ from .cache import ArrayCache, cache_dir
 from .counterfactuals import Counterfactuals
 from .data.dataset import Dataset
 from .exceptions import BackendError, UsageError
-from .limits import DEFAULT_MAX_MEMORY, check_run_numbers
+from .limits import DEFAULT_MAX_MEMORY, MiB, check_run_numbers, current_rss, format_bytes
 from .metrics import Metric
 from .recipes.base import EvalOn, Member, Recipe, Start
 
 BACKENDS = ("loky", "threading", "dask", "ray")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -175,6 +188,35 @@ def _execute(func: Callable[..., dict[str, np.ndarray]], args: tuple, tag: int, 
     return tag, func(*args)
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
+#: The least memory limit of a local Dask worker: Python with numpy, pandas and scikit-learn
+#: (about 250 MiB), a small table's design matrices and one unit.
+MIN_WORKER_MEMORY = 512 * MiB
+
+
+def local_cluster_plan(workers: int, max_memory: int, in_use: int | None = None) -> tuple[int, int]:
+    """Workers and the memory limit of each (bytes) of a local Dask cluster within ``max_memory``:
+    what this process does not hold (``in_use``, default its resident memory now) shared equally
+    among ``workers``, with fewer workers where a share would fall under :data:`MIN_WORKER_MEMORY`
+    (one worker at least, with that minimum). Dask pauses a worker at 80 % of its limit and restarts
+    it at 95 % (the unit then runs again elsewhere)."""
+    free = int(max_memory) - (current_rss() if in_use is None else int(in_use))
+    fit = max(1, min(int(workers), free // MIN_WORKER_MEMORY))
+    return fit, max(MIN_WORKER_MEMORY, free // fit)
+
+
+def _dask_workers(client: Any) -> dict[str, dict[str, int]]:
+    """Each worker's threads and memory limit (bytes; 0 for none), by address."""
+    info = client.scheduler_info(n_workers=-1)  # every worker (-1), not the first few
+    return {
+        address: {"nthreads": int(w.get("nthreads") or 0), "memory_limit": int(w.get("memory_limit") or 0)}
+        for address, w in info.get("workers", {}).items()
+    }
+
+
 def probe_dask_scheduler(address: str, timeout: float | None = None) -> None:
     """Check, within ``timeout`` seconds each, that ``address`` accepts a connection and sends the
     start of a Dask handshake; a server that never answers, or answers in another protocol
@@ -226,6 +268,8 @@ class Engine:
         self.cache = ArrayCache(cache_dir(config.cache_dir) if config.use_cache else None)
         self._starts: dict[tuple[str, str, int], dict[str, np.ndarray]] = {}
         self._fitted: dict[tuple, dict[str, np.ndarray]] = {}
+        #: The Dask workers of the last run on Dask: threads and memory limit (bytes, 0: none) by address.
+        self.dask_workers: dict[str, dict[str, int]] = {}
 
     # --- the four kinds of work ------------------------------------------------------------
 
@@ -412,10 +456,8 @@ class Engine:
             n_jobs = 1 if len(todo) == 1 else self.config.n_jobs
             if self.config.backend in ("dask", "ray"):
                 n_jobs = -1  # as many as the cluster has workers
-            parent = os.getpid()
-            tasks = (delayed(_execute)(units[i].func, units[i].args, i, parent) for i in todo)
-            with self._backend():
-                for i, result in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks):
+            with contextlib.closing(self._arriving(units, todo, n_jobs)) as arriving:
+                for i, result in arriving:
                     self.cache.store(units[i].key, result)  # as soon as it arrives: nothing finished is lost
                     results[i] = result
                     done += units[i].models
@@ -423,16 +465,79 @@ class Engine:
                     tell()
         return [r for r in results if r is not None]
 
+    def _arriving(self, units: Sequence[_Unit], todo: Sequence[int], n_jobs: int) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+        """``(i, result)`` of the units ``todo`` in the order they finish."""
+        parent = os.getpid()
+        if self.config.backend == "dask":
+            yield from self._dask_arriving(units, todo, parent)
+            return
+        tasks = (delayed(_execute)(units[i].func, units[i].args, i, parent) for i in todo)
+        with self._backend():
+            yield from Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks)
+
+    def _dask_arriving(self, units: Sequence[_Unit], todo: Sequence[int], parent: int) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+        """The units on Dask, through the client itself (joblib's Dask backend runs everything in
+        this process when the cluster has one thread): the units' datasets sent to the cluster once
+        (a unit then carries a reference, not 200 MiB of census income; the workers copy it from
+        each other, once per worker); two units a worker thread in flight at most (workers that
+        join later count), so the scheduler holds a bounded queue; each result released on the
+        cluster as soon as it is here."""
+        from uuid import uuid4
+
+        from distributed import KilledWorker, as_completed
+
+        client, cluster = self._dask_client()
+        try:
+            datasets = {id(a): a for i in todo for a in units[i].args if isinstance(a, Dataset)}
+            run = uuid4().hex[:8]
+            # A task that returns the dataset, not a scatter: the scheduler can run it again where the
+            # workers that held it die (scattered data would be lost with them).
+            with warnings.catch_warnings():  # "Sending large graph": the dataset, once, is what it should send
+                warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
+                copies = {k: client.submit(_same, d, key=f"tda-data-{run}-{n}", pure=False) for n, (k, d) in enumerate(datasets.items())}
+
+            def submit(i: int) -> Any:
+                args = tuple(copies.get(id(a), a) if isinstance(a, Dataset) else a for a in units[i].args)
+                return client.submit(_execute, units[i].func, args, i, parent, key=f"tda-{units[i].key[0]}-{run}-{i}", pure=False)
+
+            waiting = list(reversed(todo))
+            queue = as_completed()
+            in_flight = 0
+
+            def fill(threads: int) -> None:
+                nonlocal in_flight
+                while waiting and in_flight < max(2, 2 * threads):
+                    queue.add(submit(waiting.pop()))
+                    in_flight += 1
+
+            fill(sum(w["nthreads"] for w in self.dask_workers.values()))
+            for future in queue:
+                try:
+                    i, result = future.result()
+                except KilledWorker:
+                    raise self._killed() from None
+                future.release()
+                in_flight -= 1
+                fill(sum(client.nthreads().values()) if waiting else 0)
+                yield i, result
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+    def _killed(self) -> BackendError:
+        limits = sorted({w["memory_limit"] for w in self.dask_workers.values()})
+        limit = f"a memory limit of {format_bytes(limits[0])}" if limits and limits[0] else "no memory limit"
+        return BackendError(
+            "Dask workers died running the same unit of work again and again (KilledWorker), most often out of memory: "
+            f"the workers have {limit}; give each worker more (dask worker --memory-limit, or --max-memory for a local "
+            "cluster) and one thread (--nthreads 1), or use fewer rows"
+        )
+
     @contextlib.contextmanager
     def _backend(self) -> Iterator[None]:
-        if self.config.backend == "dask":
-            client = self._dask_client()
-            try:
-                with parallel_config(backend="dask"):
-                    yield
-            finally:
-                client.close()
-        elif self.config.backend == "ray":
+        """The joblib backend of a run that is not on Dask (:meth:`_dask_arriving`)."""
+        if self.config.backend == "ray":
             try:
                 from ray.util.joblib import register_ray  # optional extra
             except ImportError:
@@ -444,18 +549,38 @@ class Engine:
             with parallel_config(backend=self.config.backend):
                 yield
 
-    def _dask_client(self) -> Any:
-        """A client of the configured scheduler, or of a local cluster when none is given."""
-        from distributed import Client
+    def _dask_client(self) -> tuple[Any, Any]:
+        """A client of the configured scheduler, or of a local cluster when none is given (then
+        also the cluster, to close with it). A local cluster has ``n_jobs`` worker processes of one
+        thread each, each with a share of ``max_memory`` as its memory limit
+        (:func:`local_cluster_plan`). A remote scheduler's workers are read
+        (:attr:`dask_workers`), and workers without a memory limit are reported on the log."""
+        from distributed import Client, LocalCluster
 
         if not self.config.scheduler:
-            workers = (os.cpu_count() or 1) if self.config.n_jobs == -1 else max(1, self.config.n_jobs)
-            return Client(processes=True, n_workers=workers)
+            wanted = (os.cpu_count() or 1) if self.config.n_jobs == -1 else max(1, self.config.n_jobs)
+            workers, memory = local_cluster_plan(wanted, self.config.max_memory)
+            if workers < wanted:
+                log.warning("a local Dask cluster of %d workers instead of %d: %s each fit the %s memory limit",
+                            workers, wanted, format_bytes(memory), format_bytes(self.config.max_memory))
+            # No dashboard, and the scheduler's HTTP server on a free port (not 8787, which another run may hold).
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=memory,
+                                   dashboard_address=":0", scheduler_kwargs={"dashboard": False})
+            client = Client(cluster)
+            self.dask_workers = _dask_workers(client)
+            return client, cluster
         probe_dask_scheduler(self.config.scheduler)
         try:
-            return Client(self.config.scheduler, timeout=DASK_TIMEOUT)
+            client = Client(self.config.scheduler, timeout=DASK_TIMEOUT)
         except Exception as exc:  # connect or handshake: one line whatever distributed raises
             raise BackendError(
                 f"cannot reach the Dask scheduler at {self.config.scheduler} ({exc.__class__.__name__}); "
                 "start one with `dask scheduler` or check the address"
             ) from None
+        self.dask_workers = _dask_workers(client)
+        unbounded = [a for a, w in self.dask_workers.items() if not w["memory_limit"]]
+        if unbounded:
+            log.warning("%d of the %d Dask workers at %s have no memory limit: start them with "
+                        "`dask worker %s --nthreads 1 --memory-limit 4GiB` so that each holds one bounded unit",
+                        len(unbounded), len(self.dask_workers), self.config.scheduler, self.config.scheduler)
+        return client, None
