@@ -274,8 +274,10 @@ class Engine:
     # --- the four kinds of work ------------------------------------------------------------
 
     def starts(self, data: Dataset, recipe: Recipe, seeds: Sequence[int], progress: ProgressCallback | None = None) -> dict[int, dict[str, np.ndarray]]:
-        """Each seed's start (:meth:`Recipe.fit_start`), trained once and cached."""
-        missing = [s for s in dict.fromkeys(seeds) if (data.fingerprint, recipe.fingerprint(), s) not in self._starts]
+        """Each seed's start (:meth:`Recipe.fit_start`), trained once and cached; one start
+        serves every seed of a recipe whose start ignores the seed (:attr:`Recipe.seeded_start`)."""
+        trained_as = {s: s if recipe.seeded_start else 0 for s in seeds}
+        missing = [s for s in dict.fromkeys(trained_as.values()) if (data.fingerprint, recipe.fingerprint(), s) not in self._starts]
         units = [
             _Unit(
                 ("start", data.fingerprint, recipe.fingerprint(), s), int(recipe.start_trains()), recipe.start_shapes(data),
@@ -285,7 +287,7 @@ class Engine:
         ]
         for unit, result in zip(units, self._run(units, progress)):
             self._starts[unit.key[1:]] = result
-        return {s: self._starts[(data.fingerprint, recipe.fingerprint(), s)] for s in seeds}
+        return {s: self._starts[(data.fingerprint, recipe.fingerprint(), trained_as[s])] for s in seeds}
 
     def _start_or_none(self, data: Dataset, recipe: Recipe, seeds: Sequence[int], needed: bool) -> dict[int, Start | None]:
         if not needed:
