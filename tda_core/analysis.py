@@ -114,6 +114,7 @@ class Analysis:
             if self._baseline is None:
                 requested = self.recipe.members(self.config.ensemble, self.config.seed)
                 members = self._baseline_members()
+                self.engine.prepare(self.data, self.recipe, progress)
                 proba = self.engine.predict(self.data, self.recipe, [Edit.baseline()], members, "train+test", progress)[0]
                 baseline = make_baseline(self.data, proba, members)
                 if not baseline.deterministic and len(members) > len(requested):
@@ -210,19 +211,23 @@ class Analysis:
                 return self._candidate_rankings[key]
         return rank(self.data, self.baseline, self.counterfactuals(action, group, progress), action, metric, group.test_indices)
 
-    def estimates(self, group: ErrorGroup, action: str | Action, metric: str | Metric) -> np.ndarray:
+    def estimates(
+        self, group: ErrorGroup, action: str | Action, metric: str | Metric, progress: ProgressCallback | None = None
+    ) -> np.ndarray:
         """Estimated effect of the action on each training sample, averaged over the member seeds."""
         action, metric = get_action(action), get_metric(metric)
         tests = np.asarray(group.test_indices)
         seeds = list(dict.fromkeys(m.seed for m in self.members))
         y_pred = self.baseline.predicted_test[tests]
-        per_seed = self.engine.estimate(self.data, self.recipe, seeds, action, self.baseline.relabel_targets, tests, y_pred, metric)
+        per_seed = self.engine.estimate(
+            self.data, self.recipe, seeds, action, self.baseline.relabel_targets, tests, y_pred, metric, progress
+        )
         return per_seed.mean(axis=0)
 
     def _candidate_ranking(self, group: ErrorGroup, action: Action, metric: Metric, progress: ProgressCallback | None) -> Ranking:
         check_run(self.data, self.recipe, self.config, ranking=True, kept_rows=len(set(group.test_indices)))
         self.plan = "candidates"
-        estimate = self.estimates(group, action, metric)
+        estimate = self.estimates(group, action, metric, progress)
         chosen = choose_candidates(estimate, metric, int(self.config.candidates), self.config.seed)
         edits = [action.edit([i], self.baseline.relabel_targets) for i in chosen]
         kept = self.engine.summaries(self.data, self.recipe, edits, self.members, group.test_indices, progress)

@@ -342,8 +342,10 @@ class ProgressPrinter:
         self._last = time.monotonic()
 
     def __call__(self, progress) -> None:
-        if progress.total <= 1:
-            return
+        if progress.total <= 1:  # one step (a model, the design matrices): its start on a terminal, its end if slow
+            finished = progress.done >= progress.total
+            if (finished and progress.elapsed < 1.0) or (not finished and not self.tty):
+                return
         now = time.monotonic()
         finished = progress.done >= progress.total
         if self.tty:

@@ -83,12 +83,16 @@ class RunConfig:
 
 @dataclass(frozen=True)
 class Progress:
-    """Models done out of total for one request; cached models count as done at once."""
+    """Work done out of total for one request; cached work counts as done at once. ``phase`` says
+    what the user waits for (retraining, the baseline's start, estimates, preprocessing) and
+    ``unit`` what is counted (models; seeds for estimates, which train nothing new)."""
 
     done: int
     total: int
     cached: int
     elapsed: float
+    phase: str = "retraining"
+    unit: str = "models"
 
     @property
     def fraction(self) -> float:
@@ -109,7 +113,12 @@ class Progress:
 
     def describe(self) -> str:
         eta = "?" if self.eta is None else f"{self.eta:.0f}s"
-        return f"{self.done}/{self.total} models ({self.cached} cached), {self.rate:.1f}/s, ETA {eta}"
+        what = "" if self.phase == "retraining" else f"{self.phase}: "
+        return f"{what}{self.done}/{self.total} {self.unit} ({self.cached} cached), {self.rate:.1f}/s, ETA {eta}"
+
+
+#: What the user waits for while units of each kind run (their cache key's first part).
+PHASES = {"start": "baseline start", "estimate": "estimates (Hessian and gradients)", "fitted": "baseline model"}
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -304,9 +313,10 @@ class Engine:
         test_indices: np.ndarray,
         y_pred: np.ndarray,
         metric: Metric,
+        progress: ProgressCallback | None = None,
     ) -> np.ndarray:
         """A recipe's estimated effect of the action on each training sample (pool sample for
-        ``add``), per seed (S, n_train) (or (S, n_pool))."""
+        ``add``), per seed (S, n_train) (or (S, n_pool)), with progress per seed."""
         import joblib
 
         starts = self._start_or_none(data, recipe, seeds, recipe.has_start())
@@ -320,7 +330,20 @@ class Engine:
             )
             for s in seeds
         ]
-        return np.stack([r["estimate"] for r in self._run(units)])
+        return np.stack([r["estimate"] for r in self._run(units, progress)])
+
+    def prepare(self, data: Dataset, recipe: Recipe, progress: ProgressCallback | None = None) -> None:
+        """The recipe's one-off preparation of ``data`` in this process (:meth:`Recipe.prepare`:
+        the design matrices of a table), reported as the "preprocessing" phase."""
+        report = progress or self.progress
+        if not recipe.prepares(data):
+            return
+        start = time.perf_counter()
+        if report is not None:
+            report(Progress(0, 1, 0, 0.0, "preprocessing", "steps"))
+        recipe.prepare(data)
+        if report is not None:
+            report(Progress(1, 1, 0, time.perf_counter() - start, "preprocessing", "steps"))
 
     def fitted(
         self,
@@ -448,10 +471,17 @@ class Engine:
         total = sum(u.models for u in units)
         self.stats.cache_hits += cached
         done = cached
+        phase = PHASES.get(str(units[0].key[0]), "retraining") if units else "retraining"
+        # Work that trains no model (estimates around a cached start) is counted by units.
+        by_units = not total and bool(units)
+        if by_units:
+            cached = done = len(units) - len(todo)
+            total = len(units)
+        unit_name = "seeds" if phase.startswith("estimates") else "units" if by_units else "models"
 
         def tell() -> None:
             if report is not None and total:
-                report(Progress(done, total, cached, time.perf_counter() - start))
+                report(Progress(done, total, cached, time.perf_counter() - start, phase, unit_name))
 
         tell()
         if todo:
@@ -462,7 +492,7 @@ class Engine:
                 for i, result in arriving:
                     self.cache.store(units[i].key, result)  # as soon as it arrives: nothing finished is lost
                     results[i] = result
-                    done += units[i].models
+                    done += 1 if by_units else units[i].models
                     self.stats.retrains += units[i].models
                     tell()
         return [r for r in results if r is not None]

@@ -515,3 +515,21 @@ def test_a_warm_started_baseline_fit_is_counted(credit):
     assert engine.stats.retrains == 2 * (3 + 1)  # per seed: the baseline it starts from, and the three edits
     engine.predict(credit, warm, [Edit.baseline()], [Member(0)])
     assert engine.stats.retrains == 8 + 1  # the baseline alone needs no extra fit
+
+
+def test_progress_names_its_phase_and_estimates_report_per_seed(credit, tmp_path):
+    """Preprocessing, estimates and retraining each report progress a user can read."""
+    from tda_core import Analysis, default_recipe
+    from tda_core.recipes.design import _designs
+
+    _designs.pop(credit.fingerprint, None)  # so this process builds the design matrices again
+    seen: list[Progress] = []
+    analysis = Analysis(credit, default_recipe(credit), RunConfig(ensemble=2, cache_dir=str(tmp_path), candidates=10), seen.append)
+    group = analysis.errors.groups[0]
+    analysis.ranking(group, "remove", "loss")
+    phases = {p.phase for p in seen}
+    assert {"preprocessing", "estimates (Hessian and gradients)", "retraining"} <= phases
+    estimates = [p for p in seen if p.phase.startswith("estimates")]
+    assert estimates[-1].done == estimates[-1].total == 2 and estimates[-1].unit == "seeds"
+    assert estimates[-1].describe().startswith("estimates (Hessian and gradients): 2/2 seeds")
+    assert [p.done for p in seen if p.phase == "preprocessing"] == [0, 1]

@@ -3,6 +3,9 @@ that name the number and the way out."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -164,6 +167,25 @@ def test_a_network_budget_counts_what_training_allocates(monkeypatch):
     assert dict(est.parts)["network training of 1 worker (parameters, gradients, optimiser state, activations)"] == full.training_bytes(data)
     with pytest.raises(BudgetError, match=r"largest: network training .* use head mode \(--mode head\) or a smaller --image-size"):
         limits.check_run(data, full, RunConfig(use_cache=False), ranking=False, max_memory=64 * 2**20)
+
+
+@pytest.mark.slow
+def test_measuring_a_network_takes_not_the_memory_it_guards(tmp_path):
+    """resnet18 on 640 px images: the estimate (over 4 GiB) comes from a forward pass on the meta
+    device, so the measuring process stays small (it held several GB when it ran on the CPU)."""
+    code = (
+        "import resource, numpy as np\n"
+        "from tda_core.data.dataset import Dataset\n"
+        "from tda_core.recipes.torch.recipe import TorchRecipe\n"
+        "X = np.zeros((32, 3, 640, 640), dtype=np.float32)\n"
+        "d = Dataset(name='x', kind='images', X_train=X, y_train=np.arange(32) % 2, X_test=X[:2], y_test=np.array([0, 1]),\n"
+        "            classes=('a', 'b'), train_ids=np.arange(32).astype(str), test_ids=np.arange(2).astype(str))\n"
+        "print(TorchRecipe('resnet18').training_bytes(d), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    estimate, peak = map(int, done.stdout.split())
+    assert estimate > 4 * 2**30 and peak < 1.5 * 2**30, (estimate, peak)
 
 
 def test_an_exact_ranking_of_hours_needs_candidates_or_a_cluster_and_a_pool_is_counted_as_pool():

@@ -27,8 +27,8 @@ def rate_key(data_fingerprint: str, recipe_fingerprint: str) -> str:
 
 def record_rate(key: str | None, progress: Progress | None) -> None:
     """Keep the rate of a finished run (models trained per second, cache hits excluded)."""
-    if key is None or progress is None:
-        return
+    if key is None or progress is None or progress.phase != "retraining" or progress.unit != "models":
+        return  # estimates and preprocessing are no rate of retraining
     trained = progress.done - progress.cached
     if trained >= 1 and progress.elapsed > 0:
         state.get(state.RATES)[key] = trained / progress.elapsed

@@ -94,6 +94,14 @@ class Recipe(BaseEstimator, abc.ABC):
     def validate(self, data: Dataset) -> None:
         """Raise :class:`ModelError` if the parameters cannot train on ``data``."""
 
+    def prepares(self, data: Dataset) -> bool:
+        """Whether :meth:`prepare` has one-off work to do for ``data`` in this process."""
+        return False
+
+    def prepare(self, data: Dataset) -> None:
+        """One-off work before training (the linear recipes' design matrices, built once per
+        process), so that the engine can show it as a phase of its own."""
+
     def needs_start(self) -> bool:
         """Whether :meth:`fit_predict` needs the seed's start (:meth:`fit_start`)."""
         return False

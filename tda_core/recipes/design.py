@@ -64,6 +64,12 @@ def dense(X: Any) -> np.ndarray:
     return X.toarray() if sp.issparse(X) else np.asarray(X)
 
 
+def has_design(data: Dataset) -> bool:
+    """Whether this process holds the design matrices of ``data`` already."""
+    with _lock:
+        return data.fingerprint in _designs
+
+
 def design(data: Dataset) -> Design:
     """The design matrices of ``data``, built once per process (see the module docstring)."""
     with _lock:

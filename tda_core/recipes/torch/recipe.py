@@ -260,19 +260,35 @@ class TorchRecipe(Recipe):
         parameters, gradients and AdamW's two states, and the activations autograd saves for the
         backward pass of one mini-batch (read off one forward pass through
         ``saved_tensors_hooks``), for every network a unit trains at once. Head mode trains linear
-        heads on frozen features: the feature network's forward pass is what it holds."""
-        import torch
+        heads on frozen features: the feature network's forward pass is what it holds.
+
+        The forward pass runs on PyTorch's ``meta`` device, which computes shapes and allocates
+        nothing: measuring must not take the memory it guards (a batch of 32 images of 640 px
+        through resnet18 on the CPU held several GB just to be measured). An operation without a
+        meta kernel falls back to one image on the CPU, scaled to the batch."""
 
         X_train, _ = self.arrays(data)
         model = self.build(data.n_classes, X_train.shape[1:], 0)
+        params = sum(p.numel() * p.element_size() for p in model.parameters())
+        rows = min(int(self.batch_size), max(1, data.n_train))
+        try:
+            return self._training_bytes(model.to("meta"), "meta", rows, X_train.shape[1:], params, 1)
+        except (NotImplementedError, RuntimeError):
+            model = self.build(data.n_classes, X_train.shape[1:], 0)
+            return self._training_bytes(model, "cpu", 1, X_train.shape[1:], params, rows)
+
+    def _training_bytes(self, model: Any, device: str, rows: int, shape: tuple[int, ...], params: int, scale: int) -> int:
+        """:meth:`training_bytes` from one forward pass of ``rows`` inputs on ``device``, its
+        activations multiplied by ``scale``."""
+        import torch
+
         saved = [0]
 
         def pack(t: torch.Tensor) -> torch.Tensor:
             saved[0] += t.numel() * t.element_size()
             return t
 
-        batch = torch.zeros((min(int(self.batch_size), max(1, data.n_train)), *X_train.shape[1:]), dtype=torch.float32)
-        params = sum(p.numel() * p.element_size() for p in model.parameters())
+        batch = torch.zeros((rows, *shape), dtype=torch.float32, device=device)
         if self.mode == "head":  # features under no_grad: the largest activation (and its input) at a time
             largest = [0]
 
@@ -285,11 +301,11 @@ class TorchRecipe(Recipe):
                 model(batch)
             for h in handles:
                 h.remove()
-            return int(params + 3 * largest[0])
+            return int(params + 3 * largest[0] * scale)
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            model(batch).sum().backward()
+            model(batch)  # the forward pass saves what the backward pass will read
         stacked = self.chunk_size if self._batchable else 1
-        return int(stacked * (4 * params + 2 * saved[0]))  # 2x: the saved tensors and their gradients
+        return int(stacked * (4 * params + 2 * saved[0] * scale))  # 2x: the saved tensors and their gradients
 
     @staticmethod
     def arrays(data: Dataset) -> tuple[np.ndarray, np.ndarray]:
