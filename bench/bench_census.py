@@ -23,7 +23,7 @@ recipe, timed on ``--naive-samples`` rows and scaled. ``--recipe logistic-lbfgs`
 deterministic convex recipe (one member; counterfactuals warm-started at the baseline optimum);
 its plain loop is the same recipe refit cold by lbfgs. Prints a table and one JSON line.
 
-    python bench/bench_census.py [--candidates 200]
+    python bench/bench_census.py [--candidates 200] [--n-jobs 2]
     python bench/bench_census.py --sample 20000 --test-rows 5000 --exact [--naive-samples 20]
     python bench/bench_census.py --sample 20000 --test-rows 5000 --exact --recipe logistic-lbfgs
 """
@@ -99,6 +99,7 @@ def main() -> None:
     parser.add_argument("--exact", action="store_true", help="rank every training row (needs --sample)")
     parser.add_argument("--naive-samples", type=int, default=20)
     parser.add_argument("--recipe", default="default", choices=("default", "logistic-lbfgs"))
+    parser.add_argument("--n-jobs", type=int, default=1, help="worker processes for the retraining (the CLI's --n-jobs)")
     args = parser.parse_args()
 
     from tda_core import Analysis, RunConfig
@@ -108,14 +109,14 @@ def main() -> None:
 
     phases = Phases()
     print(f"census income, {'exact' if args.exact else f'candidates {args.candidates}'}, sample {args.sample or 'all'}, "
-          f"recipe {args.recipe}")
+          f"recipe {args.recipe}, n_jobs {args.n_jobs}")
     data = load_census(args.sample, args.test_rows)
     phases.done("load", rows=data.n_train, test_rows=data.n_test)
     made = design(data)
     phases.done("preprocess", width=made.width, sparse=bool(hasattr(made.fit, "nnz")))
     recipe = named_recipe(args.recipe, data)
     with tempfile.TemporaryDirectory() as cache:
-        config = RunConfig(ensemble=3, cache_dir=cache, candidates=None if args.exact else args.candidates)
+        config = RunConfig(ensemble=3, cache_dir=cache, candidates=None if args.exact else args.candidates, n_jobs=args.n_jobs)
         analysis = Analysis(data, recipe, config)
         analysis.compute_baseline()
         phases.done("baseline", models=analysis.engine.stats.retrains)

@@ -322,8 +322,10 @@ def check_budget(
         if ranking and not candidates and unit == "sample":
             fewer = estimate(data, ensemble=ensemble, ranking=True, candidates=200, n_jobs=1, use_cache=use_cache, chunk=chunk,
                              kept_rows=kept_rows, in_use=in_use)
+            # On a cluster already, what the client keeps is what does not fit: fewer kept rows, not more workers.
+            elsewhere = "keep fewer test rows (--tests)" if cluster else "run the exact ranking on a Dask cluster"
             ways.append(f"use candidate mode to retrain only the top few hundred samples (--candidates 200: about "
-                        f"{fewer.models:,} models, {format_bytes(fewer.memory)}), or run the exact ranking on a Dask cluster")
+                        f"{fewer.models:,} models, {format_bytes(fewer.memory)}), or {elsewhere}")
         if est.parts[0][0].startswith("network training"):
             ways.append("use head mode (--mode head) or a smaller --image-size")
         ways += ["use fewer rows" + (" or fewer parallel jobs" if n_jobs != 1 else ""),

@@ -199,3 +199,13 @@ def test_an_exact_ranking_of_hours_needs_candidates_or_a_cluster_and_a_pool_is_c
     est = limits.check_budget(data, ensemble=3, ranking=True, on_pool=True, cluster=True, in_use=0, kept_rows=10)
     assert any(w.startswith("kept counterfactuals (40,000 pool samples") for w, _ in est.parts)
     limits.check_budget(data, ensemble=3, ranking=True, in_use=0)  # ranking the 200 training rows: fine
+
+
+def test_a_refusal_on_a_cluster_names_what_the_client_can_change():
+    data = table(20_000, 5_000)
+    with pytest.raises(BudgetError) as local:
+        limits.check_budget(data, ensemble=3, ranking=True, in_use=0, kept_rows=5_000, max_memory=2**30)
+    with pytest.raises(BudgetError) as remote:
+        limits.check_budget(data, ensemble=3, ranking=True, in_use=0, kept_rows=5_000, max_memory=2**30, cluster=True)
+    assert "run the exact ranking on a Dask cluster" in str(local.value)
+    assert "Dask cluster" not in str(remote.value) and "keep fewer test rows (--tests)" in str(remote.value)
