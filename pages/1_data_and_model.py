@@ -20,7 +20,7 @@ RECIPE_HELP = {
     "default": "the default for this kind of data",
     "logistic-sgd": "logistic regression, averaged SGD (the tabular default)",
     "paper-sgd": "the paper's SGD logistic regression, checkpoints 30/40/50",
-    "logistic-lbfgs": "converged logistic regression (deterministic)",
+    "logistic-lbfgs": "converged logistic regression (deterministic; exact optima, warm-started)",
 }
 
 

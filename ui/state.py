@@ -180,6 +180,13 @@ def from_url(params: dict[str, str]) -> None:
             st.session_state[key] = raw
     if st.session_state.get(SIZE, 0) > 10:
         st.session_state[LARGE] = True
+    # A link to a demo too large for an exact ranking (census) starts in candidate mode, as choosing it does.
+    from tda_core.data.demos import DEMOS
+
+    demo = DEMOS.get(str(st.session_state.get(DEMO)))
+    if st.session_state.get(SOURCE, "demo") == "demo" and demo is not None and demo.candidates:
+        st.session_state[USE_CANDIDATES] = True
+        st.session_state[CANDIDATES] = demo.candidates
     if params.get("true") and params.get("pred"):
         st.session_state[GROUP] = (params["true"], params["pred"])
         tests = [t for t in params.get("tests", "").split(",") if t.strip().isdigit()]

@@ -286,3 +286,14 @@ def test_a_link_restores_the_fix_list(credit_analysis, harmful):
     assert sorted(at.multiselect(key="fix_indices").value) == fix  # 99999 is not a training sample
     assert at.query_params["fix"] == ",".join(map(str, fix))
     assert metric(at, "Test accuracy after")
+
+
+@pytest.mark.slow
+def test_a_link_to_the_census_demo_starts_in_candidate_mode_with_its_cost():
+    at = start({"source": "demo", "demo": "census"})
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.checkbox(key="use_candidates").value is True and at.number_input(key="candidates").value == 200
+    assert at.query_params["demo"] == "census"
+    captions = " ".join(c.value for c in at.caption)
+    # 200 candidates + a random check of 50, x 3 members: not the exact ranking's 598,569 models.
+    assert "each action's ranking of single samples: about 750 models" in captions, captions
