@@ -493,3 +493,33 @@ def test_a_tampered_cache_entry_is_trained_again(tamper, tmp_path, capsys):
     assert second["base"] == first["base"]  # the clean result, not 0.228
     expected = (2, 1) if tamper == "another key's entry" else (3, 0)  # the first entry is still its own
     assert (second["timing"]["retrains"], second["timing"]["cache_hits"]) == expected
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch, size", [("resnet18", 640), ("resnet50", 1024)])
+def test_a_network_over_the_budget_is_refused_before_it_allocates(arch, size, tmp_path):
+    """Issue 19's networks: the budget counts parameters, gradients, AdamW state and activations
+    (measured on the meta device), so the run is one line, and the process stays far under the
+    limit (before: 4.3 GB peak after a 4 GB check; "can't allocate memory" for resnet50)."""
+    import resource
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for part in ("train", "test"):
+        for name in ("cat", "dog"):
+            (tmp_path / "imgs" / part / name).mkdir(parents=True)
+            for i in range(4):
+                Image.fromarray(rng.integers(0, 255, (48, 48, 3), dtype=np.uint8)).save(tmp_path / "imgs" / part / name / f"{i}.png")
+    done = subprocess.run(
+        [sys.executable, "-m", "tda_core", "errors", "--images", str(tmp_path / "imgs"), "--arch", arch, "--image-size", str(size),
+         "--no-cache"], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    assert done.returncode == 2 and done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: this run needs about "), done.stderr
+    assert "network training" in lines[0] and "--mode head" in lines[0]
+    assert peak < 2.5 * 2**30, f"peak RSS {peak / 2**30:.2f} GiB while refusing"
