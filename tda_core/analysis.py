@@ -176,12 +176,13 @@ class Analysis:
         """The test rows whose probabilities a ranking keeps (shared/DESIGN.md, "Scale and
         memory"): every test error of the baseline and the group's test samples, so that the
         metric, the size and the error group switch without retraining; only the group's test
-        samples when that union would not fit the memory budget (a new group then retrains).
+        samples when that union would not fit the memory budget nor the cache's disk (a new group then
+        retrains); on disk, the union stays in the cache and a group's rows are read when ranked.
         Returns the plan (tda_core.limits.PLANS) with the rows."""
         tests = np.unique(np.asarray(group.test_indices if group is not None else [], dtype=np.int64))
         wanted = np.union1d(self.errors.error_indices, tests).astype(np.int64)
         plan, _ = ranking_plan(self.data, self.recipe, self.config, len(wanted), len(tests), on_pool)
-        return plan, wanted if plan == "exact" else tests
+        return plan, tests if plan == "exact, group rows" else wanted
 
     def counterfactuals(self, action: str | Action, group: ErrorGroup | None = None, progress: ProgressCallback | None = None) -> Counterfactuals:
         """What the models with the action applied to each training sample (pool sample for add)
@@ -197,7 +198,9 @@ class Analysis:
             n = self.data.n_pool if action.on_pool else self.data.n_train
             edits = [action.edit([i], targets) for i in range(n)]
             self.plan, rows = self._plan_rows(group, action.on_pool)
-            self._kept[action.name] = self.engine.summaries(self.data, self.recipe, edits, self.members, rows, progress)
+            self._kept[action.name] = self.engine.summaries(
+                self.data, self.recipe, edits, self.members, rows, progress, on_disk=self.plan == "exact, on disk"
+            )
             return self._kept[action.name]
 
     def ranking(self, group: ErrorGroup, action: str | Action, metric: str | Metric, progress: ProgressCallback | None = None) -> Ranking:

@@ -12,7 +12,9 @@ recipe's own precision, which keeps every delta exact (the exactness bound of sh
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -20,15 +22,31 @@ from .exceptions import UsageError
 
 
 @dataclass(frozen=True)
+class OnDisk:
+    """Kept probabilities (N, E, R, C) left in the engine's cache, one safetensors entry per work
+    unit, for a ranking whose kept rows would not fit in memory (the plan "exact, on disk"). They
+    are read a group's rows at a time (``proba[:, :, positions]``, what :meth:`Counterfactuals.at`
+    asks), one unit's entry in memory at once; the entries' digests are checked on every read."""
+
+    shape: tuple[int, int, int, int]
+    read: Callable[[np.ndarray], np.ndarray]
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        if isinstance(index, tuple) and len(index) == 3 and index[0] == slice(None) and index[1] == slice(None):
+            return self.read(np.asarray(index[2], dtype=np.int64))
+        raise TypeError("kept rows on disk are read a group's rows at a time: proba[:, :, positions]")
+
+
+@dataclass(frozen=True)
 class Counterfactuals:
     """N counterfactual models of E members each, summarised for the views.
 
     ``rows`` are the test rows whose probabilities are kept (sorted); ``proba`` (N, E, R, C) holds
-    them. ``correct`` (N, E) counts the correctly predicted test rows of each model among all
+    them, in memory or :class:`OnDisk`. ``correct`` (N, E) counts the correctly predicted test rows of each model among all
     ``n_test``, ``class_correct`` (N, E, C) per true class."""
 
     rows: np.ndarray
-    proba: np.ndarray
+    proba: np.ndarray | OnDisk
     correct: np.ndarray
     class_correct: np.ndarray
     n_test: int

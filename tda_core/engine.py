@@ -50,7 +50,7 @@ from joblib import Parallel, delayed, parallel_config
 
 from .actions import Action, Edit
 from .cache import ArrayCache, cache_dir
-from .counterfactuals import Counterfactuals
+from .counterfactuals import Counterfactuals, OnDisk
 from .data.dataset import Dataset
 from .exceptions import BackendError, UsageError
 from .limits import DEFAULT_MAX_MEMORY, MiB, check_run_numbers, current_rss, format_bytes
@@ -395,25 +395,71 @@ class Engine:
         members: Sequence[Member],
         rows: Sequence[int] | np.ndarray,
         progress: ProgressCallback | None = None,
+        on_disk: bool = False,
     ) -> Counterfactuals:
         """What a ranking keeps of every edit's models (:mod:`tda_core.counterfactuals`): the
         probabilities of the test rows ``rows`` and the counts behind the accuracies. A unit
         holds no more than that, so a ranking grows with the rows its views need, not with the
-        test set (shared/DESIGN.md, "Scale and memory")."""
+        test set (shared/DESIGN.md, "Scale and memory"). ``on_disk``: the probabilities stay in
+        the cache's entries (one per unit) and are read a group's rows at a time
+        (:class:`~tda_core.counterfactuals.OnDisk`); only the counts are held."""
         rows = np.unique(np.asarray(rows, dtype=np.int64))
         import joblib
 
         per_run, c = recipe.members_per_run, data.n_classes
-        out = self._per_edit(
-            data, recipe, edits, members, ("summary", joblib.hash(rows)), _summary_unit, (rows,),
-            lambda chunk: {"proba": (len(chunk), per_run, len(rows), c), "correct": (len(chunk), per_run),
-                           "class_correct": (len(chunk), per_run, c)},
-            progress,
-        )
+        shapes = lambda chunk: {"proba": (len(chunk), per_run, len(rows), c), "correct": (len(chunk), per_run),  # noqa: E731
+                                "class_correct": (len(chunk), per_run, c)}
+        kind = ("summary", joblib.hash(rows))
+        if on_disk and len(edits):
+            if self.cache.root is None:
+                raise UsageError("kept rankings on disk live in the cache: run with the cache on")
+            return self._summaries_on_disk(data, recipe, edits, members, rows, kind, shapes, progress)
+        out = self._per_edit(data, recipe, edits, members, kind, _summary_unit, (rows,), shapes, progress)
         if not out:
             e = len(members)
             out = {"proba": np.empty((0, e, len(rows), c)), "correct": np.empty((0, e)), "class_correct": np.empty((0, e, c))}
         return Counterfactuals(rows, out["proba"], out["correct"], out["class_correct"], data.n_test)
+
+    def _edit_units(
+        self,
+        data: Dataset,
+        recipe: Recipe,
+        edits: Sequence[Edit],
+        members: Sequence[Member],
+        kind: tuple,
+        func: Callable[..., dict[str, np.ndarray]],
+        extra: tuple,
+        shapes: Callable[[tuple[Edit, ...]], dict[str, tuple[int, ...]]],
+    ) -> tuple[list[int], list[tuple[Edit, ...]], int, list[_Unit]]:
+        """Units of one seed and one chunk of edits each: the seeds, the chunks, the chunk size and the units."""
+        seeds = list(dict.fromkeys(m.seed for m in members))
+        starts = self._start_or_none(data, recipe, seeds, recipe.needs_start())
+        size = max(1, recipe.chunk_for(data))
+        chunks = [tuple(edits[i : i + size]) for i in range(0, len(edits), size)]
+        fingerprint = recipe.fingerprint()
+        units = [
+            _Unit((*kind[:1], data.fingerprint, fingerprint, s, *kind[1:], chunk), recipe.models_trained(chunk), shapes(chunk),
+                  func, (recipe, data, chunk, s, starts[s], *extra))
+            for s in seeds
+            for chunk in chunks
+        ]
+        return seeds, chunks, size, units
+
+    @staticmethod
+    def _gather(
+        out: dict[str, np.ndarray], i: int, result: dict[str, np.ndarray], seeds: list[int], chunks: list, size: int,
+        members: Sequence[Member], n_edits: int, take: Callable[[str, np.ndarray], np.ndarray] = lambda name, v: v,
+    ) -> None:
+        """Unit ``i``'s arrays (chunk, members_per_run, ...) into ``out`` (len(edits), len(members), ...)."""
+        seed, c = seeds[i // len(chunks)], i % len(chunks)
+        rows = slice(c * size, c * size + len(chunks[c]))
+        for name, value in result.items():
+            value = take(name, value)
+            if name not in out:
+                out[name] = np.empty((n_edits, len(members), *value.shape[2:]), dtype=value.dtype)
+            for column, member in enumerate(members):
+                if member.seed == seed:
+                    out[name][rows, column] = value[:, member.checkpoint]
 
     def _per_edit(
         self,
@@ -429,34 +475,54 @@ class Engine:
     ) -> dict[str, np.ndarray]:
         """Units of one seed and one chunk of edits each; their arrays (chunk, members_per_run, ...)
         gathered per member into (len(edits), len(members), ...), in the recipe's own precision."""
-        seeds = list(dict.fromkeys(m.seed for m in members))
-        starts = self._start_or_none(data, recipe, seeds, recipe.needs_start())
-        size = max(1, recipe.chunk_for(data))
-        chunks = [tuple(edits[i : i + size]) for i in range(0, len(edits), size)]
-        fingerprint = recipe.fingerprint()
-        units = [
-            _Unit((*kind[:1], data.fingerprint, fingerprint, s, *kind[1:], chunk), recipe.models_trained(chunk), shapes(chunk),
-                  func, (recipe, data, chunk, s, starts[s], *extra))
-            for s in seeds
-            for chunk in chunks
-        ]
+        seeds, chunks, size, units = self._edit_units(data, recipe, edits, members, kind, func, extra, shapes)
         out: dict[str, np.ndarray] = {}
         for i, result in enumerate(self._run(units, progress)):
-            seed, c = seeds[i // len(chunks)], i % len(chunks)
-            rows = slice(c * size, c * size + len(chunks[c]))
-            for name, value in result.items():
-                if name not in out:
-                    out[name] = np.empty((len(edits), len(members), *value.shape[2:]), dtype=value.dtype)
-                for column, member in enumerate(members):
-                    if member.seed == seed:
-                        out[name][rows, column] = value[:, member.checkpoint]
+            self._gather(out, i, result, seeds, chunks, size, members, len(edits))
         return out
+
+    def _summaries_on_disk(
+        self,
+        data: Dataset,
+        recipe: Recipe,
+        edits: Sequence[Edit],
+        members: Sequence[Member],
+        rows: np.ndarray,
+        kind: tuple,
+        shapes: Callable[[tuple[Edit, ...]], dict[str, tuple[int, ...]]],
+        progress: ProgressCallback | None,
+    ) -> Counterfactuals:
+        """:meth:`summaries` whose probabilities stay in the cache: each unit's entry is written
+        as it arrives (as always) and this process keeps only its counts; a group's rows are read
+        back from the entries a unit at a time, so memory holds one unit and the group's slice."""
+        seeds, chunks, size, units = self._edit_units(data, recipe, edits, members, kind, _summary_unit, (rows,), shapes)
+        counts: dict[str, np.ndarray] = {}
+        for i, result in enumerate(self._run(units, progress, keep=("correct", "class_correct"))):
+            self._gather(counts, i, result, seeds, chunks, size, members, len(edits))
+        cache, n, e, c = self.cache, len(edits), len(members), data.n_classes
+
+        def read(positions: np.ndarray) -> np.ndarray:
+            out: dict[str, np.ndarray] = {}
+            for i, unit in enumerate(units):
+                arrays = cache.load(unit.key, unit.shapes)
+                if arrays is None:
+                    raise UsageError("the ranking's kept rows were removed from the cache (or changed); rank this error group again")
+                self._gather(out, i, {"proba": arrays["proba"]}, seeds, chunks, size, members, n,
+                             take=lambda name, v: np.ascontiguousarray(v[:, :, positions]))
+                del arrays
+            return out["proba"]
+
+        proba = OnDisk((n, e, len(rows), c), read)
+        return Counterfactuals(rows, proba, counts["correct"], counts["class_correct"], data.n_test)
 
     # --- running units -----------------------------------------------------------------------
 
-    def _run(self, units: Sequence[_Unit], progress: ProgressCallback | None = None) -> list[dict[str, np.ndarray]]:
+    def _run(
+        self, units: Sequence[_Unit], progress: ProgressCallback | None = None, keep: tuple[str, ...] | None = None
+    ) -> list[dict[str, np.ndarray]]:
         """Results of ``units`` in order: from the cache where present, else trained in parallel
-        and stored as each one arrives."""
+        and stored as each one arrives. ``keep``: only these arrays of each result are held (the
+        rest stay in the cache), so a run's memory does not grow with what it stores."""
         start = time.perf_counter()
         report = progress or self.progress
         results: list[dict[str, np.ndarray] | None] = [None] * len(units)
@@ -464,6 +530,8 @@ class Engine:
         cached = 0
         for i, unit in enumerate(units):
             results[i] = self.cache.load(unit.key, unit.shapes)
+            if results[i] is not None and keep is not None:
+                results[i] = {k: results[i][k] for k in keep}
             if results[i] is None:
                 todo.append(i)
             else:
@@ -491,7 +559,7 @@ class Engine:
             with contextlib.closing(self._arriving(units, todo, n_jobs)) as arriving:
                 for i, result in arriving:
                     self.cache.store(units[i].key, result)  # as soon as it arrives: nothing finished is lost
-                    results[i] = result
+                    results[i] = result if keep is None else {k: result[k] for k in keep}
                     done += 1 if by_units else units[i].models
                     self.stats.retrains += units[i].models
                     tell()

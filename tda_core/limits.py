@@ -181,6 +181,8 @@ class Estimate:
 PLANS = {
     "exact": "every training sample retrained; the probabilities of every test error kept, so groups switch freely",
     "exact, group rows": "every training sample retrained; only this error group's rows kept (another group retrains)",
+    "exact, on disk": "every training sample retrained; every test error's probabilities kept in the cache on disk, "
+                      "read a group at a time, so groups switch without retraining",
     "candidates": "every sample estimated, the top candidates retrained",
     "candidate groups": "candidate training groups retrained as wholes",
     "baseline": "the baseline ensemble only",
@@ -377,7 +379,8 @@ def network_training_bytes(data: Dataset, recipe: Any) -> int:
 
 def ranking_plan(data: Dataset, recipe: Any, config: Any, error_rows: int, group_rows: int, on_pool: bool = False) -> tuple[str, Estimate]:
     """The plan of an exact ranking that fits the budget: keep every test error's probabilities
-    (groups then switch freely), else only the group's rows; raises :class:`BudgetError` naming
+    (groups then switch freely), else keep them in the cache on disk where it has the room, else
+    only the group's rows; raises :class:`BudgetError` naming
     the ways out (candidate mode, a cluster, a higher limit) when neither fits."""
     try:
         return "exact", check_run(data, recipe, config, ranking=True, kept_rows=error_rows, on_pool=on_pool)
@@ -385,4 +388,18 @@ def ranking_plan(data: Dataset, recipe: Any, config: Any, error_rows: int, group
         if group_rows >= error_rows:
             raise
     est = check_run(data, recipe, config, ranking=True, kept_rows=group_rows, on_pool=on_pool)
+    # Every error's rows fit the disk though not the memory: leave them in the cache, read a group at a time.
+    if config.use_cache:
+        members = int(config.ensemble)
+        edits = data.n_pool if on_pool else data.n_train
+        on_disk = edits * members * int(error_rows) * data.n_classes * 8
+        free = _free_space(cache_dir_of(config))
+        if free is not None and on_disk + est.cache < free:
+            return "exact, on disk", replace(est, plan="exact, on disk", cache=est.cache + on_disk)
     return "exact, group rows", replace(est, plan="exact, group rows")
+
+
+def cache_dir_of(config: Any) -> Path:
+    from .cache import cache_dir
+
+    return cache_dir(config.cache_dir)

@@ -19,6 +19,7 @@ import pytest
 
 from tda_core import Analysis, RunConfig, default_recipe
 from tda_core.data.demos import CENSUS_COLUMNS, load_census, read_census
+from tda_core.exceptions import UsageError
 from tda_core.limits import GiB
 
 SAMPLE, TEST_ROWS = 20_000, 5_000
@@ -86,22 +87,54 @@ def test_a_ranking_keeps_the_test_errors_not_the_test_set(tmp_path):
     np.testing.assert_array_equal(kept.correct[:5], (full.argmax(-1) == data.y_test).sum(-1))
 
 
-def test_a_group_keeps_only_its_rows_when_every_error_does_not_fit(tmp_path, monkeypatch):
+def _tight_budget(monkeypatch, errors: int) -> None:
+    """The budget holds a group's rows, not every error's."""
     from tda_core import limits
 
-    data = load_census(1_500, 3_000)
-    analysis = Analysis(data, default_recipe(data).set_params(epochs=2), RunConfig(ensemble=2, cache_dir=str(tmp_path)))
-    errors = len(analysis.errors.error_indices)
-    group = min(analysis.errors.groups, key=lambda g: g.count)
     real = limits.estimate
 
-    def tight(data, **kw):  # the budget holds the smaller group's rows, not every error's
+    def tight(data, **kw):
         est = real(data, **kw)
         return limits.replace(est, memory=5 * limits.GiB) if (kw.get("kept_rows") or 0) >= errors else est
 
     monkeypatch.setattr(limits, "estimate", tight)
+
+
+def test_a_group_keeps_only_its_rows_when_every_error_fits_neither_memory_nor_a_cache(monkeypatch):
+    data = load_census(1_500, 3_000)
+    analysis = Analysis(data, default_recipe(data).set_params(epochs=2), RunConfig(ensemble=2, use_cache=False))
+    group = min(analysis.errors.groups, key=lambda g: g.count)
+    _tight_budget(monkeypatch, len(analysis.errors.error_indices))
     analysis.ranking(group, "remove", "loss")
     assert analysis.plan == "exact, group rows"
     kept = analysis.counterfactuals("remove", group)
     np.testing.assert_array_equal(kept.rows, np.sort(group.test_indices))
     assert not analysis.has_ranking("remove", max(analysis.errors.groups, key=lambda g: g.count))
+
+
+def test_every_error_stays_on_disk_when_it_does_not_fit_memory_and_groups_switch_free(tmp_path, monkeypatch):
+    from tda_core.counterfactuals import OnDisk
+
+    data = load_census(1_500, 3_000)
+    recipe = default_recipe(data).set_params(epochs=2)
+    exact = Analysis(data, recipe, RunConfig(ensemble=2, cache_dir=str(tmp_path / "memory")))
+    on_disk = Analysis(data, recipe, RunConfig(ensemble=2, cache_dir=str(tmp_path / "disk")))
+    small, large = (f(on_disk.errors.groups, key=lambda g: g.count) for f in (min, max))
+    with monkeypatch.context() as patch:
+        _tight_budget(patch, len(on_disk.errors.error_indices))
+        first = on_disk.ranking(small, "remove", "loss")
+    assert on_disk.plan == "exact, on disk" and isinstance(on_disk.counterfactuals("remove", small).proba, OnDisk)
+    trained = on_disk.engine.stats.retrains
+    other = on_disk.ranking(large, "remove", "gt_prob")  # another group and metric: read from disk, no retrain
+    assert on_disk.engine.stats.retrains == trained and small.test_indices != large.test_indices
+    # The same numbers as the ranking held in memory.
+    for group, metric, ranking in ((small, "loss", first), (large, "gt_prob", other)):
+        held = exact.ranking(group, "remove", metric)
+        assert exact.plan == "exact"
+        np.testing.assert_array_equal(ranking.train_index, held.train_index)
+        np.testing.assert_array_equal(ranking.delta_mean, held.delta_mean)
+    # A cache entry that is gone is one message, not a wrong ranking.
+    for entry in (tmp_path / "disk").rglob("*.safetensors"):
+        entry.unlink()
+    with pytest.raises(UsageError, match="removed from the cache"):
+        on_disk.counterfactuals("remove", small).at(small.test_indices)

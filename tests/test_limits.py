@@ -103,6 +103,20 @@ def test_the_plan_keeps_group_rows_where_every_error_does_not_fit(monkeypatch):
         limits.ranking_plan(data, LogisticSGDRecipe(), config, error_rows=1000, group_rows=1000)
 
 
+def test_with_a_cache_every_error_stays_on_disk_instead(monkeypatch, tmp_path):
+    from tda_core.engine import RunConfig
+    from tda_core.recipes import LogisticSGDRecipe
+
+    monkeypatch.setattr(limits, "current_rss", lambda: 0)
+    data = table(4000, 1000)
+    config = RunConfig(ensemble=3, cache_dir=str(tmp_path), max_memory=256 * 2**20)
+    plan, est = limits.ranking_plan(data, LogisticSGDRecipe(), config, error_rows=1000, group_rows=20)
+    # The disk holds 4,000 samples x 3 members x 1,000 rows x 2 classes x 8 bytes beside the run's cache.
+    assert plan == "exact, on disk" == est.plan and est.memory < 256 * 2**20 and est.cache >= 4000 * 3 * 1000 * 2 * 8
+    monkeypatch.setattr(limits, "_free_space", lambda path: 10 * 2**20)  # a full disk: the group's rows only
+    assert limits.ranking_plan(data, LogisticSGDRecipe(), config, error_rows=1000, group_rows=20)[0] == "exact, group rows"
+
+
 def test_a_cache_larger_than_the_free_disk_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(limits, "_free_space", lambda path: 1000)
     with pytest.raises(BudgetError, match=r"this run would write about [\d.]+ [KM]iB to the cache in .*, which has 1000 bytes free"):
