@@ -129,6 +129,12 @@ def main() -> None:
         if args.exact:
             ranking = analysis.ranking(group, "remove", "loss")
             phases.done("retrains", models=analysis.engine.stats.retrains - before, plan=analysis.plan)
+            # Candidate mode on the same sample, against the exact ranking: its top-10 recall.
+            quick = Analysis(data, recipe, RunConfig(ensemble=3, cache_dir=cache, candidates=args.candidates, n_jobs=args.n_jobs))
+            found = quick.ranking(quick.errors.groups[0], "remove", "loss")
+            recall = len(set(found.train_index[:10].tolist()) & set(ranking.train_index[:10].tolist())) / 10
+            phases.done("candidates", models=quick.engine.stats.retrains, top10_recall=recall,
+                        spearman=round(found.estimates.spearman, 3))
         else:
             analysis.estimates(group, "remove", "loss")
             phases.done("estimates", models=analysis.engine.stats.retrains - before)
@@ -140,7 +146,7 @@ def main() -> None:
         result = analysis.attribute(group, "remove", "loss", size=10)
         phases.done("group effect", models=analysis.engine.stats.retrains - before, selected=len(result.selected),
                     errors_fixed=result.effect.errors_fixed if result.effect else None)
-    total = sum(r["seconds"] for r in phases.rows)
+    total = sum(r["seconds"] for r in phases.rows if r["phase"] != "candidates")  # the check is no part of the run
     plain = plain_pipeline(args.sample, args.test_rows)
     rate = gemm_rate()
     members = len(analysis.members)
