@@ -57,6 +57,12 @@ def candidate_mode_on() -> None:
     st.session_state[KEPT_GROUP] = (state.get(state.GROUP), state.get(state.TESTS))
 
 
+def show_costs(slot, costs: dict[str, str]) -> None:
+    """Each action's ranking of single samples for this metric: 'ready', or its estimate."""
+    if costs:
+        slot.caption("Ranking for this metric · " + " · ".join(f"{a}: {c}" for a, c in costs.items()))
+
+
 def when(seconds: float | None, hours: bool) -> str:
     if seconds is not None:
         return f"{cost.duration(seconds)} at the rate measured in this session"
@@ -133,11 +139,14 @@ if adding:
 costs = {a: results.ranking_cost(current, group, a, state.get(state.METRIC)) for a in offered} \
     if state.get(state.UNIT) == "sample" else {}
 with st.container(horizontal=True, gap="medium"):  # one row that wraps on a narrow window
+    # The labels are the actions' names only: a selectbox's value travels as its label, so a label that changed
+    # between runs (a cost that became 'ready') made the browser send a label no option had, and the choice fell
+    # back to the first option. The costs are on the line below the row.
     st.selectbox("Action on training samples", offered, key=state.ACTION, persist_state="session", width=440,
-                 format_func=lambda a: ACTIONS[a] + (f" · {costs[a]}" if a in costs else ""), on_change=single_samples_for_add,
+                 format_func=ACTIONS.get, on_change=single_samples_for_add,
                  help="What is done to each training sample, and then to the selected group. Each action's ranking "
-                      "retrains the ensemble once per training sample; the estimate comes from the rate measured in "
-                      "this session, and 'ready' means it is in memory.")
+                      "retrains the ensemble once per training sample: the line below the choices gives each one's "
+                      "cost, estimated from the rate measured in this session; 'ready' means it is in memory.")
     st.selectbox("Metric on the chosen test samples", list(METRICS), format_func=METRIC_LABELS.get, key=state.METRIC,
                  persist_state="session", width=240)
     with st.container(width=210, gap="small"):
@@ -155,6 +164,8 @@ unit = state.get(state.UNIT)
 label = METRIC_LABELS[metric]
 st.caption(ACTION_WORDS[action] + ("" if data.has_pool else " Add from a pool is offered once the data have a pool "
                                    "(upload one on the data page)."))
+cost_line = st.empty()  # filled again once this page's ranking has run ('ready')
+show_costs(cost_line, costs)
 st.page_link(frame.PAGES["compare"], icon=":material/compare_arrows:",
              label=f"Compare every action at sizes {', '.join(str(n) for n in state.get(state.COMPARE_SIZES))} side by side")
 if action == "add" and state.get(state.URL_POOL) and state.get(state.POOL_UPLOAD) is None:
@@ -278,7 +289,7 @@ p_column = (st.column_config.NumberColumn(format="%.2e") if tables.has_p_values(
             else st.column_config.TextColumn(help=f"{DETERMINISTIC}: no p-value applies." if deterministic
                                              else "No p-value: the members span a single run."))
 significant_help = f"An improving effect ({DETERMINISTIC.lower()})" if deterministic else f"p < {alpha} and an improving effect"
-raw = st.toggle(f"Show the raw change of the {label} ({tables.direction(metric)})", key=RAW,
+raw = st.toggle(f"Show the raw change of the {label} ({tables.direction(metric)})", key=RAW, persist_state="session",
                 help="The improvement is the change of the metric signed so that positive always means toward fixing "
                      "the error: for the loss and the predicted-class probability it is minus the raw change.")
 if by_group:
@@ -312,10 +323,13 @@ if by_group:
     ids = [g.group_id for g in ranking.groups]
     if state.get(state.SHOWN_GROUP) not in ids:
         state.put(state.SHOWN_GROUP, best.group_id if best else ids[0])
+    # Labels are the group ids alone: the ids are stable, while the best group moves with α and descriptions
+    # with the size; a label that changes between runs would reset the choice (see the action box).
     st.selectbox("Show the training samples of", ids, key=state.SHOWN_GROUP, persist_state="session",
-                 format_func=lambda i: f"{i} · {ranking.groups[ids.index(i)].description}"
-                 + (" · best" if best is not None and i == best.group_id else ""))
+                 help="Candidate groups by id, best first in the table above; the group's description is below.")
     shown = ranking.groups[ids.index(state.get(state.SHOWN_GROUP))]
+    tag = " (the best group)" if best is not None and shown.group_id == best.group_id else ""
+    st.caption(f"{shown.group_id}{tag}: {shown.description}")
     members = tables.members_frame(analysis, shown.train_indices, action)
     if data.kind == "images":
         st.markdown(f"**{shown.group_id}** · {len(shown.train_indices)} training images (caption: train #, what "
@@ -402,6 +416,6 @@ st.subheader("Explain and share")
 explain.feature_view(analysis, data, result)
 explain.report_button(analysis, data, result)
 
-# The action picker was drawn with this ranking's cost: once it has run, draw the picker again ("ready").
+# The cost line was drawn before this ranking ran: once it has, it says "ready".
 if costs.get(action) not in (None, "ready") and analysis.has_ranking(action, group, metric):
-    st.rerun()
+    show_costs(cost_line, {**costs, action: "ready"})

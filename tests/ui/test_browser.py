@@ -272,6 +272,81 @@ def test_credit_remove_then_a_harmful_relabel(server, page):
     expect(warning).to_be_visible()
 
 
+ATTRIBUTION_BOXES = ["Action on training samples", "Metric on the chosen test samples"]
+
+
+def closed_and_open(page, box: str) -> tuple[str, list[str]]:
+    """What a selectbox shows closed, and the options it lists when opened (then closed again)."""
+    combobox = page.get_by_role("combobox", name=box)
+    closed = combobox.input_value()
+    combobox.click()
+    options = page.get_by_role("option")
+    options.first.wait_for()
+    listed = [o.inner_text().strip() for o in options.all()]
+    page.keyboard.press("Escape")
+    return closed, listed
+
+
+def in_url(key: str, value: str) -> re.Pattern:
+    """A URL whose query has ``key=value``."""
+    return re.compile(rf"[?&]{re.escape(key)}={re.escape(value)}(&|$)")
+
+
+def test_a_chosen_action_stays_after_a_metric_change(server, page):
+    """A user picks Upweight in the action box (not through the URL), lets the ranking finish and
+    changes the metric by clicking: the action stays Upweight in the box, the URL and the sidebar,
+    and every closed box reads one of its own current options (not a label from an older run)."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=120_000)
+    page.goto(server)  # no action in the URL: the default, then the user's click
+    expect(page.get_by_role("heading", name="Data and model")).to_be_visible()
+    go(page, "2 · Errors")
+    expect(page.get_by_text("Test accuracy")).to_be_visible()
+    go(page, "3 · Attribution")
+    expect(page.get_by_role("heading", name="Ranked training samples")).to_be_visible()
+    assert "action" not in query(page) or query(page)["action"] == "remove"
+
+    action = page.get_by_role("combobox", name="Action on training samples")
+    choose(page, "Action on training samples", re.compile(r"^Upweight ×10"))
+    expect(page.get_by_role("heading", name=re.compile(r"^Effect of upweight"))).to_be_visible()
+    expect(header(page, "upweight")).to_be_attached()
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=180_000)
+
+    choose(page, "Metric on the chosen test samples", "test loss")
+    expect(page.get_by_text("Improvement of test loss")).to_be_visible()
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=180_000)
+
+    expect(action).to_have_value(re.compile(r"^Upweight ×10"))
+    expect(page.get_by_role("heading", name=re.compile(r"^Effect of upweight"))).to_be_visible()
+    expect(page).to_have_url(in_url("action", "upweight"))  # written at the end of the run
+    expect(page).to_have_url(in_url("metric", "loss"))
+    assert query(page).get("action") == "upweight", query(page)
+    expect(page.get_by_test_id("stSidebar").get_by_text(re.compile(r"^Attribution upweight · test loss"))).to_be_visible()
+    for box in ATTRIBUTION_BOXES:  # the closed label is the current one, not one from an older run
+        closed, listed = closed_and_open(page, box)
+        assert closed in listed, f"{box}: the closed box reads {closed!r}, the open list {listed}"
+
+    # One more change of another widget (the group size), then a page switch and back: still upweight.
+    page.get_by_text("Allow groups larger than 10", exact=True).click()
+    set_number(page, "Group size", 12)
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=180_000)
+    expect(action).to_have_value(re.compile(r"^Upweight ×10"))
+    go(page, "2 · Errors")
+    expect(page.get_by_role("heading", name="Errors", exact=True)).to_be_visible()
+    go(page, "3 · Attribution")
+    expect(page.get_by_role("heading", name="Attribution", exact=True)).to_be_visible()
+    expect(action).to_have_value(re.compile(r"^Upweight ×10"))
+    expect(page.get_by_role("combobox", name="Metric on the chosen test samples")).to_have_value("test loss")
+    expect(page.get_by_role("spinbutton", name="Group size")).to_have_value("12")
+    for key, value in (("action", "upweight"), ("metric", "loss"), ("size", "12")):
+        expect(page).to_have_url(in_url(key, value))
+    for box in ATTRIBUTION_BOXES:
+        closed, listed = closed_and_open(page, box)
+        assert closed in listed, f"{box}: the closed box reads {closed!r}, the open list {listed}"
+    settle(page, "3-credit-attribution-upweight-loss", charts=5)
+
+
 def test_credit_slices_and_compare_actions(server, page):
     """The errors page lists the error slices; a slice is picked like a class pair, attributed, and
     every action compared on it; the slice comes back from the URL after a reload."""
