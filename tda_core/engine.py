@@ -413,7 +413,8 @@ class Engine:
         if on_disk and len(edits):
             if self.cache.root is None:
                 raise UsageError("kept rankings on disk live in the cache: run with the cache on")
-            return self._summaries_on_disk(data, recipe, edits, members, rows, kind, shapes, progress)
+            layout = self._edit_units(data, recipe, edits, members, kind, _summary_unit, (rows,), shapes)
+            return self._summaries_on_disk(data, members, len(edits), rows, layout, progress)
         out = self._per_edit(data, recipe, edits, members, kind, _summary_unit, (rows,), shapes, progress)
         if not out:
             e = len(members)
@@ -482,24 +483,17 @@ class Engine:
         return out
 
     def _summaries_on_disk(
-        self,
-        data: Dataset,
-        recipe: Recipe,
-        edits: Sequence[Edit],
-        members: Sequence[Member],
-        rows: np.ndarray,
-        kind: tuple,
-        shapes: Callable[[tuple[Edit, ...]], dict[str, tuple[int, ...]]],
-        progress: ProgressCallback | None,
+        self, data: Dataset, members: Sequence[Member], n: int, rows: np.ndarray, layout: tuple, progress: ProgressCallback | None
     ) -> Counterfactuals:
-        """:meth:`summaries` whose probabilities stay in the cache: each unit's entry is written
-        as it arrives (as always) and this process keeps only its counts; a group's rows are read
-        back from the entries a unit at a time, so memory holds one unit and the group's slice."""
-        seeds, chunks, size, units = self._edit_units(data, recipe, edits, members, kind, _summary_unit, (rows,), shapes)
+        """:meth:`summaries` of ``n`` edits, whose probabilities stay in the cache: each unit's
+        entry (``layout``: :meth:`_edit_units`) is written as it arrives (as always) and this
+        process keeps only its counts; a group's rows are read back from the entries a unit at a
+        time, so memory holds one unit and the group's slice."""
+        seeds, chunks, size, units = layout
         counts: dict[str, np.ndarray] = {}
         for i, result in enumerate(self._run(units, progress, keep=("correct", "class_correct"))):
-            self._gather(counts, i, result, seeds, chunks, size, members, len(edits))
-        cache, n, e, c = self.cache, len(edits), len(members), data.n_classes
+            self._gather(counts, i, result, seeds, chunks, size, members, n)
+        cache, e, c = self.cache, len(members), data.n_classes
 
         def read(positions: np.ndarray) -> np.ndarray:
             out: dict[str, np.ndarray] = {}

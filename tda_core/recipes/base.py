@@ -49,6 +49,8 @@ class Recipe(BaseEstimator, abc.ABC):
     removal: ClassVar[Literal["drop", "zero_weight"]] = "drop"
     #: How :meth:`estimate_effects` estimates (candidate mode); None where it cannot.
     estimate_method: ClassVar[str | None] = None
+    #: Whether the recipe trains on the shared design matrices (:mod:`~tda_core.recipes.design`).
+    uses_design: ClassVar[bool] = False
     #: Whether :meth:`fit_start` depends on the seed; a deterministic start is trained once.
     seeded_start: ClassVar[bool] = True
     #: Bumped when a change of the code changes what the recipe trains (it keys the cache).
@@ -95,12 +97,19 @@ class Recipe(BaseEstimator, abc.ABC):
         """Raise :class:`ModelError` if the parameters cannot train on ``data``."""
 
     def prepares(self, data: Dataset) -> bool:
-        """Whether :meth:`prepare` has one-off work to do for ``data`` in this process."""
-        return False
+        """Whether :meth:`prepare` has one-off work to do for ``data`` in this process: the design
+        matrices of a table, for recipes that train on them (:attr:`uses_design`), not built yet."""
+        from .design import has_design
+
+        return self.uses_design and data.kind == "tabular" and not has_design(data)
 
     def prepare(self, data: Dataset) -> None:
-        """One-off work before training (the linear recipes' design matrices, built once per
-        process), so that the engine can show it as a phase of its own."""
+        """One-off work before training (the design matrices, built once per process), so that the
+        engine can show it as a phase of its own."""
+        if self.uses_design:
+            from .design import design
+
+            design(data)
 
     def needs_start(self) -> bool:
         """Whether :meth:`fit_predict` needs the seed's start (:meth:`fit_start`)."""

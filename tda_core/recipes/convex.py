@@ -27,7 +27,7 @@ from ..estimates.influence import influence_estimates
 from ..exceptions import ModelError
 from ..metrics import Metric
 from .base import EvalOn, Recipe, Start, edited_arrays
-from .design import design, has_design
+from .design import design
 from .logistic import predict_proba, summarize_models
 from .newton import BLOCK_ROWS, columns, polish, softmax_weights, warm_optima
 
@@ -43,6 +43,7 @@ class LogisticLbfgsRecipe(Recipe):
 
     removal = "zero_weight"
     estimate_method = "influence function"
+    uses_design = True
     seeded_start = False  # the optimum is the same for every seed
 
     def __init__(self, *, C: float = 1.0, tol: float = 1e-10, warm_start: bool = True, max_iter: int = 10_000):
@@ -68,12 +69,6 @@ class LogisticLbfgsRecipe(Recipe):
     def models_trained(self, edits: Sequence[Edit]) -> int:
         # Warm, the baseline edit is the start itself (trained and counted as the start's unit).
         return sum(not e.is_baseline for e in edits) if self.warm_start else len(edits)
-
-    def prepares(self, data: Dataset) -> bool:
-        return data.kind == "tabular" and not has_design(data)
-
-    def prepare(self, data: Dataset) -> None:
-        design(data)
 
     def validate(self, data: Dataset) -> None:
         if data.kind != "tabular":

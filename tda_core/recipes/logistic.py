@@ -31,7 +31,7 @@ from ..estimates.influence import influence_estimates
 from ..exceptions import ModelError
 from ..metrics import Metric
 from .base import EvalOn, Recipe, Start, edited_arrays, pool_batches, with_pool_rows
-from .design import dense, design, has_design, with_bias
+from .design import dense, design, with_bias
 
 
 def _softmax(z: np.ndarray, axis: int) -> np.ndarray:
@@ -206,6 +206,7 @@ class LogisticSGDRecipe(Recipe):
 
     removal = "zero_weight"
     estimate_method = "influence function"
+    uses_design = True
     version = 2  # lazy decay and averaging: the same models to rounding, stored apart
 
     def __init__(self, *, epochs: int = 10, batch_size: int = 32, learning_rate: float = 0.2, alpha: float = 1e-3):
@@ -227,12 +228,6 @@ class LogisticSGDRecipe(Recipe):
         # row, :func:`edited_arrays` compact): at most UNIT_BYTES of them in one unit.
         per_model = max(1, data.n_fit) * (MODEL_ROW_BYTES + data.n_classes * (data.n_classes > 2))
         return int(min(self.chunk_size, max(MIN_CHUNK, UNIT_BYTES // per_model)))
-
-    def prepares(self, data: Dataset) -> bool:
-        return data.kind == "tabular" and not has_design(data)
-
-    def prepare(self, data: Dataset) -> None:
-        design(data)
 
     def validate(self, data: Dataset) -> None:
         if data.kind != "tabular":

@@ -166,3 +166,26 @@ def test_a_pool_changes_nothing_until_a_sample_is_added(credit):
     added = recipe.fit_predict(credit, [ACTIONS["add"].edit([4])], seed=2)[0, 0]
     base = recipe.fit_predict(credit, [Edit.baseline()], seed=2)[0, 0]
     assert np.abs(added - base).max() > 1e-4  # the added sample is trained on
+
+
+def test_the_lazy_update_of_many_models_equals_the_plain_one_on_a_sparse_multiclass_table(monkeypatch):
+    """Eight or more stacked models on a sparse design update only a batch's columns (lazy decay and
+    averaging); the result is the plain update's, also when the lazy scale is folded in every step."""
+    import scipy.sparse as sp
+
+    from tda_core.recipes import logistic
+
+    rng = np.random.default_rng(3)
+    dense_x = rng.normal(size=(120, 30)) * (rng.random((120, 30)) < 0.15)  # a one-hot-like sparsity
+    X = sp.csr_matrix(np.hstack([dense_x, np.ones((120, 1))]))
+    Y = np.tile(rng.integers(0, 3, size=120), (10, 1))
+    W = np.ones((10, 120))
+    for b in range(10):
+        W[b, b] = 0.0  # each model removes one row
+    W[9, 50] = 10.0
+    lazy = train_averaged_sgd(X, Y, W, 3, 7, 3, 16, 0.2, 1e-3)
+    plain = np.stack([train_averaged_sgd(X, Y[b : b + 1], W[b : b + 1], 3, 7, 3, 16, 0.2, 1e-3)[:, :, 0] for b in range(10)], axis=2)
+    assert logistic.LAZY_MODELS <= 10  # the stack took the lazy path, the single models the plain one
+    np.testing.assert_allclose(lazy, plain, atol=1e-12, rtol=0)
+    monkeypatch.setattr(logistic, "RESCALE_BELOW", 1.0)  # fold the scale in after every step
+    np.testing.assert_allclose(train_averaged_sgd(X, Y, W, 3, 7, 3, 16, 0.2, 1e-3), plain, atol=1e-12, rtol=0)
