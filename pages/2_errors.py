@@ -69,10 +69,12 @@ members = ("a deterministic model (every member gives the same probabilities, so
            if analysis.baseline.deterministic else f"{current.config.ensemble} retrained members")
 st.caption(f"Step 2 of 4 · the baseline: **{current.recipe.display_name}**, {members}, {data.n_test:,} test samples.")
 m1, m2, m3 = st.columns(3)
-m1.metric("Test accuracy", f"{report.accuracy_mean:.3f}", delta=f"± {report.accuracy_std:.3f} std over members",
-          delta_color="off", delta_arrow="off", help="Mean ± std over the ensemble members (each member's own accuracy).")
-m2.metric("Test errors", f"{int(len(data.y_test) - report.confusion.trace()):,}",
-          help="Of the ensemble's mean prediction.")
+m1.metric("Test accuracy", f"{report.accuracy:.3f}", delta=f"± {report.accuracy_std:.3f} over members",
+          delta_color="off", delta_arrow="off",
+          help=f"The ensemble's mean prediction: 1 − {report.n_errors:,} errors / {report.n_test:,} test samples, the same "
+               f"prediction that decides the errors and the matrix. ±: the spread (std) of the members' own accuracies "
+               f"(their mean is {report.accuracy_mean:.3f}).")
+m2.metric("Test errors", f"{report.n_errors:,} of {report.n_test:,}", help="Of the ensemble's mean prediction.")
 m3.metric("Error groups", len(report.groups), help="Test errors grouped by true class → predicted class.")
 
 if not pairs:

@@ -261,11 +261,9 @@ else:
         st.metric("p-value of the group effect", tables.p_text(effect.p_value), width="content",
                   help=f"{DETERMINISTIC}: no p-value applies." if deterministic else
                   "One-sample t-test of the members' paired deltas against 0.")
-        st.metric("Global test accuracy", f"{effect.accuracy_after_mean:.3f}", width="content",
-                  delta=f"{effect.accuracy_delta_mean:+.3f}" if deterministic
-                  else f"{effect.accuracy_delta_mean:+.3f} ± {effect.accuracy_delta_std:.3f}",
-                  delta_color=tables.delta_colour(effect.accuracy_delta_mean),
-                  help=f"After the edit; the change from {effect.accuracy_before_mean:.3f} is paired by member.")
+        st.metric("Global test accuracy", f"{effect.accuracy_after:.3f}", width="content",
+                  delta=tables.accuracy_delta(effect), delta_color=tables.delta_colour(effect.accuracy_change),
+                  help=tables.accuracy_help(effect))
     with st.container(horizontal=True, gap="medium"):
         st.metric("Errors fixed", f"{effect.errors_fixed} of {group.count}", width="content",
                   help="Chosen test samples that the ensemble's mean prediction gets right after the edit.")

@@ -78,11 +78,11 @@ if effect.deterministic:
     st.caption("Deterministic model: effects are exact (every member gives the same probabilities), so there is no "
                "spread and no p-value.")
 with st.container(horizontal=True, gap="medium"):  # metrics as wide as their labels, wrapping
-    st.metric("Test accuracy before", f"{effect.accuracy_before_mean:.3f}", width="content")
-    st.metric("Test accuracy after", f"{effect.accuracy_after_mean:.3f}", width="content",
-              delta=f"{effect.accuracy_delta_mean:+.3f}" if effect.deterministic
-              else f"{effect.accuracy_delta_mean:+.3f} ± {effect.accuracy_delta_std:.3f}",
-              delta_color=tables.delta_colour(effect.accuracy_delta_mean))
+    st.metric("Test accuracy before", f"{effect.accuracy_before:.3f}", width="content",
+              help="The ensemble's mean prediction, as the matrices below count it.")
+    st.metric("Test accuracy after", f"{effect.accuracy_after:.3f}", width="content",
+              delta=tables.accuracy_delta(effect), delta_color=tables.delta_colour(effect.accuracy_change),
+              help=tables.accuracy_help(effect))
     st.metric(f"Improvement of {METRIC_LABELS[metric]} on {tables.group_label(group)}", f"{effect.improvement:+.4f}",
               delta="exact" if effect.deterministic else f"± {effect.delta_std:.4f} std, p = {tables.p_text(effect.p_value)}",
               delta_color="off", delta_arrow="off", width="content",

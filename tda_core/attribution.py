@@ -208,6 +208,11 @@ class Effect:
     delta_std: float
     p_value: float | None
     deterministic: bool
+    #: The accuracy of the ensemble's mean prediction before and after (the prediction the error
+    #: counts use, so ``accuracy_after - accuracy_before`` is the net change of correct test rows).
+    accuracy_before: float
+    accuracy_after: float
+    #: The mean of the members' own accuracies before and after (the paired test's terms).
     accuracy_before_mean: float
     accuracy_after_mean: float
     accuracy_delta_mean: float
@@ -226,6 +231,12 @@ class Effect:
         return get_metric(self.metric).sign * self.delta_mean
 
     @property
+    def accuracy_change(self) -> float:
+        """The change of the ensemble's accuracy (``accuracy_after - accuracy_before``): the one
+        shown, beside the members' paired spread ``accuracy_delta_std``."""
+        return self.accuracy_after - self.accuracy_before
+
+    @property
     def net_benefit(self) -> int:
         """Errors fixed minus errors created (ties are broken by the accuracy delta)."""
         return self.errors_fixed - self.errors_new
@@ -236,6 +247,8 @@ class Effect:
             "delta_mean": self.delta_mean,
             "delta_std": self.delta_std,
             "p_value": self.p_value,
+            "accuracy_before": self.accuracy_before,
+            "accuracy_after": self.accuracy_after,
             "accuracy_delta_mean": self.accuracy_delta_mean,
             "accuracy_delta_std": self.accuracy_delta_std,
             "errors_fixed": self.errors_fixed,
@@ -297,6 +310,8 @@ def effect_from_proba(
         delta_std=float(np.nan_to_num(overall.std)),
         p_value=json_number(float(overall.p_value)),
         deterministic=det,
+        accuracy_before=float(correct_before.mean()),
+        accuracy_after=float(correct_after.mean()),
         accuracy_before_mean=float(acc_before.mean()),
         accuracy_after_mean=float(acc_after.mean()),
         accuracy_delta_mean=float(acc.mean),

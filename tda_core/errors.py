@@ -73,11 +73,28 @@ class ErrorReport:
         return np.sort(np.concatenate([np.asarray(g.test_indices, dtype=np.int64) for g in self.groups] or [np.zeros(0, np.int64)]))
 
     @property
+    def n_test(self) -> int:
+        return int(self.confusion.sum())
+
+    @property
+    def n_errors(self) -> int:
+        """Misclassified test rows of the ensemble's mean prediction."""
+        return self.n_test - int(np.trace(self.confusion))
+
+    @property
+    def accuracy(self) -> float:
+        """The accuracy shown: that of the ensemble's mean prediction, the prediction that decides
+        which test rows are errors, so it is always ``1 - n_errors / n_test``."""
+        return float(np.trace(self.confusion) / self.n_test) if self.n_test else float("nan")
+
+    @property
     def accuracy_mean(self) -> float:
+        """The mean of the members' own accuracies (kept in the JSON; :attr:`accuracy` is shown)."""
         return float(np.mean(self.accuracies))
 
     @property
     def accuracy_std(self) -> float:
+        """The spread of the members' accuracies, shown as ± beside :attr:`accuracy`."""
         return float(np.std(self.accuracies, ddof=1)) if len(self.accuracies) > 1 else 0.0
 
     def find(self, true: str, pred: str) -> ErrorGroup:

@@ -36,6 +36,70 @@ TOP_RANKING = 50
 CHART_BARS = 20
 VEGA_LITE_SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"  # an identifier inside JSON data; never fetched
 
+#: Confusion cells, the same in the report and the dashboard (ui.charts): correct counts (the
+#: diagonal) from light to dark blue, errors from light orange to dark red, by count.
+CORRECT_RAMP = ("#eff3ff", "#9ecae1", "#4292c6", "#08519c")
+ERROR_RAMP = ("#fff0d9", "#fdae6b", "#e6550d", "#a50f15")
+EMPTY_CELL = "#ffffff"
+
+
+def _rgb(colour: str) -> tuple[float, float, float]:
+    colour = colour.lstrip("#")
+    return tuple(int(colour[k:k + 2], 16) / 255 for k in (0, 2, 4))  # type: ignore[return-value]
+
+
+def ramp_colour(ramp: Sequence[str], fraction: float) -> str:
+    """The colour at ``fraction`` (0..1) along a ramp of stops, linearly between them."""
+    fraction = min(1.0, max(0.0, float(fraction)))
+    stops = [_rgb(c) for c in ramp]
+    at = fraction * (len(stops) - 1)
+    k = min(int(at), len(stops) - 2)
+    t = at - k
+    mixed = [a + (b - a) * t for a, b in zip(stops[k], stops[k + 1])]
+    return "#" + "".join(f"{round(v * 255):02x}" for v in mixed)
+
+
+def luminance(colour: str) -> float:
+    """WCAG 2 relative luminance of an sRGB colour."""
+    linear = [v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4 for v in _rgb(colour)]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG 2 contrast ratio of two colours (1 to 21)."""
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def text_colour(fill: str) -> str:
+    """Black or white, whichever reads better on ``fill``: at least 4.58:1 on any colour (WCAG AA)."""
+    return "#000000" if contrast(fill, "#000000") >= contrast(fill, "#ffffff") else "#ffffff"
+
+
+def cell_colour(count: int, correct: bool, top_correct: int, top_error: int) -> str:
+    """The fill of one confusion cell: blue ramp on the diagonal, orange to red off it, none if empty."""
+    if count <= 0:
+        return EMPTY_CELL
+    return ramp_colour(CORRECT_RAMP, count / max(1, top_correct)) if correct else \
+        ramp_colour(ERROR_RAMP, count / max(1, top_error))
+
+
+def cell_colours(matrix: np.ndarray) -> list[list[tuple[str, str]]]:
+    """(fill, text colour) of every cell of a confusion matrix, rows the true class."""
+    matrix = np.asarray(matrix)
+    n = len(matrix)
+    diagonal = np.eye(n, dtype=bool)
+    top_correct = int(matrix[diagonal].max()) if n else 1
+    top_error = int(matrix[~diagonal].max()) if n > 1 else 1
+    out = []
+    for i in range(n):
+        row = []
+        for j in range(n):
+            fill = cell_colour(int(matrix[i, j]), i == j, top_correct, top_error)
+            row.append((fill, text_colour(fill)))
+        out.append(row)
+    return out
+
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px auto;max-width:1100px;color:#1d2330;padding:0 16px}
 h1{font-size:1.6em;margin-bottom:0}h2{border-bottom:1px solid #d5d9e0;padding-bottom:4px;margin-top:32px}
@@ -139,18 +203,19 @@ def bar_chart(labels: Sequence[str], values: Sequence[float], errors: Sequence[f
 
 
 def confusion_table(matrix: np.ndarray, classes: Sequence[str], caption: str, mark: tuple[str, str] | None = None) -> str:
-    """A confusion matrix (rows: true class, columns: predicted) shaded by count."""
+    """A confusion matrix (rows: true class, columns: predicted) coloured as the dashboard colours it:
+    correct counts blue, errors orange to red, the chosen cell framed in black."""
     matrix = np.asarray(matrix)
-    top = max(int(matrix.max()), 1)
+    colours = cell_colours(matrix)
     head = "".join(f"<th>{_e(c)}</th>" for c in classes)
     rows = []
     for i, true in enumerate(classes):
         cells = []
         for j, pred in enumerate(classes):
-            shade = 255 - int(120 * matrix[i, j] / top)
-            style = f"background:rgb({shade},{shade + (255 - shade) // 2},255)"
+            fill, ink = colours[i][j]
+            style = f"background:{fill};color:{ink}"
             if mark == (true, pred):
-                style += ";outline:2px solid #d03030"
+                style += ";outline:3px solid #000000;outline-offset:-3px"
             cells.append(f'<td style="{style}">{int(matrix[i, j])}</td>')
         rows.append(f'<tr><th class="l">{_e(true)}</th>{"".join(cells)}</tr>')
     return (f'<table><caption class="note">{_e(caption)} (rows: true class, columns: predicted)</caption>'
@@ -204,7 +269,9 @@ def triage_report(analysis: Analysis, result: Attribution, features: FeatureAttr
         ("classes", ", ".join(data.classes)), ("model", model["name"]), ("ensemble", members),
     ])]
     out += ["<h2>Errors</h2>",
-            f"<p class='big'>Test accuracy {errors.accuracy_mean:.3f} ± {errors.accuracy_std:.3f}</p>",
+            f"<p class='big'>Test accuracy {errors.accuracy:.3f} ± {errors.accuracy_std:.3f}</p>",
+            f"<p class='note'>{errors.n_errors:,} test errors of {errors.n_test:,}: the accuracy of the ensemble's mean "
+            "prediction, which decides the errors; ± the spread of the members' own accuracies.</p>",
             confusion_table(errors.confusion, data.classes, "Baseline ensemble", (group.true, group.pred))]
     groups = "".join(f"<tr><td class='l'>{_e(g.true)} → {_e(g.pred)}</td><td>{g.count}</td></tr>" for g in errors.groups[:10])
     out.append(f"<table><tr><th class='l'>error group</th><th>test samples</th></tr>{groups}</table>")
@@ -268,8 +335,8 @@ def triage_report(analysis: Analysis, result: Attribution, features: FeatureAttr
             ("pool samples added" if result.ranking.index_name == "pool_index" else "training samples acted on",
              ", ".join(map(str, effect.train_indices))),
             (f"delta {doc['metric']}", f"{_num(e['delta_mean'])} ± {e['delta_std']:.4f} (p-value {_p(e['p_value'], deterministic)})"),
-            ("test accuracy", f"{effect.accuracy_before_mean:.3f} → {effect.accuracy_after_mean:.3f} "
-                              f"({_num(e['accuracy_delta_mean'])} ± {e['accuracy_delta_std']:.4f})"),
+            ("test accuracy", f"{effect.accuracy_before:.3f} → {effect.accuracy_after:.3f} "
+                              f"({_num(effect.accuracy_change)} ± {e['accuracy_delta_std']:.4f} over members)"),
             ("errors fixed", e["errors_fixed"]), ("new errors", e["errors_new"]), ("net benefit", f"{e['net_benefit']:+d}"),
         ]))
         out.append("<div class='pair'>" + confusion_table(effect.confusion_before, data.classes, "Before", (group.true, group.pred))

@@ -136,6 +136,10 @@ def test_group_effect_counts_fixed_and_new_errors(small_cancer):
     assert (effect.errors_fixed, effect.errors_new, effect.net_benefit) == (fixed, new, fixed - new)
     assert effect.p_value is None and effect.deterministic
     assert np.trace(effect.confusion_after) == int(np.sum(after == data.y_test))
+    # One accuracy: the mean prediction's, as the counts and the matrices give it (issue 21, item 2).
+    assert effect.accuracy_after == pytest.approx(np.mean(after == data.y_test))
+    assert effect.accuracy_before == pytest.approx(analysis.errors.accuracy)
+    assert effect.accuracy_change == pytest.approx((np.trace(effect.confusion_after) - np.trace(effect.confusion_before)) / data.n_test)
 
 
 def test_planted_label_errors_are_found():

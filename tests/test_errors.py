@@ -56,6 +56,19 @@ def test_accuracy_spread_over_members(data):
     assert report.accuracy_std == pytest.approx(np.std([1.0, 5 / 6, 0.5], ddof=1))
 
 
+def test_the_accuracy_shown_is_the_ensembles_and_agrees_with_the_error_count(data):
+    """One accuracy: that of the mean prediction, which decides the errors (issue 21, item 2). The
+    members' mean (0.75 here) differs from it (5/6: one error of six) and stays as accuracy_mean."""
+    members = np.stack([one_hot([0, 0, 1, 1, 2, 2], 0.5), one_hot([0, 0, 1, 1, 2, 0], 0.6),
+                        one_hot([1, 1, 1, 1, 2, 0], 0.6)])
+    report = error_report(data, members)
+    np.testing.assert_array_equal(report.predicted, [0, 0, 1, 1, 2, 0])
+    assert (report.n_test, report.n_errors) == (6, 1)
+    assert report.accuracy == pytest.approx(5 / 6) == 1 - report.n_errors / report.n_test
+    assert report.accuracy_mean == pytest.approx((1.0 + 5 / 6 + 0.5) / 3)
+    assert report.accuracy != pytest.approx(report.accuracy_mean)
+
+
 def test_find_and_narrow(data):
     report = error_report(data, one_hot([0, 0, 2, 2, 2, 0])[None])
     group = report.find("b", "c")

@@ -9,6 +9,7 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tda_core.analysis import Analysis
@@ -47,10 +48,16 @@ def test_the_report_holds_the_triage_and_loads_nothing(credit_report):
     assert "<script src" not in page and "@import" not in page and "@font-face" not in page
     text = text_of(page)
     errors = analysis.errors
-    assert f"Test accuracy {errors.accuracy_mean:.3f} ± {errors.accuracy_std:.3f}" in text
+    assert f"Test accuracy {errors.accuracy:.3f} ± {errors.accuracy_std:.3f}" in text
+    assert f"{errors.n_errors:,} test errors of {errors.n_test:,}" in text
+    assert errors.accuracy == pytest.approx(1 - errors.n_errors / errors.n_test)
     assert f"Reliability of the ranking: {result.reliability:.2f}" in text
     effect = result.effect
     assert effect is not None
+    # The members differ (3 seeds): the ensemble's accuracy, not the members' mean, is the one shown.
+    assert effect.accuracy_before == pytest.approx(np.trace(effect.confusion_before) / analysis.data.n_test)
+    assert effect.accuracy_after == pytest.approx(np.trace(effect.confusion_after) / analysis.data.n_test)
+    assert f"test accuracy {effect.accuracy_before:.3f} → {effect.accuracy_after:.3f}" in " ".join(text.split())
     for words in (f"errors fixed {effect.errors_fixed}", f"new errors {effect.errors_new}", f"net benefit {effect.net_benefit:+d}",
                   "Before (rows: true class", "After (rows: true class", "Feature attributions", *map(str, analysis.data.X_train.columns)):
         assert words in " ".join(text.split()), words
@@ -121,7 +128,7 @@ def test_the_report_opens_offline_in_chromium(credit_report, tmp_path):
             chromium.close()
     leaving = [u for u in requests if not u.startswith(("file:", "data:"))]
     assert not leaving, leaving
-    assert f"Test accuracy {analysis.errors.accuracy_mean:.3f}" in body
+    assert f"Test accuracy {analysis.errors.accuracy:.3f}" in body
     assert f"Reliability of the ranking: {result.reliability:.2f}" in body
     assert f"net benefit\t{result.effect.net_benefit:+d}" in body or f"net benefit {result.effect.net_benefit:+d}" in " ".join(body.split())
     assert width
@@ -161,3 +168,27 @@ def test_a_report_of_candidate_groups(credit, tmp_path):
     result = analysis.attribute(analysis.errors.find("bad", "good"), "remove", "loss", 10, unit="group")
     page = build_report(analysis, result)
     assert "<th class='l'>candidate group</th>" in page and result.ranking.groups[0].group_id in page
+
+
+def test_the_report_colours_cells_as_the_dashboard_does_and_they_read(credit_report):
+    """Errors orange to red and correct counts blue, as the dashboard draws them (issue 21, item 8);
+    every count readable on its cell (WCAG AA, 4.5:1), the chosen one included."""
+    from tda_core.report import ERROR_RAMP, cell_colours, contrast
+
+    analysis, _, page = credit_report
+    confusion = analysis.errors.confusion
+    colours = cell_colours(confusion)
+    classes = list(analysis.data.classes)
+    t, p = classes.index("bad"), classes.index("good")
+    fill, ink = colours[t][p]
+    assert fill == ERROR_RAMP[-1] or int(confusion[t, p]) < int(confusion[p, t])  # the largest error is darkest red
+    red, green, blue = (int(fill[k:k + 2], 16) for k in (1, 3, 5))
+    assert red > blue and red > green  # an error cell is red/orange, not blue
+    d_fill = colours[t][t][0]
+    assert int(d_fill[5:7], 16) > int(d_fill[1:3], 16)  # the diagonal is blue
+    for row in colours:
+        for fill, ink in row:
+            assert contrast(fill, ink) >= 4.5
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            assert f"background:{colours[i][j][0]};color:{colours[i][j][1]}" in page

@@ -101,7 +101,7 @@ def settings_frame(comparison: Comparison, classes: Sequence[str]) -> pd.DataFra
             "best": is_best(comparison, s), "action": s.action, "size": s.size,
             "net benefit": e.net_benefit, "fixed": e.errors_fixed, "new errors": e.errors_new,
             "improvement": e.improvement, "± std": e.delta_std, "p-value": np.nan if e.p_value is None else e.p_value,
-            "accuracy Δ": e.accuracy_delta_mean, "accuracy ± std": e.accuracy_delta_std,
+            "accuracy Δ": e.accuracy_change, "accuracy ± std": e.accuracy_delta_std,
         }
         row |= {class_column(c): e.class_accuracy_delta.get(c, np.nan) for c in classes}
         row |= {"samples": len(s.train_indices), "raw change": e.delta_mean, "note": s.note or ""}
@@ -119,5 +119,5 @@ def best_words(comparison: Comparison, metric_label: str) -> str:
     used = "" if len(best.train_indices) == best.size else f" (only {len(best.train_indices)} qualified)"
     return (f"**Best setting: {best.action} with {tables.count(best.size, 'sample')}**{used}: net benefit **{e.net_benefit:+d}**, it fixes {e.errors_fixed} of the "
             f"{tables.count(len(comparison.group.test_indices), 'chosen error')} and creates {e.errors_new} new "
-            f"error{'' if e.errors_new == 1 else 's'}; global accuracy {e.accuracy_delta_mean:+.4f}{spread}; "
-            f"improvement of the {metric_label} {e.improvement:+.4f}.")
+            f"error{'' if e.errors_new == 1 else 's'}; global accuracy {tables.signed(e.accuracy_change)}{spread}; "
+            f"improvement of the {metric_label} {tables.signed(e.improvement)}.")

@@ -78,8 +78,8 @@ def why(data: Dataset, baseline: Baseline, group: ErrorGroup, effect: Effect, ra
             "errors_new": int(effect.errors_new),
             "net_benefit": int(effect.net_benefit),
         },
-        "accuracy_before": float(effect.accuracy_before_mean),
-        "accuracy_after": float(effect.accuracy_after_mean),
+        "accuracy_before": float(effect.accuracy_before),  # the ensemble's mean prediction, as shown
+        "accuracy_after": float(effect.accuracy_after),
         "accuracy_delta_std": _number(effect.accuracy_delta_std),
     }
 
@@ -94,6 +94,10 @@ def guardrails(effect: Effect, metric_label: str) -> list[str]:
         notes.append(f"Acting on the selected samples fixes {effect.errors_fixed} of the chosen errors but creates "
                      f"{effect.errors_new} new error{'s' if effect.errors_new != 1 else ''} elsewhere "
                      f"(net benefit {effect.net_benefit:+d}).")
-    if effect.accuracy_delta_mean < 0:
-        notes.append(f"Acting on the selected samples lowers global test accuracy by {-effect.accuracy_delta_mean:.3f}.")
+    if effect.accuracy_change < -NO_CHANGE:
+        notes.append(f"Acting on the selected samples lowers global test accuracy by {-effect.accuracy_change:.3f} "
+                     f"({effect.accuracy_before:.3f} → {effect.accuracy_after:.3f}).")
+    elif effect.accuracy_delta_mean < -NO_CHANGE:
+        notes.append(f"Acting on the selected samples lowers the members' test accuracy by {-effect.accuracy_delta_mean:.3f} "
+                     "on average, though the ensemble's mean prediction keeps its accuracy.")
     return notes

@@ -397,6 +397,26 @@ def coloured(frame: pd.DataFrame, better_up: Sequence[str]):
     return frame.style.map(signed_colour, subset=columns)
 
 
+def signed(value: float, digits: int = 4) -> str:
+    """'+0.0123', '−0.0123', and '0.0000' for a change that rounds to nothing (never '-0.0000')."""
+    text = f"{float(value):+.{digits}f}"
+    return text[1:] if float(text) == 0 else text
+
+
+def accuracy_delta(effect: Effect) -> str:
+    """The change of the ensemble's test accuracy, with the members' spread: '+0.015 ± 0.004'."""
+    change = signed(effect.accuracy_change, 3)
+    return change if effect.deterministic else f"{change} ± {effect.accuracy_delta_std:.3f} over members"
+
+
+def accuracy_help(effect: Effect) -> str:
+    n = int(effect.confusion_before.sum())
+    before, after = int(n - np.trace(effect.confusion_before)), int(n - np.trace(effect.confusion_after))
+    return (f"The ensemble's mean prediction, as the error counts and the matrices give it: {before:,} → {after:,} "
+            f"errors of {n:,} test samples, so {effect.accuracy_before:.3f} → {effect.accuracy_after:.3f}. ±: the spread "
+            f"of the members' paired changes (their mean: {effect.accuracy_delta_mean:+.3f}).")
+
+
 def delta_colour(value: float) -> str:
     """``delta_color`` of a metric whose delta is the signed ``value`` (positive is better): green
     or red as Streamlit reads the sign, none for no change."""

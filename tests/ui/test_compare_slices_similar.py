@@ -39,7 +39,7 @@ def test_compare_view_lists_every_setting_and_names_the_best(credit_analysis):
         e = s.effect
         assert (row["fixed"], row["new errors"], row["net benefit"]) == (e.errors_fixed, e.errors_new, e.net_benefit)
         assert row["samples"] == len(e.train_indices)
-        assert row["accuracy Δ"] == pytest.approx(e.accuracy_delta_mean, abs=1e-12)
+        assert row["accuracy Δ"] == pytest.approx(e.accuracy_change, abs=1e-12)
         assert row["raw change"] == pytest.approx(e.delta_mean, abs=1e-12)
         assert row["improvement"] == pytest.approx(e.improvement, abs=1e-12)
         assert row["p-value"] == pytest.approx(e.p_value, rel=1e-9)

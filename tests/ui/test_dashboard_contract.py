@@ -121,7 +121,7 @@ def test_guardrails_on_a_relabel_that_lowers_accuracy(credit_analysis, harmful):
     order = [getattr(node, "type", "") for node in _walk(at.main)]
     assert max(i for i, t in enumerate(order) if t == "warning") < order.index("metric")
     acc = metric(at, "Global test accuracy")
-    assert acc.delta.startswith(f"{effect.accuracy_delta_mean:+.3f}")
+    assert acc.delta.startswith(f"{effect.accuracy_change:+.3f}")
     net = metric(at, "Net benefit")
     assert (net.value, net.delta) == (f"{effect.net_benefit:+d}", f"{effect.errors_fixed} fixed, {effect.errors_new} new")
     # What the action does to each sample, before acting: the new label beside the old one.
@@ -131,8 +131,8 @@ def test_guardrails_on_a_relabel_that_lowers_accuracy(credit_analysis, harmful):
         assert edit == f"{data.classes[data.y_train[i]]} → {data.classes[targets[i]]}"
     # The fix page repeats the warnings above its numbers, and names each sample's new label.
     visit(at, FIX)
-    assert f"Acting on the selected samples lowers global test accuracy by {-effect.accuracy_delta_mean:.3f}." in \
-        [w.value for w in at.warning]
+    assert f"Acting on the selected samples lowers global test accuracy by {-effect.accuracy_change:.3f} " \
+           f"({effect.accuracy_before:.3f} → {effect.accuracy_after:.3f})." in [w.value for w in at.warning]
     options = at.multiselect(key="fix_indices")
     assert sorted(options.value) == sorted(expected.selected)
     assert "traced to mislabeled" not in at.text_input(key="reason").placeholder
@@ -161,8 +161,8 @@ def test_exports_are_named_from_the_stem_and_the_manifest_says_why(credit_analys
     assert why["error_group"] == {"true": "good", "pred": "bad", "test_indices": list(group.test_indices)}
     assert (why["action"], why["metric"]) == ("relabel", "gt_prob")
     assert why["reliability"] == pytest.approx(expected.reliability)
-    assert why["accuracy_before"] == pytest.approx(effect.accuracy_before_mean)
-    assert why["accuracy_after"] == pytest.approx(effect.accuracy_after_mean)
+    assert why["accuracy_before"] == pytest.approx(effect.accuracy_before)
+    assert why["accuracy_after"] == pytest.approx(effect.accuracy_after)
     assert why["group_effect"]["errors_new"] == effect.errors_new
     assert why["group_effect"]["net_benefit"] == effect.net_benefit
     ranking = expected.ranking

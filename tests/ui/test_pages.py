@@ -17,6 +17,8 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest
 
+from ui import tables
+
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = str(ROOT / "dashboard.py")
 DATA, ERRORS, ATTRIBUTION, FIX = (
@@ -176,7 +178,7 @@ def test_errors_page_matches_the_engine_and_choices_carry_over(engine):
     visit(at, ERRORS)
     report = analysis.errors
     accuracy = metric(at, "Test accuracy")
-    assert (accuracy.value, accuracy.delta) == (f"{report.accuracy_mean:.3f}", f"± {report.accuracy_std:.3f} std over members")
+    assert (accuracy.value, accuracy.delta) == (f"{report.accuracy:.3f}", f"± {report.accuracy_std:.3f} over members")
     assert metric(at, "Error groups").value == str(len(report.groups))
     # The largest group is chosen first; the selectbox offers every group, largest first.
     assert at.session_state["group"] == (group.true, group.pred)
@@ -215,8 +217,8 @@ def test_attribution_page_shows_the_engines_numbers(engine):
     assert change.delta.startswith(f"± {effect.delta_std:.4f}")
     assert metric(at, "p-value of the group effect").value == f"{effect.p_value:.2g}"
     acc = metric(at, "Global test accuracy")
-    assert acc.value == f"{effect.accuracy_after_mean:.3f}"
-    assert acc.delta == f"{effect.accuracy_delta_mean:+.3f} ± {effect.accuracy_delta_std:.3f}"
+    assert acc.value == f"{effect.accuracy_after:.3f}"
+    assert acc.delta == f"{effect.accuracy_change:+.3f} ± {effect.accuracy_delta_std:.3f} over members"
     assert metric(at, "Errors fixed").value == f"{effect.errors_fixed} of {group.count}"
     assert metric(at, "New errors").value == str(effect.errors_new)
     assert metric(at, "Net benefit").value == f"{effect.net_benefit:+d}"
@@ -293,8 +295,8 @@ def test_fix_page_exports_the_attributed_samples(engine):
     visit(at, FIX)
     assert sorted(at.multiselect(key="fix_indices").value) == sorted(expected.selected)
     effect = expected.effect
-    assert metric(at, "Test accuracy before").value == f"{effect.accuracy_before_mean:.3f}"
-    assert metric(at, "Test accuracy after").value == f"{effect.accuracy_after_mean:.3f}"
+    assert metric(at, "Test accuracy before").value == f"{effect.accuracy_before:.3f}"
+    assert metric(at, "Test accuracy after").value == f"{effect.accuracy_after:.3f}"
     assert metric(at, "Improvement of true-class probability").delta == \
         f"± {effect.delta_std:.4f} std, p = {effect.p_value:.2g}"
     net = metric(at, "Net benefit")
@@ -331,7 +333,7 @@ def test_deterministic_model_on_every_page(deterministic_engine):
     visit(at, ERRORS)
     report = analysis.errors
     accuracy = metric(at, "Test accuracy")
-    assert (accuracy.value, accuracy.delta) == (f"{report.accuracy_mean:.3f}", "± 0.000 std over members")
+    assert (accuracy.value, accuracy.delta) == (f"{report.accuracy:.3f}", "± 0.000 over members")
     assert "the baseline: **logistic-lbfgs**, a deterministic model" in at.caption[0].value
     assert at.session_state["group"] == (group.true, group.pred)
 
@@ -348,7 +350,7 @@ def test_deterministic_model_on_every_page(deterministic_engine):
     assert metric(at, "p-value of the group effect").value == DASH
     change = metric(at, "Improvement of true-class probability")
     assert (change.value, change.delta) == (f"{effect.improvement:+.4f}", "exact")
-    assert metric(at, "Global test accuracy").delta == f"{effect.accuracy_delta_mean:+.3f}"
+    assert metric(at, "Global test accuracy").delta == tables.signed(effect.accuracy_change, 3)
     assert metric(at, "Net benefit").value == f"{effect.net_benefit:+d}"
     table = at.dataframe[0].value
     assert set(table["p-value"]) == {DASH} and "± std" not in table.columns
@@ -583,7 +585,7 @@ def test_image_demo_data_errors_and_attribution(digits_engine):
     visit(at, ERRORS)
     report = analysis.errors
     accuracy = metric(at, "Test accuracy")
-    assert (accuracy.value, accuracy.delta) == (f"{report.accuracy_mean:.3f}", f"± {report.accuracy_std:.3f} std over members")
+    assert (accuracy.value, accuracy.delta) == (f"{report.accuracy:.3f}", f"± {report.accuracy_std:.3f} over members")
     assert at.session_state["group"] == (group.true, group.pred)
     pred = data.class_index(group.pred)
     expected_captions = [f"test #{t} · p({group.pred}) {report.proba_mean[t, pred]:.2f}" for t in group.test_indices][:32]
@@ -604,7 +606,7 @@ def test_image_demo_data_errors_and_attribution(digits_engine):
         change = metric(at, "Improvement of true-class probability")
         assert change.value == f"{effect.improvement:+.4f}"
         acc = metric(at, "Global test accuracy")
-        assert acc.delta == f"{effect.accuracy_delta_mean:+.3f} ± {effect.accuracy_delta_std:.3f}"
+        assert acc.delta == f"{tables.signed(effect.accuracy_change, 3)} ± {effect.accuracy_delta_std:.3f} over members"
     assert len(at.image) == 24 + 10  # the top of the ranking, then the 10 similar training samples
     captions = gallery_captions(at)
     for pos, caption in enumerate(captions[:24]):
@@ -633,7 +635,7 @@ def test_image_demo_data_errors_and_attribution(digits_engine):
     # Fix page: the same group effect, and an export for image data too.
     if expected.effect is not None:
         visit(at, FIX)
-        assert metric(at, "Test accuracy after").value == f"{expected.effect.accuracy_after_mean:.3f}"
+        assert metric(at, "Test accuracy after").value == f"{expected.effect.accuracy_after:.3f}"
 
 
 @pytest.mark.slow
