@@ -6,9 +6,9 @@ import pandas as pd
 import streamlit as st
 
 from tda_core.exceptions import TDAError
-from tda_core.fix import corrected_training_set
+from tda_core.fix import corrected_training_set, edited_arrays
 from tda_core.metrics import METRIC_LABELS
-from ui import exports, fixing, frame, loaders, matrices, results, state, tables
+from ui import exports, fixing, frame, loaders, matrices, results, state, tables, verify
 
 ACTION_VERBS = {"remove": "Remove", "relabel": "Relabel", "upweight": "Upweight ×10", "add": "Add"}
 
@@ -21,7 +21,11 @@ st.radio("Fix by", list(fixing.MODES), format_func=fixing.MODES.get, key=fixing.
          help="The action chosen on the attribution page, measured by retraining; edits of "
               "single rows by hand (remove, set a label); or a manifest exported before, replayed on this data.")
 if state.get(fixing.MODE) == "hand":
-    fixing.hand_edits(data, state.get(state.RESULT))
+    edits = fixing.hand_edits(data, state.get(state.RESULT))
+    if edits is not None:  # verify them: the retraining that replaying a manifest cannot do for hand edits
+        chosen = state.get(state.GROUP)
+        tests = current.analysis.group(*chosen).test_indices if chosen else current.analysis.errors.error_indices
+        verify.section(current, *edited_arrays(data, None, remove=edits[0], labels=edits[1]), tests, "the hand edits")
     frame.stop()
 if state.get(fixing.MODE) == "manifest":
     fixing.load_manifest(data)
@@ -41,6 +45,11 @@ if seed is not None and state.get(state.FIX_SEEDED_FROM) != seed:
     state.put(state.FIX_SEEDED_FROM, seed)
 
 kind = "pool" if pool else "training"
+origin = state.get(state.FIX_ORIGIN)
+from_compare = origin is not None and origin[0] == action and sorted(origin[2]) == sorted(int(i) for i in state.get(state.FIX_INDICES))
+if from_compare:
+    st.info(f"From Compare: **{action} × {origin[1]}**, its {tables.count(len(origin[2]), kind + ' sample')} exactly as "
+            "compared there.", icon=":material/compare_arrows:")
 st.caption(f"Step 4 of 4 · {ACTION_VERBS[action].lower()} {kind} samples to fix **{tables.group_label(group)}**; "
            "the ensemble is retrained with the edit to check the whole model.")
 n_samples = data.n_pool if pool else data.n_train
@@ -48,7 +57,7 @@ valid = [int(i) for i in state.get(state.FIX_INDICES) if 0 <= int(i) < n_samples
 if valid != list(state.get(state.FIX_INDICES)):
     state.put(state.FIX_INDICES, valid)
 targets = analysis.baseline.relabel_targets
-st.multiselect(f"{kind.capitalize()} samples to {ACTION_VERBS[action].lower()} (seeded from the attribution page; edit freely)",
+st.multiselect(f"{kind.capitalize()} samples to {ACTION_VERBS[action].lower()} (seeded from " + ("Compare" if from_compare else "the attribution page") + "; edit freely)",
                list(range(n_samples)), key=state.FIX_INDICES, persist_state="session",
                format_func=lambda i: tables.fix_label(data, targets, action, i))
 st.text_input("Reason (recorded in the manifest)", key=state.REASON, persist_state="session",
@@ -94,6 +103,10 @@ with st.container(horizontal=True, gap="medium"):  # metrics as wide as their la
               help="Chosen errors the edit fixes minus test samples it makes wrong (on the ensemble's mean prediction).")
 matrices.before_after(effect.confusion_before, effect.confusion_after, data.classes,
                       ("Original ensemble", "Retrained with the fix"), selected=(group.true, group.pred))
+if not group.is_slice:
+    note = tables.cell_note(effect, data, group)
+    if note:
+        st.caption(note)
 
 st.subheader("Export")
 st.caption(f"{manifest['n_train_before']:,} training rows before, {manifest['n_train_after']:,} after. The manifest "
@@ -118,3 +131,5 @@ if pool:  # the export is the training set with these rows appended: show them a
     st.markdown(f"**The {tables.count(len(indices), 'added row')}**, appended after the {data.n_train:,} training rows "
                 "(row id `pool:<pool id>`)")
     st.dataframe(table.tail(len(indices)), hide_index=True, width="stretch", key="added_rows")
+verify.section(current, *edited_arrays(data, analysis.baseline, action, indices), group.test_indices,
+               f"{ACTION_VERBS[action].lower()} {tables.count(len(indices), kind + ' sample')}")

@@ -1,5 +1,7 @@
 """Step 3, compare actions: every action at each group size, measured as a group effect, side by side."""
 
+from functools import partial
+
 import streamlit as st
 
 from tda_core.exceptions import TDAError
@@ -70,10 +72,14 @@ st.caption(f"Improvement: the change of the {label} signed so that positive mean
 p_column = (st.column_config.TextColumn(help="Deterministic model: no p-value applies.")
             if comparison.deterministic else st.column_config.NumberColumn(format="%.2e"))
 shown = table.assign(**{"p-value": tables.DASH}) if comparison.deterministic else table
+settings = [(s.action, s.size) for s in comparison.settings]
+chosen = comparing.chosen_setting(comparison)
 st.dataframe(
     tables.coloured(shown, ["improvement", "net benefit", "accuracy Δ",
                             *(comparing.class_column(c) for c in data.classes)]),
-    hide_index=True, width="stretch", height=min(560, 38 + 35 * len(table)), key="compare_table",
+    hide_index=True, width="stretch", height=min(560, 38 + 35 * len(table)), key=comparing.TABLE_KEY,
+    on_select=partial(comparing.on_row_selected, settings), selection_mode="single-row",
+    selection_default={"selection": {"rows": [settings.index((chosen.action, chosen.size))] if chosen else []}},
     column_config={
         "best": st.column_config.CheckboxColumn("best", help="The highest net benefit (ties: accuracy Δ, then improvement)"),
         "action": st.column_config.TextColumn(help=comparing.action_words(data)),
@@ -91,4 +97,14 @@ st.dataframe(
         "note": st.column_config.TextColumn(width="large"),
     },
 )
-st.page_link(frame.PAGES["fix"], label="Next: apply a fix and export the training set", icon=":material/arrow_forward:")
+if chosen is not None:
+    result = state.get(state.RESULT)
+    seen = tuple(result.selected) if result is not None and result.ranking.action == chosen.action else None
+    picked = "the best setting" if comparing.is_best(comparison, chosen) else "the selected row"
+    st.caption(f"Select a row to act on it. Fix opens with {picked}: **{chosen.action}** with size {chosen.size}, "
+               f"its {tables.count(len(chosen.train_indices), 'sample')} exactly as measured here.")
+    if st.button(f"Next: fix with {chosen.action} × {chosen.size} ({tables.count(len(chosen.train_indices), 'sample')})",
+                 type="primary", icon=":material/arrow_forward:", key="open_fix",
+                 disabled=not chosen.train_indices):
+        comparing.open_in_fix(chosen, seen)
+        st.switch_page(frame.PAGES["fix"])

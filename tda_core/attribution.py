@@ -225,6 +225,19 @@ class Effect:
     per_test: tuple[TestEffect, ...]
     confusion_before: np.ndarray
     confusion_after: np.ndarray
+    #: (n_test,) class codes of the ensemble's mean prediction before and after.
+    predicted_before: np.ndarray | None = None
+    predicted_after: np.ndarray | None = None
+
+    def cell_moves(self, y_test: np.ndarray, true_code: int, pred_code: int) -> tuple[int, int]:
+        """Test samples that left the confusion cell (true, pred) and that entered it with the edit:
+        ``confusion_after[t, p] == confusion_before[t, p] - left + entered``. A chosen error that is
+        fixed leaves it; another sample of that class newly predicted as ``pred`` enters it."""
+        if self.predicted_before is None or self.predicted_after is None:
+            raise ValueError("this effect keeps no predictions")
+        in_class = np.asarray(y_test) == true_code
+        before, after = self.predicted_before == pred_code, self.predicted_after == pred_code
+        return int(np.sum(in_class & before & ~after)), int(np.sum(in_class & ~before & after))
 
     @property
     def improvement(self) -> float:
@@ -322,4 +335,6 @@ def effect_from_proba(
         per_test=per_test,
         confusion_before=confusion_matrix(data.y_test, predicted_before, labels=labels),
         confusion_after=confusion_matrix(data.y_test, predicted_after, labels=labels),
+        predicted_before=predicted_before,
+        predicted_after=predicted_after,
     )

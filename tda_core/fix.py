@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -15,8 +16,8 @@ from .data.dataset import Dataset
 from .exceptions import UsageError
 from .manifest import AGAIN, HAND_EDITS, check_manifest, pool_json, pool_row_id, read_manifest
 
-__all__ = ["HAND_EDITS", "corrected_training_set", "hand_edited_training_set", "pool_row_id", "read_manifest", "replay_effect",
-           "replay_manifest"]
+__all__ = ["HAND_EDITS", "Verification", "corrected_training_set", "edited_arrays", "hand_edited_training_set", "pool_row_id",
+           "read_manifest", "replay_effect", "replay_manifest", "verify"]
 
 
 def check_indices(data: Dataset, indices: Sequence[int], pool: bool = False) -> tuple[int, ...]:
@@ -256,3 +257,114 @@ def replay_effect(analysis: Any, manifest: Mapping[str, Any], metric: str | None
                              "class; use the same model and run settings as the export")
     group = analysis.group(str(group_doc["true"]), str(group_doc["pred"]), [int(t) for t in group_doc.get("test_indices", [])] or None)
     return analysis.effect(group, action, metric or str(why.get("metric", "loss")), indices)
+
+
+# --- verify: retrain on the corrected training set ----------------------------------------------
+
+
+def edited_arrays(data: Dataset, baseline: Baseline | None, action: str | Action | None = None, indices: Sequence[int] = (),
+                  remove: Sequence[int] = (), labels: Mapping[int, str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and weights of the fit rows after a fix: ``action`` on ``indices`` (as
+    :func:`corrected_training_set` applies it), or hand edits (``remove``, ``labels`` by class name)."""
+    if action is not None:
+        action = get_action(action)
+        idx = check_indices(data, indices, pool=action.on_pool)
+        edit = action.edit(idx, None if baseline is None else baseline.relabel_targets)
+        return edit.apply(data.y_fit, data.fit_weights(), data.n_train)
+    y, weight = _fit_arrays(data)
+    for i, name in (labels or {}).items():
+        y[int(i)] = data.class_index(str(name))
+    weight[sorted(int(i) for i in remove)] = 0.0
+    return y, weight
+
+
+def corrected_dataset(data: Dataset, y: np.ndarray, weight: np.ndarray) -> Dataset:
+    """The corrected training set as a dataset of its own, as a user would load the export: rows of
+    weight 0 left out, added pool rows appended, a row of weight w repeated w times (weights must be
+    whole numbers: the actions' are 0, 1 and 10), the same test rows and no pool."""
+    check_kept(data, y, weight)
+    if not np.allclose(weight, np.round(weight)):
+        raise UsageError("the corrected set has fractional weights, which a retrained table cannot repeat; nothing was trained")
+    rows = np.repeat(np.arange(len(y)), np.round(weight).astype(np.int64))
+    if data.kind == "tabular":
+        X = data.X_fit.iloc[rows].reset_index(drop=True)
+    else:
+        X = np.asarray(data.X_fit)[rows]
+    ids = np.concatenate([np.asarray(data.train_ids, dtype=object),
+                          np.asarray(data.pool_ids if data.has_pool else [], dtype=object)])[rows]
+    thumbs = None
+    if data.thumbnails_train is not None:
+        parts = [data.thumbnails_train] + ([data.thumbnails_pool] if data.has_pool and data.thumbnails_pool is not None else [])
+        every = np.concatenate(parts)
+        thumbs = every[rows] if len(every) == len(y) else None
+    return replace(data, name=f"{data.name} (corrected)", X_train=X, y_train=np.asarray(y)[rows].astype(data.y_train.dtype),
+                   train_ids=ids, thumbnails_train=thumbs, X_pool=None, y_pool=None, pool_ids=None, thumbnails_pool=None,
+                   fingerprint="")
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The ensemble retrained on the corrected training set (same recipe, seeds and test rows),
+    against the original one: on the chosen errors and on the whole test set, each on the
+    ensemble's mean prediction (as the error counts and the accuracy shown are)."""
+
+    n_train_after: int
+    test_indices: tuple[int, ...]  # the chosen errors
+    predicted_before: np.ndarray  # (n_test,) class codes
+    predicted_after: np.ndarray
+    y_test: np.ndarray
+    member_accuracy_after: tuple[float, ...]
+
+    @property
+    def correct_before(self) -> np.ndarray:
+        return self.predicted_before == self.y_test
+
+    @property
+    def correct_after(self) -> np.ndarray:
+        return self.predicted_after == self.y_test
+
+    @property
+    def accuracy_before(self) -> float:
+        return float(self.correct_before.mean())
+
+    @property
+    def accuracy_after(self) -> float:
+        return float(self.correct_after.mean())
+
+    @property
+    def accuracy_after_std(self) -> float:
+        acc = self.member_accuracy_after
+        return float(np.std(acc, ddof=1)) if len(acc) > 1 else 0.0
+
+    @property
+    def errors_fixed(self) -> int:
+        tests = np.asarray(self.test_indices, dtype=np.int64)
+        return int(np.sum(self.correct_after[tests] & ~self.correct_before[tests]))
+
+    @property
+    def errors_new(self) -> int:
+        return int(np.sum(self.correct_before & ~self.correct_after))
+
+
+def verify(analysis: Any, y: np.ndarray, weight: np.ndarray, test_indices: Sequence[int], progress: Any = None) -> Verification:
+    """Retrain the analysis's ensemble (its recipe and members) on the corrected training set of
+    fit-row labels ``y`` and weights ``weight`` (:func:`edited_arrays`), through its engine (cached,
+    counted, with ``progress``), and compare it on the test rows with the original ensemble. This
+    covers every fix: an action, a manifest, and hand edits that remove and relabel at once."""
+    from .actions import Edit
+    from .metrics import accuracy
+
+    data = analysis.data
+    corrected = corrected_dataset(data, y, weight)
+    analysis.recipe.validate(corrected)
+    members = list(analysis.members)
+    analysis.engine.prepare(corrected, analysis.recipe, progress)
+    proba = analysis.engine.predict(corrected, analysis.recipe, [Edit.baseline()], members, "test", progress)[0]
+    return Verification(
+        n_train_after=corrected.n_train,
+        test_indices=tuple(int(t) for t in test_indices),
+        predicted_before=np.asarray(analysis.baseline.predicted_test),
+        predicted_after=np.argmax(proba.mean(axis=0), axis=1),
+        y_test=np.asarray(data.y_test),
+        member_accuracy_after=tuple(float(a) for a in accuracy(proba, data.y_test)),
+    )

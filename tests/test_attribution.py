@@ -155,3 +155,19 @@ def test_planted_label_errors_are_found():
     assert result.effect.delta_mean < 0
     assert result.effect.p_value < 0.05
     assert [t.after_mean < t.before_mean for t in result.effect.per_test if t.test_index == planted.target_test] == [True]
+
+
+def test_the_chosen_cell_counts_what_left_it_and_what_entered_it(small_cancer):
+    """Fix explains a chosen cell whose count stays while errors were fixed: another test sample
+    fell into it (issue 21, item 7). The moves add up to the matrices."""
+    data = small_cancer
+    estimator = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000))
+    analysis = Analysis(data, SklearnRecipe(estimator), RunConfig(ensemble=2, use_cache=False))
+    group = analysis.errors.groups[0]
+    indices = [int(i) for i in analysis.ranking(group, "relabel", "loss").train_index[:15]]
+    effect = analysis.effect(group, "relabel", "loss", indices)
+    t, p = group.true_code, group.pred_code
+    left, entered = effect.cell_moves(data.y_test, t, p)
+    assert effect.confusion_after[t, p] == effect.confusion_before[t, p] - left + entered
+    assert left >= effect.errors_fixed  # every fixed chosen error left the cell
+    np.testing.assert_array_equal(effect.predicted_before, analysis.baseline.predicted_test)

@@ -27,6 +27,37 @@ from .results import confirm, ranking_models
 
 #: Sizes offered besides those the user typed or a link named.
 SIZE_CHOICES = (1, 2, 3, 5, 10, 15, 20, 30, 50, 100)
+TABLE_KEY = "compare_table"  # the table of every setting: a selected row is the setting opened in Fix
+CHOSEN = "compare_chosen"  # (action, size) of the row the user picked; None: the best
+
+
+def chosen_setting(comparison: Comparison) -> Setting | None:
+    """The setting picked in the table (a row), else the best one."""
+    wanted = state.get(CHOSEN)
+    for s in comparison.settings:
+        if wanted is not None and (s.action, s.size) == tuple(wanted):
+            return s
+    return comparison.best
+
+
+def on_row_selected(settings: Sequence[tuple[str, int]]) -> None:
+    rows = st.session_state[TABLE_KEY].selection.rows
+    state.put(CHOSEN, settings[rows[0]] if rows else None)
+
+
+def open_in_fix(setting: Setting, result_selected: tuple[int, ...] | None) -> None:
+    """The Fix page takes exactly this setting: its action, its size and its samples (the group the
+    comparison retrained); the attribution page's last selection does not replace them there
+    (``result_selected``: what it would seed from, marked as seen)."""
+    from . import fixing
+
+    state.put(state.ACTION, setting.action)
+    state.put(state.SIZE, int(setting.size))
+    state.put(state.LARGE, bool(state.get(state.LARGE) or setting.size > 10))
+    state.put(state.FIX_INDICES, [int(i) for i in setting.train_indices])
+    state.put(state.FIX_SEEDED_FROM, (setting.action, result_selected) if result_selected is not None else None)
+    state.put(state.FIX_ORIGIN, (setting.action, int(setting.size), tuple(int(i) for i in setting.train_indices)))
+    state.put(fixing.MODE, "action")
 
 
 def label(sizes: Sequence[int]) -> str:

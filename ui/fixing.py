@@ -53,8 +53,9 @@ def downloads(data: Any, table: pd.DataFrame, manifest: dict[str, Any], suffix: 
     st.dataframe(pd.DataFrame(manifest["changes"]), hide_index=True, width="stretch")
 
 
-def hand_edits(data: Any, result: Any) -> None:
-    """Remove rows and set labels by hand, then export the training set and its manifest."""
+def hand_edits(data: Any, result: Any) -> tuple[list[int], dict[int, str]] | None:
+    """Remove rows and set labels by hand, then export the training set and its manifest; the
+    edits exported (rows removed, labels set), or None where there is nothing to export yet."""
     st.caption("Edit single training rows by hand: tick **remove**, or choose a **new label**. Nothing is retrained "
                "here: the export is the training set with exactly these changes, and its manifest lists them.")
     if HAND_INDICES not in st.session_state:  # seeded once from the fix list or the attribution page's selection
@@ -67,7 +68,7 @@ def hand_edits(data: Any, result: Any) -> None:
     edits: dict[int, dict[str, Any]] = st.session_state.setdefault(HAND_EDITS, {})
     if not indices:
         st.info("Add the training samples to edit, or pick them on the attribution page.")
-        return
+        return None
     frame = hand_frame(data, indices, edits)
     edited = st.data_editor(
         frame, hide_index=True, width="stretch", key=f"hand_editor_{hash(tuple(indices))}",
@@ -83,7 +84,7 @@ def hand_edits(data: Any, result: Any) -> None:
     remove, labels = chosen_edits(edits, indices)
     if not remove and not labels:
         st.info("Tick remove or choose a new label on at least one row.")
-        return
+        return None
     st.text_input("Reason (recorded in the manifest)", key=state.REASON, persist_state="session",
                   placeholder="e.g. what you checked in these samples before editing them")
     try:
@@ -91,11 +92,12 @@ def hand_edits(data: Any, result: Any) -> None:
                                                    column_order=loaders.export_columns(data))
     except TDAError as exc:
         st.error(loaders.in_words(str(exc)))
-        return
+        return None
     st.subheader("Export")
     st.caption(f"{manifest['n_train_before']:,} training rows before, {manifest['n_train_after']:,} after "
                f"({tables.count(len(remove), 'row')} removed, {tables.count(sum(1 for c in manifest['changes'] if 'new_label' in c), 'label')} set).")
     downloads(data, table, manifest, "hand-fixed")
+    return remove, labels
 
 
 def load_manifest(data: Any) -> None:

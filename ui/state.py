@@ -51,6 +51,7 @@ COMPARE_SIZES = "compare_sizes"  # group sizes of the compare-actions view (tda_
 FIX_INDICES = "fix_indices"  # training indices to act on (editable, seeded from RESULT)
 FIX_SEEDED_FROM = "fix_seeded_from"  # (action, selected) that FIX_INDICES was last seeded from
 REASON = "reason"  # free text recorded in the manifest
+FIX_ORIGIN = "fix_origin"  # (action, size, indices) of the Compare row opened in Fix, or None
 
 ANALYSIS_ID = "analysis_id"  # identity of the (data, recipe, run) that GROUP and RESULT belong to
 URL_READ = "url_read"  # the query parameters of the session's first run have been read
@@ -115,6 +116,7 @@ DEFAULTS: dict[str, Any] = {
     FIX_INDICES: [],
     FIX_SEEDED_FROM: None,
     REASON: "",
+    FIX_ORIGIN: None,
     URL_UPLOAD: None,
     URL_MODEL: None,
     URL_POOL: None,
@@ -267,5 +269,5 @@ def choose_group(group: tuple[str, str] | None) -> None:
 
 def reset_analysis_choices() -> None:
     """New data or model: error groups and results of the old one no longer apply."""
-    for key in (GROUP, TESTS, SHOWN_GROUP, RESULT, FIX_INDICES, FIX_SEEDED_FROM):
+    for key in (GROUP, TESTS, SHOWN_GROUP, RESULT, FIX_INDICES, FIX_SEEDED_FROM, FIX_ORIGIN):
         st.session_state[key] = DEFAULTS[key]

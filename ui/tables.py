@@ -417,6 +417,22 @@ def accuracy_help(effect: Effect) -> str:
             f"of the members' paired changes (their mean: {effect.accuracy_delta_mean:+.3f}).")
 
 
+def cell_note(effect: Effect, data: Dataset, group: ErrorGroup) -> str:
+    """Why the chosen cell's count differs from 'before − fixed': samples that entered it."""
+    t, p = group.true_code, group.pred_code
+    if effect.predicted_after is None:
+        return ""
+    left, entered = effect.cell_moves(data.y_test, t, p)
+    before, after = int(effect.confusion_before[t, p]), int(effect.confusion_after[t, p])
+    if not entered:
+        return ""
+    return (f"The chosen cell ({group.true} → {group.pred}) counts {before} before and {after} after: "
+            f"{count(left, 'test sample')} left it ({effect.errors_fixed} of the chosen errors fixed), and "
+            f"{count(entered, 'other test sample')} of class {group.true}, right before the fix or wrong in another way, "
+            f"{'is' if entered == 1 else 'are'} now predicted {group.pred}: "
+            f"{'it counts' if entered == 1 else 'they count'} among the new errors or the moved ones.")
+
+
 def delta_colour(value: float) -> str:
     """``delta_color`` of a metric whose delta is the signed ``value`` (positive is better): green
     or red as Streamlit reads the sign, none for no change."""
