@@ -140,6 +140,14 @@ def test_group_effect_counts_fixed_and_new_errors(small_cancer):
     assert effect.accuracy_after == pytest.approx(np.mean(after == data.y_test))
     assert effect.accuracy_before == pytest.approx(analysis.errors.accuracy)
     assert effect.accuracy_change == pytest.approx((np.trace(effect.confusion_after) - np.trace(effect.confusion_before)) / data.n_test)
+    # Fix explains a chosen cell whose count stays while errors were fixed: another test sample fell
+    # into it (issue 21, item 7). The moves add up to the matrices.
+    t, p = group.true_code, group.pred_code
+    left, entered = effect.cell_moves(data.y_test, t, p)
+    assert effect.confusion_after[t, p] == effect.confusion_before[t, p] - left + entered
+    assert left >= effect.errors_fixed  # every fixed chosen error left the cell
+    np.testing.assert_array_equal(effect.predicted_before, analysis.baseline.predicted_test)
+    np.testing.assert_array_equal(effect.predicted_after, after)
 
 
 def test_planted_label_errors_are_found():
@@ -156,18 +164,3 @@ def test_planted_label_errors_are_found():
     assert result.effect.p_value < 0.05
     assert [t.after_mean < t.before_mean for t in result.effect.per_test if t.test_index == planted.target_test] == [True]
 
-
-def test_the_chosen_cell_counts_what_left_it_and_what_entered_it(small_cancer):
-    """Fix explains a chosen cell whose count stays while errors were fixed: another test sample
-    fell into it (issue 21, item 7). The moves add up to the matrices."""
-    data = small_cancer
-    estimator = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000))
-    analysis = Analysis(data, SklearnRecipe(estimator), RunConfig(ensemble=2, use_cache=False))
-    group = analysis.errors.groups[0]
-    indices = [int(i) for i in analysis.ranking(group, "relabel", "loss").train_index[:15]]
-    effect = analysis.effect(group, "relabel", "loss", indices)
-    t, p = group.true_code, group.pred_code
-    left, entered = effect.cell_moves(data.y_test, t, p)
-    assert effect.confusion_after[t, p] == effect.confusion_before[t, p] - left + entered
-    assert left >= effect.errors_fixed  # every fixed chosen error left the cell
-    np.testing.assert_array_equal(effect.predicted_before, analysis.baseline.predicted_test)
