@@ -45,7 +45,7 @@ def commands(parser: argparse.ArgumentParser | None = None) -> dict[str, argpars
 
 
 def reference(parser: argparse.ArgumentParser | None = None) -> str:
-    """The reference in Markdown: a section per command, a table per argument group."""
+    """The reference in Markdown: a section (###) per command, a table per argument group."""
     if parser is None:
         from tda_core.cli import build_parser
 
@@ -54,7 +54,7 @@ def reference(parser: argparse.ArgumentParser | None = None) -> str:
     helps = {a.dest: a.help for a in sub._choices_actions}
     out: list[str] = []
     for name, command in commands(parser).items():
-        out += [f"## `{name}`", "", helps.get(name) or "", "", "```text", command.format_usage().strip(), "```", ""]
+        out += [f"### `{name}`", "", helps.get(name) or "", "", "```text", command.format_usage().strip(), "```", ""]
         for group in command._action_groups:
             actions = [a for a in group._group_actions if a.option_strings and a.help != argparse.SUPPRESS
                        and not isinstance(a, argparse._HelpAction)]
