@@ -18,7 +18,7 @@ from functools import cached_property
 import numpy as np
 
 from .actions import Action, Edit, get_action
-from .attribution import Baseline, Effect, Ranking, effect_from_proba, make_baseline, rank
+from .attribution import Baseline, Effect, Ranking, effect_from_proba, make_baseline, metric_before_after, rank
 from .counterfactuals import Counterfactuals
 from .data.dataset import Dataset
 from .engine import Engine, ProgressCallback, RunConfig
@@ -28,7 +28,7 @@ from .exceptions import UsageError
 from .limits import check_run, ranking_plan
 from .metrics import Metric, get_metric
 from .recipes.base import Member, Recipe
-from .stats import LOW_RELIABILITY
+from .stats import LOW_RELIABILITY, Reliability, reliability_estimate
 from .training_groups import GroupRanking, candidate_groups, rank_groups
 
 UNITS = ("sample", "group")
@@ -69,10 +69,17 @@ class Attribution:
     selected: tuple[int, ...]
     effect: Effect | None  # None when nothing is significant and improving
     warnings: tuple[str, ...]
+    #: The ranking's reliability with its interval (None: only the point, ``ranking.reliability``, is known).
+    reliability_estimate: Reliability | None = None
 
     @property
     def reliability(self) -> float | None:
         return self.ranking.reliability
+
+    @property
+    def reliability_interval(self) -> tuple[float, float] | None:
+        """Where a rerun's Spearman correlation with this ranking falls (shared/DESIGN.md)."""
+        return None if self.reliability_estimate is None else self.reliability_estimate.interval
 
     @property
     def deterministic(self) -> bool:
@@ -83,9 +90,16 @@ class Analysis:
     """Thread-safe: a dashboard shares one Analysis between browser tabs, and a lock makes a
     second tab wait for the first one's retraining instead of repeating it."""
 
-    def __init__(self, data: Dataset, recipe: Recipe, config: RunConfig = RunConfig(), progress: ProgressCallback | None = None):
+    def __init__(
+        self, data: Dataset, recipe: Recipe, config: RunConfig = RunConfig(), progress: ProgressCallback | None = None,
+        kept_rows: Sequence[int] | None = None,
+    ):
         recipe.validate(data)  # before anything trains
         self.data = data
+        #: Test rows every ranking keeps, whatever this ensemble's errors are (None: its errors).
+        #: Pinned, they keep the cache keys of the counterfactuals the same across ensembles of
+        #: other sizes or seeds, so a growing ensemble trains only its new members.
+        self.kept_rows = None if kept_rows is None else np.unique(np.asarray(kept_rows, dtype=np.int64))
         self.recipe = recipe
         self.config = config
         self.engine = Engine(config, progress)
@@ -95,6 +109,7 @@ class Analysis:
         self._effects: dict[tuple, Effect] = {}
         self._baseline: Baseline | None = None
         self._candidate_rankings: dict[tuple, Ranking] = {}
+        self._candidate_kept: dict[tuple, Counterfactuals] = {}
         self._group_rankings: dict[tuple, tuple[GroupRanking, np.ndarray]] = {}
         self._lock = threading.RLock()
 
@@ -180,7 +195,8 @@ class Analysis:
         retrains); on disk, the union stays in the cache and a group's rows are read when ranked.
         Returns the plan (tda_core.limits.PLANS) with the rows."""
         tests = np.unique(np.asarray(group.test_indices if group is not None else [], dtype=np.int64))
-        wanted = np.union1d(self.errors.error_indices, tests).astype(np.int64)
+        known = self.errors.error_indices if self.kept_rows is None else self.kept_rows
+        wanted = np.union1d(known, tests).astype(np.int64)
         plan, _ = ranking_plan(self.data, self.recipe, self.config, len(wanted), len(tests), on_pool)
         return plan, tests if plan == "exact, group rows" else wanted
 
@@ -234,6 +250,7 @@ class Analysis:
         chosen = choose_candidates(estimate, metric, int(self.config.candidates), self.config.seed)
         edits = [action.edit([i], self.baseline.relabel_targets) for i in chosen]
         kept = self.engine.summaries(self.data, self.recipe, edits, self.members, group.test_indices, progress)
+        self._candidate_kept[(action.name, metric.name, group.test_indices)] = kept
         ranking = rank(self.data, self.baseline, kept, action, metric, group.test_indices, train_indices=chosen)
         method = self.recipe.estimate_method or "estimate"
         return replace(ranking, estimates=summarize(method, estimate, metric, ranking.train_index, ranking.delta_mean))
@@ -276,6 +293,37 @@ class Analysis:
                 ordered = proba[[by_indices[g.train_indices] for g in ranking.groups]]
                 self._group_rankings[key] = (ranking, ordered)
             return self._group_rankings[key]
+
+    # --- the reliability of a ranking -------------------------------------------------------------
+
+    def member_deltas(self, ranking: Ranking | GroupRanking) -> np.ndarray | None:
+        """Each member's delta for each ranked sample or group (E, N), in the order the
+        counterfactuals were trained (the reliability ignores the order); None for a ranking
+        this analysis did not make."""
+        metric, tests = get_metric(ranking.metric), np.asarray(ranking.test_indices, dtype=np.int64)
+        with self._lock:
+            if isinstance(ranking, GroupRanking):
+                found = [proba for made, proba in self._group_rankings.values() if made is ranking]
+                if not found:
+                    return None
+                before, after = metric_before_after(self.data, self.baseline, found[0], metric, tests)
+            else:
+                key = (ranking.action, ranking.metric, ranking.test_indices)
+                kept = self._candidate_kept.get(key) if self.config.candidates else self._kept.get(ranking.action)
+                if kept is None or not kept.covers(tests) or len(kept) != len(ranking.train_index):
+                    return None
+                y_pred, y_true = self.baseline.predicted_test[tests], self.data.y_test[tests]
+                before = metric.values(self.baseline.proba_test[:, tests], y_true, y_pred)
+                after = metric.values(kept.at(tests), y_true, y_pred)
+        return (after.mean(axis=-1) - before.mean(axis=-1)).T
+
+    def reliability_of(self, ranking: Ranking | GroupRanking) -> Reliability:
+        """The ranking's reliability with its interval (:func:`tda_core.stats.reliability_estimate`)."""
+        baseline = self.baseline
+        deltas = self.member_deltas(ranking)
+        if deltas is None:
+            return Reliability(ranking.reliability, None, None, baseline.independent_runs)
+        return reliability_estimate(deltas, baseline.runs, baseline.deterministic)
 
     # --- group effects -------------------------------------------------------------------------
 
@@ -327,10 +375,15 @@ class Analysis:
             ranking = self.ranking(group, action, metric, progress)
             selected = ranking.select(size, alpha)
             effect = self.effect(group, action, metric, selected, progress) if selected else None
-        return Attribution(group, unit, ranking, int(size), float(alpha), selected, effect, self.warnings(ranking, effect, alpha))
+        estimate = self.reliability_of(ranking)
+        notes = self.warnings(ranking, effect, alpha, estimate)
+        return Attribution(group, unit, ranking, int(size), float(alpha), selected, effect, notes, estimate)
 
-    def warnings(self, ranking: Ranking | GroupRanking, effect: Effect | None, alpha: float) -> tuple[str, ...]:
-        """One plain sentence per thing the user must know before acting."""
+    def warnings(
+        self, ranking: Ranking | GroupRanking, effect: Effect | None, alpha: float, estimate: Reliability | None = None
+    ) -> tuple[str, ...]:
+        """One plain sentence per thing the user must know before acting (``estimate``: the
+        ranking's reliability with its interval, which the words follow where given)."""
         notes: list[str] = []
         baseline = self.baseline
         if baseline.deterministic:
@@ -343,10 +396,19 @@ class Analysis:
                 "The members are checkpoints of a single run, not independent seeds: no p-value or reliability can be "
                 "computed; use more members so that they span several runs."
             )
+        low = None if estimate is None else estimate.low
         if ranking.reliability is not None and ranking.reliability < LOW_RELIABILITY:
+            within = "" if estimate is None or estimate.interval is None else (
+                f" A rerun would agree with it between {estimate.low:.2f} and {estimate.high:.2f}.")
             notes.append(
-                f"Low reliability ({ranking.reliability:.2f}): single-sample effects are mostly training noise here. "
+                f"Low reliability ({ranking.reliability:.2f}): single-sample effects are mostly training noise here.{within} "
                 "Use more members, head mode, a larger group, or rank candidate groups instead of single samples."
+            )
+        elif ranking.reliability is not None and low is not None and low < LOW_RELIABILITY:
+            notes.append(
+                f"Uncertain reliability ({ranking.reliability:.2f}, interval {low:.2f} to {estimate.high:.2f}): with "
+                f"{estimate.members} members a rerun could rank these samples quite differently. Use more members "
+                "(--ensemble auto grows the ensemble until the ranking holds), head mode, or candidate groups."
             )
         if effect is not None:
             if effect.errors_new > 0:

@@ -46,6 +46,19 @@ def _int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
+#: ``--ensemble auto``: grow the ensemble until the ranking holds (tda_core.ensemble_growth).
+AUTO = "auto"
+
+
+def _ensemble(text: str) -> int | str:
+    if text.strip().lower() == AUTO:
+        return AUTO
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of members or auto, got {text!r}") from None
+
+
 def _add_data(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data (one of)")
     g.add_argument("--demo", help="an embedded demo (python -m tda_core demos)")
@@ -79,7 +92,9 @@ def _add_model(p: argparse.ArgumentParser) -> None:
 
 def _add_run(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("run")
-    g.add_argument("--ensemble", type=int, default=3, help="ensemble members (3)")
+    g.add_argument("--ensemble", type=_ensemble, default=3,
+                   help="ensemble members (3); auto (attribute, report): start with 3 seeds and add seeds until the "
+                        "ranking's reliability interval clears --target-reliability, or --max-ensemble is reached")
     g.add_argument("--seed", type=int, default=0, help="first seed (0)")
     g.add_argument("--n-jobs", type=int, default=1, help="parallel workers (1; -1 for all cores)")
     g.add_argument("--backend", default="loky", help="joblib backend: loky, threading, dask, ray")
@@ -125,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--size", type=int, required=True, help="group size K")
         p.add_argument("--unit", choices=("sample", "group"), default="sample",
                        help="rank single training samples, or candidate groups of --size samples")
+        p.add_argument("--target-reliability", type=float, default=0.8,
+                       help="with --ensemble auto: stop when the low end of the reliability interval reaches this (0.8)")
+        p.add_argument("--max-ensemble", type=int, default=10,
+                       help="with --ensemble auto: the most seeds (10); the memory budget (--max-memory) also bounds it")
     report.add_argument("--out", dest="html", required=True, help="the HTML file to write (e.g. triage.html); never an input")
     compare.add_argument("--metric", default="loss", choices=tuple(METRICS), help="the metric (loss)")
     compare.add_argument("--sizes", type=_int_list, default=[1, 5, 10], help="group sizes to compare (1,5,10)")
@@ -199,10 +218,7 @@ def check_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--epochs must be at least 1, not {args.epochs}")
     if args.epochs is not None and args.epochs > limits.MAX_EPOCHS:
         raise UsageError(f"--epochs can be at most {limits.MAX_EPOCHS:,}, not {args.epochs}")
-    if args.ensemble < 1:
-        raise UsageError(f"--ensemble must be at least 1, not {args.ensemble}")
-    if args.ensemble > limits.MAX_ENSEMBLE:
-        raise UsageError(f"--ensemble can be at most {limits.MAX_ENSEMBLE}, not {args.ensemble}")
+    check_ensemble(args)
     if not 0 <= args.seed <= limits.MAX_SEED:
         raise UsageError(f"--seed must lie between 0 and {limits.MAX_SEED}, not {args.seed}")
     if not 0 <= args.split_seed < 2**32:
@@ -229,6 +245,28 @@ def check_args(args: argparse.Namespace) -> None:
     if not args.no_cache:
         check_cache_dir(args.cache_dir, guard)
     check_outputs(args, guard)
+
+
+def check_ensemble(args: argparse.Namespace) -> None:
+    """``--ensemble`` a number in range, or auto where a ranking grows (with its own flags in range)."""
+    if args.ensemble == AUTO:
+        if not hasattr(args, "target_reliability"):
+            raise UsageError(f"--ensemble auto grows the ensemble of a ranking: use it with attribute or report, or give "
+                             f"{PROG} {args.command} a number of members")
+        from .ensemble_growth import START_SEEDS, check_growth
+
+        check_growth(args.target_reliability, args.max_ensemble)
+        if args.max_ensemble > limits.MAX_ENSEMBLE:
+            raise UsageError(f"--max-ensemble can be at most {limits.MAX_ENSEMBLE}, not {args.max_ensemble}")
+        if args.candidates:
+            raise UsageError("--ensemble auto grows an exact ranking; candidate mode (--candidates) takes a fixed --ensemble")
+        args.start_ensemble = START_SEEDS
+        return
+    args.start_ensemble = args.ensemble
+    if args.ensemble < 1:
+        raise UsageError(f"--ensemble must be at least 1, not {args.ensemble}")
+    if args.ensemble > limits.MAX_ENSEMBLE:
+        raise UsageError(f"--ensemble can be at most {limits.MAX_ENSEMBLE}, not {args.ensemble}")
 
 
 def check_group_flags(args: argparse.Namespace) -> None:
@@ -302,7 +340,7 @@ def check_budget(args: argparse.Namespace, data, recipe, ranking: bool):
 
     try:
         return limits.check_budget(
-            data, ensemble=args.ensemble, ranking=ranking, candidates=args.candidates,
+            data, ensemble=args.start_ensemble, ranking=ranking, candidates=args.candidates,
             unit=getattr(args, "unit", "sample"), n_jobs=args.n_jobs, use_cache=not args.no_cache,
             cache_root=None if args.no_cache else cache_dir(args.cache_dir), chunk=recipe.chunk_for(data),
             max_memory=args.max_memory_bytes, network_bytes=limits.network_training_bytes(data, recipe),
@@ -327,7 +365,7 @@ def run_config(args: argparse.Namespace):
     from .engine import RunConfig
 
     return RunConfig(
-        ensemble=args.ensemble, seed=args.seed, n_jobs=args.n_jobs, backend=args.backend,
+        ensemble=args.start_ensemble, seed=args.seed, n_jobs=args.n_jobs, backend=args.backend,
         scheduler=args.scheduler, cache_dir=args.cache_dir, use_cache=not args.no_cache, candidates=args.candidates,
         max_memory=args.max_memory_bytes,  # the analysis picks its ranking's plan within the same limit
     )
@@ -515,12 +553,17 @@ def cmd_errors(args: argparse.Namespace) -> int:
     return 0
 
 
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
 def _p(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3g}"
 
 
 def _attribution(args: argparse.Namespace):
-    """The analysis and its attribution for the request of ``attribute`` and ``report``."""
+    """The analysis, its attribution and the growth of its ensemble (None without ``--ensemble
+    auto``) for the request of ``attribute`` and ``report``."""
     from .actions import get_action
     from .analysis import check_action
 
@@ -528,24 +571,62 @@ def _attribution(args: argparse.Namespace):
     check_action(analysis.data, get_action(args.action), args.unit)  # before the baseline trains
     request = resolve_group(args, analysis)
     check_edit_sizes(analysis.data, [args.action], [args.size])
+    if args.ensemble == AUTO:
+        return _grown(args, analysis, request)
     analysis.compute_baseline(ProgressPrinter("baseline"))
     group = error_group(args, analysis, request)
-    return analysis, analysis.attribute(group, args.action, args.metric, args.size, args.alpha, unit=args.unit)
+    return analysis, analysis.attribute(group, args.action, args.metric, args.size, args.alpha, unit=args.unit), None
+
+
+def _grown(args: argparse.Namespace, analysis, request):
+    """``--ensemble auto``: seeds added one at a time (each step said on stderr) until the ranking
+    holds or the budget is spent (tda_core.ensemble_growth)."""
+    from .ensemble_growth import EnsembleGrowth
+
+    growth = EnsembleGrowth(analysis.data, analysis.recipe, analysis.config, request, args.action, args.metric, args.size,
+                            args.alpha, args.unit, target=args.target_reliability, max_ensemble=args.max_ensemble,
+                            tests=args.tests, progress=ProgressPrinter(f"{args.action} ranking"))
+    try:
+        for step in growth.steps():
+            interval = step.reliability.interval
+            shown = "n/a" if step.reliability.value is None else f"{step.reliability.value:.2f}"
+            if interval is not None:
+                shown += f" [{interval[0]:.2f}, {interval[1]:.2f}]"
+            sys.stderr.write(f"ensemble of {step.members}: reliability {shown}, {step.retrains} models trained\n")
+        result = growth.result()
+    finally:
+        growth.close()
+    sys.stderr.write(f"stopped ({result.stopped}): {result.reason}\n")
+    return result.analysis, result.attribution, result
 
 
 def cmd_attribute(args: argparse.Namespace) -> int:
-    from .output import attribution_json
+    from .output import attribution_json, growth_json
 
     started = time.perf_counter()
-    analysis, result = _attribution(args)
+    analysis, result, growth = _attribution(args)
     doc = attribution_json(analysis, result, started)
+    if growth is not None:
+        doc |= growth_json(growth)
+        doc["model"]["requested_ensemble"] = AUTO
+        doc["timing"] |= {"retrains": growth.retrains, "cache_hits": growth.cache_hits}
     if args.json:
         print_json(doc)
         return 0
     say(f"group {result.group.label}: {result.group.count} test samples; action {args.action}, metric {args.metric}, unit {args.unit}")
     say(f"baseline accuracy {doc['base']['accuracy_mean']:.3f} +- {doc['base']['accuracy_std']:.3f}")
-    reliability = doc["reliability"]
-    say(f"reliability of the ranking: {'n/a' if reliability is None else f'{reliability:.2f}'} ({doc['reliability_verdict']})")
+    reliability, interval = doc["reliability"], doc["reliability_interval"]
+    shown = "n/a" if reliability is None else f"{reliability:.2f}"
+    if interval is not None:
+        shown += f", a rerun between {interval[0]:.2f} and {interval[1]:.2f}"
+    say(f"reliability of the ranking: {shown} ({doc['reliability_verdict']})")
+    if growth is not None:
+        steps = ", ".join(f"{s['members']}: {_number(s['reliability'])}" for s in doc["growth"])
+        say(f"ensemble grown to {doc['model']['ensemble']} members (reliability by members {steps}); "
+            f"stopped at the {doc['growth_stopped']}: {doc['growth_reason']}")
+        for alt in doc["alternatives"]:
+            measured = "not measured" if alt["reliability"] is None else f"reliability {_number(alt['reliability'])}"
+            say(f"instead: {alt['advice']} ({measured})")
     for warning in doc["warnings"]:
         say(f"warning: {warning}")
     say("top of the ranking (retrained; * = selected):")
@@ -707,7 +788,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .report import build_report
 
     started = time.perf_counter()
-    analysis, result = _attribution(args)  # checks --out first (check_args)
+    analysis, result, _ = _attribution(args)  # checks --out first (check_args)
     page = build_report(analysis, result, started)
     write_outputs({args.out_paths[0]: page})
     say(f"wrote {args.html} ({len(page.encode()) / 1024:.0f} KB): {result.group.label}, {args.action} / {args.metric}, "

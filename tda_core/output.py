@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from .analysis import Analysis, Attribution
-from .stats import reliability_verdict
+from .stats import RELIABILITY_METHOD, reliability_verdict
 
 
 def model_json(analysis: Analysis) -> dict[str, Any]:
@@ -75,7 +75,9 @@ def attribution_json(analysis: Analysis, result: Attribution, started: float) ->
         "selected": list(result.selected),
         "group_effect": None if result.effect is None else result.effect.to_json(),
         "reliability": result.reliability,
-        "reliability_verdict": reliability_verdict(result.reliability),
+        "reliability_interval": None if result.reliability_interval is None else list(result.reliability_interval),
+        "reliability_method": RELIABILITY_METHOD,
+        "reliability_verdict": reliability_verdict(result.reliability, result.reliability_interval),
         "deterministic": result.deterministic,
         "warnings": list(result.warnings),
         "plan": analysis.plan,
@@ -91,6 +93,13 @@ def attribution_json(analysis: Analysis, result: Attribution, started: float) ->
         doc |= similar_json(analysis, result)
     doc["timing"] = timing_json(analysis, started)
     return doc
+
+
+def growth_json(growth) -> dict[str, Any]:
+    """What a growing ensemble (``--ensemble auto``, :class:`tda_core.ensemble_growth.Growth`) adds to
+    an attribution's JSON: the reliability after each step, why it stopped and, stopped at the
+    budget, the alternatives with their measured reliabilities."""
+    return growth.to_json()
 
 
 def similar_json(analysis: Analysis, result: Attribution) -> dict[str, Any]:
