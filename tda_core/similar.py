@@ -63,9 +63,8 @@ def distances(
 ) -> np.ndarray:
     """Each training sample's (or each of ``F_candidates``': pool samples) distance to the
     nearest chosen test sample, in features standardised on the training rows."""
-    F_train = np.asarray(F_train, np.float64)
-    Z_train, Z_test = standardised(F_train, np.asarray(F_test, np.float64))
-    Z = Z_train if F_candidates is None else standardised(F_train, np.asarray(F_candidates, np.float64))[1]
+    Z_train, Z_test = standardised(F_train, F_test)
+    Z = Z_train if F_candidates is None else standardised(F_train, F_candidates)[1]
     chosen = Z_test[np.asarray(test_indices, dtype=np.int64)]
     return nearest_distance(Z, chosen)
 

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 
 from .exceptions import ModelError, UsageError, names
+from .recipes.design import dense
+from .training_groups import column_scale
 
 TREE_DEPTH = 3
 LEAF_FRACTION = 0.05  # min_samples_leaf as a fraction of the test rows
@@ -205,9 +207,8 @@ def cluster_slices(F_train, F_test, errors, data, predicted, seed: int = 0, X=No
     from sklearn.cluster import KMeans
 
     errors = np.asarray(errors, bool)
-    F_train = np.asarray(F_train, np.float64)
-    std = F_train.std(axis=0)  # the training rows' scale, without a standardised copy of them
-    Z = (np.asarray(F_test, np.float64) - F_train.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    mean, std = column_scale(F_train)  # the training rows' scale, without a standardised copy of them
+    Z = (dense(F_test).astype(np.float64) - mean) / std
     k = min(cluster_count(int(errors.sum())), len(Z))
     if k < 2:
         labels, centres = np.zeros(len(Z), int), Z.mean(axis=0, keepdims=True)

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from .actions import Action
 from .attribution import Baseline, Scored, json_number, metric_before_after
 from .data.dataset import Dataset
 from .metrics import Metric, accuracy
+from .recipes.design import dense
 from .stats import paired_stats, reliability
 
 #: Neighbour groups per class: the nearest ``size``, the next ``size``, ...
@@ -48,10 +51,23 @@ def nearest_distance(Z: np.ndarray, chosen: np.ndarray) -> np.ndarray:
     return np.concatenate(blocks) if blocks else np.zeros(0)
 
 
-def standardised(F_train: np.ndarray, F_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    mean, std = F_train.mean(axis=0), F_train.std(axis=0)
-    std = np.where(std > 0, std, 1.0)
-    return (F_train - mean) / std, (F_test - mean) / std
+def column_scale(F: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's mean and standard deviation (1 where it is constant) of dense or sparse rows,
+    without a dense copy of a sparse matrix (census income's 199,523 x 400 one-hot: 640 MB)."""
+    if sp.issparse(F):
+        mean = np.asarray(F.mean(axis=0), np.float64).ravel()
+        var = np.asarray(F.multiply(F).mean(axis=0), np.float64).ravel() - mean**2
+        std = np.sqrt(np.maximum(var, 0.0))
+    else:
+        F = np.asarray(F, np.float64)
+        mean, std = F.mean(axis=0), F.std(axis=0)
+    return mean, np.where(std > 1e-12, std, 1.0)
+
+
+def standardised(F_train: Any, F_test: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Both row sets standardised per column on the training rows (dense; either may be sparse)."""
+    mean, std = column_scale(F_train)
+    return (dense(F_train).astype(np.float64) - mean) / std, (dense(F_test).astype(np.float64) - mean) / std
 
 
 def candidate_groups(
@@ -67,7 +83,7 @@ def candidate_groups(
     from sklearn.cluster import KMeans
 
     size = max(1, int(size))
-    Z_train, Z_test = standardised(np.asarray(F_train, np.float64), np.asarray(F_test, np.float64))
+    Z_train, Z_test = standardised(F_train, F_test)
     chosen = Z_test[np.asarray(test_indices, dtype=np.int64)]
     # Distance to the nearest chosen error: a group near any of them is a candidate.
     distance = nearest_distance(Z_train, chosen)

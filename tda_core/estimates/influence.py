@@ -56,16 +56,32 @@ def hessian(X: Any, proba: np.ndarray, weights: np.ndarray, alpha: float, n: int
     d = X.shape[1]
     n = X.shape[0] if n is None else n
     c = proba.shape[1]
+    if c == 2:
+        # The two-column softmax of a binary model: the four blocks are +-one product.
+        block = _weighted_gram(X, weights * proba[:, 0] * proba[:, 1]) / n
+        h = np.empty((d, 2, d, 2))
+        h[:, 0, :, 0] = h[:, 1, :, 1] = block
+        h[:, 0, :, 1] = h[:, 1, :, 0] = -block
+        return h.reshape(d * c, d * c) + alpha * np.eye(d * c)
     h = np.empty((d, c, d, c))
     for a in range(c):
         for b in range(a, c):
             # Per-row curvature of the softmax: p_a (delta_ab - p_b), weighted.
-            s = weights * proba[:, a] * ((a == b) - proba[:, b])
-            block = X.T @ (sp.diags(s) @ X) if sp.issparse(X) else X.T @ (s[:, None] * X)
-            block = np.asarray(block.todense() if sp.issparse(block) else block) / n
+            block = _weighted_gram(X, weights * proba[:, a] * ((a == b) - proba[:, b])) / n
             h[:, a, :, b] = block
             h[:, b, :, a] = block.T
     return h.reshape(d * c, d * c) + alpha * np.eye(d * c)
+
+
+def _weighted_gram(X: Any, s: np.ndarray) -> np.ndarray:
+    """``X.T @ diag(s) @ X`` (D, D), dense: the rows scaled in place of a product with a diagonal
+    matrix (which scipy.sparse runs as a second sparse product)."""
+    if not sp.issparse(X):
+        return X.T @ (s[:, None] * X)
+    X = sp.csr_matrix(X)
+    scaled = X.copy()
+    scaled.data *= np.repeat(s, np.diff(X.indptr))
+    return np.asarray((X.T @ scaled).todense())
 
 
 def influence_estimates(

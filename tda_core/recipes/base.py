@@ -172,22 +172,22 @@ class Recipe(BaseEstimator, abc.ABC):
 
     def representation(self, data: Dataset, seed: int, start: Start | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Features of the training and test rows in which "near" means "similar to the model"
-        (candidate groups). Default: the standard tabular preprocessing."""
-        from .design import dense, design
+        (candidate groups), dense or ``scipy.sparse``. Default: the standard tabular preprocessing."""
+        from .design import design
 
         if data.kind != "tabular":
             raise ModelError(f"{self.display_name} has no representation for {data.kind} data")
-        made = design(data)  # built once per process; the bias column is no feature
-        return dense(made.train()[:, :-1]), dense(made.test[:, :-1])
+        made = design(data)  # built once per process; the bias column is no feature; sparse stays sparse
+        return made.train()[:, :-1], made.test[:, :-1]
 
     def pool_representation(self, data: Dataset, seed: int, start: Start | None = None) -> np.ndarray:
         """The pool rows in the space of :meth:`representation` (similar pool samples).
         Default: the standard tabular preprocessing fitted on the training rows."""
-        from .design import dense, design
+        from .design import design
 
         if data.kind != "tabular":
             raise ModelError(f"{self.display_name} has no representation for {data.kind} data")
-        return dense(design(data).pool()[:, :-1])
+        return design(data).pool()[:, :-1]
 
     def fingerprint(self) -> str:
         """A hash of everything that changes what the recipe trains (it keys the cache)."""

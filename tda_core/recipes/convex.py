@@ -34,6 +34,8 @@ from .newton import BLOCK_ROWS, columns, polish, softmax_weights, warm_optima
 #: Parameters (D * k) up to which counterfactuals start warm: the baseline Hessian is formed and
 #: factored (MNIST pixels, 7,850 parameters: a 490 MB Hessian); above, each refit is cold.
 WARM_PARAMETERS = 8192
+#: lbfgs's tolerance before Newton's method polishes to ``tol`` (scikit-learn's default).
+SOLVER_TOL = 1e-4
 #: Bytes of one unit's stacked arrays (labels, weights, logits of a row block, parameters).
 UNIT_BYTES = 256 * 2**20
 
@@ -104,7 +106,9 @@ class LogisticLbfgsRecipe(Recipe):
         theta = np.zeros((X.shape[1], k))
         present = np.unique(y[rows])
         if len(present) == data.n_classes:
-            model = LogisticRegression(C=float(self.C), fit_intercept=False, tol=float(self.tol), max_iter=int(self.max_iter))
+            # scikit-learn's own tolerance: lbfgs crawls near the optimum, where Newton's steps
+            # are quadratic (1,225 lbfgs iterations to 1e-10 on census against 80 to 1e-4).
+            model = LogisticRegression(C=float(self.C), fit_intercept=False, tol=SOLVER_TOL, max_iter=int(self.max_iter))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)  # Newton's method finishes the job
                 model.fit(X[rows], y[rows], sample_weight=w[rows])

@@ -49,6 +49,19 @@ def test_default_recipes(credit, tiny_images):
     assert network.members(3) == [m for m in network.members(3) if m.checkpoint == 0]  # independent seeds
 
 
+def test_a_large_table_defaults_to_the_converged_logistic_regression():
+    from tda_core.data.demos import load_census
+    from tda_core.recipes.registry import LARGE_TABLE_ROWS
+
+    census = load_census(test_rows=100)
+    assert census.n_train == 199_523 >= LARGE_TABLE_ROWS
+    assert isinstance(default_recipe(census), LogisticLbfgsRecipe)
+    assert isinstance(named_recipe("default", census), LogisticLbfgsRecipe)
+    # Epochs name SGD's training, and a table under the threshold keeps SGD.
+    assert isinstance(default_recipe(census, epochs=3), LogisticSGDRecipe)
+    assert isinstance(default_recipe(load_census(LARGE_TABLE_ROWS - 1, 100)), LogisticSGDRecipe)
+
+
 def test_network_params_from_the_users_options():
     assert network_params() == {}
     assert network_params(epochs=5) == {"epochs": 5}
