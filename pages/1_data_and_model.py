@@ -100,12 +100,24 @@ def pool_section(base: Dataset) -> Dataset:
     return data
 
 
-def ranking_cost(data, recipe) -> str:
-    """What one single-sample ranking of this recipe costs, from the rate measured in this session."""
+def ranking_cost(data, recipe, networks_rate: float | None = None) -> str:
+    """What one single-sample ranking of this recipe costs: its models, and their time from the rate
+    measured in this session. A full network retrains whole for every model, so before a ranking its
+    time comes from a baseline's networks (``networks_rate``: those of the same network in head-only
+    mode); head only fits a last layer per model, far faster than its baseline, so it waits for a ranking."""
     candidates = int(state.get(state.CANDIDATES)) if state.get(state.USE_CANDIDATES) and loaders.can_estimate(recipe) \
         else None
     models = cost.ranking_models(data.n_train, cost.runs(recipe.members(int(state.get(state.ENSEMBLE)))), candidates)
-    return cost.describe(models, cost.rate(cost.rate_key(data.fingerprint, recipe.fingerprint())))
+    key, full = cost.rate_key(data.fingerprint, recipe.fingerprint()), cost.full_network(recipe)
+    per_second = cost.rate(key, full) or (networks_rate if full else None)
+    if full:
+        text = cost.describe(models, per_second, full=True)
+        return text + ("" if per_second is None else ", from the time the baseline's networks took (retraining in "
+                                                        "batches may be faster)")
+    if getattr(recipe, "mode", None) == "head" and per_second is None:
+        return (f"{cost.models_text(models)}, each only a last layer fitted on frozen features: seconds to a few "
+                "minutes (the time is measured by the first ranking)")
+    return cost.describe(models, per_second)
 
 
 frame.enter()
@@ -216,10 +228,14 @@ with right:
             state.put(state.NET_MODE, loaders.default_net_mode())
         mode_costs = {}
         if data is not None and not torch_upload:  # the cost of each mode, before choosing it
-            for mode in NET_MODES:
-                mode_recipe = loaders.recipe_by_name("default", data.fingerprint, int(state.get(state.EPOCHS)), mode,
-                                                     state.get(state.MEMBERS) == "checkpoints", data)
-                mode_costs[mode] = ranking_cost(data, mode_recipe)
+            mode_recipes = {mode: loaders.recipe_by_name("default", data.fingerprint, int(state.get(state.EPOCHS)), mode,
+                                                         state.get(state.MEMBERS) == "checkpoints", data)
+                            for mode in NET_MODES}
+            # The same network trains whole in either mode's baseline: its rate prices a full ranking.
+            networks = max((r for r in (cost.baseline_rate(cost.rate_key(data.fingerprint, m.fingerprint()))
+                                        for m in mode_recipes.values()) if r), default=None)
+            for mode, mode_recipe in mode_recipes.items():
+                mode_costs[mode] = ranking_cost(data, mode_recipe, networks)
         with st.container(horizontal=True, gap="medium"):
             n1, n2 = st.container(width="stretch"), st.container(width=120)
         # Fixed labels (a label that changes makes a new widget): the costs go in the caption below.

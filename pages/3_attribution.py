@@ -63,27 +63,30 @@ def show_costs(slot, costs: dict[str, str]) -> None:
         slot.caption("Ranking for this metric · " + " · ".join(f"{a}: {c}" for a, c in costs.items()))
 
 
-def when(seconds: float | None, hours: bool) -> str:
-    if seconds is not None:
-        return f"{cost.duration(seconds)} at the rate measured in this session"
-    return "hours on one machine" if hours else "a time measured by the first ranking"
+def when(ask: loaders.LongRanking) -> str:
+    if ask.seconds is not None:
+        return f"{cost.duration(ask.seconds)} {ask.basis}"
+    if ask.hours:
+        return "hours on one machine"
+    return ask.basis or "a time measured by the first ranking"
 
 
 def ask_first(ask: loaders.LongRanking, label: str, recipe) -> None:
     """The question before a ranking that would run for hours, or longer than a minute or so at the
     rate measured: the engine's estimate of the exact run and of candidate mode; the exact run
     starts on a click where one machine may run it, candidate mode is one click."""
-    estimate = cost.describe(ask.trained, None if ask.seconds is None else ask.trained / ask.seconds)
+    estimate = cost.describe(ask.trained, None if ask.seconds is None else ask.trained / ask.seconds, ask.full)
     models = ask.ranked * ask.members  # as the engine's own refusal counts them
     exact = (f"**Exact ranking**: {models:,} models ({ask.ranked:,} {ask.what} x {ask.members} "
              f"member{'s' if ask.members != 1 else ''}), about {limits.format_bytes(ask.memory)} of memory at its peak, "
-             f"{when(ask.seconds, ask.hours)}.")
+             f"{when(ask)}.")
     if ask.hours:
         st.warning(f"{label} would take hours: {models:,} models, more than the {limits.MAX_EXACT_MODELS:,} one "
                    "machine ranks exactly. Nothing has been trained. Rank in candidate mode here, or run the exact ranking "
                    "on a Dask cluster (the backend in the data page's run settings).", icon=":material/schedule:")
     else:
-        st.info(f"{label}: {estimate} at the rate measured in this session. It starts when you click, shows its progress, "
+        st.info(f"{label}: {estimate}" + (f", {ask.basis}" if ask.seconds is not None else "") + ". It starts when you click, "
+                "shows its progress, "
                 "and can be stopped; every finished model stays in the cache.", icon=":material/schedule:")
     st.markdown(exact)
     if ask.candidate_models is None:

@@ -80,12 +80,12 @@ def missing_rankings(current: Current, group: ErrorGroup, metric: str) -> int:
 def ask_before_long_run(current: Current, run_label: str, rankings: int) -> None:
     """A comparison estimated longer than ``cost.LONG_RUN`` waits for a click, with its estimate."""
     models = rankings * ranking_models(current)
-    per_second = cost.rate(rate_key(current))
-    secs = cost.seconds(models, per_second)
-    if secs is None or secs <= cost.LONG_RUN or run_label in state.get(state.CONFIRMED):
+    full = cost.full_network(current.recipe)
+    per_second = cost.rate(rate_key(current), full)
+    if not cost.asks(cost.seconds(models, per_second), full) or run_label in state.get(state.CONFIRMED):
         return
-    estimate = cost.describe(models, per_second)
-    st.info(f"{run_label}: {estimate} at the rate measured in this session. It starts when you click, shows its "
+    estimate = cost.describe(models, per_second, full)
+    st.info(f"{run_label}: {estimate}, {cost.basis(rate_key(current), full)}. It starts when you click, shows its "
             "progress, and can be stopped; every finished model stays in the cache.", icon=":material/schedule:")
     st.button(f"Start · {estimate}", type="primary", on_click=confirm, args=(run_label,), icon=":material/play_arrow:")
     stop()

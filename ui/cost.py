@@ -34,8 +34,49 @@ def record_rate(key: str | None, progress: Progress | None) -> None:
         state.get(state.RATES)[key] = trained / progress.elapsed
 
 
-def rate(key: str) -> float | None:
-    return (st.session_state.get(state.RATES) or {}).get(key)
+BASELINE_RATES = "baseline_rates"  # {rate key: baseline models trained per second}, measured in this session
+
+
+def full_network(recipe) -> bool:
+    """A network retrained whole for every counterfactual (full mode): each model of a ranking costs
+    about what a baseline member cost, so the baseline's time is an estimate before any ranking."""
+    return getattr(recipe, "mode", None) == "full" and hasattr(recipe, "arch")
+
+
+def record_baseline_rate(key: str | None, progress: Progress | None) -> None:
+    """Keep the rate at which the baseline's members trained (cache hits excluded)."""
+    if key is None or progress is None or progress.unit != "models":
+        return
+    trained = progress.done - progress.cached
+    if trained >= 1 and progress.elapsed > 0:
+        st.session_state.setdefault(BASELINE_RATES, {})[key] = trained / progress.elapsed
+
+
+def baseline_rate(key: str) -> float | None:
+    return (st.session_state.get(BASELINE_RATES) or {}).get(key)
+
+
+def rate(key: str, full: bool = False) -> float | None:
+    """Models per second of a ranking: measured by a ranking in this session; for a full network
+    before one, the baseline's own rate (each counterfactual retrains the whole network)."""
+    measured = (st.session_state.get(state.RATES) or {}).get(key)
+    if measured is not None or not full:
+        return measured
+    return baseline_rate(key)
+
+
+def basis(key: str, full: bool = False) -> str:
+    """Where :func:`rate` comes from, in words."""
+    if (st.session_state.get(state.RATES) or {}).get(key) is not None:
+        return "at the rate measured in this session"
+    if full and rate(key, full) is not None:
+        return "at the rate the baseline's networks trained in this session (retraining in batches may be faster)"
+    return "a time not measured yet: every model retrains a whole network" if full else ""
+
+
+def asks(seconds_: float | None, full: bool = False) -> bool:
+    """Whether a run waits for a click: estimated above LONG_RUN, or a full network's of unknown time."""
+    return (seconds_ is None and full) or (seconds_ is not None and seconds_ > LONG_RUN)
 
 
 def seconds(models: int, per_second: float | None) -> float | None:
@@ -57,10 +98,12 @@ def models_text(n: int) -> str:
     return f"about {n:,} model{'' if n == 1 else 's'}"
 
 
-def describe(models: int, per_second: float | None) -> str:
+def describe(models: int, per_second: float | None, full: bool = False) -> str:
     """'about 900 models, about 2 min' (or without a time before anything was measured)."""
     secs = seconds(models, per_second)
     if secs is None:
+        if full:
+            return f"{models_text(models)}, each a whole network trained from scratch (time not measured yet)"
         return f"{models_text(models)} (the time is measured by the first ranking)"
     return f"{models_text(models)}, {duration(secs)}"
 

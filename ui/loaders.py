@@ -358,6 +358,8 @@ class LongRanking:
     memory: int  # bytes at the run's peak (its plan: every error's rows kept, else the group's)
     seconds: float | None  # at the rate measured in this session; None before one was measured
     hours: bool  # beyond what one machine ranks exactly (tda_core.limits.MAX_EXACT_MODELS): a cluster, or candidates
+    full: bool  # a whole network retrained per model (its time may come from the baseline's, or be unknown)
+    basis: str  # where the time comes from, in words (ui.cost.basis)
     candidates: int  # N of the candidate mode offered instead (the data page's N)
     candidate_models: int | None  # models it retrains; None where the recipe cannot estimate
     candidate_memory: int | None  # its peak; None where the recipe cannot estimate
@@ -381,7 +383,8 @@ def long_ranking(current: Current, group, action: str) -> LongRanking | None:
         return None
     on_pool = get_action(action).on_pool
     ranked, what = (data.n_pool, "pool samples") if on_pool else (data.n_train, "training samples")
-    rate = cost.rate(cost.rate_key(data.fingerprint, recipe.fingerprint()))
+    full = cost.full_network(recipe)
+    rate = cost.rate(cost.rate_key(data.fingerprint, recipe.fingerprint()), full)
     trained = cost.ranking_models(ranked, cost.runs(analysis.members))
     seconds = cost.seconds(trained, rate)
     common = dict(ensemble=config.ensemble, ranking=True, unit="sample", n_jobs=config.n_jobs, use_cache=config.use_cache,
@@ -395,7 +398,7 @@ def long_ranking(current: Current, group, action: str) -> LongRanking | None:
     if exact.memory > config.max_memory:
         return None
     hours = exact.models > limits.MAX_EXACT_MODELS and config.backend not in ("dask", "ray")
-    if not hours and (seconds is None or seconds <= cost.LONG_RUN):
+    if not hours and not cost.asks(seconds, full):
         return None
     n = int(state.get(state.CANDIDATES))
     estimable = can_estimate(recipe)
@@ -403,7 +406,7 @@ def long_ranking(current: Current, group, action: str) -> LongRanking | None:
     models = cost.ranking_models(ranked, cost.runs(analysis.members), n) if estimable else None
     return LongRanking(
         ranked=ranked, what=what, members=config.ensemble, models=exact.models, trained=trained, memory=exact.memory, seconds=seconds,
-        hours=hours, candidates=n, candidate_models=models, candidate_memory=None if fewer is None else fewer.memory,
+        hours=hours, full=full, basis=cost.basis(cost.rate_key(data.fingerprint, recipe.fingerprint()), full), candidates=n, candidate_models=models, candidate_memory=None if fewer is None else fewer.memory,
         candidate_seconds=None if models is None else cost.seconds(models, rate), max_memory=config.max_memory,
     )
 

@@ -105,4 +105,5 @@ def ensure_baseline(analysis: Analysis) -> bool:
             return False
         with retraining(label) as progress:
             analysis.compute_baseline(progress)
+        cost.record_baseline_rate(cost.rate_key(analysis.data.fingerprint, analysis.recipe.fingerprint()), progress.last)
     return True

@@ -53,7 +53,8 @@ def ranking_cost(current: Current, group: ErrorGroup, action: str, metric: str) 
     """'ready' where the ranking is in memory, else its estimate: 'about 2,400 models, about 5 s'."""
     if current.analysis.has_ranking(action, group, metric):
         return "ready"
-    return cost.describe(ranking_models(current, action), cost.rate(rate_key(current)))
+    full = cost.full_network(current.recipe)
+    return cost.describe(ranking_models(current, action), cost.rate(rate_key(current), full), full)
 
 
 def confirm(label: str) -> None:
@@ -64,11 +65,12 @@ def confirm(label: str) -> None:
 def ask_before_long_run(current: Current, label: str, action: str = "remove") -> None:
     """A run estimated longer than ``cost.LONG_RUN`` waits for a click, with its estimate."""
     models = ranking_models(current, action)
-    secs = cost.seconds(models, cost.rate(rate_key(current)))
-    if secs is None or secs <= cost.LONG_RUN or label in state.get(state.CONFIRMED):
+    full = cost.full_network(current.recipe)
+    per_second = cost.rate(rate_key(current), full)
+    if not cost.asks(cost.seconds(models, per_second), full) or label in state.get(state.CONFIRMED):
         return
-    estimate = cost.describe(models, cost.rate(rate_key(current)))
-    st.info(f"{label}: {estimate} at the rate measured in this session. It starts when you click, shows its progress, "
+    estimate = cost.describe(models, per_second, full)
+    st.info(f"{label}: {estimate}, {cost.basis(rate_key(current), full)}. It starts when you click, shows its progress, "
             "and can be stopped; every finished model stays in the cache.", icon=":material/schedule:")
     st.button(f"Start · {estimate}", type="primary", on_click=confirm, args=(label,), icon=":material/play_arrow:")
     stop()

@@ -595,11 +595,11 @@ def test_a_long_run_shows_its_cost_first_and_stops_keeping_its_work(server, page
     go(page, "2 · Errors")
     expect(page.get_by_text("Test accuracy")).to_be_visible()
     go(page, "3 · Attribution")
-    start = page.get_by_role("button", name=re.compile(r"^Start · about 600 models, about"))
+    start = page.get_by_role("button", name=re.compile(r"^Start · about 600 models"))
     stop = page.get_by_role("button", name="Stop")
     expect(start.or_(stop)).to_be_visible()
     if start.is_visible():
-        expect(page.get_by_text("at the rate measured in this session", exact=False)).to_be_visible()
+        expect(page.get_by_text(re.compile(r"in this session|time not measured yet")).first).to_be_visible()
         start.click()
     stop.click()
     expect(page.get_by_text(re.compile(r"^Stopped: retraining the ensemble once per training sample"))).to_be_visible()

@@ -116,3 +116,37 @@ def test_a_ranking_long_at_the_measured_rate_offers_candidate_mode_and_starts_on
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert ranked == ["remove"]
     assert at.session_state["result"].ranking.action == "remove" and at.session_state["use_candidates"] is False
+
+
+@pytest.mark.slow
+def test_a_full_network_ranking_asks_first_and_the_modes_cost_differently(ranked):
+    """Digits in full mode (issue 21, item 4): the data page quotes other costs for Full and Head
+    (a whole network per model against a last layer per model), and the attribution page asks
+    before a ranking whose every model retrains a network: from the rate the baseline's networks
+    trained at (above 90 s here), or, where the baseline came from the cache, with its time unknown.
+    Nothing trains before the click."""
+    pytest.importorskip("torch")
+    at = AppTest.from_file(DASHBOARD, default_timeout=TIMEOUT).run()
+    at.selectbox(key="demo").set_value("digits").run()
+    at.radio(key="net_mode").set_value("full").run()
+    at.number_input(key="epochs").set_value(3).run()  # 3 members (the default) of 3 epochs: minutes of ranking
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    per_mode = next(c.value for c in at.caption if c.value.startswith("Per action · "))
+    full, head = per_mode.removeprefix("Per action · ").split(" · ", 1)
+    assert full.startswith("**full**: about 900 models, each a whole network trained from scratch"), per_mode
+    assert head.startswith("**head only**: about 900 models, each only a last layer fitted on frozen features"), per_mode
+    visit(at, ERRORS)  # trains (or reads) the two baseline networks
+    at.switch_page(ATTRIBUTION).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert ranked == []  # nothing of the ranking was trained
+    starts = [b.label for b in at.button if b.label.startswith("Start · about 900 models")]
+    assert len(starts) == 1, [b.label for b in at.button]
+    asked = " ".join(i.value for i in at.info)
+    timed = re.search(r"about 900 models, about (\d+) (s|min|h)", starts[0])
+    if timed:  # the baseline trained here: its rate gives the time, long enough to ask
+        amount, unit = int(timed.group(1)), timed.group(2)
+        assert unit != "s" or amount > 90
+        assert "the rate the baseline's networks trained in this session" in asked
+    else:
+        assert "each a whole network trained from scratch (time not measured yet)" in starts[0]
+    assert not [m for m in at.metric if m.label.startswith("Selected training samples")]
