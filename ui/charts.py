@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from tda_core.attribution import TestEffect
+from tda_core.report import cell_colours
 
 CELL = "cell"  # name of the confusion matrix's point selection
 BLUE, ORANGE, GREY = "#1f77b4", "#ff7f0e", "#9e9e9e"
@@ -41,9 +42,12 @@ def _matrix_axes(classes: Sequence[str]) -> tuple[alt.X, alt.Y]:
 def confusion_chart(matrix: np.ndarray, classes: Sequence[str], title: str,
                     selected: tuple[str, str] | None = None, selectable: bool = False) -> alt.LayerChart:
     """Rows are the true class, columns the predicted class. Correct counts (the diagonal) are blue,
-    errors (off the diagonal) are orange to red, and an empty cell has no colour."""
+    errors (off the diagonal) are orange to red, and an empty cell has no colour: the colours of
+    :func:`tda_core.report.cell_colours`, the triage report's too. Each count is written in black or
+    white, whichever reads better on its cell (at least 4.5:1, WCAG AA), the chosen cell included."""
+    colours = cell_colours(matrix)
     rows = [
-        {"true": t, "predicted": p, "count": int(matrix[i, j]),
+        {"true": t, "predicted": p, "count": int(matrix[i, j]), "fill": colours[i][j][0], "ink": colours[i][j][1],
          "kind": "empty" if matrix[i, j] == 0 else ("correct" if i == j else "error"),
          "chosen": selected is not None and (t, p) == tuple(selected)}
         for i, t in enumerate(classes) for j, p in enumerate(classes)
@@ -52,13 +56,7 @@ def confusion_chart(matrix: np.ndarray, classes: Sequence[str], title: str,
     step = matrix_step(len(classes))
     x, y = _matrix_axes(classes)
     base = alt.Chart(frame, title=title).encode(x=x, y=y)
-    top = max(1, int(matrix.max())) if matrix.size else 1
-    off = matrix[~np.eye(len(classes), dtype=bool)] if matrix.size else np.zeros(1)
-    top_error = max(1, int(off.max())) if off.size else 1
-    correct = base.transform_filter("datum.kind == 'correct'").mark_rect().encode(
-        color=alt.Color("count:Q", scale=alt.Scale(scheme="blues", domain=[0, top]), legend=None))
-    wrong = base.transform_filter("datum.kind == 'error'").mark_rect().encode(
-        color=alt.Color("count:Q", scale=alt.Scale(scheme="orangered", domain=[0, top_error]), legend=None))
+    cells = base.mark_rect().encode(color=alt.Color("fill:N", scale=None, legend=None))
     frames = base.mark_rect(fillOpacity=0).encode(
         stroke=alt.condition("datum.chosen", alt.value("black"), alt.value("#dddddd")),
         strokeWidth=alt.condition("datum.chosen", alt.value(3), alt.value(1)),
@@ -66,12 +64,11 @@ def confusion_chart(matrix: np.ndarray, classes: Sequence[str], title: str,
     )
     if selectable:
         frames = frames.add_params(alt.selection_point(name=CELL, fields=["true", "predicted"], on="click", toggle=False))
-    text = base.transform_filter("datum.count > 0").mark_text(fontSize=13 if len(classes) <= 6 else 10).encode(
-        text="count:Q",
-        color=alt.condition(f"datum.kind == 'correct' && datum.count > {top / 2}", alt.value("white"), alt.value("black")),
-    )
-    return alt.layer(correct, wrong, frames, text).resolve_scale(color="independent").properties(
-        width=alt.Step(step), height=alt.Step(step))
+    size = 13 if len(classes) <= 6 else 10
+    text = base.transform_filter("datum.count > 0").mark_text(fontSize=size).encode(
+        text="count:Q", color=alt.Color("ink:N", scale=None, legend=None),
+        fontWeight=alt.condition("datum.chosen", alt.value("bold"), alt.value("normal")))
+    return alt.layer(cells, frames, text).properties(width=alt.Step(step), height=alt.Step(step))
 
 
 def change_matrix_chart(before: np.ndarray, after: np.ndarray, classes: Sequence[str], title: str,

@@ -29,8 +29,16 @@ class StatusProgress:
     """A ``ProgressCallback``: models done / total, rate and ETA (``Progress.describe()``), in a
     status box that is drawn into ``slot`` at the first report."""
 
-    def __init__(self, slot, label: str, every: float = 0.15, stop_key: str | None = None):
+    def __init__(self, slot, label: str, every: float = 0.15, stop_key: str | None = None, expected: int | None = None):
         self.slot = slot
+        #: Models the whole block trains over several engine requests (each counting from 0): the
+        #: bar then shows one overall count that never goes back (None: one request).
+        self.expected = expected
+        self._base = (0, 0)  # (done, cached) models of the finished requests
+        self._step: tuple | None = None
+        self._step_done = (0, 0)
+        self._steps = 0
+        self._started = time.monotonic()
         self.label = label
         self.stop_key = stop_key
         self.every = every
@@ -40,9 +48,27 @@ class StatusProgress:
         self.last: Progress | None = None
         self._shown = 0.0
 
+    def overall(self, progress: Progress) -> tuple[float, str, int, int]:
+        """(fraction, text, done, total) of the whole block: requests add up, in models."""
+        step = (progress.phase, progress.unit, progress.total)
+        if step != self._step or progress.done < self._step_done[0]:
+            if self._step is not None and self._step[1] == "models":
+                self._base = (self._base[0] + self._step_done[0], self._base[1] + self._step_done[1])
+            self._step, self._steps = step, self._steps + 1
+        self._step_done = (progress.done, progress.cached)
+        base_done, base_cached = self._base
+        if progress.unit != "models":
+            total = max(int(self.expected or 0), base_done, 1)
+            return base_done / total, f"{progress.describe()} · overall {base_done:,}/{total:,} models", base_done, total
+        done, total = base_done + progress.done, max(int(self.expected or 0), base_done + progress.total)
+        combined = Progress(done, total, base_cached + progress.cached, time.monotonic() - self._started, progress.phase)
+        return combined.fraction, f"{combined.describe()} · step {self._steps}", done, total
+
     def __call__(self, progress: Progress) -> None:
         self.last = progress
-        st.session_state[LAST_PROGRESS] = (self.label, progress.done, progress.total)
+        fraction, text, done, total = (self.overall(progress) if self.expected is not None else
+                                       (progress.fraction, progress.describe(), progress.done, progress.total))
+        st.session_state[LAST_PROGRESS] = (self.label, done, total)
         if self.status is None:
             self.status = self.slot.status(self.label, expanded=True)
             self.bar = self.status.progress(0.0, text="starting…")
@@ -54,19 +80,21 @@ class StatusProgress:
                                         "so continuing later starts where this run stopped.")
         now = time.monotonic()
         if progress.done >= progress.total or now - self._shown >= self.every:
-            self.bar.progress(min(1.0, progress.fraction), text=progress.describe())
+            self._fraction = max(getattr(self, "_fraction", 0.0), min(1.0, fraction))  # never back
+            self.bar.progress(self._fraction, text=text)
             self._shown = now
 
 
 @contextlib.contextmanager
 def retraining(label: str, rate_key: str | None = None, stoppable: bool = True,
-               steps: bool = False) -> Iterator[StatusProgress]:
+               steps: bool = False, expected: int | None = None) -> Iterator[StatusProgress]:
     """Show a running status while the block retrains (pass the yielded callback to the engine
     as ``progress``); it collapses to a one-line summary. ``rate_key``: where the measured rate
     of this recipe on this data is kept for the estimates (:mod:`ui.cost`). ``steps``: the block
-    makes several engine requests, each reporting its own count, so the summary gives the time only."""
+    makes several engine requests, each reporting its own count, so the summary gives the time only;
+    ``expected``: the models they train together, so the bar shows one overall progress."""
     started = time.perf_counter()
-    callback = StatusProgress(st.empty(), label, stop_key=label if stoppable else None)
+    callback = StatusProgress(st.empty(), label, stop_key=label if stoppable else None, expected=expected)
     try:
         yield callback
     except Exception:
