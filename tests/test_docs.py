@@ -236,6 +236,7 @@ def documents(tmp_path_factory):
         "attribute add": (*attribute, "--action", "add"),
         "attribute group": (*attribute, "--action", "relabel", "--unit", "group"),
         "attribute candidates": (*attribute, "--action", "remove", "--candidates", "20"),
+        "attribute auto": (*attribute, "--action", "remove", "--ensemble", "auto", "--max-ensemble", "4"),
         "compare": ("compare", "--demo", "credit", "--group", "bad:good", "--sizes", "1,5", "--json"),
     }
     docs = {name: json.loads(cli(*argv, cache=cache)) for name, argv in runs.items()}
@@ -248,7 +249,7 @@ def documents(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name", ["errors", "attribute", "attribute add", "attribute group", "attribute candidates",
-                                  "compare", "manifest", "manifest add"])
+                                  "attribute auto", "compare", "manifest", "manifest add"])
 def test_real_output_fits_its_schema(documents, name):
     assert problems(name.split()[0], documents[name]) == []
 
@@ -264,6 +265,10 @@ def test_the_schemas_refuse_what_breaks_the_contract(documents):
     compare = json.loads(json.dumps(documents["compare"]))
     compare["settings"][0]["action"] = "delete"
     assert problems("compare", compare)
+    grown = json.loads(json.dumps(documents["attribute auto"]))
+    assert grown["model"]["requested_ensemble"] == "auto" and grown["growth"]  # the growth fields are checked
+    grown["growth_stopped"] = "never"
+    assert problems("attribute", grown)
     manifest = json.loads(json.dumps(documents["manifest"]))
     manifest["changes"][0]["remove"] = True  # a typo that would do nothing: unknown fields are refused
     assert problems("manifest", manifest)
