@@ -65,9 +65,10 @@ def confusion_chart(matrix: np.ndarray, classes: Sequence[str], title: str,
     if selectable:
         frames = frames.add_params(alt.selection_point(name=CELL, fields=["true", "predicted"], on="click", toggle=False))
     size = 13 if len(classes) <= 6 else 10
-    text = base.transform_filter("datum.count > 0").mark_text(fontSize=size).encode(
-        text="count:Q", color=alt.Color("ink:N", scale=None, legend=None),
-        fontWeight=alt.condition("datum.chosen", alt.value("bold"), alt.value("normal")))
+    counts = base.transform_filter("datum.count > 0")
+    text = alt.layer(*(counts.transform_filter(("" if chosen else "!") + "datum.chosen").mark_text(
+        fontSize=size, fontWeight="bold" if chosen else "normal").encode(
+        text="count:Q", color=alt.Color("ink:N", scale=None, legend=None)) for chosen in (False, True)))
     return alt.layer(cells, frames, text).properties(width=alt.Step(step), height=alt.Step(step))
 
 

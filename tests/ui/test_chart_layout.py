@@ -61,3 +61,16 @@ def test_signed_colours_leave_no_change_uncoloured():
     assert tables.signed_colour(-0.01).endswith("#c62828")
     assert tables.signed_colour(0.0) == "" and tables.signed_colour(float("nan")) == ""
     assert tables.delta_colour(0.0) == "off" and tables.words_colour(-1) == "inverse"
+
+
+def test_every_confusion_count_reads_on_its_cell():
+    """Black or white per cell, whichever reads (issue 21, item 5: dark digits on dark red); the
+    browser test measures the rendered colours of the chosen cell."""
+    from tda_core.report import contrast
+
+    matrix = np.array([[150, 40, 3], [7, 90, 0], [1, 12, 60]])
+    spec = charts.confusion_chart(matrix, ["a", "b", "c"], "", selected=("a", "b")).to_dict()
+    rows = next(iter(spec["datasets"].values()))
+    assert all(contrast(r["fill"], r["ink"]) >= 4.5 for r in rows)
+    chosen = next(r for r in rows if r["chosen"])
+    assert chosen["count"] == 40 and chosen["ink"] == "#ffffff"  # the largest error: the darkest red
