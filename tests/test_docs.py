@@ -197,8 +197,13 @@ def test_the_readme_is_short_and_its_test_command_is_what_ci_runs():
     setup = [line for body in blocks(ROOT / "README.md", {"bash"}) for line in shell_lines(body) if line.startswith("python3 -m venv")]
     assert len(setup) == 2 and setup[0].endswith(".venv/bin/streamlit run dashboard.py")
     assert setup[1] in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
-    for target in re.findall(r"\]\(((?:docs/|CHANGELOG|CONTRIBUTING)[^)#]*)", readme):  # links and the screenshot
-        assert (ROOT / target).exists(), target
+    for target, anchor in re.findall(r"\]\(((?:docs/|CHANGELOG|CONTRIBUTING)[^)#]*)(?:#([^)]*))?\)", readme):
+        assert (ROOT / target).exists(), target  # links and the screenshot
+        if anchor:  # as the site's table of contents names the headings
+            from markdown.extensions.toc import slugify
+
+            headings = re.findall(r"^#+ (.+)$", (ROOT / target).read_text(encoding="utf-8"), re.M)
+            assert anchor in {slugify(h.replace("`", ""), "-") for h in headings}, (target, anchor)
 
 
 # --- JSON documents against their schemas -------------------------------------------------------
