@@ -51,7 +51,9 @@ def test_attribute_json_contract_and_cache_reuse_across_processes(tmp_path, caps
     assert first["selected"] == [r["train_index"] for r in first["ranking"] if r["p_value"] < 0.05 and r["delta_mean"] > 0][:10]
     assert len(first["selected"]) == 10
     # Reliability, determinism and warnings travel with the numbers.
-    assert 0 < first["reliability"] <= 1 and first["reliability_verdict"].split(":")[0] in ("high", "moderate", "low")
+    assert 0 < first["reliability"] <= 1 and first["reliability_verdict"].split(":")[0] in ("high", "moderate", "uncertain", "low")
+    low, high = first["reliability_interval"]
+    assert low <= first["reliability"] <= high <= 1 and first["reliability_method"].startswith("split-half")
     assert first["deterministic"] is False and isinstance(first["warnings"], list)
     effect = first["group_effect"]
     assert effect["train_indices"] == sorted(first["selected"])
@@ -76,7 +78,8 @@ def test_attribute_prints_a_readable_report(tmp_path, capsys):
     assert code == 0 and "error" not in err
     lines = out.splitlines()
     assert re.fullmatch(r"group bad -> good: \d+ test samples; action relabel, metric gt_prob, unit sample", lines[0])
-    assert any(line.startswith("reliability of the ranking: ") for line in lines)
+    assert any(re.fullmatch(r"reliability of the ranking: [\d.]+, a rerun between -?[\d.]+ and [\d.]+ \(\w+: .+\)", line)
+               for line in lines), lines
     assert "top of the ranking (retrained; * = selected):" in lines
     assert lines[-1].endswith("from the cache") and " models trained, " in lines[-1]
 

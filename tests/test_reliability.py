@@ -1,5 +1,7 @@
 """The reported reliability predicts how well a ranking agrees with one from an independent
-ensemble (other seeds), within 0.2, on a convex recipe and on a network (shared/DESIGN.md)."""
+ensemble (other seeds), within 0.15, on a convex recipe and on a network, and the low end of its
+interval, which the verdict follows, does not promise more than the rerun shows (shared/DESIGN.md).
+bench/bench_reliability.py measures the same on four cases with 3 and 5 members."""
 
 from __future__ import annotations
 
@@ -12,26 +14,34 @@ from tda_core.engine import RunConfig
 from tda_core.recipes import LogisticSGDRecipe, default_recipe
 from tda_core.stats import rank_agreement
 
-TOLERANCE = 0.2
+TOLERANCE = 0.15
 
 
 def _two_ensembles(data, make_recipe, action, metric):
-    """Reliabilities of two ensembles with disjoint seeds (0-2 and 10-12), and the measured
-    Spearman correlation between their rankings, on the test errors they share."""
+    """Reliabilities (with their intervals) of two ensembles with disjoint seeds (0-2 and 10-12),
+    and the measured Spearman correlation between their rankings, on the test errors they share."""
     analyses = [Analysis(data, make_recipe(), RunConfig(ensemble=3, seed=seed)) for seed in (0, 10)]
     first, second = ({(g.true, g.pred): g for g in a.errors.groups} for a in analyses)
     label = max((k for k in first if k in second), key=lambda k: len(set(first[k].test_indices) & set(second[k].test_indices)))
     tests = sorted(set(first[label].test_indices) & set(second[label].test_indices))
     rankings = [a.ranking(a.group(*label, tests), action, metric) for a in analyses]
     by_index = [r.delta_mean[np.argsort(r.train_index)] for r in rankings]
-    return rankings[0].reliability, rankings[1].reliability, rank_agreement(*by_index)
+    estimates = [a.reliability_of(r) for a, r in zip(analyses, rankings)]
+    assert [e.value for e in estimates] == [r.reliability for r in rankings]
+    return estimates[0], estimates[1], rank_agreement(*by_index)
+
+
+def _check(rel_a, rel_b, measured):
+    for rel in (rel_a, rel_b):
+        assert abs(rel.value - measured) < TOLERANCE, (rel_a, rel_b, measured)
+        assert rel.low <= measured and rel.low <= rel.value <= rel.high, (rel_a, rel_b, measured)
 
 
 @pytest.mark.parametrize("params", [{}, {"epochs": 1, "learning_rate": 1.0}], ids=["default", "one-epoch"])
 def test_reliability_predicts_agreement_for_the_logistic_recipe(params):
     data = load_demo("credit")
     rel_a, rel_b, measured = _two_ensembles(data, lambda: LogisticSGDRecipe(**params), "remove", "loss")
-    assert abs(rel_a - measured) < TOLERANCE and abs(rel_b - measured) < TOLERANCE, (rel_a, rel_b, measured)
+    _check(rel_a, rel_b, measured)
 
 
 @pytest.mark.slow
@@ -40,5 +50,5 @@ def test_reliability_predicts_agreement_for_a_network():
     network, so the within-ensemble spread is the spread a rerun would show."""
     data = load_demo("digits")
     rel_a, rel_b, measured = _two_ensembles(data, lambda: default_recipe(data, epochs=5, mode="head"), "remove", "loss")
-    assert abs(rel_a - measured) < TOLERANCE and abs(rel_b - measured) < TOLERANCE, (rel_a, rel_b, measured)
+    _check(rel_a, rel_b, measured)
     assert measured < 0.97  # a real network: the seeds disagree measurably, so the check has teeth
