@@ -65,6 +65,25 @@ def test_seed_dependent_members_give_p_values_and_reliability(cancer):
     p = np.array([r["p_value"] for r in result.ranking.records()], dtype=float)
     assert np.isfinite(p).all() and (p < 1).any()
     assert 0 < result.reliability <= 1
+    # The interval comes from the same members' deltas as the point, and the candidate groups have theirs.
+    estimate = result.reliability_estimate
+    assert estimate.members == 3 and estimate.value == result.reliability
+    assert result.reliability_interval == (estimate.low, estimate.high) and estimate.low <= estimate.value <= estimate.high
+    deltas = analysis.member_deltas(result.ranking)
+    assert deltas.shape == (3, cancer.n_train)
+    np.testing.assert_allclose(np.sort(deltas.mean(axis=0)), np.sort(result.ranking.delta_mean))
+    groups = analysis.attribute(analysis.errors.groups[0], "remove", "loss", size=5, unit="group")
+    assert groups.reliability_estimate.value == groups.ranking.reliability and groups.reliability_interval is not None
+
+
+def test_an_uncertain_reliability_is_said_in_the_warnings(cancer):
+    """A point above one half whose interval reaches below it: the warning says so and how to fix it."""
+    analysis = Analysis(cancer, LogisticSGDRecipe(), RunConfig(ensemble=3, use_cache=False))
+    result = analysis.attribute(analysis.errors.groups[0], "remove", "loss", size=5)
+    wide = type(result.reliability_estimate)(0.7, 0.3, 0.95, 3)
+    notes = analysis.warnings(result.ranking, result.effect, 0.05, wide)
+    assert any(n.startswith(f"Uncertain reliability ({result.reliability:.2f}, interval 0.30 to 0.95)") and "--ensemble auto" in n
+               for n in notes), notes
 
 
 def test_checkpoints_of_one_run_give_no_p_values(cancer):
