@@ -39,8 +39,8 @@ def on_slice_selected(key: str, ids: list[str]) -> None:
 
 def choice_text(choice: tuple[str, str], counts: dict, sizes: dict) -> str:
     if choice[0] == SLICE:
-        return f"slice {choice[1]} · {counts[choice]} errors in {sizes[choice]} test rows"
-    return f"{choice[0]} → {choice[1]} · {counts[choice]} test samples"
+        return f"slice {choice[1]} · {tables.count(counts[choice], 'error')} in {tables.count(sizes[choice], 'test row')}"
+    return f"{choice[0]} → {choice[1]} · {tables.count(counts[choice], 'test sample')}"
 
 
 def whole_group() -> None:
@@ -65,8 +65,9 @@ sizes = {(SLICE, s.id): s.size for s in slices}
 if choices and state.get(state.GROUP) not in choices:
     state.choose_group(choices[0])  # largest group first
 
-members = ("a deterministic model (every member gives the same probabilities, so it is trained once)"
-           if analysis.baseline.deterministic else f"{current.config.ensemble} retrained members")
+members = ("a deterministic model: the baseline's members gave the same probabilities, so each edit is trained once "
+           "(one model, not one per member)" if analysis.baseline.deterministic
+           else f"{current.config.ensemble} retrained members")
 st.caption(f"Step 2 of 4 · the baseline: **{current.recipe.display_name}**, {members}, {data.n_test:,} test samples.")
 m1, m2, m3 = st.columns(3)
 m1.metric("Test accuracy", f"{report.accuracy:.3f}", delta=f"± {report.accuracy_std:.3f} over members",
@@ -78,7 +79,7 @@ m2.metric("Test errors", f"{report.n_errors:,} of {report.n_test:,}", help="Of t
 m3.metric("Error groups", len(report.groups), help="Test errors grouped by true class → predicted class.")
 
 if not pairs:
-    st.success("The baseline ensemble makes no test errors.")
+    frame.no_errors(current)
     frame.stop()
 
 st.markdown("**Confusion matrix** · blue: correct, orange to red: errors · click an error cell to pick its group")
@@ -121,7 +122,8 @@ if slices:
     )
     if data.kind == "images":  # members of each slice: its first test errors, small, one row each
         for s in slices:
-            st.markdown(f"**{s.id}** · {len(s.test_indices)} errors in {s.size} test rows · {s.rule or s.description}")
+            st.markdown(f"**{s.id}** · {tables.count(len(s.test_indices), 'error')} in {tables.count(s.size, 'test row')} · "
+                        f"{s.rule or s.description}")
             shown = list(s.test_indices[:SLICE_THUMBNAILS])
             gallery(data.thumbnails_test, shown, [tables.test_name(t) for t in shown], cap=SLICE_THUMBNAILS,
                     columns=SLICE_COLUMNS)
@@ -135,14 +137,14 @@ st.subheader(f"Test samples of {tables.group_label(group)}")
 if group.is_slice:
     chosen_slice = slices[[s.id for s in slices].index(group.pred)]
     st.markdown(f"**{tables.slice_kind(chosen_slice.id).capitalize()}** · {chosen_slice.rule or chosen_slice.description} · "
-                f"{len(chosen_slice.test_indices)} errors in {chosen_slice.size} test rows "
+                f"{tables.count(len(chosen_slice.test_indices), 'error')} in {tables.count(chosen_slice.size, 'test row')} "
                 f"(error rate {chosen_slice.error_rate:.0%}); its errors are the test samples below.")
 if chosen:  # the button beside the text, away from the table's toolbar (top right of the table)
     with st.container(horizontal=True, gap="medium", vertical_alignment="center"):
         st.button("Use the whole group", on_click=whole_group)
         st.markdown(f"Using **{len(chosen)} of {group.count}** test samples: {', '.join(f'test #{t}' for t in chosen)}")
 else:
-    st.markdown(f"Using the **whole group** ({group.count} test samples). Select rows to narrow it to a subset.")
+    st.markdown(f"Using the **whole group** ({tables.count(group.count, 'test sample')}). Select rows to narrow it to a subset.")
 
 samples = tables.test_samples_frame(analysis, group)
 samples_key = f"{SAMPLES_KEY}:{group.true}:{group.pred}"

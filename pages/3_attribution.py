@@ -256,10 +256,10 @@ else:
             st.metric("Training samples in the group", f"{len(selected)}", width="content")
         else:
             st.metric(f"Selected {kind} samples", f"{len(selected)} of {size}", width="content")
-        st.metric(f"Improvement of {label}", f"{effect.improvement:+.4f}", width="content",
+        st.metric(f"Improvement of {label}", tables.signed(effect.improvement), width="content",
                   delta="exact" if deterministic else f"± {effect.delta_std:.4f} std over members",
                   delta_color="off", delta_arrow="off",
-                  help=f"Positive: toward fixing the error. The raw change of the {label} is {effect.delta_mean:+.4f} "
+                  help=f"Positive: toward fixing the error. The raw change of the {label} is {tables.signed(effect.delta_mean)} "
                        f"({sign_word}); mean over the chosen test samples, then over members.")
         st.metric("p-value of the group effect", tables.p_text(effect.p_value), width="content",
                   help=f"{DETERMINISTIC}: no p-value applies." if deterministic else

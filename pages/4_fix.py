@@ -92,10 +92,10 @@ with st.container(horizontal=True, gap="medium"):  # metrics as wide as their la
     st.metric("Test accuracy after", f"{effect.accuracy_after:.3f}", width="content",
               delta=tables.accuracy_delta(effect), delta_color=tables.delta_colour(effect.accuracy_change),
               help=tables.accuracy_help(effect))
-    st.metric(f"Improvement of {METRIC_LABELS[metric]} on {tables.group_label(group)}", f"{effect.improvement:+.4f}",
+    st.metric(f"Improvement of {METRIC_LABELS[metric]} on {tables.group_label(group)}", tables.signed(effect.improvement),
               delta="exact" if effect.deterministic else f"± {effect.delta_std:.4f} std, p = {tables.p_text(effect.p_value)}",
               delta_color="off", delta_arrow="off", width="content",
-              help=f"Positive: toward fixing the error. Raw change of the {METRIC_LABELS[metric]}: {effect.delta_mean:+.4f} "
+              help=f"Positive: toward fixing the error. Raw change of the {METRIC_LABELS[metric]}: {tables.signed(effect.delta_mean)} "
                    f"({tables.direction(metric)}).")
     st.metric("Net benefit", f"{effect.net_benefit:+d}", width="content",
               delta=f"{effect.errors_fixed} fixed, {effect.errors_new} new",

@@ -17,11 +17,15 @@ POOL_COLOUR = "#8e6fb5"  # the pool's bars: neither the train/test pair nor a go
 #: Better / worse, the same on every chart (and as Streamlit colours a metric's delta).
 GREEN, RED, GREEN_LIGHT, RED_LIGHT = "#2e7d32", "#c62828", "#a5d6a7", "#ef9a9a"
 NO_CHANGE = 1e-12
+#: Each action's hue on the compare scatter: none of them the red or green of worse and better.
+ACTION_COLOURS = {"remove": BLUE, "relabel": "#8e6fb5", "upweight": ORANGE, "add": "#17becf"}
+EXTRA_ACTION_COLOURS = ["#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"]
 
 
 def matrix_step(n_classes: int) -> int:
-    """Pixels per confusion cell: two matrices of up to 20 classes fit beside their labels."""
-    return max(18, min(48, 420 // max(1, n_classes)))
+    """Pixels per confusion cell: two matrices of up to 20 classes fit beside their labels, and the
+    three of a before/after/change row of 10 classes side by side in a 1920 px window."""
+    return max(18, min(48, 300 // max(1, n_classes)))
 
 
 def label_limit(n_classes: int) -> int:
@@ -184,7 +188,7 @@ def before_after_chart(per_test: Sequence[TestEffect], metric_label: str, better
     y = alt.Y("test sample:N", sort=order, title=None, axis=alt.Axis(labelLimit=120))
     color = alt.Color("when:N", scale=alt.Scale(domain=["before", "after"], range=[GREY, ORANGE]), title=None,
                       legend=alt.Legend(orient="bottom"))
-    link = alt.Chart(frame).mark_line(strokeWidth=2).encode(
+    link = alt.Chart(frame).mark_line(strokeWidth=4).encode(
         y=y, x="mean:Q", detail="test sample:N",
         color=alt.Color("effect:N", scale=alt.Scale(domain=["improves", "worsens", "no change"], range=[GREEN, RED, GREY]),
                         legend=None))
@@ -192,11 +196,12 @@ def before_after_chart(per_test: Sequence[TestEffect], metric_label: str, better
         y=y, x=alt.X("mean:Q", title=f"{metric_label} ({better})"), color=color,
         tooltip=["test sample:N", "when:N", alt.Tooltip("mean:Q", format=".4f"), alt.Tooltip("std:Q", format=".2g")],
     )
-    errors = alt.Chart(frame).mark_errorbar(ticks=True).encode(
+    errors = alt.Chart(frame).mark_errorbar(ticks=True, opacity=0.45, thickness=1).encode(
         y=y, x=alt.X("low:Q", title=""), x2="high:Q",
         color=alt.Color("when:N", scale=alt.Scale(domain=["before", "after"], range=[GREY, ORANGE]), legend=None))
+    # The whiskers first and faint, the arrow's colour over them (green stays green), the points on top.
     # A height per row (a fixed total height collapses the rows into one line in Streamlit's renderer).
-    return alt.layer(link, errors, points).resolve_scale(color="independent").properties(height=alt.Step(ROW_HEIGHT))
+    return alt.layer(errors, link, points).resolve_scale(color="independent").properties(height=alt.Step(ROW_HEIGHT))
 
 
 def compare_scatter(settings: pd.DataFrame, metric_label: str) -> alt.LayerChart:
@@ -213,8 +218,13 @@ def compare_scatter(settings: pd.DataFrame, metric_label: str) -> alt.LayerChart
     )[["setting", "action", "size", "best", "improvement", "± std", "accuracy Δ", "accuracy ± std", "net benefit",
        "fixed", "new errors", "x_low", "x_high", "y_low", "y_high"]]
     x = alt.X("improvement:Q", title=f"improvement of the {metric_label} (→ toward fixing the error)")
-    y = alt.Y("accuracy Δ:Q", title="change of global test accuracy (↑ better)")
-    colour = alt.Color("action:N", title="action", scale=alt.Scale(scheme="tableau10"),  # distinct hues per action
+    # A short title, kept whole (titleLimit) with room beside the labels: the long one was cut.
+    y = alt.Y("accuracy Δ:Q", title="global accuracy Δ (↑ better)",
+              axis=alt.Axis(titleLimit=360, titlePadding=8, format="+.3f"))
+    # Hues that say nothing of better or worse: red and green mean worse and better everywhere else.
+    actions = list(dict.fromkeys(settings["action"]))
+    palette = [ACTION_COLOURS.get(a, extra) for a, extra in zip(actions, EXTRA_ACTION_COLOURS * 4)]
+    colour = alt.Color("action:N", title="action", scale=alt.Scale(domain=actions, range=palette),
                        legend=alt.Legend(orient="bottom"))
     tooltip = ["setting:N", alt.Tooltip("improvement:Q", format="+.4f"), alt.Tooltip("± std:Q", format=".4f"),
                alt.Tooltip("accuracy Δ:Q", format="+.4f"), alt.Tooltip("accuracy ± std:Q", format=".4f"),
@@ -224,11 +234,13 @@ def compare_scatter(settings: pd.DataFrame, metric_label: str) -> alt.LayerChart
             alt.Chart(zero).mark_rule(color=GREY, strokeDash=[4, 4]).encode(y="zero:Q")]
     spread_x = alt.Chart(frame).mark_rule(opacity=0.6, strokeWidth=2).encode(x=alt.X("x_low:Q", title=""), x2="x_high:Q", y=y, color=colour)
     spread_y = alt.Chart(frame).mark_rule(opacity=0.6, strokeWidth=2).encode(y=alt.Y("y_low:Q", title=""), y2="y_high:Q", x=x, color=colour)
-    points = alt.Chart(frame).mark_point(filled=True, opacity=0.9).encode(
-        x=x, y=y, color=colour, tooltip=tooltip,
+    # Larger groups first, so a small point on the same spot stays on top; a white edge keeps each visible.
+    points = alt.Chart(frame).mark_point(filled=True, opacity=0.9, stroke="white", strokeWidth=1).encode(
+        x=x, y=y, color=colour, tooltip=tooltip, order=alt.Order("size:Q", sort="descending"),
         size=alt.Size("size:O", title="group size", legend=alt.Legend(orient="bottom")))
     best = frame[frame["best"]]
-    ring = alt.Chart(best).mark_point(size=700, stroke="black", strokeWidth=2.5, filled=False).encode(x=x, y=y, tooltip=tooltip)
+    # The ring under the points, open, and wide enough to circle them: every point stays in sight.
+    ring = alt.Chart(best).mark_point(size=900, stroke="black", strokeWidth=1.5, filled=False).encode(x=x, y=y, tooltip=tooltip)
     name = alt.Chart(best.assign(text=["best: " + s for s in best["setting"]])).mark_text(
-        align="left", dx=18, dy=-12, fontWeight="bold", fontSize=13).encode(x=x, y=y, text="text:N")
-    return alt.layer(*axes, spread_x, spread_y, points, ring, name).properties(height=380)
+        align="left", dx=20, dy=-14, fontWeight="bold", fontSize=13).encode(x=x, y=y, text="text:N")
+    return alt.layer(*axes, spread_x, spread_y, ring, points, name).properties(height=380, padding={"left": 10, "top": 10})

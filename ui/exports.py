@@ -15,7 +15,7 @@ from tda_core.attribution import Baseline, Effect, Ranking, index_name
 from tda_core.data import Dataset
 from tda_core.errors import ErrorGroup
 
-from .tables import NO_CHANGE, edit_text
+from .tables import NO_CHANGE, edit_text, signed
 
 
 def stem(name: str) -> str:
@@ -89,7 +89,7 @@ def guardrails(effect: Effect, metric_label: str) -> list[str]:
     notes = []
     if effect.improvement <= NO_CHANGE:
         notes.append(f"This edit does not move the {metric_label} of the chosen errors toward fixing them "
-                     f"(improvement {effect.improvement:+.4f}).")
+                     f"(improvement {signed(effect.improvement)}).")
     if effect.errors_new > 0:
         notes.append(f"Acting on the selected samples fixes {effect.errors_fixed} of the chosen errors but creates "
                      f"{effect.errors_new} new error{'s' if effect.errors_new != 1 else ''} elsewhere "

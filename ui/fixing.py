@@ -21,6 +21,30 @@ HAND_INDICES = "hand_indices"  # training indices listed in the hand-edit table
 HAND_EDITS = "hand_edits"  # {training index: {"remove": bool, "new label": str | None}}
 MANIFEST_FILE = "manifest_file"
 REMOVE, NEW_LABEL = "remove", "new label"
+TYPED = "hand_typed"  # the text box of exact training numbers to add
+
+
+def parse_numbers(text: str, n: int) -> tuple[list[int], list[str]]:
+    """'557, 12-15' -> [557, 12, 13, 14, 15]: exact training numbers (train #), and the parts that are not."""
+    found, bad = [], []
+    for part in text.replace(";", ",").replace(" ", ",").split(","):
+        part = part.strip().removeprefix("#")
+        if not part:
+            continue
+        low, _, high = part.partition("-")
+        if low.isdigit() and (not high or high.isdigit()):
+            rng = range(int(low), int(high or low) + 1)
+            if len(rng) <= 10_000 and all(0 <= i < n for i in (rng.start, rng.stop - 1)):
+                found += list(rng)
+                continue
+        bad.append(part)
+    return found, bad
+
+
+def add_typed(n: int) -> None:
+    found, bad = parse_numbers(st.session_state.get(TYPED, ""), n)
+    st.session_state[HAND_INDICES] = sorted(set(st.session_state.get(HAND_INDICES, [])) | set(found))
+    st.session_state[TYPED] = ", ".join(bad)  # what could not be read stays, to be corrected
 
 
 def hand_frame(data: Any, indices: list[int], edits: dict[int, dict[str, Any]]) -> pd.DataFrame:
@@ -61,9 +85,15 @@ def hand_edits(data: Any, result: Any) -> tuple[list[int], dict[int, str]] | Non
     if HAND_INDICES not in st.session_state:  # seeded once from the fix list or the attribution page's selection
         seed = list(state.get(state.FIX_INDICES)) or (list(result.selected) if result is not None else [])
         st.session_state[HAND_INDICES] = [int(i) for i in seed if 0 <= int(i) < data.n_train]
-    st.multiselect("Training samples to edit (add any training row)", list(range(data.n_train)), key=HAND_INDICES,
-                   persist_state="session",
-                   format_func=lambda i: tables.train_label(data, i))
+    with st.container(horizontal=True, gap="medium", vertical_alignment="bottom"):
+        st.multiselect("Training samples to edit (add any training row)", list(range(data.n_train)), key=HAND_INDICES,
+                       persist_state="session", width="stretch",
+                       format_func=lambda i: tables.train_label(data, i))
+        st.text_input("Add by train # (exact)", key=TYPED, placeholder="e.g. 557, 12-15", width=220,
+                      on_change=add_typed, args=(data.n_train,),
+                      help="Training numbers as the tables give them (train #), exactly: 557 adds train #557 only.")
+    if st.session_state.get(TYPED):
+        st.caption(f"Not training numbers of 0..{data.n_train - 1}: {st.session_state[TYPED]}")
     indices = sorted({int(i) for i in st.session_state[HAND_INDICES] if 0 <= int(i) < data.n_train})
     edits: dict[int, dict[str, Any]] = st.session_state.setdefault(HAND_EDITS, {})
     if not indices:

@@ -20,7 +20,7 @@ from tda_core.errors import SLICE
 from tda_core.exceptions import TDAError
 from tda_core.metrics import METRIC_LABELS
 
-from . import cost, loaders, state
+from . import cost, loaders, state, tables
 from .progress import ensure_baseline
 
 PAGES = {
@@ -157,12 +157,31 @@ def rate_key(current: loaders.Current) -> str:
     return cost.rate_key(current.data.fingerprint, current.recipe.fingerprint())
 
 
+def no_errors(current: loaders.Current) -> None:
+    """No test errors: what to try next, and the correct predictions closest to being errors."""
+    data = current.data
+    st.success(f"The baseline ensemble makes no test errors on these {tables.count(data.n_test, 'test sample')}.")
+    tries = []
+    if state.get(state.SOURCE) == "table" and state.get(state.TEST_MODE) == "split":
+        tries.append(f"**a larger test fraction** (now {float(state.get(state.TEST_SIZE)):.0%}) on the data page: more "
+                     "test samples, more chances of an error")
+    tries.append("**a weaker model**: another training recipe (logistic-sgd instead of a converged one), fewer epochs, or "
+                 "your own simpler model")
+    tries.append("**the least confident correct predictions** below: the test samples nearest to an error, whose "
+                 "training data you can inspect the same way once one of them is wrong")
+    st.markdown("What to try next:\n" + "\n".join(f"- {t}" for t in tries))
+    st.page_link(PAGES["data"], label="Data & model: the split and the recipe", icon=":material/tune:")
+    st.markdown("**The least confident correct predictions** (margin: probability of the true class minus the next one)")
+    st.dataframe(tables.closest_to_errors(current.analysis.errors, data), hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("p(true)", "p(next)", "margin")})
+
+
 def require_group(current: loaders.Current):
     """The chosen error group (narrowed to the chosen test samples), or stop with a pointer."""
     group = state.get(state.GROUP)
     if not group:
         if not current.analysis.errors.groups:
-            st.success("The baseline ensemble makes no test errors: there is nothing to attribute.")
+            no_errors(current)
         else:
             st.info("Pick an error group on the errors page first.")
             st.page_link(PAGES["errors"], label="Go to errors", icon=":material/arrow_back:")

@@ -419,6 +419,10 @@ _JARGON = re.compile(r"\s*\((?:[A-Za-z_]+\.)*(?:[A-Z][a-z0-9]+){2,}[A-Za-z0-9_]*
 def in_words(message: str) -> str:
     """An engine message about an upload without a Python exception's name and text in it: the
     reason in words where it is known (bytes that are not text), else the message without them."""
+    if "EmptyDataError" in message or "No columns to parse" in message:
+        message = _JARGON.sub("", message).rstrip(".")
+        return (f"{message}: the file is empty (no header row, no rows). Give a table with a header row naming the "
+                "columns, the target column among them, and at least one row per class.")
     if "UnicodeDecodeError" in message or "codec can't decode" in message:
         message = _JARGON.sub("", message).rstrip(".")
         return (f"{message}: it holds bytes that are not text (is it an image, a spreadsheet or a compressed file?). "

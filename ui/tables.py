@@ -367,11 +367,10 @@ def fix_label(data: Dataset, targets: np.ndarray | None, action: str, index: int
 
 
 def train_label(data: Dataset, index: int) -> str:
-    """How a training sample is named in pickers: index, original row id or file, label."""
-    ident = data.train_ids[index]
-    ident = ident.item() if hasattr(ident, "item") else ident
-    return f"train #{index} · row {ident} · {data.classes[data.y_train[index]]}" if data.kind == "tabular" \
-        else f"train #{index} · {ident} · {data.classes[data.y_train[index]]}"
+    """How a training sample is named in pickers: its index and label (one numbering only: a typed
+    number then finds that row, not also the rows whose original id holds those digits; the table
+    below the picker gives the original row id or file)."""
+    return f"train #{index} · {data.classes[data.y_train[index]]}"
 
 
 def signed_colour(value) -> str:
@@ -415,6 +414,21 @@ def accuracy_help(effect: Effect) -> str:
     return (f"The ensemble's mean prediction, as the error counts and the matrices give it: {before:,} → {after:,} "
             f"errors of {n:,} test samples, so {effect.accuracy_before:.3f} → {effect.accuracy_after:.3f}. ±: the spread "
             f"of the members' paired changes (their mean: {effect.accuracy_delta_mean:+.3f}).")
+
+
+def closest_to_errors(report: ErrorReport, data: Dataset, n: int = 10) -> pd.DataFrame:
+    """The ``n`` test samples whose ensemble prediction is right by the smallest margin."""
+    proba = report.proba_mean
+    rows = np.arange(len(proba))
+    p_true = proba[rows, data.y_test]
+    other = proba.copy()
+    other[rows, data.y_test] = -1.0
+    runner = other.argmax(axis=1)
+    margin = p_true - other[rows, runner]
+    order = [int(t) for t in np.argsort(margin, kind="stable") if margin[t] >= 0][:n]
+    return pd.DataFrame({"test #": order, "true": [data.classes[data.y_test[t]] for t in order],
+                         "p(true)": p_true[order], "next class": [data.classes[runner[t]] for t in order],
+                         "p(next)": other[order, runner[order]], "margin": margin[order]})
 
 
 def cell_note(effect: Effect, data: Dataset, group: ErrorGroup) -> str:
