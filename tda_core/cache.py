@@ -26,6 +26,7 @@ from typing import Any
 import joblib
 import numpy as np
 
+from .code_version import code_version
 from .writing import write_atomically
 
 #: Bumped when what an entry holds changes; old entries are then ignored (v3: content digests).
@@ -45,7 +46,8 @@ class ArrayCache:
 
     @staticmethod
     def digest(key: Any) -> str:
-        return joblib.hash(key)
+        """The hash of the key and of the engine's code (:mod:`tda_core.code_version`)."""
+        return joblib.hash((code_version(), key))
 
     def path(self, key: Any) -> Path | None:
         if self.root is None:

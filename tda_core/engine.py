@@ -50,6 +50,7 @@ from joblib import Parallel, delayed, parallel_config
 
 from .actions import Action, Edit
 from .cache import ArrayCache, cache_dir
+from .code_version import function_digest
 from .counterfactuals import Counterfactuals, OnDisk
 from .data.dataset import Dataset
 from .exceptions import BackendError, UsageError
@@ -358,11 +359,12 @@ class Engine:
         """Arrays that ``fit(recipe, data, seed, *args)`` reads off the seed's baseline model, which
         it trains on the unedited training set (feature attribution: a linear model's coefficients,
         a network's weights): one unit, cached and counted like a start (``trains=False`` when
-        ``fit`` trains nothing). ``fit`` is a module-level function (it keys the cache by name)."""
+        ``fit`` trains nothing). ``fit`` is a module-level function; its name and its source key the
+        cache, so an edited ``fit`` never reads what the old one wrote."""
         import joblib
 
         name = f"{fit.__module__}.{fit.__qualname__}"
-        key = ("fitted", data.fingerprint, recipe.fingerprint(), int(seed), name, joblib.hash(tuple(args)))
+        key = ("fitted", data.fingerprint, recipe.fingerprint(), int(seed), name, function_digest(fit), joblib.hash(tuple(args)))
         if key not in self._fitted:
             unit = _Unit(key, int(trains), shapes, _fitted_unit, (fit, recipe, data, int(seed), tuple(args)))
             self._fitted[key] = self._run([unit])[0]

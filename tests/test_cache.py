@@ -176,3 +176,47 @@ def test_cache_dir_precedence(monkeypatch, tmp_path):
     monkeypatch.delenv("TDA_CACHE_DIR")
     assert str(cache_dir()) == "cache"
     assert os.fspath(cache_dir(str(tmp_path))) == str(tmp_path)
+
+
+def test_every_key_carries_the_code_that_wrote_it(tmp_path, monkeypatch):
+    """An edit of any engine module changes every key: the old entries are never read again."""
+    from tda_core import code_version as versions
+
+    package = tmp_path / "pkg"
+    (package / "recipes").mkdir(parents=True)
+    (package / "recipes" / "train.py").write_text("def fit():\n    return 1\n")
+    before = versions.source_digest(package.rglob("*.py"), package)
+    assert versions.source_digest(package.rglob("*.py"), package) == before  # stable
+    (package / "recipes" / "train.py").write_text("def fit():\n    return 2\n")
+    assert versions.source_digest(package.rglob("*.py"), package) != before
+
+    cache = ArrayCache(tmp_path / "cache")
+    cache.store(KEY, {"proba": np.full((2, 3), 0.5)})
+    assert cache.load(KEY, SHAPES) is not None
+    monkeypatch.setattr(versions, "code_version", lambda: "edited")
+    monkeypatch.setattr("tda_core.cache.code_version", lambda: "edited")
+    assert cache.load(KEY, SHAPES) is None  # written by other code
+
+
+def test_an_edited_fit_function_of_the_same_name_trains_again(credit, tmp_path):
+    """Engine.fitted keyed its entries by the function's name: an edited function read the
+    entries of its old self. Now its source is in the key."""
+    import importlib
+
+    fa = importlib.import_module("tda_core.feature_attribution")  # the package exports a function of that name
+
+    engine = Engine(RunConfig(cache_dir=str(tmp_path)))
+    recipe = LogisticSGDRecipe(epochs=2)
+    first = engine.fitted(credit, recipe, 0, fa.fit_logistic_sgd)["theta"]
+    assert engine.stats.retrains == 1
+    again = Engine(RunConfig(cache_dir=str(tmp_path)))
+    np.testing.assert_array_equal(again.fitted(credit, recipe, 0, fa.fit_logistic_sgd)["theta"], first)
+    assert again.stats.retrains == 0  # the same function: read from the cache
+
+    namespace: dict = {}
+    exec("def fit_logistic_sgd(recipe, data, seed):\n    return {'theta': 2 * recipe.baseline_theta(data, seed)}", namespace)
+    edited = namespace["fit_logistic_sgd"]
+    edited.__module__, edited.__qualname__ = fa.fit_logistic_sgd.__module__, fa.fit_logistic_sgd.__qualname__
+    third = Engine(RunConfig(cache_dir=str(tmp_path)))
+    np.testing.assert_allclose(third.fitted(credit, recipe, 0, edited)["theta"], 2 * first)
+    assert third.stats.retrains == 1
