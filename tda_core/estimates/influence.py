@@ -104,7 +104,7 @@ def influence_estimates(
     n = X.shape[0]
     proba = softmax_rows(np.asarray(X @ theta))
     g_metric = np.asarray(metric_gradient(X_test, softmax_rows(np.asarray(X_test @ theta)), y_true, y_pred, metric))
-    direction = _solve(X, proba, alpha, g_metric)  # H^-1 grad metric, shared
+    direction = solve_hessian(X, proba, alpha, g_metric)  # H^-1 grad metric, shared
     if X_rows is not None:
         X, y, proba = X_rows, y_rows, softmax_rows(np.asarray(X_rows @ theta))
     return np.einsum("nc,nc->n", action_residuals(action, proba, y, new_labels), np.asarray(X @ direction)) / n
@@ -115,7 +115,7 @@ def influence_estimates(
 DIRECT_SOLVE = 4096
 
 
-def _solve(X: Any, proba: np.ndarray, alpha: float, g: np.ndarray) -> np.ndarray:
+def solve_hessian(X: Any, proba: np.ndarray, alpha: float, g: np.ndarray) -> np.ndarray:
     """H^-1 g for the Hessian of the mean cross-entropy + alpha/2 |theta|^2 at ``proba``; g (D, C)."""
     n, d = X.shape
     c = proba.shape[1]

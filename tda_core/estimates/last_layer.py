@@ -11,7 +11,7 @@ import numpy as np
 
 from ..actions import Action
 from ..metrics import Metric
-from .influence import action_residuals, metric_gradient, softmax_rows
+from .influence import action_residuals, metric_gradient, softmax_rows, solve_hessian
 
 
 def last_layer_estimates(
@@ -35,8 +35,9 @@ def last_layer_estimates(
 
     ``damping=None``: gradient similarity, ``scale * <g_metric, change_i>``. A number:
     influence, ``<(H + damping I)^-1 g_metric, change_i> / n`` with H the Hessian of the
-    mean training cross-entropy w.r.t. the layer (solved by conjugate gradients with
-    Hessian-vector products, so it never forms H). Per-sample gradients are never formed
+    mean training cross-entropy w.r.t. the layer (:func:`~.influence.solve_hessian`: scipy's
+    conjugate gradients on Hessian-vector products above a few thousand parameters, so H is
+    never formed for a wide layer). Per-sample gradients are never formed
     either: ``<G, outer(x, r)> = r . (x G)``. float64 throughout. ``F_rows``/``y_rows``: score
     these rows instead of the training rows (pool rows for ``add``), with the training rows' Hessian.
     """
@@ -49,7 +50,7 @@ def last_layer_estimates(
     if damping is None:
         direction, factor = g_metric, scale
     else:
-        direction, factor = _solve_damped_hessian(X, proba, g_metric, damping), 1.0 / n
+        direction, factor = solve_hessian(X, proba, damping, g_metric), 1.0 / n
     labels = np.asarray(y_train)
     if F_rows is not None:
         X = np.hstack([np.asarray(F_rows, np.float64), np.ones((len(F_rows), 1))])
@@ -57,31 +58,3 @@ def last_layer_estimates(
     projected = X @ direction  # (N, C): <direction, outer(x_i, r)> = r . projected_i
     change = action_residuals(action, proba, labels, new_labels)
     return factor * np.einsum("nc,nc->n", change, projected)
-
-
-def _solve_damped_hessian(X: np.ndarray, proba: np.ndarray, g: np.ndarray, damping: float, iters: int = 500) -> np.ndarray:
-    """(H + damping I)^-1 g for the Hessian H of the mean softmax cross-entropy of a linear
-    layer, by conjugate gradients; g and the result are (D, C)."""
-    n = len(X)
-
-    def hvp(v: np.ndarray) -> np.ndarray:
-        z = X @ v  # (N, C)
-        s = proba * (z - (proba * z).sum(axis=1, keepdims=True))
-        return X.T @ s / n + damping * v
-
-    x = np.zeros_like(g)
-    r = g - hvp(x)
-    p = r.copy()
-    rs = float((r * r).sum())
-    tol = 1e-24 * max(float((g * g).sum()), 1e-300)  # residual norm 1e-12 of |g|
-    for _ in range(iters):
-        if rs <= tol:
-            break
-        hp = hvp(p)
-        a = rs / float((p * hp).sum())
-        x += a * p
-        r -= a * hp
-        rs_new = float((r * r).sum())
-        p = r + (rs_new / rs) * p
-        rs = rs_new
-    return x

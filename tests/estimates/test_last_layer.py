@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from tda_core.actions import ACTIONS
-from tda_core.estimates.influence import influence_estimates, softmax_rows
-from tda_core.estimates.last_layer import _solve_damped_hessian, last_layer_estimates
+from tda_core.estimates import influence
+from tda_core.estimates.influence import influence_estimates, softmax_rows, solve_hessian
+from tda_core.estimates.last_layer import last_layer_estimates
 from tda_core.metrics import METRICS
 
 
@@ -35,7 +36,11 @@ def test_damped_estimate_is_the_influence_function_of_the_layer(action, metric):
     assert np.abs(ours).max() > 1e-4
 
 
-def test_conjugate_gradients_equal_the_direct_solve():
+@pytest.mark.parametrize("direct_up_to", [0, influence.DIRECT_SOLVE])
+def test_conjugate_gradients_equal_the_direct_solve(direct_up_to, monkeypatch):
+    """scipy's conjugate gradients (every size, with DIRECT_SOLVE 0) and the formed Hessian both
+    give (H + damping I)^-1 g, against a Hessian built by brute force."""
+    monkeypatch.setattr(influence, "DIRECT_SOLVE", direct_up_to)
     F, _, _, _, _, _, W, b = layer_problem(seed=2, n=60, d=8, c=4)
     X = with_ones(F)
     theta = np.vstack([W, b])
@@ -46,7 +51,7 @@ def test_conjugate_gradients_equal_the_direct_solve():
     H = np.einsum("ni,nj,nab->iajb", X, X, curvature).reshape(d * c, d * c) / len(X)
     for damping in (1e-3, 0.1, 1.0):
         direct = np.linalg.solve(H + damping * np.eye(d * c), g.ravel()).reshape(d, c)
-        np.testing.assert_allclose(_solve_damped_hessian(X, proba, g, damping), direct, rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(solve_hessian(X, proba, damping, g), direct, rtol=1e-8, atol=1e-10)
 
 
 def test_gradient_similarity_matches_finite_differences():
