@@ -1,5 +1,7 @@
 """Step 1: choose the dataset, the model (a training recipe or an uploaded model) and the run."""
 
+import contextlib
+
 import streamlit as st
 
 from tda_core.data import DEMOS, Dataset
@@ -38,6 +40,7 @@ def remember(key: str, uploaded) -> None:
 
 
 def forget_upload() -> None:
+    state.reset_analysis_choices()  # another source: the old error group, results and fix list no longer apply
     state.put(state.UPLOAD, None)
     state.put(state.TEST_UPLOAD, None)
     state.put(state.URL_UPLOAD, None)
@@ -54,6 +57,7 @@ def forget_pool() -> None:
 def demo_chosen() -> None:
     """Another demo: its pool is its own, and a demo too large for an exact ranking (census) starts in
     candidate mode, whose cost the caption below the model gives."""
+    state.reset_analysis_choices()  # the old demo's error group and fix list leave the URL at once
     forget_pool()
     wanted = DEMOS[state.get(state.DEMO)].candidates
     if wanted:
@@ -139,8 +143,10 @@ with left:
         names = loaders.demo_names()
         if state.get(state.DEMO) not in names:
             state.put(state.DEMO, names[0])
-        st.selectbox("Demo", names, format_func=lambda n: f"{n} · {DEMOS[n].description}", key=state.DEMO, persist_state="session",
+        # The box holds the name (a long description is cut in a closed box); the description is below it.
+        st.selectbox("Demo", names, key=state.DEMO, persist_state="session",
                      on_change=demo_chosen)  # another demo's pool has other columns or classes
+        st.caption(DEMOS[state.get(state.DEMO)].description)
     elif source == "table":
         remember(state.UPLOAD, st.file_uploader("Table (CSV or Parquet)", type=loaders.TABLE_TYPES, key="table_file"))
     else:
@@ -204,10 +210,13 @@ with right:
         st.selectbox("Training recipe", names, key=state.RECIPE, persist_state="session", format_func=lambda n: f"{n} · {RECIPE_HELP.get(n, '')}")
     else:
         types = loaders.SKLEARN_MODEL_TYPES + (loaders.TORCH_MODEL_TYPES if kind == "images" else [])
+        # The types are said in the label, in full: the uploader's own list of them is cut in a narrow column.
         remember(state.MODEL_UPLOAD, st.file_uploader(
-            "Model file: .skops (scikit-learn)" + (", .safetensors/.pt weights" if kind == "images" else ""),
-            type=types, key="model_file",
-            help="The model is used as a training recipe: it is cloned and retrained for every counterfactual."))
+            "Model file: " + ", ".join(f".{t}" for t in types), key="model_file",
+            help="The model is used as a training recipe: it is cloned and retrained for every counterfactual. "
+                 ".skops: scikit-learn, safe to load; .pkl, .pickle, .joblib run code when loaded (you are asked to "
+                 "trust them)" + ("; .safetensors, .pt, .pth: PyTorch weights of a named architecture." if kind == "images"
+                                  else ".")))
         model_upload = state.get(state.MODEL_UPLOAD)
         if model_upload is not None:
             if loaders.is_code_format(model_upload.name):
@@ -359,3 +368,8 @@ if data is not None:
                     columns=data.n_classes if 4 <= data.n_classes <= 12 else 8)
     if recipe is not None:
         st.page_link(frame.PAGES["errors"], label="Next: see the model's errors", icon=":material/arrow_forward:")
+if recipe is not None:
+    # Another data, model or run: the old error group, results and fix list are cleared (and leave the URL)
+    # now; a refusal is said by the next page.
+    with contextlib.suppress(TDAError):
+        loaders.current()

@@ -379,10 +379,13 @@ else:
     if data.kind == "images":
         st.markdown(f"**Top {min(GALLERY_ROWS, len(table))} ranked {kind} images** · what {action} does to each, "
                     f"improvement of the {label} (retrained), {'exact' if deterministic else 'p-value'}; "
-                    "★ = selected for the group")
+                    "★ = selected for the group; **Enlarge** shows one with its numbers, and marks it for the fix list")
         top = table.head(GALLERY_ROWS)
+        details = tables.image_details(top, action, label)
         gallery(data.thumbnails_pool if pool else data.thumbnails_train, list(top["pool #" if pool else "train #"]),
-                tables.gallery_captions(top), cap=GALLERY_ROWS)
+                tables.gallery_captions(top), cap=GALLERY_ROWS, key="ranked", details=details.get,
+                mark=lambda i: ("Mark for the fix list", lambda: state.mark_for_fix(action, result.selected, i),
+                                int(i) in state.fix_list(action, result.selected)))
     if estimates is not None:
         rest = tables.estimates_frame(analysis, estimates, metric, pool=pool)
         with st.expander(f"Estimates only, not retrained: the other {len(rest):,} samples · {estimates.method}"):

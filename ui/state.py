@@ -267,6 +267,22 @@ def choose_group(group: tuple[str, str] | None) -> None:
     st.session_state[TESTS] = ()
 
 
+def fix_list(action: str, selected: tuple[int, ...]) -> list[int]:
+    """The fix list as the Fix page will take it: seeded from ``selected`` (the attribution page's
+    selection for ``action``) unless it was seeded from there already."""
+    if get(FIX_SEEDED_FROM) != (action, tuple(selected)):
+        return [int(i) for i in selected]
+    return [int(i) for i in get(FIX_INDICES) or []]
+
+
+def mark_for_fix(action: str, selected: tuple[int, ...], index: int) -> None:
+    """Add one sample to the fix list (after the selection it is seeded from)."""
+    chosen = fix_list(action, selected)
+    put(FIX_INDICES, sorted(set(chosen) | {int(index)}))
+    put(FIX_SEEDED_FROM, (action, tuple(selected)))
+    put(FIX_ORIGIN, None)
+
+
 def reset_analysis_choices() -> None:
     """New data or model: error groups and results of the old one no longer apply."""
     for key in (GROUP, TESTS, SHOWN_GROUP, RESULT, FIX_INDICES, FIX_SEEDED_FROM, FIX_ORIGIN):

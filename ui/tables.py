@@ -233,6 +233,26 @@ def gallery_captions(top: pd.DataFrame) -> list[str]:
             for _, r in top.iterrows()]
 
 
+def image_details(top: pd.DataFrame, action: str, metric_label: str) -> dict[int, tuple[str, list[str]]]:
+    """What an enlarged ranked image says, by its index: who it is, its label and the baseline's
+    prediction, what the action does, its effect (± std) and p-value, and why it is (not) selected."""
+    out = {}
+    for _, r in top.iterrows():
+        pool = "pool #" in r
+        index = int(r["pool #"] if pool else r["train #"])
+        spread = f" ± {r['± std']:.2g}" if "± std" in r else ""
+        p = r["p-value"]
+        lines = [f"Label: **{r['label']}**" + ("" if pool else f" · baseline prediction: **{r['baseline prediction']}**"),
+                 f"{action}: {r['edit']}",
+                 f"Effect: improvement of the {metric_label} **{signed(r['improvement'], 4)}**{spread}",
+                 "p-value: " + ("exact (deterministic)" if p == DASH else f"**{p:.2g}**"),
+                 f"Rank {int(r['rank'])} · {r['why']}"]
+        if "file" in r and isinstance(r["file"], str):
+            lines.append(f"File: `{r['file']}`")
+        out[index] = (sample_name(r), lines)
+    return out
+
+
 def sample_name(row: pd.Series) -> str:
     """'train #12', or 'pool #3' for a row of a pool sample."""
     return pool_name(row["pool #"]) if "pool #" in row else train_name(row["train #"])
