@@ -63,7 +63,27 @@ def test_one_feature_alone_carries_all_attribution_exactly(one_decides):
     # Contributions plus the offset add up to the logit difference of the model.
     logit = sign * fitted.decision_function(one_decides.X_test.iloc[[error]])[0]
     assert result.error.sum() + result.offset == pytest.approx(logit, rel=1e-12)
-    assert result.shared == ("x",) or "x" in result.sentence
+    # The sentence follows from the signs: x shared where the error's and a sample's agree.
+    agree = int(np.sum(np.sign(result.train[:, 0]) == np.sign(result.error[0])))
+    assert agree == int(np.sum(np.sign(expected[1:]) == np.sign(expected[0])))
+    assert agree == 0 and result.shared == ()  # rows 3, 7 and 11 all push the other way
+    assert result.sentence == ("The error's strongest features (x) are not among the strongest of its top 3 training "
+                               "samples with the same sign.")
+
+
+def test_the_sentence_names_what_is_shared_in_each_case():
+    from tda_core.feature_attribution import sentence
+
+    features = ("x", "noise", "colour")
+    error = np.array([2.0, 0.1, -0.5])
+    same = np.array([[1.0, 0.0, -0.2], [3.0, 0.0, 0.1]])
+    assert sentence(features, error, same, "pos") == (("x", "colour"), (
+        "The error and its top training samples share x (toward pos, in 2 of 2) and colour (away from pos, in 1 of 2): "
+        "the same sign and among the 3 largest features."))
+    assert sentence(features, error, -same[:1], "pos", images=True) == ((), (
+        "The error's strongest regions (x, colour, noise) are not among the strongest of its top 1 training sample "
+        "with the same sign."))
+    assert sentence(features, error, np.zeros((0, 3)), "pos") == ((), "No training samples to compare with.")
 
 
 def test_the_default_logistic_recipe_is_exact_and_x_dominates(one_decides):
@@ -136,7 +156,12 @@ def test_images_get_gradient_saliency_on_member_0(tiny_images):
     assert result.error_map.shape == (8, 8) and result.train_maps.shape == (3, 8, 8)
     np.testing.assert_allclose(result.error.sum(), result.error_map.sum(), rtol=1e-9)
     assert np.isfinite(result.train).all() and np.abs(result.error).sum() > 0
-    assert "regions" in result.sentence or "share" in result.sentence
+    # Regions, in the words of sentence(): each shared one named with its direction and count.
+    assert result.shared, result.sentence  # seeded: the error shares regions with its samples
+    named = [f"{r} (toward {result.pred}, in " for r in result.shared] + [f"{r} (away from {result.pred}, in " for r in result.shared]
+    assert result.sentence.startswith("The error and its top training samples share ")
+    assert result.sentence.endswith(": the same sign and among the 3 largest regions.")
+    assert sum(n in result.sentence for n in named) == len(result.shared)
 
 
 @pytest.mark.parametrize("final, method", [("forest", OCCLUSION), ("logistic", LINEAR)])
