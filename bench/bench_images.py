@@ -10,8 +10,13 @@ study's scheme was 3 checkpoints (epochs 8, 9, 10) of ONE run. Measured in the s
   head ranking (warm)    the same request in a new Analysis, from that cache
   head, one at a time    the fair baseline: the 3 starts trained directly, then the head-mode
                          recipe with one edit per call (scaled)
-  full, seeds, stacked   full fine-tuning, ``--stack`` networks per call with torch.func (what the
-                         engine runs), 3 seeds = 3 runs per removed image (scaled)
+  full, seeds, stacked   full fine-tuning, networks stacked per call as the engine cuts a ranking
+                         (``recipe.chunk_for``, or ``--stack``), 3 seeds = 3 runs per removed image:
+                         one call of each unit size the ranking has, scaled to its units
+  --against REV          the same row with the stacked training of git revision REV
+                         (tda_core/recipes/torch/training.py there) at the engine's chunk of 32 of
+                         that time, interleaved with the current code ``--rounds`` times: seconds
+                         and the ratio old / new of each round (CPU seconds too)
   full, checkpoints      the old scheme, ``TorchRecipe(..., checkpoints=(8, 9, 10))``: 1 run per
                          removed image, its last 3 epochs as members, stacked the same way (scaled)
   full, one at a time    both schemes again with one network per call (``batched=False``, scaled)
@@ -20,31 +25,44 @@ study's scheme was 3 checkpoints (epochs 8, 9, 10) of ONE run. Measured in the s
                          Spearman correlation of estimate and retrained effect, and how many of
                          the full head ranking's top 10 it finds
   full ranking, engine   (--full-engine) the real full-fine-tuning ranking through the engine,
-                         3 seeds and 3 checkpoints, cold: slow, off by default
+                         3 seeds and 3 checkpoints, cold, as the dashboard runs it (n_jobs 1), with
+                         the dashboard's time estimate for it (ui.cost: models over the rate the
+                         engine's progress reports) against the stacked row above
 
 Scaled rows run ``--naive-samples`` images (one at a time) or one chunk of ``--stack`` images
 (stacked) and are scaled per image to the full ranking. Torch trains on ``--threads`` threads
-(the recipe's parameter, default 1). Prints a table and one JSON line.
+(the recipe's parameter, default 1). Prints a table, the load average, and one JSON line.
 
-    python bench/bench_images.py [--naive-samples 4] [--stack 32] [--epochs 10] [--threads 1]
+    python bench/bench_images.py [--naive-samples 4] [--stack N] [--epochs 10] [--threads 1]
                                  [--candidates 30] [--train-per-class 30] [--full-engine]
+                                 [--against REV [--rounds 3] [--only-stacked]]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.util
 import json
+import os
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 from sklearn.base import clone
 
 from tda_core import Analysis, Dataset, Edit, Engine, Ranking, RunConfig
 from tda_core.data.demos import load_digits
+from tda_core.recipes.torch import recipe as recipe_module
 from tda_core.recipes.torch.recipe import TorchRecipe, default_image_recipe
 
 ENSEMBLE = 3
+#: The engine's chunk for stacked networks before issue 22 (units of 32, the last one smaller).
+OLD_STACK = 32
 
 
 def ranking(data: Dataset, recipe: TorchRecipe, cache: str, candidates: int | None = None) -> tuple[float, Analysis, Ranking]:
@@ -70,6 +88,74 @@ def calls(recipe: TorchRecipe, data: Dataset, chunks: list[list[Edit]], seeds: r
     return time.perf_counter() - start
 
 
+def unit_sizes(n: int, size: int) -> dict[int, int]:
+    """How many units of each size the engine cuts ``n`` edits into at ``size`` a unit."""
+    sizes = [min(size, n - i) for i in range(0, n, size)]
+    return {k: sizes.count(k) for k in sorted(set(sizes), reverse=True)}
+
+
+def stacked_seconds(recipe: TorchRecipe, data: Dataset, edits: list[Edit], size: int, seeds: range) -> tuple[float, float]:
+    """Wall and CPU seconds of the full ranking's stacked training, scaled from one call per unit
+    size (each with every seed; a warm-up call first)."""
+    recipe.fit_predict(data, edits[:1], seeds[0])  # warm-up: first-call costs of torch
+    wall = cpu = 0.0
+    for k, count in unit_sizes(len(edits), size).items():
+        w, c = time.perf_counter(), time.process_time()
+        for seed in seeds:
+            recipe.fit_predict(data, edits[:k], seed)
+        wall += (time.perf_counter() - w) * count
+        cpu += (time.process_time() - c) * count
+    return wall, cpu
+
+
+def training_at(rev: str) -> object:
+    """``tda_core/recipes/torch/training.py`` as it was at git revision ``rev``, as a module."""
+    root = Path(__file__).resolve().parents[1]
+    source = subprocess.run(["git", "show", f"{rev}:tda_core/recipes/torch/training.py"], cwd=root,
+                            capture_output=True, text=True, check=True).stdout
+    name = f"tda_core.recipes.torch._training_{rev.replace('~', '_').replace('^', '_')}"
+    spec = importlib.util.spec_from_loader(name, loader=None)
+    module = importlib.util.module_from_spec(spec)
+    module.__package__ = "tda_core.recipes.torch"
+    sys.modules[name] = module  # dataclasses look their module up
+    exec(compile(source, f"{rev}:training.py", "exec"), module.__dict__)
+    return module
+
+
+@contextlib.contextmanager
+def trained_by(module: object) -> Iterator[None]:
+    """The recipe trains with ``module``'s ``fit_stacked`` and ``fit_network`` inside the block."""
+    saved = recipe_module.fit_stacked, recipe_module.fit_network
+    recipe_module.fit_stacked, recipe_module.fit_network = module.fit_stacked, module.fit_network
+    try:
+        yield
+    finally:
+        recipe_module.fit_stacked, recipe_module.fit_network = saved
+
+
+def against(rev: str, recipe: TorchRecipe, data: Dataset, edits: list[Edit], stack: int, rounds: int) -> dict:
+    """The stacked row with revision ``rev``'s training (units of :data:`OLD_STACK`) and with the
+    current code (units of ``stack``), interleaved ``rounds`` times: seconds and ratios."""
+    old = training_at(rev)
+    seeds = range(ENSEMBLE)
+    runs: list[dict] = []
+    for _ in range(rounds):
+        with trained_by(old):
+            old_wall, old_cpu = stacked_seconds(recipe, data, edits, OLD_STACK, seeds)
+        new_wall, new_cpu = stacked_seconds(recipe, data, edits, stack, seeds)
+        runs.append({"old_s": round(old_wall, 2), "new_s": round(new_wall, 2), "old_cpu_s": round(old_cpu, 2),
+                     "new_cpu_s": round(new_cpu, 2), "ratio": round(old_wall / new_wall, 3),
+                     "ratio_cpu": round(old_cpu / new_cpu, 3), "load": round(os.getloadavg()[0], 2)})
+        print(f"  against {rev}: old {old_wall:.1f} s ({old_cpu:.1f} s CPU), new {new_wall:.1f} s ({new_cpu:.1f} s CPU), "
+              f"old/new {old_wall / new_wall:.2f}x wall, {old_cpu / new_cpu:.2f}x CPU, load {os.getloadavg()[0]:.2f}", flush=True)
+    ratios = sorted(r["ratio"] for r in runs)
+    cpu_ratios = sorted(r["ratio_cpu"] for r in runs)
+    return {"against": rev, "against_rounds": runs, "against_ratio_median": ratios[len(ratios) // 2],
+            "against_ratio_cpu_median": cpu_ratios[len(cpu_ratios) // 2],
+            "against_new_s_median": sorted(r["new_s"] for r in runs)[len(runs) // 2],
+            "against_old_s_median": sorted(r["old_s"] for r in runs)[len(runs) // 2]}
+
+
 def accuracy(proba: np.ndarray, y: np.ndarray) -> float:
     return float((proba.mean(axis=0).argmax(-1) == y).mean())
 
@@ -77,7 +163,7 @@ def accuracy(proba: np.ndarray, y: np.ndarray) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--naive-samples", type=int, default=4, help="images the one-at-a-time rows run on, scaled")
-    parser.add_argument("--stack", type=int, default=32, help="networks per stacked call (the engine's chunk is 32)")
+    parser.add_argument("--stack", type=int, default=None, help="networks per stacked call (default: the engine's, recipe.chunk_for)")
     parser.add_argument("--epochs", type=int, default=None, help="full fine-tuning epochs (default 10; at least 3)")
     parser.add_argument("--head-epochs", type=int, default=None, help="head-mode epochs (default 50)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads while training (the recipe's threads)")
@@ -85,6 +171,9 @@ def main() -> None:
     parser.add_argument("--train-per-class", type=int, default=30, help="training images per digit (quick runs: fewer)")
     parser.add_argument("--test-per-class", type=int, default=30)
     parser.add_argument("--full-engine", action="store_true", help="also run the full-fine-tuning ranking through the engine")
+    parser.add_argument("--against", default=None, metavar="REV", help="also time the stacked row with git revision REV's training")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of old and new code for --against")
+    parser.add_argument("--only-stacked", action="store_true", help="with --against: only that comparison (and --full-engine)")
     args = parser.parse_args()
     data = load_digits(args.train_per_class, args.test_per_class)
     n = data.n_train
@@ -99,10 +188,18 @@ def main() -> None:
     old = TorchRecipe(full.arch, epochs=epochs, checkpoints=checkpoints, threads=args.threads)
     edits = [Edit("remove", (i,)) for i in range(n)]
     naive = min(n, args.naive_samples)
-    stack = min(n, args.stack)
+    stack = min(n, args.stack or full.chunk_for(data))
     seeds = range(ENSEMBLE)
     rows: list[tuple[str, float, str]] = []
-    result: dict = {"bench": "images", "n_train": n, "n_test": data.n_test, "epochs": epochs, "checkpoints": list(checkpoints)}
+    result: dict = {"bench": "images", "n_train": n, "n_test": data.n_test, "epochs": epochs, "checkpoints": list(checkpoints),
+                    "load_before": [round(x, 2) for x in os.getloadavg()]}
+    if args.against:
+        result |= against(args.against, full, data, edits, stack, args.rounds)
+    if args.against and args.only_stacked:
+        if args.full_engine:
+            result |= full_engine(data, full, old, rows, result, result["against_new_s_median"])
+        report(rows, result, args, naive, stack, short=True)
+        return
 
     with tempfile.TemporaryDirectory() as cache:
         # head mode: engine cold / warm, against the starts + one head at a time
@@ -128,20 +225,20 @@ def main() -> None:
         }
 
         # full fine-tuning: 3 seeds vs the old 3 checkpoints of 1 run, stacked and one at a time
-        scale_stacked = n / stack
-        seeds_stacked = calls(full, data, [edits[:stack]], seeds) * scale_stacked
-        ckpt_stacked = calls(old, data, [edits[:stack]], range(1)) * scale_stacked
+        seeds_stacked, seeds_stacked_cpu = stacked_seconds(full, data, edits, stack, seeds)
+        ckpt_stacked, _ = stacked_seconds(old, data, edits, stack, range(1))
         single = [[e] for e in edits[:naive]]
         seeds_single = calls(clone_with(full, batched=False), data, single, seeds) * n / naive
         ckpt_single = calls(clone_with(old, batched=False), data, single, range(1)) * n / naive
         rows += [
-            (f"full, 3 seeds, {stack} stacked (scaled)", seeds_stacked, f"{n * ENSEMBLE} networks"),
+            (f"full, 3 seeds, {stack} stacked (scaled)", seeds_stacked, f"{n * ENSEMBLE} networks, {seeds_stacked_cpu:.1f} s CPU"),
             (f"full, checkpoints {list(checkpoints)} of 1 run, stacked (scaled)", ckpt_stacked, f"{n} networks"),
             ("full, 3 seeds, one at a time (scaled)", seeds_single, f"{n * ENSEMBLE} networks"),
             ("full, checkpoints of 1 run, one at a time (scaled)", ckpt_single, f"{n} networks"),
         ]
         result |= {
             "full_seeds_stacked_s": round(seeds_stacked, 2),
+            "full_seeds_stacked_cpu_s": round(seeds_stacked_cpu, 2),
             "full_checkpoints_stacked_s": round(ckpt_stacked, 2),
             "full_seeds_over_checkpoints_stacked": round(seeds_stacked / ckpt_stacked, 2),
             "full_seeds_one_at_a_time_s": round(seeds_single, 2),
@@ -178,22 +275,55 @@ def main() -> None:
             }
 
     if args.full_engine:
-        for label, recipe in (("3 seeds", full), (f"checkpoints {list(checkpoints)}", old)):
-            with tempfile.TemporaryDirectory() as cold:
-                seconds, analysis, ranked = ranking(data, recipe, cold)
-            key = "seeds" if recipe is full else "checkpoints"
-            rows.append((f"full ranking, engine, {label}, cold", seconds, f"{analysis.engine.stats.retrains} networks"))
-            result[f"full_engine_{key}_s"] = round(seconds, 2)
-            result[f"full_engine_{key}_retrains"] = analysis.engine.stats.retrains
-            result[f"full_engine_{key}_reliability"] = ranked.reliability
+        result |= full_engine(data, full, old, rows, result, result["full_seeds_stacked_s"])
+    report(rows, result, args, naive, stack)
 
+
+def full_engine(data: Dataset, full: TorchRecipe, old: TorchRecipe, rows: list, result: dict, stacked_s: float) -> dict:
+    """The full-fine-tuning rankings through the engine as the dashboard runs them (n_jobs 1,
+    cold cache), and the dashboard's estimate of the 3-seed one (ui.cost: the models of a ranking
+    over the rate of the engine's last progress report) against ``stacked_s``."""
+    out: dict = {}
+    checkpoints = list(old.checkpoint_epochs)
+    for label, recipe in (("3 seeds", full), (f"checkpoints {checkpoints}", old)):
+        reports: list = []
+        with tempfile.TemporaryDirectory() as cold:
+            start = time.perf_counter()
+            analysis = Analysis(data, recipe, RunConfig(ensemble=ENSEMBLE, cache_dir=cold))
+            ranked = analysis.ranking(analysis.errors.groups[0], "remove", "loss", reports.append)
+            seconds = time.perf_counter() - start
+        key = "seeds" if recipe is full else "checkpoints"
+        rows.append((f"full ranking, engine, {label}, cold", seconds, f"{analysis.engine.stats.retrains} networks"))
+        out[f"full_engine_{key}_s"] = round(seconds, 2)
+        out[f"full_engine_{key}_retrains"] = analysis.engine.stats.retrains
+        out[f"full_engine_{key}_reliability"] = ranked.reliability
+        if recipe is full:
+            last = [p for p in reports if p.phase == "retraining" and p.unit == "models"][-1]
+            eta = data.n_train * ENSEMBLE / ((last.done - last.cached) / last.elapsed)  # ui.cost.seconds(ranking_models(..), rate)
+            rows.append(("dashboard estimate (ui.cost) for the 3-seed ranking", eta, f"{eta / stacked_s:.2f}x the stacked row"))
+            out |= {"dashboard_eta_s": round(eta, 2), "dashboard_eta_over_stacked": round(eta / stacked_s, 3)}
+    return out
+
+
+def report(rows: list, result: dict, args: argparse.Namespace, naive: int, stack: int, short: bool = False) -> None:
+    """The table and the JSON line."""
     print(
-        f"digits demo, {n} train / {data.n_test} test, {full.arch}, {epochs} epochs (head: {head.head_epochs}), "
-        f"members: 3 seeds (old scheme: checkpoints {list(checkpoints)} of seed 0), torch threads {args.threads}"
+        f"digits demo, {result['n_train']} train / {result['n_test']} test, small_cnn, {result['epochs']} epochs "
+        f"(head: {result.get('head_epochs', '-')}), members: 3 seeds (old scheme: checkpoints {result['checkpoints']} of seed 0), "
+        f"torch threads {args.threads}, {stack} networks stacked a unit"
     )
     print(f"{'run':56s} {'seconds':>9s}  notes")
     for name, seconds, note in rows:
         print(f"{name:56s} {seconds:9.2f}  {note}")
+    result["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    print(f"load average (1, 5, 15 min) before {result['load_before']}, after {result['load_after']} on {os.cpu_count()} CPUs")
+    if "against" in result:
+        print(f"stacked training, {result['against']} / now (units of {OLD_STACK} / {stack}): {result['against_ratio_median']}x wall, "
+              f"{result['against_ratio_cpu_median']}x CPU (median of {len(result['against_rounds'])} interleaved rounds)")
+    if short:
+        result |= {"naive_samples": naive, "stack": stack, "threads": args.threads}
+        print(json.dumps(result))
+        return
     print(
         f"full ranking, 3 seeds / 3 checkpoints of 1 run (stacked): {result['full_seeds_over_checkpoints_stacked']}x; "
         f"one at a time / stacked: {result['full_one_at_a_time_over_stacked_seeds']}x (seeds), "

@@ -9,7 +9,16 @@ import torch
 import torch.nn.functional as F
 
 from tda_core.recipes.torch.networks import ARCHITECTURES
-from tda_core.recipes.torch.training import Optimisation, batches, deterministic, fit_network, fit_stacked
+from tda_core.recipes.torch.training import (
+    Optimisation,
+    batches,
+    deterministic,
+    fit_network,
+    fit_stacked,
+    stacked_forward,
+    stacked_layers,
+    stacked_parameters,
+)
 
 OPT = Optimisation(epochs=3, batch_size=8, lr=1e-3, weight_decay=0.005)
 
@@ -95,19 +104,63 @@ def test_fit_network_is_the_hand_written_loop(tiny_images):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("use_vmap", [False, True], ids=["written-out", "vmap"])
 @pytest.mark.parametrize("arch", ["small_cnn", "mlp"])
-def test_stacked_training_equals_one_at_a_time(tiny_images, arch):
+def test_stacked_training_equals_one_at_a_time(tiny_images, arch, use_vmap):
     data = tiny_images
     Y, W = edited(data)
     net = start(arch, data, seed=2)
     X, X_eval = torch.from_numpy(data.X_train), torch.from_numpy(data.X_test)
     record = (1, 3)
-    stacked = fit_stacked(net, X, Y, W, X_eval, 5, OPT, record)
+    stacked = fit_stacked(net, X, Y, W, X_eval, 5, OPT, record, use_vmap=use_vmap)
     assert stacked.shape == (5, 2, data.n_test, 3) and stacked.dtype == np.float32
     looped = np.stack([fit_network(net, X, Y[b], W[b], X_eval, 5, OPT, record)[1] for b in range(len(Y))])
     np.testing.assert_allclose(stacked, looped, atol=1e-5, rtol=0)
     # The edits do move the predictions, far beyond that tolerance.
     assert np.abs(stacked[1:, -1] - stacked[:1, -1]).max() > 1e-4
+
+
+def test_the_written_out_stacked_forward_is_each_networks_own(tiny_images):
+    """B networks with different weights, stacked: each slice of the logits is that network's
+    own forward pass (the first layer on the shared inputs, the rest side by side)."""
+    X = torch.from_numpy(tiny_images.X_train[:7])
+    for arch in ("small_cnn", "mlp"):
+        nets = [start(arch, tiny_images, seed=s) for s in range(3)]
+        layers = stacked_layers(nets[0])
+        assert [name for name, _ in layers] == [name for name, _ in nets[0].named_children()]
+        params = {k: torch.stack([dict(n.named_parameters())[k].detach() for n in nets]) for k, _ in nets[0].named_parameters()}
+        linear = {f"{name}.weight" for name, layer in layers if isinstance(layer, torch.nn.Linear)}
+        params = {k: v.transpose(1, 2) if k in linear else v for k, v in params.items()}  # the layout of stacked_parameters
+        with torch.no_grad():
+            logits = stacked_forward(layers, params, X)
+            for b, net in enumerate(nets):
+                np.testing.assert_allclose(logits[b].numpy(), net(X).numpy(), atol=1e-6)
+        assert np.abs(logits[1].numpy() - logits[0].numpy()).max() > 1e-3
+        # stacked_parameters: B copies of the start, linear weights (B, in, out), leaves with gradients
+        copies = stacked_parameters({k: v.detach() for k, v in nets[0].named_parameters()}, 4, layers)
+        for name, value in nets[0].named_parameters():
+            want = value.detach().t() if name in linear else value.detach()
+            assert copies[name].shape == (4, *want.shape) and copies[name].requires_grad and copies[name].is_leaf
+            assert torch.equal(copies[name][3], want)
+
+
+def test_only_plain_sequential_networks_run_written_out():
+    """Networks the written-out pass cannot express go to vmap: batch norm (buffers), pooling,
+    grouped or 'same'-padded convolutions, a linear layer before the flatten, a non-Sequential."""
+    from torch import nn
+
+    assert stacked_layers(nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4, 2))) is not None
+    refused = [
+        nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4, 2)),
+        nn.Sequential(nn.Conv2d(1, 4, 3), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4, 2)),
+        nn.Sequential(nn.Conv2d(2, 4, 3, groups=2), nn.Flatten(), nn.Linear(4, 2)),
+        nn.Sequential(nn.Conv2d(1, 4, 3, padding="same"), nn.Flatten(), nn.Linear(4, 2)),
+        nn.Sequential(nn.Linear(4, 2), nn.Flatten()),
+        nn.Sequential(nn.Flatten(), nn.Dropout(), nn.Linear(4, 2)),
+        nn.Sequential(nn.Flatten(), nn.Linear(4, 2), nn.Flatten()),
+        ARCHITECTURES["resnet18_small"](3, (1, 8, 8)),
+    ]
+    assert [stacked_layers(net) for net in refused] == [None] * len(refused)
 
 
 @pytest.mark.slow
