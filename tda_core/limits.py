@@ -250,7 +250,9 @@ def estimate(
         edits = min(n_train, 8 * C + 64)
     else:
         ranked = data.n_pool if on_pool else n_train  # add ranks the pool
-        edits = min(ranked, int(candidates)) if candidates else ranked
+        from .estimates.candidates import random_extra  # candidates are retrained with a random check
+
+        edits = min(ranked, int(candidates) + random_extra(int(candidates))) if candidates else ranked
     rows = n_test if unit == "group" else min(n_test, int(kept_rows or 0))
     parts: list[tuple[str, int]] = [("this process now (Python, its libraries, the data)", current_rss() if in_use is None else int(in_use))]
     # The baseline: every member on training and test rows (one more member to tell determinism), twice while gathered.
@@ -353,6 +355,13 @@ def _free_space(path: Path) -> int | None:
     return None
 
 
+def trained_members(recipe: Any, ensemble: int) -> int:
+    """Members the engine trains per edit: one for a recipe whose every seed is the same model
+    (:attr:`~tda_core.recipes.base.Recipe.seeded_start` false: logistic-lbfgs's optimum), else the
+    ensemble. Estimates count these, so census's 200 candidates read 250 models, not 750."""
+    return int(ensemble) if recipe.seeded_start else 1
+
+
 def check_run(data: Dataset, recipe: Any, config: Any, *, ranking: bool, unit: str = "sample",
               max_memory: int | None = None, kept_rows: int | None = None, on_pool: bool = False) -> Estimate:
     """:func:`check_budget` for an analysis as the dashboard holds it: a recipe and a
@@ -361,7 +370,8 @@ def check_run(data: Dataset, recipe: Any, config: Any, *, ranking: bool, unit: s
     from .cache import cache_dir
 
     return check_budget(
-        data, ensemble=config.ensemble, ranking=ranking, candidates=config.candidates, unit=unit, n_jobs=config.n_jobs,
+        data, ensemble=trained_members(recipe, config.ensemble), ranking=ranking, candidates=config.candidates, unit=unit,
+        n_jobs=config.n_jobs,
         use_cache=config.use_cache, cache_root=cache_dir(config.cache_dir) if config.use_cache else None,
         chunk=int(recipe.chunk_for(data)) if hasattr(recipe, "chunk_for") else DEFAULT_CHUNK,
         max_memory=int(max_memory or getattr(config, "max_memory", DEFAULT_MAX_MEMORY)), kept_rows=kept_rows,

@@ -120,7 +120,7 @@ CASES = {
                              "--metric", "loss", "--size", "10"],
                             r"error: an exact ranking of 240,000 models \(80,000 training samples x 3 members\) would take hours on one "
                             r"machine \(at most 100,000 without a cluster\): use candidate mode \(--candidates N\) to retrain only the top "
-                            r"few hundred \(--candidates 200: about 607 models, [\d.]+ [GM]iB\), or run the exact ranking on a Dask cluster$"),
+                            r"few hundred \(--candidates 200: about 757 models, [\d.]+ [GM]iB\), or run the exact ranking on a Dask cluster$"),
     "memory limit in candidate mode": (["attribute", "--data", "{d}/rows100k.csv", "--target", "y", "--group", "p:q", "--action", "remove",
                                         "--metric", "loss", "--size", "10", "--candidates", "50", "--max-memory", "64M"],
                                        r"error: this run needs about [\d.]+ [GM]iB of memory \(largest: this process now \(Python, its libraries, the data\), "

@@ -64,7 +64,8 @@ def test_the_ranking_estimate_is_the_arithmetic_of_its_shapes():
     baseline_only = limits.estimate(data, ensemble=3, ranking=False, use_cache=False)
     assert baseline_only.cache == 0 and baseline_only.plan == "baseline" and not any(w.startswith("kept") for w, _ in baseline_only.parts)
     candidates = limits.estimate(data, ensemble=3, ranking=True, candidates=50)
-    assert any(w.startswith("kept counterfactuals (50 candidates") for w, _ in candidates.parts) and candidates.plan == "candidates"
+    # 50 candidates and their random check of 12 (estimates/candidates.random_extra).
+    assert any(w.startswith("kept counterfactuals (62 candidates") for w, _ in candidates.parts) and candidates.plan == "candidates"
     assert any(w.startswith("influence Hessian (28 parameters)") for w, _ in candidates.parts)
 
 
@@ -84,7 +85,7 @@ def test_the_budget_refuses_with_the_number_and_the_way_out():
         limits.check_budget(data, ensemble=3, ranking=True, max_memory=256 * 2**20, kept_rows=1000, in_use=0)
     message = str(info.value)
     assert message.startswith("this run needs about 370 MiB of memory (largest: kept counterfactuals") and "over the 256 MiB limit: use candidate mode" in message
-    assert "(--candidates 200: about 607 models" in message and "or run the exact ranking on a Dask cluster" in message
+    assert "(--candidates 200: about 757 models" in message  # 200 and a random check of 50, x 3, + the baseline and "or run the exact ranking on a Dask cluster" in message
     assert message.endswith("use fewer rows, or raise the memory limit to at least " + limits.format_bytes(est.memory * 1.1))
     assert limits.check_budget(data, ensemble=3, ranking=True, candidates=100, max_memory=256 * 2**20, kept_rows=1000, in_use=0).memory < 256 * 2**20
 
@@ -209,7 +210,7 @@ def test_an_exact_ranking_of_hours_needs_candidates_or_a_cluster_and_a_pool_is_c
     with pytest.raises(BudgetError) as info:
         limits.check_budget(data, ensemble=3, ranking=True, on_pool=True, in_use=0)
     assert str(info.value).startswith("an exact ranking of 120,000 models (40,000 pool samples x 3 members) would take hours")
-    assert "--candidates 200: about 607 models" in str(info.value) and "Dask cluster" in str(info.value)
+    assert "--candidates 200: about 757 models" in str(info.value) and "Dask cluster" in str(info.value)
     est = limits.check_budget(data, ensemble=3, ranking=True, on_pool=True, cluster=True, in_use=0, kept_rows=10)
     assert any(w.startswith("kept counterfactuals (40,000 pool samples") for w, _ in est.parts)
     limits.check_budget(data, ensemble=3, ranking=True, in_use=0)  # ranking the 200 training rows: fine
@@ -223,3 +224,20 @@ def test_a_refusal_on_a_cluster_names_what_the_client_can_change():
         limits.check_budget(data, ensemble=3, ranking=True, in_use=0, kept_rows=5_000, max_memory=2**30, cluster=True)
     assert "run the exact ranking on a Dask cluster" in str(local.value)
     assert "Dask cluster" not in str(remote.value) and "keep fewer test rows (--tests)" in str(remote.value)
+
+
+def test_a_seed_free_recipe_is_estimated_as_the_one_model_it_trains():
+    """logistic-lbfgs trains each edit once whatever the ensemble: 200 candidates and a random
+    check of 50 on census are 250 models (measured by bench/bench_census.py), not 750."""
+    from tda_core.data.demos import load_census
+    from tda_core.engine import RunConfig
+    from tda_core.limits import check_run, trained_members
+    from tda_core.recipes import LogisticSGDRecipe
+    from tda_core.recipes.convex import LogisticLbfgsRecipe
+
+    assert trained_members(LogisticLbfgsRecipe(), 3) == 1 and trained_members(LogisticSGDRecipe(), 3) == 3
+    data = load_census(2000, 500)
+    config = RunConfig(ensemble=3, candidates=200, use_cache=False)
+    lbfgs = check_run(data, LogisticLbfgsRecipe(), config, ranking=True)
+    sgd = check_run(data, LogisticSGDRecipe(), config, ranking=True)
+    assert (lbfgs.models, sgd.models) == (2 + 251, 4 + 251 * 3)  # + 1: the baseline edit

@@ -51,7 +51,8 @@ class Recipe(BaseEstimator, abc.ABC):
     estimate_method: ClassVar[str | None] = None
     #: Whether the recipe trains on the shared design matrices (:mod:`~tda_core.recipes.design`).
     uses_design: ClassVar[bool] = False
-    #: Whether :meth:`fit_start` depends on the seed; a deterministic start is trained once.
+    #: Whether :meth:`fit_start` depends on the seed; a deterministic start is trained once, and
+    #: the counterfactuals that start from it are one model for every member (estimates count one).
     seeded_start: ClassVar[bool] = True
     #: Bumped when a change of the code changes what the recipe trains (it keys the cache).
     version: ClassVar[int] = 1
