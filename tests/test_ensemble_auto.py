@@ -97,3 +97,27 @@ def test_bad_growth_settings_are_refused_before_training(tmp_path, capsys, credi
     assert code == 2 and "at least 3" in err and "Traceback" not in err
     code, _, err = run("errors", "--demo", "credit", "--ensemble", "auto", cache=tmp_path, capsys=capsys)
     assert code == 2 and err.startswith("error: --ensemble auto grows the ensemble of a ranking")
+
+
+@pytest.mark.slow
+def test_a_network_from_scratch_stops_at_the_budget_and_points_to_groups_and_head_mode(tmp_path):
+    """Digits, full retraining of one epoch on 100 images: single samples are training noise, so
+    four seeds do not bring the interval's low end to 0.8. It stops at the budget and measures, on
+    the same seeds, candidate groups and head mode, which hold better."""
+    from tda_core.data.demos import load_digits
+    from tda_core.recipes import default_recipe
+
+    data = load_digits(train_per_class=10, test_per_class=10, pool_per_class=0)
+    recipe = default_recipe(data, epochs=1)
+    baseline = Analysis(data, recipe, RunConfig(cache_dir=str(tmp_path)))
+    label = baseline.errors.groups[0]
+    result = grow_ensemble(data, recipe, RunConfig(cache_dir=str(tmp_path)), ("class", label.true, label.pred), "remove", "loss",
+                           size=10, max_ensemble=4)
+    assert result.stopped == "budget" and [s.members for s in result.steps] == [3, 4]
+    assert result.steps[-1].reliability.low < 0.8
+    assert result.steps[1].retrains == data.n_train + 1  # the fourth seed only
+    kinds = {a.kind: a for a in result.alternatives}
+    assert set(kinds) == {"groups", "head"}
+    for alternative in kinds.values():
+        assert alternative.reliability is not None and alternative.reliability.members == 4
+    assert kinds["head"].reliability.value > result.steps[-1].reliability.value  # frozen features hold better
