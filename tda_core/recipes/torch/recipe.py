@@ -78,10 +78,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
 DEFAULT_IMAGE_EPOCHS = 10
-#: Networks trained stacked per unit of work (full mode, stackable architectures): per network,
-#: 64 stacked train as fast as 32 and faster than 150 or 300 on a CPU (small_cnn, digits),
-#: with half the units.
-STACK = 64
+#: Networks trained stacked per unit of work at most (full mode, stackable architectures): per
+#: network, 10 to 32 stacked train equally fast on a CPU (small_cnn, digits), 60 about 10 %
+#: slower and 150 or 300 slower still (their activations outgrow the caches).
+STACK = 32
 MODES = ("full", "head")
 #: Starts of uploaded weights, which do not depend on the seed: (recipe fingerprint, data
 #: fingerprint, device) -> arrays. One entry, so that 3 seeds extract a large backbone's
@@ -175,7 +175,7 @@ class TorchRecipe(Recipe):
 
     def chunk_for(self, data: Dataset) -> int:
         """Edits per unit: :attr:`chunk_size` at most, the edits of a ranking cut into near-equal
-        units (300 training samples: 5 units of 60, not 4 of 64 and one of 44), so that no unit
+        units (300 training samples: 10 units of 30, not 9 of 32 and one of 12), so that no unit
         trains a small stack at a large stack's fixed cost per step."""
         size, n = self.chunk_size, data.n_train
         return math.ceil(n / math.ceil(n / size)) if n > size else size

@@ -106,22 +106,22 @@ def test_what_the_engine_asks():
     assert (head.needs_start(), head.has_start(), head.start_trains(), head.estimate_trains()) == (True, True, True, True)
     uploaded = TorchRecipe(mode="head", initial_state=ARCHITECTURES["small_cnn"](10, (1, 28, 28)).state_dict())
     assert not uploaded.start_trains()
-    assert TorchRecipe("resnet18").chunk_size == TorchRecipe("resnet18_small").chunk_size == 4 < full.chunk_size == 64 < head.chunk_size == 1024
+    assert TorchRecipe("resnet18").chunk_size == TorchRecipe("resnet18_small").chunk_size == 4 < full.chunk_size == 32 < head.chunk_size == 1024
     assert TorchRecipe(batched=False).chunk_size == 4
     assert full.removal == "zero_weight" and full.describe()["weights"] is None and uploaded.describe()["weights"] == "uploaded"
 
 
 def test_a_ranking_is_cut_into_near_equal_stacks():
-    """Full mode stacks at most 64 networks a unit, the edits of a ranking in near-equal units."""
+    """Full mode stacks at most 32 networks a unit, the edits of a ranking in near-equal units."""
     from planted import tiny_images
 
     full, single = TorchRecipe(), TorchRecipe(batched=False)
     sizes = {n: full.chunk_for(tiny_images(n_train=n, n_test=3)) for n in (30, 64, 65, 300, 1000)}
-    assert sizes == {30: 64, 64: 64, 65: 33, 300: 60, 1000: 63}
+    assert sizes == {30: 32, 64: 32, 65: 22, 300: 30, 1000: 32}
     assert single.chunk_for(tiny_images(n_train=300, n_test=3)) == 4
     for n, size in sizes.items():
         units = -(-n // size)
-        assert units == -(-n // full.chunk_size)  # no more units than stacks of 64 would give
+        assert units == -(-n // full.chunk_size)  # no more units than stacks of 32 would give
         if n > size:
             assert n - (units - 1) * size > size - units  # the last unit is as large as the others, to one each
 
