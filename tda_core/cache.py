@@ -55,7 +55,7 @@ class ArrayCache:
         digest = self.digest(key)
         return self.root / digest[:2] / f"{digest}.safetensors"
 
-    def load(self, key: Any, shapes: Mapping[str, tuple[int, ...] | None] | None = None) -> dict[str, np.ndarray] | None:
+    def load(self, key: Any, shapes: Mapping[str, tuple[int | None, ...] | None] | None = None) -> dict[str, np.ndarray] | None:
         """The arrays stored under ``key``, or None when missing or not as expected.
 
         ``shapes`` maps each expected name to its shape: a tuple whose ``None`` entries match

@@ -41,7 +41,7 @@ import struct
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,7 +139,7 @@ class _Unit:
 
     key: tuple
     models: int
-    shapes: dict[str, tuple[int, ...] | None] | None
+    shapes: Mapping[str, tuple[int | None, ...] | None] | None
     func: Callable[..., dict[str, np.ndarray]]
     args: tuple
 
@@ -525,10 +525,9 @@ class Engine:
         todo: list[int] = []
         cached = 0
         for i, unit in enumerate(units):
-            results[i] = self.cache.load(unit.key, unit.shapes)
-            if results[i] is not None and keep is not None:
-                results[i] = {k: results[i][k] for k in keep}
-            if results[i] is None:
+            found = self.cache.load(unit.key, unit.shapes)
+            results[i] = found if found is None or keep is None else {k: found[k] for k in keep}
+            if found is None:
                 todo.append(i)
             else:
                 cached += unit.models
@@ -561,7 +560,7 @@ class Engine:
                     tell()
         return [r for r in results if r is not None]
 
-    def _arriving(self, units: Sequence[_Unit], todo: Sequence[int], n_jobs: int) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+    def _arriving(self, units: Sequence[_Unit], todo: Sequence[int], n_jobs: int) -> Generator[tuple[int, dict[str, np.ndarray]], None, None]:
         """``(i, result)`` of the units ``todo`` in the order they finish."""
         parent = os.getpid()
         if self.config.backend == "dask":

@@ -189,13 +189,14 @@ def column_owners(ct: Any, columns: Sequence[str]) -> np.ndarray | None:
     for _, trans, cols in ct.transformers_:
         if isinstance(trans, str) and trans == "drop":
             continue
-        names = [columns[c] if isinstance(c, (int, np.integer)) else str(c) for c in np.atleast_1d(cols)] if len(np.atleast_1d(cols)) else []
+        names = [columns[int(c)] if isinstance(c, (int, np.integer)) else str(c) for c in np.atleast_1d(cols)] if len(np.atleast_1d(cols)) else []
         if np.asarray(cols).dtype == bool:
             names = [c for c, keep in zip(columns, np.asarray(cols)) if keep]
         if not names:
             continue
         out = list(names) if isinstance(trans, str) else [str(o) for o in trans.get_feature_names_out(names)]
         for k, o in enumerate(out):
+            owner: str | None
             if len(names) == 1:
                 owner = names[0]
             else:

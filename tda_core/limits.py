@@ -374,7 +374,7 @@ def check_run(data: Dataset, recipe: Any, config: Any, *, ranking: bool, unit: s
         n_jobs=config.n_jobs,
         use_cache=config.use_cache, cache_root=cache_dir(config.cache_dir) if config.use_cache else None,
         chunk=int(recipe.chunk_for(data)) if hasattr(recipe, "chunk_for") else DEFAULT_CHUNK,
-        max_memory=int(max_memory or getattr(config, "max_memory", DEFAULT_MAX_MEMORY)), kept_rows=kept_rows,
+        max_memory=int(max_memory or config.max_memory or DEFAULT_MAX_MEMORY), kept_rows=kept_rows,
         network_bytes=network_training_bytes(data, recipe), on_pool=on_pool,
         cluster=getattr(config, "backend", "loky") in ("dask", "ray"),
     )

@@ -165,12 +165,12 @@ def _flag(change: Mapping[str, Any], key: str, n: int) -> bool:
 def _index(data: Dataset, change: Mapping[str, Any], key: str, n: int) -> int:
     from .fix import check_indices
 
-    value = change.get(key)
+    value: Any = change.get(key)
     if not _whole(value):
         what = "pool index" if key == "pool_index" else "training index"
         raise UsageError(f"change {n} of the manifest has no {what} (a whole number), but {one_line(repr(value), 40)}")
-    check_indices(data, [value], pool=key == "pool_index")
-    return value
+    check_indices(data, [int(value)], pool=key == "pool_index")
+    return int(value)
 
 
 def _check_row(change: Mapping[str, Any], n: int, row: str, row_id: Any, label: str) -> None:
@@ -183,7 +183,7 @@ def _check_row(change: Mapping[str, Any], n: int, row: str, row_id: Any, label: 
 
 def _pool_change(data: Dataset, change: Mapping[str, Any], n: int) -> Change:
     j = _index(data, change, "pool_index", n)
-    _check_row(change, n, f"pool sample {j}", pool_row_id(data, j), data.classes[data.y_pool[j]])
+    _check_row(change, n, f"pool sample {j}", pool_row_id(data, j), data.classes[data.pool_labels()[j]])
     if "added" in change and not _flag(change, "added", n):
         raise UsageError(f'change {n} of the manifest says "added": false; list only the pool samples that are added')
     return Change(data.n_train + j, weight=_weight(change["weight"], n) if "weight" in change else 1.0)

@@ -101,7 +101,7 @@ def similar_samples(
     if among == "pool" and not data.has_pool:
         raise UsageError("there is no pool to find similar samples in")
     distance = distances(F_train, F_test, tests, analysis.pool_representation() if among == "pool" else None)
-    y_candidates = data.y_pool if among == "pool" else data.y_train
+    y_candidates = data.pool_labels() if among == "pool" else data.y_train
     order = np.lexsort((np.arange(len(distance)), distance))[: int(k)]  # nearest first, ties by index
     effects: dict[int, tuple[float, float | None]] = {}
     if ranking is not None:

@@ -64,7 +64,7 @@ class Dataset:
 
     def __post_init__(self) -> None:
         if not self.fingerprint:
-            parts = (self.kind, _content(self.X_train), self.y_train, _content(self.X_test), self.y_test, self.classes)
+            parts: tuple[Any, ...] = (self.kind, _content(self.X_train), self.y_train, _content(self.X_test), self.y_test, self.classes)
             if self.has_pool:  # a dataset without a pool keeps the key it always had
                 parts += (_content(self.X_pool), self.y_pool)
             object.__setattr__(self, "fingerprint", joblib.hash(parts))
@@ -132,8 +132,16 @@ class Dataset:
             self, X_pool=X_pool, y_pool=y_pool, pool_ids=np.asarray(pool_ids), thumbnails_pool=thumbnails_pool, fingerprint=""
         )
 
+    def pool_labels(self) -> np.ndarray:
+        """The pool's labels; a dataset without a pool says so in the user's words."""
+        if self.y_pool is None:
+            raise UsageError("this dataset has no pool: attach one (--pool PATH, or a pool upload on the data page)")
+        return self.y_pool
+
     def pool_id(self, index: int) -> Any:
         """The original id of a pool sample, as a plain Python value (JSON-ready)."""
+        if self.pool_ids is None:
+            raise UsageError("this dataset has no pool: attach one (--pool PATH, or a pool upload on the data page)")
         value = self.pool_ids[index]
         return value.item() if hasattr(value, "item") else value
 

@@ -37,7 +37,7 @@ def package_file(distribution: str, relative_path: str) -> Path:
         dist = metadata.distribution(distribution)
     except metadata.PackageNotFoundError:
         raise DataError(f"the demo needs the package {distribution}; run pip install -r requirements.txt") from None
-    path = Path(dist.locate_file(relative_path))
+    path = Path(str(dist.locate_file(relative_path)))
     if not path.is_file():
         raise DataError(f"{distribution} is installed but has no {relative_path}")
     return path

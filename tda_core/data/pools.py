@@ -33,8 +33,7 @@ def attach_pool(
     or ``.zip``, prepared by ``image_input`` (the training set's input; None: the small networks'
     normalisation) at the training images' size and channels. Raises
     :class:`~tda_core.exceptions.DataError` with one line saying what is wrong and how to fix it."""
-    upload = isinstance(source, (bytes, bytearray, memoryview))
-    label = name or ("pool" if upload else Path(source).name or str(source))
+    label = name or ("pool" if isinstance(source, (bytes, bytearray, memoryview)) else Path(source).name or str(source))
     if data.kind == "tabular":
         return table_pool(data, read_table(source, name), label)
     if Path(label).suffix.lower() in TABLE_SUFFIXES:  # a table for images: say which pool fits

@@ -105,7 +105,7 @@ def influence_estimates(
     proba = softmax_rows(np.asarray(X @ theta))
     g_metric = np.asarray(metric_gradient(X_test, softmax_rows(np.asarray(X_test @ theta)), y_true, y_pred, metric))
     direction = solve_hessian(X, proba, alpha, g_metric)  # H^-1 grad metric, shared
-    if X_rows is not None:
+    if X_rows is not None and y_rows is not None:
         X, y, proba = X_rows, y_rows, softmax_rows(np.asarray(X_rows @ theta))
     return np.einsum("nc,nc->n", action_residuals(action, proba, y, new_labels), np.asarray(X @ direction)) / n
 
