@@ -84,7 +84,8 @@ if not pairs:
 
 st.markdown("**Confusion matrix** · blue: correct, orange to red: errors · click an error cell to pick its group")
 with st.container(horizontal=True, gap="large"):  # the groups move below the matrix on a narrow window
-    matrix_col, groups_col = st.container(width="content"), st.container(width="stretch")
+    # The groups keep a width their table fits in; beside a wide matrix or in a narrow window they wrap below it.
+    matrix_col, groups_col = st.container(width="content"), st.container(width=400)
 with matrix_col:
     st.altair_chart(
         charts.confusion_chart(report.confusion, data.classes, "", selected=state.get(state.GROUP), selectable=True),
@@ -96,7 +97,11 @@ with groups_col:
                  help="Class pairs, largest first, then the error slices listed below the matrix.")
     st.dataframe(tables.groups_frame(report), hide_index=True, width="stretch", height=min(300, 38 + 35 * len(pairs)),
                  column_order=["true", "predicted", "test samples", "share of errors"],
-                 column_config={"share of errors": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1)})
+                 column_config={"true": st.column_config.TextColumn(width="small"),
+                                "predicted": st.column_config.TextColumn(width="small"),
+                                "test samples": st.column_config.NumberColumn(width="small"),
+                                "share of errors": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1,
+                                                                                   width="small")})
 
 if slices:
     ids = [s.id for s in slices]
@@ -117,7 +122,7 @@ if slices:
                        "errors": st.column_config.NumberColumn(width="small"),
                        "test rows": st.column_config.NumberColumn(width="small"),
                        "error rate": st.column_config.ProgressColumn(format="percent", min_value=0, max_value=1, width="small"),
-                       "rule or description": st.column_config.TextColumn(width="large", help="The whole text of the "
+                       "rule or description": st.column_config.TextColumn(width="medium", help="The whole text of the "
                                                                           "chosen slice is shown with its test samples")},
     )
     if data.kind == "images":  # members of each slice: its first test errors, small, one row each
@@ -148,12 +153,15 @@ else:
 
 samples = tables.test_samples_frame(analysis, group)
 samples_key = f"{SAMPLES_KEY}:{group.true}:{group.pred}"
-st.dataframe(
-    samples, key=samples_key, on_select=partial(on_rows_selected, samples_key, group_tests), selection_mode="multi-row", hide_index=True, width="stretch",
-    selection_default={"selection": {"rows": [group_tests.index(t) for t in chosen if t in group_tests]}},
-    column_config={"loss": st.column_config.NumberColumn(format="%.3f"),
-                   **{c: st.column_config.NumberColumn(format="%.3f") for c in samples.columns if c.startswith("p(")}},
-)
+with st.container(key=f"{tables.WIDE}_samples"):  # a column per feature: who and the prediction stay pinned
+    st.dataframe(
+        samples, key=samples_key, on_select=partial(on_rows_selected, samples_key, group_tests), selection_mode="multi-row",
+        hide_index=True, width="stretch",
+        selection_default={"selection": {"rows": [group_tests.index(t) for t in chosen if t in group_tests]}},
+        column_config=tables.pinned({"loss": st.column_config.NumberColumn(format="%.3f"),
+                                     **{c: st.column_config.NumberColumn(format="%.3f") for c in samples.columns
+                                        if c.startswith("p(")}}, ["test #", "true", "predicted"]),
+    )
 if data.kind == "images":
     shown = list(chosen or group_tests)
     if group.is_slice:

@@ -315,7 +315,7 @@ if by_group:
             "± std": st.column_config.NumberColumn(format="%.5f"),
             "p-value": p_column,
             "accuracy Δ": st.column_config.NumberColumn(format="%+.4f"),
-            "description": st.column_config.TextColumn(width="large"),
+            "description": st.column_config.TextColumn(width="medium"),
         },
     )
     st.caption(f"The top {min(CHART_ROWS, len(table))}: green improves, red worsens, grey is no change; solid bars are "
@@ -357,10 +357,11 @@ else:
                + ("" if deterministic else ", t-test p-value") + ", change of global accuracy.")
     table = tables.ranking_frame(analysis, ranking, selected, alpha)
     # the table as wide as the page, the chart below it
-    st.dataframe(
+    with st.container(key=f"{tables.WIDE}_ranking"):  # a column per feature: who and the effect stay pinned
+        st.dataframe(
         tables.coloured(table, ["improvement", "accuracy Δ"]), hide_index=True, width="stretch", height=420,
         column_order=tables.ranking_columns(table, raw),
-        column_config={
+        column_config=tables.pinned({
             "selected": st.column_config.CheckboxColumn("selected", help="In the group whose effect is measured above"),
             "significant": st.column_config.CheckboxColumn("significant", help=significant_help),
             "edit": st.column_config.TextColumn(f"{action}", help=f"What {action} does to the sample"
@@ -371,8 +372,8 @@ else:
             "p-value": p_column,
             "why": st.column_config.TextColumn("why (not) selected"),
             "accuracy Δ": st.column_config.NumberColumn(format="%+.4f"),
-        },
-    )
+        }, [c for c in ("rank", "train #", "pool #", "edit", "improvement") if c in table.columns]),
+        )
     st.caption(f"The top {min(CHART_ROWS, len(table))}: green improves, red worsens, grey is no change; solid bars are "
                "significant, faded ones are not; ★ marks the selected samples.")
     st.altair_chart(charts.effect_bars(table.head(CHART_ROWS)), width=CHART_WIDTH)

@@ -74,29 +74,39 @@ p_column = (st.column_config.TextColumn(help="Deterministic model: no p-value ap
 shown = table.assign(**{"p-value": tables.DASH}) if comparison.deterministic else table
 settings = [(s.action, s.size) for s in comparison.settings]
 chosen = comparing.chosen_setting(comparison)
+column_config = {
+    "best": st.column_config.CheckboxColumn("best", width=40,
+                                            help="The highest net benefit (ties: accuracy Δ, then improvement)"),
+    "action": st.column_config.TextColumn(width=76, help=comparing.action_words(data)),
+    "size": st.column_config.NumberColumn(width=40),
+    "net benefit": st.column_config.NumberColumn("net", format="%+d", width=44, help="Net benefit: fixed − new errors"),
+    "fixed": st.column_config.NumberColumn(width=44),
+    "new errors": st.column_config.NumberColumn("new", width=40, help="New errors"),
+    "improvement": st.column_config.NumberColumn(format="%+.5f", width=80),
+    "p-value": p_column | {"width": 68},
+    "accuracy Δ": st.column_config.NumberColumn(format="%+.4f", width=72),
+    "samples": st.column_config.NumberColumn(help="Training samples acted on: fewer than the size where fewer are "
+                                                  "significant and improving (see the note)"),
+    "raw change": st.column_config.NumberColumn(format="%+.5f", help=f"The change of the {label} itself "
+                                                                      f"({tables.direction(metric)})"),
+    "± std": st.column_config.NumberColumn(format="%.5f"),
+    "accuracy ± std": st.column_config.NumberColumn(format="%.4f"),
+    **{comparing.class_column(c): st.column_config.NumberColumn(format="%+.3f") for c in data.classes},
+    "note": st.column_config.TextColumn(width="large"),
+}
+coloured = tables.coloured(shown, ["improvement", "net benefit", "accuracy Δ", *(comparing.class_column(c) for c in data.classes)])
+# The columns that decide, narrow enough for a 1024 px window; the spreads, per-class changes and notes below.
 st.dataframe(
-    tables.coloured(shown, ["improvement", "net benefit", "accuracy Δ",
-                            *(comparing.class_column(c) for c in data.classes)]),
-    hide_index=True, width="stretch", height=min(560, 38 + 35 * len(table)), key=comparing.TABLE_KEY,
+    coloured, hide_index=True, width="stretch", height=min(560, 38 + 35 * len(table)), key=comparing.TABLE_KEY,
     on_select=partial(comparing.on_row_selected, settings), selection_mode="single-row",
     selection_default={"selection": {"rows": [settings.index((chosen.action, chosen.size))] if chosen else []}},
-    column_config={
-        "best": st.column_config.CheckboxColumn("best", help="The highest net benefit (ties: accuracy Δ, then improvement)"),
-        "action": st.column_config.TextColumn(help=comparing.action_words(data)),
-        "samples": st.column_config.NumberColumn(help="Training samples acted on: fewer than the size where fewer are "
-                                                      "significant and improving (see the note)"),
-        "improvement": st.column_config.NumberColumn(format="%+.5f"),
-        "raw change": st.column_config.NumberColumn(format="%+.5f", help=f"The change of the {label} itself "
-                                                                          f"({tables.direction(metric)})"),
-        "± std": st.column_config.NumberColumn(format="%.5f"),
-        "p-value": p_column,
-        "net benefit": st.column_config.NumberColumn(format="%+d"),
-        "accuracy Δ": st.column_config.NumberColumn(format="%+.4f"),
-        "accuracy ± std": st.column_config.NumberColumn(format="%.4f"),
-        **{comparing.class_column(c): st.column_config.NumberColumn(format="%+.3f") for c in data.classes},
-        "note": st.column_config.TextColumn(width="large"),
-    },
+    column_order=comparing.MAIN_COLUMNS, column_config=column_config,
 )
+with st.expander("Spreads, per-class accuracy changes and notes of every setting"), \
+        st.container(key=f"{tables.WIDE}_compare_details"):
+    st.dataframe(coloured, hide_index=True, width="stretch", key="compare_details",
+                 column_order=["action", "size", *[c for c in table.columns if c not in comparing.MAIN_COLUMNS]],
+                 column_config=tables.pinned(column_config, ["action", "size"]))
 if chosen is not None:
     result = state.get(state.RESULT)
     seen = tuple(result.selected) if result is not None and result.ranking.action == chosen.action else None

@@ -28,6 +28,8 @@ from .results import confirm, ranking_models
 #: Sizes offered besides those the user typed or a link named.
 SIZE_CHOICES = (1, 2, 3, 5, 10, 15, 20, 30, 50, 100)
 TABLE_KEY = "compare_table"  # the table of every setting: a selected row is the setting opened in Fix
+#: The compare table's columns (the others are in its details): the setting and what decides between them.
+MAIN_COLUMNS = ["best", "action", "size", "net benefit", "fixed", "new errors", "improvement", "p-value", "accuracy Δ"]
 CHOSEN = "compare_chosen"  # (action, size) of the row the user picked; None: the best
 
 

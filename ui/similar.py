@@ -61,18 +61,19 @@ def similar_view(analysis: Analysis, data: Dataset, result: Attribution, metric_
     frame = tables.similar_frame(analysis, similar, result.ranking)
     p_column = (st.column_config.NumberColumn(format="%.2e") if np.isfinite(frame["p-value"]).any()
                 else st.column_config.NumberColumn(help="No p-value applies (deterministic model or a single run)."))
-    st.dataframe(
-        tables.coloured(frame, ["improvement"]), hide_index=True, width="stretch", key="similar_table",
-        column_order=[c for c in frame.columns if raw or c != "change"],
-        column_config={
-            "distance": st.column_config.NumberColumn(format="%.3f"),
-            "rank by effect": st.column_config.NumberColumn(format="%d", help=f"Place in the ranking of "
-                                                            f"{len(result.ranking.train_index):,} (1 = most improving)"),
-            "improvement": st.column_config.NumberColumn(format="%+.5f"),
-            "change": st.column_config.NumberColumn(f"change of {metric_label}", format="%+.5f"),
-            "p-value": p_column,
-        },
-    )
+    with st.container(key=f"{tables.WIDE}_similar"):  # the samples' features scroll; the distance columns fit
+        st.dataframe(
+            tables.coloured(frame, ["improvement"]), hide_index=True, width="stretch", key="similar_table",
+            column_order=[c for c in frame.columns if raw or c != "change"],
+            column_config={
+                "distance": st.column_config.NumberColumn(format="%.3f"),
+                "rank by effect": st.column_config.NumberColumn(format="%d", help=f"Place in the ranking of "
+                                                                f"{len(result.ranking.train_index):,} (1 = most improving)"),
+                "improvement": st.column_config.NumberColumn(format="%+.5f"),
+                "change": st.column_config.NumberColumn(f"change of {metric_label}", format="%+.5f"),
+                "p-value": p_column,
+            },
+        )
     if data.kind == "images":
         gallery(data.thumbnails_pool if among == "pool" else data.thumbnails_train, list(similar.train_indices),
                 tables.similar_captions(frame), cap=DEFAULT_K)

@@ -216,6 +216,20 @@ def ranking_frame(analysis: Analysis, ranking: Ranking, selected: Sequence[int],
     return frame
 
 
+#: Tables with a column per feature are wider than a narrow window by nature: each sits in a container
+#: whose key starts with this, its first columns (who, and the numbers that decide) pinned at the left, so
+#: only the features scroll. Every other table fits its box at 1024 px (tests/ui/test_round_two.py).
+WIDE = "wide_table"
+
+
+def pinned(config: dict, columns: Sequence[str]) -> dict:
+    """``config`` (a dataframe's column_config) with ``columns`` pinned at the left."""
+    out = dict(config)
+    for name in columns:
+        out[name] = {**(out.get(name) or {}), "pinned": True}
+    return out
+
+
 def ranking_columns(table: pd.DataFrame, raw: bool) -> list[str]:
     """The ranking table's columns in reading order: who, what the action does, the improvement and
     its evidence, why (not) selected, then the rest; the raw change only on request."""

@@ -89,8 +89,10 @@ def test_errors_page_lists_the_slices_and_a_slice_is_attributed_like_a_group(cre
     assert np.allclose(listed["error rate"], [s.error_rate for s in slices])
     assert list(listed["rule or description"]) == [s.rule if s.rule is not None else s.description for s in slices]
     box = at.selectbox(key="group")
-    assert box.options[len(credit_analysis.errors.groups):] == [f"slice {s.id} · {len(s.test_indices)} errors in "
-                                                               f"{s.size} test rows" for s in slices]
+    plural = {1: ""}  # "1 error", "2 errors" (issue 21, item 8)
+    assert box.options[len(credit_analysis.errors.groups):] == [
+        f"slice {s.id} · {len(s.test_indices)} error{plural.get(len(s.test_indices), 's')} in {s.size} test rows"
+        for s in slices]
 
     chosen = slices[0]  # tree-1: a rule on the features
     box.set_value(("slice", chosen.id)).run()
