@@ -145,8 +145,12 @@ ARCHITECTURES: dict[str, Architecture] = {
         "resnet18_small", _resnet18_small, SMALL_INPUT, description="ResNet-18 for 28x28 inputs (3x3 conv1, no max-pool)"
     ),
 }
-#: Architectures without batch norm or dropout: full training can stack them with torch.func.
+#: Architectures without batch norm or dropout: full training stacks them by default.
 VMAP_ARCHITECTURES = tuple(name for name, arch in ARCHITECTURES.items() if arch.stackable)
+#: Architectures with dropout, which never stack (vmap would draw other masks than one network
+#: alone); the others with batch norm stack when asked (``TorchRecipe(stack=N)``: ``vmap`` with
+#: each network's running statistics stacked beside its parameters).
+DROPOUT_ARCHITECTURES = ("mobilenet_v3_small", "efficientnet_b0")
 
 
 def image_input(arch: str | None = None, size: int | None = None) -> ImageInput:

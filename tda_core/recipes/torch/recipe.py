@@ -60,6 +60,7 @@ from ..preprocessing import tabular_preprocessor
 from .heads import train_heads
 from .networks import (
     ARCHITECTURES,
+    DROPOUT_ARCHITECTURES,
     VMAP_ARCHITECTURES,
     check_device,
     check_state,
@@ -101,7 +102,10 @@ class TorchRecipe(Recipe):
     training (default 1: these networks are too small to gain from more, and on a busy 2-core
     machine two threads spin-wait); probabilities are reproducible for a given thread count,
     so it keys the cache. ``device`` is ``"auto"`` (the GPU when there is one), ``"cpu"`` or
-    ``"cuda"``; it does not key the cache (see the module docstring).
+    ``"cuda"``; it does not key the cache (see the module docstring). ``stack`` is the number of
+    networks full mode trains at once (None: :data:`STACK` for ``small_cnn`` and ``mlp``, one at
+    a time for the others; networks with batch norm stack when asked, with ``vmap``, as memory
+    allows on a GPU; networks with dropout never do).
     """
 
     removal = "zero_weight"
@@ -128,6 +132,7 @@ class TorchRecipe(Recipe):
         batched: bool = True,
         threads: int | None = 1,
         device: str = "auto",
+        stack: int | None = None,
     ):
         self.arch = arch
         self.epochs = epochs
@@ -143,6 +148,7 @@ class TorchRecipe(Recipe):
         self.batched = batched
         self.threads = threads
         self.device = device
+        self.stack = stack
 
     # --- the Recipe interface ------------------------------------------------------------
 
@@ -171,7 +177,7 @@ class TorchRecipe(Recipe):
     def chunk_size(self) -> int:
         if self.mode == "head":
             return 1024
-        return STACK if self._batchable else 4
+        return self._stack if self._batchable else 4
 
     def chunk_for(self, data: Dataset) -> int:
         """Edits per unit: :attr:`chunk_size` at most, the edits of a ranking cut into near-equal
@@ -181,8 +187,19 @@ class TorchRecipe(Recipe):
         return math.ceil(n / math.ceil(n / size)) if n > size else size
 
     @property
+    def _stack(self) -> int:
+        """Networks full mode trains at once: ``stack``, else :data:`STACK` for the architectures
+        without batch norm or dropout and 1 (one at a time) for the others."""
+        if self.stack is not None:
+            return int(self.stack)
+        return STACK if self.arch in VMAP_ARCHITECTURES else 1
+
+    @property
     def _batchable(self) -> bool:
-        return bool(self.batched) and self.code_path is None and self.arch in VMAP_ARCHITECTURES
+        """Whether full mode trains stacked (:func:`.training.fit_stacked`): a registered
+        architecture without dropout, more than one network at a time, and ``batched``."""
+        return (bool(self.batched) and self.code_path is None and self.arch not in DROPOUT_ARCHITECTURES
+                and self._stack > 1)
 
     @property
     def _optimisation(self) -> Optimisation:
@@ -198,6 +215,8 @@ class TorchRecipe(Recipe):
                 raise ModelError(f"{name.replace('_', ' ')} must be at least 1, not {getattr(self, name)}")
         if self.threads is not None and int(self.threads) < 1:
             raise ModelError(f"threads must be at least 1, not {self.threads}")
+        if self.stack is not None and int(self.stack) < 1:
+            raise ModelError(f"stack must be at least 1 network, not {self.stack}")
         check_device(self.device)
         arch = ARCHITECTURES.get(self.arch) if self.code_path is None else None
         if arch is not None and arch.torchvision:
@@ -316,7 +335,7 @@ class TorchRecipe(Recipe):
             return int(params + 3 * largest[0] * scale)
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             model(batch)  # the forward pass saves what the backward pass will read
-        stacked = self.chunk_size if self._batchable else 1
+        stacked = self._stack if self._batchable else 1
         return int(stacked * (4 * params + 2 * saved[0] * scale))  # 2x: the saved tensors and their gradients
 
     @staticmethod

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .networks import predict_proba
+from .networks import eval_rows, predict_proba
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -261,7 +261,8 @@ def fit_stacked(
     :func:`stacked_forward` where the network allows it (:func:`stacked_layers`), else
     ``torch.func.vmap`` over ``functional_call`` (also with ``use_vmap``); both compute what
     :func:`fit_network` computes for each model, to float32 rounding.
-    Probabilities (B, len(record), n_eval, C). Needs a network without batch norm or dropout.
+    Probabilities (B, len(record), n_eval, C). Needs a network without dropout; batch norm
+    stacks its running statistics beside the parameters (vmap), each network its own.
     Trains on the device of ``X`` (all tensors there). Rows from ``n_train`` on are pool rows
     (see :func:`epochs_of_batches`); one added by any of the B models joins its batch for all,
     at weight 0 in the others, which adds exactly nothing to their loss."""
@@ -271,14 +272,19 @@ def fit_stacked(
     B = Y.shape[0]
     start = start.to(X.device)
     base = {k: v.detach() for k, v in start.named_parameters()}
-    buffers = {k: v.detach() for k, v in start.named_buffers()}
     layers = None if use_vmap else stacked_layers(start)
     params = stacked_parameters(base, B, layers)
+    # Each network's own buffers (batch norm's running statistics), updated in place under vmap.
+    buffers = {k: v.detach().unsqueeze(0).repeat(B, *([1] * v.dim())) for k, v in start.named_buffers()}
 
-    def forward(p: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-        return functional_call(start, (p, buffers), (x,))
+    def forward(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        return functional_call(start, (p, b), (x,))
 
-    batched = vmap(forward, in_dims=(0, None)) if layers is None else (lambda p, x: stacked_forward(layers, p, x))
+    if layers is None:
+        vmapped = vmap(forward, in_dims=(0, 0, None))
+        batched = lambda p, x: vmapped(p, buffers, x)  # noqa: E731
+    else:
+        batched = lambda p, x: stacked_forward(layers, p, x)  # noqa: E731
     optimizer = adamw(list(params.values()), optimisation)
     generator = torch.Generator().manual_seed(seed)
     n_train = Y.shape[1] if n_train is None else int(n_train)
@@ -295,11 +301,13 @@ def fit_stacked(
             loss.backward()
             optimizer.step()
         if epoch in record:
+            start.eval()  # batch norm predicts with its running statistics
             with torch.no_grad():
-                rows = max(1, EVAL_ROWS // B)
+                rows = max(1, min(EVAL_ROWS // B, eval_rows(X_eval)))
                 proba = torch.cat(
                     [torch.softmax(batched(params, X_eval[i : i + rows]), dim=-1) for i in range(0, len(X_eval), rows)],
                     dim=1,
                 )
+            start.train()
             snaps.append(proba.cpu().numpy())
     return np.stack(snaps, axis=1)

@@ -192,6 +192,32 @@ def test_full_mode_batched_equals_one_at_a_time(tiny_images, arch):
 
 
 @pytest.mark.slow
+def test_batch_norm_networks_stack_when_asked(tiny_images):
+    """resnet18_small (batch norm) stacked with vmap, each network with its own running
+    statistics, gives what one at a time gives: two full-batch steps, so that float rounding
+    is not yet amplified (over many small batches AdamW and batch norm amplify it as a change
+    of thread count does)."""
+    edits = [Edit.baseline(), Edit("remove", (3,)), Edit("relabel", (1,), (2,))]
+    params = {"arch": "resnet18_small", "epochs": 2, "batch_size": 64, "checkpoints": (1, 2)}
+    stacked = recipe(**params, stack=3)
+    assert stacked._batchable and stacked.chunk_size == 3 and not recipe(**params)._batchable
+    together = stacked.fit_predict(tiny_images, edits, seed=1)
+    alone = recipe(**params).fit_predict(tiny_images, edits, seed=1)
+    assert together.shape == alone.shape == (3, 2, tiny_images.n_test, 3)
+    np.testing.assert_allclose(together, alone, atol=2e-4)
+    assert np.abs(alone[1:, -1] - alone[:1, -1]).max() > 1e-2  # the edits move the predictions far more
+
+
+def test_the_stack_is_checked_and_dropout_never_stacks(tiny_images):
+    with pytest.raises(ModelError, match="stack must be at least 1 network, not 0"):
+        recipe(stack=0).validate(tiny_images)
+    assert TorchRecipe("mobilenet_v3_small", stack=8).chunk_size == 4 and not TorchRecipe("efficientnet_b0", stack=8)._batchable
+    assert TorchRecipe("resnet18", stack=16).chunk_size == 16 and TorchRecipe("resnet18", stack=16, batched=False).chunk_size == 4
+    assert TorchRecipe(stack=1).chunk_size == 4 and TorchRecipe(stack=8).chunk_size == 8
+    assert TorchRecipe("resnet18", stack=16).fingerprint() != TorchRecipe("resnet18").fingerprint()
+
+
+@pytest.mark.slow
 def test_the_start_is_the_seeds_baseline_network(tiny_images):
     data = tiny_images
     r = recipe()
