@@ -13,8 +13,9 @@ class TDAError(Exception):
     """Base class: a problem with the user's input, explained in the message."""
 
 
-class DataError(TDAError):
-    """The dataset cannot be used as given (missing file, column, class, bad archive...)."""
+class DataError(TDAError, ValueError):
+    """The dataset cannot be used as given (missing file, column, class, bad archive...). Also a
+    ``ValueError``, as scikit-learn's input errors are."""
 
 
 class ModelError(TDAError):
@@ -25,8 +26,9 @@ class UntrustedFileError(ModelError):
     """A file would execute code when loaded, and the user has not said they trust it."""
 
 
-class UsageError(TDAError):
-    """A request that does not fit the data (unknown class, bad index, bad option)."""
+class UsageError(TDAError, ValueError):
+    """A request that does not fit the data (unknown class, bad index, bad option). Also a
+    ``ValueError``, as scikit-learn's are."""
 
 
 class BudgetError(UsageError):

@@ -115,6 +115,8 @@ def read_manifest(text: str | bytes) -> dict[str, Any]:
         raise UsageError(f"the manifest nests lists and objects more than {MAX_DEPTH} levels deep; it is not an exported manifest")
     try:
         manifest = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    except UsageError:
+        raise  # a repeated field or a non-number, in its own words
     except (ValueError, RecursionError) as exc:
         raise UsageError(f"the manifest is not valid JSON ({one_line(str(exc), 120)})") from None
     if not isinstance(manifest, dict):
