@@ -121,3 +121,14 @@ def test_a_network_from_scratch_stops_at_the_budget_and_points_to_groups_and_hea
     for alternative in kinds.values():
         assert alternative.reliability is not None and alternative.reliability.members == 4
     assert kinds["head"].reliability.value > result.steps[-1].reliability.value  # frozen features hold better
+
+
+def test_a_deterministic_model_stops_at_once(tmp_path, capsys):
+    """A converged solver ignores the seed: trained once per edit, its ranking is exact, and the
+    growth stops at its first step with the reason in words."""
+    code, out, err = run(*AUTO, "--recipe", "logistic-lbfgs", cache=tmp_path, capsys=capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["deterministic"] and doc["model"]["ensemble"] == 1 and doc["growth_stopped"] == "target"
+    assert doc["growth"] == [dict(doc["growth"][0], members=1, reliability=1.0, reliability_interval=[1.0, 1.0])]
+    assert "deterministic" in doc["growth_reason"]
