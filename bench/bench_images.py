@@ -35,7 +35,7 @@ Scaled rows run ``--naive-samples`` images (one at a time) or one chunk of ``--s
 
     python bench/bench_images.py [--naive-samples 4] [--stack N] [--epochs 10] [--threads 1]
                                  [--candidates 30] [--train-per-class 30] [--full-engine]
-                                 [--against REV [--rounds 3] [--only-stacked]]
+                                 [--n-jobs 1] [--against REV [--rounds 3] [--only-stacked]]
 """
 
 from __future__ import annotations
@@ -148,12 +148,11 @@ def against(rev: str, recipe: TorchRecipe, data: Dataset, edits: list[Edit], sta
                      "ratio_cpu": round(old_cpu / new_cpu, 3), "load": round(os.getloadavg()[0], 2)})
         print(f"  against {rev}: old {old_wall:.1f} s ({old_cpu:.1f} s CPU), new {new_wall:.1f} s ({new_cpu:.1f} s CPU), "
               f"old/new {old_wall / new_wall:.2f}x wall, {old_cpu / new_cpu:.2f}x CPU, load {os.getloadavg()[0]:.2f}", flush=True)
-    ratios = sorted(r["ratio"] for r in runs)
-    cpu_ratios = sorted(r["ratio_cpu"] for r in runs)
-    return {"against": rev, "against_rounds": runs, "against_ratio_median": ratios[len(ratios) // 2],
-            "against_ratio_cpu_median": cpu_ratios[len(cpu_ratios) // 2],
-            "against_new_s_median": sorted(r["new_s"] for r in runs)[len(runs) // 2],
-            "against_old_s_median": sorted(r["old_s"] for r in runs)[len(runs) // 2]}
+    med = lambda key: float(np.median([r[key] for r in runs]))  # noqa: E731
+    return {"against": rev, "against_rounds": runs, "against_ratio_median": round(med("ratio"), 3),
+            "against_ratio_cpu_median": round(med("ratio_cpu"), 3), "against_new_s_median": round(med("new_s"), 2),
+            "against_old_s_median": round(med("old_s"), 2), "against_new_cpu_s_median": round(med("new_cpu_s"), 2),
+            "against_old_cpu_s_median": round(med("old_cpu_s"), 2)}
 
 
 def accuracy(proba: np.ndarray, y: np.ndarray) -> float:
@@ -172,6 +171,7 @@ def main() -> None:
     parser.add_argument("--test-per-class", type=int, default=30)
     parser.add_argument("--full-engine", action="store_true", help="also run the full-fine-tuning ranking through the engine")
     parser.add_argument("--against", default=None, metavar="REV", help="also time the stacked row with git revision REV's training")
+    parser.add_argument("--n-jobs", type=int, default=1, help="engine jobs of the --full-engine rankings (the dashboard's default: 1)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of old and new code for --against")
     parser.add_argument("--only-stacked", action="store_true", help="with --against: only that comparison (and --full-engine)")
     args = parser.parse_args()
@@ -197,7 +197,7 @@ def main() -> None:
         result |= against(args.against, full, data, edits, stack, args.rounds)
     if args.against and args.only_stacked:
         if args.full_engine:
-            result |= full_engine(data, full, old, rows, result, result["against_new_s_median"])
+            result |= full_engine(data, full, old, rows, result["against_new_s_median"], args.n_jobs)
         report(rows, result, args, naive, stack, short=True)
         return
 
@@ -275,25 +275,25 @@ def main() -> None:
             }
 
     if args.full_engine:
-        result |= full_engine(data, full, old, rows, result, result["full_seeds_stacked_s"])
+        result |= full_engine(data, full, old, rows, result["full_seeds_stacked_s"], args.n_jobs)
     report(rows, result, args, naive, stack)
 
 
-def full_engine(data: Dataset, full: TorchRecipe, old: TorchRecipe, rows: list, result: dict, stacked_s: float) -> dict:
-    """The full-fine-tuning rankings through the engine as the dashboard runs them (n_jobs 1,
-    cold cache), and the dashboard's estimate of the 3-seed one (ui.cost: the models of a ranking
+def full_engine(data: Dataset, full: TorchRecipe, old: TorchRecipe, rows: list, stacked_s: float, n_jobs: int = 1) -> dict:
+    """The full-fine-tuning rankings through the engine as the dashboard runs them (``n_jobs``,
+    the dashboard's default 1; cold cache), and the dashboard's estimate of the 3-seed one (ui.cost: the models of a ranking
     over the rate of the engine's last progress report) against ``stacked_s``."""
-    out: dict = {}
+    out: dict = {"full_engine_n_jobs": n_jobs}
     checkpoints = list(old.checkpoint_epochs)
     for label, recipe in (("3 seeds", full), (f"checkpoints {checkpoints}", old)):
         reports: list = []
         with tempfile.TemporaryDirectory() as cold:
             start = time.perf_counter()
-            analysis = Analysis(data, recipe, RunConfig(ensemble=ENSEMBLE, cache_dir=cold))
+            analysis = Analysis(data, recipe, RunConfig(ensemble=ENSEMBLE, cache_dir=cold, n_jobs=n_jobs))
             ranked = analysis.ranking(analysis.errors.groups[0], "remove", "loss", reports.append)
             seconds = time.perf_counter() - start
         key = "seeds" if recipe is full else "checkpoints"
-        rows.append((f"full ranking, engine, {label}, cold", seconds, f"{analysis.engine.stats.retrains} networks"))
+        rows.append((f"full ranking, engine, {label}, cold, {n_jobs} job{'s' if n_jobs > 1 else ''}", seconds, f"{analysis.engine.stats.retrains} networks"))
         out[f"full_engine_{key}_s"] = round(seconds, 2)
         out[f"full_engine_{key}_retrains"] = analysis.engine.stats.retrains
         out[f"full_engine_{key}_reliability"] = ranked.reliability
