@@ -257,7 +257,7 @@ def image_details(top: pd.DataFrame, action: str, metric_label: str) -> dict[int
         spread = f" ± {r['± std']:.2g}" if "± std" in r else ""
         p = r["p-value"]
         lines = [f"Label: **{r['label']}**" + ("" if pool else f" · baseline prediction: **{r['baseline prediction']}**"),
-                 f"{action}: {r['edit']}",
+                 f"What {action} does to it: {r['edit']}",
                  f"Effect: improvement of the {metric_label} **{signed(r['improvement'], 4)}**{spread}",
                  "p-value: " + ("exact (deterministic)" if p == DASH else f"**{p:.2g}**"),
                  f"Rank {int(r['rank'])} · {r['why']}"]

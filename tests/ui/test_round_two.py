@@ -209,7 +209,7 @@ def test_ten_class_matrices_side_by_side_at_1920(server, page, ten_classes):
     expect(page.get_by_text("Test accuracy")).to_be_visible()
     idle(page)
     go(page, "3 · Attribution")
-    page.get_by_role("radio", name="candidate groups").check()  # a few group retrains instead of 240
+    page.get_by_text("candidate groups", exact=True).click()  # a few group retrains instead of 240
     expect(page.get_by_role("heading", name="Group effect in detail")).to_be_visible()
     idle(page)
     shoot(page, "ten-classes-attribution")
@@ -240,20 +240,27 @@ def test_digits_images_enlarge_and_join_the_fix_list(server, page):
     expect(page.get_by_role("heading", name="Ranked training samples")).to_be_visible()
     idle(page)
     cut = shoot(page, "digits-attribution")
-    page.get_by_role("button", name="Enlarge").nth(1).click()  # the second ranked image
+    # The first ranked image not selected (a caption without ★): its tile's Enlarge button.
+    unstarred = page.get_by_text(re.compile(r"^train #\d+ · remove")).first
+    index = int(re.match(r"train #(\d+)", unstarred.inner_text()).group(1))
+    assert str(index) not in query(page).get("fix", "").split(",")
+    tile = page.locator('[data-testid="stVerticalBlock"]').filter(has=page.get_by_text(re.compile(rf"^train #{index} · "))) \
+        .filter(has=page.get_by_role("button", name="Enlarge")).last
+    tile.get_by_role("button", name="Enlarge").click()
     dialog = page.get_by_role("dialog")
     expect(dialog.get_by_text(re.compile(r"^Effect: improvement of the true-class probability [+−-]?\d"))).to_be_visible()
+    mark = dialog.get_by_role("button", name="Mark for the fix list")
     expect(dialog.get_by_text(re.compile(r"^p-value: "))).to_be_visible()
     expect(dialog.get_by_text(re.compile(r"^Label: \d · baseline prediction: \d"))).to_be_visible()
-    title = dialog.get_by_text(re.compile(r"^train #\d+$")).inner_text().strip()
-    index = int(title.removeprefix("train #"))
+    assert dialog.get_by_text(re.compile(r"^train #\d+$")).inner_text().strip() == f"train #{index}"
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "digits-enlarged-1280.png"))
-    dialog.get_by_role("button", name="Mark for the fix list").click()
+    mark.click()
     expect(page.get_by_role("dialog").get_by_text("In the fix list.")).to_be_visible()
     page.keyboard.press("Escape")
     go(page, "4 · Fix")
     expect(page.get_by_role("heading", name="Before and after, measured by retraining")).to_be_visible()
     idle(page)
+    expect(page).to_have_url(re.compile(rf"[?&]fix=(\d+%2C)*{index}(%2C|&|$)"))  # written at the end of the run
     assert str(index) in query(page)["fix"].split(","), query(page)
     assert not cut, f"tables cut mid-column: {cut}"
