@@ -389,15 +389,10 @@ def recipe_parameters(recipe) -> pd.DataFrame:
 
 
 def fix_label(data: Dataset, targets: np.ndarray | None, action: str, index: int) -> str:
-    """A training sample (a pool sample for add) in the fix page's picker: who it is and what the
-    action does to it."""
-    if is_pool(action):
-        who = f"row {data.pool_id(index)}" if data.kind == "tabular" else str(data.pool_id(index))
-        return f"{pool_name(index)} · {who} · {edit_text(data, targets, action, index)}"
-    ident = data.train_ids[index]
-    ident = ident.item() if hasattr(ident, "item") else ident
-    who = f"row {ident}" if data.kind == "tabular" else str(ident)
-    return f"train #{index} · {who} · {edit_text(data, targets, action, index)}"
+    """A training sample (a pool sample for add) in the fix page's picker: its number and what the
+    action does to it. One numbering only (see :func:`train_label`); the Changes table below gives
+    each row's original id."""
+    return f"{pool_name(index) if is_pool(action) else train_name(index)} · {edit_text(data, targets, action, index)}"
 
 
 def train_label(data: Dataset, index: int) -> str:

@@ -74,3 +74,26 @@ def test_every_confusion_count_reads_on_its_cell():
     assert all(contrast(r["fill"], r["ink"]) >= 4.5 for r in rows)
     chosen = next(r for r in rows if r["chosen"])
     assert chosen["count"] == 40 and chosen["ink"] == "#ffffff"  # the largest error: the darkest red
+
+
+def test_compare_scatter_keeps_its_points_in_sight_and_red_for_worse():
+    """The best ring is drawn under the points (which carry a white edge, small groups on top), no
+    action is drawn in the red or green of worse and better, and the y title is short and whole
+    (issue 21, item 7; the browser test reads the rendered title)."""
+    settings = pd.DataFrame({"action": ["remove", "relabel", "upweight", "add"], "size": [5, 5, 10, 1],
+                             "best": [False, True, False, False], "improvement": [0.1, 0.2, 0.2, 0.0],
+                             "± std": [0.01] * 4, "accuracy Δ": [0.0, 0.005, 0.005, -0.01], "accuracy ± std": [0.002] * 4,
+                             "net benefit": [0, 2, 1, -1], "fixed": [1, 3, 2, 0], "new errors": [1, 1, 1, 1]})
+    spec = charts.compare_scatter(settings, "test loss").to_dict()
+    layers = spec["layer"]
+    kinds = [(layer["mark"]["type"], layer["mark"].get("size"), layer["mark"].get("filled")) for layer in layers]
+    ring = next(k for k, m in enumerate(kinds) if m[0] == "point" and m[1] == 900)
+    points = next(k for k, m in enumerate(kinds) if m[0] == "point" and m[2] is True)
+    assert ring < points  # the open ring first: every point is drawn over it
+    colour = layers[points]["encoding"]["color"]["scale"]
+    palette = dict(zip(colour["domain"], colour["range"]))
+    assert palette["remove"] not in (charts.RED, charts.RED_LIGHT) and not set(palette.values()) & {
+        charts.RED, charts.GREEN, charts.RED_LIGHT, charts.GREEN_LIGHT}
+    assert layers[points]["encoding"]["order"]["sort"] == "descending"
+    y = layers[points]["encoding"]["y"]
+    assert y["title"] == "global accuracy Δ (↑ better)" and y["axis"]["titleLimit"] >= 300
