@@ -198,12 +198,13 @@ class EnsembleGrowth:
             self._kept_rows = np.union1d(analysis.errors.error_indices, np.asarray(self.group.test_indices, dtype=np.int64))
             analysis.kept_rows = self._kept_rows
         ranking = self._ranking(analysis)
-        self.analysis = analysis
         self._retrains += analysis.engine.stats.retrains
         self._cache_hits += analysis.engine.stats.cache_hits
         step = GrowthStep(len(analysis.members), seeds, analysis.reliability_of(ranking), analysis.engine.stats.retrains,
                           time.perf_counter() - started)
+        # Last, together: a step interrupted before here (a dashboard rerun) leaves the previous one whole.
         self.history.append(step)
+        self.analysis = analysis
         return step
 
     def steps(self) -> Iterator[GrowthStep]:
