@@ -258,7 +258,9 @@ class EnsembleGrowth:
     def result(self) -> Growth:
         """Runs the remaining steps unless stopped, then the attribution of the last ensemble (its
         selection and group effect), and, stopped at the budget, the alternatives."""
-        if self.stopped is None or not self.history:
+        if not self.history:  # nothing finished yet (a first step interrupted): at least one step
+            self.stopped = None
+        if self.stopped is None:
             for _ in self.steps():
                 pass
         analysis = self.analysis
