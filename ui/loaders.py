@@ -311,7 +311,9 @@ def current_config(recipe: Recipe | None = None) -> RunConfig:
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def analysis_for(data_fingerprint: str, recipe_fingerprint: str, config_key: str,
-                 _data: Dataset, _recipe: Recipe, _config: RunConfig) -> Analysis:
+                 _data: Dataset, _recipe: Recipe, _config: RunConfig, device: str | None = None) -> Analysis:
+    """``device`` is in the key although results do not depend on it (the recipe's fingerprint leaves it
+    out): an analysis made for one device must not stand in for a recipe that runs on another."""
     return Analysis(_data, _recipe, _config)
 
 
@@ -336,7 +338,8 @@ def current() -> Current | None:
     config = current_config(recipe)
     limits.check_run(data, recipe, config, ranking=False)  # the baseline fits the budget, before it trains
     identity = f"{data.fingerprint}|{recipe.fingerprint()}|{config!r}"
-    analysis = analysis_for(data.fingerprint, recipe.fingerprint(), repr(config), data, recipe, config)
+    analysis = analysis_for(data.fingerprint, recipe.fingerprint(), repr(config), data, recipe, config,
+                            getattr(recipe, "device", None))
     if st.session_state.get(state.ANALYSIS_ID) != identity:
         if st.session_state.get(state.ANALYSIS_ID) is not None:
             state.reset_analysis_choices()

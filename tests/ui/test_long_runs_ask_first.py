@@ -95,7 +95,9 @@ def test_a_ranking_long_at_the_measured_rate_offers_candidate_mode_and_starts_on
     samples (remove, the default) is about 4 minutes: its estimate and candidate mode's are shown, nothing trains, and a
     click on Start ranks it."""
     from tda_core.recipes import default_recipe
+    from ui import loaders
 
+    loaders.analysis_for.clear()  # AppTests share the process's cached analyses: one with this ranking in memory asks nothing
     at = AppTest.from_file(DASHBOARD, default_timeout=TIMEOUT)
     at.session_state["rates"] = {f"{credit.fingerprint}|{default_recipe(credit).fingerprint()}": 10.0}
     at.run()

@@ -546,8 +546,24 @@ def digits_engine():
 
 
 def gallery_captions(at: AppTest) -> list[str]:
-    """The caption under each gallery image, in order (a gallery cell is a column with one image)."""
-    return [col.caption[0].value for col in at.columns if len(col.image) == 1 and len(col.caption) == 1]
+    """The caption under each gallery image, in order (a gallery tile is an image, perhaps its Enlarge
+    button, then its caption)."""
+    out, waiting = [], False
+
+    def walk(node) -> None:
+        nonlocal waiting
+        for key in sorted(getattr(node, "children", None) or {}):
+            child = node.children[key]
+            kind = getattr(child, "type", "")
+            if kind == "image":
+                waiting = True
+            elif kind == "caption" and waiting:
+                out.append(child.value)
+                waiting = False
+            walk(child)
+
+    walk(at.main)
+    return out
 
 
 def digits_app() -> AppTest:
