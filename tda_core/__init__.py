@@ -11,6 +11,7 @@ from .attribution import Baseline, Effect, Ranking
 from .compare import Comparison, compare
 from .data import DEMOS, Dataset, load_demo, load_tabular, tabular_dataset
 from .engine import Engine, Progress, RunConfig
+from .ensemble_growth import EnsembleGrowth, Growth, GrowthStep, grow_ensemble
 from .errors import ErrorGroup, ErrorReport
 from .exceptions import DataError, ModelError, TDAError, UntrustedFileError, UsageError
 from .feature_attribution import FeatureAttribution, feature_attribution
@@ -18,7 +19,7 @@ from .fix import corrected_training_set, hand_edited_training_set, read_manifest
 from .metrics import METRICS, Metric, get_metric
 from .recipes import LogisticSGDRecipe, Recipe, SklearnRecipe, default_recipe, load_model, named_recipe
 from .similar import SimilarSamples, similar_samples
-from .stats import reliability
+from .stats import Reliability, reliability, reliability_estimate
 from .training_groups import CandidateGroup, GroupRanking
 
 __version__ = "0.2.0"
@@ -38,16 +39,20 @@ __all__ = [
     "Edit",
     "Effect",
     "Engine",
+    "EnsembleGrowth",
     "ErrorGroup",
     "ErrorReport",
     "FeatureAttribution",
     "GroupRanking",
+    "Growth",
+    "GrowthStep",
     "LogisticSGDRecipe",
     "Metric",
     "ModelError",
     "Progress",
     "Ranking",
     "Recipe",
+    "Reliability",
     "RunConfig",
     "SimilarSamples",
     "SklearnRecipe",
@@ -61,6 +66,7 @@ __all__ = [
     "feature_attribution",
     "get_action",
     "get_metric",
+    "grow_ensemble",
     "hand_edited_training_set",
     "load_demo",
     "load_model",
@@ -68,6 +74,7 @@ __all__ = [
     "named_recipe",
     "read_manifest",
     "reliability",
+    "reliability_estimate",
     "replay_manifest",
     "similar_samples",
     "tabular_dataset",

@@ -92,7 +92,7 @@ class Analysis:
 
     def __init__(
         self, data: Dataset, recipe: Recipe, config: RunConfig = RunConfig(), progress: ProgressCallback | None = None,
-        kept_rows: Sequence[int] | None = None,
+        kept_rows: Sequence[int] | np.ndarray | None = None,
     ):
         recipe.validate(data)  # before anything trains
         self.data = data
@@ -244,14 +244,17 @@ class Analysis:
         return per_seed.mean(axis=0)
 
     def _candidate_ranking(self, group: ErrorGroup, action: Action, metric: Metric, progress: ProgressCallback | None) -> Ranking:
+        n_top = self.config.candidates
+        if n_top is None:  # ranking() comes here only in candidate mode
+            raise RuntimeError("a candidate ranking needs a number of candidates (RunConfig.candidates)")
         check_run(self.data, self.recipe, self.config, ranking=True, kept_rows=len(set(group.test_indices)))
         self.plan = "candidates"
         estimate = self.estimates(group, action, metric, progress)
-        chosen = choose_candidates(estimate, metric, int(self.config.candidates), self.config.seed)
+        chosen = choose_candidates(estimate, metric, int(n_top), self.config.seed)
         edits = [action.edit([i], self.baseline.relabel_targets) for i in chosen]
         kept = self.engine.summaries(self.data, self.recipe, edits, self.members, group.test_indices, progress)
         self._candidate_kept[(action.name, metric.name, group.test_indices)] = kept
-        ranking = rank(self.data, self.baseline, kept, action, metric, group.test_indices, train_indices=chosen)
+        ranking = rank(self.data, self.baseline, kept, action, metric, group.test_indices, train_indices=chosen.tolist())
         method = self.recipe.estimate_method or "estimate"
         return replace(ranking, estimates=summarize(method, estimate, metric, ranking.train_index, ranking.delta_mean))
 
@@ -363,6 +366,7 @@ class Analysis:
         check_request(size, alpha, unit)
         action, metric = get_action(action), get_metric(metric)
         check_action(self.data, action, unit)
+        ranking: Ranking | GroupRanking
         if unit == "group":
             ranking, proba = self.group_ranking(group, action, metric, size, progress)
             best = ranking.best(alpha)
@@ -404,7 +408,7 @@ class Analysis:
                 f"Low reliability ({ranking.reliability:.2f}): single-sample effects are mostly training noise here.{within} "
                 "Use more members, head mode, a larger group, or rank candidate groups instead of single samples."
             )
-        elif ranking.reliability is not None and low is not None and low < LOW_RELIABILITY:
+        elif ranking.reliability is not None and estimate is not None and low is not None and low < LOW_RELIABILITY:
             notes.append(
                 f"Uncertain reliability ({ranking.reliability:.2f}, interval {low:.2f} to {estimate.high:.2f}): with "
                 f"{estimate.members} members a rerun could rank these samples quite differently. Use more members "

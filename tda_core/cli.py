@@ -14,10 +14,10 @@ import re
 import sys
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from . import limits
 from .actions import ACTIONS
@@ -33,7 +33,12 @@ PROG = "python -m tda_core"
 class _Parser(argparse.ArgumentParser):
     """argparse that reports bad usage as one ``error:`` line and exit code 2."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: The parser of each subcommand, by name (for errors in the words of one command).
+        self.commands: Mapping[str, argparse.ArgumentParser] = {}
+
+    def error(self, message: str) -> NoReturn:
         command = self.prog.removeprefix(PROG).strip()
         sys.stderr.write(f"error: {one_line(message)} (see {PROG}{' ' + command if command else ''} --help)\n")
         raise SystemExit(2)
@@ -108,10 +113,10 @@ def _add_run(p: argparse.ArgumentParser) -> None:
                    help="refuse a run whose large arrays would need more memory than this, before it starts (4G)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> _Parser:
     parser = _Parser(prog=PROG, description="Which training data is behind a model's errors, by retraining.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    parser.commands = sub.choices  # type: ignore[attr-defined]  # for errors in the words of one command
+    parser.commands = sub.choices
     sub.add_parser("demos", help="list the embedded demos")
     errors = sub.add_parser("errors", help="test accuracy and the error groups of the baseline ensemble")
     attribute = sub.add_parser("attribute", help="rank training samples for an error group and measure the group effect")

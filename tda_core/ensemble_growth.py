@@ -31,6 +31,7 @@ import numpy as np
 
 from .actions import get_action
 from .analysis import Analysis, Attribution, check_action, check_request
+from .attribution import Ranking
 from .data.dataset import Dataset
 from .engine import ProgressCallback, RunConfig
 from .errors import ErrorGroup
@@ -38,6 +39,7 @@ from .exceptions import BudgetError, UsageError
 from .limits import check_run
 from .recipes.base import Recipe
 from .stats import Reliability
+from .training_groups import GroupRanking
 
 #: Seeds of the first step.
 START_SEEDS = 3
@@ -145,7 +147,7 @@ class EnsembleGrowth:
         self.target, self.max_ensemble, self.max_seconds = float(target), int(max_ensemble), max_seconds
         self.measure_alternatives = measure_alternatives
         self.progress = progress
-        self._temporary = None
+        self._temporary: tempfile.TemporaryDirectory[str] | None = None
         if not config.use_cache:  # nothing may be retrained: a cache for this growth only
             self._temporary = tempfile.TemporaryDirectory(prefix="tda-growth-")
             config = replace(config, use_cache=True, cache_dir=self._temporary.name)
@@ -156,7 +158,7 @@ class EnsembleGrowth:
         self.group: ErrorGroup | None = None
         self.stopped: str | None = None
         self.reason = ""
-        self._kept_rows = None
+        self._kept_rows: np.ndarray | None = None
         self._retrains = 0
         self._cache_hits = 0
         self._started = time.perf_counter()
@@ -175,10 +177,16 @@ class EnsembleGrowth:
             return analysis.group("slice", request[1], self.tests)
         return analysis.group(request[1], request[2], self.tests)
 
-    def _ranking(self, analysis: Analysis):
+    def _ranking(self, analysis: Analysis, group: ErrorGroup) -> Ranking | GroupRanking:
         if self.unit == "group":
-            return analysis.group_ranking(self.group, self.action, self.metric, self.size, self.progress)[0]
-        return analysis.ranking(self.group, self.action, self.metric, self.progress)
+            return analysis.group_ranking(group, self.action, self.metric, self.size, self.progress)[0]
+        return analysis.ranking(group, self.action, self.metric, self.progress)
+
+    def _last(self) -> tuple[Analysis, ErrorGroup]:
+        """The last finished step's analysis and the error group it ranks for."""
+        if self.analysis is None or self.group is None:
+            raise RuntimeError("the growing ensemble has no finished step yet")
+        return self.analysis, self.group
 
     def _fits(self, seeds: int) -> bool:
         try:
@@ -193,11 +201,12 @@ class EnsembleGrowth:
         started = time.perf_counter()
         analysis = self._analysis(seeds)
         analysis.compute_baseline(self.progress)
-        if self.group is None:
-            self.group = self._resolve(analysis)
-            self._kept_rows = np.union1d(analysis.errors.error_indices, np.asarray(self.group.test_indices, dtype=np.int64))
+        group = self.group
+        if group is None:
+            group = self.group = self._resolve(analysis)
+            self._kept_rows = np.union1d(analysis.errors.error_indices, np.asarray(group.test_indices, dtype=np.int64))
             analysis.kept_rows = self._kept_rows
-        ranking = self._ranking(analysis)
+        ranking = self._ranking(analysis, group)
         self._retrains += analysis.engine.stats.retrains
         self._cache_hits += analysis.engine.stats.cache_hits
         step = GrowthStep(len(analysis.members), seeds, analysis.reliability_of(ranking), analysis.engine.stats.retrains,
@@ -216,7 +225,7 @@ class EnsembleGrowth:
             self.stopped = "stopped"  # until this step says otherwise: a consumer that breaks out stops it here
             self.reason = "stopped before the target was reached"
             step = self._step(seeds)
-            deterministic = self.analysis.baseline.deterministic
+            deterministic = self._last()[0].baseline.deterministic
             low = step.reliability.lower
             if deterministic or (low is not None and low >= self.target):
                 self.stopped = "target"
@@ -263,26 +272,29 @@ class EnsembleGrowth:
         if self.stopped is None:
             for _ in self.steps():
                 pass
-        analysis = self.analysis
+        analysis, group = self._last()
+        stopped = self.stopped
+        if stopped is None:  # the steps above run until they stop
+            raise RuntimeError("the growing ensemble has not stopped")
         before = analysis.engine.stats.retrains, analysis.engine.stats.cache_hits
-        attribution = analysis.attribute(self.group, self.action, self.metric, self.size, self.alpha, self.unit, self.progress)
-        alternatives = self._alternatives() if self.stopped == "budget" else ()
+        attribution = analysis.attribute(group, self.action, self.metric, self.size, self.alpha, self.unit, self.progress)
+        alternatives = self._alternatives() if stopped == "budget" else ()
         self._retrains += analysis.engine.stats.retrains - before[0]
         self._cache_hits += analysis.engine.stats.cache_hits - before[1]
-        return Growth(analysis, attribution, tuple(self.history), self.stopped, self.reason, self.target, self.max_ensemble,
+        return Growth(analysis, attribution, tuple(self.history), stopped, self.reason, self.target, self.max_ensemble,
                       alternatives, self._retrains, self._cache_hits)
 
     def _alternatives(self) -> tuple[Alternative, ...]:
         """Candidate groups (for single samples) and head mode (for a network trained in full),
         each with its reliability on the same seeds where ``measure_alternatives``."""
         found: list[Alternative] = []
-        analysis = self.analysis
+        analysis, group = self._last()
         if self.unit == "sample" and not get_action(self.action).on_pool:
             measured = None
             if self.measure_alternatives:
                 before = analysis.engine.stats.retrains
                 try:
-                    ranking, _ = analysis.group_ranking(self.group, self.action, self.metric, self.size, self.progress)
+                    ranking, _ = analysis.group_ranking(group, self.action, self.metric, self.size, self.progress)
                     measured = analysis.reliability_of(ranking)
                 except UsageError:  # a model without a representation has no candidate groups
                     measured = None
@@ -292,11 +304,11 @@ class EnsembleGrowth:
         if getattr(self.recipe, "mode", None) == "full" and self.data.kind == "images":
             measured = None
             if self.measure_alternatives:
-                measured = self._head_reliability(analysis)
+                measured = self._head_reliability(analysis, group)
             found.append(Alternative("head", "retrain only the last layer on frozen features (--mode head)", measured))
         return tuple(found)
 
-    def _head_reliability(self, analysis: Analysis) -> Reliability | None:
+    def _head_reliability(self, analysis: Analysis, group: ErrorGroup) -> Reliability | None:
         from sklearn.base import clone
 
         try:
@@ -306,8 +318,7 @@ class EnsembleGrowth:
         other = Analysis(self.data, head, analysis.config, self.progress, kept_rows=self._kept_rows)
         try:
             other.compute_baseline(self.progress)
-            ranking = other.group_ranking(self.group, self.action, self.metric, self.size, self.progress)[0] if self.unit == "group" \
-                else other.ranking(self.group, self.action, self.metric, self.progress)
+            ranking = self._ranking(other, group)
             measured = other.reliability_of(ranking)
         except UsageError:
             measured = None

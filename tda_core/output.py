@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from .analysis import Analysis, Attribution
+from .attribution import Ranking
 from .stats import RELIABILITY_METHOD, reliability_verdict
 
 
@@ -54,9 +55,12 @@ def attribution_json(analysis: Analysis, result: Attribution, started: float) ->
     data = analysis.data
     ranking_rows = result.ranking.records()
     if result.unit == "sample" and result.ranking.index_name == "pool_index":
+        y_pool = data.y_pool
+        if y_pool is None:  # add is refused without a pool (analysis.check_action)
+            raise RuntimeError("a ranking of pool samples on data without a pool")
         for row in ranking_rows:
             row["pool_id"] = data.pool_id(row["pool_index"])
-            row["label"] = data.classes[int(data.y_pool[row["pool_index"]])]
+            row["label"] = data.classes[int(y_pool[row["pool_index"]])]
     elif data.kind == "tabular" and result.unit == "sample":
         for row in ranking_rows:
             row["train_id"] = data.train_id(row["train_index"])
@@ -108,9 +112,12 @@ def similar_json(analysis: Analysis, result: Attribution) -> dict[str, Any]:
     from .similar import similar_samples
 
     # Beside a ranking of pool samples (add), the nearest pool samples; else the nearest training samples.
-    among = "pool" if result.ranking.index_name == "pool_index" else "train"
+    ranking = result.ranking
+    if not isinstance(ranking, Ranking):  # called for unit "sample" only
+        raise RuntimeError("similar samples go beside a ranking of single samples, not of candidate groups")
+    among = "pool" if ranking.index_name == "pool_index" else "train"
     try:
-        similar = similar_samples(analysis, result.group.test_indices, ranking=result.ranking, among=among)
+        similar = similar_samples(analysis, result.group.test_indices, ranking=ranking, among=among)
     except ModelError:  # a model without a representation: nothing to be similar in
         return {"similar": None, "similar_vs_influential_spearman": None}
     rows = similar.records()

@@ -260,7 +260,8 @@ def reliability_verdict(value: float | Reliability | None, interval: Sequence[fl
     interval's low end where there is one (a :class:`Reliability`, or ``interval``), so a wide
     interval is never called high."""
     if isinstance(value, Reliability):
-        value, interval = value.value, value.interval
+        estimate = value
+        value, interval = estimate.value, estimate.interval
     if value is None:
         return "unknown: it needs at least two independent members (seeds)"
     low = value if interval is None else min(value, float(interval[0]))
