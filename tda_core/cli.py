@@ -548,7 +548,8 @@ def cmd_errors(args: argparse.Namespace) -> int:
     model = result["model"]
     kind = "deterministic, trained once" if model["deterministic"] else f"x{model['ensemble']}"
     say(f"{result['data']['n_train']} train / {result['data']['n_test']} test, model {model['name']} ({kind})")
-    say(f"test accuracy {base['accuracy_mean']:.3f} +- {base['accuracy_std']:.3f}")
+    say(f"test accuracy {base['accuracy']:.3f} ({base['n_errors']} errors of {result['data']['n_test']}; members "
+        f"{base['accuracy_mean']:.3f} +- {base['accuracy_std']:.3f})")
     _print_table(result["groups"], ["true", "pred", "count"])
     if result["slices"]:
         say("error slices (attribute one with --slice ID):")
@@ -619,7 +620,8 @@ def cmd_attribute(args: argparse.Namespace) -> int:
         print_json(doc)
         return 0
     say(f"group {result.group.label}: {result.group.count} test samples; action {args.action}, metric {args.metric}, unit {args.unit}")
-    say(f"baseline accuracy {doc['base']['accuracy_mean']:.3f} +- {doc['base']['accuracy_std']:.3f}")
+    say(f"baseline accuracy {doc['base']['accuracy']:.3f} (members {doc['base']['accuracy_mean']:.3f} "
+        f"+- {doc['base']['accuracy_std']:.3f})")
     reliability, interval = doc["reliability"], doc["reliability_interval"]
     shown = "n/a" if reliability is None else f"{reliability:.2f}"
     if interval is not None:

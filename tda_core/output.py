@@ -23,7 +23,10 @@ def model_json(analysis: Analysis) -> dict[str, Any]:
 
 def base_json(analysis: Analysis) -> dict[str, Any]:
     report = analysis.errors
-    return {"accuracy_mean": report.accuracy_mean, "accuracy_std": report.accuracy_std}
+    # "accuracy" is the ensemble's mean prediction's, the one the error counts use (1 - errors / n);
+    # "accuracy_mean" the mean of the members' own, with their spread.
+    return {"accuracy": report.accuracy, "n_errors": report.n_errors, "accuracy_mean": report.accuracy_mean,
+            "accuracy_std": report.accuracy_std}
 
 
 def timing_json(analysis: Analysis, started: float) -> dict[str, Any]:

@@ -95,6 +95,11 @@ def test_tests_narrow_the_group(tmp_path, capsys):
     assert code == 2 and only_error_line(err) == f"error: test samples [{outside}] are not in the error group bad -> good"
 
 
+def test_the_printed_accuracy_is_the_one_the_error_count_gives(tmp_path, capsys):
+    code, out, _ = run("errors", "--demo", "credit", cache=tmp_path, capsys=capsys)
+    assert code == 0 and "test accuracy 0.770 (46 errors of 200; members 0.772 +- 0.003)" in out.splitlines()
+
+
 def test_errors_json_groups_largest_first(tmp_path):
     proc = subprocess_cli("errors", "--demo", "credit", "--json", cache=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -104,7 +109,10 @@ def test_errors_json_groups_largest_first(tmp_path):
     confusion = np.array(doc["confusion"])
     assert confusion.sum() == 200
     assert sum(counts) == 200 - confusion.trace()
-    assert confusion.trace() / 200 == pytest.approx(doc["base"]["accuracy_mean"], abs=0.02)
+    # One accuracy: the ensemble's mean prediction, which decides the errors (credit: 46 of 200).
+    assert doc["base"]["accuracy"] == confusion.trace() / 200 == 1 - doc["base"]["n_errors"] / 200
+    assert doc["base"]["n_errors"] == sum(counts) == 46 and doc["base"]["accuracy"] == 0.77
+    assert doc["base"]["accuracy_mean"] == pytest.approx(0.7717, abs=1e-4)  # the members' own, kept beside it
     assert doc["timing"]["retrains"] == 3
     # Progress goes to stderr, one line when not on a terminal.
     assert proc.stderr == "baseline: 3/3 models (0 cached), " + proc.stderr.split(", ", 1)[1]
