@@ -150,9 +150,9 @@ def test_parallel_jobs_out_of_bounds_are_one_message_or_corrected(n_jobs, phrase
 
 def test_a_ranking_beyond_the_memory_budget_is_one_message_before_it_runs():
     """100,000 rows of noise: the baseline fits in memory, and a full ranking keeps its errors' rows
-    (80,000 x 3 members x about 10,000 test errors x 2 classes, held twice; a group alone about
-    5,000): some 40 GB whatever the plan, so the attribution page refuses it in one message that
-    names the way out, before the ranking allocates anything."""
+    (80,000 edits x about 6,500 kept test rows x 2 classes): some 17 GB whatever the plan, so the
+    attribution page refuses it in one message that names the way out, before the ranking allocates
+    anything."""
     rng = np.random.default_rng(2)
     n = 100_000
     x = rng.normal(size=n).round(3)
@@ -164,4 +164,7 @@ def test_a_ranking_beyond_the_memory_budget_is_one_message_before_it_runs():
     at.switch_page("pages/3_attribution.py").run()
     assert not at.exception, [e.value for e in at.exception]
     shown = errors(at)
-    assert len(shown) == 1 and "240,000 models" in shown[0] and "candidate" in shown[0], shown
+    # The default recipe trains one model per seed-free edit (tda_core.limits.trained_members): 80,000 models,
+    # under the hours limit, refused for its memory, with candidate mode as the way out.
+    assert len(shown) == 1 and "of memory" in shown[0] and "over the 4.0 GiB limit" in shown[0], shown
+    assert "use candidate mode" in shown[0] and "80,000 training samples" in shown[0], shown
