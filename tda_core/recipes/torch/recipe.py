@@ -220,7 +220,7 @@ class TorchRecipe(Recipe):
         check_device(self.device)
         arch = ARCHITECTURES.get(self.arch) if self.code_path is None else None
         if arch is not None and arch.torchvision:
-            shape = np.shape(data.X_train)[1:] if data.kind == "images" else ()
+            shape: tuple[int, ...] = tuple(np.shape(data.X_train)[1:]) if data.kind == "images" else ()
             if len(shape) != 3 or shape[0] != 3:
                 what = f"images with {shape[0]} channel{'s' if shape[0] != 1 else ''}" if len(shape) == 3 else f"{data.kind} data"
                 raise ModelError(
@@ -370,7 +370,7 @@ class TorchRecipe(Recipe):
         return self.initial_state is None
 
     def start_shapes(self, data: Dataset) -> dict[str, tuple[int | None, ...] | None]:
-        pool = {"F_pool": (data.n_pool, None)} if data.has_pool else {}
+        pool: dict[str, tuple[int | None, ...] | None] = {"F_pool": (data.n_pool, None)} if data.has_pool else {}
         return {
             "F_train": (data.n_train, None), "F_test": (data.n_test, None),
             "weight": (None, data.n_classes), "bias": (data.n_classes,),

@@ -202,11 +202,11 @@ def stacked_forward(layers: Sequence[tuple[str, nn.Module]], params: dict[str, t
     import torch.nn.functional as F
     from torch import nn
 
-    h, B, shared = x, None, True
+    h, shared = x, True
+    B = next(iter(params.values())).shape[0]  # every stacked parameter leads with the B networks
     for name, layer in layers:
         if isinstance(layer, nn.Conv2d):
             w, b = params[f"{name}.weight"], params.get(f"{name}.bias")
-            B = w.shape[0]
             h = F.conv2d(h, w.reshape(-1, *w.shape[2:]), None if b is None else b.reshape(-1),
                          layer.stride, layer.padding, layer.dilation, 1 if shared else B)
             shared = False
