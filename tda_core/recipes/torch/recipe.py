@@ -19,8 +19,9 @@
   it once per seed as a work unit of its own, caches and counts it.
 * **Batched exact training.** Head mode trains all edits of a call as stacked heads
   (:mod:`.heads`); full mode stacks ``small_cnn`` and ``mlp`` with ``torch.func``
-  (:func:`.training.fit_stacked`) and trains other architectures one at a time (batch norm and
-  dropout do not stack). Batched and one-at-a-time training agree to float32 rounding (tested
+  (:func:`.training.fit_stacked`), and networks with batch norm (the ResNets) when asked
+  (``stack=N``: ``vmap`` over their buffers, each keeping its own running statistics); other
+  architectures train one at a time (dropout never stacks). Batched and one-at-a-time training agree to float32 rounding (tested
   to 1e-5). For the large torchvision backbones head mode is the fast path: the backbone runs
   once per member to extract features (the start, cached by the engine; with uploaded weights
   the features do not depend on the seed and are extracted once per process), then every
