@@ -406,6 +406,8 @@ if effect is not None:
     st.altair_chart(charts.before_after_chart(effect.per_test, label, tables.direction(metric)), width=CHART_WIDTH)
     matrices.before_after(effect.confusion_before, effect.confusion_after, data.classes,
                           ("Baseline", f"After {action}"), selected=(group.true, group.pred))
+    if not group.is_slice and tables.cell_note(effect, data, group):
+        st.caption(tables.cell_note(effect, data, group))
     with st.expander("Per test sample and per class numbers"):
         t1, t2 = st.columns([3, 1])
         per_test = tables.per_test_frame(effect)

@@ -37,6 +37,12 @@ def test_the_compared_setting_opens_in_fix_and_is_verified(credit_analysis):
     e = pick.effect
     assert metric(at, "Net benefit").value == f"{e.net_benefit:+d}"
     assert metric(at, "Test accuracy after").value == f"{e.accuracy_after:.3f}"
+    # The chosen cell's count explained where another test sample entered it (issue 21, item 7).
+    left, entered = e.cell_moves(credit_analysis.data.y_test, group.true_code, group.pred_code)
+    notes = [c.value for c in at.caption if c.value.startswith(f"The chosen cell ({group.true} → {group.pred})")]
+    assert len(notes) == (1 if entered else 0), notes
+    if entered:
+        assert f"{left} test sample" in notes[0] and f"{entered} other test sample" in notes[0]
 
     # Verify: a retraining on the corrected set, whose numbers agree with the compared group effect
     # (a relabel keeps every row in its place, so the corrected set trains exactly as the compared edit).
