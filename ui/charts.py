@@ -237,7 +237,8 @@ def compare_scatter(settings: pd.DataFrame, metric_label: str) -> alt.LayerChart
     # Larger groups first, so a small point on the same spot stays on top; a white edge keeps each visible.
     points = alt.Chart(frame).mark_point(filled=True, opacity=0.9, stroke="white", strokeWidth=1).encode(
         x=x, y=y, color=colour, tooltip=tooltip, order=alt.Order("size:Q", sort="descending"),
-        size=alt.Size("size:O", title="group size", legend=alt.Legend(orient="bottom")))
+        size=alt.Size("size:O", title="group size", scale=alt.Scale(range=[60, 320]),  # size 1 is a dot too, not only its
+                      legend=alt.Legend(orient="bottom")))                       # whiskers
     best = frame[frame["best"]]
     # The ring under the points, open, and wide enough to circle them: every point stays in sight.
     ring = alt.Chart(best).mark_point(size=900, stroke="black", strokeWidth=1.5, filled=False).encode(x=x, y=y, tooltip=tooltip)
