@@ -111,7 +111,7 @@ def ranking_cost(data, recipe, networks_rate: float | None = None) -> str:
     mode); head only fits a last layer per model, far faster than its baseline, so it waits for a ranking."""
     candidates = int(state.get(state.CANDIDATES)) if state.get(state.USE_CANDIDATES) and loaders.can_estimate(recipe) \
         else None
-    models = cost.ranking_models(data.n_train, cost.runs(recipe.members(int(state.get(state.ENSEMBLE)))), candidates)
+    models = cost.ranking_models(data.n_train, cost.runs(recipe.members(int(state.get(state.ENSEMBLE))), recipe), candidates)
     key, full = cost.rate_key(data.fingerprint, recipe.fingerprint()), cost.full_network(recipe)
     per_second = cost.rate(key, full) or (networks_rate if full else None)
     if full:
@@ -291,7 +291,7 @@ with right:
                     + (" · **head only**: retrains the last layer on frozen features" if mode == "head" else "")
                     + (f" · candidate mode: top **{state.get(state.CANDIDATES)}**"
                        if state.get(state.USE_CANDIDATES) and loaders.can_estimate(recipe) else ""))
-        st.caption(f"**Cost** · the baseline: {cost.models_text(cost.runs(recipe.members(int(state.get(state.ENSEMBLE)))))}; "
+        st.caption(f"**Cost** · the baseline: {cost.models_text(cost.runs(recipe.members(int(state.get(state.ENSEMBLE))), recipe))}; "
                    f"each action's ranking of single samples: {ranking_cost(data, recipe)}. Models already trained "
                    "come from the cache, and a run can be stopped.")
         per_run = recipe.members_per_run

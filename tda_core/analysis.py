@@ -421,8 +421,8 @@ class Analysis:
                     f"{effect.errors_new} new error{'s' if effect.errors_new != 1 else ''} elsewhere "
                     f"(net benefit {effect.net_benefit:+d})."
                 )
-            if effect.accuracy_delta_mean < 0:
-                notes.append(f"Acting on the selected samples lowers global test accuracy by {-effect.accuracy_delta_mean:.3f}.")
+            if effect.accuracy_change < 0:  # the ensemble's accuracy, as the error counts and the Fix page
+                notes.append(f"Acting on the selected samples lowers global test accuracy by {-effect.accuracy_change:.3f}.")
         elif not baseline.deterministic:
             what = "group" if isinstance(ranking, GroupRanking) else "sample"
             where = "pool" if get_action(ranking.action).on_pool else "training"

@@ -124,7 +124,7 @@ def _export(
         table = data.X_fit.copy()
         ids = list(data.train_ids) + [pool_row_id(data, j) for j in pool]
     else:
-        files = list(data.train_ids) + (list(data.pool_ids) if data.has_pool else [])
+        files = list(data.train_ids) + [data.pool_id(j) for j in pool]
         table = pd.DataFrame({"file": files})
         ids = list(range(n)) + [pool_row_id(data, j) for j in pool]
     taken = {str(c) for c in table.columns} | {str(data.target)}
@@ -243,8 +243,10 @@ def replay_effect(analysis: Any, manifest: Mapping[str, Any], metric: str | None
     action = get_action(str(manifest["action"])) if manifest["action"] != HAND_EDITS else None
     if action is None:
         raise UsageError("hand edits have no before/after comparison yet: it needs an action that removes and relabels at once")
-    why = manifest.get("why") if isinstance(manifest.get("why"), Mapping) else {}
-    group_doc = why.get("error_group") if isinstance(why.get("error_group"), Mapping) else None
+    recorded = manifest.get("why")
+    why: Mapping[str, Any] = recorded if isinstance(recorded, Mapping) else {}
+    recorded_group = why.get("error_group")
+    group_doc: Mapping[str, Any] | None = recorded_group if isinstance(recorded_group, Mapping) else None
     if group_doc is None:
         raise UsageError("the manifest records no error group (its 'why'), so there is nothing to compare on")
     indices = [int(c["pool_index"] if action.on_pool else c["train_index"]) for c in manifest["changes"]]

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .stats import reliability_verdict
+from .training_groups import GroupRanking
 
 if TYPE_CHECKING:  # pragma: no cover
     from .analysis import Analysis, Attribution
@@ -146,7 +147,7 @@ def saliency_overlay(thumbnail: np.ndarray, saliency: np.ndarray) -> np.ndarray:
 
     h, w = thumbnail.shape[:2]
     scale = float(np.percentile(np.abs(saliency), 99)) or float(np.max(np.abs(saliency))) or 1.0
-    resized = np.asarray(Image.fromarray((saliency / scale).astype(np.float32), mode="F").resize((w, h), Image.NEAREST))
+    resized = np.asarray(Image.fromarray((saliency / scale).astype(np.float32), mode="F").resize((w, h), Image.Resampling.NEAREST))
     grey = thumbnail.astype(np.float64).mean(axis=2, keepdims=True) * np.ones(3)
     tint = np.zeros((h, w, 3))
     tint[..., 0] = np.clip(resized, 0, 1) * 255
@@ -291,7 +292,7 @@ def triage_report(analysis: Analysis, result: Attribution, features: FeatureAttr
         # A ranking of training samples, or of pool samples (add).
         key = result.ranking.index_name
         pool = key == "pool_index"
-        word, y_of = ("pool", data.y_pool) if pool else ("train", data.y_train)
+        word, y_of = ("pool", data.pool_labels()) if pool else ("train", data.y_train)
         thumbnails = data.thumbnails_pool if pool else data.thumbnails_train
         row_id_of = data.pool_id if pool else data.train_id
         labels = [f"{word} {r[key]}" for r in rows[:CHART_BARS]]
@@ -318,12 +319,12 @@ def triage_report(analysis: Analysis, result: Attribution, features: FeatureAttr
                 f"<figcaption>{word} {r[key]}<br>{_e(data.classes[y_of[r[key]]])}<br>"
                 f"{_num(r['delta_mean'])}</figcaption></figure>" for r in rows[:10]) + "</div>")
     else:
-        body = "".join(
+        group_rows = "".join(
             f"<tr><td class='l'>{_e(r['group_id'])}</td><td class='l'>{_e(r['kind'])}</td><td>{len(r['train_indices'])}</td>"
             f"<td>{_num(r['delta_mean'])}</td><td>{r['delta_std']:.4f}</td><td>{_p(r['p_value'], deterministic)}</td>"
             f"<td>{_num(r['accuracy_delta_mean'])}</td></tr>" for r in rows)
         out.append("<table><tr><th class='l'>candidate group</th><th class='l'>kind</th><th>samples</th><th>delta (mean)</th>"
-                   f"<th>std</th><th>p-value</th><th>accuracy delta</th></tr>{body}</table>")
+                   f"<th>std</th><th>p-value</th><th>accuracy delta</th></tr>{group_rows}</table>")
     # The group effect.
     out.append("<h2>Group effect</h2>")
     effect = result.effect
@@ -359,7 +360,8 @@ def triage_report(analysis: Analysis, result: Attribution, features: FeatureAttr
                    "★ marks features the error shares with its top training samples.</p>")
         labels = [f"test {features.test_index} (error)"] + [f"train {i}" for i in features.train_indices]
         out.append(heatmap_table(features, labels))
-        if features.error_map is not None and data.thumbnails_test is not None and data.thumbnails_train is not None:
+        if (features.error_map is not None and features.train_maps is not None and data.thumbnails_test is not None
+                and data.thumbnails_train is not None):
             pictures = [(labels[0], data.thumbnails_test[features.test_index], features.error_map)]
             pictures += [(lab, data.thumbnails_train[i], m) for lab, i, m in zip(labels[1:], features.train_indices, features.train_maps)]
             out.append("<div class='gallery'>" + "".join(
@@ -378,9 +380,10 @@ def top_train_indices(result: Attribution, k: int = 5) -> tuple[int, ...]:
     the top of the ranking (at most ``k``)."""
     if result.selected:
         return tuple(result.selected[:k])
-    if result.unit == "sample":
-        return tuple(int(i) for i in result.ranking.train_index[:k])
-    return tuple(result.ranking.groups[0].train_indices[:k]) if result.ranking.groups else ()
+    ranking = result.ranking
+    if isinstance(ranking, GroupRanking):
+        return tuple(ranking.groups[0].train_indices[:k]) if ranking.groups else ()
+    return tuple(int(i) for i in ranking.train_index[:k])
 
 
 def build_report(analysis: Analysis, result: Attribution, started: float | None = None, k: int = 5) -> str:

@@ -105,7 +105,7 @@ def comparison(current: Current, group: ErrorGroup, metric: str, sizes: Sequence
     # No rate is recorded: the progress of the last step (a few group retrains) would understate a ranking's rate.
     # One overall count: the rankings not in memory, then a group retrain per action and size.
     actions = sum(has_pool(current) or not getattr(a, "on_pool", False) for a in ACTIONS.values())
-    expected = rankings * ranking_models(current) + actions * len(sizes) * cost.runs(current.analysis.members)
+    expected = rankings * ranking_models(current) + actions * len(sizes) * cost.runs(current.analysis.members, current.analysis.recipe)
     with retraining(run_label, steps=True, expected=expected) as progress:
         return compare(current.analysis, group, metric, sizes, alpha, progress=progress)
 

@@ -12,6 +12,7 @@ import math
 
 import streamlit as st
 
+from tda_core import limits
 from tda_core.engine import Progress
 from tda_core.estimates.candidates import random_extra
 
@@ -108,9 +109,11 @@ def describe(models: int, per_second: float | None, full: bool = False) -> str:
     return f"{models_text(models)}, {duration(secs)}"
 
 
-def runs(members) -> int:
-    """Training runs behind these members (checkpoints of one run share it): the engine's unit of count."""
-    return len({m.seed for m in members})
+def runs(members, recipe=None) -> int:
+    """Training runs behind these members (checkpoints of one run share it): the engine's unit of
+    count; one for a recipe whose every seed is one model (logistic-lbfgs), as the engine trains it."""
+    n = len({m.seed for m in members})
+    return n if recipe is None else limits.trained_members(recipe, n)
 
 
 def ranking_models(n_train: int, runs: int, candidates: int | None = None) -> int:

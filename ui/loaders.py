@@ -388,7 +388,7 @@ def long_ranking(current: Current, group, action: str) -> LongRanking | None:
     ranked, what = (data.n_pool, "pool samples") if on_pool else (data.n_train, "training samples")
     full = cost.full_network(recipe)
     rate = cost.rate(cost.rate_key(data.fingerprint, recipe.fingerprint()), full)
-    trained = cost.ranking_models(ranked, cost.runs(analysis.members))
+    trained = cost.ranking_models(ranked, cost.runs(analysis.members, analysis.recipe))
     seconds = cost.seconds(trained, rate)
     common = dict(ensemble=config.ensemble, ranking=True, unit="sample", n_jobs=config.n_jobs, use_cache=config.use_cache,
                   chunk=int(recipe.chunk_for(data)) if hasattr(recipe, "chunk_for") else limits.DEFAULT_CHUNK,
@@ -406,7 +406,7 @@ def long_ranking(current: Current, group, action: str) -> LongRanking | None:
     n = int(state.get(state.CANDIDATES))
     estimable = can_estimate(recipe)
     fewer = limits.estimate(data, candidates=n, kept_rows=tests, **common) if estimable else None
-    models = cost.ranking_models(ranked, cost.runs(analysis.members), n) if estimable else None
+    models = cost.ranking_models(ranked, cost.runs(analysis.members, analysis.recipe), n) if estimable else None
     return LongRanking(
         ranked=ranked, what=what, members=config.ensemble, models=exact.models, trained=trained, memory=exact.memory, seconds=seconds,
         hours=hours, full=full, basis=cost.basis(cost.rate_key(data.fingerprint, recipe.fingerprint()), full), candidates=n, candidate_models=models, candidate_memory=None if fewer is None else fewer.memory,

@@ -46,7 +46,7 @@ def ranking_models(current: Current, action: str = "remove") -> int:
     """Models one single-sample ranking of the current analysis trains: one per training sample
     (add: per pool sample) and run, or the candidates and their check sample in candidate mode."""
     n = current.data.n_pool if action == "add" else current.data.n_train
-    return cost.ranking_models(n, cost.runs(current.analysis.members), current.config.candidates)
+    return cost.ranking_models(n, cost.runs(current.analysis.members, current.analysis.recipe), current.config.candidates)
 
 
 def ranking_cost(current: Current, group: ErrorGroup, action: str, metric: str) -> str:
