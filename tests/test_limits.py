@@ -200,7 +200,9 @@ def test_measuring_a_network_takes_not_the_memory_it_guards(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     estimate, peak = map(int, done.stdout.split())
-    assert estimate > 4 * 2**30 and peak < 1.5 * 2**30, (estimate, peak)
+    # Measured: 0.85 GiB alone, 1.75 GiB once inside the whole suite (the same child, another heap
+    # history); the CPU forward it replaced held several GB. The guard: an estimate of 16 GiB.
+    assert estimate > 4 * 2**30 and peak < 2.5 * 2**30, (estimate, peak)
 
 
 def test_an_exact_ranking_of_hours_needs_candidates_or_a_cluster_and_a_pool_is_counted_as_pool():

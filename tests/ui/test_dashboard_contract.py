@@ -115,7 +115,7 @@ def test_guardrails_on_a_relabel_that_lowers_accuracy(credit_analysis, harmful):
     visit(at, ERRORS)
     visit(at, ATTRIBUTION)
     warnings = [w.value for w in at.warning]
-    assert f"Acting on the selected samples lowers global test accuracy by {-effect.accuracy_delta_mean:.3f}." in warnings
+    assert f"Acting on the selected samples lowers global test accuracy by {-effect.accuracy_change:.3f}." in warnings
     assert any(f"creates {effect.errors_new} new errors elsewhere" in w for w in warnings)
     # Above every number of the page.
     order = [getattr(node, "type", "") for node in _walk(at.main)]
