@@ -109,11 +109,10 @@ def describe(models: int, per_second: float | None, full: bool = False) -> str:
     return f"{models_text(models)}, {duration(secs)}"
 
 
-def runs(members, recipe=None) -> int:
+def runs(members, recipe) -> int:
     """Training runs behind these members (checkpoints of one run share it): the engine's unit of
     count; one for a recipe whose every seed is one model (logistic-lbfgs), as the engine trains it."""
-    n = len({m.seed for m in members})
-    return n if recipe is None else limits.trained_members(recipe, n)
+    return limits.trained_members(recipe, len({m.seed for m in members}))
 
 
 def ranking_models(n_train: int, runs: int, candidates: int | None = None) -> int:

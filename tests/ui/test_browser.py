@@ -537,16 +537,24 @@ def uploader(page, label: str):
     return page.get_by_test_id("stFileUploader").filter(has_text=label).locator('input[type="file"]')
 
 
+def upload_table(page, server: str, path, target: str) -> None:
+    """As a user does: open the data page, pick "Upload a table", drop the file, and see the
+    target column the page chose."""
+    from playwright.sync_api import expect
+
+    page.goto(server)
+    expect(page.get_by_role("heading", name="Data and model")).to_be_visible()
+    page.get_by_text("Upload a table", exact=True).click()
+    uploader(page, "Table (CSV or Parquet)").set_input_files(str(path))
+    expect(page.get_by_role("combobox", name="Target column (the class to predict)")).to_have_value(target)
+
+
 def test_uploaded_csv_and_skops_model(server, page, wine_files):
     from playwright.sync_api import expect
 
     csv, model = wine_files
     expect.set_options(timeout=90_000)
-    page.goto(server)
-    expect(page.get_by_role("heading", name="Data and model")).to_be_visible()
-    page.get_by_text("Upload a table", exact=True).click()
-    uploader(page, "Table (CSV or Parquet)").set_input_files(str(csv))
-    expect(page.get_by_role("combobox", name="Target column (the class to predict)")).to_have_value("cultivar")
+    upload_table(page, server, csv, "cultivar")
     page.get_by_text("Upload a model", exact=True).click()
     uploader(page, "Model file").set_input_files(str(model))
     expect(page.get_by_test_id("stMainBlockContainer").get_by_text("(wine.skops)", exact=False).first).to_be_visible()

