@@ -109,8 +109,8 @@ def plain_loop(pipeline: Pipeline, data: Dataset, rows: int, seeds: tuple[int | 
 
 
 def by_train_index(ranking: Ranking) -> np.ndarray:
-    delta = np.empty(len(ranking.train_index))
-    delta[ranking.train_index] = ranking.delta_mean
+    delta = np.empty(len(ranking.index))
+    delta[ranking.index] = ranking.delta_mean
     return delta
 
 
@@ -200,7 +200,7 @@ def main() -> None:
         cold_s, cold_analysis, cold_ranking = engine_ranking(data, cold)
         _, _, tight_ranking = engine_ranking(data, tight)
         d_warm, d_cold, d_tight = by_train_index(warm_ranking), by_train_index(cold_ranking), by_train_index(tight_ranking)
-        top_same = len(set(warm_ranking.train_index[:10].tolist()) & set(cold_ranking.train_index[:10].tolist()))
+        top_same = len(set(warm_ranking.index[:10].tolist()) & set(cold_ranking.index[:10].tolist()))
         rows += [
             ("(d) logistic-lbfgs, warm_start=True", warm_s, f"{warm_analysis.engine.stats.retrains} models"),
             ("(d) logistic-lbfgs, cold (as shipped)", cold_s, f"{cold_analysis.engine.stats.retrains} models"),

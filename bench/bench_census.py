@@ -162,7 +162,7 @@ def main() -> None:
             # Candidate mode on the same sample, against the exact ranking: its top-10 recall.
             quick = Analysis(data, recipe, RunConfig(ensemble=3, cache_dir=cache, candidates=args.candidates, n_jobs=args.n_jobs))
             found = quick.ranking(quick.errors.groups[0], "remove", "loss")
-            recall = len(set(found.train_index[:10].tolist()) & set(ranking.train_index[:10].tolist())) / 10
+            recall = len(set(found.index[:10].tolist()) & set(ranking.index[:10].tolist())) / 10
             phases.done("candidates", models=quick.engine.stats.retrains, top10_recall=recall,
                         spearman=round(found.estimates.spearman, 3))
         else:

@@ -262,7 +262,7 @@ def main() -> None:
         if args.candidates:
             with tempfile.TemporaryDirectory() as cold:
                 cand_s, fast, ranked = ranking(data, head, cold, candidates=args.candidates)
-            top = set(exact.train_index[:10].tolist())
+            top = set(exact.index[:10].tolist())
             found = len(top & set(ranked.estimates.retrained))
             rows.append((f"head candidates N={args.candidates}, cold", cand_s, f"{fast.engine.stats.retrains} models"))
             result |= {

@@ -116,7 +116,7 @@ def two_ensembles(data: Dataset, make_recipe, members: int, cache: str | None, a
     label = max((k for k in first if k in second), key=lambda k: len(set(first[k].test_indices) & set(second[k].test_indices)))
     tests = sorted(set(first[label].test_indices) & set(second[label].test_indices))
     rankings = [a.ranking(a.group(*label, tests), action, metric) for a in analyses]
-    measured = rank_agreement(*(r.delta_mean[np.argsort(r.train_index)] for r in rankings))
+    measured = rank_agreement(*(r.delta_mean[np.argsort(r.index)] for r in rankings))
     out = []
     for seed, a, r in zip(SEEDS, analyses, rankings):
         got = a.reliability_of(r)

@@ -171,8 +171,8 @@ def main() -> None:
             "baseline_s": round(baseline_s, 2), "ranking_one_seed_s": round(ranking_s, 2),
             "models_per_s": round(per_second, 3), "peak_memory_bytes": peak, "peak_memory_what": memory_label,
             "full_ranking_3_seeds_s": round(three, 1), "baseline_accuracy": round(accuracy, 3),
-            "group": f"{group.true}->{group.pred}", "ranked": len(ranked.train_index), "retrains": engine.stats.retrains,
-            "top5": [int(i) for i in ranked.train_index[:5]], "finite": bool(np.isfinite(ranked.delta_mean).all()),
+            "group": f"{group.true}->{group.pred}", "ranked": len(ranked.index), "retrains": engine.stats.retrains,
+            "top5": [int(i) for i in ranked.index[:5]], "finite": bool(np.isfinite(ranked.delta_mean).all()),
             "total_s": round(time.perf_counter() - started, 1), "load": [round(x, 2) for x in os.getloadavg()],
         }
     print(f"baseline (1 network): {baseline_s:.1f} s, test accuracy {accuracy:.3f}")

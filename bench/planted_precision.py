@@ -86,7 +86,7 @@ def main() -> None:
         group = next(g for g in analysis.errors.groups if target in g.test_indices)
         result = analysis.attribute(group, "remove", "loss", size=10)
         seconds = time.perf_counter() - start
-        top = {int(i) for i in result.ranking.train_index[:10]}
+        top = {int(i) for i in result.ranking.index[:10]}
         selected = set(result.selected)
         has_p = bool(np.isfinite(result.ranking.p_value).any())
         row = {

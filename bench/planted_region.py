@@ -133,7 +133,7 @@ def main() -> None:
         group = group.narrowed([t for t in group.test_indices if t in region_test])
         result = analysis.attribute(group, "add", "loss", size=SIZE)
         seconds = time.perf_counter() - start
-        ranked = [int(i) for i in result.ranking.train_index]
+        ranked = [int(i) for i in result.ranking.index]
         nearest = [int(i) for i in nearest_pool(data, group.test_indices)]
         rows = {"add (retraining)": effect_row(result.effect, ranked, region) if result.effect else None}
         rows["nearest (baseline)"] = effect_row(analysis.effect(group, "add", "loss", nearest[:SIZE]), nearest, region)

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from tda_core import limits
-from tda_core.actions import ACTIONS as ENGINE_ACTIONS
+from tda_core.actions import ACTIONS, POOL, available_actions, subject_of
 from tda_core.analysis import check_action
 from tda_core.exceptions import TDAError
 from tda_core.metrics import METRIC_LABELS, METRICS
@@ -12,16 +12,6 @@ from ui import charts, cost, explain, frame, loaders, matrices, results, state, 
 from ui.gallery import gallery
 from ui.similar import similar_view
 
-ACTIONS = {"remove": "Remove", "relabel": "Relabel to the next most likely class", "upweight": "Upweight ×10",
-           "add": "Add from the pool"}
-#: What each action does to one sample, in one sentence under the choice.
-ACTION_WORDS = {
-    "remove": "Remove: each training sample is left out on its own, and the ensemble retrained without it.",
-    "relabel": "Relabel: each training sample gets the next most likely class on its own, and the ensemble is retrained.",
-    "upweight": "Upweight: each training sample counts ten times on its own, and the ensemble is retrained.",
-    "add": "Add from the pool: each pool sample (labelled, outside the training set) is added to the training set on "
-           "its own with its label, and the ensemble retrained; the selected ones are then added at once.",
-}
 RAW = "raw_change"  # show the raw change of the metric beside the improvement
 UNITS = {"sample": "single samples", "group": "candidate groups"}
 ALPHAS = [0.001, 0.01, 0.05, 0.1]
@@ -43,7 +33,7 @@ def rank_groups_instead() -> None:
 
 def single_samples_for_add() -> None:
     """add ranks pool samples one by one: candidate groups are of training samples."""
-    if state.get(state.ACTION) == "add":
+    if subject_of(state.get(state.ACTION)) is POOL:
         state.put(state.UNIT, "sample")
 
 
@@ -126,10 +116,10 @@ st.caption(f"Step 3 of 4 · errors **{tables.group_label(group)}**, {tables.coun
            + ("deterministic: trained once per edit." if analysis.baseline.deterministic
               else f"{current.config.ensemble} members."))
 
-offered = [a for a in ACTIONS if data.has_pool or not ENGINE_ACTIONS[a].on_pool]  # add needs a pool
+offered = [a.name for a in available_actions(data.has_pool)]  # add needs a pool
 if state.get(state.ACTION) not in offered:  # e.g. a link made with a pool, on data without one
     state.put(state.ACTION, "remove")
-adding = state.get(state.ACTION) == "add"
+adding = subject_of(state.get(state.ACTION)) is POOL
 single_samples_for_add()
 st.radio("Rank", list(UNITS), format_func=UNITS.get, key=state.UNIT, persist_state="session", horizontal=True,
          disabled=adding,
@@ -146,7 +136,7 @@ with st.container(horizontal=True, gap="medium"):  # one row that wraps on a nar
     # between runs (a cost that became 'ready') made the browser send a label no option had, and the choice fell
     # back to the first option. The costs are on the line below the row.
     st.selectbox("Action on training samples", offered, key=state.ACTION, persist_state="session", width=440,
-                 format_func=ACTIONS.get, on_change=single_samples_for_add,
+                 format_func=lambda name: ACTIONS[name].title, on_change=single_samples_for_add,
                  help="What is done to each training sample, and then to the selected group. Each action's ranking "
                       "retrains the ensemble once per training sample: the line below the choices gives each one's "
                       "cost, estimated from the rate measured in this session; 'ready' means it is in memory.")
@@ -165,21 +155,20 @@ with st.container(horizontal=True, gap="medium"):  # one row that wraps on a nar
 action, metric, size, alpha = state.get(state.ACTION), state.get(state.METRIC), int(state.get(state.SIZE)), state.get(state.ALPHA)
 unit = state.get(state.UNIT)
 label = METRIC_LABELS[metric]
-st.caption(ACTION_WORDS[action] + ("" if data.has_pool else " Add from a pool is offered once the data have a pool "
+st.caption(ACTIONS[action].description + ("" if data.has_pool else " Add from a pool is offered once the data have a pool "
                                    "(upload one on the data page)."))
 cost_line = st.empty()  # filled again once this page's ranking has run ('ready')
 show_costs(cost_line, costs)
 st.page_link(frame.PAGES["compare"], icon=":material/compare_arrows:",
              label=f"Compare every action at sizes {', '.join(str(n) for n in state.get(state.COMPARE_SIZES))} side by side")
-if action == "add" and state.get(state.URL_POOL) and state.get(state.POOL_UPLOAD) is None:
+if subject_of(action) is POOL and state.get(state.URL_POOL) and state.get(state.POOL_UPLOAD) is None:
     st.info(f"This link was made with an uploaded pool, **{state.get(state.URL_POOL)}**, which cannot be restored from a "
             "link: this ranking is of the data's own pool. Upload it again on the data page.")
-if action == "add":
-    try:  # the engine's own refusal, before anything is trained (candidate groups are of training samples)
-        check_action(data, ENGINE_ACTIONS["add"], unit)
-    except TDAError as exc:
-        st.error(loaders.in_words(str(exc)))
-        frame.stop()
+try:  # the engine's own refusal, before anything is trained (candidate groups are of training samples)
+    check_action(data, ACTIONS[action], unit)
+except TDAError as exc:
+    st.error(loaders.in_words(str(exc)))
+    frame.stop()
 
 # A ranking of hours (or long at the measured rate) asks first, with its estimate and candidate mode's.
 run_label = results.ranking_label(current, action, unit, size)
@@ -204,8 +193,9 @@ ranking, effect, selected = result.ranking, result.effect, result.selected
 by_group = result.unit == "group"
 deterministic = result.deterministic
 what = "group" if by_group else "sample"
-pool = action == "add"  # the ranking, the selection and the effect are of pool samples
-kind = "pool" if pool else "training"
+subject = ranking.subject  # the ranking, the selection and the effect are of training or pool samples
+pool = subject is POOL
+kind = subject.noun.split()[0]  # "training", "pool"
 
 # --- what the user must know before acting ---------------------------------------------------
 for note in result.warnings:
@@ -343,7 +333,7 @@ else:
     estimates = ranking.estimates
     st.subheader(f"Ranked {kind} samples")
     if estimates is not None:
-        st.info(f"**Candidate mode:** {estimates.method} estimates for all {len(estimates.train_index):,} samples, "
+        st.info(f"**Candidate mode:** {estimates.method} estimates for all {len(estimates.index):,} samples, "
                 f"{len(estimates.retrained):,} retrained exactly; Spearman ρ(estimate, retrained) = {estimates.spearman:.2f}",
                 icon=":material/filter_alt:")
         st.caption(f"**Every number in this table, the chart and the group effect comes from retraining.** The estimates "
@@ -364,15 +354,14 @@ else:
         column_config=tables.pinned({
             "selected": st.column_config.CheckboxColumn("selected", help="In the group whose effect is measured above"),
             "significant": st.column_config.CheckboxColumn("significant", help=significant_help),
-            "edit": st.column_config.TextColumn(f"{action}", help=f"What {action} does to the sample"
-                                                + (" (to the next most likely class)" if action == "relabel" else "")),
+            "edit": st.column_config.TextColumn(f"{action}", help=f"What {action} does to the sample ({ACTIONS[action].meaning})"),
             "improvement": st.column_config.NumberColumn(format="%+.5f", help=IMPROVEMENT_HELP),
             "change": st.column_config.NumberColumn(f"change of {label}", format="%+.5f"),
             "± std": st.column_config.NumberColumn(format="%.5f"),
             "p-value": p_column,
             "why": st.column_config.TextColumn("why (not) selected"),
             "accuracy Δ": st.column_config.NumberColumn(format="%+.4f"),
-        }, [c for c in ("rank", "train #", "pool #", "edit", "improvement") if c in table.columns]),
+        }, ["rank", tables.number_column(subject), "edit", "improvement"]),
         )
     st.caption(f"The top {min(CHART_ROWS, len(table))}: green improves, red worsens, grey is no change; solid bars are "
                "significant, faded ones are not; ★ marks the selected samples.")
@@ -383,12 +372,12 @@ else:
                     "★ = selected for the group; **Enlarge** shows one with its numbers, and marks it for the fix list")
         top = table.head(GALLERY_ROWS)
         details = tables.image_details(top, action, label)
-        gallery(data.thumbnails_pool if pool else data.thumbnails_train, list(top["pool #" if pool else "train #"]),
+        gallery(subject.thumbnails(data), list(top[tables.number_column(subject)]),
                 tables.gallery_captions(top), cap=GALLERY_ROWS, key="ranked", details=details.get,
                 mark=lambda i: ("Mark for the fix list", lambda: state.mark_for_fix(action, result.selected, i),
                                 int(i) in state.fix_list(action, result.selected)))
     if estimates is not None:
-        rest = tables.estimates_frame(analysis, estimates, metric, pool=pool)
+        rest = tables.estimates_frame(analysis, estimates, metric, subject)
         with st.expander(f"Estimates only, not retrained: the other {len(rest):,} samples · {estimates.method}"):
             st.caption("These numbers are estimates, not retraining results: they never enter the ranking, the selection "
                        "or the group effect. Best estimated improvement first.")

@@ -5,12 +5,11 @@ import json
 import pandas as pd
 import streamlit as st
 
+from tda_core.actions import ACTIONS, POOL, subject_of
 from tda_core.exceptions import TDAError
 from tda_core.fix import corrected_training_set, edited_arrays
 from tda_core.metrics import METRIC_LABELS
 from ui import exports, fixing, frame, loaders, matrices, results, state, tables, verify
-
-ACTION_VERBS = {"remove": "Remove", "relabel": "Relabel", "upweight": "Upweight ×10", "add": "Add"}
 
 frame.enter()
 st.title("Fix")
@@ -34,9 +33,10 @@ group = frame.require_group(current)
 action, metric = state.get(state.ACTION), state.get(state.METRIC)
 
 result = state.get(state.RESULT)
-pool = tables.is_pool(action)  # add lists pool samples, the other actions training samples
+subject = subject_of(action)  # add lists pool samples, the other actions training samples
+verb = ACTIONS[action].verb.lower()
 seeded = state.get(state.FIX_SEEDED_FROM)
-if seeded is not None and tables.is_pool(seeded[0]) != pool:  # pool indices are not training indices
+if seeded is not None and subject_of(seeded[0]) != subject:  # pool indices are not training indices
     state.put(state.FIX_INDICES, [])
     state.put(state.FIX_SEEDED_FROM, None)
 seed = (action, result.selected) if result is not None and result.ranking.action == action else None
@@ -44,20 +44,20 @@ if seed is not None and state.get(state.FIX_SEEDED_FROM) != seed:
     state.put(state.FIX_INDICES, list(result.selected))
     state.put(state.FIX_SEEDED_FROM, seed)
 
-kind = "pool" if pool else "training"
+kind = subject.noun.split()[0]  # "training", "pool"
 origin = state.get(state.FIX_ORIGIN)
 from_compare = origin is not None and origin[0] == action and sorted(origin[2]) == sorted(int(i) for i in state.get(state.FIX_INDICES))
 if from_compare:
     st.info(f"From Compare: **{action} × {origin[1]}**, its {tables.count(len(origin[2]), kind + ' sample')} exactly as "
             "compared there.", icon=":material/compare_arrows:")
-st.caption(f"Step 4 of 4 · {ACTION_VERBS[action].lower()} {kind} samples to fix **{tables.group_label(group)}**; "
+st.caption(f"Step 4 of 4 · {verb} {kind} samples to fix **{tables.group_label(group)}**; "
            "the ensemble is retrained with the edit to check the whole model.")
-n_samples = data.n_pool if pool else data.n_train
+n_samples = subject.size(data)
 valid = [int(i) for i in state.get(state.FIX_INDICES) if 0 <= int(i) < n_samples]  # a link may name others
 if valid != list(state.get(state.FIX_INDICES)):
     state.put(state.FIX_INDICES, valid)
 targets = analysis.baseline.relabel_targets
-st.multiselect(f"{kind.capitalize()} samples to {ACTION_VERBS[action].lower()} (seeded from " + ("Compare" if from_compare else "the attribution page") + "; edit freely)",
+st.multiselect(f"{kind.capitalize()} samples to {verb} (seeded from " + ("Compare" if from_compare else "the attribution page") + "; edit freely)",
                list(range(n_samples)), key=state.FIX_INDICES, persist_state="session",
                format_func=lambda i: tables.fix_label(data, targets, action, i))
 st.text_input("Reason (recorded in the manifest)", key=state.REASON, persist_state="session",
@@ -127,9 +127,9 @@ with st.container(horizontal=True, gap="small"):
                        mime="application/json", icon=":material/download:")
 st.markdown("**Changes**")
 st.dataframe(pd.DataFrame(manifest["changes"]), hide_index=True, width="stretch", key="changes")
-if pool:  # the export is the training set with these rows appended: show them as they are written
+if subject is POOL:  # the export is the training set with these rows appended: show them as they are written
     st.markdown(f"**The {tables.count(len(indices), 'added row')}**, appended after the {data.n_train:,} training rows "
                 "(row id `pool:<pool id>`)")
     st.dataframe(table.tail(len(indices)), hide_index=True, width="stretch", key="added_rows")
 verify.section(current, *edited_arrays(data, analysis.baseline, action, indices), group.test_indices,
-               f"{ACTION_VERBS[action].lower()} {tables.count(len(indices), kind + ' sample')}")
+               f"{verb} {subject.count(len(indices))}")

@@ -112,9 +112,9 @@ if chosen is not None:
     seen = tuple(result.selected) if result is not None and result.ranking.action == chosen.action else None
     picked = "the best setting" if comparing.is_best(comparison, chosen) else "the selected row"
     st.caption(f"Select a row to act on it. Fix opens with {picked}: **{chosen.action}** with size {chosen.size}, "
-               f"its {tables.count(len(chosen.train_indices), 'sample')} exactly as measured here.")
-    if st.button(f"Next: fix with {chosen.action} × {chosen.size} ({tables.count(len(chosen.train_indices), 'sample')})",
+               f"its {tables.count(len(chosen.indices), 'sample')} exactly as measured here.")
+    if st.button(f"Next: fix with {chosen.action} × {chosen.size} ({tables.count(len(chosen.indices), 'sample')})",
                  type="primary", icon=":material/arrow_forward:", key="open_fix",
-                 disabled=not chosen.train_indices):
+                 disabled=not chosen.indices):
         comparing.open_in_fix(chosen, seen)
         st.switch_page(frame.PAGES["fix"])

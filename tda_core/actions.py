@@ -16,13 +16,77 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
 
 from .exceptions import UsageError
 
+if TYPE_CHECKING:
+    from .data.dataset import Dataset
+
 UPWEIGHT_FACTOR = 10.0
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What an action's indices number: training samples, or pool samples (labelled samples outside
+    the training set that ``add`` draws from). Rankings, effects and similar samples name their
+    subject with this, and every JSON key and label of an index comes from it."""
+
+    name: Literal["train", "pool"]
+    #: One sample, in words: "training sample", "pool sample".
+    noun: str
+    #: Where the samples live: "training set", "pool".
+    place: str
+
+    @property
+    def index_key(self) -> str:
+        """The JSON key of one index: ``train_index`` or ``pool_index``."""
+        return f"{self.name}_index"
+
+    @property
+    def indices_key(self) -> str:
+        """The JSON key of a list of indices: ``train_indices`` or ``pool_indices``."""
+        return f"{self.name}_indices"
+
+    def sample_name(self, index: int) -> str:
+        """How one sample is named in tables and pickers: 'train #12', 'pool #3'."""
+        return f"{self.name} #{int(index)}"
+
+    def count(self, n: int) -> str:
+        """'1 training sample', '8 pool samples'."""
+        return f"{n:,} {self.noun}{'' if n == 1 else 's'}"
+
+    def size(self, data: Dataset) -> int:
+        """How many samples of this subject ``data`` holds."""
+        return data.n_pool if self.name == "pool" else data.n_train
+
+    def labels(self, data: Dataset) -> np.ndarray:
+        """The class codes of this subject's samples in ``data``."""
+        return data.pool_labels() if self.name == "pool" else data.y_train
+
+    def row_id(self, data: Dataset, index: int) -> object:
+        """The sample's original id (a table's id column, an image's file name)."""
+        return data.pool_id(index) if self.name == "pool" else data.train_id(index)
+
+    def thumbnails(self, data: Dataset) -> np.ndarray | None:
+        """Small pictures of this subject's samples (images only)."""
+        return data.thumbnails_pool if self.name == "pool" else data.thumbnails_train
+
+    def identify(self, data: Dataset, row: dict) -> None:
+        """Add to a JSON row (holding ``index_key``) the sample's original id: ``pool_id`` with its
+        label (pool samples are in no table the user sees), or a table's ``train_id``."""
+        index = int(row[self.index_key])
+        if self.name == "pool":
+            row["pool_id"] = self.row_id(data, index)
+            row["label"] = data.classes[int(self.labels(data)[index])]
+        elif data.kind == "tabular":
+            row["train_id"] = self.row_id(data, index)
+
+
+TRAINING = Subject("train", "training sample", "training set")
+POOL = Subject("pool", "pool sample", "pool")
 
 
 @dataclass(frozen=True)
@@ -52,8 +116,7 @@ class Edit:
             part = slice(n_train, None) if action.on_pool else slice(0, n_train)
             indices = np.asarray(self.indices, dtype=np.int64)
             if indices.min() < 0 or indices.max() >= len(y[part]):
-                where = "pool" if action.on_pool else "training set"
-                raise IndexError(f"{self.action} indices {list(self.indices)} lie outside the {where} of {len(y[part])} rows")
+                raise IndexError(f"{self.action} indices {list(self.indices)} lie outside the {action.subject.place} of {len(y[part])} rows")
             action.edit_in_place(y[part], w[part], indices, self.new_labels)  # views: edits y and w
         return y, w
 
@@ -64,13 +127,31 @@ class Action(abc.ABC):
     name: ClassVar[str]
     #: A short label for menus.
     title: ClassVar[str]
+    #: The verb in sentences and buttons: "Remove", "Upweight ×10".
+    verb: ClassVar[str]
+    #: What the action does to one sample in a single-sample ranking, in one sentence.
+    description: ClassVar[str]
+    #: The samples' state once the group is acted on, in a report: "acted on", "added".
+    past: ClassVar[str] = "acted on"
+    #: What its name means, in a few words for a table's legend.
+    meaning: ClassVar[str]
     #: Whether the edit needs each sample's new label (the baseline's "next most likely class").
     needs_targets: ClassVar[bool] = False
-    #: Whether it acts on pool samples (outside the training set) rather than training samples.
-    on_pool: ClassVar[bool] = False
+    #: What its indices number: training samples, or pool samples (outside the training set).
+    subject: ClassVar[Subject] = TRAINING
     #: Influence estimates: the change of the training objective as (label, weight change)
     #: terms, where label is "old" (the sample's own) or "new" (its relabel target).
     gradient_terms: ClassVar[tuple[tuple[str, float], ...]]
+
+    @property
+    def on_pool(self) -> bool:
+        """Whether it acts on pool samples (for the training layers, which place the rows)."""
+        return self.subject is POOL
+
+    @abc.abstractmethod
+    def edit_text(self, label: str, new_label: str | None) -> str:
+        """What the edit does to one sample of class ``label`` (``new_label``: its relabel target),
+        as the tables say it: 'remove (bad)', 'bad → good'."""
 
     @abc.abstractmethod
     def edit_in_place(self, y: np.ndarray, w: np.ndarray, indices: np.ndarray, new_labels: Sequence[int]) -> None:
@@ -87,7 +168,15 @@ class Action(abc.ABC):
 
     def describe(self, n: int) -> str:
         """What acting on ``n`` samples means, in words ("remove 3 training samples")."""
-        return f"{self.name} {n} training sample{'' if n == 1 else 's'}"
+        return f"{self.verb.lower()} {self.subject.count(n)}"
+
+    def gloss(self, data: Dataset) -> str:
+        """The action's name in a table's legend: "remove: leave the samples out"."""
+        return f"{self.name}: {self.meaning}"
+
+    def at_once(self) -> str:
+        """The group effect's edit, as progress names it: "the selected samples edited at once (remove)"."""
+        return f"the selected samples edited at once ({self.name})"
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -96,7 +185,13 @@ class Action(abc.ABC):
 class Remove(Action):
     name = "remove"
     title = "Remove"
+    verb = "Remove"
+    meaning = "leave the samples out"
+    description = "Remove: each training sample is left out on its own, and the ensemble retrained without it."
     gradient_terms = (("old", -1.0),)
+
+    def edit_text(self, label: str, new_label: str | None) -> str:
+        return f"remove ({label})"
 
     def edit_in_place(self, y: np.ndarray, w: np.ndarray, indices: np.ndarray, new_labels: Sequence[int]) -> None:
         w[indices] = 0.0
@@ -105,8 +200,14 @@ class Remove(Action):
 class Relabel(Action):
     name = "relabel"
     title = "Relabel to the next most likely class"
+    verb = "Relabel"
+    meaning = "to the next most likely class"
+    description = "Relabel: each training sample gets the next most likely class on its own, and the ensemble is retrained."
     needs_targets = True
     gradient_terms = (("old", -1.0), ("new", 1.0))
+
+    def edit_text(self, label: str, new_label: str | None) -> str:
+        return f"{label} → {new_label}" if new_label is not None else f"relabel ({label})"
 
     def edit_in_place(self, y: np.ndarray, w: np.ndarray, indices: np.ndarray, new_labels: Sequence[int]) -> None:
         y[indices] = np.asarray(new_labels, dtype=y.dtype)
@@ -115,13 +216,19 @@ class Relabel(Action):
 class Upweight(Action):
     name = "upweight"
     title = f"Upweight ×{UPWEIGHT_FACTOR:g}"
+    verb = f"Upweight ×{UPWEIGHT_FACTOR:g}"
+    meaning = f"×{UPWEIGHT_FACTOR:g}"
+    description = "Upweight: each training sample counts ten times on its own, and the ensemble is retrained."
     gradient_terms = (("old", UPWEIGHT_FACTOR - 1.0),)
+
+    def edit_text(self, label: str, new_label: str | None) -> str:
+        return f"{label}, weight ×{UPWEIGHT_FACTOR:g}"
 
     def edit_in_place(self, y: np.ndarray, w: np.ndarray, indices: np.ndarray, new_labels: Sequence[int]) -> None:
         w[indices] *= UPWEIGHT_FACTOR
 
     def describe(self, n: int) -> str:
-        return f"upweight {n} training sample{'' if n == 1 else 's'} x{UPWEIGHT_FACTOR:g}"
+        return f"upweight {self.subject.count(n)} x{UPWEIGHT_FACTOR:g}"
 
 
 class Add(Action):
@@ -129,14 +236,28 @@ class Add(Action):
 
     name = "add"
     title = "Add from the pool"
-    on_pool = True
+    verb = "Add"
+    meaning = "add from the pool"
+    description = ("Add from the pool: each pool sample (labelled, outside the training set) is added to the training set on "
+                   "its own with its label, and the ensemble retrained; the selected ones are then added at once.")
+    subject = POOL
+    past = "added"
     gradient_terms = (("old", 1.0),)
+
+    def edit_text(self, label: str, new_label: str | None) -> str:
+        return f"add ({label})"
 
     def edit_in_place(self, y: np.ndarray, w: np.ndarray, indices: np.ndarray, new_labels: Sequence[int]) -> None:
         w[indices] = 1.0
 
     def describe(self, n: int) -> str:
-        return f"add {n} pool sample{'' if n == 1 else 's'} to the training set"
+        return f"add {self.subject.count(n)} to the training set"
+
+    def at_once(self) -> str:
+        return "the selected pool samples added at once"
+
+    def gloss(self, data: Dataset) -> str:
+        return f"{super().gloss(data)} ({self.subject.size(data):,} samples outside the training set)"
 
 
 ACTIONS: dict[str, Action] = {a.name: a for a in (Remove(), Relabel(), Upweight(), Add())}
@@ -144,8 +265,21 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (Remove(), Relabel(), Upweight(
 
 def available_actions(has_pool: bool) -> tuple[Action, ...]:
     """The actions a dataset allows: ``add`` only where there is a pool to add from."""
-    return tuple(a for a in ACTIONS.values() if has_pool or not a.on_pool)
+    return tuple(a for a in ACTIONS.values() if has_pool or a.subject is not POOL)
 
+
+def subject_of(action: str | Action) -> Subject:
+    """What the indices of ``action`` number (training or pool samples)."""
+    return get_action(action).subject
+
+
+def edit_text(action: str | Action, data: Dataset, targets: np.ndarray | None, index: int) -> str:
+    """What ``action`` does to its sample ``index`` of ``data`` (a pool index for add): 'remove (bad)'.
+    ``targets`` are the baseline's relabel targets of the training samples."""
+    action = get_action(action)
+    label = data.classes[int(action.subject.labels(data)[index])]
+    new = None if targets is None or not action.needs_targets else data.classes[int(targets[index])]
+    return action.edit_text(label, new)
 
 
 def get_action(action: str | Action) -> Action:

@@ -17,7 +17,7 @@ from functools import cached_property
 
 import numpy as np
 
-from .actions import Action, Edit, get_action
+from .actions import POOL, Action, Edit, Subject, get_action
 from .attribution import Baseline, Effect, Ranking, effect_from_proba, make_baseline, metric_before_after, rank
 from .counterfactuals import Counterfactuals
 from .data.dataset import Dataset
@@ -46,7 +46,7 @@ def check_request(size: int, alpha: float, unit: str = "sample") -> None:
 
 def check_action(data: Dataset, action: Action, unit: str = "sample") -> None:
     """Refuse an action the data or the settings cannot serve, before anything is trained."""
-    if not action.on_pool:
+    if action.subject is not POOL:
         return
     if not data.has_pool:
         raise UsageError(
@@ -187,7 +187,7 @@ class Analysis:
         kept = self._kept.get(action)
         return kept is not None and (group is None or kept.covers(group.test_indices))
 
-    def _plan_rows(self, group: ErrorGroup | None, on_pool: bool) -> tuple[str, np.ndarray]:
+    def _plan_rows(self, group: ErrorGroup | None, subject: Subject) -> tuple[str, np.ndarray]:
         """The test rows whose probabilities a ranking keeps (shared/DESIGN.md, "Scale and
         memory"): every test error of the baseline and the group's test samples, so that the
         metric, the size and the error group switch without retraining; only the group's test
@@ -197,7 +197,7 @@ class Analysis:
         tests = np.unique(np.asarray(group.test_indices if group is not None else [], dtype=np.int64))
         known = self.errors.error_indices if self.kept_rows is None else self.kept_rows
         wanted = np.union1d(known, tests).astype(np.int64)
-        plan, _ = ranking_plan(self.data, self.recipe, self.config, len(wanted), len(tests), on_pool)
+        plan, _ = ranking_plan(self.data, self.recipe, self.config, len(wanted), len(tests), subject)
         return plan, tests if plan == "exact, group rows" else wanted
 
     def counterfactuals(self, action: str | Action, group: ErrorGroup | None = None, progress: ProgressCallback | None = None) -> Counterfactuals:
@@ -211,9 +211,8 @@ class Analysis:
             if kept is not None and kept.covers(tests):
                 return kept
             targets = self.baseline.relabel_targets
-            n = self.data.n_pool if action.on_pool else self.data.n_train
-            edits = [action.edit([i], targets) for i in range(n)]
-            self.plan, rows = self._plan_rows(group, action.on_pool)
+            edits = [action.edit([i], targets) for i in range(action.subject.size(self.data))]
+            self.plan, rows = self._plan_rows(group, action.subject)
             self._kept[action.name] = self.engine.summaries(
                 self.data, self.recipe, edits, self.members, rows, progress, on_disk=self.plan == "exact, on disk"
             )
@@ -254,9 +253,9 @@ class Analysis:
         edits = [action.edit([i], self.baseline.relabel_targets) for i in chosen]
         kept = self.engine.summaries(self.data, self.recipe, edits, self.members, group.test_indices, progress)
         self._candidate_kept[(action.name, metric.name, group.test_indices)] = kept
-        ranking = rank(self.data, self.baseline, kept, action, metric, group.test_indices, train_indices=chosen.tolist())
+        ranking = rank(self.data, self.baseline, kept, action, metric, group.test_indices, indices=chosen.tolist())
         method = self.recipe.estimate_method or "estimate"
-        return replace(ranking, estimates=summarize(method, estimate, metric, ranking.train_index, ranking.delta_mean))
+        return replace(ranking, estimates=summarize(method, estimate, metric, ranking.index, ranking.delta_mean))
 
     # --- candidate groups ----------------------------------------------------------------------
 
@@ -313,7 +312,7 @@ class Analysis:
             else:
                 key = (ranking.action, ranking.metric, ranking.test_indices)
                 kept = self._candidate_kept.get(key) if self.config.candidates else self._kept.get(ranking.action)
-                if kept is None or not kept.covers(tests) or len(kept) != len(ranking.train_index):
+                if kept is None or not kept.covers(tests) or len(kept) != len(ranking.index):
                     return None
                 y_pred, y_true = self.baseline.predicted_test[tests], self.data.y_test[tests]
                 before = metric.values(self.baseline.proba_test[:, tests], y_true, y_pred)
@@ -425,7 +424,7 @@ class Analysis:
                 notes.append(f"Acting on the selected samples lowers global test accuracy by {-effect.accuracy_change:.3f}.")
         elif not baseline.deterministic:
             what = "group" if isinstance(ranking, GroupRanking) else "sample"
-            where = "pool" if get_action(ranking.action).on_pool else "training"
+            where = ranking.subject.noun.split()[0]  # "training", "pool"
             notes.append(f"No {where} {what} has a significant improving effect at alpha={alpha}.")
         if getattr(self.recipe, "weights_routed", True) is False and ranking.action == "upweight":
             notes.append(f"{self.recipe.upweight_note[0].upper()}{self.recipe.upweight_note[1:]}.")

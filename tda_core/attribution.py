@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import confusion_matrix
 
-from .actions import Action, get_action, relabel_targets
+from .actions import Action, Subject, get_action, relabel_targets
 from .counterfactuals import Counterfactuals
 from .data.dataset import Dataset
 from .estimates.candidates import Estimates
@@ -24,11 +24,6 @@ from .stats import paired_stats, reliability
 
 def json_number(value: float) -> float | None:
     return None if not np.isfinite(value) else float(value)
-
-
-def index_name(action: str) -> str:
-    """The JSON name of the indices an action acts on: ``pool_index`` for add, else ``train_index``."""
-    return "pool_index" if get_action(action).on_pool else "train_index"
 
 
 @dataclass(frozen=True)
@@ -109,7 +104,8 @@ class Scored:
 
 @dataclass(frozen=True)
 class Ranking(Scored):
-    """Every scored training sample, sorted best improvement first.
+    """Every scored sample, sorted best improvement first: training samples, or pool samples for
+    add (``subject`` says which ``index`` numbers).
 
     ``p_value`` is NaN where it does not apply (a deterministic model, or a single run).
     ``reliability`` is the expected Spearman correlation with the ranking of an independent
@@ -118,7 +114,8 @@ class Ranking(Scored):
     action: str
     metric: str
     test_indices: tuple[int, ...]
-    train_index: np.ndarray
+    #: The ranked samples' indices among ``subject``'s samples, best first.
+    index: np.ndarray
     delta_mean: np.ndarray
     delta_std: np.ndarray
     p_value: np.ndarray
@@ -130,24 +127,24 @@ class Ranking(Scored):
     estimates: Estimates | None = None
 
     @property
-    def index_name(self) -> str:
-        """What ``train_index`` holds: training indices, or pool indices (``add``)."""
-        return index_name(self.action)
+    def subject(self) -> Subject:
+        """What ``index`` numbers: training samples, or pool samples (add)."""
+        return get_action(self.action).subject
 
     def select(self, size: int, alpha: float = 0.05) -> tuple[int, ...]:
         """The first ``size`` ranked samples that are significant and improving."""
-        return tuple(int(i) for i in self.train_index[self.significant(alpha)][: max(0, int(size))])
+        return tuple(int(i) for i in self.index[self.significant(alpha)][: max(0, int(size))])
 
     def records(self) -> list[dict]:
         return [
             {
-                self.index_name: int(i),
+                self.subject.index_key: int(i),
                 "delta_mean": float(d),
                 "delta_std": float(s),
                 "p_value": json_number(p),
                 "accuracy_delta_mean": float(a),
             }
-            for i, d, s, p, a in zip(self.train_index, self.delta_mean, self.delta_std, self.p_value, self.accuracy_delta_mean)
+            for i, d, s, p, a in zip(self.index, self.delta_mean, self.delta_std, self.p_value, self.accuracy_delta_mean)
         ]
 
 
@@ -158,9 +155,10 @@ def rank(
     action: Action,
     metric: Metric,
     test_indices: Sequence[int],
-    train_indices: Sequence[int] | None = None,
+    indices: Sequence[int] | None = None,
 ) -> Ranking:
-    """Rank training samples from what their counterfactual models kept
+    """Rank samples (training samples, or pool samples for add; ``indices``: those edited, default
+    all) from what their counterfactual models kept
     (:class:`~tda_core.counterfactuals.Counterfactuals`, N edits x E members).
 
     Needs no retraining: the metric, the size and any test samples among the kept rows can
@@ -175,10 +173,10 @@ def rank(
     delta = paired_stats(deltas, runs, det)
     acc_delta = (counterfactuals.accuracy - accuracy(baseline.proba_test, data.y_test)).T
     acc = paired_stats(acc_delta, runs, det)
-    train = np.arange(len(delta.mean)) if train_indices is None else np.asarray(train_indices, dtype=np.int64)
-    order = np.lexsort((train, -metric.sign * delta.mean))  # best improvement first, ties by index
+    edited = np.arange(len(delta.mean)) if indices is None else np.asarray(indices, dtype=np.int64)
+    order = np.lexsort((edited, -metric.sign * delta.mean))  # best improvement first, ties by index
     return Ranking(
-        action.name, metric.name, tuple(int(t) for t in tests), train[order], delta.mean[order], delta.std[order],
+        action.name, metric.name, tuple(int(t) for t in tests), edited[order], delta.mean[order], delta.std[order],
         delta.p_value[order], acc.mean[order], acc.std[order], reliability(deltas, runs, det), det,
     )
 
@@ -198,11 +196,12 @@ class TestEffect:
 
 @dataclass(frozen=True)
 class Effect:
-    """The effect of acting on a whole group of training samples at once, by retraining."""
+    """The effect of acting on a whole group of samples at once, by retraining: training samples,
+    or pool samples for add (``subject`` says which ``indices`` number)."""
 
     action: str
     metric: str
-    train_indices: tuple[int, ...]
+    indices: tuple[int, ...]
     test_indices: tuple[int, ...]
     delta_mean: float
     delta_std: float
@@ -240,6 +239,11 @@ class Effect:
         return int(np.sum(in_class & before & ~after)), int(np.sum(in_class & ~before & after))
 
     @property
+    def subject(self) -> Subject:
+        """What ``indices`` number: training samples, or pool samples (add)."""
+        return get_action(self.action).subject
+
+    @property
     def improvement(self) -> float:
         return get_metric(self.metric).sign * self.delta_mean
 
@@ -256,7 +260,7 @@ class Effect:
 
     def to_json(self) -> dict:
         return {
-            index_name(self.action).replace("index", "indices"): list(self.train_indices),
+            self.subject.indices_key: list(self.indices),
             "delta_mean": self.delta_mean,
             "delta_std": self.delta_std,
             "p_value": self.p_value,
@@ -286,7 +290,7 @@ def effect_from_proba(
     after_proba: np.ndarray,
     action: Action,
     metric: Metric,
-    train_indices: Sequence[int],
+    indices: Sequence[int],
     test_indices: Sequence[int],
 ) -> Effect:
     """Paired statistics of an edited ensemble's test probabilities ``after_proba`` (E, n_test, C)."""
@@ -317,7 +321,7 @@ def effect_from_proba(
     return Effect(
         action=action.name,
         metric=metric.name,
-        train_indices=tuple(int(i) for i in train_indices),
+        indices=tuple(int(i) for i in indices),
         test_indices=tuple(int(t) for t in tests),
         delta_mean=float(overall.mean),
         delta_std=float(np.nan_to_num(overall.std)),

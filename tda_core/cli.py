@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from . import limits
-from .actions import ACTIONS
+from .actions import ACTIONS, TRAINING, subject_of
 from .errors import SLICE
 from .exceptions import BudgetError, TDAError, UsageError, describe, names, one_line
 from .metrics import METRICS
@@ -349,7 +349,8 @@ def check_budget(args: argparse.Namespace, data, recipe, ranking: bool):
             unit=getattr(args, "unit", "sample"), n_jobs=args.n_jobs, use_cache=not args.no_cache,
             cache_root=None if args.no_cache else cache_dir(args.cache_dir), chunk=recipe.chunk_for(data),
             max_memory=args.max_memory_bytes, network_bytes=limits.network_training_bytes(data, recipe),
-            on_pool=getattr(args, "action", None) == "add", cluster=args.backend in ("dask", "ray"),
+            subject=subject_of(args.action) if getattr(args, "action", None) else TRAINING,
+            cluster=args.backend in ("dask", "ray"),
         )
     except BudgetError as exc:
         raise BudgetError(budget_in_flags(str(exc))) from None
@@ -639,17 +640,18 @@ def cmd_attribute(args: argparse.Namespace) -> int:
     say("top of the ranking (retrained; * = selected):")
     chosen = set(result.selected)
     if args.unit == "group":
-        rows = [dict(r, sel="*" if set(r["train_indices"]) == chosen else "", n=len(r["train_indices"])) for r in doc["ranking"][:10]]
+        key = TRAINING.indices_key  # candidate groups are of training samples
+        rows = [dict(r, sel="*" if set(r[key]) == chosen else "", n=len(r[key])) for r in doc["ranking"][:10]]
         _print_table(rows, ["sel", "group_id", "kind", "n", "delta_mean", "delta_std", "p_value", "accuracy_delta_mean"])
     else:
-        key = result.ranking.index_name
+        key = result.ranking.subject.index_key
         rows = [dict(r, sel="*" if r[key] in chosen else "") for r in doc["ranking"][: max(10, args.size)]]
         _print_table(rows, ["sel", key, "delta_mean", "delta_std", "p_value", "accuracy_delta_mean"])
     effect = doc["group_effect"]
     if effect is None:
         say(f"nothing has a significant improving effect at alpha={args.alpha}")
     else:
-        acted_on = effect.get("train_indices", effect.get("pool_indices", []))
+        acted_on = result.effect.indices if result.effect is not None else ()
         say(f"group effect of {args.action} on {len(acted_on)} samples: "
               f"{args.metric} delta {effect['delta_mean']:+.4f} +- {effect['delta_std']:.4f} (p={_p(effect['p_value'])}); "
               f"accuracy delta {effect['accuracy_delta_mean']:+.4f} +- {effect['accuracy_delta_std']:.4f}; "
@@ -687,8 +689,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     best = doc["best"]
     rows = [
         dict(s, best="*" if best and (s["action"], s["size"]) == (best["action"], best["size"]) else "",
-             n=len(s.get("train_indices", s.get("pool_indices", []))), p_value=_p(s["p_value"]))
-        for s in doc["settings"]
+             n=len(setting.indices), p_value=_p(s["p_value"]))
+        for s, setting in zip(doc["settings"], result.settings)
     ]
     _print_table(rows, ["best", "action", "size", "n", "delta_mean", "delta_std", "p_value", "errors_fixed", "errors_new",
                         "net_benefit", "accuracy_delta_mean", "accuracy_delta_std"])

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .actions import available_actions, get_action
-from .attribution import Effect, index_name
+from .attribution import Effect
 from .errors import ErrorGroup
 from .exceptions import UsageError
 from .metrics import get_metric
@@ -38,8 +38,9 @@ class Setting:
     note: str | None = None
 
     @property
-    def train_indices(self) -> tuple[int, ...]:
-        return self.effect.train_indices
+    def indices(self) -> tuple[int, ...]:
+        """The samples acted on (pool samples for add: ``effect.subject`` says which)."""
+        return self.effect.indices
 
     def sort_key(self) -> tuple[int, float, float]:
         """Higher is better: net benefit, then the accuracy delta, then the improvement."""
@@ -50,7 +51,7 @@ class Setting:
         doc = {
             "action": self.action,
             "size": self.size,
-            index_name(self.action).replace("index", "indices"): list(e.train_indices),
+            e.subject.indices_key: list(e.indices),
             "delta_mean": e.delta_mean,
             "delta_std": e.delta_std,
             "p_value": e.p_value,
@@ -134,17 +135,17 @@ def compare(
     for name in names:
         ranking = analysis.ranking(group, name, metric_obj, progress)
         reliability[name] = ranking.reliability
-        where = "pool" if get_action(name).on_pool else "training"
+        noun = ranking.subject.noun
         for size in sizes:
             selected = ranking.select(size, alpha)
             note = None
             if not selected:
-                selected = tuple(int(i) for i in ranking.train_index[:size])
+                selected = tuple(int(i) for i in ranking.index[:size])
                 what = "improving" if deterministic else f"significant at alpha={alpha}"
-                note = f"no {where} sample is {what}: the top {len(selected)} by improvement were used"
+                note = f"no {noun} is {what}: the top {len(selected)} by improvement were used"
             elif len(selected) < size:
                 what = "improve" if deterministic else f"are significant and improving at alpha={alpha}"
-                note = f"only {len(selected)} {where} samples {what}"
+                note = f"only {len(selected)} {noun}s {what}"
             effect = analysis.effect(group, name, metric_obj, selected, progress)
             settings.append(Setting(name, size, effect, note))
     return Comparison(

@@ -326,7 +326,7 @@ class Engine:
         units = [
             _Unit(
                 ("estimate", data.fingerprint, recipe.fingerprint(), s, action.name, metric.name, inputs),
-                int(recipe.estimate_trains()), {"estimate": (data.n_pool if action.on_pool else data.n_train,)}, _estimate_unit,
+                int(recipe.estimate_trains()), {"estimate": (action.subject.size(data),)}, _estimate_unit,
                 (recipe, data, s, action, new_labels, tests, y_pred, metric, starts[s]),
             )
             for s in seeds

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from .actions import get_action
+from .actions import POOL, get_action, subject_of
 from .analysis import Analysis, Attribution, check_action, check_request
 from .attribution import Ranking
 from .data.dataset import Dataset
@@ -191,7 +191,7 @@ class EnsembleGrowth:
     def _fits(self, seeds: int) -> bool:
         try:
             check_run(self.data, self.recipe, replace(self.config, ensemble=seeds * self.per_run), ranking=True, unit=self.unit,
-                      kept_rows=None if self._kept_rows is None else len(self._kept_rows), on_pool=get_action(self.action).on_pool)
+                      kept_rows=None if self._kept_rows is None else len(self._kept_rows), subject=subject_of(self.action))
         except BudgetError as exc:
             self.reason = f"the memory budget: {seeds} seeds would not fit ({exc})"
             return False
@@ -289,7 +289,7 @@ class EnsembleGrowth:
         each with its reliability on the same seeds where ``measure_alternatives``."""
         found: list[Alternative] = []
         analysis, group = self._last()
-        if self.unit == "sample" and not get_action(self.action).on_pool:
+        if self.unit == "sample" and subject_of(self.action) is not POOL:
             measured = None
             if self.measure_alternatives:
                 before = analysis.engine.stats.retrains

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .actions import Action, get_action
+from .actions import POOL, TRAINING, Action, Subject, get_action
 from .attribution import Baseline
 from .data.dataset import Dataset
 from .exceptions import UsageError
@@ -20,14 +20,15 @@ __all__ = ["HAND_EDITS", "Verification", "corrected_training_set", "edited_array
            "read_manifest", "replay_effect", "replay_manifest", "verify"]
 
 
-def check_indices(data: Dataset, indices: Sequence[int], pool: bool = False) -> tuple[int, ...]:
-    """Sorted unique training indices (``pool``: pool indices), refused when out of range."""
-    what, n = ("pool", data.n_pool) if pool else ("training", data.n_train)
+def check_indices(data: Dataset, indices: Sequence[int], subject: Subject = TRAINING) -> tuple[int, ...]:
+    """Sorted unique training indices (pool indices for the pool), refused when out of range."""
+    what = subject.noun.split()[0]  # "training", "pool"
     idx = tuple(sorted({int(i) for i in indices}))
-    if pool and not data.has_pool:
+    if subject is POOL and not data.has_pool:
         raise UsageError("there is no pool to add samples from: load a pool of labelled samples first")
     if not idx:
         raise UsageError(f"give at least one {what} index")
+    n = subject.size(data)
     bad = [i for i in idx if not 0 <= i < n]
     if bad:
         raise UsageError(f"{what} indices {bad} are out of range: the {what} set has rows 0..{n - 1}")
@@ -71,14 +72,14 @@ def corrected_training_set(
     no rows, or no rows of some class, is refused (:func:`check_kept`).
     """
     action = get_action(action)
-    idx = check_indices(data, indices, pool=action.on_pool)
+    idx = check_indices(data, indices, action.subject)
     if action.needs_targets and baseline is None:
         raise UsageError(f"{action.name} needs the baseline ensemble to choose the new labels")
     edit = action.edit(idx, None if baseline is None else baseline.relabel_targets)
     y, weight = edit.apply(data.y_fit, data.fit_weights(), data.n_train)
     if not np.all(np.isfinite(weight)):
         raise UsageError(f"the {action.name} action gave non-finite sample weights; nothing was written")
-    rows = [data.n_train + i for i in idx] if action.on_pool else list(idx)
+    rows = [(data.n_train if action.subject is POOL else 0) + i for i in idx]  # pool rows follow the training rows
     return _export(data, action.name, rows, y, weight, reason, context, column_order)
 
 
@@ -137,12 +138,12 @@ def _export(
     for i in idx:
         change: dict[str, Any]
         if i >= n:  # a pool row: added
-            change = {"pool_index": i - n, "row_id": pool_row_id(data, i - n), "label": str(classes[y_before[i]]), "added": True}
+            change = {POOL.index_key: i - n, "row_id": pool_row_id(data, i - n), "label": str(classes[y_before[i]]), "added": True}
             if weight[i] != 1:
                 change["weight"] = float(weight[i])
             changes.append(change)
             continue
-        change = {"train_index": i, "row_id": data.train_id(i), "label": str(classes[y_before[i]])}
+        change = {TRAINING.index_key: i, "row_id": data.train_id(i), "label": str(classes[y_before[i]])}
         if y[i] != y_before[i]:
             change["new_label"] = str(classes[y[i]])
         if weight[i] == 0:
@@ -249,7 +250,7 @@ def replay_effect(analysis: Any, manifest: Mapping[str, Any], metric: str | None
     group_doc: Mapping[str, Any] | None = recorded_group if isinstance(recorded_group, Mapping) else None
     if group_doc is None:
         raise UsageError("the manifest records no error group (its 'why'), so there is nothing to compare on")
-    indices = [int(c["pool_index"] if action.on_pool else c["train_index"]) for c in manifest["changes"]]
+    indices = [int(c[action.subject.index_key]) for c in manifest["changes"]]
     if action.needs_targets:
         targets = analysis.baseline.relabel_targets
         differ = [c["train_index"] for c in manifest["changes"]
@@ -270,7 +271,7 @@ def edited_arrays(data: Dataset, baseline: Baseline | None, action: str | Action
     :func:`corrected_training_set` applies it), or hand edits (``remove``, ``labels`` by class name)."""
     if action is not None:
         action = get_action(action)
-        idx = check_indices(data, indices, pool=action.on_pool)
+        idx = check_indices(data, indices, action.subject)
         edit = action.edit(idx, None if baseline is None else baseline.relabel_targets)
         return edit.apply(data.y_fit, data.fit_weights(), data.n_train)
     y, weight = _fit_arrays(data)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .actions import TRAINING, Subject
 from .exceptions import BudgetError, DataError, UsageError, names
 
 if TYPE_CHECKING:  # tda_core.data imports this module: no import at run time
@@ -231,7 +232,7 @@ def estimate(
     kept_rows: int | None = None,
     in_use: int | None = None,
     network_bytes: int = 0,
-    on_pool: bool = False,
+    subject: Subject = TRAINING,
 ) -> Estimate:
     """The peak memory and the cache of a run: the baseline (``ranking=False``, as ``errors``), or
     the baseline and a ranking of every training sample (or of ``candidates``, or of candidate
@@ -239,7 +240,8 @@ def estimate(
     (:mod:`tda_core.counterfactuals`; None: not known before the baseline, counted as none).
     ``in_use``: bytes the process holds already (default: its resident memory now).
     ``network_bytes``: what one worker's network training holds (``TorchRecipe.training_bytes``:
-    parameters, gradients, optimiser state, activations, measured)."""
+    parameters, gradients, optimiser state, activations, measured). ``subject``: what a ranking
+    edits one by one (the pool for add)."""
     itemsize = int(itemsize or (4 if data.kind == "images" else 8))
     E, C = int(ensemble), data.n_classes
     n_train, n_test, n_fit = data.n_train, data.n_test, data.n_fit
@@ -249,7 +251,7 @@ def estimate(
     elif unit == "group":
         edits = min(n_train, 8 * C + 64)
     else:
-        ranked = data.n_pool if on_pool else n_train  # add ranks the pool
+        ranked = subject.size(data)  # add ranks the pool
         from .estimates.candidates import random_extra  # candidates are retrained with a random check
 
         edits = min(ranked, int(candidates) + random_extra(int(candidates))) if candidates else ranked
@@ -272,7 +274,7 @@ def estimate(
                       "state, activations)", workers * int(network_bytes)))
     if ranking:
         what = "candidates" if candidates and unit != "group" else (
-            "candidate groups" if unit == "group" else "pool samples" if on_pool else "training samples")
+            "candidate groups" if unit == "group" else f"{subject.noun}s")
         size = edits * E * (rows * C * itemsize + (1 + C) * 8)
         parts.append((f"kept counterfactuals ({edits:,} {what} x {E} members x {rows:,} test rows x {C} classes x {itemsize} bytes)",
                       2 * size))  # gathered per unit, then copied into one array
@@ -299,7 +301,7 @@ def check_budget(
     kept_rows: int | None = None,
     in_use: int | None = None,
     network_bytes: int = 0,
-    on_pool: bool = False,
+    subject: Subject = TRAINING,
     cluster: bool = False,
 ) -> Estimate:
     """Refuse, before anything large is allocated, a run whose peak memory would exceed
@@ -309,11 +311,11 @@ def check_budget(
     check_data(data)
     est = estimate(data, ensemble=ensemble, ranking=ranking, candidates=candidates, unit=unit, n_jobs=n_jobs,
                    use_cache=use_cache, chunk=chunk, kept_rows=kept_rows, in_use=in_use, network_bytes=network_bytes,
-                   on_pool=on_pool)
+                   subject=subject)
     if ranking and not candidates and unit == "sample" and not cluster and est.models > MAX_EXACT_MODELS:
         fewer = estimate(data, ensemble=ensemble, ranking=True, candidates=200, use_cache=use_cache, chunk=chunk,
-                         kept_rows=kept_rows, in_use=in_use, network_bytes=network_bytes, on_pool=on_pool)
-        samples = "pool samples" if on_pool else "training samples"
+                         kept_rows=kept_rows, in_use=in_use, network_bytes=network_bytes, subject=subject)
+        samples = f"{subject.noun}s"
         ranked = (est.models - (ensemble + 1)) // max(1, ensemble) - 1  # models = baseline + (edits + the group effect) x E
         raise BudgetError(
             f"an exact ranking of {ranked * ensemble:,} models ({ranked:,} {samples} x "
@@ -363,7 +365,7 @@ def trained_members(recipe: Any, ensemble: int) -> int:
 
 
 def check_run(data: Dataset, recipe: Any, config: Any, *, ranking: bool, unit: str = "sample",
-              max_memory: int | None = None, kept_rows: int | None = None, on_pool: bool = False) -> Estimate:
+              max_memory: int | None = None, kept_rows: int | None = None, subject: Subject = TRAINING) -> Estimate:
     """:func:`check_budget` for an analysis as the dashboard holds it: a recipe and a
     :class:`~tda_core.engine.RunConfig` (whose ``max_memory`` is the limit unless given). Call it
     before ranking (``ranking=True``) or before the baseline (``ranking=False``)."""
@@ -375,7 +377,7 @@ def check_run(data: Dataset, recipe: Any, config: Any, *, ranking: bool, unit: s
         use_cache=config.use_cache, cache_root=cache_dir(config.cache_dir) if config.use_cache else None,
         chunk=int(recipe.chunk_for(data)) if hasattr(recipe, "chunk_for") else DEFAULT_CHUNK,
         max_memory=int(max_memory or config.max_memory or DEFAULT_MAX_MEMORY), kept_rows=kept_rows,
-        network_bytes=network_training_bytes(data, recipe), on_pool=on_pool,
+        network_bytes=network_training_bytes(data, recipe), subject=subject,
         cluster=getattr(config, "backend", "loky") in ("dask", "ray"),
     )
 
@@ -387,21 +389,22 @@ def network_training_bytes(data: Dataset, recipe: Any) -> int:
     return int(measure(data)) if callable(measure) else 0
 
 
-def ranking_plan(data: Dataset, recipe: Any, config: Any, error_rows: int, group_rows: int, on_pool: bool = False) -> tuple[str, Estimate]:
+def ranking_plan(data: Dataset, recipe: Any, config: Any, error_rows: int, group_rows: int,
+                 subject: Subject = TRAINING) -> tuple[str, Estimate]:
     """The plan of an exact ranking that fits the budget: keep every test error's probabilities
     (groups then switch freely), else keep them in the cache on disk where it has the room, else
     only the group's rows; raises :class:`BudgetError` naming
     the ways out (candidate mode, a cluster, a higher limit) when neither fits."""
     try:
-        return "exact", check_run(data, recipe, config, ranking=True, kept_rows=error_rows, on_pool=on_pool)
+        return "exact", check_run(data, recipe, config, ranking=True, kept_rows=error_rows, subject=subject)
     except BudgetError:
         if group_rows >= error_rows:
             raise
-    est = check_run(data, recipe, config, ranking=True, kept_rows=group_rows, on_pool=on_pool)
+    est = check_run(data, recipe, config, ranking=True, kept_rows=group_rows, subject=subject)
     # Every error's rows fit the disk though not the memory: leave them in the cache, read a group at a time.
     if config.use_cache:
         members = int(config.ensemble)
-        edits = data.n_pool if on_pool else data.n_train
+        edits = subject.size(data)
         on_disk = edits * members * int(error_rows) * data.n_classes * 8
         free = _free_space(cache_dir_of(config))
         if free is not None and on_disk + est.cache < free:

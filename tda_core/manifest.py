@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .actions import ACTIONS
+from .actions import ACTIONS, POOL, TRAINING
 from .data.dataset import Dataset
 from .exceptions import UsageError, names, one_line
 
@@ -35,8 +35,8 @@ MAX_WEIGHT = 1e6
 HAND_EDITS = "hand edits"
 KNOWN_ACTIONS = (*ACTIONS, HAND_EDITS)
 REQUIRED = ("data_fingerprint", "action", "changes")
-TRAIN_FIELDS = ("train_index", "row_id", "label", "new_label", "removed", "weight")
-POOL_FIELDS = ("pool_index", "row_id", "label", "added", "weight")
+TRAIN_FIELDS = (TRAINING.index_key, "row_id", "label", "new_label", "removed", "weight")
+POOL_FIELDS = (POOL.index_key, "row_id", "label", "added", "weight")
 #: What each action's changes do, and how the refusal says it.
 EFFECTS = {"remove": ({"removed"},), "relabel": ({"new_label"},), "upweight": ({"weight"},), HAND_EDITS: ({"removed"}, {"new_label"})}
 SAYS = {"remove": '"removed": true', "relabel": 'a "new_label"', "upweight": 'a "weight"', HAND_EDITS: '"removed": true or a "new_label"'}
@@ -169,9 +169,9 @@ def _index(data: Dataset, change: Mapping[str, Any], key: str, n: int) -> int:
 
     value: Any = change.get(key)
     if not _whole(value):
-        what = "pool index" if key == "pool_index" else "training index"
+        what = "pool index" if key == POOL.index_key else "training index"
         raise UsageError(f"change {n} of the manifest has no {what} (a whole number), but {one_line(repr(value), 40)}")
-    check_indices(data, [int(value)], pool=key == "pool_index")
+    check_indices(data, [int(value)], POOL if key == POOL.index_key else TRAINING)
     return int(value)
 
 
@@ -184,7 +184,7 @@ def _check_row(change: Mapping[str, Any], n: int, row: str, row_id: Any, label: 
 
 
 def _pool_change(data: Dataset, change: Mapping[str, Any], n: int) -> Change:
-    j = _index(data, change, "pool_index", n)
+    j = _index(data, change, POOL.index_key, n)
     _check_row(change, n, f"pool sample {j}", pool_row_id(data, j), data.classes[data.pool_labels()[j]])
     if "added" in change and not _flag(change, "added", n):
         raise UsageError(f'change {n} of the manifest says "added": false; list only the pool samples that are added')
@@ -192,7 +192,7 @@ def _pool_change(data: Dataset, change: Mapping[str, Any], n: int) -> Change:
 
 
 def _training_change(data: Dataset, change: Mapping[str, Any], n: int, action: str) -> Change:
-    i = _index(data, change, "train_index", n)
+    i = _index(data, change, TRAINING.index_key, n)
     label = data.classes[data.y_train[i]]
     _check_row(change, n, f"training row {i}", data.train_id(i), label)
     weight = _weight(change["weight"], n) if "weight" in change else None
@@ -214,13 +214,14 @@ def _training_change(data: Dataset, change: Mapping[str, Any], n: int, action: s
 def _change(data: Dataset, change: Any, n: int, action: str) -> Change:
     if not isinstance(change, Mapping):
         raise UsageError(f"change {n} of the manifest is {_json_type(change)}, not an object; {AGAIN}")
-    on_pool = "pool_index" in change
+    subject = POOL if POOL.index_key in change else TRAINING
+    on_pool = subject is POOL
     fields = POOL_FIELDS if on_pool else TRAIN_FIELDS
     unknown = [k for k in change if k not in fields]
     if unknown:
         raise UsageError(f"change {n} of the manifest has the unknown field {names(map(repr, unknown))}; "
                          f"a {'pool' if on_pool else 'training'} change has {', '.join(fields)}")
-    if on_pool != (action == "add"):
+    if subject is not (ACTIONS[action].subject if action in ACTIONS else TRAINING):  # hand edits change training rows
         what = "adds a pool sample" if on_pool else "changes a training row"
         raise UsageError(f"change {n} of the manifest {what}, which its action {action!r} does not do; {AGAIN}")
     return _pool_change(data, change, n) if on_pool else _training_change(data, change, n, action)

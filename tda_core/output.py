@@ -57,17 +57,10 @@ def errors_json(analysis: Analysis, started: float | None = None) -> dict[str, A
 def attribution_json(analysis: Analysis, result: Attribution, started: float) -> dict[str, Any]:
     data = analysis.data
     ranking_rows = result.ranking.records()
-    if result.unit == "sample" and result.ranking.index_name == "pool_index":
-        y_pool = data.y_pool
-        if y_pool is None:  # add is refused without a pool (analysis.check_action)
-            raise RuntimeError("a ranking of pool samples on data without a pool")
+    if result.unit == "sample":
         for row in ranking_rows:
-            row["pool_id"] = data.pool_id(row["pool_index"])
-            row["label"] = data.classes[int(y_pool[row["pool_index"]])]
-    elif data.kind == "tabular" and result.unit == "sample":
-        for row in ranking_rows:
-            row["train_id"] = data.train_id(row["train_index"])
-    estimates = getattr(result.ranking, "estimates", None)
+            result.ranking.subject.identify(data, row)
+    estimates = result.ranking.estimates if isinstance(result.ranking, Ranking) else None
     doc = {
         "data": data.summary(),
         "model": model_json(analysis),
@@ -93,7 +86,7 @@ def attribution_json(analysis: Analysis, result: Attribution, started: float) ->
             "candidates": analysis.config.candidates,
             "retrained": len(estimates.retrained),
             "spearman": estimates.spearman,
-            "values": estimates.records(result.ranking.index_name),
+            "values": estimates.records(result.ranking.subject),
         },
     }
     if result.unit == "sample":
@@ -118,15 +111,11 @@ def similar_json(analysis: Analysis, result: Attribution) -> dict[str, Any]:
     ranking = result.ranking
     if not isinstance(ranking, Ranking):  # called for unit "sample" only
         raise RuntimeError("similar samples go beside a ranking of single samples, not of candidate groups")
-    among = "pool" if ranking.index_name == "pool_index" else "train"
     try:
-        similar = similar_samples(analysis, result.group.test_indices, ranking=ranking, among=among)
+        similar = similar_samples(analysis, result.group.test_indices, ranking=ranking, among=ranking.subject)
     except ModelError:  # a model without a representation: nothing to be similar in
         return {"similar": None, "similar_vs_influential_spearman": None}
     rows = similar.records()
     for row in rows:
-        if among == "pool":
-            row["pool_id"] = analysis.data.pool_id(row["pool_index"])
-        elif analysis.data.kind == "tabular":
-            row["train_id"] = analysis.data.train_id(row["train_index"])
+        ranking.subject.identify(analysis.data, row)
     return {"similar": rows, "similar_vs_influential_spearman": similar.spearman}

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .actions import TRAINING, get_action
 from .stats import reliability_verdict
 from .training_groups import GroupRanking
 
@@ -290,11 +291,8 @@ def triage_report(analysis: Analysis, result: Attribution, features: FeatureAttr
     rows = doc["ranking"][:TOP_RANKING]
     if doc["unit"] == "sample":
         # A ranking of training samples, or of pool samples (add).
-        key = result.ranking.index_name
-        pool = key == "pool_index"
-        word, y_of = ("pool", data.pool_labels()) if pool else ("train", data.y_train)
-        thumbnails = data.thumbnails_pool if pool else data.thumbnails_train
-        row_id_of = data.pool_id if pool else data.train_id
+        subject = result.ranking.subject
+        key, word, y_of, thumbnails = subject.index_key, subject.name, subject.labels(data), subject.thumbnails(data)
         labels = [f"{word} {r[key]}" for r in rows[:CHART_BARS]]
         out.append(bar_chart(labels, [r["delta_mean"] for r in rows[:CHART_BARS]], [r["delta_std"] for r in rows[:CHART_BARS]],
                              [r[key] in chosen for r in rows[:CHART_BARS]],
@@ -302,7 +300,7 @@ def triage_report(analysis: Analysis, result: Attribution, features: FeatureAttr
         body = []
         for rank, r in enumerate(rows, 1):
             i = r[key]
-            row_id = r.get("pool_id" if pool else "train_id", row_id_of(i))
+            row_id = r.get(f"{subject.name}_id", subject.row_id(data, i))
             cls = " class='sel'" if i in chosen else ""
             body.append(f"<tr{cls}><td>{rank}</td><td>{i}</td><td class='l'>{_e(row_id)}</td>"
                         f"<td class='l'>{_e(data.classes[y_of[i]])}</td><td>{_num(r['delta_mean'])}</td>"
@@ -311,8 +309,7 @@ def triage_report(analysis: Analysis, result: Attribution, features: FeatureAttr
         out.append(f"<table><tr><th>rank</th><th>{word} index</th><th class='l'>row id</th><th class='l'>label</th>"
                    f"<th>delta {_e(doc['metric'])} (mean)</th><th>std</th><th>p-value</th><th>accuracy delta</th><th>selected</th></tr>"
                    + "".join(body) + "</table>")
-        scored = "pool samples" if pool else "training samples"
-        out.append(f"<p class='note'>Top {len(rows)} of {len(doc['ranking'])} scored {scored}, best improvement first.</p>")
+        out.append(f"<p class='note'>Top {len(rows)} of {len(doc['ranking'])} scored {subject.noun}s, best improvement first.</p>")
         if data.kind == "images" and thumbnails is not None:
             out.append("<div class='gallery'>" + "".join(
                 f"<figure><img alt='{word} {r[key]}' src='{png_data_uri(thumbnails[r[key]])}'>"
@@ -320,7 +317,7 @@ def triage_report(analysis: Analysis, result: Attribution, features: FeatureAttr
                 f"{_num(r['delta_mean'])}</figcaption></figure>" for r in rows[:10]) + "</div>")
     else:
         group_rows = "".join(
-            f"<tr><td class='l'>{_e(r['group_id'])}</td><td class='l'>{_e(r['kind'])}</td><td>{len(r['train_indices'])}</td>"
+            f"<tr><td class='l'>{_e(r['group_id'])}</td><td class='l'>{_e(r['kind'])}</td><td>{len(r[TRAINING.indices_key])}</td>"
             f"<td>{_num(r['delta_mean'])}</td><td>{r['delta_std']:.4f}</td><td>{_p(r['p_value'], deterministic)}</td>"
             f"<td>{_num(r['accuracy_delta_mean'])}</td></tr>" for r in rows)
         out.append("<table><tr><th class='l'>candidate group</th><th class='l'>kind</th><th>samples</th><th>delta (mean)</th>"
@@ -333,8 +330,7 @@ def triage_report(analysis: Analysis, result: Attribution, features: FeatureAttr
     else:
         e = doc["group_effect"]
         out.append(_kv([
-            ("pool samples added" if result.ranking.index_name == "pool_index" else "training samples acted on",
-             ", ".join(map(str, effect.train_indices))),
+            (f"{effect.subject.noun}s {get_action(effect.action).past}", ", ".join(map(str, effect.indices))),
             (f"delta {doc['metric']}", f"{_num(e['delta_mean'])} ± {e['delta_std']:.4f} (p-value {_p(e['p_value'], deterministic)})"),
             ("test accuracy", f"{effect.accuracy_before:.3f} → {effect.accuracy_after:.3f} "
                               f"({_num(effect.accuracy_change)} ± {e['accuracy_delta_std']:.4f} over members)"),
@@ -383,7 +379,7 @@ def top_train_indices(result: Attribution, k: int = 5) -> tuple[int, ...]:
     ranking = result.ranking
     if isinstance(ranking, GroupRanking):
         return tuple(ranking.groups[0].train_indices[:k]) if ranking.groups else ()
-    return tuple(int(i) for i in ranking.train_index[:k])
+    return tuple(int(i) for i in ranking.index[:k])
 
 
 def build_report(analysis: Analysis, result: Attribution, started: float | None = None, k: int = 5) -> str:
@@ -394,7 +390,7 @@ def build_report(analysis: Analysis, result: Attribution, started: float | None 
 
     note = "Not computed."
     features = None
-    if result.unit == "sample" and result.ranking.index_name == "pool_index":
+    if result.ranking.subject is not TRAINING:
         # Feature attributions explain training samples; an add ranking lists pool samples.
         return triage_report(analysis, result, None, started, features_note="Not shown for add: the ranking lists pool samples, "
                              "and feature attributions are computed beside training samples.")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import stats
 
+from .actions import POOL, TRAINING, Subject
 from .attribution import Ranking, json_number
 from .exceptions import UsageError
 from .training_groups import nearest_distance, standardised
@@ -39,22 +40,18 @@ class SimilarSamples:
     samples are also the most influential, near 0 or negative when they disagree."""
 
     test_indices: tuple[int, ...]
-    train_indices: tuple[int, ...]  # pool indices when ``among == "pool"``
+    indices: tuple[int, ...]  # among ``subject``'s samples: pool indices for the pool
     labels: tuple[str, ...]
     distance: tuple[float, ...]
     delta_mean: tuple[float | None, ...]
     p_value: tuple[float | None, ...]
     spearman: float | None
-    among: str = "train"
-
-    @property
-    def index_name(self) -> str:
-        return "pool_index" if self.among == "pool" else "train_index"
+    subject: Subject = TRAINING
 
     def records(self) -> list[dict[str, Any]]:
         return [
-            {self.index_name: i, "label": label, "distance": d, "delta_mean": m, "p_value": p}
-            for i, label, d, m, p in zip(self.train_indices, self.labels, self.distance, self.delta_mean, self.p_value)
+            {self.subject.index_key: i, "label": label, "distance": d, "delta_mean": m, "p_value": p}
+            for i, label, d, m, p in zip(self.indices, self.labels, self.distance, self.delta_mean, self.p_value)
         ]
 
 
@@ -71,23 +68,28 @@ def distances(
 
 def similarity_spearman(distance: np.ndarray, ranking: Ranking) -> float | None:
     """Spearman correlation of closeness and improvement over the samples the ranking holds."""
-    if len(ranking.train_index) < 3:
+    if len(ranking.index) < 3:
         return None
-    closeness = -np.asarray(distance)[ranking.train_index]
+    closeness = -np.asarray(distance)[ranking.index]
     if np.ptp(closeness) == 0 or np.ptp(ranking.improvement) == 0:
         return None
     return json_number(float(stats.spearmanr(closeness, ranking.improvement).statistic))
 
 
 def similar_samples(
-    analysis: Analysis, test_indices: Sequence[int], k: int = DEFAULT_K, ranking: Ranking | None = None, among: str = "train"
+    analysis: Analysis, test_indices: Sequence[int], k: int = DEFAULT_K, ranking: Ranking | None = None,
+    among: Subject | str = TRAINING,
 ) -> SimilarSamples:
-    """The ``k`` training samples (``among="pool"``: pool samples) nearest the chosen errors,
-    with their effects from ``ranking`` (which must rank the same kind of samples)."""
-    if among not in ("train", "pool"):
-        raise UsageError(f"similar samples are among 'train' or 'pool', not {among!r}")
-    if ranking is not None and (ranking.index_name == "pool_index") != (among == "pool"):
-        raise UsageError(f"a ranking of {ranking.index_name.split('_')[0]} samples cannot show effects of {among} samples")
+    """The ``k`` training samples (``among`` the pool: pool samples; ``"train"`` or ``"pool"`` name
+    them too) nearest the chosen errors, with their effects from ``ranking`` (which must rank the
+    same samples)."""
+    subjects = {s.name: s for s in (TRAINING, POOL)}
+    if not isinstance(among, Subject):
+        if among not in subjects:
+            raise UsageError(f"similar samples are among 'train' or 'pool', not {among!r}")
+        among = subjects[among]
+    if ranking is not None and ranking.subject != among:
+        raise UsageError(f"a ranking of {ranking.subject.noun}s cannot show effects of {among.noun}s")
     tests = tuple(int(t) for t in test_indices)
     if not tests:
         raise UsageError("choose at least one test sample to find similar training samples")
@@ -98,14 +100,14 @@ def similar_samples(
     if bad:
         raise UsageError(f"test sample {bad[0]} does not exist: the test set has {data.n_test} rows")
     F_train, F_test = analysis.representation()
-    if among == "pool" and not data.has_pool:
+    if among is POOL and not data.has_pool:
         raise UsageError("there is no pool to find similar samples in")
-    distance = distances(F_train, F_test, tests, analysis.pool_representation() if among == "pool" else None)
-    y_candidates = data.pool_labels() if among == "pool" else data.y_train
+    distance = distances(F_train, F_test, tests, analysis.pool_representation() if among is POOL else None)
+    y_candidates = among.labels(data)
     order = np.lexsort((np.arange(len(distance)), distance))[: int(k)]  # nearest first, ties by index
     effects: dict[int, tuple[float, float | None]] = {}
     if ranking is not None:
-        effects = {int(i): (float(d), json_number(p)) for i, d, p in zip(ranking.train_index, ranking.delta_mean, ranking.p_value)}
+        effects = {int(i): (float(d), json_number(p)) for i, d, p in zip(ranking.index, ranking.delta_mean, ranking.p_value)}
     delta = tuple(effects[int(i)][0] if int(i) in effects else None for i in order)
     p_value = tuple(effects[int(i)][1] if int(i) in effects else None for i in order)
     return SimilarSamples(

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from .actions import Action
+from .actions import TRAINING, Action, Subject
 from .attribution import Baseline, Scored, json_number, metric_before_after
 from .data.dataset import Dataset
 from .metrics import Metric, accuracy
@@ -135,9 +135,9 @@ class GroupRanking(Scored):
     deterministic: bool
 
     @property
-    def index_name(self) -> str:
+    def subject(self) -> Subject:
         """Candidate groups are always of training samples."""
-        return "train_index"
+        return TRAINING
 
     def best(self, alpha: float = 0.05) -> CandidateGroup | None:
         """The best significant, improving group, or None."""
@@ -150,7 +150,7 @@ class GroupRanking(Scored):
                 "group_id": g.group_id,
                 "kind": g.kind,
                 "description": g.description,
-                "train_indices": list(g.train_indices),
+                TRAINING.indices_key: list(g.train_indices),
                 "delta_mean": float(d),
                 "delta_std": float(s),
                 "p_value": json_number(p),

@@ -26,3 +26,14 @@ def tiny_images():
     from planted import tiny_images
 
     return tiny_images()
+
+
+@pytest.fixture
+def halve(monkeypatch):
+    """A toy fifth action (tests/toy_action.py), registered in the engine's ``ACTIONS`` for one test."""
+    from toy_action import Halve
+
+    from tda_core.actions import ACTIONS
+
+    monkeypatch.setitem(ACTIONS, "halve", Halve())
+    return ACTIONS["halve"]

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from cli_run import run
 
-from tda_core.actions import ACTIONS, Edit
+from tda_core.actions import ACTIONS, POOL, Edit
 from tda_core.analysis import Analysis
 from tda_core.engine import RunConfig
 from tda_core.exceptions import UsageError
@@ -23,10 +23,10 @@ def test_adding_pool_samples_is_measured_like_removing_training_samples(credit, 
     group = analysis.errors.find("bad", "good")
     result = analysis.attribute(group, "add", "loss", 10)
     ranking = result.ranking
-    assert ranking.index_name == "pool_index" and sorted(ranking.train_index) == list(range(credit.n_pool))
+    assert ranking.subject is POOL and ranking.subject.index_key == "pool_index" and sorted(ranking.index) == list(range(credit.n_pool))
     assert analysis.engine.stats.retrains == 3 + 3 * credit.n_pool + 3  # baseline, every pool sample, the group
     # The selection: the first 10 significant, improving pool samples; the group is retrained as a whole.
-    assert len(result.selected) == 10 and set(result.selected) <= set(ranking.train_index[:20].tolist())
+    assert len(result.selected) == 10 and set(result.selected) <= set(ranking.index[:20].tolist())
     effect = result.effect
     assert effect.action == "add" and effect.delta_mean < 0 and effect.p_value < 0.05
     assert effect.to_json()["pool_indices"] == sorted(result.selected) and "train_indices" not in effect.to_json()
@@ -61,14 +61,14 @@ def test_candidate_mode_estimates_every_pool_sample_and_retrains_the_best(credit
     full = exact.ranking(group, "add", "loss")
     estimate = exact.estimates(group, "add", "loss")
     assert estimate.shape == (credit.n_pool,)
-    retrained = dict(zip(full.train_index.tolist(), full.delta_mean.tolist()))
+    retrained = dict(zip(full.index.tolist(), full.delta_mean.tolist()))
     assert stats.spearmanr(estimate, [retrained[j] for j in range(credit.n_pool)]).statistic > 0.9
     candidates = Analysis(credit, named_recipe("default", credit), RunConfig(ensemble=3, cache_dir=str(tmp_path), candidates=20))
     result = candidates.attribute(candidates.group("bad", "good"), "add", "loss", 10)
-    assert len(result.ranking.train_index) == 20 + 10  # the top 20 and a random check of 10
-    assert set(full.train_index[:10].tolist()) <= set(result.ranking.train_index.tolist())
+    assert len(result.ranking.index) == 20 + 10  # the top 20 and a random check of 10
+    assert set(full.index[:10].tolist()) <= set(result.ranking.index.tolist())
     # Retrained numbers are the exact ranking's, read from the same cache.
-    assert all(d == pytest.approx(retrained[j], abs=1e-15) for j, d in zip(result.ranking.train_index, result.ranking.delta_mean))
+    assert all(d == pytest.approx(retrained[j], abs=1e-15) for j, d in zip(result.ranking.index, result.ranking.delta_mean))
     doc = attribution_json(candidates, result, 0.0)
     assert {"pool_index", "estimate", "retrained"} == set(doc["estimates"]["values"][0])
     assert doc["estimates"]["spearman"] > 0.9
@@ -138,7 +138,7 @@ def test_similar_pool_samples_beside_the_add_ranking(credit, tmp_path):
     nearest = np.sqrt(((Z_pool[:, None] - Z_err[None]) ** 2).sum(-1)).min(axis=1)
     assert [r["pool_index"] for r in rows] == np.argsort(nearest, kind="stable")[:10].tolist()
     np.testing.assert_allclose([r["distance"] for r in rows], np.sort(nearest)[:10], rtol=1e-9)
-    effects = dict(zip(result.ranking.train_index.tolist(), result.ranking.delta_mean.tolist()))
+    effects = dict(zip(result.ranking.index.tolist(), result.ranking.delta_mean.tolist()))
     assert all(r["delta_mean"] == effects[r["pool_index"]] for r in rows)
     assert all(r["label"] == credit.classes[credit.y_pool[r["pool_index"]]] and r["pool_id"] == credit.pool_id(r["pool_index"])
                for r in rows)

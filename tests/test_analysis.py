@@ -41,7 +41,7 @@ def test_a_seed_independent_model_is_trained_once_per_edit(cancer):
     assert result.deterministic and result.reliability == 1.0
     assert all(row["p_value"] is None for row in result.ranking.records())
     assert np.all(result.ranking.delta_std == 0)
-    assert result.selected == tuple(int(i) for i in result.ranking.train_index[result.ranking.improvement > 0][:5])
+    assert result.selected == tuple(int(i) for i in result.ranking.index[result.ranking.improvement > 0][:5])
     assert any(w.startswith("Deterministic model") for w in result.warnings)
 
 

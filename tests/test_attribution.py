@@ -68,7 +68,7 @@ def test_deterministic_deltas_equal_brute_force(small_cancer, action):
     assert ranking.deterministic and ranking.reliability == 1.0
     for i in CHECKED:
         expected = _brute_force_delta(estimator, data, analysis, group, action, "loss", i)
-        row = int(np.flatnonzero(ranking.train_index == i)[0])
+        row = int(np.flatnonzero(ranking.index == i)[0])
         assert ranking.delta_mean[row] == pytest.approx(expected, abs=1e-9)
         assert ranking.delta_std[row] == 0.0
         assert np.isnan(ranking.p_value[row])  # not applicable: no p-value for an exact effect
@@ -88,9 +88,9 @@ def test_exact_for_a_confident_model():
     for metric in METRICS:
         ranking = analysis.ranking(group, "relabel", metric)  # one retrain per sample, shared by the metrics
         worst = 0.0
-        for i in (*CHECKED, *ranking.train_index[:2]):
+        for i in (*CHECKED, *ranking.index[:2]):
             expected = _brute_force_delta(estimator, data, analysis, group, "relabel", metric, int(i))
-            got = ranking.delta_mean[int(np.flatnonzero(ranking.train_index == i)[0])]
+            got = ranking.delta_mean[int(np.flatnonzero(ranking.index == i)[0])]
             worst = max(worst, abs(got - expected) / max(1.0, abs(expected)))
         assert worst < 1e-6, (metric, worst)
 
@@ -123,7 +123,7 @@ def test_group_effect_counts_fixed_and_new_errors(small_cancer):
     estimator = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000))
     analysis = Analysis(data, SklearnRecipe(estimator), RunConfig(ensemble=2, use_cache=False))
     group = analysis.errors.groups[0]
-    indices = [int(i) for i in analysis.ranking(group, "relabel", "loss").train_index[:15]]
+    indices = [int(i) for i in analysis.ranking(group, "relabel", "loss").index[:15]]
     effect = analysis.effect(group, "relabel", "loss", indices)
     # Recount from a brute-force retrain with the 15 rows relabelled at once.
     y = data.y_train.copy()
@@ -155,7 +155,7 @@ def test_planted_label_errors_are_found():
     analysis = Analysis(planted.data, default_recipe(planted.data), RunConfig(use_cache=False))
     group = next(g for g in analysis.errors.groups if planted.target_test in g.test_indices)
     result = analysis.attribute(group, "remove", "loss", size=10)
-    top10 = {int(i) for i in result.ranking.train_index[:10]}
+    top10 = {int(i) for i in result.ranking.index[:10]}
     assert len(top10 & planted.planted) / 10 >= 0.6
     assert len(result.selected) == 10
     assert result.reliability > 0.9  # a converged recipe: the ranking would hold on a rerun

@@ -131,7 +131,7 @@ def test_every_error_stays_on_disk_when_it_does_not_fit_memory_and_groups_switch
     for group, metric, ranking in ((small, "loss", first), (large, "gt_prob", other)):
         held = exact.ranking(group, "remove", metric)
         assert exact.plan == "exact"
-        np.testing.assert_array_equal(ranking.train_index, held.train_index)
+        np.testing.assert_array_equal(ranking.index, held.index)
         np.testing.assert_array_equal(ranking.delta_mean, held.delta_mean)
     # A cache entry that is gone is one message, not a wrong ranking.
     for entry in (tmp_path / "disk").rglob("*.safetensors"):

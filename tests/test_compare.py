@@ -59,7 +59,7 @@ def test_every_setting_is_the_group_effect_of_the_rankings_selection(cancer, can
     for setting in result.settings:
         ranking = analysis.ranking(group, setting.action, "loss")
         selected = ranking.select(setting.size)
-        assert selected and set(setting.train_indices) == set(selected)  # deterministic: improving is enough
+        assert selected and set(setting.indices) == set(selected)  # deterministic: improving is enough
         assert setting.note is None or len(selected) < setting.size
         again = fresh.effect(fresh.errors.groups[0], setting.action, "loss", selected)
         for name in ("delta_mean", "delta_std", "accuracy_delta_mean", "accuracy_delta_std", "errors_fixed", "errors_new"):
@@ -75,7 +75,7 @@ def test_a_setting_equals_a_brute_force_refit_by_hand(cancer, cancer_comparison)
     base = clone(lbfgs()).fit(cancer.X_train, cancer.y_train).predict_proba(cancer.X_test)
     for action in ("remove", "relabel"):
         setting = next(s for s in result.settings if (s.action, s.size) == (action, 3))
-        chosen = np.array(setting.train_indices)
+        chosen = np.array(setting.indices)
         if action == "remove":
             keep = np.setdiff1d(np.arange(cancer.n_train), chosen)
             after = clone(lbfgs()).fit(cancer.X_train.iloc[keep], cancer.y_train[keep]).predict_proba(cancer.X_test)
@@ -129,12 +129,12 @@ def test_seed_dependent_settings_carry_p_values_and_a_note_when_nothing_is_signi
     (setting,) = result.settings
     ranking = analysis.ranking(group, "relabel", "gt_prob")
     assert ranking.select(2, 1e-12) == ()
-    assert set(setting.train_indices) == set(ranking.train_index[:2].tolist())  # the top 2 by improvement
+    assert set(setting.indices) == set(ranking.index[:2].tolist())  # the top 2 by improvement
     assert "no training sample is significant" in setting.note and setting.to_json()["note"] == setting.note
     assert result.reliability == {"relabel": ranking.reliability} and not result.deterministic
     normal = compare(analysis, group, "gt_prob", sizes=(5,), actions=("relabel",))
     (five,) = normal.settings
-    assert five.note is None and set(five.train_indices) == set(ranking.select(5))
+    assert five.note is None and set(five.indices) == set(ranking.select(5))
     effect = analysis.effect(group, "relabel", "gt_prob", ranking.select(5))
     assert five.effect is effect and 0 < five.effect.p_value < 1  # cached: no retraining for a repeat
     with pytest.raises(UsageError, match="at least 1"):

@@ -75,7 +75,7 @@ def test_the_grown_ranking_is_the_ranking_of_that_many_seeds(tmp_path, credit):
     fixed = Analysis(credit, recipe, RunConfig(ensemble=4, cache_dir=str(tmp_path)), kept_rows=result.analysis.kept_rows)
     ranking = fixed.ranking(result.attribution.group, "remove", "loss")
     assert fixed.engine.stats.retrains == 0  # every member came from the cache
-    np.testing.assert_array_equal(ranking.train_index, result.attribution.ranking.train_index)
+    np.testing.assert_array_equal(ranking.index, result.attribution.ranking.index)
     np.testing.assert_allclose(ranking.delta_mean, result.attribution.ranking.delta_mean)
     assert fixed.reliability_of(ranking) == result.steps[-1].reliability == result.attribution.reliability_estimate
 

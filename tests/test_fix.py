@@ -238,7 +238,7 @@ def test_verify_retrains_on_the_corrected_set_for_an_action_and_for_hand_edits()
     estimator = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000))
     analysis = Analysis(data, SklearnRecipe(estimator), RunConfig(ensemble=2, use_cache=False))
     group = analysis.errors.groups[0]
-    indices = [int(i) for i in analysis.ranking(group, "relabel", "loss").train_index[:10]]
+    indices = [int(i) for i in analysis.ranking(group, "relabel", "loss").index[:10]]
     effect = analysis.effect(group, "relabel", "loss", indices)
     seen = []
     checked = verify(analysis, *edited_arrays(data, analysis.baseline, "relabel", indices), group.test_indices, seen.append)

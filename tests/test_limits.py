@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from tda_core import limits
+from tda_core.actions import POOL
 from tda_core.data import tabular_dataset
 from tda_core.exceptions import BudgetError, DataError, UsageError
 
@@ -210,10 +211,10 @@ def test_an_exact_ranking_of_hours_needs_candidates_or_a_cluster_and_a_pool_is_c
     pool = table(40_000, 10)
     data = data.with_pool(pool.X_train, pool.y_train, np.arange(40_000))
     with pytest.raises(BudgetError) as info:
-        limits.check_budget(data, ensemble=3, ranking=True, on_pool=True, in_use=0)
+        limits.check_budget(data, ensemble=3, ranking=True, subject=POOL, in_use=0)
     assert str(info.value).startswith("an exact ranking of 120,000 models (40,000 pool samples x 3 members) would take hours")
     assert "--candidates 200: about 757 models" in str(info.value) and "Dask cluster" in str(info.value)
-    est = limits.check_budget(data, ensemble=3, ranking=True, on_pool=True, cluster=True, in_use=0, kept_rows=10)
+    est = limits.check_budget(data, ensemble=3, ranking=True, subject=POOL, cluster=True, in_use=0, kept_rows=10)
     assert any(w.startswith("kept counterfactuals (40,000 pool samples") for w, _ in est.parts)
     limits.check_budget(data, ensemble=3, ranking=True, in_use=0)  # ranking the 200 training rows: fine
 

@@ -30,7 +30,7 @@ def test_add_finds_the_missing_region(distractors):
     group = group.narrowed([t for t in group.test_indices if t in planted.region_test])
 
     result = analysis.attribute(group, "add", "loss", size=10)
-    top10 = [int(i) for i in result.ranking.train_index[:10]]  # pool indices for add
+    top10 = [int(i) for i in result.ranking.index[:10]]  # pool indices for add
     precision = len(set(top10) & planted.region_pool) / 10
     assert precision >= 0.6, (precision, top10)
     assert result.effect is not None and result.effect.errors_fixed > 0
@@ -41,4 +41,4 @@ def test_add_finds_the_missing_region(distractors):
     again = Analysis(data, default_recipe(data), RunConfig(ensemble=3))
     repeat = again.attribute(group, "add", "loss", size=10)
     assert again.engine.stats.retrains == 0
-    assert [int(i) for i in repeat.ranking.train_index[:10]] == top10
+    assert [int(i) for i in repeat.ranking.index[:10]] == top10

@@ -26,7 +26,7 @@ def _two_ensembles(data, make_recipe, action, metric):
     label = max((k for k in first if k in second), key=lambda k: len(set(first[k].test_indices) & set(second[k].test_indices)))
     tests = sorted(set(first[label].test_indices) & set(second[label].test_indices))
     rankings = [a.ranking(a.group(*label, tests), action, metric) for a in analyses]
-    by_index = [r.delta_mean[np.argsort(r.train_index)] for r in rankings]
+    by_index = [r.delta_mean[np.argsort(r.index)] for r in rankings]
     estimates = [a.reliability_of(r) for a, r in zip(analyses, rankings)]
     assert [e.value for e in estimates] == [r.reliability for r in rankings]
     return estimates[0], estimates[1], rank_agreement(*by_index)

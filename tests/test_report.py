@@ -61,9 +61,9 @@ def test_the_report_holds_the_triage_and_loads_nothing(credit_report):
     for words in (f"errors fixed {effect.errors_fixed}", f"new errors {effect.errors_new}", f"net benefit {effect.net_benefit:+d}",
                   "Before (rows: true class", "After (rows: true class", "Feature attributions", *map(str, analysis.data.X_train.columns)):
         assert words in " ".join(text.split()), words
-    top = result.ranking.train_index[0]
+    top = result.ranking.index[0]
     assert f"{result.ranking.delta_mean[0]:+.4f}" in text and f"<td>{top}</td>" in page
-    last = result.ranking.train_index[49]
+    last = result.ranking.index[49]
     assert f"<td>50</td><td>{last}</td>" in page and "<td>51</td>" not in page  # the top 50 of the ranking
     assert page.count('type="application/vnd.vegalite+json"') == 2  # the ranking's chart and the per-test chart
     assert "exact linear contributions" in text and "The error" in text
@@ -94,7 +94,7 @@ def test_images_are_embedded_with_their_saliency(tiny_images):
     group = analysis.errors.groups[0]
     result = analysis.attribute(group, "remove", "loss", 3)
     page = build_report(analysis, result)
-    assert page.count("src='data:image/png;base64,") >= 2 * (1 + len(result.selected or result.ranking.train_index[:5]))
+    assert page.count("src='data:image/png;base64,") >= 2 * (1 + len(result.selected or result.ranking.index[:5]))
     assert "gradient x input" in text_of(page) and all(u.startswith("data:") for u in urls(page))
 
 
@@ -141,7 +141,7 @@ def test_nothing_significant_still_reports_the_ranking_and_the_top_features(cred
     page = build_report(analysis, result)
     text = " ".join(text_of(page).split())
     assert "Nothing has a significant improving effect at alpha = 1e-12" in text
-    top = [int(i) for i in result.ranking.train_index[:5]]
+    top = [int(i) for i in result.ranking.index[:5]]
     assert all(f"train {i}" in text for i in top)  # the feature attributions of the top of the ranking
     assert "No training sample has a significant improving effect" in text  # the warning
 
@@ -154,10 +154,10 @@ def test_a_report_of_add_lists_pool_samples(credit, tmp_path):
     result = analysis.attribute(group, "add", "loss", 5)
     page = build_report(analysis, result)
     assert "<th>pool index</th>" in page and "<th>train index</th>" not in page
-    top = int(result.ranking.train_index[0])
+    top = int(result.ranking.index[0])
     label = credit.classes[credit.y_pool[top]]
     assert f"<td>1</td><td>{top}</td><td class='l'>{credit.pool_id(top)}</td><td class='l'>{label}</td>" in page
-    assert f"pool samples added</td><td class=\"l\">{', '.join(map(str, result.effect.train_indices))}" in page
+    assert f"pool samples added</td><td class=\"l\">{', '.join(map(str, result.effect.indices))}" in page
     assert "Not shown for add" in page and "scored pool samples" in page
 
 

@@ -51,16 +51,16 @@ def test_similar_samples_are_the_nearest_in_the_standardised_representation(canc
     Z_train, Z_test = (F_train - mean) / std, (F_test - mean) / std
     distance = np.array([min(np.sqrt(np.sum((Z_train[i] - Z_test[t]) ** 2)) for t in tests) for i in range(cancer.n_train)])
     nearest = sorted(range(cancer.n_train), key=lambda i: (distance[i], i))[:7]
-    assert list(similar.train_indices) == nearest
+    assert list(similar.indices) == nearest
     assert similar.distance == pytest.approx(distance[nearest], abs=1e-9)
     assert similar.labels == tuple(cancer.classes[cancer.y_train[i]] for i in nearest)
     assert similar.test_indices == tuple(tests)
     # Their effects are the ranking's own numbers.
-    position = {int(i): k for k, i in enumerate(ranking.train_index)}
-    for i, d, p in zip(similar.train_indices, similar.delta_mean, similar.p_value):
+    position = {int(i): k for k, i in enumerate(ranking.index)}
+    for i, d, p in zip(similar.indices, similar.delta_mean, similar.p_value):
         assert d == ranking.delta_mean[position[i]] and p is None  # deterministic: no p-value
     # Spearman over every ranked sample: closeness against improvement.
-    expected = stats.spearmanr(-distance[ranking.train_index], ranking.improvement).statistic
+    expected = stats.spearmanr(-distance[ranking.index], ranking.improvement).statistic
     assert similar.spearman == pytest.approx(expected, abs=1e-12)
     records = similar.records()
     assert records[0] == {"train_index": nearest[0], "label": similar.labels[0], "distance": similar.distance[0],
@@ -72,18 +72,18 @@ def test_samples_the_ranking_does_not_hold_have_no_effect(analysis):
     ranking = analysis.ranking(group, "relabel", "gt_prob")
     full = similar_samples(analysis, group.test_indices, k=5, ranking=ranking)
     # A partial ranking (as in candidate mode): only some samples were retrained.
-    held = np.isin(ranking.train_index, full.train_indices[:2]) | (np.arange(len(ranking.train_index)) % 3 == 0)
+    held = np.isin(ranking.index, full.indices[:2]) | (np.arange(len(ranking.index)) % 3 == 0)
     partial = replace(ranking, **{f: getattr(ranking, f)[held] for f in (
-        "train_index", "delta_mean", "delta_std", "p_value", "accuracy_delta_mean", "accuracy_delta_std")})
+        "index", "delta_mean", "delta_std", "p_value", "accuracy_delta_mean", "accuracy_delta_std")})
     some = similar_samples(analysis, group.test_indices, k=5, ranking=partial)
-    assert some.train_indices == full.train_indices
-    for i, d, d_full in zip(some.train_indices, some.delta_mean, full.delta_mean):
-        assert d == (d_full if i in set(partial.train_index.tolist()) else None)
+    assert some.indices == full.indices
+    for i, d, d_full in zip(some.indices, some.delta_mean, full.delta_mean):
+        assert d == (d_full if i in set(partial.index.tolist()) else None)
     assert some.delta_mean[:2] == full.delta_mean[:2]
     Z = similar_samples(analysis, group.test_indices, k=analysis.data.n_train)  # every sample, nearest first
     distance = np.empty(analysis.data.n_train)
-    distance[list(Z.train_indices)] = Z.distance
-    expected = stats.spearmanr(-distance[partial.train_index], partial.improvement).statistic
+    distance[list(Z.indices)] = Z.distance
+    expected = stats.spearmanr(-distance[partial.index], partial.improvement).statistic
     assert some.spearman == pytest.approx(expected, abs=1e-12)
     assert Z.spearman is None and all(d is None for d in Z.delta_mean)  # no ranking given
     with pytest.raises(UsageError, match="at least 1"):
@@ -97,7 +97,7 @@ def test_attribute_json_lists_similar_samples_for_single_sample_rankings(analysi
     result = analysis.attribute(group, "remove", "loss", size=3)
     doc = attribution_json(analysis, result, 0.0)
     expected = similar_samples(analysis, group.test_indices, ranking=result.ranking)
-    assert [r["train_index"] for r in doc["similar"]] == list(expected.train_indices) and len(doc["similar"]) == 10
+    assert [r["train_index"] for r in doc["similar"]] == list(expected.indices) and len(doc["similar"]) == 10
     assert all(r["train_id"] == analysis.data.train_id(r["train_index"]) for r in doc["similar"])
     assert doc["similar_vs_influential_spearman"] == expected.spearman
     grouped = analysis.attribute(group, "remove", "loss", size=3, unit="group")

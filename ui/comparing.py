@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from tda_core.actions import ACTIONS
+from tda_core.actions import available_actions
 from tda_core.compare import Comparison, Setting, compare
 from tda_core.errors import ErrorGroup
 
@@ -56,9 +56,9 @@ def open_in_fix(setting: Setting, result_selected: tuple[int, ...] | None) -> No
     state.put(state.ACTION, setting.action)
     state.put(state.SIZE, int(setting.size))
     state.put(state.LARGE, bool(state.get(state.LARGE) or setting.size > 10))
-    state.put(state.FIX_INDICES, [int(i) for i in setting.train_indices])
+    state.put(state.FIX_INDICES, [int(i) for i in setting.indices])
     state.put(state.FIX_SEEDED_FROM, (setting.action, result_selected) if result_selected is not None else None)
-    state.put(state.FIX_ORIGIN, (setting.action, int(setting.size), tuple(int(i) for i in setting.train_indices)))
+    state.put(state.FIX_ORIGIN, (setting.action, int(setting.size), tuple(int(i) for i in setting.indices)))
     state.put(fixing.MODE, "action")
 
 
@@ -67,16 +67,11 @@ def label(sizes: Sequence[int]) -> str:
             "then one group retrain per action and size")
 
 
-def has_pool(current: Current) -> bool:
-    return bool(getattr(current.data, "has_pool", False))
-
-
 def missing_rankings(current: Current, group: ErrorGroup, metric: str) -> int:
     """Single-sample rankings compare will train (not in memory): what its cost is made of. The
     actions are counted here only for the estimate; the results list what compare returns."""
-    pool = has_pool(current)
-    names = [name for name, action in ACTIONS.items() if pool or not getattr(action, "on_pool", False)]
-    return sum(not current.analysis.has_ranking(name, group, metric) for name in names)
+    offered = available_actions(current.data.has_pool)
+    return sum(not current.analysis.has_ranking(action.name, group, metric) for action in offered)
 
 
 def ask_before_long_run(current: Current, run_label: str, rankings: int) -> None:
@@ -104,7 +99,7 @@ def comparison(current: Current, group: ErrorGroup, metric: str, sizes: Sequence
         ask_before_long_run(current, run_label, rankings)
     # No rate is recorded: the progress of the last step (a few group retrains) would understate a ranking's rate.
     # One overall count: the rankings not in memory, then a group retrain per action and size.
-    actions = sum(has_pool(current) or not getattr(a, "on_pool", False) for a in ACTIONS.values())
+    actions = len(available_actions(current.data.has_pool))
     expected = rankings * ranking_models(current) + actions * len(sizes) * cost.runs(current.analysis.members, current.analysis.recipe)
     with retraining(run_label, steps=True, expected=expected) as progress:
         return compare(current.analysis, group, metric, sizes, alpha, progress=progress)
@@ -112,10 +107,7 @@ def comparison(current: Current, group: ErrorGroup, metric: str, sizes: Sequence
 
 def action_words(data) -> str:
     """What each action's name in the table means ('add' only where the data have a pool)."""
-    words = {"remove": "remove: leave the samples out", "relabel": "relabel: to the next most likely class",
-             "upweight": "upweight: ×10", "add": f"add: add from the pool ({data.n_pool:,} samples outside the training set)"}
-    shown = [w for name, w in words.items() if name in ACTIONS and (getattr(data, "has_pool", False) or not ACTIONS[name].on_pool)]
-    return "Actions · " + "; ".join(shown) + "."
+    return "Actions · " + "; ".join(action.gloss(data) for action in available_actions(data.has_pool)) + "."
 
 
 def is_best(comparison: Comparison, setting: Setting) -> bool:
@@ -140,7 +132,7 @@ def settings_frame(comparison: Comparison, classes: Sequence[str]) -> pd.DataFra
             "accuracy Δ": e.accuracy_change, "accuracy ± std": e.accuracy_delta_std,
         }
         row |= {class_column(c): e.class_accuracy_delta.get(c, np.nan) for c in classes}
-        row |= {"samples": len(s.train_indices), "raw change": e.delta_mean, "note": s.note or ""}
+        row |= {"samples": len(s.indices), "raw change": e.delta_mean, "note": s.note or ""}
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -152,7 +144,7 @@ def best_words(comparison: Comparison, metric_label: str) -> str:
         return "No setting was measured."
     e = best.effect
     spread = "" if comparison.deterministic else f" ± {e.accuracy_delta_std:.4f}"
-    used = "" if len(best.train_indices) == best.size else f" (only {len(best.train_indices)} qualified)"
+    used = "" if len(best.indices) == best.size else f" (only {len(best.indices)} qualified)"
     return (f"**Best setting: {best.action} with {tables.count(best.size, 'sample')}**{used}: net benefit **{e.net_benefit:+d}**, it fixes {e.errors_fixed} of the "
             f"{tables.count(len(comparison.group.test_indices), 'chosen error')} and creates {e.errors_new} new "
             f"error{'' if e.errors_new == 1 else 's'}; global accuracy {tables.signed(e.accuracy_change)}{spread}; "

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from tda_core.actions import TRAINING
 from tda_core.exceptions import TDAError
 from tda_core.feature_attribution import FeatureAttribution, feature_attribution
 from tda_core.report import build_report, saliency_overlay, top_train_indices
@@ -71,7 +72,7 @@ def heatmap_frame(fa: FeatureAttribution) -> pd.DataFrame:
 
 def feature_view(analysis: Any, data: Any, result: Any) -> None:
     """The feature attribution section (an expander; computed when the user switches it on)."""
-    if getattr(result.ranking, "index_name", "") == "pool_index":  # as the engine's report says: not for pool samples
+    if result.ranking.subject is not TRAINING:  # as the engine's report says: not for pool samples
         st.caption("Feature attributions are computed beside training samples: an add ranking lists pool samples, so "
                    "they are not shown here. The triage report below has the ranking and the group effect.")
         return

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from tda_core.analysis import Attribution
-from tda_core.attribution import Baseline, Effect, Ranking, index_name
+from tda_core.attribution import Baseline, Effect, Ranking
 from tda_core.data import Dataset
 from tda_core.errors import ErrorGroup
 
@@ -47,10 +47,10 @@ def why(data: Dataset, baseline: Baseline, group: ErrorGroup, effect: Effect, ra
     and after, with the group effect's errors fixed / new."""
     rows = {}
     if ranking is not None and ranking.action == effect.action and ranking.metric == effect.metric:
-        rows = {int(i): k for k, i in enumerate(ranking.train_index)}
+        rows = {int(i): k for k, i in enumerate(ranking.index)}
     samples = []
-    for i in effect.train_indices:
-        sample: dict[str, Any] = {index_name(effect.action): int(i), "edit": edit_text(data, baseline.relabel_targets, effect.action, int(i))}
+    for i in effect.indices:
+        sample: dict[str, Any] = {effect.subject.index_key: int(i), "edit": edit_text(data, baseline.relabel_targets, effect.action, int(i))}
         k = rows.get(int(i))
         if k is not None:
             sample.update(improvement=float(ranking.improvement[k]), delta_mean=float(ranking.delta_mean[k]),

@@ -21,7 +21,7 @@ import pandas as pd
 import streamlit as st
 
 from tda_core import limits
-from tda_core.actions import get_action
+from tda_core.actions import subject_of
 from tda_core.analysis import Analysis
 from tda_core.data import DEMOS, Dataset, attach_pool, load_demo, read_table, split_table, tabular_dataset
 from tda_core.engine import BACKENDS, RunConfig
@@ -384,15 +384,15 @@ def long_ranking(current: Current, group, action: str) -> LongRanking | None:
     data, recipe, config, analysis = current.data, current.recipe, current.config, current.analysis
     if config.candidates:
         return None
-    on_pool = get_action(action).on_pool
-    ranked, what = (data.n_pool, "pool samples") if on_pool else (data.n_train, "training samples")
+    subject = subject_of(action)
+    ranked, what = subject.size(data), f"{subject.noun}s"
     full = cost.full_network(recipe)
     rate = cost.rate(cost.rate_key(data.fingerprint, recipe.fingerprint()), full)
     trained = cost.ranking_models(ranked, cost.runs(analysis.members, analysis.recipe))
     seconds = cost.seconds(trained, rate)
     common = dict(ensemble=config.ensemble, ranking=True, unit="sample", n_jobs=config.n_jobs, use_cache=config.use_cache,
                   chunk=int(recipe.chunk_for(data)) if hasattr(recipe, "chunk_for") else limits.DEFAULT_CHUNK,
-                  network_bytes=limits.network_training_bytes(data, recipe), on_pool=on_pool)
+                  network_bytes=limits.network_training_bytes(data, recipe), subject=subject)
     tests = len(set(group.test_indices))
     errors = len(set(analysis.errors.error_indices) | set(group.test_indices))
     exact = limits.estimate(data, kept_rows=errors, **common)  # the plans of tda_core.limits.ranking_plan

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import streamlit as st
 
 from tda_core import limits
-from tda_core.actions import get_action
+from tda_core.actions import get_action, subject_of
 from tda_core.analysis import Attribution
 from tda_core.attribution import Effect
 from tda_core.errors import ErrorGroup
@@ -35,7 +35,8 @@ def ranking_label(current: Current, action: str, unit: str, size: int) -> str:
     data, config = current.data, current.config
     if unit == "group":
         return f"Forming candidate groups of {size} and retraining the ensemble once per group ({action})"
-    n, what = (data.n_pool, "pool") if action == "add" else (data.n_train, "training")
+    subject = subject_of(action)
+    n, what = subject.size(data), subject.noun.split()[0]  # "training", "pool"
     if config.candidates:
         return (f"Candidate mode: estimating all {n:,} {what} samples ({current.recipe.estimate_method}), then "
                 f"retraining the top {config.candidates} and a random check sample ({action})")
@@ -45,7 +46,7 @@ def ranking_label(current: Current, action: str, unit: str, size: int) -> str:
 def ranking_models(current: Current, action: str = "remove") -> int:
     """Models one single-sample ranking of the current analysis trains: one per training sample
     (add: per pool sample) and run, or the candidates and their check sample in candidate mode."""
-    n = current.data.n_pool if action == "add" else current.data.n_train
+    n = subject_of(action).size(current.data)
     return cost.ranking_models(n, cost.runs(current.analysis.members, current.analysis.recipe), current.config.candidates)
 
 
@@ -83,7 +84,7 @@ def attribution(current: Current, group: ErrorGroup, action: str, metric: str, s
     analysis, key = current.analysis, rate_key(current)
     label = ranking_label(current, action, unit, size)
     # The memory a ranking needs, sized before anything is allocated: a BudgetError (one line).
-    limits.check_run(current.data, current.recipe, current.config, ranking=True, unit=unit, on_pool=get_action(action).on_pool)
+    limits.check_run(current.data, current.recipe, current.config, ranking=True, unit=unit, subject=subject_of(action))
     if unit == "group":  # the group effect is read from the groups' own retrains
         if stopped_here(label):
             stop()
@@ -95,8 +96,7 @@ def attribution(current: Current, group: ErrorGroup, action: str, metric: str, s
         ask_before_long_run(current, label, action)
     with retraining(label, key) as progress:
         analysis.ranking(group, action, metric, progress)
-    label = ("Retraining the ensemble with the selected pool samples added at once" if action == "add"
-             else f"Retraining the ensemble with the selected samples edited at once ({action})")
+    label = f"Retraining the ensemble with {get_action(action).at_once()}"
     if stopped_here(label):
         stop()
     with retraining(label) as progress:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from tda_core.actions import POOL
 from tda_core.analysis import Analysis, Attribution
 from tda_core.data import Dataset
 from tda_core.exceptions import ModelError
@@ -45,8 +46,8 @@ def similar_view(analysis: Analysis, data: Dataset, result: Attribution, metric_
     """The section on the attribution page (single-sample rankings); None without a representation.
     Beside an add ranking, the nearest POOL samples. ``raw``: show the raw change of the metric too,
     as the ranking above does."""
-    among = "pool" if result.ranking.index_name == "pool_index" else "train"
-    kind = "pool" if among == "pool" else "training"
+    among = result.ranking.subject  # beside an add ranking, the pool
+    kind = among.noun.split()[0]  # "training", "pool"
     st.subheader(f"Similar {kind} samples")
     try:
         similar = similar_samples(analysis, result.group.test_indices, DEFAULT_K, ranking=result.ranking, among=among)
@@ -56,7 +57,7 @@ def similar_view(analysis: Analysis, data: Dataset, result: Attribution, metric_
     st.caption(f"The {DEFAULT_K} {kind} samples nearest the chosen errors in the model's representation (Euclidean "
                "distance, standardised features, to the nearest chosen error), nearest first, beside their effect "
                f"measured by retraining above: their place in the ranking and the improvement of the {metric_label}"
-               + (" when each is added." if among == "pool" else "."))
+               + (" when each is added." if among is POOL else "."))
     st.markdown(agreement(similar.spearman, kind))
     frame = tables.similar_frame(analysis, similar, result.ranking)
     p_column = (st.column_config.NumberColumn(format="%.2e") if np.isfinite(frame["p-value"]).any()
@@ -68,13 +69,13 @@ def similar_view(analysis: Analysis, data: Dataset, result: Attribution, metric_
             column_config={
                 "distance": st.column_config.NumberColumn(format="%.3f"),
                 "rank by effect": st.column_config.NumberColumn(format="%d", help=f"Place in the ranking of "
-                                                                f"{len(result.ranking.train_index):,} (1 = most improving)"),
+                                                                f"{len(result.ranking.index):,} (1 = most improving)"),
                 "improvement": st.column_config.NumberColumn(format="%+.5f"),
                 "change": st.column_config.NumberColumn(f"change of {metric_label}", format="%+.5f"),
                 "p-value": p_column,
             },
         )
     if data.kind == "images":
-        gallery(data.thumbnails_pool if among == "pool" else data.thumbnails_train, list(similar.train_indices),
+        gallery(among.thumbnails(data), list(similar.indices),
                 tables.similar_captions(frame), cap=DEFAULT_K)
     return similar

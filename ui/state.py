@@ -12,6 +12,8 @@ from typing import Any
 
 import streamlit as st
 
+from tda_core.actions import ACTIONS
+
 # --- Step 1: data and model ---------------------------------------------------------------
 SOURCE = "source"  # "demo" | "table" | "images"
 DEMO = "demo"  # name of an embedded demo (tda_core.demos.DEMOS)
@@ -134,7 +136,6 @@ URL_CHOICES: dict[str, tuple[str, ...]] = {
     SOURCE: ("demo", "table", "images"),
     MODEL_SOURCE: ("recipe", "upload"),
     NET_MODE: ("full", "head"),
-    ACTION: ("remove", "relabel", "upweight", "add"),
     METRIC: ("loss", "gt_prob", "pred_prob"),
     UNIT: ("sample", "group"),
     DEVICE: ("auto", "cpu", "cuda"),
@@ -163,8 +164,8 @@ def from_url(params: dict[str, str]) -> None:
         raw = params.get(key)
         if raw is None:
             continue
-        if key in URL_CHOICES:
-            if raw in URL_CHOICES[key]:
+        if key in URL_CHOICES or key == ACTION:
+            if raw in URL_CHOICES.get(key, ACTIONS):  # the engine's actions, read now: a registered one is offered too
                 st.session_state[key] = raw
         elif key in URL_NUMBERS:
             low, high = URL_NUMBERS[key]

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from tda_core import actions
+from tda_core.actions import POOL, TRAINING, Subject
 from tda_core.analysis import Analysis
 from tda_core.attribution import Effect, Ranking
 from tda_core.data import Dataset
@@ -20,8 +22,6 @@ from tda_core.training_groups import GroupRanking
 DASH = "—"
 #: Below this size an improvement counts as no change (no colour, "no change").
 NO_CHANGE = 1e-12
-#: What each action does to one training sample, as the tables and captions say it.
-UPWEIGHT_TEXT = "weight ×10"
 
 
 def count(n: int, noun: str) -> str:
@@ -30,7 +30,7 @@ def count(n: int, noun: str) -> str:
 
 
 def train_name(i: int) -> str:
-    return f"train #{int(i)}"
+    return TRAINING.sample_name(i)
 
 
 def test_name(i: int) -> str:
@@ -38,27 +38,18 @@ def test_name(i: int) -> str:
 
 
 def pool_name(j: int) -> str:
-    return f"pool #{int(j)}"
+    return POOL.sample_name(j)
 
 
-def is_pool(action: str) -> bool:
-    """Whether ``action`` acts on pool samples (add) rather than training samples."""
-    from tda_core.actions import ACTIONS
-
-    return ACTIONS[action].on_pool
+def number_column(subject: Subject) -> str:
+    """The column of a table that numbers its samples: 'train #', 'pool #'."""
+    return f"{subject.name} #"
 
 
 def edit_text(data: Dataset, targets: np.ndarray | None, action: str, i: int) -> str:
-    """What ``action`` does to sample ``i`` (a pool index for add): '9 → 4' (relabel), 'remove (9)',
-    '9, weight ×10', 'add (9)'."""
-    if is_pool(action):
-        return f"add ({data.classes[data.y_pool[i]]})"
-    label = data.classes[data.y_train[i]]
-    if action == "relabel" and targets is not None:
-        return f"{label} → {data.classes[targets[i]]}"
-    if action == "remove":
-        return f"remove ({label})"
-    return f"{label}, {UPWEIGHT_TEXT}"
+    """What ``action`` does to its sample ``i`` (a pool index for add), as the action words it:
+    '9 → 4' (relabel), 'remove (9)', '9, weight ×10', 'add (9)'."""
+    return actions.edit_text(action, data, targets, i)
 
 
 def _sign(metric: str) -> float:
@@ -180,18 +171,18 @@ def ranking_frame(analysis: Analysis, ranking: Ranking, selected: Sequence[int],
     action does to each, its improvement (positive: toward fixing the error, whatever the metric),
     the raw change of the metric, p-value, why it is (not) selected, then who the sample is."""
     data, base = analysis.data, analysis.baseline
-    n = len(ranking.train_index) if rows is None else min(rows, len(ranking.train_index))
-    idx = ranking.train_index[:n]
+    n = len(ranking.index) if rows is None else min(rows, len(ranking.index))
+    idx = ranking.index[:n]
     chosen = set(int(i) for i in selected)
     predicted = base.predicted_train
     significant = ranking.significant(alpha)[:n]
     improvement = ranking.improvement[:n]
-    pool = ranking.index_name == "pool_index"
+    subject = ranking.subject
     frame = pd.DataFrame({
         "rank": np.arange(1, n + 1),
         "selected": [int(i) in chosen for i in idx],
         "significant": significant,
-        "pool #" if pool else "train #": idx,
+        number_column(subject): idx,
         "edit": [edit_text(data, base.relabel_targets, ranking.action, int(i)) for i in idx],
         "improvement": improvement,
     })
@@ -204,8 +195,8 @@ def ranking_frame(analysis: Analysis, ranking: Ranking, selected: Sequence[int],
     if has_spread(ranking):
         frame["accuracy Δ std"] = ranking.accuracy_delta_std[:n]
     frame["change"] = ranking.delta_mean[:n]  # the raw change of the metric (its sign depends on the metric)
-    if pool:  # who the pool samples are (the baseline predicts training and test rows only)
-        return pd.concat([frame, pool_frame(data, idx).drop(columns="pool #")], axis=1)
+    if subject is POOL:  # who the pool samples are (the baseline predicts training and test rows only)
+        return pd.concat([frame, pool_frame(data, idx).drop(columns=number_column(POOL))], axis=1)
     frame["label"] = [data.classes[c] for c in data.y_train[idx]]
     frame["baseline prediction"] = [data.classes[c] for c in predicted[idx]]
     if data.kind == "tabular":
@@ -269,7 +260,8 @@ def image_details(top: pd.DataFrame, action: str, metric_label: str) -> dict[int
 
 def sample_name(row: pd.Series) -> str:
     """'train #12', or 'pool #3' for a row of a pool sample."""
-    return pool_name(row["pool #"]) if "pool #" in row else train_name(row["train #"])
+    subject = next(s for s in (POOL, TRAINING) if number_column(s) in row)
+    return subject.sample_name(row[number_column(subject)])
 
 
 def pool_frame(data: Dataset, indices: Sequence[int]) -> pd.DataFrame:
@@ -295,11 +287,11 @@ def group_ranking_frame(ranking: GroupRanking, selected: Sequence[int], alpha: f
     best = tuple(int(i) for i in selected)
     frame = pd.DataFrame({
         "rank": np.arange(1, len(records) + 1),
-        "best": [tuple(r["train_indices"]) == best for r in records],
+        "best": [tuple(r[TRAINING.indices_key]) == best for r in records],
         "significant": ranking.significant(alpha),
         "group": [r["group_id"] for r in records],
         "kind": [r["kind"] for r in records],
-        "size": [len(r["train_indices"]) for r in records],
+        "size": [len(r[TRAINING.indices_key]) for r in records],
         "improvement": ranking.improvement,
     })
     if has_spread(ranking):
@@ -337,15 +329,16 @@ def member_captions(members: pd.DataFrame) -> list[str]:
 ESTIMATE_ROWS = 1000
 
 
-def estimates_frame(analysis: Analysis, estimates: Estimates, metric: str, pool: bool = False) -> pd.DataFrame:
+def estimates_frame(analysis: Analysis, estimates: Estimates, metric: str, subject: Subject = TRAINING) -> pd.DataFrame:
     """The candidate-mode estimates of the samples that were not retrained, best estimate first;
-    ``pool``: the samples are pool samples (add), listed by pool # with their pool id and label."""
+    pool samples (add) are listed by pool # with their pool id and label."""
     data, base = analysis.data, analysis.baseline
     done = set(estimates.retrained)
-    keep = np.array([int(i) not in done for i in estimates.train_index], dtype=bool)
-    idx = estimates.train_index[keep]
-    frame = pd.DataFrame({"estimate rank": np.flatnonzero(keep) + 1, "pool #" if pool else "train #": idx,
+    keep = np.array([int(i) not in done for i in estimates.index], dtype=bool)
+    idx = estimates.index[keep]
+    frame = pd.DataFrame({"estimate rank": np.flatnonzero(keep) + 1, number_column(subject): idx,
                           "estimated improvement": _sign(metric) * estimates.estimate[keep]})
+    pool = subject is POOL
     if pool:  # pool indices are not training indices
         frame["pool id"] = [str(data.pool_id(int(j))) for j in idx]
         frame["label"] = [data.classes[c] for c in data.y_pool[idx]]
@@ -392,7 +385,7 @@ def fix_label(data: Dataset, targets: np.ndarray | None, action: str, index: int
     """A training sample (a pool sample for add) in the fix page's picker: its number and what the
     action does to it. One numbering only (see :func:`train_label`); the Changes table below gives
     each row's original id."""
-    return f"{pool_name(index) if is_pool(action) else train_name(index)} · {edit_text(data, targets, action, index)}"
+    return f"{actions.subject_of(action).sample_name(index)} · {edit_text(data, targets, action, index)}"
 
 
 def train_label(data: Dataset, index: int) -> str:
@@ -493,12 +486,12 @@ def similar_frame(analysis: Analysis, similar: SimilarSamples, ranking: Ranking)
     errors, nearest first, beside their measured effect: their place in the ranking, improvement,
     raw change and p-value (empty where not retrained)."""
     data = analysis.data
-    place = {int(i): r for r, i in enumerate(ranking.train_index)}
-    idx = np.asarray(similar.train_indices, dtype=np.int64)
+    place = {int(i): r for r, i in enumerate(ranking.index)}
+    idx = np.asarray(similar.indices, dtype=np.int64)
     ranked = [place.get(int(i)) for i in idx]
-    pool = similar.among == "pool"
+    pool = similar.subject is POOL
     frame = pd.DataFrame({
-        "pool #" if pool else "train #": idx,
+        number_column(similar.subject): idx,
         "label": list(similar.labels),
         "distance": list(similar.distance),
         "rank by effect": [np.nan if r is None else r + 1 for r in ranked],

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from ..actions import TRAINING, Subject
 from ..exceptions import UsageError
 from ..metrics import Metric
 
@@ -22,15 +23,15 @@ class Estimates:
     retraining."""
 
     method: str
-    train_index: np.ndarray  # all training samples, best estimated improvement first
+    index: np.ndarray  # all training samples (pool samples for add), best estimated improvement first
     estimate: np.ndarray  # estimated delta of the metric (same sign convention as delta_mean)
     retrained: tuple[int, ...]  # the samples that were then retrained
     spearman: float  # between estimate and retrained delta_mean, over the retrained samples
 
-    def records(self, index_name: str = "train_index") -> list[dict]:
-        """One row per sample; ``index_name`` is ``pool_index`` when the samples are pool samples (add)."""
+    def records(self, subject: Subject = TRAINING) -> list[dict]:
+        """One row per sample, keyed by what the samples are (``subject``: pool samples for add)."""
         done = set(self.retrained)
-        return [{index_name: int(i), "estimate": float(e), "retrained": int(i) in done} for i, e in zip(self.train_index, self.estimate)]
+        return [{subject.index_key: int(i), "estimate": float(e), "retrained": int(i) in done} for i, e in zip(self.index, self.estimate)]
 
 
 def random_extra(n_top: int) -> int:

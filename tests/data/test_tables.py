@@ -56,7 +56,7 @@ def test_integer_labels_and_missing_values_run_end_to_end(frame, tmp_path):
     assert analysis.errors.accuracy_mean > 0.7
     group = analysis.group("1", "0")  # classes named as the data spells them
     ranking = analysis.ranking(group, "remove", "loss")
-    assert np.isfinite(ranking.delta_mean).all() and len(ranking.train_index) == data.n_train
+    assert np.isfinite(ranking.delta_mean).all() and len(ranking.index) == data.n_train
     with pytest.raises(UsageError, match="unknown class '2': the classes are 0, 1"):
         analysis.group("2", "0")
 

@@ -43,7 +43,7 @@ def test_summaries_and_agreement():
     estimate = np.array([0.1, -0.4, 0.3, -0.2])
     summary = summarize("influence", estimate, METRICS["loss"], np.array([1, 3, 2]), np.array([-1.0, -0.5, 0.7]))
     assert isinstance(summary, Estimates) and summary.method == "influence"
-    assert summary.train_index.tolist() == [1, 3, 0, 2] and summary.estimate.tolist() == [-0.4, -0.2, 0.1, 0.3]
+    assert summary.index.tolist() == [1, 3, 0, 2] and summary.estimate.tolist() == [-0.4, -0.2, 0.1, 0.3]
     assert summary.retrained == (1, 3, 2) and summary.spearman == pytest.approx(1.0)
     assert summary.records()[2] == {"train_index": 0, "estimate": 0.1, "retrained": False}
     assert agreement(np.array([1.0, 2.0, 3.0]), np.array([3.0, 2.0, 1.0])) == pytest.approx(-1.0)
@@ -61,12 +61,12 @@ def test_candidate_numbers_equal_the_full_ranking(credit, action, metric):
     ranked = fast.ranking(group, action, metric)
     est = ranked.estimates
     assert est.method == "influence function"
-    assert len(ranked.train_index) == len(est.retrained) == 60 + 15
-    assert sorted(ranked.train_index.tolist()) == sorted(est.retrained)
-    assert len(est.train_index) == credit.n_train
+    assert len(ranked.index) == len(est.retrained) == 60 + 15
+    assert sorted(ranked.index.tolist()) == sorted(est.retrained)
+    assert len(est.index) == credit.n_train
     assert est.spearman > 0.8, est.spearman  # measured 0.89-0.95: influence estimates track retraining here
-    by_index = dict(zip(exact.train_index.tolist(), exact.delta_mean))
-    for i, d in zip(ranked.train_index, ranked.delta_mean):
+    by_index = dict(zip(exact.index.tolist(), exact.delta_mean))
+    for i, d in zip(ranked.index, ranked.delta_mean):
         assert d == by_index[int(i)]  # the same models, retrained: identical numbers
     # The best retrained samples of the full ranking are among the candidates.
     assert len(set(exact.select(10)) & set(ranked.select(10))) >= 8
@@ -98,9 +98,9 @@ def test_network_candidates_equal_the_full_ranking(tiny_images, action, metric, 
     ranked = fast.ranking(group, action, metric)
     est = ranked.estimates
     assert est.method == "influence (last layer, damped Hessian)"
-    assert len(est.train_index) == tiny_images.n_train
-    assert len(ranked.train_index) == len(est.retrained) == 10 + 10
+    assert len(est.index) == tiny_images.n_train
+    assert len(ranked.index) == len(est.retrained) == 10 + 10
     assert est.spearman > min_spearman, est.spearman
-    by_index = dict(zip(exact.train_index.tolist(), exact.delta_mean))
-    for i, d in zip(ranked.train_index, ranked.delta_mean):
+    by_index = dict(zip(exact.index.tolist(), exact.delta_mean))
+    for i, d in zip(ranked.index, ranked.delta_mean):
         assert d == pytest.approx(by_index[int(i)], abs=1e-6)

@@ -20,6 +20,8 @@ pytest.importorskip("streamlit")
 from apptest_support import ATTRIBUTION, DASHBOARD, ERRORS, FIX, TIMEOUT, metric, start, table_with, visit
 from streamlit.testing.v1 import AppTest
 
+from tda_core.actions import POOL
+
 POOL_ROWS = 30  # rows of the uploaded pool that replaces the demo's 100
 
 
@@ -63,7 +65,7 @@ def test_add_ranks_the_demos_pool_as_the_engine_does(credit_add):
 
     analysis, group, expected = credit_add
     effect = expected.effect
-    assert expected.ranking.index_name == "pool_index" and len(expected.ranking.train_index) == 100
+    assert expected.ranking.subject is POOL and len(expected.ranking.index) == 100
     assert effect is not None and len(expected.selected) == 10
 
     at = start()
@@ -79,14 +81,14 @@ def test_add_ranks_the_demos_pool_as_the_engine_does(credit_add):
 
     # The ranking: every pool sample, in the engine's order, with its measured effect.
     table = table_with(at, "rank")
-    assert list(table["pool #"]) == [int(j) for j in expected.ranking.train_index]
+    assert list(table["pool #"]) == [int(j) for j in expected.ranking.index]
     np.testing.assert_allclose(table["improvement"], expected.ranking.improvement, rtol=1e-9)
     np.testing.assert_allclose(table["± std"], expected.ranking.delta_std, rtol=1e-9)
     np.testing.assert_allclose(table["p-value"], expected.ranking.p_value, rtol=1e-9)
     np.testing.assert_allclose(table["accuracy Δ"], expected.ranking.accuracy_delta_mean, rtol=1e-9, atol=1e-15)
     data = analysis.data
-    assert list(table["pool id"]) == [str(data.pool_id(int(j))) for j in expected.ranking.train_index]
-    assert list(table["label"]) == [data.classes[data.y_pool[j]] for j in expected.ranking.train_index]
+    assert list(table["pool id"]) == [str(data.pool_id(int(j))) for j in expected.ranking.index]
+    assert list(table["label"]) == [data.classes[data.y_pool[j]] for j in expected.ranking.index]
     assert set(table.loc[table["selected"], "pool #"]) == set(expected.selected)
 
     # The headline and the group effect: the engine's counts.
@@ -106,7 +108,7 @@ def test_add_ranks_the_demos_pool_as_the_engine_does(credit_add):
     assert "Similar pool samples" in [s.value for s in at.subheader]
     similar = similar_samples(analysis, group.test_indices, ranking=expected.ranking, among="pool")
     shown = table_with(at, "distance")
-    assert list(shown["pool #"]) == list(similar.train_indices)
+    assert list(shown["pool #"]) == list(similar.indices)
     np.testing.assert_allclose(shown["distance"], similar.distance, rtol=1e-9)
 
 
@@ -146,9 +148,9 @@ def test_an_uploaded_pool_replaces_the_demos_pool(credit):
     assert not at.exception and not at.error
     table = table_with(at, "rank")
     assert len(table) == POOL_ROWS
-    assert list(table["pool #"]) == [int(j) for j in expected.ranking.train_index]
+    assert list(table["pool #"]) == [int(j) for j in expected.ranking.index]
     np.testing.assert_allclose(table["improvement"], expected.ranking.improvement, rtol=1e-9)
-    assert list(table["pool id"]) == [str(analysis.data.pool_id(int(j))) for j in expected.ranking.train_index]
+    assert list(table["pool id"]) == [str(analysis.data.pool_id(int(j))) for j in expected.ranking.index]
     # The link names the pool, which a reload asks for again.
     assert at.query_params["pool_file"] == ["mine.csv"] or at.query_params["pool_file"] == "mine.csv"
 
@@ -198,8 +200,8 @@ def test_candidate_mode_estimates_the_pool_and_retrains_the_best(credit):
     engine = Analysis(credit, default_recipe(credit), RunConfig(candidates=20))
     expected = engine.attribute(engine.group(shown.group.true, shown.group.pred), "add", shown.ranking.metric, shown.size)
     assert shown.ranking.action == "add" and shown.ranking.estimates is not None
-    np.testing.assert_array_equal(shown.ranking.train_index, expected.ranking.train_index)
-    assert len(shown.ranking.train_index) == 30 and shown.selected == expected.selected
+    np.testing.assert_array_equal(shown.ranking.index, expected.ranking.index)
+    assert len(shown.ranking.index) == 30 and shown.selected == expected.selected
     assert shown.ranking.estimates.spearman == pytest.approx(expected.ranking.estimates.spearman)
 
 

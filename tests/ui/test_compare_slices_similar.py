@@ -38,7 +38,7 @@ def test_compare_view_lists_every_setting_and_names_the_best(credit_analysis):
     for (_, row), s in zip(table.iterrows(), expected.settings):
         e = s.effect
         assert (row["fixed"], row["new errors"], row["net benefit"]) == (e.errors_fixed, e.errors_new, e.net_benefit)
-        assert row["samples"] == len(e.train_indices)
+        assert row["samples"] == len(e.indices)
         assert row["accuracy Δ"] == pytest.approx(e.accuracy_change, abs=1e-12)
         assert row["raw change"] == pytest.approx(e.delta_mean, abs=1e-12)
         assert row["improvement"] == pytest.approx(e.improvement, abs=1e-12)
@@ -134,13 +134,13 @@ def test_similar_samples_beside_the_ranking(credit_analysis):
     visit(at, ERRORS)
     visit(at, ATTRIBUTION)
     table = table_with(at, "distance")
-    assert list(table["train #"]) == list(expected.train_indices)  # the k nearest, nearest first
+    assert list(table["train #"]) == list(expected.indices)  # the k nearest, nearest first
     assert len(table) == 10
     assert list(table["label"]) == list(expected.labels)
     assert np.allclose(table["distance"], expected.distance)
     assert np.allclose(table["change"], expected.delta_mean)
     assert np.allclose(table["p-value"], expected.p_value)
-    place = {int(i): r + 1 for r, i in enumerate(ranking.train_index)}
-    assert list(table["rank by effect"]) == [place[i] for i in expected.train_indices]
-    assert np.allclose(table["improvement"], [ranking.improvement[place[i] - 1] for i in expected.train_indices])
+    place = {int(i): r + 1 for r, i in enumerate(ranking.index)}
+    assert list(table["rank by effect"]) == [place[i] for i in expected.indices]
+    assert np.allclose(table["improvement"], [ranking.improvement[place[i] - 1] for i in expected.indices])
     assert f"Spearman ρ(closeness, improvement) = **{expected.spearman:+.2f}**" in markdown(at)

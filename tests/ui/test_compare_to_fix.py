@@ -26,13 +26,13 @@ def test_the_compared_setting_opens_in_fix_and_is_verified(credit_analysis):
     at.session_state["compare_chosen"] = (pick.action, pick.size)  # what a click on its row sets (browser test)
     at.run()
     button = next(b for b in at.button if b.key == "open_fix")
-    assert button.label == f"Next: fix with {pick.action} × {pick.size} ({len(pick.train_indices)} sample" \
-        f"{'' if len(pick.train_indices) == 1 else 's'})"
+    assert button.label == f"Next: fix with {pick.action} × {pick.size} ({len(pick.indices)} sample" \
+        f"{'' if len(pick.indices) == 1 else 's'})"
     button.click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert any(t.value == "Fix" for t in at.title)
     assert at.session_state["action"] == pick.action and at.session_state["size"] == pick.size
-    assert sorted(at.multiselect(key="fix_indices").value) == sorted(pick.train_indices)
+    assert sorted(at.multiselect(key="fix_indices").value) == sorted(pick.indices)
     assert any(f"From Compare: **{pick.action} × {pick.size}**" in i.value for i in at.info)
     e = pick.effect
     assert metric(at, "Net benefit").value == f"{e.net_benefit:+d}"

@@ -166,7 +166,7 @@ def test_exports_are_named_from_the_stem_and_the_manifest_says_why(credit_analys
     assert why["group_effect"]["errors_new"] == effect.errors_new
     assert why["group_effect"]["net_benefit"] == effect.net_benefit
     ranking = expected.ranking
-    position = {int(i): k for k, i in enumerate(ranking.train_index)}
+    position = {int(i): k for k, i in enumerate(ranking.index)}
     assert [s["train_index"] for s in why["samples"]] == sorted(expected.selected)
     for sample in why["samples"]:
         k = position[sample["train_index"]]

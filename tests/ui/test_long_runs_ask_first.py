@@ -79,7 +79,7 @@ def test_add_from_a_large_pool_asks_first_and_switches_to_candidate_mode(credit,
     assert at.session_state["use_candidates"] is True and at.session_state["group"] == group  # the group is kept
     result = at.session_state["result"]
     assert result.ranking.action == "add" and result.ranking.estimates is not None
-    assert len(result.ranking.estimates.train_index) == POOL_ROWS and len(result.ranking.train_index) == 125
+    assert len(result.ranking.estimates.index) == POOL_ROWS and len(result.ranking.index) == 125
     assert ranked == ["remove"]  # candidate mode: no exact ranking of the pool
     banner = [i.value for i in at.info if "Candidate mode" in i.value]
     assert banner and f"estimates for all {POOL_ROWS:,} samples" in banner[0]

@@ -224,7 +224,7 @@ def test_attribution_page_shows_the_engines_numbers(engine):
     assert metric(at, "Net benefit").value == f"{effect.net_benefit:+d}"
     table = at.dataframe[0].value
     top = table.head(10)
-    assert list(top["train #"]) == list(expected.ranking.train_index[:10])
+    assert list(top["train #"]) == list(expected.ranking.index[:10])
     np.testing.assert_allclose(top["improvement"], expected.ranking.delta_mean[:10], rtol=1e-6)
     np.testing.assert_allclose(top["± std"], expected.ranking.delta_std[:10], rtol=1e-6)
     np.testing.assert_allclose(top["p-value"], expected.ranking.p_value[:10], rtol=1e-6)
@@ -379,7 +379,7 @@ def test_deterministic_single_sample_ranking_has_no_p_values(small_deterministic
     table = at.dataframe[0].value
     assert set(table["p-value"]) == {DASH}
     assert "± std" not in table.columns and "accuracy Δ std" not in table.columns
-    assert list(table["train #"]) == list(ranking.train_index)
+    assert list(table["train #"]) == list(ranking.index)
     np.testing.assert_allclose(table["improvement"], ranking.delta_mean, rtol=1e-6)
     # Selected without a p-value: the first ten improving samples.
     assert set(table.loc[table["selected"], "train #"]) == set(expected.selected)
@@ -510,7 +510,7 @@ def test_candidate_mode_shows_retrained_rows_and_estimates_apart(candidate_engin
     # The ranking table holds exactly the retrained samples, with the engine's retrained numbers.
     table = at.dataframe[0].value
     assert sorted(table["train #"]) == sorted(estimates.retrained)
-    assert list(table["train #"]) == list(expected.ranking.train_index)
+    assert list(table["train #"]) == list(expected.ranking.index)
     np.testing.assert_allclose(table["improvement"], expected.ranking.delta_mean, rtol=1e-6)
     assert set(table.loc[table["selected"], "train #"]) == set(expected.selected)
     if expected.effect is not None:
@@ -626,17 +626,17 @@ def test_image_demo_data_errors_and_attribution(digits_engine):
     assert len(at.image) == 24 + 10  # the top of the ranking, then the 10 similar training samples
     captions = gallery_captions(at)
     for pos, caption in enumerate(captions[:24]):
-        i = int(ranking.train_index[pos])
+        i = int(ranking.index[pos])
         star = "★ " if i in expected.selected else ""
         label, new = data.classes[data.y_train[i]], data.classes[analysis.baseline.relabel_targets[i]]
         assert caption == (f"{star}train #{i} · {label} → {new}  \nimprovement {ranking.improvement[pos]:+.2g} · "
                            f"p {ranking.p_value[pos]:.2g}")
     table = at.dataframe[0].value
-    assert "file" in table.columns and list(table["train #"][:24]) == list(ranking.train_index[:24])
+    assert "file" in table.columns and list(table["train #"][:24]) == list(ranking.index[:24])
     from tda_core.similar import similar_samples
 
     similar = similar_samples(analysis, expected.group.test_indices, ranking=ranking)
-    assert [int(c.split(" · ")[0].removeprefix("train #")) for c in captions[24:]] == list(similar.train_indices)
+    assert [int(c.split(" · ")[0].removeprefix("train #")) for c in captions[24:]] == list(similar.indices)
 
     # Candidate groups of images: the members of the best (or first) group as a gallery.
     at.radio(key="unit").set_value("group").run()

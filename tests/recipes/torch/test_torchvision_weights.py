@@ -189,7 +189,7 @@ def test_a_real_torchvision_resnet18_state_dict_loads_unchanged(colours, tmp_pat
     groups = analysis.errors.groups
     assert groups, "the shifted test pictures are errors"
     result = analysis.attribute(groups[0], "remove", "loss", size=3)
-    assert sorted(result.ranking.train_index.tolist()) == list(range(colours.n_train))
+    assert sorted(result.ranking.index.tolist()) == list(range(colours.n_train))
     assert np.isfinite(result.ranking.delta_mean).all() and np.abs(result.ranking.delta_mean).max() > 0
 
 
