@@ -138,7 +138,7 @@ def test_an_exact_census_ranking_on_two_workers_equals_the_local_run(cluster, tm
 
     before = cache_entries()  # the baseline's unit
     got = remote.ranking(group, "remove", "loss", progress=lambda p: seen.append((p.done, p.total, cache_entries() - before)))
-    for name in ("train_index", "delta_mean", "delta_std", "p_value", "accuracy_delta_mean", "accuracy_delta_std"):
+    for name in ("index", "delta_mean", "delta_std", "p_value", "accuracy_delta_mean", "accuracy_delta_std"):
         np.testing.assert_array_equal(getattr(got, name), getattr(expected, name), err_msg=name)
     assert got.reliability == expected.reliability
     units = len(range(0, data.n_train, recipe.chunk_for(data))) * 2  # chunks x seeds
