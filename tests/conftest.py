@@ -1,5 +1,5 @@
-"""Shared test setup: every test session gets its own empty engine cache, and the datasets
-several test modules train on."""
+"""Shared test setup: every test session gets its own empty engine cache, and the datasets,
+models and archives several test modules use (built by tests/helpers.py)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,15 @@ def credit():
     return load_demo("credit")
 
 
+@pytest.fixture(scope="module")
+def cancer():
+    """Breast cancer, 150 train / 80 test rows, split with seed 3 (``helpers.breast_cancer``).
+    A module that needs another split overrides ``cancer`` with its own call."""
+    from helpers import breast_cancer
+
+    return breast_cancer(150, 80, seed=3)
+
+
 @pytest.fixture(scope="session")
 def tiny_images():
     """Three classes of 1x8x8 synthetic images, 30 train / 15 test (see planted.tiny_images)."""
@@ -37,3 +46,11 @@ def halve(monkeypatch):
 
     monkeypatch.setitem(ACTIONS, "halve", Halve())
     return ACTIONS["halve"]
+
+
+@pytest.fixture(scope="session")
+def make_zip():
+    """``helpers.make_zip``: ``make_zip({"train/cat/a.png": b"..."})`` is the bytes of a ZIP."""
+    from helpers import make_zip
+
+    return make_zip

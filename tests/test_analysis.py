@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_breast_cancer
-from sklearn.linear_model import LogisticRegression, SGDClassifier
-from sklearn.model_selection import train_test_split
+from helpers import lbfgs
+from sklearn.linear_model import SGDClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -18,19 +17,12 @@ from tda_core.recipes import LogisticSGDRecipe, SklearnRecipe
 from tda_core.recipes.registry import paper_sgd
 
 
-@pytest.fixture(scope="module")
-def cancer():
-    raw = load_breast_cancer(as_frame=True).frame.rename(columns={"target": "label"})
-    train, test = train_test_split(raw, train_size=150, test_size=80, random_state=3, stratify=raw["label"])
-    return tabular_dataset(train, test, "label", name="cancer-150")
-
-
-def lbfgs() -> SklearnRecipe:
-    return SklearnRecipe(make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)))
+def recipe() -> SklearnRecipe:
+    return SklearnRecipe(lbfgs(max_iter=2000, tol=1e-4))
 
 
 def test_a_seed_independent_model_is_trained_once_per_edit(cancer):
-    analysis = Analysis(cancer, lbfgs(), RunConfig(ensemble=3, use_cache=False))
+    analysis = Analysis(cancer, recipe(), RunConfig(ensemble=3, use_cache=False))
     assert analysis.baseline.deterministic
     assert len(analysis.members) == 1
     assert analysis.engine.stats.retrains == 3  # the baseline of each seed, to see that they agree
@@ -46,7 +38,7 @@ def test_a_seed_independent_model_is_trained_once_per_edit(cancer):
 
 
 def test_one_member_is_enough_for_a_deterministic_model(cancer):
-    analysis = Analysis(cancer, lbfgs(), RunConfig(ensemble=1, use_cache=False))
+    analysis = Analysis(cancer, recipe(), RunConfig(ensemble=1, use_cache=False))
     assert analysis.baseline.deterministic  # a second seed was trained to tell
     assert analysis.engine.stats.retrains == 2
 
@@ -103,7 +95,7 @@ def test_checkpoints_of_one_run_give_no_p_values(cancer):
 
 
 def test_a_harmful_group_effect_is_flagged(cancer):
-    analysis = Analysis(cancer, lbfgs(), RunConfig(ensemble=1, use_cache=False))
+    analysis = Analysis(cancer, recipe(), RunConfig(ensemble=1, use_cache=False))
     group = analysis.errors.groups[0]
     # Relabelling 40 random training rows breaks the model elsewhere.
     indices = list(range(0, 80, 2))

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
+from helpers import breast_cancer, lbfgs
 from sklearn.base import clone
-from sklearn.datasets import load_breast_cancer
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -16,7 +13,6 @@ from sklearn.preprocessing import StandardScaler
 from planted import planted_breast_cancer
 from tda_core.actions import ACTIONS
 from tda_core.analysis import Analysis
-from tda_core.data import tabular_dataset
 from tda_core.engine import RunConfig
 from tda_core.metrics import METRICS
 from tda_core.recipes import SklearnRecipe, default_recipe
@@ -24,15 +20,9 @@ from tda_core.recipes import SklearnRecipe, default_recipe
 CHECKED = (0, 7, 42, 99)  # training samples checked by brute force
 
 
-def _cancer(n_train: int, n_test: int) -> pd.DataFrame:
-    raw = load_breast_cancer(as_frame=True).frame.rename(columns={"target": "label"})
-    train, test = train_test_split(raw, train_size=n_train, test_size=n_test, random_state=1, stratify=raw["label"])
-    return tabular_dataset(train, test, "label", name=f"cancer-{n_train}")
-
-
 @pytest.fixture(scope="module")
 def small_cancer():
-    return _cancer(120, 60)
+    return breast_cancer(120, 60, seed=1)
 
 
 def _brute_force_proba(estimator, data, action, i, new_label=None):
@@ -61,7 +51,7 @@ def _brute_force_delta(estimator, data, analysis, group, action, metric, i):
 @pytest.mark.parametrize("action", ["remove", "relabel", "upweight"])
 def test_deterministic_deltas_equal_brute_force(small_cancer, action):
     data = small_cancer
-    estimator = make_pipeline(StandardScaler(), LogisticRegression(tol=1e-10, max_iter=5000))
+    estimator = lbfgs()
     analysis = Analysis(data, SklearnRecipe(estimator), RunConfig(ensemble=3, use_cache=False))
     group = analysis.errors.groups[0]
     ranking = analysis.ranking(group, action, "loss")
@@ -79,8 +69,8 @@ def test_exact_for_a_confident_model():
     """C=100 makes the model confident: the true-class probability of its errors is tiny and
     loss deltas are large. Every reported delta equals a float64 brute-force retrain to 1e-6
     relative to max(1, |delta|), for every metric (shared/DESIGN.md, "Exactness")."""
-    data = _cancer(200, 120)
-    estimator = make_pipeline(StandardScaler(), LogisticRegression(C=100.0, tol=1e-10, max_iter=20000))
+    data = breast_cancer(200, 120, seed=1)
+    estimator = lbfgs(C=100.0, max_iter=20000)
     analysis = Analysis(data, SklearnRecipe(estimator), RunConfig(ensemble=2, use_cache=False))
     group = analysis.errors.groups[0]
     tests = list(group.test_indices)
@@ -98,7 +88,7 @@ def test_exact_for_a_confident_model():
 def test_upweight_routes_sample_weight_through_the_whole_pipeline(small_cancer):
     """Upweight x10 equals duplicating the row ten times, scaler included (metadata routing)."""
     data = small_cancer
-    estimator = make_pipeline(StandardScaler(), LogisticRegression(tol=1e-12, max_iter=10000))
+    estimator = lbfgs(tol=1e-12, max_iter=10000)
     recipe = SklearnRecipe(estimator)
     assert recipe.weights_routed
     edits = [ACTIONS["upweight"].edit([i]) for i in CHECKED]
@@ -120,7 +110,7 @@ def test_upweight_duplicates_rows_where_a_step_takes_no_weight(small_cancer):
 
 def test_group_effect_counts_fixed_and_new_errors(small_cancer):
     data = small_cancer
-    estimator = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000))
+    estimator = lbfgs(tol=1e-4)  # the default tolerance
     analysis = Analysis(data, SklearnRecipe(estimator), RunConfig(ensemble=2, use_cache=False))
     group = analysis.errors.groups[0]
     indices = [int(i) for i in analysis.ranking(group, "relabel", "loss").index[:15]]

@@ -9,17 +9,12 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from helpers import lbfgs
 from sklearn.base import clone
-from sklearn.datasets import load_breast_cancer
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from tda_core import cli
 from tda_core.analysis import Analysis
 from tda_core.compare import Setting, best_setting, compare
-from tda_core.data import tabular_dataset
 from tda_core.engine import RunConfig
 from tda_core.exceptions import UsageError
 from tda_core.metrics import METRICS
@@ -30,17 +25,6 @@ SETTING_KEYS = {
     "action", "size", "train_indices", "delta_mean", "delta_std", "p_value", "errors_fixed", "errors_new",
     "net_benefit", "accuracy_delta_mean", "accuracy_delta_std", "class_accuracy_delta",
 }
-
-
-@pytest.fixture(scope="module")
-def cancer():
-    raw = load_breast_cancer(as_frame=True).frame.rename(columns={"target": "label"})
-    train, test = train_test_split(raw, train_size=150, test_size=80, random_state=3, stratify=raw["label"])
-    return tabular_dataset(train, test, "label", name="cancer-150")
-
-
-def lbfgs():
-    return make_pipeline(StandardScaler(), LogisticRegression(tol=1e-10, max_iter=5000))
 
 
 @pytest.fixture(scope="module")

@@ -9,29 +9,19 @@ import json
 import numpy as np
 import pytest
 from cli_run import run
+from helpers import breast_cancer, lbfgs
 from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from tda_core.actions import TRAINING
 from tda_core.analysis import Analysis
-from tda_core.data import tabular_dataset
 from tda_core.engine import RunConfig
 from tda_core.recipes import SklearnRecipe
 
 
 @pytest.fixture(scope="module")
 def cancer():
-    raw = load_breast_cancer(as_frame=True).frame.rename(columns={"target": "label"})
-    train, test = train_test_split(raw, train_size=60, test_size=60, random_state=2, stratify=raw["label"])
-    return tabular_dataset(train, test, "label", name="cancer-60")
-
-
-def lbfgs():
-    return make_pipeline(StandardScaler(), LogisticRegression(tol=1e-10, max_iter=5000))
+    return breast_cancer(60, 60, seed=2)
 
 
 def test_a_registered_action_is_ranked_and_matches_a_refit_by_hand(halve, cancer, tmp_path):

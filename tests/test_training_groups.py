@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import lbfgs
 from sklearn.base import clone
-from sklearn.datasets import load_breast_cancer
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from tda_core.analysis import Analysis
-from tda_core.data import tabular_dataset
 from tda_core.engine import RunConfig
 from tda_core.metrics import METRICS
 from tda_core.recipes import SklearnRecipe
@@ -43,15 +38,8 @@ def test_neighbour_groups_are_the_nearest_samples_of_each_class():
     assert len({g.train_indices for g in groups}) == len(groups)  # no duplicates
 
 
-@pytest.fixture(scope="module")
-def cancer():
-    raw = load_breast_cancer(as_frame=True).frame.rename(columns={"target": "label"})
-    train, test = train_test_split(raw, train_size=150, test_size=80, random_state=3, stratify=raw["label"])
-    return tabular_dataset(train, test, "label", name="cancer-150")
-
-
 def test_group_effects_equal_retraining_each_group_by_hand(cancer):
-    estimator = make_pipeline(StandardScaler(), LogisticRegression(tol=1e-10, max_iter=5000))
+    estimator = lbfgs()
     analysis = Analysis(cancer, SklearnRecipe(estimator), RunConfig(ensemble=2, use_cache=False))
     group = analysis.errors.groups[0]
     result = analysis.attribute(group, "remove", "gt_prob", size=8, unit="group")

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import breast_cancer, lbfgs
 from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression, SGDClassifier
-from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -26,13 +26,7 @@ from tda_core.recipes.sklearn_recipe import fitted_steps, full_proba
 
 @pytest.fixture(scope="module")
 def cancer():
-    raw = load_breast_cancer(as_frame=True).frame.rename(columns={"target": "label"})
-    train, test = train_test_split(raw, train_size=100, test_size=40, random_state=0, stratify=raw["label"])
-    return tabular_dataset(train, test, "label", name="cancer-100")
-
-
-def lbfgs(**kwargs):
-    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000, tol=1e-10, **kwargs))
+    return breast_cancer(100, 40, seed=0)
 
 
 def by_hand(estimator, data, y=None, keep=None):
