@@ -69,6 +69,16 @@ def test_one_feature_alone_carries_all_attribution_exactly(one_decides):
     assert agree == 0 and result.shared == ()  # rows 3, 7 and 11 all push the other way
     assert result.sentence == ("The error's strongest features (x) are not among the strongest of its top 3 training "
                                "samples with the same sign.")
+    # Three rows whose x pushes the same way as the error's, by the coefficients above: x is shared by all three.
+    Z_train = fitted[:-1].transform(one_decides.X_train)
+    by_hand = sign * coef[0] * (Z_train[:, 0] - mean[0])
+    same = [int(i) for i in np.flatnonzero(np.sign(by_hand) == np.sign(expected[0]))[:3]]
+    shared = feature_attribution(analysis, error, same)
+    np.testing.assert_allclose(shared.train[:, 0], by_hand[same], rtol=1e-12)
+    direction = "toward" if expected[0] > 0 else "away from"
+    assert shared.shared == ("x",)
+    assert shared.sentence == (f"The error and its top training samples share x ({direction} {result.pred}, in 3 of 3): "
+                               "the same sign and among the 3 largest features.")
 
 
 def test_the_sentence_names_what_is_shared_in_each_case():
@@ -156,12 +166,19 @@ def test_images_get_gradient_saliency_on_member_0(tiny_images):
     assert result.error_map.shape == (8, 8) and result.train_maps.shape == (3, 8, 8)
     np.testing.assert_allclose(result.error.sum(), result.error_map.sum(), rtol=1e-9)
     assert np.isfinite(result.train).all() and np.abs(result.error).sum() > 0
-    # Regions, in the words of sentence(): each shared one named with its direction and count.
-    assert result.shared, result.sentence  # seeded: the error shares regions with its samples
-    named = [f"{r} (toward {result.pred}, in " for r in result.shared] + [f"{r} (away from {result.pred}, in " for r in result.shared]
-    assert result.sentence.startswith("The error and its top training samples share ")
-    assert result.sentence.endswith(": the same sign and among the 3 largest regions.")
-    assert sum(n in result.sentence for n in named) == len(result.shared)
+    # The sentence, derived from the attributions: a region is shared with a sample where it is among
+    # the 3 largest of both, with the same sign; most shared first, then the error's largest first.
+    def largest(values):
+        return [j for j in np.argsort(-np.abs(values), kind="stable")[:3] if values[j] != 0]
+
+    counts = {j: sum(j in largest(row) and np.sign(row[j]) == np.sign(result.error[j]) for row in result.train)
+              for j in largest(result.error)}
+    shared = [j for j in sorted(counts, key=lambda j: (-counts[j], -abs(result.error[j]))) if counts[j]]
+    assert shared, result.sentence  # seeded: the error shares regions with its samples
+    assert result.shared == tuple(REGIONS[j] for j in shared)
+    parts = [f"{REGIONS[j]} ({'toward' if result.error[j] > 0 else 'away from'} {result.pred}, in {counts[j]} of 3)" for j in shared]
+    named = parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+    assert result.sentence == f"The error and its top training samples share {named}: the same sign and among the 3 largest regions."
 
 
 @pytest.mark.parametrize("final, method", [("forest", OCCLUSION), ("logistic", LINEAR)])
