@@ -8,18 +8,13 @@ from tda_core.analysis import check_action
 from tda_core.exceptions import TDAError
 from tda_core.metrics import METRIC_LABELS, METRICS
 from tda_core.stats import LOW_RELIABILITY, reliability_verdict
-from ui import charts, cost, explain, frame, loaders, matrices, results, state, tables
+from ui import charts, cost, explain, frame, loaders, matrices, results, state, tables, views
 from ui.gallery import gallery
-from ui.similar import similar_view
+from ui.views.base import CHART_WIDTH, DETERMINISTIC, GALLERY_ROWS
 
 RAW = "raw_change"  # show the raw change of the metric beside the improvement
 UNITS = {"sample": "single samples", "group": "candidate groups"}
 ALPHAS = [0.001, 0.01, 0.05, 0.1]
-CHART_ROWS = 20  # bars in the effect chart
-CHART_WIDTH = 560  # pixels of the effect chart below the ranking table
-GALLERY_ROWS = 24  # images of the top of the ranking
-DETERMINISTIC = "Deterministic model: effects are exact"
-IMPROVEMENT_HELP = "Positive: toward fixing the error (for every metric). Switch on the raw change to see the metric's own sign."
 
 
 def clamp_size() -> None:
@@ -167,7 +162,7 @@ if subject_of(action) is POOL and state.get(state.URL_POOL) and state.get(state.
 try:  # the engine's own refusal, before anything is trained (candidate groups are of training samples)
     check_action(data, ACTIONS[action], unit)
 except TDAError as exc:
-    st.error(loaders.in_words(str(exc)))
+    st.error(str(exc))
     frame.stop()
 
 # A ranking of hours (or long at the measured rate) asks first, with its estimate and candidate mode's.
@@ -177,7 +172,7 @@ if unit == "sample" and not analysis.has_ranking(action, group, metric) and stat
     try:
         ask = loaders.long_ranking(current, group, action)
     except TDAError as exc:
-        st.error(loaders.in_words(str(exc)))
+        st.error(str(exc))
         frame.stop()
     if ask is not None:
         ask_first(ask, run_label, current.recipe)
@@ -186,13 +181,12 @@ if unit == "sample" and not analysis.has_ranking(action, group, metric) and stat
 try:
     result = results.attribution(current, group, action, metric, size, alpha, unit)
 except TDAError as exc:  # e.g. an uploaded model that fails to train on an edited set
-    st.error(loaders.in_words(str(exc)))
+    st.error(str(exc))
     frame.stop()
 state.put(state.RESULT, result)
+view = views.view_for(views.RankingPage(current, result, metric, size, alpha))
 ranking, effect, selected = result.ranking, result.effect, result.selected
-by_group = result.unit == "group"
 deterministic = result.deterministic
-what = "group" if by_group else "sample"
 subject = ranking.subject  # the ranking, the selection and the effect are of training or pool samples
 pool = subject is POOL
 kind = subject.noun.split()[0]  # "training", "pool"
@@ -214,38 +208,24 @@ with verdict:
                     "no spread over members and no p-value apply; an improving effect is enough to be selected.")
     else:
         st.markdown(f"Reliability is **{level}**: {meaning}.")
-    if reliability is not None and reliability < LOW_RELIABILITY and not by_group:
+    if reliability is not None and reliability < LOW_RELIABILITY and view.offers_groups:
         st.button("Rank candidate groups instead", on_click=rank_groups_instead, icon=":material/workspaces:")
 
 # --- the group effect ---------------------------------------------------------------------------
-best = ranking.best(alpha) if by_group else None
-if by_group:
-    st.subheader(f"Effect of {action} on the best candidate group" + (f" · {best.group_id}" if best else ""))
-    st.caption(f"Measured by retraining: each candidate group of {size} was retrained as a whole, member by member "
-               f"against the baseline. Best = the highest-ranked group "
-               + ("that moves the " if deterministic else f"with p < {alpha} that moves the ")
-               + f"{label} toward fixing the error.")
-else:
-    st.subheader(f"Effect of {action} on the {tables.count(len(selected), f'selected {kind} sample')}" if selected
-                 else f"Effect of {action}: no sample selected")
-    st.caption(f"Measured by retraining: the ensemble is retrained with the action applied to all selected samples at once, "
-               f"member by member against the baseline. Selected = the first {size} ranked samples "
-               + ("" if deterministic else f"with p < {alpha} ")
-               + f"that move the {label} toward fixing the error.")
+heading, how = view.effect_heading()
+st.subheader(heading)
+st.caption(how)
 if effect is None:
-    st.info(f"No {kind} {what} moves the {label} toward fixing the error"
+    st.info(f"No {kind} {view.what} moves the {label} toward fixing the error"
             + ("" if deterministic else f" significantly at α = {alpha}")
             + ". Try another action or metric, " + ("" if deterministic else "a larger α, more ensemble members, ")
-            + ("or rank candidate groups." if not by_group else "or a larger group size."))
+            + view.retry_hint())
 else:
     sign_word = tables.direction(metric)
     if pool:  # the question add answers, in one line: what adding these samples does to the errors
         st.markdown(f"#### {results.add_headline(len(selected), effect.errors_fixed, effect.errors_new)}")
     with st.container(horizontal=True, gap="medium"):  # metrics as wide as their labels, wrapping
-        if by_group:
-            st.metric("Training samples in the group", f"{len(selected)}", width="content")
-        else:
-            st.metric(f"Selected {kind} samples", f"{len(selected)} of {size}", width="content")
+        view.render_size()
         st.metric(f"Improvement of {label}", tables.signed(effect.improvement), width="content",
                   delta="exact" if deterministic else f"± {effect.delta_std:.4f} std over members",
                   delta_color="off", delta_arrow="off",
@@ -276,116 +256,10 @@ else:
                          height=min(420, 38 + 35 * len(added)))
 
 # --- the ranking -----------------------------------------------------------------------------
-p_column = (st.column_config.NumberColumn(format="%.2e") if tables.has_p_values(ranking)
-            else st.column_config.TextColumn(help=f"{DETERMINISTIC}: no p-value applies." if deterministic
-                                             else "No p-value: the members span a single run."))
-significant_help = f"An improving effect ({DETERMINISTIC.lower()})" if deterministic else f"p < {alpha} and an improving effect"
 raw = st.toggle(f"Show the raw change of the {label} ({tables.direction(metric)})", key=RAW, persist_state="session",
                 help="The improvement is the change of the metric signed so that positive always means toward fixing "
                      "the error: for the loss and the predicted-class probability it is minus the raw change.")
-if by_group:
-    st.subheader("Candidate training groups")
-    st.caption(f"Each row: the ensemble retrained with the whole group edited ({action}); improvement = change of the {label} "
-               f"toward fixing the error "
-               f"(mean{'' if deterministic else ' ± std'} over {tables.count(len(analysis.members), 'member')})"
-               + ("" if deterministic else ", t-test p-value") + ", change of global accuracy. "
-               "Neighbours: the training samples of one class nearest the chosen errors in the model's representation; "
-               "cluster: the samples nearest the centre of a cluster of the training set.")
-    table = tables.group_ranking_frame(ranking, selected, alpha)
-    # the table as wide as the page, the chart below it
-    st.dataframe(
-        tables.coloured(table, ["improvement", "accuracy Δ"]), hide_index=True, width="stretch",
-        height=min(420, 38 + 35 * len(table)),
-        column_order=[c for c in table.columns if raw or c != "change"],
-        column_config={
-            "best": st.column_config.CheckboxColumn("best", help="The group whose effect is measured above"),
-            "significant": st.column_config.CheckboxColumn("significant", help=significant_help),
-            "improvement": st.column_config.NumberColumn(format="%+.5f", help=IMPROVEMENT_HELP),
-            "change": st.column_config.NumberColumn(f"change of {label}", format="%+.5f"),
-            "± std": st.column_config.NumberColumn(format="%.5f"),
-            "p-value": p_column,
-            "accuracy Δ": st.column_config.NumberColumn(format="%+.4f"),
-            "description": st.column_config.TextColumn(width="medium"),
-        },
-    )
-    st.caption(f"The top {min(CHART_ROWS, len(table))}: green improves, red worsens, grey is no change; solid bars are "
-               "significant, faded ones are not; ★ marks the best group.")
-    st.altair_chart(charts.effect_bars(table.head(CHART_ROWS), unit="group"), width=CHART_WIDTH)
-    ids = [g.group_id for g in ranking.groups]
-    if state.get(state.SHOWN_GROUP) not in ids:
-        state.put(state.SHOWN_GROUP, best.group_id if best else ids[0])
-    # Labels are the group ids alone: the ids are stable, while the best group moves with α and descriptions
-    # with the size; a label that changes between runs would reset the choice (see the action box).
-    st.selectbox("Show the training samples of", ids, key=state.SHOWN_GROUP, persist_state="session",
-                 help="Candidate groups by id, best first in the table above; the group's description is below.")
-    shown = ranking.groups[ids.index(state.get(state.SHOWN_GROUP))]
-    tag = " (the best group)" if best is not None and shown.group_id == best.group_id else ""
-    st.caption(f"{shown.group_id}{tag}: {shown.description}")
-    members = tables.members_frame(analysis, shown.train_indices, action)
-    if data.kind == "images":
-        st.markdown(f"**{shown.group_id}** · {len(shown.train_indices)} training images (caption: train #, what "
-                    f"{action} does to it, the baseline's prediction)")
-        gallery(data.thumbnails_train, list(shown.train_indices), tables.member_captions(members), cap=GALLERY_ROWS)
-    else:
-        st.markdown(f"**{shown.group_id}** · {len(shown.train_indices)} training samples")
-        st.dataframe(members, hide_index=True, width="stretch", height=min(420, 40 + 35 * len(members)))
-else:
-    estimates = ranking.estimates
-    st.subheader(f"Ranked {kind} samples")
-    if estimates is not None:
-        st.info(f"**Candidate mode:** {estimates.method} estimates for all {len(estimates.index):,} samples, "
-                f"{len(estimates.retrained):,} retrained exactly; Spearman ρ(estimate, retrained) = {estimates.spearman:.2f}",
-                icon=":material/filter_alt:")
-        st.caption(f"**Every number in this table, the chart and the group effect comes from retraining.** The estimates "
-                   f"only chose which {len(estimates.retrained)} samples to retrain (the top {current.config.candidates} "
-                   "and a random check sample); the others are listed, as estimates, below the table.")
-    st.caption((f"Each row: the ensemble retrained with only that pool sample added to the training set (every one of "
-                f"the {data.n_pool:,} pool samples is ranked)" if pool else
-                f"Each row: the ensemble retrained with only that sample edited ({action}: the {action} column says what "
-                "it does to the sample)") + f"; improvement = change of the {label} toward fixing the error "
-               f"(mean{'' if deterministic else ' ± std'} over {tables.count(len(analysis.members), 'member')})"
-               + ("" if deterministic else ", t-test p-value") + ", change of global accuracy.")
-    table = tables.ranking_frame(analysis, ranking, selected, alpha)
-    # the table as wide as the page, the chart below it
-    with st.container(key=f"{tables.WIDE}_ranking"):  # a column per feature: who and the effect stay pinned
-        st.dataframe(
-        tables.coloured(table, ["improvement", "accuracy Δ"]), hide_index=True, width="stretch", height=420,
-        column_order=tables.ranking_columns(table, raw),
-        column_config=tables.pinned({
-            "selected": st.column_config.CheckboxColumn("selected", help="In the group whose effect is measured above"),
-            "significant": st.column_config.CheckboxColumn("significant", help=significant_help),
-            "edit": st.column_config.TextColumn(f"{action}", help=f"What {action} does to the sample ({ACTIONS[action].meaning})"),
-            "improvement": st.column_config.NumberColumn(format="%+.5f", help=IMPROVEMENT_HELP),
-            "change": st.column_config.NumberColumn(f"change of {label}", format="%+.5f"),
-            "± std": st.column_config.NumberColumn(format="%.5f"),
-            "p-value": p_column,
-            "why": st.column_config.TextColumn("why (not) selected"),
-            "accuracy Δ": st.column_config.NumberColumn(format="%+.4f"),
-        }, ["rank", tables.number_column(subject), "edit", "improvement"]),
-        )
-    st.caption(f"The top {min(CHART_ROWS, len(table))}: green improves, red worsens, grey is no change; solid bars are "
-               "significant, faded ones are not; ★ marks the selected samples.")
-    st.altair_chart(charts.effect_bars(table.head(CHART_ROWS)), width=CHART_WIDTH)
-    if data.kind == "images":
-        st.markdown(f"**Top {min(GALLERY_ROWS, len(table))} ranked {kind} images** · what {action} does to each, "
-                    f"improvement of the {label} (retrained), {'exact' if deterministic else 'p-value'}; "
-                    "★ = selected for the group; **Enlarge** shows one with its numbers, and marks it for the fix list")
-        top = table.head(GALLERY_ROWS)
-        details = tables.image_details(top, action, label)
-        gallery(subject.thumbnails(data), list(top[tables.number_column(subject)]),
-                tables.gallery_captions(top), cap=GALLERY_ROWS, key="ranked", details=details.get,
-                mark=lambda i: ("Mark for the fix list", lambda: state.mark_for_fix(action, result.selected, i),
-                                int(i) in state.fix_list(action, result.selected)))
-    if estimates is not None:
-        rest = tables.estimates_frame(analysis, estimates, metric, subject)
-        with st.expander(f"Estimates only, not retrained: the other {len(rest):,} samples · {estimates.method}"):
-            st.caption("These numbers are estimates, not retraining results: they never enter the ranking, the selection "
-                       "or the group effect. Best estimated improvement first.")
-            st.dataframe(rest.head(tables.ESTIMATE_ROWS), hide_index=True, width="stretch", height=300,
-                         column_config={"estimated improvement": st.column_config.NumberColumn(format="%+.5f")})
-            if len(rest) > tables.ESTIMATE_ROWS:
-                st.caption(f"Showing the first {tables.ESTIMATE_ROWS:,} of {len(rest):,}.")
-    similar_view(analysis, data, result, label, raw)
+view.render_ranking(raw)
 
 # --- the group effect in detail -----------------------------------------------------------------
 if effect is not None:
