@@ -28,20 +28,15 @@ from .exceptions import UsageError
 from .limits import check_run, ranking_plan
 from .metrics import Metric, get_metric
 from .recipes.base import Member, Recipe
+from .request import Request
 from .stats import LOW_RELIABILITY, Reliability, reliability_estimate
 from .training_groups import GroupRanking, candidate_groups, rank_groups
 
-UNITS = ("sample", "group")
-
 
 def check_request(size: int, alpha: float, unit: str = "sample") -> None:
-    """Refuse a bad request before anything is trained, in the user's words."""
-    if int(size) < 1:
-        raise UsageError(f"the group size must be at least 1, not {size}")
-    if not 0 < float(alpha) < 1:
-        raise UsageError(f"the significance level alpha must lie between 0 and 1, not {alpha}")
-    if unit not in UNITS:
-        raise UsageError(f"unknown unit {unit!r}: choose sample or group")
+    """Refuse a bad size, alpha or unit before anything is trained (a :class:`~tda_core.request.Request`
+    checks them; this is for callers that have no action yet)."""
+    Request.of("remove", "loss", size, alpha, unit)
 
 
 def check_action(data: Dataset, action: Action, unit: str = "sample") -> None:
@@ -362,8 +357,12 @@ class Analysis:
         unit: str = "sample",
         progress: ProgressCallback | None = None,
     ) -> Attribution:
-        check_request(size, alpha, unit)
-        action, metric = get_action(action), get_metric(metric)
+        """:meth:`answer` for a request given by its parts."""
+        return self.answer(group, Request.of(action, metric, size, alpha, unit), progress)
+
+    def answer(self, group: ErrorGroup, request: Request, progress: ProgressCallback | None = None) -> Attribution:
+        """Rank for ``request`` (retraining), select, and measure the selection's effect."""
+        action, metric, size, alpha, unit = request.action, request.metric, request.size, request.alpha, request.unit
         check_action(self.data, action, unit)
         ranking: Ranking | GroupRanking
         if unit == "group":
@@ -380,7 +379,7 @@ class Analysis:
             effect = self.effect(group, action, metric, selected, progress) if selected else None
         estimate = self.reliability_of(ranking)
         notes = self.warnings(ranking, effect, alpha, estimate)
-        return Attribution(group, unit, ranking, int(size), float(alpha), selected, effect, notes, estimate)
+        return Attribution(group, unit, ranking, size, alpha, selected, effect, notes, estimate)
 
     def warnings(
         self, ranking: Ranking | GroupRanking, effect: Effect | None, alpha: float, estimate: Reliability | None = None

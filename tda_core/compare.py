@@ -19,6 +19,7 @@ from .attribution import Effect
 from .errors import ErrorGroup
 from .exceptions import UsageError
 from .metrics import get_metric
+from .request import check_alpha
 
 if TYPE_CHECKING:
     from .analysis import Analysis
@@ -125,8 +126,7 @@ def compare(
     """Measure every action (default: all of them, add where the data has a pool) at each size
     as a group effect."""
     sizes = check_sizes(sizes)
-    if not 0 < float(alpha) < 1:
-        raise UsageError(f"the significance level alpha must lie between 0 and 1, not {alpha}")
+    alpha = check_alpha(alpha)
     metric_obj = get_metric(metric)
     names = [get_action(a).name for a in (actions if actions is not None else available_actions(analysis.data.has_pool))]
     settings: list[Setting] = []

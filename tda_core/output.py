@@ -1,13 +1,39 @@
-"""JSON documents of the command line (shared/DESIGN.md, "Command line"), from analysis results."""
+"""JSON documents of the command line (shared/DESIGN.md, "Command line"), from analysis results.
+
+One writer per document: :func:`errors_json` (``errors --json``), :func:`attribution_json`
+(``attribute --json``, and the data of the HTML report), :func:`compare_json` (``compare
+--json``); :func:`json_text` turns any of them, or a manifest, into strict JSON text.
+"""
 
 from __future__ import annotations
 
+import json
+import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .analysis import Analysis, Attribution
-from .attribution import Ranking
-from .stats import RELIABILITY_METHOD, reliability_verdict
+if TYPE_CHECKING:  # the command line imports this module before it loads any engine module
+    from .analysis import Analysis, Attribution
+    from .compare import Comparison
+    from .ensemble_growth import Growth
+
+
+def finite(value: Any) -> Any:
+    """A JSON-ready value with NaN and infinities as null: ``NaN`` is not JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:  # numpy scalars
+        return finite(value.item())
+    return value
+
+
+def json_text(doc: dict[str, Any], indent: int | None = None) -> str:
+    """A document as strict JSON text (no NaN)."""
+    return json.dumps(finite(doc), indent=indent, allow_nan=False)
 
 
 def model_json(analysis: Analysis) -> dict[str, Any]:
@@ -39,7 +65,7 @@ def timing_json(analysis: Analysis, started: float) -> dict[str, Any]:
 
 def errors_json(analysis: Analysis, started: float | None = None) -> dict[str, Any]:
     report = analysis.errors
-    doc = {
+    doc: dict[str, Any] = {
         "data": analysis.data.summary(),
         "model": model_json(analysis),
         "base": base_json(analysis),
@@ -54,14 +80,19 @@ def errors_json(analysis: Analysis, started: float | None = None) -> dict[str, A
     return doc
 
 
-def attribution_json(analysis: Analysis, result: Attribution, started: float) -> dict[str, Any]:
+def attribution_json(analysis: Analysis, result: Attribution, started: float, growth: Growth | None = None) -> dict[str, Any]:
+    """The ``attribute --json`` document; with ``growth`` (``--ensemble auto``), the reliability
+    after each step, why it stopped and, stopped at the budget, the alternatives."""
+    from .attribution import Ranking
+    from .stats import RELIABILITY_METHOD, reliability_verdict
+
     data = analysis.data
     ranking_rows = result.ranking.records()
     if result.unit == "sample":
         for row in ranking_rows:
             result.ranking.subject.identify(data, row)
     estimates = result.ranking.estimates if isinstance(result.ranking, Ranking) else None
-    doc = {
+    doc: dict[str, Any] = {
         "data": data.summary(),
         "model": model_json(analysis),
         "base": base_json(analysis),
@@ -92,18 +123,21 @@ def attribution_json(analysis: Analysis, result: Attribution, started: float) ->
     if result.unit == "sample":
         doc |= similar_json(analysis, result)
     doc["timing"] = timing_json(analysis, started)
+    if growth is not None:
+        doc |= growth.to_json()
+        doc["model"]["requested_ensemble"] = "auto"
+        doc["timing"] |= {"retrains": growth.retrains, "cache_hits": growth.cache_hits}
     return doc
 
 
-def growth_json(growth) -> dict[str, Any]:
-    """What a growing ensemble (``--ensemble auto``, :class:`tda_core.ensemble_growth.Growth`) adds to
-    an attribution's JSON: the reliability after each step, why it stopped and, stopped at the
-    budget, the alternatives with their measured reliabilities."""
-    return growth.to_json()
+def compare_json(analysis: Analysis, result: Comparison, started: float) -> dict[str, Any]:
+    """The ``compare --json`` document: every action at each size, the best, and the timing."""
+    return result.to_json() | {"timing": timing_json(analysis, started)}
 
 
 def similar_json(analysis: Analysis, result: Attribution) -> dict[str, Any]:
     """The training samples nearest the chosen errors, with their effects from the ranking."""
+    from .attribution import Ranking
     from .exceptions import ModelError
     from .similar import similar_samples
 

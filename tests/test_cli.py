@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from cli_run import run
 
-from tda_core import cli
+from tda_core.cli.commands import COMMANDS
 
 ROOT = Path(__file__).resolve().parents[1]
 ATTRIBUTE = ["attribute", "--demo", "credit", "--group", "bad:good", "--action", "relabel", "--metric", "gt_prob", "--size", "10"]
@@ -158,15 +158,15 @@ ON_CREDIT = ["attribute", "--demo", "credit", "--group", "bad:good", "--action",
         (["errors", "--demo", "nope"], "error: unknown demo 'nope': choose one of credit, digits, census"),
         (["errors", "--demo", "credit", "--model", "{d}/model.pkl"], "model.pkl: .pkl files run code when loaded"),
         (["errors", "--demo", "credit", "--backend", "spark"], "unknown backend 'spark'"),
-        (["errors", "--demo", "credit", "--n-jobs", "0"], "error: --n-jobs must lie between 1 and the "),
-        (["errors", "--demo", "credit", "--ensemble", "0"], "error: --ensemble must be at least 1, not 0"),
-        (["errors", "--demo", "credit", "--epochs", "0"], "error: --epochs must be at least 1, not 0"),
+        (["errors", "--demo", "credit", "--n-jobs", "0"], "error: the number of parallel jobs cannot be 0: use 1, more, or -1 for all cores"),
+        (["errors", "--demo", "credit", "--ensemble", "0"], "error: the ensemble needs at least one member, not 0"),
+        (["errors", "--demo", "credit", "--epochs", "0"], "error: the number of epochs must lie between 1 and 10,000, not 0"),
         (["attribute", "--data", "{d}/data.csv", "--target", "y", "--group", "a:zebra", "--action", "remove",
           "--metric", "loss", "--size", "3"], "error: unknown class 'zebra' in --group: the classes are a, b"),
         ([*ON_CREDIT, "--group", "bad-good", "--size", "3"], "error: --group must be TRUE:PRED (e.g. bad:good), not 'bad-good'"),
-        ([*ON_CREDIT, "--size", "0"], "error: --size must be at least 1, not 0"),
-        ([*ON_CREDIT, "--size", "3", "--alpha", "2"], "error: --alpha must lie between 0 and 1, not 2.0"),
-        ([*ON_CREDIT, "--size", "3", "--candidates", "0"], "error: --candidates must lie between 1 and 1,000,000, not 0"),
+        ([*ON_CREDIT, "--size", "0"], "error: the group size must be at least 1, not 0"),
+        ([*ON_CREDIT, "--size", "3", "--alpha", "2"], "error: the significance level alpha must lie between 0 and 1, not 2.0"),
+        ([*ON_CREDIT, "--size", "3", "--candidates", "0"], "error: the number of candidates must be at least 1, not 0"),
         ([*ON_CREDIT, "--size", "3", "--tests", "x"], "argument --tests: expected comma-separated integers, got 'x'"),
         (["attribute", "--demo", "credit", "--group", "bad:good", "--action", "delete", "--metric", "loss", "--size", "3"],
          "argument --action: invalid choice: 'delete'"),
@@ -191,7 +191,7 @@ def test_bad_input_gives_one_error_line_and_exit_2_before_training(tables, args,
 
 def test_a_real_process_exits_2_with_one_line(tmp_path):
     proc = subprocess_cli(*ON_CREDIT, "--size", "0", cache=tmp_path / "cache")
-    assert (proc.returncode, proc.stdout, proc.stderr) == (2, "", "error: --size must be at least 1, not 0\n")
+    assert (proc.returncode, proc.stdout, proc.stderr) == (2, "", "error: the group size must be at least 1, not 0\n")
     assert not (tmp_path / "cache").exists()
 
 
@@ -319,7 +319,7 @@ def test_demos_and_an_interruption(tmp_path, capsys, monkeypatch):
     def interrupted(args):
         raise KeyboardInterrupt
 
-    monkeypatch.setitem(cli.COMMANDS, "errors", interrupted)
+    monkeypatch.setitem(COMMANDS, "errors", interrupted)
     code, _, err = run("errors", "--demo", "credit", cache=tmp_path, capsys=capsys)
     assert code == 130 and err == "error: interrupted; finished retrains are cached, rerun to continue\n"
 

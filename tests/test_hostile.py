@@ -23,6 +23,8 @@ import pytest
 from joblib.externals.loky.process_executor import TerminatedWorkerError
 
 from tda_core import cli, engine
+from tda_core.cli.commands import COMMANDS
+from tda_core.output import finite
 
 ROOT = Path(__file__).resolve().parents[1]
 N = 200
@@ -128,16 +130,16 @@ CASES = {
     "bad memory size": (["errors", *CREDIT, "--max-memory", "lots"], r"error: a memory size looks like 8G or 512M, not 'lots'"),
     "tiny memory size": (["errors", *CREDIT, "--max-memory", "1K"], r"error: the memory limit must be at least 64M, not 1K"),
     # bounded numeric flags
-    "--n-jobs 0": (["errors", *CREDIT, "--n-jobs", "0"], r"error: --n-jobs must lie between 1 and the \d+ cores of this machine, or be -1"),
-    "--n-jobs too many": (["errors", *CREDIT, "--n-jobs", "100000"], r"error: --n-jobs must lie between 1 and the \d+ cores"),
-    "--n-jobs -2": (["errors", *CREDIT, "--n-jobs", "-2"], r"error: --n-jobs must lie between 1 and the \d+ cores"),
-    "--seed=-1": (["errors", *CREDIT, "--seed=-1"], r"error: --seed must lie between 0 and 4294967195, not -1$"),
-    "--seed 2**40": (["errors", *CREDIT, "--seed", str(2**40)], r"error: --seed must lie between 0 and 4294967195"),
+    "--n-jobs 0": (["errors", *CREDIT, "--n-jobs", "0"], r"error: the number of parallel jobs cannot be 0: use 1, more, or -1 for all cores$"),
+    "--n-jobs too many": (["errors", *CREDIT, "--n-jobs", "100000"], r"error: the number of parallel jobs must lie between 1 and the \d+ cores"),
+    "--n-jobs -2": (["errors", *CREDIT, "--n-jobs", "-2"], r"error: the number of parallel jobs must lie between 1 and the \d+ cores"),
+    "--seed=-1": (["errors", *CREDIT, "--seed=-1"], r"error: the seed must lie between 0 and 4294967195, not -1$"),
+    "--seed 2**40": (["errors", *CREDIT, "--seed", str(2**40)], r"error: the seed must lie between 0 and 4294967195"),
     "--split-seed -1": (["errors", "--data", "{d}/ok.csv", "--target", "y", "--split-seed", "-1"], r"error: --split-seed must lie between 0 and"),
-    "--epochs too many": (["errors", *CREDIT, "--epochs", "1000000"], r"error: --epochs can be at most 10,000, not 1000000$"),
-    "--ensemble too many": (["errors", *CREDIT, "--ensemble", "1000"], r"error: --ensemble can be at most 100, not 1000$"),
+    "--epochs too many": (["errors", *CREDIT, "--epochs", "1000000"], r"error: the number of epochs must lie between 1 and 10,000, not 1000000$"),
+    "--ensemble too many": (["errors", *CREDIT, "--ensemble", "1000"], r"error: the ensemble can have at most 100 members, not 1000$"),
     "--candidates too many": ([*ATTRIBUTE[:1], *CREDIT, "--group", "bad:good", *ATTRIBUTE[3:], "--candidates", "10000000"],
-                              r"error: --candidates must lie between 1 and 1,000,000, not 10000000$"),
+                              r"error: the number of candidates can be at most 1,000,000, not 10000000$"),
     "--test-size nan": (["errors", "--data", "{d}/ok.csv", "--target", "y", "--test-size", "nan"], r"error: the test fraction must lie between 0 and 1, not nan"),
     # folders that are files
     "--cache-dir is a file": (["errors", *CREDIT, "--cache-dir", "{d}/a_file"],
@@ -205,7 +207,7 @@ def test_hostile_input_is_one_error_line_and_exit_2(case, files, tmp_path, capsy
 def test_a_read_only_cache_folder_is_one_line(files, tmp_path, capsys, monkeypatch):
     (tmp_path / "ro").mkdir()
     real_access = os.access
-    monkeypatch.setattr(cli.os, "access", lambda p, mode: False if Path(p) == tmp_path / "ro" else real_access(p, mode))
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == tmp_path / "ro" else real_access(p, mode))
     code, out, err = run(["errors", *CREDIT, "--cache-dir", str(tmp_path / "ro" / "cache")], capsys)
     assert (code, out) == (2, "")
     assert err == f"error: the cache folder {tmp_path / 'ro' / 'cache'} cannot be written (read-only); give another folder with --cache-dir, or --no-cache\n"
@@ -224,7 +226,7 @@ def test_a_cache_on_a_special_file_system_is_one_line(capsys):
     "exc, expected",
     [
         (RuntimeError("boom\nsecond line"), "error: unexpected RuntimeError: boom (rerun with TDA_DEBUG=1 for the traceback)\n"),
-        (PermissionError(13, "Permission denied", "/x"), "error: PermissionError: [Errno 13] Permission denied: '/x'\n"),
+        (PermissionError(13, "Permission denied", "/x"), "error: [Errno 13] Permission denied: '/x'\n"),
         (MemoryError(), "error: out of memory: use fewer rows, candidate mode (--candidates N) or fewer parallel jobs\n"),
         (TerminatedWorkerError("A worker process managed by the executor was unexpectedly terminated"),
          "error: a parallel worker process died (killed, or out of memory): use fewer parallel jobs (--n-jobs) or fewer rows\n"),
@@ -234,7 +236,7 @@ def test_anything_unexpected_is_still_one_line(exc, expected, capsys, monkeypatc
     def broken(args):
         raise exc
 
-    monkeypatch.setitem(cli.COMMANDS, "errors", broken)
+    monkeypatch.setitem(COMMANDS, "errors", broken)
     code, out, err = run(["errors", *CREDIT], capsys)
     assert (code, out, err) == (2, "", expected)
     monkeypatch.setenv("TDA_DEBUG", "1")  # the traceback on request
@@ -244,8 +246,8 @@ def test_anything_unexpected_is_still_one_line(exc, expected, capsys, monkeypatc
 
 def test_json_never_holds_nan_tokens():
     doc = {"a": float("nan"), "b": [1.0, float("inf"), np.float64("-inf"), np.float32(0.5)], "c": {"d": np.nan}, "e": "NaN"}
-    assert cli.finite(doc) == {"a": None, "b": [1.0, None, None, 0.5], "c": {"d": None}, "e": "NaN"}
-    assert json.loads(json.dumps(cli.finite(doc), allow_nan=False))["b"] == [1.0, None, None, 0.5]
+    assert finite(doc) == {"a": None, "b": [1.0, None, None, 0.5], "c": {"d": None}, "e": "NaN"}
+    assert json.loads(json.dumps(finite(doc), allow_nan=False))["b"] == [1.0, None, None, 0.5]
 
 
 # --- Dask schedulers that are not --------------------------------------------------------------

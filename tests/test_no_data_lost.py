@@ -21,7 +21,9 @@ import pandas as pd
 import pytest
 from test_hostile import run
 
-from tda_core import cli
+from tda_core import UsageError, cli
+from tda_core.cli.arguments import parse_group
+from tda_core.cli.commands import COMMANDS
 
 N = 60
 
@@ -279,11 +281,11 @@ def test_true_and_pred_choose_the_group_a_colon_hides(colons, capsys):
 
 
 def test_group_readings():
-    assert cli._parse_group("a:b", ("a", "b")) == ("a", "b")
-    assert cli._parse_group("slice:tree-1", ("a", "b")) == ("slice", "tree-1")
-    assert cli._parse_group("slice:a", ("slice", "a")) == ("slice", "a")  # a class called slice: a class pair
-    with pytest.raises(cli.UsageError, match="can be read as"):
-        cli._parse_group("a:a:a", ("a", "a:a"))
+    assert parse_group("a:b", ("a", "b")) == ("a", "b")
+    assert parse_group("slice:tree-1", ("a", "b")) == ("slice", "tree-1")
+    assert parse_group("slice:a", ("slice", "a")) == ("slice", "a")  # a class called slice: a class pair
+    with pytest.raises(UsageError, match="can be read as"):
+        parse_group("a:a:a", ("a", "a:a"))
 
 
 REQUESTS = {
@@ -423,9 +425,9 @@ def test_no_python_warning_reaches_stderr(capsys, monkeypatch):
         warnings.warn("internal words", UserWarning, stacklevel=1)
         np.log(np.zeros(1))  # RuntimeWarning: divide by zero
         assert os.environ["PYTHONWARNINGS"] == "ignore"  # and none from the workers it starts
-        raise cli.UsageError("the user's words")
+        raise UsageError("the user's words")
 
-    monkeypatch.setitem(cli.COMMANDS, "errors", noisy)
+    monkeypatch.setitem(COMMANDS, "errors", noisy)
     monkeypatch.delenv("PYTHONWARNINGS", raising=False)
     code, out, err = run(["errors", "--demo", "credit"], capsys)
     assert (code, out, err) == (2, "", "error: the user's words\n")

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from cli_run import run
 
-from tda_core import cli
+from tda_core.cli.arguments import parse_group
 from tda_core.errors import slice_group
 from tda_core.slices import cluster_slices, tree_slices
 
@@ -144,7 +144,7 @@ def test_errors_json_lists_slices_and_attribute_takes_one(table, capsys):
 def test_parse_group_takes_a_slice_unless_a_class_is_named_slice():
     from tda_core.exceptions import UsageError
 
-    assert cli._parse_group("slice:tree-1", ["a", "b"]) == ("slice", "tree-1")
-    assert cli._parse_group("slice:b", ["slice", "b"]) == ("slice", "b")  # a class pair after all
+    assert parse_group("slice:tree-1", ["a", "b"]) == ("slice", "tree-1")
+    assert parse_group("slice:b", ["slice", "b"]) == ("slice", "b")  # a class pair after all
     with pytest.raises(UsageError, match="needs a slice id"):
-        cli._parse_group("slice:", ["a", "b"])
+        parse_group("slice:", ["a", "b"])
