@@ -192,3 +192,37 @@ def test_the_report_colours_cells_as_the_dashboard_does_and_they_read(credit_rep
     for i in range(len(classes)):
         for j in range(len(classes)):
             assert f"background:{colours[i][j][0]};color:{colours[i][j][1]}" in page
+
+
+def test_names_from_the_data_are_escaped():
+    """A class and a feature named like markup are text in the report, never markup: the template
+    escapes them (autoescape), in the title, the tables and the feature attributions."""
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from tda_core.data import tabular_dataset
+    from tda_core.recipes.preprocessing import tabular_preprocessor
+    from tda_core.recipes.sklearn_recipe import SklearnRecipe
+
+    script = "<script>alert(1)</script>"
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
+    rng = np.random.default_rng(0)
+
+    def table(n):
+        x = rng.normal(size=n)
+        return pd.DataFrame({"x": x, script: rng.normal(size=n),
+                             "label": np.where(x + rng.normal(scale=0.8, size=n) > 0, script, "ok")})
+
+    data = tabular_dataset(table(80), table(40), "label", name="hostile")
+    model = make_pipeline(tabular_preprocessor(), LogisticRegression(max_iter=500))
+    analysis = Analysis(data, SklearnRecipe(model), RunConfig(ensemble=1, use_cache=False))
+    group = analysis.errors.groups[0]
+    page = build_report(analysis, analysis.attribute(group, "remove", "loss", 3))
+    assert script not in page and "<script>" not in page
+    assert set(re.findall(r"<script[^>]*>", page)) == {'<script type="application/vnd.vegalite+json">'}
+    assert f"<h1>Triage: {html.escape(group.true)} → {html.escape(group.pred)} in hostile</h1>" in page
+    assert f"<td>classes</td><td class=\"l\">{', '.join(map(html.escape, data.classes))}</td>" in page and script in data.classes
+    assert f"<th>{escaped}</th>" in page  # a column of the confusion matrix
+    assert re.search(rf"<th>{re.escape(escaped)}( ★)?</th>", page.split("<h2>Feature attributions</h2>")[1])  # the feature
+    assert script in text_of(page)  # shown as the name itself
