@@ -6,7 +6,7 @@ import streamlit as st
 
 from tda_core.errors import SLICE
 from tda_core.exceptions import TDAError
-from ui import charts, frame, loaders, state, tables
+from ui import charts, frame, state, tables
 from ui.gallery import gallery
 
 CHART_KEY, SAMPLES_KEY, SLICES_KEY = "confusion_chart", "group_samples", "error_slices"
@@ -27,7 +27,7 @@ def on_cell_click(choices: list[tuple[str, str]]) -> None:
 def on_rows_selected(key: str, group_tests: list[int]) -> None:
     """Selected rows narrow the group to those test samples; none selected means the whole group."""
     rows = st.session_state[key].selection.rows
-    state.put(state.TESTS, tuple(group_tests[r] for r in sorted(rows)))
+    state.update(state.ERRORS_STEP, tests=tuple(group_tests[r] for r in sorted(rows)))
 
 
 def on_slice_selected(key: str, ids: list[str]) -> None:
@@ -44,7 +44,7 @@ def choice_text(choice: tuple[str, str], counts: dict, sizes: dict) -> str:
 
 
 def whole_group() -> None:
-    state.put(state.TESTS, ())
+    state.update(state.ERRORS_STEP, tests=())
 
 
 frame.enter()
@@ -55,14 +55,14 @@ report = analysis.errors
 try:
     slices = analysis.slices
 except TDAError as exc:  # e.g. a model without a representation and no features to cut
-    st.caption(f"No error slices: {loaders.in_words(str(exc))}")
+    st.caption(f"No error slices: {exc}")
     slices = ()
 pairs = [(g.true, g.pred) for g in report.groups]
 # Slices are offered as groups after the class pairs: the state holds ("slice", ID), as the CLI's --group slice:ID.
 choices = pairs + [(SLICE, s.id) for s in slices]
 counts = {(g.true, g.pred): g.count for g in report.groups} | {(SLICE, s.id): len(s.test_indices) for s in slices}
 sizes = {(SLICE, s.id): s.size for s in slices}
-if choices and state.get(state.GROUP) not in choices:
+if choices and state.errors().group not in choices:
     state.choose_group(choices[0])  # largest group first
 
 members = ("a deterministic model: the baseline's members gave the same probabilities, so each edit is trained once "
@@ -88,7 +88,7 @@ with st.container(horizontal=True, gap="large"):  # the groups move below the ma
     matrix_col, groups_col = st.container(width="content"), st.container(width=400)
 with matrix_col:
     st.altair_chart(
-        charts.confusion_chart(report.confusion, data.classes, "", selected=state.get(state.GROUP), selectable=True),
+        charts.confusion_chart(report.confusion, data.classes, "", selected=state.errors().group, selectable=True),
         key=CHART_KEY, on_select=partial(on_cell_click, choices), selection_mode=charts.CELL, width="content",
     )
 with groups_col:
@@ -105,7 +105,8 @@ with groups_col:
 
 if slices:
     ids = [s.id for s in slices]
-    chosen_slice = state.get(state.GROUP)[1] if state.get(state.GROUP)[0] == SLICE else None
+    chosen_group = state.errors().group
+    chosen_slice = chosen_group[1] if chosen_group[0] == SLICE else None
     st.subheader("Error slices")
     st.caption("Errors grouped beyond class pairs. **tree-N**: a leaf of a shallow decision tree on the test features "
                "that separates errors from correct predictions, with a higher error rate than overall, and its rule; "
@@ -133,11 +134,12 @@ if slices:
             gallery(data.thumbnails_test, shown, [tables.test_name(t) for t in shown], cap=SLICE_THUMBNAILS,
                     columns=SLICE_COLUMNS)
 
-group = analysis.group(*state.get(state.GROUP))
+choice = state.errors()
+group = analysis.group(*choice.group)
 group_tests = list(group.test_indices)
-chosen = tuple(t for t in state.get(state.TESTS) if t in group_tests)  # a link may name samples of another model
-if chosen != tuple(state.get(state.TESTS)):
-    state.put(state.TESTS, chosen)
+chosen = tuple(t for t in choice.tests if t in group_tests)  # a link may name samples of another model
+if chosen != tuple(choice.tests):
+    state.update(state.ERRORS_STEP, tests=chosen)
 st.subheader(f"Test samples of {tables.group_label(group)}")
 if group.is_slice:
     chosen_slice = slices[[s.id for s in slices].index(group.pred)]

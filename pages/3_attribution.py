@@ -18,28 +18,25 @@ ALPHAS = [0.001, 0.01, 0.05, 0.1]
 
 
 def clamp_size() -> None:
-    if not state.get(state.LARGE):
-        state.put(state.SIZE, min(int(state.get(state.SIZE)), 10))
+    if not state.attribution().large_groups:
+        state.update(state.ATTRIBUTION_STEP, size=min(int(state.attribution().size), 10))
 
 
 def rank_groups_instead() -> None:
-    state.put(state.UNIT, "group")
+    state.update(state.ATTRIBUTION_STEP, unit="group")
 
 
 def single_samples_for_add() -> None:
     """add ranks pool samples one by one: candidate groups are of training samples."""
-    if subject_of(state.get(state.ACTION)) is POOL:
-        state.put(state.UNIT, "sample")
-
-
-KEPT_GROUP = "kept_group"  # (group, tests) carried over a change of the run settings made on this page
+    if subject_of(state.attribution().action) is POOL:
+        state.update(state.ATTRIBUTION_STEP, unit="sample")
 
 
 def candidate_mode_on() -> None:
     """Candidate mode on, from the question before a long ranking: a new run configuration, whose
     analysis keeps the error group (the same data and model)."""
-    state.put(state.USE_CANDIDATES, True)
-    st.session_state[KEPT_GROUP] = (state.get(state.GROUP), state.get(state.TESTS))
+    state.update(state.DATA_STEP, use_candidates=True)
+    state.keep_group()
 
 
 def show_costs(slot, costs: dict[str, str]) -> None:
@@ -101,10 +98,7 @@ frame.enter()
 st.title("Attribution")
 current = frame.require_analysis()
 analysis, data = current.analysis, current.data
-if KEPT_GROUP in st.session_state:  # the same data and model: the group chosen before still applies
-    kept_group, kept_tests = st.session_state.pop(KEPT_GROUP)
-    state.put(state.GROUP, kept_group)
-    state.put(state.TESTS, kept_tests)
+state.restore_kept_group()  # after a change of the run settings here: the same data and model, the same group
 group = frame.require_group(current)
 st.caption(f"Step 3 of 4 · errors **{tables.group_label(group)}**, {tables.count(group.count, 'test sample')} · "
            f"{current.recipe.display_name}, "
@@ -112,9 +106,9 @@ st.caption(f"Step 3 of 4 · errors **{tables.group_label(group)}**, {tables.coun
               else f"{current.config.ensemble} members."))
 
 offered = [a.name for a in available_actions(data.has_pool)]  # add needs a pool
-if state.get(state.ACTION) not in offered:  # e.g. a link made with a pool, on data without one
-    state.put(state.ACTION, "remove")
-adding = subject_of(state.get(state.ACTION)) is POOL
+if state.attribution().action not in offered:  # e.g. a link made with a pool, on data without one
+    state.update(state.ATTRIBUTION_STEP, action="remove")
+adding = subject_of(state.attribution().action) is POOL
 single_samples_for_add()
 st.radio("Rank", list(UNITS), format_func=UNITS.get, key=state.UNIT, persist_state="session", horizontal=True,
          disabled=adding,
@@ -124,8 +118,8 @@ st.radio("Rank", list(UNITS), format_func=UNITS.get, key=state.UNIT, persist_sta
               "where single samples do not.")
 if adding:
     st.caption("Candidate groups are groups of training samples: add ranks pool samples one by one.")
-costs = {a: results.ranking_cost(current, group, a, state.get(state.METRIC)) for a in offered} \
-    if state.get(state.UNIT) == "sample" else {}
+costs = {a: results.ranking_cost(current, group, a, state.attribution().metric) for a in offered} \
+    if state.attribution().unit == "sample" else {}
 with st.container(horizontal=True, gap="medium"):  # one row that wraps on a narrow window
     # The labels are the actions' names only: a selectbox's value travels as its label, so a label that changed
     # between runs (a cost that became 'ready') made the browser send a label no option had, and the choice fell
@@ -138,26 +132,26 @@ with st.container(horizontal=True, gap="medium"):  # one row that wraps on a nar
     st.selectbox("Metric on the chosen test samples", list(METRICS), format_func=METRIC_LABELS.get, key=state.METRIC,
                  persist_state="session", width=240)
     with st.container(width=210, gap="small"):
-        if state.get(state.LARGE):
+        if state.attribution().large_groups:
             st.number_input("Group size", min_value=1, max_value=data.n_train, step=1, key=state.SIZE, persist_state="session")
         else:
             clamp_size()
             st.slider("Group size", 1, 10, key=state.SIZE, persist_state="session")
         st.checkbox("Allow groups larger than 10", key=state.LARGE, persist_state="session", on_change=clamp_size)
-    if state.get(state.ALPHA) not in ALPHAS:  # e.g. a hand-edited link
-        state.put(state.ALPHA, 0.05)
+    if state.attribution().alpha not in ALPHAS:  # e.g. a hand-edited link
+        state.update(state.ATTRIBUTION_STEP, alpha=0.05)
     st.select_slider("Significance α", ALPHAS, key=state.ALPHA, persist_state="session", width=150)
-action, metric, size, alpha = state.get(state.ACTION), state.get(state.METRIC), int(state.get(state.SIZE)), state.get(state.ALPHA)
-unit = state.get(state.UNIT)
+choice = state.attribution()
+action, metric, size, alpha, unit = choice.action, choice.metric, int(choice.size), choice.alpha, choice.unit
 label = METRIC_LABELS[metric]
 st.caption(ACTIONS[action].description + ("" if data.has_pool else " Add from a pool is offered once the data have a pool "
                                    "(upload one on the data page)."))
 cost_line = st.empty()  # filled again once this page's ranking has run ('ready')
 show_costs(cost_line, costs)
 st.page_link(frame.PAGES["compare"], icon=":material/compare_arrows:",
-             label=f"Compare every action at sizes {', '.join(str(n) for n in state.get(state.COMPARE_SIZES))} side by side")
-if subject_of(action) is POOL and state.get(state.URL_POOL) and state.get(state.POOL_UPLOAD) is None:
-    st.info(f"This link was made with an uploaded pool, **{state.get(state.URL_POOL)}**, which cannot be restored from a "
+             label=f"Compare every action at sizes {', '.join(str(n) for n in choice.compare_sizes)} side by side")
+if subject_of(action) is POOL and state.notes().url_pool and state.data().pool_upload is None:
+    st.info(f"This link was made with an uploaded pool, **{state.notes().url_pool}**, which cannot be restored from a "
             "link: this ranking is of the data's own pool. Upload it again on the data page.")
 try:  # the engine's own refusal, before anything is trained (candidate groups are of training samples)
     check_action(data, ACTIONS[action], unit)
@@ -167,8 +161,8 @@ except TDAError as exc:
 
 # A ranking of hours (or long at the measured rate) asks first, with its estimate and candidate mode's.
 run_label = results.ranking_label(current, action, unit, size)
-if unit == "sample" and not analysis.has_ranking(action, group, metric) and state.get(state.STOPPED) != run_label \
-        and run_label not in state.get(state.CONFIRMED):
+if unit == "sample" and not analysis.has_ranking(action, group, metric) and state.notes().stopped != run_label \
+        and run_label not in state.notes().confirmed:
     try:
         ask = loaders.long_ranking(current, group, action)
     except TDAError as exc:
@@ -183,7 +177,7 @@ try:
 except TDAError as exc:  # e.g. an uploaded model that fails to train on an edited set
     st.error(str(exc))
     frame.stop()
-state.put(state.RESULT, result)
+state.show_result(result)
 view = views.view_for(views.RankingPage(current, result, metric, size, alpha))
 ranking, effect, selected = result.ranking, result.effect, result.selected
 deterministic = result.deterministic

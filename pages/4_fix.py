@@ -19,50 +19,49 @@ st.radio("Fix by", list(fixing.MODES), format_func=fixing.MODES.get, key=fixing.
          persist_state="session",
          help="The action chosen on the attribution page, measured by retraining; edits of "
               "single rows by hand (remove, set a label); or a manifest exported before, replayed on this data.")
-if state.get(fixing.MODE) == "hand":
-    edits = fixing.hand_edits(data, state.get(state.RESULT))
+if st.session_state.get(fixing.MODE) == "hand":
+    edits = fixing.hand_edits(data, state.result())
     if edits is not None:  # verify them: the retraining that replaying a manifest cannot do for hand edits
-        chosen = state.get(state.GROUP)
+        chosen = state.errors().group
         tests = current.analysis.group(*chosen).test_indices if chosen else current.analysis.errors.error_indices
         verify.section(current, *edited_arrays(data, None, remove=edits[0], labels=edits[1]), tests, "the hand edits")
     frame.stop()
-if state.get(fixing.MODE) == "manifest":
+if st.session_state.get(fixing.MODE) == "manifest":
     fixing.load_manifest(data)
     frame.stop()
 group = frame.require_group(current)
-action, metric = state.get(state.ACTION), state.get(state.METRIC)
+action, metric = state.attribution().action, state.attribution().metric
 
-result = state.get(state.RESULT)
+result = state.result()
 subject = subject_of(action)  # add lists pool samples, the other actions training samples
 verb = ACTIONS[action].verb.lower()
-seeded = state.get(state.FIX_SEEDED_FROM)
+seeded = state.fix().seeded_from
 if seeded is not None and subject_of(seeded[0]) != subject:  # pool indices are not training indices
-    state.put(state.FIX_INDICES, [])
-    state.put(state.FIX_SEEDED_FROM, None)
+    state.update(state.FIX_STEP, indices=[], seeded_from=None)
 seed = (action, result.selected) if result is not None and result.ranking.action == action else None
-if seed is not None and state.get(state.FIX_SEEDED_FROM) != seed:
-    state.put(state.FIX_INDICES, list(result.selected))
-    state.put(state.FIX_SEEDED_FROM, seed)
+if seed is not None and state.fix().seeded_from != seed:
+    state.update(state.FIX_STEP, indices=list(result.selected), seeded_from=seed)
 
 kind = subject.noun.split()[0]  # "training", "pool"
-origin = state.get(state.FIX_ORIGIN)
-from_compare = origin is not None and origin[0] == action and sorted(origin[2]) == sorted(int(i) for i in state.get(state.FIX_INDICES))
+origin = state.fix().origin
+from_compare = origin is not None and origin[0] == action and sorted(origin[2]) == sorted(int(i) for i in state.fix().indices)
 if from_compare:
     st.info(f"From Compare: **{action} × {origin[1]}**, its {tables.count(len(origin[2]), kind + ' sample')} exactly as "
             "compared there.", icon=":material/compare_arrows:")
 st.caption(f"Step 4 of 4 · {verb} {kind} samples to fix **{tables.group_label(group)}**; "
            "the ensemble is retrained with the edit to check the whole model.")
 n_samples = subject.size(data)
-valid = [int(i) for i in state.get(state.FIX_INDICES) if 0 <= int(i) < n_samples]  # a link may name others
-if valid != list(state.get(state.FIX_INDICES)):
-    state.put(state.FIX_INDICES, valid)
+valid = [int(i) for i in state.fix().indices if 0 <= int(i) < n_samples]  # a link may name others
+if valid != list(state.fix().indices):
+    state.update(state.FIX_STEP, indices=valid)
 targets = analysis.baseline.relabel_targets
 st.multiselect(f"{kind.capitalize()} samples to {verb} (seeded from " + ("Compare" if from_compare else "the attribution page") + "; edit freely)",
                list(range(n_samples)), key=state.FIX_INDICES, persist_state="session",
                format_func=lambda i: tables.fix_label(data, targets, action, i))
 st.text_input("Reason (recorded in the manifest)", key=state.REASON, persist_state="session",
               placeholder="e.g. what you checked in these samples before acting on them")
-indices = sorted(int(i) for i in state.get(state.FIX_INDICES))
+fix_list = state.fix()
+indices = sorted(int(i) for i in fix_list.indices)
 if not indices:
     st.info(f"Choose at least one {kind} sample, or pick them on the attribution page.")
     st.page_link(frame.PAGES["attribution"], label="Go to attribution", icon=":material/arrow_back:")
@@ -72,10 +71,10 @@ try:
     effect = results.group_effect(current, group, action, metric, indices)
     ranking = analysis.ranking(group, action, metric) if analysis.has_ranking(action, group, metric) else None
     why = exports.why(data, analysis.baseline, group, effect, ranking, result)
-    table, manifest = corrected_training_set(data, analysis.baseline, action, indices, state.get(state.REASON), context=why,
+    table, manifest = corrected_training_set(data, analysis.baseline, action, indices, fix_list.reason, context=why,
                                              column_order=loaders.export_columns(data))  # the upload's order, target in place
 except TDAError as exc:
-    st.error(loaders.in_words(str(exc)))
+    st.error(str(exc))
     frame.stop()
 
 # --- what the user must know before acting ---------------------------------------------------
@@ -114,7 +113,7 @@ st.caption(f"{manifest['n_train_before']:,} training rows before, {manifest['n_t
            "the ranking, and the accuracy before and after.")
 stem = exports.stem(data.name)
 full = False
-if data.kind == "tabular" and state.get(state.SOURCE) == "table":
+if data.kind == "tabular" and state.data().source == "table":
     full = st.checkbox("Export the full table (training and test rows, with a split column)", key="export_full",
                        help="The corrected training rows followed by the test rows as they were, so the table can "
                             "replace the uploaded one.")

@@ -35,7 +35,7 @@ CHOSEN = "compare_chosen"  # (action, size) of the row the user picked; None: th
 
 def chosen_setting(comparison: Comparison) -> Setting | None:
     """The setting picked in the table (a row), else the best one."""
-    wanted = state.get(CHOSEN)
+    wanted = st.session_state.get(CHOSEN)
     for s in comparison.settings:
         if wanted is not None and (s.action, s.size) == tuple(wanted):
             return s
@@ -44,7 +44,7 @@ def chosen_setting(comparison: Comparison) -> Setting | None:
 
 def on_row_selected(settings: Sequence[tuple[str, int]]) -> None:
     rows = st.session_state[TABLE_KEY].selection.rows
-    state.put(CHOSEN, settings[rows[0]] if rows else None)
+    st.session_state[CHOSEN] = settings[rows[0]] if rows else None
 
 
 def open_in_fix(setting: Setting, result_selected: tuple[int, ...] | None) -> None:
@@ -53,13 +53,12 @@ def open_in_fix(setting: Setting, result_selected: tuple[int, ...] | None) -> No
     (``result_selected``: what it would seed from, marked as seen)."""
     from . import fixing
 
-    state.put(state.ACTION, setting.action)
-    state.put(state.SIZE, int(setting.size))
-    state.put(state.LARGE, bool(state.get(state.LARGE) or setting.size > 10))
-    state.put(state.FIX_INDICES, [int(i) for i in setting.indices])
-    state.put(state.FIX_SEEDED_FROM, (setting.action, result_selected) if result_selected is not None else None)
-    state.put(state.FIX_ORIGIN, (setting.action, int(setting.size), tuple(int(i) for i in setting.indices)))
-    state.put(fixing.MODE, "action")
+    state.update(state.ATTRIBUTION_STEP, action=setting.action, size=int(setting.size),
+                 large_groups=bool(state.attribution().large_groups or setting.size > 10))
+    state.update(state.FIX_STEP, indices=[int(i) for i in setting.indices],
+                 seeded_from=(setting.action, result_selected) if result_selected is not None else None,
+                 origin=(setting.action, int(setting.size), tuple(int(i) for i in setting.indices)))
+    st.session_state[fixing.MODE] = "action"
 
 
 def label(sizes: Sequence[int]) -> str:
@@ -79,7 +78,7 @@ def ask_before_long_run(current: Current, run_label: str, rankings: int) -> None
     models = rankings * ranking_models(current)
     full = cost.full_network(current.recipe)
     per_second = cost.rate(rate_key(current), full)
-    if not cost.asks(cost.seconds(models, per_second), full) or run_label in state.get(state.CONFIRMED):
+    if not cost.asks(cost.seconds(models, per_second), full) or run_label in state.notes().confirmed:
         return
     estimate = cost.describe(models, per_second, full)
     st.info(f"{run_label}: {estimate}, {cost.basis(rate_key(current), full)}. It starts when you click, shows its "

@@ -59,8 +59,8 @@ def ranking_cost(current: Current, group: ErrorGroup, action: str, metric: str) 
 
 
 def confirm(label: str) -> None:
-    state.get(state.CONFIRMED).add(label)
-    state.put(state.STOPPED, None)
+    state.notes().confirmed.add(label)
+    state.update(state.NOTES, stopped=None)
 
 
 def ask_before_long_run(current: Current, label: str, action: str = "remove") -> None:
@@ -68,7 +68,7 @@ def ask_before_long_run(current: Current, label: str, action: str = "remove") ->
     models = ranking_models(current, action)
     full = cost.full_network(current.recipe)
     per_second = cost.rate(rate_key(current), full)
-    if not cost.asks(cost.seconds(models, per_second), full) or label in state.get(state.CONFIRMED):
+    if not cost.asks(cost.seconds(models, per_second), full) or label in state.notes().confirmed:
         return
     estimate = cost.describe(models, per_second, full)
     st.info(f"{label}: {estimate}, {cost.basis(rate_key(current), full)}. It starts when you click, shows its progress, "

@@ -1,68 +1,27 @@
-"""The dashboard's state: a few named keys in ``st.session_state``.
+"""The dashboard's state: one frozen dataclass per workflow step, each under one session key.
 
-Widgets that hold a user's choice use these keys directly with ``persist_state="session"``,
-so Streamlit keeps their values while their page is not shown: moving between pages never
-resets a choice. :func:`init` (called by the router) fills in the defaults once per session.
+:class:`DataChoice` (step 1), :class:`ErrorChoice` (step 2), :class:`AttributionChoice` (step 3
+and the compare view) and :class:`FixList` (step 4) hold the user's choices, :class:`SessionNotes`
+what the session remembers beside them (the link it was opened with, the runs stopped or started
+with a click); the last result, the measured rates and the analysis' identity have a key each
+(:data:`SESSION_KEYS`). Pages read a step with :func:`data`, :func:`errors`, :func:`attribution`,
+:func:`fix` and change it with :func:`update`.
+
+A widget binds its value to ``st.session_state[key]``, so each widget still has its key (the
+``SOURCE`` ... ``REASON`` constants, with ``persist_state="session"``: moving between pages never
+resets a choice). Those keys mirror one field of their step (:data:`WIDGETS`): a step read picks up
+what the user changed in a widget, and :func:`update` writes the mirror with the field. ``get`` and
+``put`` still take a field by its old name, for the modules that have not moved to the dataclasses.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import streamlit as st
 
 from tda_core.actions import ACTIONS
-
-# --- Step 1: data and model ---------------------------------------------------------------
-SOURCE = "source"  # "demo" | "table" | "images"
-DEMO = "demo"  # name of an embedded demo (tda_core.demos.DEMOS)
-UPLOAD = "upload"  # Upload of the data table / image ZIP (kept after the uploader is gone)
-POOL_UPLOAD = "pool_upload"  # Upload of a pool (table or image ZIP) that replaces the data's own, or None
-TEST_UPLOAD = "test_upload"  # Upload of a separate test table, or None
-TARGET = "target"  # target column of an uploaded table
-TEST_MODE = "test_mode"  # "split" | "file"
-TEST_SIZE = "test_size"  # fraction of an uploaded table held out for testing
-MODEL_SOURCE = "model_source"  # "recipe" | "upload"
-RECIPE = "recipe"  # named recipe: default, logistic-sgd, paper-sgd, logistic-lbfgs
-MODEL_UPLOAD = "model_upload"  # Upload of a model file, or None for the named recipe
-TRUST = "trust"  # the user trusts a model file that runs code when loaded
-ARCH = "arch"  # architecture of uploaded PyTorch weights
-NET_MODE = "net_mode"  # networks (image data): "full" retrains every layer, "head" only the last one
-EPOCHS = "epochs"  # networks: training epochs, or None for the recipe's default
-MEMBERS = "members"  # networks: "seeds" (independent runs, the default) | "checkpoints" (of one run: the study's scheme)
-IMAGE_SIZE = "image_size"  # images: the side the network sees, or None for the architecture's own
-DEVICE = "device"  # networks: "auto" | "cpu" | "cuda"
-# Run settings (RunConfig)
-ENSEMBLE, SEED, N_JOBS, BACKEND, SCHEDULER = "ensemble", "seed", "n_jobs", "backend", "scheduler"
-USE_CANDIDATES = "use_candidates"  # candidate mode: estimate every sample, retrain only the top CANDIDATES
-CANDIDATES = "candidates"  # N of candidate mode
-
-# --- Step 2: errors -----------------------------------------------------------------------
-GROUP = "group"  # (true, pred) class names of the chosen error group, or None
-TESTS = "tests"  # chosen test indices of that group; () means the whole group
-
-# --- Step 3: attribution ------------------------------------------------------------------
-ACTION, METRIC, SIZE, LARGE, ALPHA = "action", "metric", "size", "large_groups", "alpha"
-UNIT = "unit"  # rank "sample" (single training samples) | "group" (candidate training groups)
-SHOWN_GROUP = "shown_group"  # group_id of the candidate group whose members are shown, or None for the best
-RESULT = "result"  # the last tda_core.analysis.Attribution shown
-COMPARE_SIZES = "compare_sizes"  # group sizes of the compare-actions view (tda_core.compare)
-
-# --- Step 4: fix --------------------------------------------------------------------------
-FIX_INDICES = "fix_indices"  # training indices to act on (editable, seeded from RESULT)
-FIX_SEEDED_FROM = "fix_seeded_from"  # (action, selected) that FIX_INDICES was last seeded from
-REASON = "reason"  # free text recorded in the manifest
-FIX_ORIGIN = "fix_origin"  # (action, size, indices) of the Compare row opened in Fix, or None
-
-ANALYSIS_ID = "analysis_id"  # identity of the (data, recipe, run) that GROUP and RESULT belong to
-URL_READ = "url_read"  # the query parameters of the session's first run have been read
-URL_UPLOAD = "url_upload"  # file name named by a link whose upload cannot be restored, or None
-URL_MODEL = "url_model"  # model file named by a link (it cannot be restored either), or None
-URL_POOL = "url_pool"  # pool file named by a link (it cannot be restored either), or None
-RATES = "rates"  # {recipe fingerprint: models trained per second}, measured in this session
-STOPPED = "stopped"  # label of the run the user stopped (cleared when a run is asked for again), or None
-CONFIRMED = "confirmed"  # labels of long runs the user started with a click
 
 
 @dataclass(frozen=True)
@@ -78,52 +37,130 @@ class Upload:
         return len(self.data) / 1024
 
 
-DEFAULTS: dict[str, Any] = {
-    SOURCE: "demo",
-    DEMO: "credit",
-    UPLOAD: None,
-    POOL_UPLOAD: None,
-    TEST_UPLOAD: None,
-    TARGET: None,
-    TEST_MODE: "split",
-    TEST_SIZE: 0.2,
-    MODEL_SOURCE: "recipe",
-    RECIPE: "default",
-    MODEL_UPLOAD: None,
-    TRUST: False,
-    ARCH: "small_cnn",
-    NET_MODE: None,  # None: head-only on a CPU, full retraining with a GPU (loaders.default_net_mode)
-    EPOCHS: None,
-    MEMBERS: "seeds",
-    IMAGE_SIZE: None,
-    DEVICE: "auto",
-    ENSEMBLE: 3,
-    SEED: 0,
-    N_JOBS: 1,
-    BACKEND: "loky",
-    SCHEDULER: "",
-    USE_CANDIDATES: False,
-    CANDIDATES: 100,
-    GROUP: None,
-    TESTS: (),
-    ACTION: "remove",
-    METRIC: "gt_prob",
-    SIZE: 10,
-    LARGE: False,
-    ALPHA: 0.05,
-    UNIT: "sample",
-    SHOWN_GROUP: None,
-    RESULT: None,
-    COMPARE_SIZES: [1, 5, 10],
-    FIX_INDICES: [],
-    FIX_SEEDED_FROM: None,
-    REASON: "",
-    FIX_ORIGIN: None,
-    URL_UPLOAD: None,
-    URL_MODEL: None,
-    URL_POOL: None,
-    STOPPED: None,
+@dataclass(frozen=True)
+class DataChoice:
+    """Step 1: the data and the model, and the run settings (``tda_core.RunConfig``)."""
+
+    source: str = "demo"  # "demo" | "table" | "images"
+    demo: str = "credit"  # name of an embedded demo (tda_core.demos.DEMOS)
+    upload: Upload | None = None  # the data table / image ZIP (kept after the uploader is gone)
+    pool_upload: Upload | None = None  # a pool (table or image ZIP) that replaces the data's own
+    test_upload: Upload | None = None  # a separate test table
+    target: str | None = None  # target column of an uploaded table
+    test_mode: str = "split"  # "split" | "file"
+    test_size: float = 0.2  # fraction of an uploaded table held out for testing
+    model_source: str = "recipe"  # "recipe" | "upload"
+    recipe: str = "default"  # named recipe: default, logistic-sgd, paper-sgd, logistic-lbfgs
+    model_upload: Upload | None = None  # a model file, or None for the named recipe
+    trust: bool = False  # the user trusts a model file that runs code when loaded
+    arch: str = "small_cnn"  # architecture of uploaded PyTorch weights
+    net_mode: str | None = None  # "full" | "head"; None: head-only on a CPU, full with a GPU (loaders.default_net_mode)
+    epochs: int | None = None  # networks: training epochs, or None for the recipe's default
+    members: str = "seeds"  # "seeds" (independent runs) | "checkpoints" (of one run: the study's scheme)
+    image_size: int | None = None  # images: the side the network sees, or None for the architecture's own
+    device: str = "auto"  # networks: "auto" | "cpu" | "cuda"
+    ensemble: int = 3
+    seed: int = 0
+    n_jobs: int = 1
+    backend: str = "loky"
+    scheduler: str = ""
+    use_candidates: bool = False  # candidate mode: estimate every sample, retrain only the top `candidates`
+    candidates: int = 100
+
+
+@dataclass(frozen=True)
+class ErrorChoice:
+    """Step 2: the error group and the test samples of it."""
+
+    group: tuple[str, str] | None = None  # (true, pred) class names, or ("slice", ID)
+    tests: tuple[int, ...] = ()  # chosen test indices of the group; () means the whole group
+
+
+@dataclass(frozen=True)
+class AttributionChoice:
+    """Step 3: what the ranking acts with and measures, and the compare view's group sizes."""
+
+    action: str = "remove"
+    metric: str = "gt_prob"
+    size: int = 10
+    large_groups: bool = False  # group sizes above 10 are offered
+    alpha: float = 0.05
+    unit: str = "sample"  # rank "sample" (single samples) | "group" (candidate training groups)
+    shown_group: str | None = None  # group_id of the candidate group whose members are shown, or None for the best
+    compare_sizes: list[int] = field(default_factory=lambda: [1, 5, 10])  # group sizes of tda_core.compare
+
+
+@dataclass(frozen=True)
+class FixList:
+    """Step 4: the samples to act on (seeded from the attribution page's selection, then edited)."""
+
+    indices: list[int] = field(default_factory=list)
+    seeded_from: tuple[str, tuple[int, ...]] | None = None  # (action, selected) that `indices` was last seeded from
+    reason: str = ""  # free text recorded in the manifest
+    origin: tuple[str, int, tuple[int, ...]] | None = None  # (action, size, indices) of the Compare row opened in Fix
+
+
+@dataclass(frozen=True)
+class SessionNotes:
+    """What the session remembers beside the choices."""
+
+    url_read: bool = False  # the query parameters of the session's first run have been read
+    url_upload: str | None = None  # file name named by a link whose upload cannot be restored
+    url_model: str | None = None  # model file named by a link (it cannot be restored either)
+    url_pool: str | None = None  # pool file named by a link (it cannot be restored either)
+    stopped: str | None = None  # label of the run the user stopped (cleared when a run is asked for again)
+    confirmed: set[str] = field(default_factory=set)  # labels of long runs the user started with a click
+    kept_group: tuple[tuple[str, str] | None, tuple[int, ...]] | None = None  # (group, tests) over a change of run settings
+
+
+# --- the session keys ---------------------------------------------------------------------
+DATA_STEP, ERRORS_STEP, ATTRIBUTION_STEP, FIX_STEP = "data_choice", "error_choice", "attribution_choice", "fix_list"
+NOTES = "session_notes"
+RESULT = "result"  # the last tda_core.Attribution shown
+RATES = "rates"  # {recipe fingerprint: models trained per second}, measured in this session
+ANALYSIS_ID = "analysis_id"  # identity of the (data, recipe, run) that the error choice and the result belong to
+STEPS: dict[str, type] = {DATA_STEP: DataChoice, ERRORS_STEP: ErrorChoice, ATTRIBUTION_STEP: AttributionChoice,
+                          FIX_STEP: FixList, NOTES: SessionNotes}
+SESSION_KEYS = (*STEPS, RESULT, RATES, ANALYSIS_ID)
+
+# --- widget keys (each mirrors one field of its step) ---------------------------------------
+SOURCE, DEMO, TARGET, TEST_MODE, TEST_SIZE = "source", "demo", "target", "test_mode", "test_size"
+MODEL_SOURCE, RECIPE, TRUST, ARCH = "model_source", "recipe", "trust", "arch"
+NET_MODE, EPOCHS, MEMBERS, IMAGE_SIZE, DEVICE = "net_mode", "epochs", "members", "image_size", "device"
+ENSEMBLE, SEED, N_JOBS, BACKEND, SCHEDULER = "ensemble", "seed", "n_jobs", "backend", "scheduler"
+USE_CANDIDATES, CANDIDATES = "use_candidates", "candidates"
+GROUP = "group"
+ACTION, METRIC, SIZE, LARGE, ALPHA = "action", "metric", "size", "large_groups", "alpha"
+UNIT, SHOWN_GROUP, COMPARE_SIZES = "unit", "shown_group", "compare_sizes"
+FIX_INDICES, REASON = "fix_indices", "reason"
+WIDGETS: dict[str, tuple[str, str]] = {
+    **{key: (DATA_STEP, key) for key in (SOURCE, DEMO, TARGET, TEST_MODE, TEST_SIZE, MODEL_SOURCE, RECIPE, TRUST, ARCH,
+                                         NET_MODE, EPOCHS, MEMBERS, IMAGE_SIZE, DEVICE, ENSEMBLE, SEED, N_JOBS, BACKEND,
+                                         SCHEDULER, USE_CANDIDATES, CANDIDATES)},
+    GROUP: (ERRORS_STEP, "group"),
+    **{key: (ATTRIBUTION_STEP, key) for key in (ACTION, METRIC, SIZE, LARGE, ALPHA, UNIT, SHOWN_GROUP, COMPARE_SIZES)},
+    FIX_INDICES: (FIX_STEP, "indices"), REASON: (FIX_STEP, "reason"),
 }
+
+# --- fields no widget binds, by their old names (for get/put) -------------------------------
+UPLOAD, POOL_UPLOAD, TEST_UPLOAD, MODEL_UPLOAD = "upload", "pool_upload", "test_upload", "model_upload"
+TESTS = "tests"
+FIX_SEEDED_FROM, FIX_ORIGIN = "fix_seeded_from", "fix_origin"
+URL_READ, URL_UPLOAD, URL_MODEL, URL_POOL = "url_read", "url_upload", "url_model", "url_pool"
+STOPPED, CONFIRMED = "stopped", "confirmed"
+FIELDS: dict[str, tuple[str, str]] = {
+    **WIDGETS,
+    **{key: (DATA_STEP, key) for key in (UPLOAD, POOL_UPLOAD, TEST_UPLOAD, MODEL_UPLOAD)},
+    TESTS: (ERRORS_STEP, "tests"),
+    FIX_SEEDED_FROM: (FIX_STEP, "seeded_from"), FIX_ORIGIN: (FIX_STEP, "origin"),
+    **{key: (NOTES, key) for key in (URL_READ, URL_UPLOAD, URL_MODEL, URL_POOL, STOPPED, CONFIRMED)},
+}
+#: Fields the tests written before the dataclasses read from the session by their old names: mirrored
+#: as a widget's are, until those tests read the step instead.
+READ_BY_NAME = (UPLOAD, POOL_UPLOAD, TESTS)
+MIRRORS = {**WIDGETS, **{key: FIELDS[key] for key in READ_BY_NAME}}
+
+DEFAULTS: dict[str, Any] = {name: getattr(STEPS[step](), attr) for name, (step, attr) in FIELDS.items()}
 
 #: The choices kept in the page's URL (``st.query_params``): a reload or a shared link restores them.
 #: Each parameter is the state key it holds, except the error group (``true``, ``pred``, ``tests``),
@@ -146,16 +183,72 @@ URL_NUMBERS = {EPOCHS: (1, 500), ENSEMBLE: (1, 20), SIZE: (1, 1_000_000), IMAGE_
 URL_FRACTIONS = {TEST_SIZE: (0.05, 0.5), ALPHA: (0.001, 0.1)}  # the sliders' own steps are checked by the pages
 
 def init() -> None:
-    """Fill in defaults for keys the session has not set yet; the first run of a session reads the URL."""
-    for key, value in DEFAULTS.items():
-        if key not in st.session_state:
-            st.session_state[key] = value
-    for key, value in ((RATES, {}), (CONFIRMED, set())):
-        if key not in st.session_state:
-            st.session_state[key] = value
-    if not st.session_state.get(URL_READ):
-        st.session_state[URL_READ] = True
+    """Make each step's dataclass and the widgets' keys exist; the first run of a session reads the URL."""
+    for step in STEPS:
+        _load(step)
+    if RATES not in st.session_state:
+        st.session_state[RATES] = {}
+    if not notes().url_read:
+        update(NOTES, url_read=True)
         from_url(st.query_params.to_dict())
+
+
+def _load(step: str) -> Any:
+    """The step's dataclass, with what the user changed in its widgets since it was last written."""
+    choice = st.session_state.get(step)
+    if choice is None:
+        choice = STEPS[step]()
+    changes = {}
+    for key, (owner, name) in MIRRORS.items():
+        if owner != step:
+            continue
+        if key in st.session_state:
+            value = st.session_state[key]
+            if value != getattr(choice, name):
+                changes[name] = value
+        else:  # a widget not drawn yet starts from the step's value
+            st.session_state[key] = getattr(choice, name)
+    if changes or st.session_state.get(step) is None:
+        choice = replace(choice, **changes)
+        st.session_state[step] = choice
+    return choice
+
+
+def update(step: str, **changes: Any) -> None:
+    """Change fields of ``step``'s dataclass (one of :data:`STEPS`) and the widgets that mirror them."""
+    st.session_state[step] = replace(_load(step), **changes)
+    for key, (owner, name) in MIRRORS.items():
+        if owner == step and name in changes and (key not in st.session_state or st.session_state[key] != changes[name]):
+            st.session_state[key] = changes[name]
+
+
+def data() -> DataChoice:
+    return _load(DATA_STEP)
+
+
+def errors() -> ErrorChoice:
+    return _load(ERRORS_STEP)
+
+
+def attribution() -> AttributionChoice:
+    return _load(ATTRIBUTION_STEP)
+
+
+def fix() -> FixList:
+    return _load(FIX_STEP)
+
+
+def notes() -> SessionNotes:
+    return _load(NOTES)
+
+
+def result() -> Any:
+    """The last ``tda_core.Attribution`` shown, or None."""
+    return st.session_state.get(RESULT)
+
+
+def show_result(attribution: Any) -> None:
+    st.session_state[RESULT] = attribution
 
 
 def from_url(params: dict[str, str]) -> None:
@@ -166,11 +259,11 @@ def from_url(params: dict[str, str]) -> None:
             continue
         if key in URL_CHOICES or key == ACTION:
             if raw in URL_CHOICES.get(key, ACTIONS):  # the engine's actions, read now: a registered one is offered too
-                st.session_state[key] = raw
+                put(key, raw)
         elif key in URL_NUMBERS:
             low, high = URL_NUMBERS[key]
             if raw.isdigit() and low <= int(raw) <= high:
-                st.session_state[key] = int(raw)
+                put(key, int(raw))
         elif key in URL_FRACTIONS:
             low, high = URL_FRACTIONS[key]
             try:
@@ -178,71 +271,66 @@ def from_url(params: dict[str, str]) -> None:
             except ValueError:
                 continue
             if low <= value <= high:
-                st.session_state[key] = value
+                put(key, value)
         elif raw:
-            st.session_state[key] = raw
-    if st.session_state.get(SIZE, 0) > 10:
-        st.session_state[LARGE] = True
+            put(key, raw)
+    if attribution().size > 10:
+        update(ATTRIBUTION_STEP, large_groups=True)
     # A link to a demo too large for an exact ranking (census) starts in candidate mode, as choosing it does.
     from tda_core.data.demos import DEMOS
 
-    demo = DEMOS.get(str(st.session_state.get(DEMO)))
-    if st.session_state.get(SOURCE, "demo") == "demo" and demo is not None and demo.candidates:
-        st.session_state[USE_CANDIDATES] = True
-        st.session_state[CANDIDATES] = demo.candidates
+    demo = DEMOS.get(str(data().demo))
+    if data().source == "demo" and demo is not None and demo.candidates:
+        update(DATA_STEP, use_candidates=True, candidates=demo.candidates)
     if params.get("true") and params.get("pred"):
-        st.session_state[GROUP] = (params["true"], params["pred"])
         tests = [t for t in params.get("tests", "").split(",") if t.strip().isdigit()]
-        st.session_state[TESTS] = tuple(int(t) for t in tests)
+        update(ERRORS_STEP, group=(params["true"], params["pred"]), tests=tuple(int(t) for t in tests))
     sizes = [int(t) for t in params.get("sizes", "").split(",") if t.strip().isdigit() and 0 < int(t) <= 1_000_000]
     if sizes:
-        st.session_state[COMPARE_SIZES] = sorted(set(sizes))[:URL_SIZES_MAX]
-    fix = [t for t in params.get("fix", "").split(",") if t.strip().isdigit()]
-    if fix:
-        st.session_state[FIX_INDICES] = [int(t) for t in fix]
-    if st.session_state.get(SOURCE) != "demo" and params.get("file"):
-        st.session_state[URL_UPLOAD] = params["file"]
-    if st.session_state.get(MODEL_SOURCE) == "upload" and params.get("model_file"):
-        st.session_state[URL_MODEL] = params["model_file"]
+        update(ATTRIBUTION_STEP, compare_sizes=sorted(set(sizes))[:URL_SIZES_MAX])
+    fix_indices = [t for t in params.get("fix", "").split(",") if t.strip().isdigit()]
+    if fix_indices:
+        update(FIX_STEP, indices=[int(t) for t in fix_indices])
+    if data().source != "demo" and params.get("file"):
+        update(NOTES, url_upload=params["file"])
+    if data().model_source == "upload" and params.get("model_file"):
+        update(NOTES, url_model=params["model_file"])
     if params.get("pool_file"):  # an uploaded pool cannot be restored either: the data page asks for it again
-        st.session_state[URL_POOL] = params["pool_file"]
+        update(NOTES, url_pool=params["pool_file"])
 
 
 def url_params() -> dict[str, str]:
     """The choices of this session as query parameters (see :data:`URL_KEYS`)."""
     params: dict[str, str] = {}
-    source = get(SOURCE)
+    chosen, link = data(), notes()
     for key in URL_KEYS:
         value = get(key)
         if value is None or value == "":
             continue
-        if key == DEMO and source != "demo":
+        if key == DEMO and chosen.source != "demo":
             continue
-        if key in (TARGET, TEST_SIZE) and source != "table":
+        if key in (TARGET, TEST_SIZE) and chosen.source != "table":
             continue
-        if key == TEST_SIZE and get(TEST_MODE) != "split":
+        if key == TEST_SIZE and chosen.test_mode != "split":
             continue
         params[key] = str(value)
-    upload = get(UPLOAD)
-    if source != "demo" and (upload is not None or get(URL_UPLOAD)):
-        params["file"] = upload.name if upload is not None else get(URL_UPLOAD)
-    pool = get(POOL_UPLOAD)
-    if pool is not None or get(URL_POOL):
-        params["pool_file"] = pool.name if pool is not None else get(URL_POOL)
-    model = get(MODEL_UPLOAD)
-    if get(MODEL_SOURCE) == "upload" and (model is not None or get(URL_MODEL)):
-        params["model_file"] = model.name if model is not None else get(URL_MODEL)
-    group = get(GROUP)
+    if chosen.source != "demo" and (chosen.upload is not None or link.url_upload):
+        params["file"] = chosen.upload.name if chosen.upload is not None else str(link.url_upload)
+    if chosen.pool_upload is not None or link.url_pool:
+        params["pool_file"] = chosen.pool_upload.name if chosen.pool_upload is not None else str(link.url_pool)
+    if chosen.model_source == "upload" and (chosen.model_upload is not None or link.url_model):
+        params["model_file"] = chosen.model_upload.name if chosen.model_upload is not None else str(link.url_model)
+    group, tests = errors().group, errors().tests
     if group:
         params["true"], params["pred"] = str(group[0]), str(group[1])
-        if get(TESTS):
-            params["tests"] = ",".join(str(t) for t in get(TESTS))
-    sizes = [int(s) for s in get(COMPARE_SIZES) or []]
+        if tests:
+            params["tests"] = ",".join(str(t) for t in tests)
+    sizes = [int(s) for s in attribution().compare_sizes or []]
     if sizes and sizes != DEFAULTS[COMPARE_SIZES]:  # the default stays out of the URL
         params["sizes"] = ",".join(str(s) for s in sizes[:URL_SIZES_MAX])
-    fix = get(FIX_INDICES) or []
-    if fix and len(fix) <= URL_FIX_MAX:
-        params["fix"] = ",".join(str(int(i)) for i in sorted(fix))
+    indices = fix().indices or []
+    if indices and len(indices) <= URL_FIX_MAX:
+        params["fix"] = ",".join(str(int(i)) for i in sorted(indices))
     return params
 
 
@@ -254,37 +342,56 @@ def to_url() -> None:
 
 
 def get(key: str) -> Any:
-    return st.session_state.get(key, DEFAULTS.get(key))
+    """A field by its old name (:data:`FIELDS`), or another key of the session."""
+    if key in FIELDS:
+        step, name = FIELDS[key]
+        return getattr(_load(step), name)
+    return st.session_state.get(key)
 
 
 def put(key: str, value: Any) -> None:
-    st.session_state[key] = value
+    """Set a field by its old name (:data:`FIELDS`), or another key of the session."""
+    if key in FIELDS:
+        step, name = FIELDS[key]
+        update(step, **{name: value})
+    else:
+        st.session_state[key] = value
 
 
 def choose_group(group: tuple[str, str] | None) -> None:
     """A new error group: its test-sample subset starts over as the whole group."""
-    if group != st.session_state.get(GROUP):
-        st.session_state[GROUP] = group
-    st.session_state[TESTS] = ()
+    update(ERRORS_STEP, group=group, tests=())
+
+
+def keep_group() -> None:
+    """Carry the error choice over a change of the run settings (the same data and model)."""
+    update(NOTES, kept_group=(errors().group, errors().tests))
+
+
+def restore_kept_group() -> None:
+    kept = notes().kept_group
+    if kept is not None:
+        update(NOTES, kept_group=None)
+        update(ERRORS_STEP, group=kept[0], tests=kept[1])
 
 
 def fix_list(action: str, selected: tuple[int, ...]) -> list[int]:
     """The fix list as the Fix page will take it: seeded from ``selected`` (the attribution page's
     selection for ``action``) unless it was seeded from there already."""
-    if get(FIX_SEEDED_FROM) != (action, tuple(selected)):
+    if fix().seeded_from != (action, tuple(selected)):
         return [int(i) for i in selected]
-    return [int(i) for i in get(FIX_INDICES) or []]
+    return [int(i) for i in fix().indices or []]
 
 
 def mark_for_fix(action: str, selected: tuple[int, ...], index: int) -> None:
     """Add one sample to the fix list (after the selection it is seeded from)."""
     chosen = fix_list(action, selected)
-    put(FIX_INDICES, sorted(set(chosen) | {int(index)}))
-    put(FIX_SEEDED_FROM, (action, tuple(selected)))
-    put(FIX_ORIGIN, None)
+    update(FIX_STEP, indices=sorted(set(chosen) | {int(index)}), seeded_from=(action, tuple(selected)), origin=None)
 
 
 def reset_analysis_choices() -> None:
     """New data or model: error groups and results of the old one no longer apply."""
-    for key in (GROUP, TESTS, SHOWN_GROUP, RESULT, FIX_INDICES, FIX_SEEDED_FROM, FIX_ORIGIN):
-        st.session_state[key] = DEFAULTS[key]
+    update(ERRORS_STEP, group=None, tests=())
+    update(ATTRIBUTION_STEP, shown_group=None)
+    update(FIX_STEP, indices=[], seeded_from=None, origin=None)
+    show_result(None)

@@ -82,13 +82,13 @@ class GroupRankingView:
     def render_group_choice(self, best: CandidateGroup | None) -> CandidateGroup:
         """The box that picks the group whose training samples are shown (the best one at first)."""
         ids = [g.group_id for g in self.ranking.groups]
-        if state.get(state.SHOWN_GROUP) not in ids:
-            state.put(state.SHOWN_GROUP, best.group_id if best else ids[0])
+        if state.attribution().shown_group not in ids:
+            state.update(state.ATTRIBUTION_STEP, shown_group=best.group_id if best else ids[0])
         # Labels are the group ids alone: the ids are stable, while the best group moves with α and descriptions
         # with the size; a label that changes between runs would reset the choice (see the action box).
         st.selectbox("Show the training samples of", ids, key=state.SHOWN_GROUP, persist_state="session",
                      help="Candidate groups by id, best first in the table above; the group's description is below.")
-        shown = self.ranking.groups[ids.index(state.get(state.SHOWN_GROUP))]
+        shown = self.ranking.groups[ids.index(state.attribution().shown_group)]
         tag = " (the best group)" if best is not None and shown.group_id == best.group_id else ""
         st.caption(f"{shown.group_id}{tag}: {shown.description}")
         return shown
