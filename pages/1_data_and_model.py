@@ -182,9 +182,9 @@ with left:
                                  "224, the small networks 28; a smaller size is faster, a larger one keeps more detail.")
         base = loaders.training_dataset()
     except TDAError as exc:
-        data_error = loaders.in_words(str(exc))
+        data_error = str(exc)
     except Exception as exc:  # an arbitrary upload can break a reader in unforeseen ways: one line, no traceback
-        data_error = loaders.read_problem(upload.name if upload else "the data", exc)
+        data_error = str(exc)
     if data_error:
         st.error(data_error)
     elif base is not None:
@@ -275,7 +275,7 @@ with right:
                 st.checkbox("I trust this file (it holds types skops does not trust by default)", key=state.TRUST,
                             persist_state="session")
         except TDAError as exc:
-            st.error(loaders.in_words(str(exc)))
+            st.error(str(exc))
         except Exception as exc:
             st.error(loaders.model_problem(state.get(state.MODEL_UPLOAD).name if state.get(state.MODEL_UPLOAD) else "the file", exc))
     if recipe is not None:

@@ -6,7 +6,7 @@ import streamlit as st
 
 from tda_core.exceptions import TDAError
 from tda_core.metrics import METRIC_LABELS, METRICS
-from ui import charts, comparing, frame, loaders, state, tables
+from ui import charts, comparing, frame, state, tables
 
 CHART_WIDTH = 720  # pixels of the scatter: it fits the main area at 1280 wide with the sidebar open
 
@@ -44,7 +44,7 @@ sizes = [int(s) for s in state.get(state.COMPARE_SIZES)]
 try:
     comparison = comparing.comparison(current, group, metric, sizes, alpha)
 except TDAError as exc:  # e.g. an uploaded model that fails to train on an edited set
-    st.error(loaders.in_words(str(exc)))
+    st.error(str(exc))
     frame.stop()
 
 # --- the best setting, in words, above the chart ----------------------------------------------

@@ -288,8 +288,8 @@ def get_action(action: str | Action) -> Action:
         return action
     try:
         return ACTIONS[action]
-    except KeyError:
-        raise UsageError(f"unknown action {action!r}: choose one of {', '.join(ACTIONS)}") from None
+    except KeyError as exc:
+        raise UsageError(f"unknown action {action!r}: choose one of {', '.join(ACTIONS)}") from exc
 
 
 def relabel_targets(train_proba: np.ndarray, y_train: np.ndarray) -> np.ndarray:

@@ -55,6 +55,53 @@ def names(values: Iterable[Any], limit: int = 10) -> str:
 
 
 def describe(exc: BaseException) -> str:
-    """An exception from third-party code as one short line: its type and the first line of its message."""
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    """An exception from third-party code as one short line: its type and the first line of its message.
+    Kept for the callers that still write the type; new messages use :func:`reason` or
+    :func:`read_failure`, which name no exception class."""
+    first = reason(exc)
     return one_line(f"{type(exc).__name__}: {first}" if first else type(exc).__name__, 300)
+
+
+def reason(exc: BaseException, limit: int = 300) -> str:
+    """The first line of a third-party exception's message, without its type's name ("" when it has none)."""
+    text = str(exc).strip()
+    return one_line(text.splitlines()[0], limit) if text else ""
+
+
+#: Why a file could not be read, in words, for the common failures of third-party readers.
+NOT_TEXT = ("it holds bytes that are not text (is it an image, a spreadsheet or a compressed file?). "
+            "Save it as CSV (UTF-8) or Parquet.")
+EMPTY_TABLE = ("the file is empty (no header row, no rows). Give a table with a header row naming the columns, "
+               "the target column among them, and at least one row per class.")
+NOT_A_TABLE = "its rows are not laid out as a CSV or Parquet table."
+NOT_PARQUET = "it is not a Parquet file, or it is damaged or cut short."
+NOT_A_ZIP = "it is not a complete ZIP file: it may be damaged or cut short."
+TOO_LARGE = "it is too large to read into memory here."
+
+
+def read_failure(exc: BaseException, parquet: bool = False) -> str:
+    """Why a third-party reader (pandas' csv reader, pyarrow, zipfile...) failed on the user's file, in
+    words, to follow "<file>: could not read ...: ". The common failures are worded: bytes that are
+    not text, an empty table, rows that do not parse, a damaged ZIP file, too little memory, and with
+    ``parquet`` (the bytes were read as Parquet, from memory) any of pyarrow's refusals or I/O errors.
+    Any other gives its message's first line, without the exception's name ("" when it has none)."""
+    import zipfile
+
+    if isinstance(exc, UnicodeDecodeError):
+        return NOT_TEXT
+    if isinstance(exc, MemoryError):
+        return TOO_LARGE
+    if isinstance(exc, (zipfile.BadZipFile, EOFError)):
+        return NOT_A_ZIP
+    import pandas as pd
+
+    if isinstance(exc, pd.errors.EmptyDataError):
+        return EMPTY_TABLE
+    if isinstance(exc, pd.errors.ParserError):
+        return NOT_A_TABLE
+    if parquet:
+        import pyarrow as pa
+
+        if isinstance(exc, (pa.ArrowException, OSError)):  # ArrowInvalid, "Couldn't deserialize thrift"...
+            return NOT_PARQUET
+    return reason(exc)

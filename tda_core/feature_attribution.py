@@ -108,14 +108,15 @@ def fit_sklearn(recipe: Recipe, data: Dataset, seed: int, rows: tuple[int, ...],
     is fitted as the recipe fits a member (every ``random_state`` set to the seed; with
     checkpoints, a full ``fit`` stands for the run). Any failure of the user's estimator is one
     :class:`ModelError` line."""
-    from .exceptions import TDAError, describe
+    from .exceptions import TDAError, reason
 
     try:
         return _fit_sklearn(recipe, data, seed, rows, pred, true)
     except TDAError:
         raise
     except Exception as exc:  # the user's code: any type, one line
-        raise ModelError(f"{recipe.display_name} failed while computing feature attributions: {describe(exc)}") from None
+        why = reason(exc) or "it stopped without saying why"
+        raise ModelError(f"{recipe.display_name} failed while computing feature attributions: {why}") from exc
 
 
 def _fit_sklearn(recipe: Recipe, data: Dataset, seed: int, rows: tuple[int, ...], pred: int, true: int) -> dict[str, np.ndarray]:

@@ -109,8 +109,8 @@ def read_manifest(text: str | bytes) -> dict[str, Any]:
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise UsageError(f"the manifest is not UTF-8 text; {AGAIN}") from None
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"the manifest is not UTF-8 text; {AGAIN}") from exc
     if nesting_depth(text) > MAX_DEPTH:
         raise UsageError(f"the manifest nests lists and objects more than {MAX_DEPTH} levels deep; it is not an exported manifest")
     try:
@@ -118,7 +118,7 @@ def read_manifest(text: str | bytes) -> dict[str, Any]:
     except UsageError:
         raise  # a repeated field or a non-number, in its own words
     except (ValueError, RecursionError) as exc:
-        raise UsageError(f"the manifest is not valid JSON ({one_line(str(exc), 120)})") from None
+        raise UsageError(f"the manifest is not valid JSON ({one_line(str(exc), 120)})") from exc
     if not isinstance(manifest, dict):
         raise UsageError(f"the manifest is not a JSON object; {AGAIN}")
     return manifest

@@ -99,8 +99,8 @@ def get_metric(metric: str | Metric) -> Metric:
         return metric
     try:
         return METRICS[metric]
-    except KeyError:
-        raise UsageError(f"unknown metric {metric!r}: choose one of {', '.join(METRICS)}") from None
+    except KeyError as exc:
+        raise UsageError(f"unknown metric {metric!r}: choose one of {', '.join(METRICS)}") from exc
 
 
 def accuracy(proba: np.ndarray, y_true: np.ndarray) -> np.ndarray:

@@ -39,7 +39,7 @@ def real_path(path: str | Path, what: str) -> Path:
         return Path(path).expanduser().resolve()
     except (RuntimeError, OSError) as exc:  # Python 3.11 raises RuntimeError on a loop, 3.13 OSError
         raise UsageError(f"{what} {_show(path)} cannot be resolved: it is a symlink loop or an unreadable link "
-                         f"({one_line(exc, 80)}); remove the link or give another path") from None
+                         f"({one_line(exc, 80)}); remove the link or give another path") from exc
 
 
 def _show(path: str | Path) -> str:
@@ -116,7 +116,7 @@ class Guard:
         except FileNotFoundError:
             return real
         except OSError as exc:
-            raise UsageError(f"{what} {_show(target)} cannot be checked ({one_line(exc, 120)})") from None
+            raise UsageError(f"{what} {_show(target)} cannot be checked ({one_line(exc, 120)})") from exc
         kind = _kind(mode)
         if kind is not None:
             raise UsageError(f"{what} {_show(target)} exists and is {kind}, not a regular file; give a file name")
@@ -165,4 +165,4 @@ def write_outputs(files: Mapping[Path, str | bytes], what: str = "--out") -> Non
             path.parent.mkdir(parents=True, exist_ok=True)
             write_atomically(path, content)
     except OSError as exc:
-        raise UsageError(f"cannot write {what} {_show(next(iter(files)).parent)} ({one_line(exc, 200)})") from None
+        raise UsageError(f"cannot write {what} {_show(next(iter(files)).parent)} ({one_line(exc, 200)})") from exc

@@ -16,7 +16,7 @@ from tda_core.exceptions import TDAError
 from tda_core.feature_attribution import FeatureAttribution, feature_attribution
 from tda_core.report import build_report, saliency_overlay, top_train_indices
 
-from . import exports, loaders, state
+from . import exports, state
 
 FEATURES = "feature_attributions"  # {(analysis identity, test index, train indices): FeatureAttribution | message}
 SHOW_FEATURES = "show_features"  # the user asked for the feature attributions
@@ -47,7 +47,7 @@ def attribution_for(analysis: Any, result: Any) -> FeatureAttribution | str:
             kept[key] = feature_attribution(analysis, test_index, list(train), pred=None if slice_ else result.group.pred,
                                             true=None if slice_ else result.group.true)
         except TDAError as exc:  # an unsupported model, a correct prediction
-            kept[key] = loaders.in_words(str(exc))
+            kept[key] = str(exc)
         while len(kept) > KEEP:
             kept.pop(next(iter(kept)))
     return kept[key]

@@ -121,7 +121,7 @@ def hand_edits(data: Any, result: Any) -> tuple[list[int], dict[int, str]] | Non
         table, manifest = hand_edited_training_set(data, remove=remove, labels=labels, reason=state.get(state.REASON),
                                                    column_order=loaders.export_columns(data))
     except TDAError as exc:
-        st.error(loaders.in_words(str(exc)))
+        st.error(str(exc))
         return None
     st.subheader("Export")
     st.caption(f"{manifest['n_train_before']:,} training rows before, {manifest['n_train_after']:,} after "
@@ -141,7 +141,7 @@ def load_manifest(data: Any) -> None:
     try:
         table, manifest = replay_manifest(data, read_manifest(upload.getvalue()), column_order=loaders.export_columns(data))
     except TDAError as exc:
-        st.error(f"{upload.name}: {loaders.in_words(str(exc))}")
+        st.error(f"{upload.name}: {exc}")
         return
     what = str(manifest["action"])
     st.markdown(f"**{what}** on {tables.count(len(manifest['changes']), 'training row')}: "

@@ -133,7 +133,7 @@ def require_analysis() -> loaders.Current:
     try:
         current = loaders.current()
     except TDAError as exc:
-        st.error(loaders.in_words(str(exc)))
+        st.error(str(exc))
         st.page_link(PAGES["data"], label="Fix it on the data & model page", icon=":material/arrow_back:")
         stop()
     if current is None:
@@ -148,7 +148,7 @@ def require_analysis() -> loaders.Current:
         if not ensure_baseline(current.analysis):
             stop()
     except TDAError as exc:
-        st.error(loaders.in_words(str(exc)))
+        st.error(str(exc))
         stop()
     return current
 
@@ -189,7 +189,7 @@ def require_group(current: loaders.Current):
     try:
         whole = current.analysis.group(group[0], group[1])
     except TDAError as exc:
-        st.error(loaders.in_words(str(exc)))
+        st.error(str(exc))
         stop()
     tests = tuple(state.get(state.TESTS) or ())
     kept = tuple(t for t in tests if t in set(whole.test_indices))

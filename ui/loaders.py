@@ -144,10 +144,8 @@ def with_pool(data: Dataset) -> tuple[Dataset, str | None]:
         return data, None
     try:
         return pooled_dataset(data.fingerprint, upload.digest, image_arch(), image_size(), data, upload), None
-    except TDAError as exc:
-        return data, in_words(str(exc))
-    except Exception as exc:  # an arbitrary upload can break a reader in unforeseen ways: one line, no traceback
-        return data, read_problem(upload.name, exc)
+    except TDAError as exc:  # attach_pool says any failure to read the upload in words
+        return data, str(exc)
 
 
 def current_dataset() -> Dataset | None:
@@ -412,41 +410,6 @@ def long_ranking(current: Current, group, action: str) -> LongRanking | None:
         hours=hours, full=full, basis=cost.basis(cost.rate_key(data.fingerprint, recipe.fingerprint()), full), candidates=n, candidate_models=models, candidate_memory=None if fewer is None else fewer.memory,
         candidate_seconds=None if models is None else cost.seconds(models, rate), max_memory=config.max_memory,
     )
-
-
-#: "(UnicodeDecodeError: 'utf-8' codec ...)", "(ArrowInvalid: ...)", "(BadZipFile)": a Python exception's
-#: name (CamelCase) and message in parentheses, as tda_core.exceptions.describe writes them.
-_JARGON = re.compile(r"\s*\((?:[A-Za-z_]+\.)*(?:[A-Z][a-z0-9]+){2,}[A-Za-z0-9_]*(?:: [^()]*)?\)")
-
-
-def in_words(message: str) -> str:
-    """An engine message about an upload without a Python exception's name and text in it: the
-    reason in words where it is known (bytes that are not text), else the message without them."""
-    if "EmptyDataError" in message or "No columns to parse" in message:
-        message = _JARGON.sub("", message).rstrip(".")
-        return (f"{message}: the file is empty (no header row, no rows). Give a table with a header row naming the "
-                "columns, the target column among them, and at least one row per class.")
-    if "UnicodeDecodeError" in message or "codec can't decode" in message:
-        message = _JARGON.sub("", message).rstrip(".")
-        return (f"{message}: it holds bytes that are not text (is it an image, a spreadsheet or a compressed file?). "
-                "Save it as CSV (UTF-8) or Parquet.")
-    return _JARGON.sub("", message)
-
-
-def read_problem(name: str, exc: Exception) -> str:
-    """An unforeseen failure to read an upload, said in words (no exception class names)."""
-    kind = "table" if Path(name).suffix.lower().lstrip(".") in TABLE_TYPES else "file"
-    if isinstance(exc, UnicodeDecodeError):
-        return (f"{name} is not a text table: it holds bytes that are not text (is it an image, a spreadsheet or a "
-                "compressed file?). Save it as CSV (UTF-8) or Parquet.")
-    if isinstance(exc, MemoryError):
-        return f"{name} is too large to read into memory here."
-    if isinstance(exc, (pd.errors.ParserError, pd.errors.EmptyDataError)):
-        return f"{name} could not be read as a {kind}: its rows are not laid out as a CSV or Parquet table."
-    if isinstance(exc, (zipfile.BadZipFile, EOFError)):
-        return f"{name} is not a complete ZIP file: it may be damaged or cut short."
-    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{name} could not be read as a {kind}" + (f": {detail[:200]}" if detail else ".")
 
 
 def model_problem(name: str, exc: Exception) -> str:

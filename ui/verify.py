@@ -61,7 +61,7 @@ def section(current: loaders.Current, y: np.ndarray, weight: np.ndarray, tests: 
             with retraining(label) as progress:
                 results[key] = verify(current.analysis, y, weight, tests, progress)
         except TDAError as exc:
-            st.error(loaders.in_words(str(exc)))
+            st.error(str(exc))
             return
     check = results[key]
     with st.container(horizontal=True, gap="medium"):

@@ -13,15 +13,17 @@ in memory and never extracted.
 
 from __future__ import annotations
 
+import lzma
 import os
 import stat
 import zipfile
+import zlib
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..exceptions import DataError
+from ..exceptions import DataError, reason
 
 #: The largest single file accepted (declared or on disk): no picture a network trains on is
 #: this large, and reading one would hold it in memory whole.
@@ -159,7 +161,8 @@ def zip_entries(
         archive = zipfile.ZipFile(source)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as exc:
         what = "<class>/ folders" if layout == "pool" else "train/ and test/ folders"
-        raise DataError(f"{label}: not a readable ZIP archive ({exc}); upload a .zip of {what}") from None
+        why = reason(exc, 200) or "it is damaged or cut short"
+        raise DataError(f"{label}: not a readable ZIP archive ({why}); upload a .zip of {what}") from exc
     try:
         return _zip_members(archive, label, max_bytes, max_files, layout, known), archive
     except BaseException:
@@ -234,8 +237,12 @@ def _zip_reader(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: _Budget
                     chunks.append(chunk)
         except DataError:
             raise
+        except (zlib.error, lzma.LZMAError) as exc:  # "Error -3 while decompressing data": a damaged entry
+            raise DataError(f"{label}: cannot read {info.filename!r} from the archive (its compressed bytes are damaged); "
+                            "re-create the archive") from exc
         except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError, ValueError) as exc:
-            raise DataError(f"{label}: cannot read {info.filename!r} from the archive ({exc}); re-create the archive") from None
+            why = reason(exc, 200) or "it is damaged or cut short"
+            raise DataError(f"{label}: cannot read {info.filename!r} from the archive ({why}); re-create the archive") from exc
         return b"".join(chunks)
 
     return read

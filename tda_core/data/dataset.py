@@ -153,8 +153,8 @@ class Dataset:
         """The code of a class named as the data spells it ("good", "3")."""
         try:
             return self.classes.index(str(name))
-        except ValueError:
-            raise UsageError(f"unknown class {one_line(name, 80)!r}: the classes are {names(self.classes)}") from None
+        except ValueError as exc:
+            raise UsageError(f"unknown class {one_line(name, 80)!r}: the classes are {names(self.classes)}") from exc
 
     def train_id(self, index: int) -> Any:
         """The original id of a training row, as a plain Python value (JSON-ready)."""

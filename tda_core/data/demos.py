@@ -35,8 +35,8 @@ def package_file(distribution: str, relative_path: str) -> Path:
     """The path of a data file installed by a distribution, found through its metadata."""
     try:
         dist = metadata.distribution(distribution)
-    except metadata.PackageNotFoundError:
-        raise DataError(f"the demo needs the package {distribution}; run pip install -r requirements.txt") from None
+    except metadata.PackageNotFoundError as exc:
+        raise DataError(f"the demo needs the package {distribution}; run pip install -r requirements.txt") from exc
     path = Path(str(dist.locate_file(relative_path)))
     if not path.is_file():
         raise DataError(f"{distribution} is installed but has no {relative_path}")

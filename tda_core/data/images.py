@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from ..exceptions import DataError, describe
+from ..exceptions import TOO_LARGE, DataError, reason
 from .archive import IMAGE_SUFFIXES, Entry, folder_entries, zip_entries
 from .dataset import Dataset
 
@@ -258,7 +258,7 @@ def _probe(entry: Entry, label: str, max_pixels: int) -> tuple[bytes, str, int]:
             width, height = probe.size
             mode = probe.mode
     except Exception as exc:  # PIL raises many types for broken files; the user needs one line
-        raise _unreadable(entry, label, exc) from None
+        raise _unreadable(entry, label, exc) from exc
     if width * height > max_pixels:
         raise DataError(
             f"{label}: {entry.path} is {width}x{height} pixels, more than the limit of {max_pixels}; shrink the image"
@@ -296,9 +296,18 @@ def check_budget(
 
 
 def _unreadable(entry: Entry, label: str, exc: Exception) -> DataError:
+    """A picture PIL could not open or decode, and why in words: nothing more where PIL does not
+    know the format ("cannot identify image file"), too large where memory ran out, else the first
+    line of its message (a truncated file, a decompression bomb), without the exception's name."""
+    from PIL import UnidentifiedImageError
+
+    if isinstance(exc, UnidentifiedImageError):
+        why = ""
+    else:
+        why = TOO_LARGE.rstrip(".") if isinstance(exc, MemoryError) else reason(exc, 200)
     # PIL names the in-memory buffer it read from ("<_io.BytesIO object at 0x...>"): no use to a person.
-    reason = re.sub(r"<_io\.BytesIO object at 0x[0-9a-f]+>", "the file", describe(exc))
-    return DataError(f"{label}: {entry.path} is not a readable image ({reason}); replace or remove the file")
+    why = re.sub(r"<_io\.BytesIO object at 0x[0-9a-f]+>", "the file", why)
+    return DataError(f"{label}: {entry.path} is not a readable image{f' ({why})' if why else ''}; replace or remove the file")
 
 
 def _convert(entries: list[tuple[Entry, bytes]], transform: Any, label: str) -> tuple[np.ndarray, np.ndarray]:
@@ -316,7 +325,7 @@ def _convert(entries: list[tuple[Entry, bytes]], transform: Any, label: str) -> 
         except DataError:
             raise
         except Exception as exc:
-            raise _unreadable(entry, label, exc) from None
+            raise _unreadable(entry, label, exc) from exc
     return np.stack(X).astype(np.float32, copy=False), np.stack(thumbs)
 
 

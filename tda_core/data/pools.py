@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..exceptions import DataError
+from ..exceptions import DataError, TDAError, read_failure
 from .dataset import Dataset
 from .tables import TABLE_SUFFIXES, read_table, table_pool
 
@@ -34,6 +34,17 @@ def attach_pool(
     normalisation) at the training images' size and channels. Raises
     :class:`~tda_core.exceptions.DataError` with one line saying what is wrong and how to fix it."""
     label = name or ("pool" if isinstance(source, (bytes, bytearray, memoryview)) else Path(source).name or str(source))
+    try:
+        return _read_pool(data, source, name, label, image_input)
+    except TDAError:
+        raise
+    except Exception as exc:  # an arbitrary upload can break a reader in unforeseen ways: one line in words
+        why = read_failure(exc)
+        raise DataError(f"{label}: could not read the pool" + (f": {why}" if why else "")) from exc
+
+
+def _read_pool(data: Dataset, source: str | Path | bytes, name: str | None, label: str,
+               image_input: ImageInput | None) -> Dataset:
     if data.kind == "tabular":
         return table_pool(data, read_table(source, name), label)
     if Path(label).suffix.lower() in TABLE_SUFFIXES:  # a table for images: say which pool fits

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .. import limits
-from ..exceptions import DataError, TDAError, UsageError, describe, one_line
+from ..exceptions import DataError, TDAError, UsageError, one_line, read_failure, reason
 from ..exceptions import names as name_list
 from .dataset import Dataset
 
@@ -42,17 +42,17 @@ def read_table(source: str | Path | bytes, name: str | None = None) -> pd.DataFr
                                 f"({limits.format_bytes(limits.MAX_TABLE_BYTES)}); sample the rows or drop columns")
             raw = Path(source).read_bytes()
         except OSError as exc:
-            raise DataError(f"{label}: cannot read the file ({describe(exc)})") from None
+            raise DataError(f"{label}: cannot read the file ({exc.strerror or reason(exc) or 'an input/output error'})") from exc
     else:
         raw = bytes(source)
     _check_size(raw, suffix, label)
     try:
         headed = suffix != ".csv" or _has_header(raw)
         frame = _read_csv(raw, headed) if suffix == ".csv" else pd.read_parquet(io.BytesIO(raw))
-    except MemoryError:
-        raise DataError(f"{label}: the table does not fit in memory") from None
+    except MemoryError as exc:
+        raise DataError(f"{label}: the table does not fit in memory") from exc
     except Exception as exc:  # pandas raises many types; the user needs one line
-        raise DataError(f"{label}: could not read the file as {suffix[1:]} ({describe(exc)})") from None
+        raise _unreadable(label, suffix, exc) from exc
     if suffix == ".csv" and headed:
         _check_csv_header(raw, label)  # read once already: it parses
     if frame.empty or frame.shape[1] < 2:
@@ -61,6 +61,12 @@ def read_table(source: str | Path | bytes, name: str | None = None) -> pd.DataFr
             hint = " (it looks separated by ';', tabs or '|': save it with commas)"
         raise DataError(f"{label}: the table needs at least one row, one feature column and the target column{hint}")
     return frame
+
+
+def _unreadable(label: str, suffix: str, exc: Exception) -> DataError:
+    """A table the reader refused, and why in words (:func:`~tda_core.exceptions.read_failure`)."""
+    why = read_failure(exc, parquet=suffix != ".csv")
+    return DataError(f"{label}: could not read the file as {suffix[1:]}" + (f": {why}" if why else ""))
 
 
 def _read_csv(raw: bytes, headed: bool = True) -> pd.DataFrame:
@@ -144,7 +150,7 @@ def _check_size(raw: bytes, suffix: str, label: str) -> None:
             rows, columns = parquet.metadata.num_rows, parquet.metadata.num_columns
             fields = [str(n) for n in parquet.schema_arrow.names]
         except Exception as exc:
-            raise DataError(f"{label}: could not read the file as parquet ({describe(exc)})") from None
+            raise _unreadable(label, suffix, exc) from exc
         duplicated = sorted({n for n in fields if fields.count(n) > 1})
         if duplicated:
             raise DataError(f"{label}: the column names {name_list(duplicated)} appear more than once; give every column its own name")
@@ -170,7 +176,7 @@ def _check_decoded_parquet(parquet: Any, label: str) -> None:
     except TDAError:
         raise
     except Exception as exc:
-        raise DataError(f"{label}: could not read the file as parquet ({describe(exc)})") from None
+        raise _unreadable(label, ".parquet", exc) from exc
 
 
 def _split_target(frame: pd.DataFrame, target: str, label: str) -> tuple[pd.DataFrame, pd.Series]:
@@ -421,7 +427,7 @@ def split_table(
     try:
         return train_test_split(frame, test_size=test_size, random_state=seed, stratify=stratify)
     except ValueError as exc:
-        raise DataError(f"cannot split {len(frame)} rows with test size {test_size}: {exc}") from None
+        raise DataError(f"cannot split {len(frame)} rows with test size {test_size}: {reason(exc)}") from exc
 
 
 def load_tabular(

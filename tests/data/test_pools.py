@@ -92,7 +92,7 @@ def test_refuses_values_the_training_tables_refuse(table):
 
 
 def test_refuses_hostile_and_oversized_files(table, monkeypatch):
-    refused(table, b"\x00\x01 not a table", r"pool.csv: could not read the file as csv|pool.csv: the table needs")
+    refused(table, b"\x00\x01 not a table", r"^pool\.csv: the table needs at least one row, one feature column and the target column$")
     refused(table, pool_csv(x=[1.0], colour=["red"], label=[0]), r"unsupported file type \.txt", name="pool.txt")
     refused(table, b"PAR1 this is no parquet", r"pool.parquet: could not read the file as parquet", name="pool.parquet")
     refused(table, "/no/such/pool.csv", r"pool.csv: file not found", name=None)

@@ -265,8 +265,11 @@ def test_latin1_text_and_trailing_separators_are_read():
     assert frame["c"].tolist() == ["été", "hiver"]
     trailing = b"x,c,y,\n1.0,a,p,\n2.0,b,q,\n"
     assert list(read_table(trailing, "t.csv").columns) == ["x", "c", "y"]
-    with pytest.raises(DataError, match=r"u16\.csv: could not read the file as csv \(UnicodeDecodeError"):
+    with pytest.raises(DataError) as info:  # UTF-16 holds zero bytes: not read as Latin-1
         read_table("x,y\n1,p\n".encode("utf-16"), "u16.csv")
+    assert str(info.value) == ("u16.csv: could not read the file as csv: it holds bytes that are not text (is it an image, "
+                               "a spreadsheet or a compressed file?). Save it as CSV (UTF-8) or Parquet.")
+    assert isinstance(info.value.__cause__, UnicodeDecodeError)
 
 
 def test_a_file_without_a_header_row_gets_numbered_columns():

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import io
-import os
 from pathlib import Path
 
 import numpy as np
@@ -110,6 +109,28 @@ def test_a_hostile_upload_shows_one_error_and_no_exception(case):
     assert len(errors(at)) == 1 and phrase in errors(at)[0]
 
 
+#: Files a reader refuses, and the data page's one message: the engine's words, shown as they are.
+UNREADABLE = {
+    "photo.csv": (b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4,
+                  "photo.csv: could not read the file as csv: it holds bytes that are not text (is it an image, a "
+                  "spreadsheet or a compressed file?). Save it as CSV (UTF-8) or Parquet."),
+    "empty.csv": (b"", "empty.csv: could not read the file as csv: the file is empty (no header row, no rows). Give a table "
+                       "with a header row naming the columns, the target column among them, and at least one row per class."),
+    "ragged.csv": (b"x,y\n1,a\n2,b,3,4\n", "ragged.csv: could not read the file as csv: its rows are not laid out as a CSV or "
+                                            "Parquet table."),
+    "garbage.parquet": (b"PAR1 this is no parquet", "garbage.parquet: could not read the file as parquet: it is not a Parquet "
+                                                    "file, or it is damaged or cut short."),
+}
+
+
+@pytest.mark.parametrize("name", list(UNREADABLE))
+def test_an_unreadable_upload_is_one_message_in_words(name):
+    data, message = UNREADABLE[name]
+    at = upload(name, data)
+    assert not at.exception, [e.value for e in at.exception]
+    assert errors(at) == [message]
+
+
 def test_a_model_that_fails_in_any_way_is_one_message():
     """A pipeline with sparse output into HistGradientBoosting raises TypeError inside fit: one message on the errors page."""
     import skops.io as sio
@@ -131,21 +152,29 @@ def test_a_model_that_fails_in_any_way_is_one_message():
     assert len(shown) == 1 and "HistGradientBoostingClassifier" in shown[0] and "failed to train" in shown[0], shown
 
 
-@pytest.mark.parametrize("n_jobs, phrase", [(0, "the number of parallel jobs cannot be 0"), (10_000, "the number of parallel jobs must lie between 1")])
-def test_parallel_jobs_out_of_bounds_are_one_message_or_corrected(n_jobs, phrase):
-    """A number of jobs the engine refuses (0, more than the cores), as a stale session could hold it:
-    one message, or a value the page has corrected itself; never an exception block."""
+def stale_jobs(n_jobs: int) -> AppTest:
+    """The errors page with a number of jobs a stale session could hold."""
     at = AppTest.from_file(DASHBOARD, default_timeout=120).run()
     at.session_state["n_jobs"] = n_jobs
     at.switch_page(ERRORS_PAGE).run()
     assert not at.exception, [e.value for e in at.exception]
-    shown = errors(at)
-    if shown:
-        assert len(shown) == 1 and phrase in shown[0], shown
-    else:
-        corrected = at.session_state["n_jobs"]
-        assert corrected == -1 or 1 <= corrected <= (os.cpu_count() or 1), corrected
-        assert [m.label for m in at.metric][:1] == ["Test accuracy"]
+    return at
+
+
+def test_zero_parallel_jobs_is_one_message():
+    """0 lies within the widget's bounds (-1 to 64), so it reaches the engine, which refuses it in one line."""
+    at = stale_jobs(0)
+    assert errors(at) == ["the number of parallel jobs cannot be 0: use 1, more, or -1 for all cores"]
+    assert at.session_state["n_jobs"] == 0 and not at.metric
+
+
+def test_parallel_jobs_beyond_the_widget_are_corrected_to_all_cores():
+    """10,000 lies beyond the widget's bounds: Streamlit resets it to the widget's default, its minimum -1
+    (every core), and the page trains."""
+    at = stale_jobs(10_000)
+    assert not errors(at)
+    assert at.session_state["n_jobs"] == -1
+    assert [m.label for m in at.metric][:1] == ["Test accuracy"]
 
 
 def test_a_ranking_beyond_the_memory_budget_is_one_message_before_it_runs():
