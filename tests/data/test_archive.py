@@ -11,6 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from helpers import make_zip
 
 from tda_core.data.archive import MAX_FILE_BYTES, folder_entries, zip_entries
 from tda_core.exceptions import DataError
@@ -23,17 +24,8 @@ LAYOUT = {
 }
 
 
-def make_zip(files: dict[str, bytes], infos: dict[str, zipfile.ZipInfo] | None = None) -> io.BytesIO:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, content in files.items():
-            info = (infos or {}).get(name) or zipfile.ZipInfo(name)
-            archive.writestr(info, content, compress_type=zipfile.ZIP_DEFLATED)
-    buffer.seek(0)
-    return buffer
-
-
 def entries_of(source, max_bytes: int = MB, max_files: int = 100):
+    source = io.BytesIO(source) if isinstance(source, bytes) else source
     entries, archive = zip_entries(source, "up.zip", max_bytes, max_files)
     with archive:
         return {e.path: (e.split, e.label, e.read()) for e in entries}
@@ -99,7 +91,7 @@ def test_refuses_symbolic_links_in_a_zip():
 
 
 def test_refuses_encrypted_entries():
-    data = bytearray(make_zip(LAYOUT).getvalue())
+    data = bytearray(make_zip(LAYOUT))
     name = b"train/dog/d1.png"
     central = data.rfind(name) - 46  # the central directory header of that entry
     assert data[central : central + 4] == b"PK\x01\x02"
@@ -111,7 +103,7 @@ def test_refuses_encrypted_entries():
 
 def test_refuses_a_zip_bomb_by_declared_size():
     bomb = make_zip(LAYOUT | {"train/cat/bomb.png": b"\0" * 3_000_000})
-    assert len(bomb.getvalue()) < 50_000
+    assert len(bomb) < 50_000
     with pytest.raises(DataError, match=r"the archive unpacks to more than 1 MB \(declared sizes\); this looks like a zip bomb"):
         entries_of(bomb)
 
@@ -119,7 +111,7 @@ def test_refuses_a_zip_bomb_by_declared_size():
 def test_refuses_an_archive_whose_sizes_lie():
     """A member that declares 1 kB but holds 2 MB passes the declared-size check, and reading
     it stops at the declared size instead of decompressing on: the archive is refused."""
-    data = bytearray(make_zip(LAYOUT | {"train/cat/liar.png": b"\0" * 2_000_000}).getvalue())
+    data = bytearray(make_zip(LAYOUT | {"train/cat/liar.png": b"\0" * 2_000_000}))
     name = b"train/cat/liar.png"
     central = data.rfind(name) - 46
     assert data[central : central + 4] == b"PK\x01\x02"
@@ -135,14 +127,14 @@ def test_the_bytes_read_are_counted_against_the_budget():
     """Whatever the archive declares, every byte decompressed counts: reading the entries
     once fits the budget, reading them again exceeds it."""
     files = {f"train/cat/{i}.png": bytes([i]) * 400_000 for i in range(3)} | {"test/cat/t.png": b"x"}
-    entries, archive = zip_entries(make_zip(files), "up.zip", 1_300_000, 100)
+    entries, archive = zip_entries(io.BytesIO(make_zip(files)), "up.zip", 1_300_000, 100)
     with archive:
         assert [len(e.read()) for e in entries] == [400_000, 400_000, 400_000, 1]
         assert len(entries[3].read()) == 1  # 1.2 MB read in all: still within 1.3 MB
         with pytest.raises(DataError, match=r"up\.zip: the archive unpacks to more than 1 MB \(bytes read\); this looks like a zip bomb"):
             entries[0].read()  # 1.6 MB
     with pytest.raises(DataError, match="declared sizes"):
-        zip_entries(make_zip(files), "up.zip", 1_100_000, 100)
+        zip_entries(io.BytesIO(make_zip(files)), "up.zip", 1_100_000, 100)
 
 
 def test_refuses_too_many_entries():

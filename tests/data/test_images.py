@@ -4,11 +4,11 @@ layout or an image can be wrong. (Archive safety itself: test_archive.py.)"""
 from __future__ import annotations
 
 import io
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import make_zip
 from PIL import Image
 
 from tda_core.data.images import IMAGE_SIZE, THUMBNAIL_SIZE, image_transform, load_images
@@ -45,14 +45,6 @@ def write_folder(root: Path, files: dict[str, bytes]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content)
     return root
-
-
-def make_zip(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, content in files.items():
-            archive.writestr(zipfile.ZipInfo(name), content, compress_type=zipfile.ZIP_DEFLATED)
-    return buffer.getvalue()
 
 
 def refused(source: object, match: str, **kwargs: object) -> str:

@@ -4,12 +4,12 @@ labelled with its classes; and the demos' own pools."""
 from __future__ import annotations
 
 import io
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import make_zip
 from PIL import Image
 
 from tda_core.data import attach_pool, load_demo, split_table, tabular_dataset
@@ -135,14 +135,6 @@ def write_folder(root: Path, files: dict[str, bytes]) -> Path:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_bytes(content)
     return root
-
-
-def make_zip(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, content in files.items():
-            archive.writestr(name, content)
-    return buffer.getvalue()
 
 
 def check_dog_pool(data, ids: list[str]) -> None:

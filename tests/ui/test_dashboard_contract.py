@@ -266,23 +266,6 @@ def test_a_long_ranking_waits_for_a_click_with_its_estimate(credit_analysis):
                                                   "Add from the pool"]
 
 
-@pytest.mark.parametrize("message, expected", [
-    ("photo.csv: could not read the file as csv (UnicodeDecodeError: 'utf-8' codec can't decode byte 0x89 in position 0)",
-     "photo.csv: could not read the file as csv: it holds bytes that are not text"),
-    ("t.parquet: could not read the file as parquet (ArrowInvalid: Parquet magic bytes not found)",
-     "t.parquet: could not read the file as parquet"),
-    ("a.zip: not a ZIP file (BadZipFile)", "a.zip: not a ZIP file"),
-    ("wine.csv: the target column (quality) has one class", "wine.csv: the target column (quality) has one class"),
-])
-def test_engine_messages_lose_exception_names(message, expected):
-    from ui.loaders import in_words
-
-    said = in_words(message)
-    assert said.startswith(expected), said
-    for jargon in ("Error", "ArrowInvalid", "BadZipFile", "codec", "0x89"):
-        assert jargon not in said, said
-
-
 def test_a_link_restores_the_fix_list(credit_analysis, harmful):
     _, expected = harmful
     fix = sorted(expected.selected)[:4]
