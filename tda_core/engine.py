@@ -5,9 +5,10 @@ All training is cut into *work units* of four kinds, run the same way:
 * **predictions**: one seed of the recipe and a chunk of edits (``recipe.chunk_for(data)``) that the
   recipe trains in one call, vectorised where it can. Chunks are fixed by the order of the
   edits, so the same request always makes the same units and hits the same cache entries.
-* **starts**: a recipe's per-seed start (head mode's feature network), trained once per seed.
-* **estimates**: a recipe's fast estimate of every sample's effect (candidate mode), which fits
-  the seed's baseline model itself.
+* **starts**: a recipe's per-seed start (:class:`~tda_core.recipes.protocols.HasStart`: head mode's
+  feature network), trained once per seed.
+* **estimates**: a recipe's fast estimate of every sample's effect (candidate mode,
+  :class:`~tda_core.recipes.protocols.Estimates`), which fits the seed's baseline model itself.
 * **fitted**: arrays read off one seed's baseline model, which a module-level function fits
   on the unedited training set (feature attribution: coefficients, a network's weights).
 
@@ -53,10 +54,11 @@ from .cache import ArrayCache, cache_dir
 from .code_version import function_digest
 from .counterfactuals import Counterfactuals, OnDisk
 from .data.dataset import Dataset
-from .exceptions import BackendError, UsageError
+from .exceptions import BackendError, ModelError, UsageError, reason
 from .limits import DEFAULT_MAX_MEMORY, MiB, check_run_numbers, current_rss, format_bytes
 from .metrics import Metric
 from .recipes.base import EvalOn, Member, Recipe, Start
+from .recipes.protocols import Estimates, HasStart
 
 BACKENDS = ("loky", "threading", "dask", "ray")
 log = logging.getLogger(__name__)
@@ -152,12 +154,12 @@ def _summary_unit(recipe: Recipe, data: Dataset, edits: tuple[Edit, ...], seed: 
     return {k: np.asarray(v) for k, v in recipe.fit_summary(data, edits, seed, rows, start).items()}
 
 
-def _start_unit(recipe: Recipe, data: Dataset, seed: int) -> dict[str, np.ndarray]:
+def _start_unit(recipe: HasStart, data: Dataset, seed: int) -> dict[str, np.ndarray]:
     return {k: np.asarray(v) for k, v in recipe.fit_start(data, seed).items()}
 
 
 def _estimate_unit(
-    recipe: Recipe, data: Dataset, seed: int, action: Action, new_labels: np.ndarray, tests: np.ndarray,
+    recipe: Estimates, data: Dataset, seed: int, action: Action, new_labels: np.ndarray, tests: np.ndarray,
     y_pred: np.ndarray, metric: Metric, start: Start | None,
 ) -> dict[str, np.ndarray]:
     estimate = recipe.estimate_effects(data, seed, action, new_labels, tests, y_pred, metric, start)
@@ -227,6 +229,15 @@ def _dask_workers(client: Any) -> dict[str, dict[str, int]]:
     }
 
 
+def _unreachable(exc: BaseException) -> str:
+    """Why a connection failed, in words: the system's reason ("connection refused"...), or that none came in time."""
+    if isinstance(exc, TimeoutError):  # socket.timeout too; asyncio's and distributed's have no message
+        return "no answer in time"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror[:1].lower() + exc.strerror[1:]
+    return reason(exc) or "the connection failed"
+
+
 def probe_dask_scheduler(address: str, timeout: float | None = None) -> None:
     """Check, within ``timeout`` seconds each, that ``address`` accepts a connection and sends the
     start of a Dask handshake; a server that never answers, or answers in another protocol
@@ -244,9 +255,9 @@ def probe_dask_scheduler(address: str, timeout: float | None = None) -> None:
         sock = socket.create_connection((host, int(port)), timeout=timeout)
     except (OSError, ValueError) as exc:
         raise BackendError(
-            f"cannot reach the Dask scheduler at {address} ({exc.__class__.__name__}); "
+            f"cannot reach the Dask scheduler at {address} ({_unreachable(exc)}); "
             "start one with `dask scheduler` or check the address"
-        ) from None
+        ) from exc
     header = b""
     with sock:
         sock.settimeout(timeout)
@@ -284,13 +295,16 @@ class Engine:
     # --- the four kinds of work ------------------------------------------------------------
 
     def starts(self, data: Dataset, recipe: Recipe, seeds: Sequence[int], progress: ProgressCallback | None = None) -> dict[int, dict[str, np.ndarray]]:
-        """Each seed's start (:meth:`Recipe.fit_start`), trained once and cached; one start
-        serves every seed of a recipe whose start ignores the seed (:attr:`Recipe.seeded_start`)."""
-        trained_as = {s: s if recipe.seeded_start else 0 for s in seeds}
+        """Each seed's start (:meth:`HasStart.fit_start <tda_core.recipes.protocols.HasStart.fit_start>`),
+        trained once and cached; one start serves every seed of a recipe whose start ignores the seed
+        (:meth:`~tda_core.recipes.protocols.HasStart.start_seed`)."""
+        if not isinstance(recipe, HasStart):
+            raise ModelError(f"{recipe.display_name} needs no start")
+        trained_as = {s: int(recipe.start_seed(s)) for s in seeds}
         missing = [s for s in dict.fromkeys(trained_as.values()) if (data.fingerprint, recipe.fingerprint(), s) not in self._starts]
         units = [
             _Unit(
-                ("start", data.fingerprint, recipe.fingerprint(), s), int(recipe.start_trains()), recipe.start_shapes(data),
+                ("start", data.fingerprint, recipe.fingerprint(), s), int(recipe.start_models()), recipe.start_shapes(data),
                 _start_unit, (recipe, data, s),
             )
             for s in missing
@@ -300,7 +314,7 @@ class Engine:
         return {s: self._starts[(data.fingerprint, recipe.fingerprint(), trained_as[s])] for s in seeds}
 
     def _start_or_none(self, data: Dataset, recipe: Recipe, seeds: Sequence[int], needed: bool) -> dict[int, Start | None]:
-        if not needed:
+        if not (needed and isinstance(recipe, HasStart)):
             return {s: None for s in seeds}
         return dict(self.starts(data, recipe, seeds))
 
@@ -320,13 +334,15 @@ class Engine:
         ``add``), per seed (S, n_train) (or (S, n_pool)), with progress per seed."""
         import joblib
 
-        starts = self._start_or_none(data, recipe, seeds, recipe.has_start())
+        if not isinstance(recipe, Estimates):
+            raise ModelError(f"the recipe {recipe.display_name} cannot estimate effects; run without candidates")
+        starts = self._start_or_none(data, recipe, seeds, True)  # estimates read a recipe's start where it has one
         tests = np.asarray(test_indices, dtype=np.int64)
         inputs = joblib.hash((new_labels, tests, y_pred))
         units = [
             _Unit(
                 ("estimate", data.fingerprint, recipe.fingerprint(), s, action.name, metric.name, inputs),
-                int(recipe.estimate_trains()), {"estimate": (action.subject.size(data),)}, _estimate_unit,
+                int(recipe.estimate_models()), {"estimate": (action.subject.size(data),)}, _estimate_unit,
                 (recipe, data, s, action, new_labels, tests, y_pred, metric, starts[s]),
             )
             for s in seeds
@@ -436,7 +452,7 @@ class Engine:
     ) -> tuple[list[int], list[tuple[Edit, ...]], int, list[_Unit]]:
         """Units of one seed and one chunk of edits each: the seeds, the chunks, the chunk size and the units."""
         seeds = list(dict.fromkeys(m.seed for m in members))
-        starts = self._start_or_none(data, recipe, seeds, recipe.needs_start())
+        starts = self._start_or_none(data, recipe, seeds, isinstance(recipe, HasStart) and recipe.trains_from_start())
         size = max(1, recipe.chunk_for(data))
         chunks = [tuple(edits[i : i + size]) for i in range(0, len(edits), size)]
         fingerprint = recipe.fingerprint()
@@ -609,8 +625,8 @@ class Engine:
             for future in queue:
                 try:
                     i, result = future.result()
-                except KilledWorker:
-                    raise self._killed() from None
+                except KilledWorker as exc:
+                    raise self._killed() from exc
                 future.release()
                 in_flight -= 1
                 fill(sum(client.nthreads().values()) if waiting else 0)
@@ -624,7 +640,7 @@ class Engine:
         limits = sorted({w["memory_limit"] for w in self.dask_workers.values()})
         limit = f"a memory limit of {format_bytes(limits[0])}" if limits and limits[0] else "no memory limit"
         return BackendError(
-            "Dask workers died running the same unit of work again and again (KilledWorker), most often out of memory: "
+            "Dask workers died running the same unit of work again and again, most often out of memory: "
             f"the workers have {limit}; give each worker more (dask worker --memory-limit, or --max-memory for a local "
             "cluster) and one thread (--nthreads 1), or use fewer rows"
         )
@@ -635,8 +651,8 @@ class Engine:
         if self.config.backend == "ray":
             try:
                 from ray.util.joblib import register_ray  # optional extra
-            except ImportError:
-                raise UsageError("the ray backend needs ray (pip install 'ray[default]'); or use the dask backend") from None
+            except ImportError as exc:
+                raise UsageError("the ray backend needs ray (pip install 'ray[default]'); or use the dask backend") from exc
             register_ray()
             with parallel_config(backend="ray"):
                 yield
@@ -669,9 +685,9 @@ class Engine:
             client = Client(self.config.scheduler, timeout=DASK_TIMEOUT)
         except Exception as exc:  # connect or handshake: one line whatever distributed raises
             raise BackendError(
-                f"cannot reach the Dask scheduler at {self.config.scheduler} ({exc.__class__.__name__}); "
+                f"cannot reach the Dask scheduler at {self.config.scheduler} ({_unreachable(exc)}); "
                 "start one with `dask scheduler` or check the address"
-            ) from None
+            ) from exc
         self.dask_workers = _dask_workers(client)
         unbounded = [a for a, w in self.dask_workers.items() if not w["memory_limit"]]
         if unbounded:

@@ -38,6 +38,7 @@ from .errors import ErrorGroup
 from .exceptions import BudgetError, UsageError
 from .limits import check_run
 from .recipes.base import Recipe
+from .recipes.protocols import TrainsNetworks
 from .stats import Reliability
 from .training_groups import GroupRanking
 
@@ -152,7 +153,7 @@ class EnsembleGrowth:
             self._temporary = tempfile.TemporaryDirectory(prefix="tda-growth-")
             config = replace(config, use_cache=True, cache_dir=self._temporary.name)
         self.config = config
-        self.per_run = int(getattr(recipe, "members_per_run", 1) or 1)
+        self.per_run = recipe.members_per_run
         self.history: list[GrowthStep] = []
         self.analysis: Analysis | None = None
         self.group: ErrorGroup | None = None
@@ -301,7 +302,7 @@ class EnsembleGrowth:
                 self._retrains += analysis.engine.stats.retrains - before
             found.append(Alternative(
                 "groups", f"rank candidate groups of {self.size} samples instead of single samples (--unit group)", measured))
-        if getattr(self.recipe, "mode", None) == "full" and self.data.kind == "images":
+        if isinstance(self.recipe, TrainsNetworks) and self.recipe.mode == "full" and self.data.kind == "images":
             measured = None
             if self.measure_alternatives:
                 measured = self._head_reliability(analysis, group)

@@ -30,6 +30,8 @@ if TYPE_CHECKING:  # tda_core.data imports this module: no import at run time
     import pandas as pd
 
     from .data.dataset import Dataset
+    from .engine import RunConfig
+    from .recipes.base import Recipe
 
 GiB = 2**30
 MiB = 2**20
@@ -357,14 +359,19 @@ def _free_space(path: Path) -> int | None:
     return None
 
 
-def trained_members(recipe: Any, ensemble: int) -> int:
-    """Members the engine trains per edit: one for a recipe whose every seed is the same model
-    (:attr:`~tda_core.recipes.base.Recipe.seeded_start` false: logistic-lbfgs's optimum), else the
-    ensemble. Estimates count these, so census's 200 candidates read 250 models, not 750."""
-    return int(ensemble) if recipe.seeded_start else 1
+def trained_members(recipe: Recipe, ensemble: int) -> int:
+    """Members the engine trains per edit: one per distinct start for a recipe whose start serves
+    several seeds (:meth:`~tda_core.recipes.protocols.HasStart.start_seed`: logistic-lbfgs's
+    optimum, one model for every seed), else the ensemble. Estimates count these, so census's 200
+    candidates read 250 models, not 750."""
+    from .recipes.protocols import HasStart
+
+    if isinstance(recipe, HasStart):
+        return len({recipe.start_seed(s) for s in range(int(ensemble))})
+    return int(ensemble)
 
 
-def check_run(data: Dataset, recipe: Any, config: Any, *, ranking: bool, unit: str = "sample",
+def check_run(data: Dataset, recipe: Recipe, config: RunConfig, *, ranking: bool, unit: str = "sample",
               max_memory: int | None = None, kept_rows: int | None = None, subject: Subject = TRAINING) -> Estimate:
     """:func:`check_budget` for an analysis as the dashboard holds it: a recipe and a
     :class:`~tda_core.engine.RunConfig` (whose ``max_memory`` is the limit unless given). Call it
@@ -375,21 +382,23 @@ def check_run(data: Dataset, recipe: Any, config: Any, *, ranking: bool, unit: s
         data, ensemble=trained_members(recipe, config.ensemble), ranking=ranking, candidates=config.candidates, unit=unit,
         n_jobs=config.n_jobs,
         use_cache=config.use_cache, cache_root=cache_dir(config.cache_dir) if config.use_cache else None,
-        chunk=int(recipe.chunk_for(data)) if hasattr(recipe, "chunk_for") else DEFAULT_CHUNK,
+        chunk=int(recipe.chunk_for(data)),
         max_memory=int(max_memory or config.max_memory or DEFAULT_MAX_MEMORY), kept_rows=kept_rows,
         network_bytes=network_training_bytes(data, recipe), subject=subject,
-        cluster=getattr(config, "backend", "loky") in ("dask", "ray"),
+        cluster=config.backend in ("dask", "ray"),
     )
 
 
-def network_training_bytes(data: Dataset, recipe: Any) -> int:
-    """A network recipe's measured training memory (0 for recipes that train no network); a
-    network that cannot even take one batch here is the recipe's own error, raised when it trains."""
-    measure = getattr(recipe, "training_bytes", None)
-    return int(measure(data)) if callable(measure) else 0
+def network_training_bytes(data: Dataset, recipe: Recipe) -> int:
+    """A network recipe's measured training memory (:class:`~tda_core.recipes.protocols.MeasuresTraining`;
+    0 for recipes that measure none); a network that cannot even take one batch here is the
+    recipe's own error, raised when it trains."""
+    from .recipes.protocols import MeasuresTraining
+
+    return int(recipe.training_bytes(data)) if isinstance(recipe, MeasuresTraining) else 0
 
 
-def ranking_plan(data: Dataset, recipe: Any, config: Any, error_rows: int, group_rows: int,
+def ranking_plan(data: Dataset, recipe: Recipe, config: RunConfig, error_rows: int, group_rows: int,
                  subject: Subject = TRAINING) -> tuple[str, Estimate]:
     """The plan of an exact ranking that fits the budget: keep every test error's probabilities
     (groups then switch freely), else keep them in the cache on disk where it has the room, else
@@ -412,7 +421,7 @@ def ranking_plan(data: Dataset, recipe: Any, config: Any, error_rows: int, group
     return "exact, group rows", replace(est, plan="exact, group rows")
 
 
-def cache_dir_of(config: Any) -> Path:
+def cache_dir_of(config: RunConfig) -> Path:
     from .cache import cache_dir
 
     return cache_dir(config.cache_dir)

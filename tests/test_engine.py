@@ -26,6 +26,7 @@ from tda_core.exceptions import UsageError
 from tda_core.metrics import METRICS
 from tda_core.recipes import LogisticSGDRecipe
 from tda_core.recipes.base import EvalOn, Member, Recipe, Start, edited_arrays
+from tda_core.recipes.protocols import HasStart
 from tda_core.recipes.registry import paper_sgd
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,10 +39,10 @@ INTERRUPT: set[int] = set()
 
 class Fake(Recipe):
     """A cheap, exact recipe: each model's probabilities are a closed form of its labels,
-    weights, seed, checkpoint slot and start, so every number can be checked by hand.
+    weights, seed, checkpoint slot and start, so every number can be checked by hand. Its
+    estimates train one model per seed (as a baseline's influence estimates do)."""
 
-    ``start`` > 0: fit_predict needs a per-seed start that trains ``start`` models (head mode
-    on a trained network); ``start`` = -1: a start that trains nothing (uploaded weights)."""
+    estimate_method = "a closed form"
 
     def __init__(self, start: int = 0, per_run: int = 1, chunk: int = 16):
         self.start = start
@@ -59,24 +60,11 @@ class Fake(Recipe):
     def checkpoint_epochs(self) -> tuple[int, ...]:
         return tuple(range(1, self.per_run + 1)) if self.per_run > 1 else ()
 
-    def needs_start(self) -> bool:
-        return self.start != 0
-
-    def start_trains(self) -> bool:
-        return self.start > 0
-
-    def start_shapes(self, data: Dataset) -> dict:
-        return {"shift": (1,)}
-
-    def fit_start(self, data: Dataset, seed: int) -> dict[str, np.ndarray]:
-        CALLS.append(("start", seed))
-        return {"shift": np.array([0.01 * seed])}
-
     def fit_predict(self, data: Dataset, edits: Sequence[Edit], seed: int, eval_on: EvalOn = "test", start: Start | None = None) -> np.ndarray:
         if seed in INTERRUPT:
             raise KeyboardInterrupt
         CALLS.append(("predict", seed, tuple(edits)))
-        assert (start is not None) == self.needs_start()
+        assert (start is not None) == isinstance(self, HasStart)
         shift = 0.0 if start is None else float(start["shift"][0])
         Y, W = edited_arrays(data, edits)
         n_eval = data.n_test if eval_on == "test" else data.n_train + data.n_test
@@ -86,9 +74,36 @@ class Fake(Recipe):
         p1 = 0.2 + score[:, None, None] + slots[None, :, None] + rows[None, None, :]
         return np.stack([1 - p1, p1], axis=-1)
 
+    def estimate_models(self) -> int:
+        return 1
+
     def estimate_effects(self, data, seed, action, new_labels, test_indices, y_pred, metric, start=None):
         CALLS.append(("estimate", seed))
         return np.arange(data.n_train, dtype=np.float64) * (seed + 1)
+
+
+class Started(Fake, HasStart):
+    """:class:`Fake` whose fit_predict needs a per-seed start (head mode on a trained network) that
+    trains ``start`` models; ``start`` = -1: a start that trains nothing (uploaded weights)."""
+
+    def __init__(self, start: int = 1, per_run: int = 1, chunk: int = 16):
+        super().__init__(start, per_run, chunk)
+
+    def trains_from_start(self) -> bool:
+        return True
+
+    def start_seed(self, seed: int) -> int:
+        return seed
+
+    def start_models(self) -> int:
+        return max(0, self.start)
+
+    def start_shapes(self, data: Dataset) -> dict:
+        return {"shift": (1,)}
+
+    def fit_start(self, data: Dataset, seed: int) -> dict[str, np.ndarray]:
+        CALLS.append(("start", seed))
+        return {"shift": np.array([0.01 * seed])}
 
 
 @pytest.fixture()
@@ -138,7 +153,7 @@ def test_train_and_test_rows(toy):
 
 
 def test_every_model_is_counted_and_cache_hits_apart(toy, tmp_path):
-    recipe = Fake(start=1, chunk=4)
+    recipe = Started(start=1, chunk=4)
     members = recipe.members(3)
     edits = removals(10)  # 3 chunks per seed
     config = RunConfig(cache_dir=str(tmp_path))
@@ -167,13 +182,13 @@ def test_every_model_is_counted_and_cache_hits_apart(toy, tmp_path):
 
 def test_starts_that_train_nothing_are_not_counted(toy):
     engine = Engine(RunConfig(use_cache=False))
-    engine.predict(toy, Fake(start=-1), removals(2), [Member(0), Member(1)])
+    engine.predict(toy, Started(start=-1), removals(2), [Member(0), Member(1)])
     assert ("start", 0) in CALLS and ("start", 1) in CALLS
     assert engine.stats.retrains == 4
 
 
 def test_starts_are_trained_once_per_seed_and_reach_the_recipe(toy):
-    recipe = Fake(start=1)
+    recipe = Started(start=1)
     engine = Engine(RunConfig(use_cache=False))
     proba = engine.predict(toy, recipe, removals(2), [Member(2)])
     np.testing.assert_allclose(proba[1, 0, :, 1], expected_p1(toy, removals(2)[1], 2, shift=0.02), atol=1e-15)
@@ -411,7 +426,7 @@ def test_probe_refuses_addresses_that_are_not_tcp_host_port():
 
 
 def test_a_cached_start_with_the_wrong_arrays_is_retrained(toy, tmp_path):
-    recipe = Fake(start=1)
+    recipe = Started(start=1)
     engine = Engine(RunConfig(cache_dir=str(tmp_path)))
     engine.starts(toy, recipe, [0])
     key = ("start", toy.fingerprint, recipe.fingerprint(), 0)

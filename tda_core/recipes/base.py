@@ -7,9 +7,11 @@ unit the engine retrains: :meth:`Recipe.fit_predict` trains one model per
 :class:`~tda_core.actions.Edit` for one seed and returns their class probabilities, so a
 recipe that can train many models at once does so, and one that cannot simply loops.
 
-Some recipes need a trained *start* per seed before any edit (head mode trains a feature
-network first). They say so with :meth:`Recipe.needs_start`; the engine then trains the start
-as a work unit of its own (cached, counted) and hands its arrays to ``fit_predict``.
+What only some recipes do is a small protocol of :mod:`~tda_core.recipes.protocols`, asked with
+``isinstance``: a trained *start* per seed (:class:`~.protocols.HasStart`: head mode trains a
+feature network first, which the engine trains as a work unit of its own, cached and counted, and
+hands to ``fit_predict``), estimates (:class:`~.protocols.Estimates`), weight routing, a measured
+training memory, a network's mode and device.
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ import joblib
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from ..actions import Action, Edit
+from ..actions import Edit
 from ..counterfactuals import summarize
 from ..data.dataset import Dataset
 from ..exceptions import ModelError
-from ..metrics import Metric
+from .protocols import HasStart
 
 EvalOn = Literal["test", "train+test"]
 Start = Mapping[str, np.ndarray]
@@ -47,22 +49,17 @@ class Recipe(BaseEstimator, abc.ABC):
     #: "drop": removed rows leave the training set (refit as a user would by hand);
     #: "zero_weight": they keep their place with weight 0, so batch order stays paired.
     removal: ClassVar[Literal["drop", "zero_weight"]] = "drop"
-    #: How :meth:`estimate_effects` estimates (candidate mode); None where it cannot.
-    estimate_method: ClassVar[str | None] = None
-    #: Whether the recipe trains on the shared design matrices (:mod:`~tda_core.recipes.design`).
-    uses_design: ClassVar[bool] = False
-    #: Whether :meth:`fit_start` depends on the seed; a deterministic start is trained once, and
-    #: the counterfactuals that start from it are one model for every member (estimates count one).
-    seeded_start: ClassVar[bool] = True
     #: Bumped when a change of the code changes what the recipe trains (it keys the cache).
     version: ClassVar[int] = 1
+    #: The name the user gave, for recipes that take one (``name=``); else the class's.
+    name: str | None = None
 
     # --- what the engine asks ------------------------------------------------------------
 
     @property
     def display_name(self) -> str:
         """The name shown to the user."""
-        return str(getattr(self, "name", None) or type(self).__name__)
+        return self.name or type(self).__name__
 
     @property
     def chunk_size(self) -> int:
@@ -98,44 +95,17 @@ class Recipe(BaseEstimator, abc.ABC):
         """Raise :class:`ModelError` if the parameters cannot train on ``data``."""
 
     def prepares(self, data: Dataset) -> bool:
-        """Whether :meth:`prepare` has one-off work to do for ``data`` in this process: the design
-        matrices of a table, for recipes that train on them (:attr:`uses_design`), not built yet."""
-        from .design import has_design
-
-        return self.uses_design and data.kind == "tabular" and not has_design(data)
-
-    def prepare(self, data: Dataset) -> None:
-        """One-off work before training (the design matrices, built once per process), so that the
-        engine can show it as a phase of its own."""
-        if self.uses_design:
-            from .design import design
-
-            design(data)
-
-    def needs_start(self) -> bool:
-        """Whether :meth:`fit_predict` needs the seed's start (:meth:`fit_start`)."""
+        """Whether :meth:`prepare` has one-off work to do for ``data`` in this process (the design
+        matrices of a table, for a :class:`~tda_core.recipes.design.DesignRecipe`, not built yet)."""
         return False
 
+    def prepare(self, data: Dataset) -> None:
+        """One-off work before training (built once per process), so that the engine can show it
+        as a phase of its own."""
+
     def has_start(self) -> bool:
-        """Whether :meth:`fit_start` exists; estimates and representations then use it too."""
-        return self.needs_start()
-
-    def start_shapes(self, data: Dataset) -> dict[str, tuple[int | None, ...] | None]:
-        """The arrays :meth:`fit_start` returns, by name, with their shapes (``None``: any size);
-        a cached start that differs is trained again."""
-        raise ModelError(f"{self.display_name} needs no start")
-
-    def start_trains(self) -> bool:
-        """Whether :meth:`fit_start` trains a model (it counts as a retrain)."""
-        return True
-
-    def estimate_trains(self) -> bool:
-        """Whether :meth:`estimate_effects` trains a model (it counts as a retrain)."""
-        return True
-
-    def fit_start(self, data: Dataset, seed: int) -> dict[str, np.ndarray]:
-        """The seed's trained start (float arrays by name), for recipes that need one."""
-        raise ModelError(f"{self.display_name} needs no start")
+        """``isinstance(self, HasStart)``, for callers that have not moved to the protocol yet."""
+        return isinstance(self, HasStart)
 
     @abc.abstractmethod
     def fit_predict(
@@ -155,25 +125,10 @@ class Recipe(BaseEstimator, abc.ABC):
         proba = self.fit_predict(data, edits, seed, "test", start)
         return summarize(proba, data.y_test, rows, data.n_classes)
 
-    def estimate_effects(
-        self,
-        data: Dataset,
-        seed: int,
-        action: Action,
-        new_labels: np.ndarray,
-        test_indices: np.ndarray,
-        y_pred: np.ndarray,
-        metric: Metric,
-        start: Start | None = None,
-    ) -> np.ndarray:
-        """Estimated change of the mean metric over ``test_indices`` for the action on each
-        training sample, (n_train,) (for ``add``: on each pool sample, (n_pool,)), from the seed's
-        baseline model (which this trains once)."""
-        raise ModelError(f"the recipe {self.display_name} cannot estimate effects; run without candidates")
-
     def representation(self, data: Dataset, seed: int, start: Start | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Features of the training and test rows in which "near" means "similar to the model"
-        (candidate groups), dense or ``scipy.sparse``. Default: the standard tabular preprocessing."""
+        (candidate groups), dense or ``scipy.sparse`` (:class:`~.protocols.Represents`). Default:
+        the standard tabular preprocessing."""
         from .design import design
 
         if data.kind != "tabular":

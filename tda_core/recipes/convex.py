@@ -26,10 +26,11 @@ from ..data.dataset import Dataset
 from ..estimates.influence import influence_estimates
 from ..exceptions import ModelError
 from ..metrics import Metric
-from .base import EvalOn, Recipe, Start, edited_arrays
-from .design import design
+from .base import EvalOn, Start, edited_arrays
+from .design import DesignRecipe, design
 from .logistic import predict_proba, summarize_models
 from .newton import BLOCK_ROWS, columns, polish, softmax_weights, warm_optima
+from .protocols import Estimates, HasStart
 
 #: Parameters (D * k) up to which counterfactuals start warm: the baseline Hessian is formed and
 #: factored (MNIST pixels, 7,850 parameters: a 490 MB Hessian); above, each refit is cold.
@@ -40,13 +41,11 @@ SOLVER_TOL = 1e-4
 UNIT_BYTES = 256 * 2**20
 
 
-class LogisticLbfgsRecipe(Recipe):
+class LogisticLbfgsRecipe(DesignRecipe, HasStart, Estimates):
     """L2 logistic regression solved to its optimum; counterfactuals warm-started (see module)."""
 
     removal = "zero_weight"
     estimate_method = "influence function"
-    uses_design = True
-    seeded_start = False  # the optimum is the same for every seed
 
     def __init__(self, *, C: float = 1.0, tol: float = 1e-10, warm_start: bool = True, max_iter: int = 10_000):
         self.C = C
@@ -83,8 +82,14 @@ class LogisticLbfgsRecipe(Recipe):
 
     # --- the baseline optimum is the start -----------------------------------------------
 
-    def needs_start(self) -> bool:
-        return True
+    def trains_from_start(self) -> bool:
+        return True  # every counterfactual starts at the baseline optimum
+
+    def start_seed(self, seed: int) -> int:
+        return 0  # the optimum is the same for every seed
+
+    def start_models(self) -> int:
+        return 1
 
     def start_shapes(self, data: Dataset) -> dict[str, tuple[int | None, ...] | None]:
         return {"theta": (design(data).width, columns(data.n_classes))}
@@ -139,8 +144,8 @@ class LogisticLbfgsRecipe(Recipe):
     ) -> dict[str, np.ndarray]:
         return summarize_models(design(data).test, data.y_test, self._optima(data, edits, start), rows, data.n_classes)
 
-    def estimate_trains(self) -> bool:
-        return False  # the baseline optimum is the start, trained and counted once
+    def estimate_models(self) -> int:
+        return 0  # the baseline optimum is the start, trained and counted once
 
     def estimate_effects(
         self,

@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..data.dataset import Dataset
+from .base import Recipe
 from .preprocessing import tabular_preprocessor
 
 #: Datasets whose design matrices a process keeps (the analyses of a dashboard session).
@@ -87,3 +88,14 @@ def design(data: Dataset) -> Design:
         while len(_designs) > KEEP:
             _designs.popitem(last=False)
     return made
+
+
+class DesignRecipe(Recipe):
+    """A recipe that trains on the design matrices of a table (the engine's linear recipes): the
+    engine builds them once per process before any unit, as the "preprocessing" phase."""
+
+    def prepares(self, data: Dataset) -> bool:
+        return data.kind == "tabular" and not has_design(data)
+
+    def prepare(self, data: Dataset) -> None:
+        design(data)

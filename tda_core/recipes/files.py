@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.dataset import Dataset
-from ..exceptions import ModelError, UntrustedFileError
+from ..exceptions import ModelError, UntrustedFileError, reason
 from .base import Recipe
 from .sklearn_recipe import SklearnRecipe
 
@@ -38,7 +38,10 @@ def load_sklearn(path: str | Path, trust_code: bool = False) -> SklearnRecipe:
             )
         import joblib
 
-        estimator = joblib.load(path)
+        try:
+            estimator = joblib.load(path)
+        except Exception as exc:  # a damaged file, or a class this environment lacks: one line for the user
+            raise ModelError(f"{path.name}: not a readable {suffix} file ({reason(exc) or 'no reason given'})") from exc
     elif suffix == ".skops":
         import skops.io as sio
 
@@ -53,11 +56,11 @@ def load_sklearn(path: str | Path, trust_code: bool = False) -> SklearnRecipe:
         except UntrustedFileError:
             raise
         except Exception as exc:
-            raise ModelError(f"{path.name}: not a readable .skops file ({exc.__class__.__name__}: {exc})") from None
+            raise ModelError(f"{path.name}: not a readable .skops file ({reason(exc) or 'no reason given'})") from exc
     else:
         raise ModelError(f"{path.name}: unknown model format {suffix}")
-    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
-    return SklearnRecipe(estimator, name=f"{type(final).__name__} ({path.name})")
+    recipe = SklearnRecipe(estimator)
+    return recipe.set_params(name=f"{type(recipe.final_step).__name__} ({path.name})")
 
 
 def recipe_from_weights(
@@ -128,9 +131,9 @@ def _read_weights(path: Path, read_state: Any) -> dict[str, Any]:
         warnings.simplefilter("ignore")
         try:
             state = read_state(path)
-        except (AttributeError, TypeError):  # keys that are not text: 'int' object has no attribute 'startswith'
+        except (AttributeError, TypeError) as exc:  # keys that are not text: 'int' object has no attribute 'startswith'
             raise ModelError(f"{path.name}: not a state dict: its keys must be layer names (text, such as 'conv1.weight'); "
-                             "save model.state_dict()") from None
+                             "save model.state_dict()") from exc
     bad = [k for k in state if not isinstance(k, str)]
     if bad:
         raise ModelError(f"{path.name}: not a state dict: its keys must be layer names (text), not {bad[0]!r}; save model.state_dict()")

@@ -30,8 +30,9 @@ from ..data.dataset import Dataset
 from ..estimates.influence import influence_estimates
 from ..exceptions import ModelError
 from ..metrics import Metric
-from .base import EvalOn, Recipe, Start, edited_arrays, pool_batches, with_pool_rows
-from .design import dense, design, with_bias
+from .base import EvalOn, Start, edited_arrays, pool_batches, with_pool_rows
+from .design import DesignRecipe, dense, design, with_bias
+from .protocols import Estimates
 
 
 def _softmax(z: np.ndarray, axis: int) -> np.ndarray:
@@ -201,12 +202,11 @@ def summarize_models(X_test: Any, y_test: np.ndarray, theta: np.ndarray, rows: n
     return merge(parts)
 
 
-class LogisticSGDRecipe(Recipe):
+class LogisticSGDRecipe(DesignRecipe, Estimates):
     """Logistic regression by averaged mini-batch SGD on the standard tabular preprocessing."""
 
     removal = "zero_weight"
     estimate_method = "influence function"
-    uses_design = True
     version = 2  # lazy decay and averaging: the same models to rounding, stored apart
 
     def __init__(self, *, epochs: int = 10, batch_size: int = 32, learning_rate: float = 0.2, alpha: float = 1e-3):
@@ -232,9 +232,9 @@ class LogisticSGDRecipe(Recipe):
     def validate(self, data: Dataset) -> None:
         if data.kind != "tabular":
             raise ModelError(f"logistic-sgd trains on tables, not {data.kind} data")
-        for name in ("epochs", "batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise ModelError(f"{name} must be at least 1, not {getattr(self, name)}")
+        for name, value in (("epochs", self.epochs), ("batch_size", self.batch_size)):
+            if int(value) < 1:
+                raise ModelError(f"{name} must be at least 1, not {value}")
         if not float(self.learning_rate) > 0 or not float(self.alpha) >= 0:
             raise ModelError("learning_rate must be positive and alpha not negative")
 
@@ -258,6 +258,9 @@ class LogisticSGDRecipe(Recipe):
         _baselines[key] = theta
         while len(_baselines) > KEEP_BASELINES:
             _baselines.popitem(last=False)
+
+    def estimate_models(self) -> int:
+        return 1  # the seed's baseline model
 
     def estimate_effects(
         self,

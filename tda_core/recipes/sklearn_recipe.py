@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import sklearn
 from sklearn.base import BaseEstimator, clone
 from sklearn.compose import ColumnTransformer
@@ -30,8 +31,9 @@ from sklearn.utils.validation import has_fit_parameter
 
 from ..actions import Edit
 from ..data.dataset import Dataset
-from ..exceptions import ModelError, TDAError, describe
+from ..exceptions import ModelError, TDAError, reason
 from .base import EvalOn, Recipe, Start, eval_features
+from .protocols import RoutesWeights
 
 
 def fitted_steps(estimator: Any) -> list[BaseEstimator]:
@@ -55,7 +57,15 @@ def full_proba(model: Any, X: Any, n_classes: int) -> np.ndarray:
     return out
 
 
-class SklearnRecipe(Recipe):
+def failure(exc: BaseException) -> str:
+    """Why the user's estimator failed, in words to follow "failed to train: ": its message's first
+    line (a key that is missing named as such), without the exception's type."""
+    if isinstance(exc, KeyError) and exc.args:
+        return f"no column or key {exc.args[0]!r}"
+    return reason(exc) or "it stopped with an error that gives no message"
+
+
+class SklearnRecipe(Recipe, RoutesWeights):
     """A scikit-learn classifier or pipeline, used as a recipe through ``clone``."""
 
     removal = "drop"
@@ -130,10 +140,10 @@ class SklearnRecipe(Recipe):
             return self._fit_predict(data, edits, seed, eval_on)
         except TDAError:
             raise
-        except MemoryError:
-            raise ModelError(f"{self.display_name} ran out of memory while training; use fewer rows or columns") from None
+        except MemoryError as exc:
+            raise ModelError(f"{self.display_name} ran out of memory while training; use fewer rows or columns") from exc
         except Exception as exc:  # the user's code: any type, one line
-            raise ModelError(f"{self.display_name} failed to train: {describe(exc)}") from None
+            raise ModelError(f"{self.display_name} failed to train: {failure(exc)}") from exc
 
     def _fit_predict(self, data: Dataset, edits: Sequence[Edit], seed: int, eval_on: EvalOn) -> np.ndarray:
         X_eval = eval_features(data, eval_on)
@@ -170,7 +180,7 @@ class SklearnRecipe(Recipe):
         if not uniform and not self.weights_routed:
             rows = np.repeat(rows, np.rint(w).astype(np.int64))
             uniform = True
-        X = data.X_fit.iloc[rows] if hasattr(data.X_fit, "iloc") else data.X_fit[rows]
+        X = data.X_fit.iloc[rows] if isinstance(data.X_fit, pd.DataFrame) else data.X_fit[rows]
         return X, y[rows], None if uniform else w
 
     def _fit(self, model: BaseEstimator, X: Any, y: np.ndarray, w: np.ndarray | None) -> BaseEstimator:
@@ -182,7 +192,7 @@ class SklearnRecipe(Recipe):
                     step.set_fit_request(sample_weight=True)
                 return model.fit(X, y, sample_weight=w)
         except ValueError as exc:
-            raise ModelError(f"{self.display_name} failed to train: {describe(exc).removeprefix('ValueError: ')}") from None
+            raise ModelError(f"{self.display_name} failed to train: {failure(exc)}") from exc
 
     def _warm_started(self, base: BaseEstimator) -> BaseEstimator:
         """A copy of the fitted baseline that continues from its solution (convex models)."""

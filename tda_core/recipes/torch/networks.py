@@ -31,7 +31,7 @@ import numpy as np
 
 from ...data.dataset import Dataset
 from ...data.images import IMAGENET_INPUT, SMALL_INPUT, ImageInput
-from ...exceptions import ModelError
+from ...exceptions import ModelError, reason
 from ..preprocessing import tabular_preprocessor
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -229,7 +229,7 @@ def load_code(path: Path) -> Callable[..., nn.Module]:
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
-        raise ModelError(f"{path.name}: importing the model definition failed ({exc.__class__.__name__}: {exc})") from None
+        raise ModelError(f"{path.name}: importing the model definition failed ({reason(exc) or 'no reason given'})") from exc
     build = getattr(module, "build_model", None)
     if not callable(build):
         raise ModelError(f"{path.name}: the file must define build_model(n_classes, input_shape) returning an nn.Module")
@@ -354,15 +354,15 @@ def read_state(path: Path) -> dict[str, Any]:
         try:
             state: Any = load_file(str(path), device="cpu")
         except (SafetensorError, OSError, ValueError) as exc:
-            raise ModelError(f"{path.name}: not a readable safetensors file ({exc})") from None
+            raise ModelError(f"{path.name}: not a readable safetensors file ({reason(exc) or 'no reason given'})") from exc
     else:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises UnpicklingError, RuntimeError, ... ; one line for the user
             raise ModelError(
-                f"{path.name}: not a state dict that loads with weights_only=True ({exc.__class__.__name__}); "
-                "save model.state_dict() with torch.save, or as .safetensors"
-            ) from None
+                f"{path.name}: not a state dict that loads with weights_only=True (it holds objects other than "
+                "tensors, or is no PyTorch file); save model.state_dict() with torch.save, or as .safetensors"
+            ) from exc
     if isinstance(state, Mapping):
         for wrapper in ("state_dict", "model_state_dict", "model"):
             if isinstance(state.get(wrapper), Mapping):

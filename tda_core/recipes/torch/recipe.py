@@ -58,6 +58,7 @@ from ...exceptions import ModelError
 from ...metrics import Metric
 from ..base import EvalOn, Recipe, Start, edited_arrays
 from ..preprocessing import tabular_preprocessor
+from ..protocols import Estimates, HasStart, MeasuresTraining, TrainsNetworks
 from .heads import train_heads
 from .networks import (
     ARCHITECTURES,
@@ -91,7 +92,7 @@ MODES = ("full", "head")
 _SEEDLESS_STARTS: dict[tuple[str, str, str], dict[str, np.ndarray]] = {}
 
 
-class TorchRecipe(Recipe):
+class TorchRecipe(Recipe, HasStart, Estimates, MeasuresTraining, TrainsNetworks):
     """A ``torch.nn.Module`` classifier trained by mini-batch AdamW (see the module docstring).
 
     ``arch`` names an entry of :data:`~.networks.ARCHITECTURES` (or describes ``code_path``, a
@@ -115,6 +116,8 @@ class TorchRecipe(Recipe):
     #: The damping of the last layer's Hessian in the estimates; None gives plain gradient
     #: similarity instead (see :meth:`estimate_effects`).
     estimate_damping: float | None = 0.1
+    #: The uploaded weights and their hash (:meth:`_weights_hash`), once computed.
+    _weights_memo: tuple[Mapping[str, Any], str] | None = None
 
     def __init__(
         self,
@@ -211,9 +214,9 @@ class TorchRecipe(Recipe):
             raise ModelError(f"unknown mode {self.mode!r}: choose full or head")
         if self.code_path is None and self.arch not in ARCHITECTURES:
             raise ModelError(f"unknown architecture {self.arch!r}: choose one of {', '.join(ARCHITECTURES)}")
-        for name in ("epochs", "batch_size", "head_epochs"):
-            if int(getattr(self, name)) < 1:
-                raise ModelError(f"{name.replace('_', ' ')} must be at least 1, not {getattr(self, name)}")
+        for name, value in (("epochs", self.epochs), ("batch size", self.batch_size), ("head epochs", self.head_epochs)):
+            if int(value) < 1:
+                raise ModelError(f"{name} must be at least 1, not {value}")
         if self.threads is not None and int(self.threads) < 1:
             raise ModelError(f"threads must be at least 1, not {self.threads}")
         if self.stack is not None and int(self.stack) < 1:
@@ -246,7 +249,7 @@ class TorchRecipe(Recipe):
         state (set_params, clone) is hashed again; the state is never changed in place here."""
         if self.initial_state is None:
             return None
-        memo = getattr(self, "_weights_memo", None)
+        memo = self._weights_memo
         if memo is None or memo[0] is not self.initial_state:
             memo = (self.initial_state, state_hash(self.initial_state))
             self._weights_memo = memo
@@ -283,7 +286,7 @@ class TorchRecipe(Recipe):
                 fits = [] if self.code_path is not None else fitting_architectures(self.initial_state, n_classes, input_shape)
                 if not fits:
                     raise
-                raise ModelError(f"{exc}; these weights fit {' and '.join(fits)}: choose that architecture") from None
+                raise ModelError(f"{exc}; these weights fit {' and '.join(fits)}: choose that architecture") from exc
             model.load_state_dict(dict(self.initial_state), strict=False)
         return model
 
@@ -360,15 +363,16 @@ class TorchRecipe(Recipe):
 
     # --- the start: the network head mode, estimates and candidate groups build on --------
 
-    def needs_start(self) -> bool:
+    def trains_from_start(self) -> bool:
+        """Head mode trains heads on the start's features; full mode trains from the initialisation."""
         return self.mode == "head"
 
-    def has_start(self) -> bool:
-        return True
+    def start_seed(self, seed: int) -> int:
+        return seed  # the seed's own network (uploaded weights: the same features, extracted once per process)
 
-    def start_trains(self) -> bool:
-        """Whether the start is trained (no uploaded weights) or only read off the weights."""
-        return self.initial_state is None
+    def start_models(self) -> int:
+        """One network trained, or none where the start is read off uploaded weights."""
+        return int(self.initial_state is None)
 
     def start_shapes(self, data: Dataset) -> dict[str, tuple[int | None, ...] | None]:
         pool: dict[str, tuple[int | None, ...] | None] = {"F_pool": (data.n_pool, None)} if data.has_pool else {}
@@ -540,9 +544,9 @@ class TorchRecipe(Recipe):
             action, new_labels, metric, scale, self.estimate_damping, *rows,
         )
 
-    def estimate_trains(self) -> bool:
-        """Whether :meth:`estimate_effects` trains a model (the baseline head in head mode)."""
-        return self.mode == "head"
+    def estimate_models(self) -> int:
+        """The baseline head in head mode; full mode reads the start network's last layer."""
+        return int(self.mode == "head")
 
 
 def default_image_recipe(epochs: int | None = None, mode: str = "full") -> TorchRecipe:

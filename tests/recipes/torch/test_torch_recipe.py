@@ -102,10 +102,10 @@ def test_the_fingerprint_keys_everything_that_changes_the_result():
 
 def test_what_the_engine_asks():
     full, head = TorchRecipe(), TorchRecipe(mode="head")
-    assert (full.needs_start(), full.has_start(), full.start_trains(), full.estimate_trains()) == (False, True, True, False)
-    assert (head.needs_start(), head.has_start(), head.start_trains(), head.estimate_trains()) == (True, True, True, True)
+    assert (full.trains_from_start(), full.start_seed(3), full.start_models(), full.estimate_models()) == (False, 3, 1, 0)
+    assert (head.trains_from_start(), head.start_seed(3), head.start_models(), head.estimate_models()) == (True, 3, 1, 1)
     uploaded = TorchRecipe(mode="head", initial_state=ARCHITECTURES["small_cnn"](10, (1, 28, 28)).state_dict())
-    assert not uploaded.start_trains()
+    assert uploaded.start_models() == 0
     assert TorchRecipe("resnet18").chunk_size == TorchRecipe("resnet18_small").chunk_size == 4 < full.chunk_size == 32 < head.chunk_size == 1024
     assert TorchRecipe(batched=False).chunk_size == 4
     assert full.removal == "zero_weight" and full.describe()["weights"] is None and uploaded.describe()["weights"] == "uploaded"

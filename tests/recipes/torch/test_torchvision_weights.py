@@ -169,7 +169,7 @@ def test_a_real_torchvision_resnet18_state_dict_loads_unchanged(colours, tmp_pat
         torch.save(net.state_dict(), path)
     recipe = load_model(path, colours, arch="resnet18",
                         network_params={"mode": "head", "head_epochs": 20, "batch_size": 8, "device": "cpu"})
-    assert isinstance(recipe, TorchRecipe) and recipe.arch == "resnet18" and not recipe.start_trains()
+    assert isinstance(recipe, TorchRecipe) and recipe.arch == "resnet18" and recipe.start_models() == 0
     built = recipe.build(colours.n_classes, network_input_shape(colours), seed=5).state_dict()
     assert all(torch.equal(built[k], v) for k, v in net.state_dict().items())
 
