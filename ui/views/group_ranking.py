@@ -88,7 +88,7 @@ class GroupRankingView:
         # with the size; a label that changes between runs would reset the choice (see the action box).
         st.selectbox("Show the training samples of", ids, key=state.SHOWN_GROUP, persist_state="session",
                      help="Candidate groups by id, best first in the table above; the group's description is below.")
-        shown = self.ranking.groups[ids.index(state.attribution().shown_group)]
+        shown = self.ranking.groups[ids.index(str(state.attribution().shown_group))]
         tag = " (the best group)" if best is not None and shown.group_id == best.group_id else ""
         st.caption(f"{shown.group_id}{tag}: {shown.description}")
         return shown

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from tda_core import Ranking
 from tda_core.actions import ACTIONS
 
 from .. import charts, state, tables
@@ -23,6 +24,12 @@ class SampleRankingView:
     page: RankingPage
     what = "sample"
     offers_groups = True
+
+    @property
+    def ranking(self) -> Ranking:
+        ranking = self.page.result.ranking
+        assert isinstance(ranking, Ranking)
+        return ranking
 
     def effect_heading(self) -> tuple[str, str]:
         page, selected = self.page, self.page.result.selected
@@ -43,7 +50,7 @@ class SampleRankingView:
     def render_ranking(self, raw: bool) -> None:
         page = self.page
         analysis, data, result, action, kind, label = page.analysis, page.data, page.result, page.action, page.kind, page.label
-        ranking, subject = result.ranking, result.ranking.subject
+        ranking, subject = self.ranking, self.ranking.subject
         estimates = ranking.estimates
         st.subheader(f"Ranked {kind} samples")
         if estimates is not None:
