@@ -206,8 +206,9 @@ def naive_loop(data, recipe, samples: int, members: int, engine_seconds: float) 
     """One refit per (sample, member), one edit per call, the same recipe; scaled to every row
     and compared with the engine's retraining phase (the exact ranking itself)."""
     from tda_core.actions import ACTIONS
+    from tda_core.recipes.protocols import HasStart
 
-    start_of = (lambda seed: recipe.fit_start(data, seed)) if recipe.needs_start() else (lambda seed: None)
+    start_of = (lambda seed: recipe.fit_start(data, seed)) if isinstance(recipe, HasStart) and recipe.trains_from_start() else (lambda seed: None)
     starts = {seed: start_of(seed) for seed in range(members)}  # the baseline, trained once in both
     start = time.perf_counter()
     for i in range(samples):

@@ -6,6 +6,7 @@ import streamlit as st
 
 from tda_core.data import DEMOS, Dataset
 from tda_core.exceptions import TDAError, UntrustedFileError
+from tda_core.recipes import TrainsNetworks
 from ui import charts, cost, frame, loaders, state, tables
 from ui.gallery import gallery
 
@@ -118,7 +119,7 @@ def ranking_cost(data, recipe, networks_rate: float | None = None) -> str:
         text = cost.describe(models, per_second, full=True)
         return text + ("" if per_second is None else ", from the time the baseline's networks took (retraining in "
                                                         "batches may be faster)")
-    if getattr(recipe, "mode", None) == "head" and per_second is None:
+    if isinstance(recipe, TrainsNetworks) and recipe.mode == "head" and per_second is None:
         return (f"{cost.models_text(models)}, each only a last layer fitted on frozen features: seconds to a few "
                 "minutes (the time is measured by the first ranking)")
     return cost.describe(models, per_second)
@@ -277,13 +278,13 @@ with right:
         except TDAError as exc:
             st.error(str(exc))
         except Exception as exc:
-            st.error(loaders.model_problem(state.get(state.MODEL_UPLOAD).name if state.get(state.MODEL_UPLOAD) else "the file", exc))
+            st.error(f"The model could not be loaded: {exc}")  # a bug: load_model words every failure it knows
     if recipe is not None:
         model_upload = state.get(state.MODEL_UPLOAD)
         if state.get(state.MODEL_SOURCE) == "upload" and model_upload is not None and state.get(state.TRUST):
             st.warning(f"{model_upload.name} was loaded trusting its contents (it may run code): only do this for "
                        "files you know.")
-        mode = getattr(recipe, "mode", None)
+        mode = recipe.mode if isinstance(recipe, TrainsNetworks) else None
         scheme = (f"checkpoints of one run, {recipe.members_per_run} per run (the study's scheme)"
                   if recipe.members_per_run > 1 else "independent seeds")
         st.markdown(f"**{recipe.display_name}** · ensemble of **{state.get(state.ENSEMBLE)}** members: {scheme} · "

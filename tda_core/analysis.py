@@ -28,6 +28,7 @@ from .exceptions import UsageError
 from .limits import check_run, ranking_plan
 from .metrics import Metric, get_metric
 from .recipes.base import Member, Recipe
+from .recipes.protocols import Estimates, HasStart, RoutesWeights
 from .request import Request
 from .stats import LOW_RELIABILITY, Reliability, reliability_estimate
 from .training_groups import GroupRanking, candidate_groups, rank_groups
@@ -249,14 +250,14 @@ class Analysis:
         kept = self.engine.summaries(self.data, self.recipe, edits, self.members, group.test_indices, progress)
         self._candidate_kept[(action.name, metric.name, group.test_indices)] = kept
         ranking = rank(self.data, self.baseline, kept, action, metric, group.test_indices, indices=chosen.tolist())
-        method = self.recipe.estimate_method or "estimate"
+        method = self.recipe.estimate_method if isinstance(self.recipe, Estimates) else "estimate"
         return replace(ranking, estimates=summarize(method, estimate, metric, ranking.index, ranking.delta_mean))
 
     # --- candidate groups ----------------------------------------------------------------------
 
     def _first_start(self):
         seed = self.members[0].seed
-        return seed, (self.engine.starts(self.data, self.recipe, [seed])[seed] if self.recipe.has_start() else None)
+        return seed, (self.engine.starts(self.data, self.recipe, [seed])[seed] if isinstance(self.recipe, HasStart) else None)
 
     def representation(self) -> tuple[np.ndarray, np.ndarray]:
         """The first member's representation of the training and test rows."""
@@ -425,6 +426,6 @@ class Analysis:
             what = "group" if isinstance(ranking, GroupRanking) else "sample"
             where = ranking.subject.noun.split()[0]  # "training", "pool"
             notes.append(f"No {where} {what} has a significant improving effect at alpha={alpha}.")
-        if getattr(self.recipe, "weights_routed", True) is False and ranking.action == "upweight":
+        if isinstance(self.recipe, RoutesWeights) and not self.recipe.weights_routed and ranking.action == "upweight":
             notes.append(f"{self.recipe.upweight_note[0].upper()}{self.recipe.upweight_note[1:]}.")
         return tuple(notes)

@@ -54,14 +54,6 @@ def names(values: Iterable[Any], limit: int = 10) -> str:
     return f"{', '.join(items[:limit])} … and {len(items) - limit:,} more"
 
 
-def describe(exc: BaseException) -> str:
-    """An exception from third-party code as one short line: its type and the first line of its message.
-    Kept for the callers that still write the type; new messages use :func:`reason` or
-    :func:`read_failure`, which name no exception class."""
-    first = reason(exc)
-    return one_line(f"{type(exc).__name__}: {first}" if first else type(exc).__name__, 300)
-
-
 def reason(exc: BaseException, limit: int = 300) -> str:
     """The first line of a third-party exception's message, without its type's name ("" when it has none)."""
     text = str(exc).strip()

@@ -183,7 +183,7 @@ class DiesOnWorkers(LogisticSGDRecipe):
 @pytest.mark.slow
 def test_workers_that_keep_dying_are_one_clear_error(credit):
     engine = Engine(RunConfig(backend="dask", n_jobs=1, use_cache=False, max_memory=2 * GiB))
-    with pytest.raises(BackendError, match=r"Dask workers died running the same unit of work again and again \(KilledWorker\), "
+    with pytest.raises(BackendError, match=r"Dask workers died running the same unit of work again and again, "
                        r"most often out of memory: the workers have a memory limit of [\d.]+ [GM]iB; give each worker more"):
         engine.predict(credit, DiesOnWorkers(os.getpid(), epochs=2), edits("remove", 2), MEMBERS[:1])
     assert engine.stats.retrains == 0
@@ -192,6 +192,6 @@ def test_workers_that_keep_dying_are_one_clear_error(credit):
 @pytest.mark.slow
 def test_an_unreachable_scheduler_is_one_clear_error(credit):
     engine = Engine(RunConfig(backend="dask", scheduler="tcp://127.0.0.1:9", use_cache=False))
-    with pytest.raises(UsageError, match=r"cannot reach the Dask scheduler at tcp://127\.0\.0\.1:9 \(\w+\); start one with `dask scheduler` or check the address"):
+    with pytest.raises(UsageError, match=r"cannot reach the Dask scheduler at tcp://127\.0\.0\.1:9 \(connection refused\); start one with `dask scheduler` or check the address"):
         engine.predict(credit, LogisticSGDRecipe(epochs=3), edits("remove", 2), MEMBERS)
     assert engine.stats.retrains == 0

@@ -15,6 +15,7 @@ import streamlit as st
 from tda_core import limits
 from tda_core.engine import Progress
 from tda_core.estimates.candidates import random_extra
+from tda_core.recipes import TrainsNetworks
 
 from . import state
 
@@ -41,7 +42,7 @@ BASELINE_RATES = "baseline_rates"  # {rate key: baseline models trained per seco
 def full_network(recipe) -> bool:
     """A network retrained whole for every counterfactual (full mode): each model of a ranking costs
     about what a baseline member cost, so the baseline's time is an estimate before any ranking."""
-    return getattr(recipe, "mode", None) == "full" and hasattr(recipe, "arch")
+    return isinstance(recipe, TrainsNetworks) and recipe.mode == "full"
 
 
 def record_baseline_rate(key: str | None, progress: Progress | None) -> None:

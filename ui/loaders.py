@@ -13,7 +13,6 @@ import hashlib
 import importlib.util
 import re
 import tempfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from tda_core.analysis import Analysis
 from tda_core.data import DEMOS, Dataset, attach_pool, load_demo, read_table, split_table, tabular_dataset
 from tda_core.engine import BACKENDS, RunConfig
 from tda_core.exceptions import DataError, TDAError, UntrustedFileError, UsageError
-from tda_core.recipes import Recipe, load_model
+from tda_core.recipes import Estimates, Recipe, TrainsNetworks, load_model
 from tda_core.recipes.registry import TABULAR_RECIPES, named_recipe, network_params
 
 from . import cost, state
@@ -287,7 +286,7 @@ def is_code_format(name: str) -> bool:
 
 def can_estimate(recipe: Recipe) -> bool:
     """Whether the recipe can estimate effects without retraining (needed by candidate mode)."""
-    return getattr(recipe, "estimate_method", None) is not None
+    return isinstance(recipe, Estimates)
 
 
 def current_config(recipe: Recipe | None = None) -> RunConfig:
@@ -337,7 +336,7 @@ def current() -> Current | None:
     limits.check_run(data, recipe, config, ranking=False)  # the baseline fits the budget, before it trains
     identity = f"{data.fingerprint}|{recipe.fingerprint()}|{config!r}"
     analysis = analysis_for(data.fingerprint, recipe.fingerprint(), repr(config), data, recipe, config,
-                            getattr(recipe, "device", None))
+                            recipe.device if isinstance(recipe, TrainsNetworks) else None)
     if st.session_state.get(state.ANALYSIS_ID) != identity:
         if st.session_state.get(state.ANALYSIS_ID) is not None:
             state.reset_analysis_choices()
@@ -389,7 +388,7 @@ def long_ranking(current: Current, group, action: str) -> LongRanking | None:
     trained = cost.ranking_models(ranked, cost.runs(analysis.members, analysis.recipe))
     seconds = cost.seconds(trained, rate)
     common = dict(ensemble=config.ensemble, ranking=True, unit="sample", n_jobs=config.n_jobs, use_cache=config.use_cache,
-                  chunk=int(recipe.chunk_for(data)) if hasattr(recipe, "chunk_for") else limits.DEFAULT_CHUNK,
+                  chunk=int(recipe.chunk_for(data)),
                   network_bytes=limits.network_training_bytes(data, recipe), subject=subject)
     tests = len(set(group.test_indices))
     errors = len(set(analysis.errors.error_indices) | set(group.test_indices))
@@ -410,14 +409,6 @@ def long_ranking(current: Current, group, action: str) -> LongRanking | None:
         hours=hours, full=full, basis=cost.basis(cost.rate_key(data.fingerprint, recipe.fingerprint()), full), candidates=n, candidate_models=models, candidate_memory=None if fewer is None else fewer.memory,
         candidate_seconds=None if models is None else cost.seconds(models, rate), max_memory=config.max_memory,
     )
-
-
-def model_problem(name: str, exc: Exception) -> str:
-    """An unforeseen failure to load an uploaded model, said in words."""
-    if isinstance(exc, (UnicodeDecodeError, EOFError, zipfile.BadZipFile)):
-        return f"{name} is not a model file this dashboard can read: it may be damaged, or saved in another format."
-    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"The model in {name} could not be loaded" + (f": {detail[:200]}" if detail else ".")
 
 
 def table_preview(upload: state.Upload) -> pd.DataFrame:

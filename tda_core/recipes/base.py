@@ -29,7 +29,6 @@ from ..actions import Edit
 from ..counterfactuals import summarize
 from ..data.dataset import Dataset
 from ..exceptions import ModelError
-from .protocols import HasStart
 
 EvalOn = Literal["test", "train+test"]
 Start = Mapping[str, np.ndarray]
@@ -102,10 +101,6 @@ class Recipe(BaseEstimator, abc.ABC):
     def prepare(self, data: Dataset) -> None:
         """One-off work before training (built once per process), so that the engine can show it
         as a phase of its own."""
-
-    def has_start(self) -> bool:
-        """``isinstance(self, HasStart)``, for callers that have not moved to the protocol yet."""
-        return isinstance(self, HasStart)
 
     @abc.abstractmethod
     def fit_predict(

@@ -146,7 +146,7 @@ ALLOWED_PROBES = {
 }
 #: Files that ask recipes through the protocols only. tda_core/analysis.py joins them once its
 #: ``getattr(self.recipe, "weights_routed", True)`` asks :class:`RoutesWeights`.
-PROBE_FREE = ["tda_core/engine.py", "tda_core/limits.py", "tda_core/ensemble_growth.py"]
+PROBE_FREE = ["tda_core/engine.py", "tda_core/limits.py", "tda_core/ensemble_growth.py", "tda_core/analysis.py"]
 
 
 def test_no_attribute_probing_of_recipes():
