@@ -14,6 +14,7 @@ from tda_core.attribution import Effect, Ranking
 from tda_core.data import Dataset
 from tda_core.errors import ErrorGroup, ErrorReport
 from tda_core.estimates.candidates import Estimates
+from tda_core.recipes import SklearnRecipe
 from tda_core.similar import SimilarSamples
 from tda_core.slices import ErrorSlice
 from tda_core.training_groups import GroupRanking
@@ -372,7 +373,7 @@ def recipe_parameters(recipe) -> pd.DataFrame:
     """The recipe's description, then (for a scikit-learn estimator) its nested parameters as
     scikit-learn names them (``get_params(deep=True)``, without the ``estimator__`` prefix)."""
     rows = {str(k): v for k, v in recipe.describe().items()}
-    estimator = getattr(recipe, "estimator", None)
+    estimator = recipe.estimator if isinstance(recipe, SklearnRecipe) else None
     if estimator is not None:
         rows["estimator"] = type(estimator).__name__
         for name, value in recipe.get_params(deep=True).items():
