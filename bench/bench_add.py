@@ -28,10 +28,10 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from tda_core import Edit, RunConfig, load_demo
-from tda_core.actions import ACTIONS
-from tda_core.engine import Engine
-from tda_core.recipes.logistic import LogisticSGDRecipe, predict_proba
-from tda_core.recipes.preprocessing import tabular_preprocessor
+from tda_core._actions import ACTIONS
+from tda_core._engine import Engine
+from tda_core.recipes._logistic import LogisticSGDRecipe, predict_proba
+from tda_core.recipes._preprocessing import tabular_preprocessor
 
 ENSEMBLE = 3
 

@@ -3,7 +3,7 @@
 Breast cancer (scikit-learn's ``load_breast_cancer``), a stratified split with ``--n-train``
 training rows (default 300) and the rest as test rows (or ``--n-test`` of them). Every model is
 saved with skops to a temporary ``.skops`` file and loaded through
-``tda_core.recipes.files.load_model``, as the user's upload is. Each engine run starts from an
+``tda_core.recipes._files.load_model``, as the user's upload is. Each engine run starts from an
 empty cache (a fresh temporary folder) and includes everything the ranking needs: the baseline
 (3 members, from which the analysis decides whether the model is deterministic), the error
 groups and every counterfactual of the largest error group's `remove` / `loss` ranking.
@@ -19,7 +19,7 @@ groups and every counterfactual of the largest error group's `remove` / `loss` r
         the full ranking with n_jobs=1 against n_jobs=2 (loky), the second from a cold worker
         pool and again with the pool already started; ratio 1 job / 2 jobs. The fair naive
         baseline here is the same loop as (b) over 3 seeds (``random_state``), one fit at a time.
-  (d)   warm start: ``tda_core.recipes.registry.lbfgs_pipeline()`` (a user's pipeline) with warm_start=True
+  (d)   warm start: ``tda_core.recipes._registry.lbfgs_pipeline()`` (a user's pipeline) with warm_start=True
         (each counterfactual starts from the baseline's solution) against the recipe as it is (cold): time of the same
         ranking and the largest |delta_mean| difference between the two; and each against a
         reference solved to tol=1e-10 (largest difference, Spearman over all rows), since both
@@ -55,9 +55,9 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from tda_core import Analysis, Dataset, Ranking, RunConfig, tabular_dataset
-from tda_core.recipes.base import Recipe
-from tda_core.recipes.files import load_model
-from tda_core.recipes.registry import lbfgs_pipeline
+from tda_core.recipes._base import Recipe
+from tda_core.recipes._files import load_model
+from tda_core.recipes._registry import lbfgs_pipeline
 
 ENSEMBLE = 3
 

@@ -92,7 +92,7 @@ def plain_pipeline(train_rows: int | None, test_rows: int | None) -> float:
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    from tda_core.data.demos import read_census
+    from tda_core.data._demos import read_census
 
     start = time.perf_counter()
     train, test = read_census("train", train_rows), read_census("test", test_rows)
@@ -133,9 +133,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from tda_core import Analysis, RunConfig
-    from tda_core.data.demos import load_census
+    from tda_core.data._demos import load_census
     from tda_core.recipes import named_recipe
-    from tda_core.recipes.design import design
+    from tda_core.recipes._design import design
 
     phases = Phases()
     print(f"census income, {'exact' if args.exact else f'candidates {args.candidates}'}, sample {args.sample or 'all'}, "
@@ -205,8 +205,8 @@ def main() -> None:
 def naive_loop(data, recipe, samples: int, members: int, engine_seconds: float) -> dict:
     """One refit per (sample, member), one edit per call, the same recipe; scaled to every row
     and compared with the engine's retraining phase (the exact ranking itself)."""
-    from tda_core.actions import ACTIONS
-    from tda_core.recipes.protocols import HasStart
+    from tda_core._actions import ACTIONS
+    from tda_core.recipes._protocols import HasStart
 
     start_of = (lambda seed: recipe.fit_start(data, seed)) if isinstance(recipe, HasStart) and recipe.trains_from_start() else (lambda seed: None)
     starts = {seed: start_of(seed) for seed in range(members)}  # the baseline, trained once in both

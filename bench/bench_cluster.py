@@ -97,10 +97,10 @@ def run_full_unit(recipe_cls, chunk: int, memory: int) -> dict:
     from distributed import Client
 
     from tda_core import RunConfig, default_recipe
-    from tda_core.actions import ACTIONS
-    from tda_core.data.demos import load_census
-    from tda_core.engine import Engine
-    from tda_core.recipes.base import Member
+    from tda_core._actions import ACTIONS
+    from tda_core._engine import Engine
+    from tda_core.data._demos import load_census
+    from tda_core.recipes._base import Member
 
     data = load_census()
     recipe = chunked(type(default_recipe(data)), chunk)()
@@ -133,7 +133,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from tda_core import default_recipe
-    from tda_core.data.demos import load_census
+    from tda_core.data._demos import load_census
     from tda_core.limits import parse_size
 
     memory = parse_size(args.worker_memory)

@@ -34,9 +34,9 @@ from sklearn.linear_model import SGDClassifier
 from threadpoolctl import threadpool_limits
 
 from tda_core import Analysis, Dataset, Edit, RunConfig, default_recipe, load_demo
-from tda_core.recipes.logistic import LogisticSGDRecipe, predict_proba, train_averaged_sgd
-from tda_core.recipes.preprocessing import tabular_preprocessor
-from tda_core.recipes.registry import PAPER_CHECKPOINTS, paper_sgd
+from tda_core.recipes._logistic import LogisticSGDRecipe, predict_proba, train_averaged_sgd
+from tda_core.recipes._preprocessing import tabular_preprocessor
+from tda_core.recipes._registry import PAPER_CHECKPOINTS, paper_sgd
 
 ENSEMBLE = 3
 

@@ -46,9 +46,9 @@ def one_at_a_time(data, recipe, rows: int) -> float:
     import numpy as np
 
     from tda_core import Edit
-    from tda_core.recipes.logistic import predict_proba as logistic_proba
-    from tda_core.recipes.logistic import train_averaged_sgd
-    from tda_core.recipes.preprocessing import tabular_preprocessor
+    from tda_core.recipes._logistic import predict_proba as logistic_proba
+    from tda_core.recipes._logistic import train_averaged_sgd
+    from tda_core.recipes._preprocessing import tabular_preprocessor
 
     prep = tabular_preprocessor().fit(data.X_train)
 
@@ -68,7 +68,7 @@ def one_at_a_time(data, recipe, rows: int) -> float:
 
 
 def _import_engine() -> int:
-    import tda_core.analysis  # noqa: F401  (what a worker imports for its first unit)
+    import tda_core._analysis  # noqa: F401  (what a worker imports for its first unit)
 
     return 0
 

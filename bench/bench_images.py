@@ -14,7 +14,7 @@ study's scheme was 3 checkpoints (epochs 8, 9, 10) of ONE run. Measured in the s
                          (``recipe.chunk_for``, or ``--stack``), 3 seeds = 3 runs per removed image:
                          one call of each unit size the ranking has, scaled to its units
   --against REV          the same row with the stacked training of git revision REV
-                         (tda_core/recipes/torch/training.py there) at the engine's chunk of 32 of
+                         (tda_core/recipes/torch/_training.py there) at the engine's chunk of 32 of
                          that time, interleaved with the current code ``--rounds`` times: seconds
                          and the ratio old / new of each round (CPU seconds too)
   full, checkpoints      the old scheme, ``TorchRecipe(..., checkpoints=(8, 9, 10))``: 1 run per
@@ -56,9 +56,9 @@ import numpy as np
 from sklearn.base import clone
 
 from tda_core import Analysis, Dataset, Edit, Engine, Ranking, RunConfig
-from tda_core.data.demos import load_digits
-from tda_core.recipes.torch import recipe as recipe_module
-from tda_core.recipes.torch.recipe import TorchRecipe, default_image_recipe
+from tda_core.data._demos import load_digits
+from tda_core.recipes.torch import _recipe as recipe_module
+from tda_core.recipes.torch._recipe import TorchRecipe, default_image_recipe
 
 ENSEMBLE = 3
 #: The engine's chunk for stacked networks before issue 22 (units of 32, the last one smaller).
@@ -109,9 +109,9 @@ def stacked_seconds(recipe: TorchRecipe, data: Dataset, edits: list[Edit], size:
 
 
 def training_at(rev: str) -> object:
-    """``tda_core/recipes/torch/training.py`` as it was at git revision ``rev``, as a module."""
+    """``tda_core/recipes/torch/_training.py`` as it was at git revision ``rev``, as a module."""
     root = Path(__file__).resolve().parents[1]
-    source = subprocess.run(["git", "show", f"{rev}:tda_core/recipes/torch/training.py"], cwd=root,
+    source = subprocess.run(["git", "show", f"{rev}:tda_core/recipes/torch/_training.py"], cwd=root,
                             capture_output=True, text=True, check=True).stdout
     name = f"tda_core.recipes.torch._training_{rev.replace('~', '_').replace('^', '_')}"
     spec = importlib.util.spec_from_loader(name, loader=None)

@@ -29,9 +29,9 @@ import time
 import numpy as np
 
 from tda_core import Analysis, Dataset, LogisticSGDRecipe, RunConfig, load_demo
-from tda_core.metrics import get_metric
+from tda_core._metrics import get_metric
+from tda_core._stats import mean_pair_reliability, rank_agreement, reliability_estimate
 from tda_core.recipes import default_recipe
-from tda_core.stats import mean_pair_reliability, rank_agreement, reliability_estimate
 
 #: How far a reported reliability may lie from the measured one (issue 22).
 TOLERANCE = 0.15

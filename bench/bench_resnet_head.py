@@ -49,11 +49,11 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from tda_core import Analysis, Edit, RunConfig
-from tda_core.data.images import load_images
-from tda_core.recipes.files import load_model
-from tda_core.recipes.torch.networks import image_input, network_input_shape
-from tda_core.recipes.torch.recipe import TorchRecipe
-from tda_core.recipes.torch.training import deterministic, fit_network
+from tda_core.data._images import load_images
+from tda_core.recipes._files import load_model
+from tda_core.recipes.torch._networks import image_input, network_input_shape
+from tda_core.recipes.torch._recipe import TorchRecipe
+from tda_core.recipes.torch._training import deterministic, fit_network
 
 ENSEMBLE = 3
 CLASSES = 10
@@ -127,7 +127,7 @@ def main() -> None:
             group = analysis.errors.groups[0]
             return analysis, analysis.attribute(group, "remove", "loss", size=10)
 
-        from tda_core.recipes.torch import recipe as recipe_module
+        from tda_core.recipes.torch import _recipe as recipe_module
 
         recipe_module._SEEDLESS_STARTS.clear()  # cold: nothing in memory from the row above
         cold_s, (cold, cold_result) = timed(attribution)

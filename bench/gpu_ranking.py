@@ -47,13 +47,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_resnet_head import CLASSES, write_photos
 
 from tda_core import Edit, Engine, RunConfig
-from tda_core.actions import get_action
-from tda_core.attribution import make_baseline, rank
-from tda_core.data.images import load_images
-from tda_core.errors import error_report
-from tda_core.metrics import get_metric
-from tda_core.recipes.torch.networks import image_input
-from tda_core.recipes.torch.recipe import TorchRecipe
+from tda_core._actions import get_action
+from tda_core._attribution import make_baseline, rank
+from tda_core._errors import error_report
+from tda_core._metrics import get_metric
+from tda_core.data._images import load_images
+from tda_core.recipes.torch._networks import image_input
+from tda_core.recipes.torch._recipe import TorchRecipe
 
 SEEDS = 3  # the full ranking the time is given for
 MAX_STACK = 32

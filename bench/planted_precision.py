@@ -32,7 +32,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from tda_core import Analysis, Dataset, RunConfig, tabular_dataset
-from tda_core.recipes.registry import PAPER_CHECKPOINTS, TABULAR_RECIPES
+from tda_core.recipes._registry import PAPER_CHECKPOINTS, TABULAR_RECIPES
 
 N_PLANTED = 40
 ENSEMBLE = 3

@@ -49,8 +49,8 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from tda_core import Analysis, Dataset, RunConfig, tabular_dataset
-from tda_core.data.tables import split_table, table_pool
-from tda_core.recipes.registry import default_recipe
+from tda_core.data._tables import split_table, table_pool
+from tda_core.recipes._registry import default_recipe
 
 CLASS = "1"
 SIZE = 10

@@ -4,8 +4,8 @@ import contextlib
 
 import streamlit as st
 
+from tda_core import TDAError, UntrustedFileError
 from tda_core.data import DEMOS, Dataset
-from tda_core.exceptions import TDAError, UntrustedFileError
 from tda_core.recipes import TrainsNetworks
 from ui import charts, cost, frame, loaders, state, tables
 from ui.gallery import gallery

@@ -4,8 +4,7 @@ from functools import partial
 
 import streamlit as st
 
-from tda_core.errors import SLICE
-from tda_core.exceptions import TDAError
+from tda_core import SLICE, TDAError
 from ui import charts, frame, state, tables
 from ui.gallery import gallery
 

@@ -2,12 +2,19 @@
 
 import streamlit as st
 
-from tda_core import limits
-from tda_core.actions import ACTIONS, POOL, available_actions, subject_of
-from tda_core.analysis import check_action
-from tda_core.exceptions import TDAError
-from tda_core.metrics import METRIC_LABELS, METRICS
-from tda_core.stats import LOW_RELIABILITY, reliability_verdict
+from tda_core import (
+    ACTIONS,
+    LOW_RELIABILITY,
+    METRIC_LABELS,
+    METRICS,
+    POOL,
+    TDAError,
+    available_actions,
+    check_action,
+    limits,
+    reliability_verdict,
+    subject_of,
+)
 from ui import charts, cost, explain, frame, loaders, matrices, results, state, tables, views
 from ui.gallery import gallery
 from ui.views.base import CHART_WIDTH, DETERMINISTIC, GALLERY_ROWS

@@ -5,10 +5,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from tda_core.actions import ACTIONS, POOL, subject_of
-from tda_core.exceptions import TDAError
-from tda_core.fix import corrected_training_set, edited_arrays
-from tda_core.metrics import METRIC_LABELS
+from tda_core import ACTIONS, METRIC_LABELS, POOL, TDAError, corrected_training_set, edited_arrays, subject_of
 from ui import exports, fixing, frame, loaders, matrices, results, state, tables, verify
 
 frame.enter()

@@ -4,8 +4,7 @@ from functools import partial
 
 import streamlit as st
 
-from tda_core.exceptions import TDAError
-from tda_core.metrics import METRIC_LABELS, METRICS
+from tda_core import METRIC_LABELS, METRICS, TDAError
 from ui import charts, comparing, frame, state, tables
 
 CHART_WIDTH = 720  # pixels of the scatter: it fits the main area at 1280 wide with the sidebar open

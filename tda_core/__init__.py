@@ -5,29 +5,48 @@ The curated public API is below; subpackages hold the rest (``data``, ``recipes`
 ``recipes.torch``, ``estimates``).
 """
 
-from .actions import ACTIONS, Action, Edit, get_action
-from .analysis import Analysis, Attribution, check_request
-from .attribution import Baseline, Effect, Ranking
-from .compare import Comparison, compare
+from ._actions import ACTIONS, POOL, TRAINING, Action, Edit, Subject, available_actions, edit_text, get_action, subject_of
+from ._analysis import Analysis, Attribution, check_action, check_request
+from ._attribution import Baseline, Effect, Ranking, TestEffect
+from ._cache import cache_dir
+from ._compare import Comparison, Setting, compare
+from ._engine import BACKENDS, Engine, Progress, RunConfig
+from ._ensemble_growth import EnsembleGrowth, Growth, GrowthStep, grow_ensemble
+from ._errors import SLICE, ErrorGroup, ErrorReport
+from ._exceptions import DataError, ModelError, TDAError, UntrustedFileError, UsageError
+from ._feature_attribution import FeatureAttribution, feature_attribution
+from ._fix import (
+    Verification,
+    corrected_training_set,
+    edited_arrays,
+    hand_edited_training_set,
+    read_manifest,
+    replay_manifest,
+    verify,
+)
+from ._metrics import METRIC_LABELS, METRICS, Metric, get_metric
+from ._report import build_report, cell_colours, saliency_overlay, top_train_indices, triage_report
+from ._request import Request, check_alpha
+from ._similar import DEFAULT_K, SimilarSamples, similar_samples
+from ._slices import ErrorSlice
+from ._stats import LOW_RELIABILITY, Reliability, reliability, reliability_estimate, reliability_verdict
+from ._training_groups import CandidateGroup, GroupRanking
 from .data import DEMOS, Dataset, load_demo, load_tabular, tabular_dataset
-from .engine import Engine, Progress, RunConfig
-from .ensemble_growth import EnsembleGrowth, Growth, GrowthStep, grow_ensemble
-from .errors import ErrorGroup, ErrorReport
-from .exceptions import DataError, ModelError, TDAError, UntrustedFileError, UsageError
-from .feature_attribution import FeatureAttribution, feature_attribution
-from .fix import corrected_training_set, hand_edited_training_set, read_manifest, replay_manifest
-from .metrics import METRICS, Metric, get_metric
 from .recipes import LogisticSGDRecipe, Recipe, SklearnRecipe, default_recipe, load_model, named_recipe
-from .similar import SimilarSamples, similar_samples
-from .stats import Reliability, reliability, reliability_estimate
-from .training_groups import CandidateGroup, GroupRanking
 
 __version__ = "0.2.0"
 
 __all__ = [
     "ACTIONS",
+    "BACKENDS",
+    "DEFAULT_K",
     "DEMOS",
+    "LOW_RELIABILITY",
     "METRICS",
+    "METRIC_LABELS",
+    "POOL",
+    "SLICE",
+    "TRAINING",
     "Action",
     "Analysis",
     "Attribution",
@@ -42,6 +61,7 @@ __all__ = [
     "EnsembleGrowth",
     "ErrorGroup",
     "ErrorReport",
+    "ErrorSlice",
     "FeatureAttribution",
     "GroupRanking",
     "Growth",
@@ -53,16 +73,29 @@ __all__ = [
     "Ranking",
     "Recipe",
     "Reliability",
+    "Request",
     "RunConfig",
+    "Setting",
     "SimilarSamples",
     "SklearnRecipe",
+    "Subject",
     "TDAError",
+    "TestEffect",
     "UntrustedFileError",
     "UsageError",
+    "Verification",
+    "available_actions",
+    "build_report",
+    "cache_dir",
+    "cell_colours",
+    "check_action",
+    "check_alpha",
     "check_request",
     "compare",
     "corrected_training_set",
     "default_recipe",
+    "edit_text",
+    "edited_arrays",
     "feature_attribution",
     "get_action",
     "get_metric",
@@ -75,7 +108,13 @@ __all__ = [
     "read_manifest",
     "reliability",
     "reliability_estimate",
+    "reliability_verdict",
     "replay_manifest",
+    "saliency_overlay",
     "similar_samples",
+    "subject_of",
     "tabular_dataset",
+    "top_train_indices",
+    "triage_report",
+    "verify",
 ]

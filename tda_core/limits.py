@@ -23,15 +23,56 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .actions import TRAINING, Subject
-from .exceptions import BudgetError, DataError, UsageError, names
+from ._actions import TRAINING, Subject
+from ._exceptions import BudgetError, DataError, UsageError, names
+
+__all__ = [
+    "DEFAULT_CHUNK",
+    "DEFAULT_MAX_MEMORY",
+    "MAX_ABS_VALUE",
+    "MAX_CANDIDATES",
+    "MAX_CELLS",
+    "MAX_CLASSES",
+    "MAX_COLUMNS",
+    "MAX_ENSEMBLE",
+    "MAX_EPOCHS",
+    "MAX_EXACT_MODELS",
+    "MAX_LEVELS",
+    "MAX_ROWS",
+    "MAX_SEED",
+    "MAX_TABLE_BYTES",
+    "MIN_CLASS_SAMPLES",
+    "PLANS",
+    "PREDICT_BLOCK",
+    "STACKED_ROW_BYTES",
+    "Estimate",
+    "cache_dir_of",
+    "check_budget",
+    "check_classes",
+    "check_data",
+    "check_levels",
+    "check_run",
+    "check_run_numbers",
+    "cores",
+    "current_rss",
+    "design_bytes",
+    "estimate",
+    "format_bytes",
+    "network_training_bytes",
+    "one_hot_width",
+    "parse_size",
+    "ranking_plan",
+    "text_columns",
+    "trained_members",
+]
+
 
 if TYPE_CHECKING:  # tda_core.data imports this module: no import at run time
     import pandas as pd
 
-    from .data.dataset import Dataset
-    from .engine import RunConfig
-    from .recipes.base import Recipe
+    from ._engine import RunConfig
+    from .data._dataset import Dataset
+    from .recipes._base import Recipe
 
 GiB = 2**30
 MiB = 2**20
@@ -195,7 +236,7 @@ PLANS = {
 MAX_EXACT_MODELS = 100_000
 #: Bytes per fit row of each stacked model in a unit of the linear recipes (labels, weights, targets).
 STACKED_ROW_BYTES = 11
-#: Test rows a unit predicts at once (tda_core.recipes.logistic.PREDICT_ROWS).
+#: Test rows a unit predicts at once (tda_core.recipes._logistic.PREDICT_ROWS).
 PREDICT_BLOCK = 2048
 
 
@@ -239,7 +280,7 @@ def estimate(
     """The peak memory and the cache of a run: the baseline (``ranking=False``, as ``errors``), or
     the baseline and a ranking of every training sample (or of ``candidates``, or of candidate
     groups). A ranking keeps ``kept_rows`` test rows of every counterfactual
-    (:mod:`tda_core.counterfactuals`; None: not known before the baseline, counted as none).
+    (:mod:`tda_core._counterfactuals`; None: not known before the baseline, counted as none).
     ``in_use``: bytes the process holds already (default: its resident memory now).
     ``network_bytes``: what one worker's network training holds (``TorchRecipe.training_bytes``:
     parameters, gradients, optimiser state, activations, measured). ``subject``: what a ranking
@@ -254,7 +295,7 @@ def estimate(
         edits = min(n_train, 8 * C + 64)
     else:
         ranked = subject.size(data)  # add ranks the pool
-        from .estimates.candidates import random_extra  # candidates are retrained with a random check
+        from .estimates._candidates import random_extra  # candidates are retrained with a random check
 
         edits = min(ranked, int(candidates) + random_extra(int(candidates))) if candidates else ranked
     rows = n_test if unit == "group" else min(n_test, int(kept_rows or 0))
@@ -361,10 +402,10 @@ def _free_space(path: Path) -> int | None:
 
 def trained_members(recipe: Recipe, ensemble: int) -> int:
     """Members the engine trains per edit: one per distinct start for a recipe whose start serves
-    several seeds (:meth:`~tda_core.recipes.protocols.HasStart.start_seed`: logistic-lbfgs's
+    several seeds (:meth:`~tda_core.recipes._protocols.HasStart.start_seed`: logistic-lbfgs's
     optimum, one model for every seed), else the ensemble. Estimates count these, so census's 200
     candidates read 250 models, not 750."""
-    from .recipes.protocols import HasStart
+    from .recipes._protocols import HasStart
 
     if isinstance(recipe, HasStart):
         return len({recipe.start_seed(s) for s in range(int(ensemble))})
@@ -374,9 +415,9 @@ def trained_members(recipe: Recipe, ensemble: int) -> int:
 def check_run(data: Dataset, recipe: Recipe, config: RunConfig, *, ranking: bool, unit: str = "sample",
               max_memory: int | None = None, kept_rows: int | None = None, subject: Subject = TRAINING) -> Estimate:
     """:func:`check_budget` for an analysis as the dashboard holds it: a recipe and a
-    :class:`~tda_core.engine.RunConfig` (whose ``max_memory`` is the limit unless given). Call it
+    :class:`~tda_core._engine.RunConfig` (whose ``max_memory`` is the limit unless given). Call it
     before ranking (``ranking=True``) or before the baseline (``ranking=False``)."""
-    from .cache import cache_dir
+    from ._cache import cache_dir
 
     return check_budget(
         data, ensemble=trained_members(recipe, config.ensemble), ranking=ranking, candidates=config.candidates, unit=unit,
@@ -390,10 +431,10 @@ def check_run(data: Dataset, recipe: Recipe, config: RunConfig, *, ranking: bool
 
 
 def network_training_bytes(data: Dataset, recipe: Recipe) -> int:
-    """A network recipe's measured training memory (:class:`~tda_core.recipes.protocols.MeasuresTraining`;
+    """A network recipe's measured training memory (:class:`~tda_core.recipes._protocols.MeasuresTraining`;
     0 for recipes that measure none); a network that cannot even take one batch here is the
     recipe's own error, raised when it trains."""
-    from .recipes.protocols import MeasuresTraining
+    from .recipes._protocols import MeasuresTraining
 
     return int(recipe.training_bytes(data)) if isinstance(recipe, MeasuresTraining) else 0
 
@@ -422,6 +463,6 @@ def ranking_plan(data: Dataset, recipe: Recipe, config: RunConfig, error_rows: i
 
 
 def cache_dir_of(config: RunConfig) -> Path:
-    from .cache import cache_dir
+    from ._cache import cache_dir
 
     return cache_dir(config.cache_dir)

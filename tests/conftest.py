@@ -42,7 +42,7 @@ def halve(monkeypatch):
     """A toy fifth action (tests/toy_action.py), registered in the engine's ``ACTIONS`` for one test."""
     from toy_action import Halve
 
-    from tda_core.actions import ACTIONS
+    from tda_core._actions import ACTIONS
 
     monkeypatch.setitem(ACTIONS, "halve", Halve())
     return ACTIONS["halve"]

@@ -38,7 +38,7 @@ from sklearn.datasets import load_digits
 from sklearn.preprocessing import StandardScaler
 
 from tda_core.data import Dataset, tabular_dataset
-from tda_core.data.tables import split_table, table_pool
+from tda_core.data._tables import split_table, table_pool
 
 CLASS = "1"
 DISTRACTORS_PER_REGION_SAMPLE = 2

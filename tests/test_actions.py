@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tda_core.actions import ACTIONS, UPWEIGHT_FACTOR, Action, Edit, available_actions, get_action, relabel_targets
-from tda_core.exceptions import UsageError
+from tda_core._actions import ACTIONS, UPWEIGHT_FACTOR, Action, Edit, available_actions, get_action, relabel_targets
+from tda_core._exceptions import UsageError
 
 Y = np.array([0, 1, 2, 1, 0], dtype=np.int64)
 W = np.ones(5)

@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 from cli_run import run
 
-from tda_core.actions import ACTIONS, POOL, Edit
-from tda_core.analysis import Analysis
-from tda_core.engine import RunConfig
-from tda_core.exceptions import UsageError
-from tda_core.fix import corrected_training_set, replay_manifest
-from tda_core.recipes.registry import named_recipe
+from tda_core._actions import ACTIONS, POOL, Edit
+from tda_core._analysis import Analysis
+from tda_core._engine import RunConfig
+from tda_core._exceptions import UsageError
+from tda_core._fix import corrected_training_set, replay_manifest
+from tda_core.recipes._registry import named_recipe
 
 
 def test_adding_pool_samples_is_measured_like_removing_training_samples(credit, tmp_path):
@@ -54,7 +54,7 @@ def test_candidate_mode_estimates_every_pool_sample_and_retrains_the_best(credit
     Hessian) choose which pool samples to retrain; they agree with the exact ranking."""
     from scipy import stats
 
-    from tda_core.output import attribution_json
+    from tda_core._output import attribution_json
 
     exact = Analysis(credit, named_recipe("default", credit), RunConfig(ensemble=3, cache_dir=str(tmp_path)))
     group = exact.errors.find("bad", "good")
@@ -122,8 +122,8 @@ def test_a_pool_leaves_every_other_action_unchanged(credit):
 def test_similar_pool_samples_beside_the_add_ranking(credit, tmp_path):
     """Beside a ranking of pool samples: the nearest pool samples to the errors, with their
     measured effect of being added (distances standardised on the training rows, checked by hand)."""
-    from tda_core.output import similar_json
-    from tda_core.recipes.preprocessing import tabular_preprocessor
+    from tda_core._output import similar_json
+    from tda_core.recipes._preprocessing import tabular_preprocessor
 
     analysis = Analysis(credit, named_recipe("default", credit), RunConfig(ensemble=3, cache_dir=str(tmp_path)))
     group = analysis.errors.find("bad", "good")

@@ -9,12 +9,12 @@ from sklearn.linear_model import SGDClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from tda_core.analysis import Analysis, check_request
+from tda_core._analysis import Analysis, check_request
+from tda_core._engine import RunConfig
+from tda_core._exceptions import ModelError, UsageError
 from tda_core.data import load_demo, tabular_dataset
-from tda_core.engine import RunConfig
-from tda_core.exceptions import ModelError, UsageError
 from tda_core.recipes import LogisticSGDRecipe, SklearnRecipe
-from tda_core.recipes.registry import paper_sgd
+from tda_core.recipes._registry import paper_sgd
 
 
 def recipe() -> SklearnRecipe:

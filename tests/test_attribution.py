@@ -11,10 +11,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from planted import planted_breast_cancer
-from tda_core.actions import ACTIONS
-from tda_core.analysis import Analysis
-from tda_core.engine import RunConfig
-from tda_core.metrics import METRICS
+from tda_core._actions import ACTIONS
+from tda_core._analysis import Analysis
+from tda_core._engine import RunConfig
+from tda_core._metrics import METRICS
 from tda_core.recipes import SklearnRecipe, default_recipe
 
 CHECKED = (0, 7, 42, 99)  # training samples checked by brute force

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from tda_core.actions import ACTIONS, Edit
-from tda_core.cache import FORMAT, ArrayCache, cache_dir
-from tda_core.engine import Engine, RunConfig
+from tda_core._actions import ACTIONS, Edit
+from tda_core._cache import FORMAT, ArrayCache, cache_dir
+from tda_core._engine import Engine, RunConfig
 from tda_core.recipes import LogisticSGDRecipe
 
 KEY = ("predict", "data-fingerprint", "recipe-fingerprint", 0, "test", (Edit.baseline(),))
@@ -180,7 +180,7 @@ def test_cache_dir_precedence(monkeypatch, tmp_path):
 
 def test_every_key_carries_the_code_that_wrote_it(tmp_path, monkeypatch):
     """An edit of any engine module changes every key: the old entries are never read again."""
-    from tda_core import code_version as versions
+    from tda_core import _code_version as versions
 
     package = tmp_path / "pkg"
     (package / "recipes").mkdir(parents=True)
@@ -194,7 +194,7 @@ def test_every_key_carries_the_code_that_wrote_it(tmp_path, monkeypatch):
     cache.store(KEY, {"proba": np.full((2, 3), 0.5)})
     assert cache.load(KEY, SHAPES) is not None
     monkeypatch.setattr(versions, "code_version", lambda: "edited")
-    monkeypatch.setattr("tda_core.cache.code_version", lambda: "edited")
+    monkeypatch.setattr("tda_core._cache.code_version", lambda: "edited")
     assert cache.load(KEY, SHAPES) is None  # written by other code
 
 
@@ -203,7 +203,7 @@ def test_an_edited_fit_function_of_the_same_name_trains_again(credit, tmp_path):
     entries of its old self. Now its source is in the key."""
     import importlib
 
-    fa = importlib.import_module("tda_core.feature_attribution")  # the package exports a function of that name
+    fa = importlib.import_module("tda_core._feature_attribution")  # the package exports a function of that name
 
     engine = Engine(RunConfig(cache_dir=str(tmp_path)))
     recipe = LogisticSGDRecipe(epochs=2)

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from tda_core import Analysis, RunConfig, default_recipe
-from tda_core.data.demos import CENSUS_COLUMNS, load_census, read_census
-from tda_core.exceptions import UsageError
+from tda_core._exceptions import UsageError
+from tda_core.data._demos import CENSUS_COLUMNS, load_census, read_census
 from tda_core.limits import GiB
 
 SAMPLE, TEST_ROWS = 20_000, 5_000
@@ -80,7 +80,7 @@ def test_a_ranking_keeps_the_test_errors_not_the_test_set(tmp_path):
         analysis.ranking(other, "remove", "gt_prob")
     assert analysis.engine.stats.retrains == trained
     # The kept rows give exactly the numbers of the full test probabilities.
-    from tda_core.actions import ACTIONS
+    from tda_core._actions import ACTIONS
 
     full = analysis.engine.predict(data, analysis.recipe, [ACTIONS["remove"].edit([i]) for i in range(5)], analysis.members)
     np.testing.assert_allclose(kept.proba[:5], full[:, :, errors], rtol=0, atol=1e-12)  # predicted in blocks: rounding
@@ -113,7 +113,7 @@ def test_a_group_keeps_only_its_rows_when_every_error_fits_neither_memory_nor_a_
 
 
 def test_every_error_stays_on_disk_when_it_does_not_fit_memory_and_groups_switch_free(tmp_path, monkeypatch):
-    from tda_core.counterfactuals import OnDisk
+    from tda_core._counterfactuals import OnDisk
 
     data = load_census(1_500, 3_000)
     recipe = default_recipe(data).set_params(epochs=2)

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from cli_run import run
 
-from tda_core.cli.commands import COMMANDS
+from tda_core.cli._commands import COMMANDS
 
 ROOT = Path(__file__).resolve().parents[1]
 ATTRIBUTE = ["attribute", "--demo", "credit", "--group", "bad:good", "--action", "relabel", "--metric", "gt_prob", "--size", "10"]
@@ -296,7 +296,7 @@ def test_skops_model_is_used_as_the_training_recipe(tmp_path, capsys):
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.pipeline import make_pipeline
 
-    from tda_core.recipes.preprocessing import tabular_preprocessor
+    from tda_core.recipes._preprocessing import tabular_preprocessor
 
     path = tmp_path / "forest.skops"
     sio.dump(make_pipeline(tabular_preprocessor(), RandomForestClassifier(n_estimators=5, random_state=0)), path)
@@ -378,8 +378,8 @@ def test_a_torchvision_resnet18_state_dict_through_the_command_line(tmp_path):
     import torchvision
     from safetensors.torch import save_file
 
-    from tda_core.data.images import load_images
-    from tda_core.recipes.torch.networks import image_input
+    from tda_core.data._images import load_images
+    from tda_core.recipes.torch._networks import image_input
 
     root = tmp_path / "colours"
     for c, hue in enumerate(np.linspace(0, 1, 4, endpoint=False)):
@@ -423,8 +423,8 @@ def test_image_options_are_checked_in_words(tmp_path):
 def test_apply_replays_a_manifest_byte_identically(tmp_path, capsys):
     """export -> import: the CSV that apply --manifest writes is the exported one, byte for byte,
     for every action and for hand edits; a manifest of other data is refused in words."""
+    from tda_core._fix import hand_edited_training_set
     from tda_core.data import load_demo
-    from tda_core.fix import hand_edited_training_set
 
     cache = tmp_path / "c"
     exports = {}

@@ -13,13 +13,13 @@ from helpers import lbfgs
 from sklearn.base import clone
 
 from tda_core import cli
-from tda_core.analysis import Analysis
-from tda_core.compare import Setting, best_setting, compare
-from tda_core.engine import RunConfig
-from tda_core.exceptions import UsageError
-from tda_core.metrics import METRICS
+from tda_core._analysis import Analysis
+from tda_core._compare import Setting, best_setting, compare
+from tda_core._engine import RunConfig
+from tda_core._exceptions import UsageError
+from tda_core._metrics import METRICS
 from tda_core.recipes import SklearnRecipe
-from tda_core.recipes.registry import default_recipe
+from tda_core.recipes._registry import default_recipe
 
 SETTING_KEYS = {
     "action", "size", "train_indices", "delta_mean", "delta_std", "p_value", "errors_fixed", "errors_new",

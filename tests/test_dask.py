@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from tda_core.actions import ACTIONS
-from tda_core.engine import MIN_WORKER_MEMORY, Engine, RunConfig, local_cluster_plan
-from tda_core.exceptions import BackendError, UsageError
+from tda_core._actions import ACTIONS
+from tda_core._engine import MIN_WORKER_MEMORY, Engine, RunConfig, local_cluster_plan
+from tda_core._exceptions import BackendError, UsageError
 from tda_core.limits import GiB
 from tda_core.recipes import LogisticSGDRecipe
-from tda_core.recipes.base import Member
+from tda_core.recipes._base import Member
 
 ROOT = Path(__file__).resolve().parents[1]
 MEMBERS = [Member(0), Member(1)]
@@ -118,7 +118,7 @@ def test_an_exact_census_ranking_on_two_workers_equals_the_local_run(cluster, tm
     two-worker cluster equals the local (loky) one exactly, each finished unit is in the client's
     cache while the run still goes on, and a rerun trains nothing."""
     from tda_core import Analysis, default_recipe
-    from tda_core.data.demos import load_census
+    from tda_core.data._demos import load_census
 
     data = load_census(1500, 300)
     recipe = default_recipe(data)
@@ -160,7 +160,7 @@ def test_workers_without_a_memory_limit_are_reported(credit, caplog):
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, memory_limit=0, dashboard_address=":0",
                                   scheduler_kwargs={"dashboard": False}) as unbounded:
         engine = Engine(RunConfig(backend="dask", scheduler=unbounded.scheduler_address, use_cache=False))
-        with caplog.at_level(logging.WARNING, logger="tda_core.engine"):
+        with caplog.at_level(logging.WARNING, logger="tda_core._engine"):
             engine.predict(credit, LogisticSGDRecipe(epochs=2), edits("remove", 2), MEMBERS)
     assert [w["memory_limit"] for w in engine.dask_workers.values()] == [0]
     assert f"1 of the 1 Dask workers at {unbounded.scheduler_address} have no memory limit" in caplog.text

@@ -289,6 +289,6 @@ def test_every_schema_is_described_on_the_json_page():
 
 def test_docstring_roles_read_as_code_in_the_api_reference():
     plain = hook("rst_roles").plain
-    assert plain("a :class:`~tda_core.exceptions.UntrustedFileError` or :func:`tda_core.stats.reliability`") == (
-        "a `UntrustedFileError` or `tda_core.stats.reliability`")
+    assert plain("a :class:`~tda_core._exceptions.UntrustedFileError` or :func:`tda_core._stats.reliability`") == (
+        "a `UntrustedFileError` or `tda_core._stats.reliability`")
     assert plain("``code`` stays") == "``code`` stays"

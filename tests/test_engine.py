@@ -18,16 +18,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tda_core.actions import ACTIONS, Edit
-from tda_core.analysis import Analysis
+from tda_core._actions import ACTIONS, Edit
+from tda_core._analysis import Analysis
+from tda_core._engine import Engine, Progress, RunConfig
+from tda_core._exceptions import UsageError
+from tda_core._metrics import METRICS
 from tda_core.data import Dataset, tabular_dataset
-from tda_core.engine import Engine, Progress, RunConfig
-from tda_core.exceptions import UsageError
-from tda_core.metrics import METRICS
 from tda_core.recipes import LogisticSGDRecipe
-from tda_core.recipes.base import EvalOn, Member, Recipe, Start, edited_arrays
-from tda_core.recipes.protocols import HasStart
-from tda_core.recipes.registry import paper_sgd
+from tda_core.recipes._base import EvalOn, Member, Recipe, Start, edited_arrays
+from tda_core.recipes._protocols import HasStart
+from tda_core.recipes._registry import paper_sgd
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -298,10 +298,10 @@ KILLED_RUN = textwrap.dedent(
     """
     import json, os, sys, time
     import numpy as np, pandas as pd
-    from tda_core.actions import ACTIONS
+    from tda_core._actions import ACTIONS
     from tda_core.data import tabular_dataset
-    from tda_core.engine import Engine, RunConfig
-    from tda_core.recipes.base import Recipe, edited_arrays
+    from tda_core._engine import Engine, RunConfig
+    from tda_core.recipes._base import Recipe, edited_arrays
 
     class Slow(Recipe):
         @property
@@ -359,10 +359,10 @@ ORPHANED_RUN = textwrap.dedent(
     """
     import os, sys, time
     import numpy as np, pandas as pd
-    from tda_core.actions import ACTIONS
+    from tda_core._actions import ACTIONS
     from tda_core.data import tabular_dataset
-    from tda_core.engine import Engine, RunConfig
-    from tda_core.recipes.base import Recipe
+    from tda_core._engine import Engine, RunConfig
+    from tda_core.recipes._base import Recipe
 
     class Busy(Recipe):
         @property
@@ -416,8 +416,8 @@ def test_workers_end_when_their_parent_is_killed(tmp_path):
 
 
 def test_probe_refuses_addresses_that_are_not_tcp_host_port():
-    from tda_core.engine import probe_dask_scheduler
-    from tda_core.exceptions import BackendError
+    from tda_core._engine import probe_dask_scheduler
+    from tda_core._exceptions import BackendError
 
     for address in ("tcp://:8786", "tcp://host", "tcp://host:0", "tcp://host:99999"):
         with pytest.raises(BackendError, match=r"should look like tcp://HOST:8786"):
@@ -488,8 +488,8 @@ def test_ray_gives_the_same_numbers(credit):
 
 @pytest.mark.slow
 def test_network_starts_and_estimates_are_counted(tiny_images, tmp_path):
-    from tda_core.recipes.torch.networks import ARCHITECTURES
-    from tda_core.recipes.torch.recipe import TorchRecipe
+    from tda_core.recipes.torch._networks import ARCHITECTURES
+    from tda_core.recipes.torch._recipe import TorchRecipe
 
     data = tiny_images
     edits = [Edit.baseline(), *removals(3)]
@@ -522,7 +522,7 @@ def test_a_warm_started_baseline_fit_is_counted(credit):
     from sklearn.pipeline import make_pipeline
 
     from tda_core.recipes import SklearnRecipe
-    from tda_core.recipes.preprocessing import tabular_preprocessor
+    from tda_core.recipes._preprocessing import tabular_preprocessor
 
     warm = SklearnRecipe(make_pipeline(tabular_preprocessor(), LogisticRegression(max_iter=1000)), warm_start=True)
     engine = Engine(RunConfig(use_cache=False))
@@ -535,7 +535,7 @@ def test_a_warm_started_baseline_fit_is_counted(credit):
 def test_progress_names_its_phase_and_estimates_report_per_seed(credit, tmp_path):
     """Preprocessing, estimates and retraining each report progress a user can read."""
     from tda_core import Analysis, default_recipe
-    from tda_core.recipes.design import _designs
+    from tda_core.recipes._design import _designs
 
     _designs.pop(credit.fingerprint, None)  # so this process builds the design matrices again
     seen: list[Progress] = []

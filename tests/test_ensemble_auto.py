@@ -11,8 +11,8 @@ import pytest
 from cli_run import run
 
 from tda_core import Analysis, LogisticSGDRecipe, RunConfig
-from tda_core.ensemble_growth import START_SEEDS, EnsembleGrowth, grow_ensemble
-from tda_core.exceptions import UsageError
+from tda_core._ensemble_growth import START_SEEDS, EnsembleGrowth, grow_ensemble
+from tda_core._exceptions import UsageError
 
 AUTO = ["attribute", "--demo", "credit", "--group", "good:bad", "--action", "remove", "--metric", "loss", "--size", "5",
         "--ensemble", "auto", "--json"]
@@ -104,7 +104,7 @@ def test_a_network_from_scratch_stops_at_the_budget_and_points_to_groups_and_hea
     """Digits, full retraining of one epoch on 100 images: single samples are training noise, so
     four seeds do not bring the interval's low end to 0.8. It stops at the budget and measures, on
     the same seeds, candidate groups and head mode, which hold better."""
-    from tda_core.data.demos import load_digits
+    from tda_core.data._demos import load_digits
     from tda_core.recipes import default_recipe
 
     data = load_digits(train_per_class=10, test_per_class=10, pool_per_class=0)

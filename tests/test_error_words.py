@@ -18,10 +18,8 @@ import pyarrow as pa
 import pytest
 from PIL import Image, UnidentifiedImageError
 
-from tda_core.actions import get_action
-from tda_core.data import attach_pool, read_table, split_table, tabular_dataset
-from tda_core.data.images import load_images
-from tda_core.exceptions import (
+from tda_core._actions import get_action
+from tda_core._exceptions import (
     EMPTY_TABLE,
     NOT_A_TABLE,
     NOT_A_ZIP,
@@ -35,13 +33,15 @@ from tda_core.exceptions import (
     read_failure,
     reason,
 )
-from tda_core.manifest import AGAIN, read_manifest
-from tda_core.metrics import get_metric
-from tda_core.writing import real_path
+from tda_core._manifest import AGAIN, read_manifest
+from tda_core._metrics import get_metric
+from tda_core._writing import real_path
+from tda_core.data import attach_pool, read_table, split_table, tabular_dataset
+from tda_core.data._images import load_images
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The module (``tda_core.feature_attribution`` is also the name of a function the package exports).
-feature_attribution = importlib.import_module("tda_core.feature_attribution")
+feature_attribution = importlib.import_module("tda_core._feature_attribution")
 
 #: A Python class name in a message: "UnicodeDecodeError", "BadZipFile", "ArrowInvalid", "OSError".
 CLASS_NAME = re.compile(r"\b\w*[a-z][A-Z]\w*\b|\b[A-Z]{2,}[a-z]\w*\b")
@@ -214,7 +214,7 @@ def test_a_file_pil_does_not_know_is_not_a_readable_image():
 
 def test_a_pool_that_breaks_a_reader_unforeseen_is_one_line_in_words(monkeypatch):
     """attach_pool says any failure to read the upload in words, so the data page never shows a traceback."""
-    from tda_core.data import pools
+    from tda_core.data import _pools as pools
 
     frame = pd.DataFrame({"x": np.arange(40) * 1.0, "y": ["a", "b"] * 20})
     data = tabular_dataset(*split_table(frame, "y"), "y")

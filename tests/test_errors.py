@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tda_core._errors import ErrorGroup, error_report
+from tda_core._exceptions import UsageError
 from tda_core.data import tabular_dataset
-from tda_core.errors import ErrorGroup, error_report
-from tda_core.exceptions import UsageError
 
 
 @pytest.fixture()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from tda_core._exceptions import BudgetError, DataError, ModelError, TDAError, UsageError
+from tda_core._manifest import read_manifest
 from tda_core.data import read_table
-from tda_core.exceptions import BudgetError, DataError, ModelError, TDAError, UsageError
-from tda_core.manifest import read_manifest
 
 
 def test_input_errors_are_value_errors_as_in_scikit_learn():

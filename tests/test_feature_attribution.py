@@ -9,13 +9,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.tree import DecisionTreeClassifier
 
-from tda_core.analysis import Analysis
+from tda_core._analysis import Analysis
+from tda_core._engine import RunConfig
+from tda_core._feature_attribution import GRADIENT, LINEAR, OCCLUSION, REGIONS, column_owners, feature_attribution, sentence
 from tda_core.data import tabular_dataset
-from tda_core.engine import RunConfig
-from tda_core.feature_attribution import GRADIENT, LINEAR, OCCLUSION, REGIONS, column_owners, feature_attribution, sentence
-from tda_core.recipes.logistic import LogisticSGDRecipe, predict_proba
-from tda_core.recipes.preprocessing import tabular_preprocessor
-from tda_core.recipes.sklearn_recipe import SklearnRecipe
+from tda_core.recipes._logistic import LogisticSGDRecipe, predict_proba
+from tda_core.recipes._preprocessing import tabular_preprocessor
+from tda_core.recipes._sklearn_recipe import SklearnRecipe
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_one_feature_alone_carries_all_attribution_exactly(one_decides):
 
 
 def test_the_sentence_names_what_is_shared_in_each_case():
-    from tda_core.feature_attribution import sentence
+    from tda_core._feature_attribution import sentence
 
     features = ("x", "noise", "colour")
     error = np.array([2.0, 0.1, -0.5])
@@ -103,7 +103,7 @@ def test_the_default_logistic_recipe_is_exact_and_x_dominates(one_decides):
     result = feature_attribution(analysis, tests[0], list(range(10)))
     assert result.method == LINEAR
     # The fitted weights are the member's: the same probabilities as the engine's baseline.
-    from tda_core.feature_attribution import fit_logistic_sgd
+    from tda_core._feature_attribution import fit_logistic_sgd
 
     theta = fit_logistic_sgd(recipe, one_decides, analysis.members[0].seed)["theta"]
     prep = tabular_preprocessor().fit(one_decides.X_train)
@@ -154,7 +154,7 @@ def test_the_sentence_names_shared_features():
 
 
 def test_images_get_gradient_saliency_on_member_0(tiny_images):
-    from tda_core.recipes.torch.recipe import TorchRecipe
+    from tda_core.recipes.torch._recipe import TorchRecipe
 
     analysis = analysis_of(tiny_images, TorchRecipe("small_cnn", epochs=3, batch_size=8), ensemble=2)
     analysis.compute_baseline()
@@ -186,7 +186,7 @@ def test_an_uploaded_skops_model_on_the_credit_demo(credit, tmp_path, final, met
     import skops.io as sio
     from sklearn.ensemble import RandomForestClassifier
 
-    from tda_core.recipes.files import load_model
+    from tda_core.recipes._files import load_model
 
     last = RandomForestClassifier(n_estimators=10, random_state=0) if final == "forest" else LogisticRegression(max_iter=1000)
     path = tmp_path / f"{final}.skops"
@@ -220,8 +220,8 @@ def test_the_fitted_model_is_cached_on_disk_and_counted(one_decides, tmp_path):
 
 
 def test_a_network_on_a_table_gets_gradient_x_centred_input(one_decides):
-    from tda_core.feature_attribution import CENTRED_GRADIENT
-    from tda_core.recipes.torch.recipe import TorchRecipe
+    from tda_core._feature_attribution import CENTRED_GRADIENT
+    from tda_core.recipes.torch._recipe import TorchRecipe
 
     analysis = analysis_of(one_decides, TorchRecipe("mlp", epochs=30, batch_size=32, lr=0.01), ensemble=2)
     result = feature_attribution(analysis, int(analysis.errors.groups[0].test_indices[0]), list(range(10)))
@@ -231,7 +231,7 @@ def test_a_network_on_a_table_gets_gradient_x_centred_input(one_decides):
 
 
 def test_a_correct_prediction_is_refused_in_words(one_decides):
-    from tda_core.exceptions import UsageError
+    from tda_core._exceptions import UsageError
 
     analysis = analysis_of(one_decides, LogisticSGDRecipe(), ensemble=2)
     right = next(i for i in range(one_decides.n_test) if analysis.baseline.predicted_test[i] == one_decides.y_test[i])

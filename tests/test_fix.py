@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 
 from planted import tiny_images
-from tda_core.attribution import Baseline
+from tda_core._attribution import Baseline
+from tda_core._exceptions import UsageError
+from tda_core._fix import corrected_training_set
 from tda_core.data import tabular_dataset
-from tda_core.exceptions import UsageError
-from tda_core.fix import corrected_training_set
-from tda_core.recipes.base import Member
+from tda_core.recipes._base import Member
 
 
 @pytest.fixture()
@@ -117,7 +117,7 @@ def test_a_target_named_like_an_export_column_keeps_its_labels(target):
 
 
 def test_free_name():
-    from tda_core.fix import free_name
+    from tda_core._fix import free_name
 
     assert free_name("row_id", {"x"}) == "row_id"
     assert free_name("row_id", {"row_id"}) == "tda_row_id"
@@ -135,7 +135,7 @@ def _csv_and_manifest(table, manifest):
 
 @pytest.mark.parametrize("action, indices", [("remove", [1, 3]), ("relabel", [0, 3]), ("upweight", [2, 4])])
 def test_a_replayed_manifest_writes_the_byte_identical_csv(data, action, indices):
-    from tda_core.fix import replay_manifest
+    from tda_core._fix import replay_manifest
 
     baseline = baseline_with_targets(data, [1, 2, 0, 2, 0])
     exported, manifest = _csv_and_manifest(*corrected_training_set(data, baseline, action, indices, "why not", {"metric": "loss"}))
@@ -145,7 +145,7 @@ def test_a_replayed_manifest_writes_the_byte_identical_csv(data, action, indices
 
 
 def test_hand_edits_remove_rows_and_set_labels_and_round_trip(data):
-    from tda_core.fix import HAND_EDITS, hand_edited_training_set, replay_manifest
+    from tda_core._fix import HAND_EDITS, hand_edited_training_set, replay_manifest
 
     table, manifest = hand_edited_training_set(data, remove=[4], labels={0: "c", 2: "c"}, reason="checked by hand")
     assert table["row_id"].tolist() == [10, 11, 12, 13]
@@ -166,7 +166,7 @@ def test_hand_edits_remove_rows_and_set_labels_and_round_trip(data):
 
 
 def test_images_round_trip_too():
-    from tda_core.fix import hand_edited_training_set, replay_manifest
+    from tda_core._fix import hand_edited_training_set, replay_manifest
 
     images = tiny_images(n_train=6, n_test=3)
     exported, manifest = _csv_and_manifest(*hand_edited_training_set(images, remove=[1], labels={0: images.classes[-1]}))
@@ -174,7 +174,7 @@ def test_images_round_trip_too():
 
 
 def test_a_manifest_for_other_data_or_hand_broken_is_refused_in_words(data):
-    from tda_core.fix import read_manifest, replay_manifest
+    from tda_core._fix import read_manifest, replay_manifest
 
     _, manifest = _csv_and_manifest(*corrected_training_set(data, None, "remove", [1]))
     other = tabular_dataset(data.X_train.assign(label=list("abcab")).iloc[:4], data.X_test.assign(label=list("abc")), "label", name="other")
@@ -193,10 +193,10 @@ def test_a_manifest_for_other_data_or_hand_broken_is_refused_in_words(data):
 
 
 def test_a_replayed_manifest_gives_the_same_before_and_after(credit):
-    from tda_core.analysis import Analysis
-    from tda_core.engine import RunConfig
-    from tda_core.fix import hand_edited_training_set, replay_effect
-    from tda_core.recipes.registry import default_recipe
+    from tda_core._analysis import Analysis
+    from tda_core._engine import RunConfig
+    from tda_core._fix import hand_edited_training_set, replay_effect
+    from tda_core.recipes._registry import default_recipe
 
     exported = Analysis(credit, default_recipe(credit), RunConfig(ensemble=2, use_cache=False))
     group = exported.group("bad", "good")
@@ -227,9 +227,9 @@ def test_verify_retrains_on_the_corrected_set_for_an_action_and_for_hand_edits()
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from tda_core.analysis import Analysis
-    from tda_core.engine import RunConfig
-    from tda_core.fix import edited_arrays, verify
+    from tda_core._analysis import Analysis
+    from tda_core._engine import RunConfig
+    from tda_core._fix import edited_arrays, verify
     from tda_core.recipes import SklearnRecipe
 
     raw = load_breast_cancer(as_frame=True).frame.rename(columns={"target": "label"})

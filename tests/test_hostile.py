@@ -22,9 +22,10 @@ import pandas as pd
 import pytest
 from joblib.externals.loky.process_executor import TerminatedWorkerError
 
-from tda_core import cli, engine
-from tda_core.cli.commands import COMMANDS
-from tda_core.output import finite
+from tda_core import _engine as engine
+from tda_core import cli
+from tda_core._output import finite
+from tda_core.cli._commands import COMMANDS
 
 ROOT = Path(__file__).resolve().parents[1]
 N = 200

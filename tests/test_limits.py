@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from tda_core import limits
-from tda_core.actions import POOL
+from tda_core._actions import POOL
+from tda_core._exceptions import BudgetError, DataError, UsageError
 from tda_core.data import tabular_dataset
-from tda_core.exceptions import BudgetError, DataError, UsageError
 
 
 def table(n_train: int, n_test: int, classes: int = 2, levels: int = 3):
@@ -92,7 +92,7 @@ def test_the_budget_refuses_with_the_number_and_the_way_out():
 
 
 def test_the_plan_keeps_group_rows_where_every_error_does_not_fit(monkeypatch):
-    from tda_core.engine import RunConfig
+    from tda_core._engine import RunConfig
     from tda_core.recipes import LogisticSGDRecipe
 
     monkeypatch.setattr(limits, "current_rss", lambda: 0)
@@ -106,7 +106,7 @@ def test_the_plan_keeps_group_rows_where_every_error_does_not_fit(monkeypatch):
 
 
 def test_with_a_cache_every_error_stays_on_disk_instead(monkeypatch, tmp_path):
-    from tda_core.engine import RunConfig
+    from tda_core._engine import RunConfig
     from tda_core.recipes import LogisticSGDRecipe
 
     monkeypatch.setattr(limits, "current_rss", lambda: 0)
@@ -144,7 +144,7 @@ def test_run_numbers():
 
 
 def test_check_run_takes_a_recipe_and_a_run_config(tmp_path, monkeypatch):
-    from tda_core.engine import RunConfig
+    from tda_core._engine import RunConfig
     from tda_core.recipes import LogisticSGDRecipe
 
     monkeypatch.setattr(limits, "current_rss", lambda: 0)
@@ -165,9 +165,9 @@ def test_a_network_budget_counts_what_training_allocates(monkeypatch):
     forward/backward pass, for every network a unit stacks; refused before training when over."""
     import torch
 
-    from tda_core.data.demos import load_digits
-    from tda_core.engine import RunConfig
-    from tda_core.recipes.torch.recipe import default_image_recipe
+    from tda_core._engine import RunConfig
+    from tda_core.data._demos import load_digits
+    from tda_core.recipes.torch._recipe import default_image_recipe
 
     data = load_digits(train_per_class=2, test_per_class=1, pool_per_class=0)
     full, head = default_image_recipe(), default_image_recipe(mode="head")
@@ -191,8 +191,8 @@ def test_measuring_a_network_takes_not_the_memory_it_guards(tmp_path):
     device, so the measuring process stays small (it held several GB when it ran on the CPU)."""
     code = (
         "import resource, numpy as np\n"
-        "from tda_core.data.dataset import Dataset\n"
-        "from tda_core.recipes.torch.recipe import TorchRecipe\n"
+        "from tda_core.data._dataset import Dataset\n"
+        "from tda_core.recipes.torch._recipe import TorchRecipe\n"
         "X = np.zeros((32, 3, 640, 640), dtype=np.float32)\n"
         "d = Dataset(name='x', kind='images', X_train=X, y_train=np.arange(32) % 2, X_test=X[:2], y_test=np.array([0, 1]),\n"
         "            classes=('a', 'b'), train_ids=np.arange(32).astype(str), test_ids=np.arange(2).astype(str))\n"
@@ -232,11 +232,11 @@ def test_a_refusal_on_a_cluster_names_what_the_client_can_change():
 def test_a_seed_free_recipe_is_estimated_as_the_one_model_it_trains():
     """logistic-lbfgs trains each edit once whatever the ensemble: 200 candidates and a random
     check of 50 on census are 250 models (measured by bench/bench_census.py), not 750."""
-    from tda_core.data.demos import load_census
-    from tda_core.engine import RunConfig
+    from tda_core._engine import RunConfig
+    from tda_core.data._demos import load_census
     from tda_core.limits import check_run, trained_members
     from tda_core.recipes import LogisticSGDRecipe
-    from tda_core.recipes.convex import LogisticLbfgsRecipe
+    from tda_core.recipes._convex import LogisticLbfgsRecipe
 
     assert trained_members(LogisticLbfgsRecipe(), 3) == 1 and trained_members(LogisticSGDRecipe(), 3) == 3
     data = load_census(2000, 500)

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from tda_core.exceptions import UsageError
-from tda_core.metrics import METRIC_LABELS, METRICS, Metric, accuracy, get_metric
+from tda_core._exceptions import UsageError
+from tda_core._metrics import METRIC_LABELS, METRICS, Metric, accuracy, get_metric
 
 PROBA = np.array([[0.7, 0.2, 0.1], [0.25, 0.25, 0.5], [0.1, 0.6, 0.3]])
 Y_TRUE = np.array([0, 1, 2])

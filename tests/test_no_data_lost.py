@@ -22,8 +22,8 @@ import pytest
 from test_hostile import run
 
 from tda_core import UsageError, cli
-from tda_core.cli.arguments import parse_group
-from tda_core.cli.commands import COMMANDS
+from tda_core.cli._arguments import parse_group
+from tda_core.cli._commands import COMMANDS
 
 N = 60
 

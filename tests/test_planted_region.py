@@ -8,7 +8,7 @@ import pytest
 from planted_region import CLASS, planted_region_digits
 
 from tda_core import Analysis, RunConfig
-from tda_core.recipes.registry import default_recipe
+from tda_core.recipes._registry import default_recipe
 
 
 @pytest.mark.parametrize("distractors", ["random", "near"])

@@ -9,11 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tda_core.analysis import Analysis
+from tda_core._analysis import Analysis
+from tda_core._engine import RunConfig
+from tda_core._stats import rank_agreement
 from tda_core.data import load_demo
-from tda_core.engine import RunConfig
 from tda_core.recipes import LogisticSGDRecipe, default_recipe
-from tda_core.stats import rank_agreement
 
 TOLERANCE = 0.15
 

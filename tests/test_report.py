@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tda_core.analysis import Analysis
-from tda_core.engine import RunConfig
-from tda_core.report import build_report
+from tda_core._analysis import Analysis
+from tda_core._engine import RunConfig
+from tda_core._report import build_report
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -25,7 +25,7 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 
 @pytest.fixture(scope="module")
 def credit_report(credit):
-    from tda_core.recipes.registry import default_recipe
+    from tda_core.recipes._registry import default_recipe
 
     analysis = Analysis(credit, default_recipe(credit), RunConfig(ensemble=3))
     group = analysis.group("bad", "good")
@@ -73,8 +73,8 @@ def test_a_deterministic_model_says_exact(credit):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
-    from tda_core.recipes.preprocessing import tabular_preprocessor
-    from tda_core.recipes.sklearn_recipe import SklearnRecipe
+    from tda_core.recipes._preprocessing import tabular_preprocessor
+    from tda_core.recipes._sklearn_recipe import SklearnRecipe
 
     small = replace(credit, X_train=credit.X_train.iloc[:120], y_train=credit.y_train[:120], train_ids=credit.train_ids[:120],
                     fingerprint="")
@@ -88,7 +88,7 @@ def test_a_deterministic_model_says_exact(credit):
 
 @pytest.mark.slow
 def test_images_are_embedded_with_their_saliency(tiny_images):
-    from tda_core.recipes.torch.recipe import TorchRecipe
+    from tda_core.recipes.torch._recipe import TorchRecipe
 
     analysis = Analysis(tiny_images, TorchRecipe("small_cnn", epochs=3, batch_size=8), RunConfig(ensemble=2))
     group = analysis.errors.groups[0]
@@ -147,7 +147,7 @@ def test_nothing_significant_still_reports_the_ranking_and_the_top_features(cred
 
 
 def test_a_report_of_add_lists_pool_samples(credit, tmp_path):
-    from tda_core.recipes.registry import default_recipe
+    from tda_core.recipes._registry import default_recipe
 
     analysis = Analysis(credit, default_recipe(credit), RunConfig(ensemble=3, cache_dir=str(tmp_path)))
     group = analysis.errors.find("bad", "good")
@@ -162,7 +162,7 @@ def test_a_report_of_add_lists_pool_samples(credit, tmp_path):
 
 
 def test_a_report_of_candidate_groups(credit, tmp_path):
-    from tda_core.recipes.registry import default_recipe
+    from tda_core.recipes._registry import default_recipe
 
     analysis = Analysis(credit, default_recipe(credit), RunConfig(ensemble=3, cache_dir=str(tmp_path)))
     result = analysis.attribute(analysis.errors.find("bad", "good"), "remove", "loss", 10, unit="group")
@@ -173,7 +173,7 @@ def test_a_report_of_candidate_groups(credit, tmp_path):
 def test_the_report_colours_cells_as_the_dashboard_does_and_they_read(credit_report):
     """Errors orange to red and correct counts blue, as the dashboard draws them (issue 21, item 8);
     every count readable on its cell (WCAG AA, 4.5:1), the chosen one included."""
-    from tda_core.report import ERROR_RAMP, cell_colours, contrast
+    from tda_core._report import ERROR_RAMP, cell_colours, contrast
 
     analysis, _, page = credit_report
     confusion = analysis.errors.confusion
@@ -202,8 +202,8 @@ def test_names_from_the_data_are_escaped():
     from sklearn.pipeline import make_pipeline
 
     from tda_core.data import tabular_dataset
-    from tda_core.recipes.preprocessing import tabular_preprocessor
-    from tda_core.recipes.sklearn_recipe import SklearnRecipe
+    from tda_core.recipes._preprocessing import tabular_preprocessor
+    from tda_core.recipes._sklearn_recipe import SklearnRecipe
 
     script = "<script>alert(1)</script>"
     escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"

@@ -14,14 +14,14 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from tda_core.analysis import Analysis
+from tda_core._analysis import Analysis
+from tda_core._engine import RunConfig
+from tda_core._exceptions import UsageError
+from tda_core._output import attribution_json
+from tda_core._similar import similar_samples
 from tda_core.data import tabular_dataset
-from tda_core.engine import RunConfig
-from tda_core.exceptions import UsageError
-from tda_core.output import attribution_json
 from tda_core.recipes import SklearnRecipe
-from tda_core.recipes.preprocessing import tabular_preprocessor
-from tda_core.similar import similar_samples
+from tda_core.recipes._preprocessing import tabular_preprocessor
 
 
 @pytest.fixture(scope="module")

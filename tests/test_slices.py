@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from cli_run import run
 
-from tda_core.cli.arguments import parse_group
-from tda_core.errors import slice_group
-from tda_core.slices import cluster_slices, tree_slices
+from tda_core._errors import slice_group
+from tda_core._slices import cluster_slices, tree_slices
+from tda_core.cli._arguments import parse_group
 
 
 def rows_of(rule: str, X: pd.DataFrame) -> np.ndarray:
@@ -142,7 +142,7 @@ def test_errors_json_lists_slices_and_attribute_takes_one(table, capsys):
 
 
 def test_parse_group_takes_a_slice_unless_a_class_is_named_slice():
-    from tda_core.exceptions import UsageError
+    from tda_core._exceptions import UsageError
 
     assert parse_group("slice:tree-1", ["a", "b"]) == ("slice", "tree-1")
     assert parse_group("slice:b", ["slice", "b"]) == ("slice", "b")  # a class pair after all

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from tda_core.stats import (
+from tda_core._stats import (
     INTERVAL_LEVEL,
     Reliability,
     mean_pair_reliability,

@@ -1,4 +1,4 @@
-"""A fifth action touches tda_core/actions.py only (issue 20): a toy action registered in ``ACTIONS``
+"""A fifth action touches tda_core/_actions.py only (issue 20): a toy action registered in ``ACTIONS``
 is ranked by the engine (checked against a refit by hand), named by the CLI's JSON, offered by the
 dashboard's menu with its own words, and its edit text fills the ranking table."""
 
@@ -13,9 +13,9 @@ from helpers import breast_cancer, lbfgs
 from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer
 
-from tda_core.actions import TRAINING
-from tda_core.analysis import Analysis
-from tda_core.engine import RunConfig
+from tda_core._actions import TRAINING
+from tda_core._analysis import Analysis
+from tda_core._engine import RunConfig
 from tda_core.recipes import SklearnRecipe
 
 

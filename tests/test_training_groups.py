@@ -7,11 +7,11 @@ import pytest
 from helpers import lbfgs
 from sklearn.base import clone
 
-from tda_core.analysis import Analysis
-from tda_core.engine import RunConfig
-from tda_core.metrics import METRICS
+from tda_core._analysis import Analysis
+from tda_core._engine import RunConfig
+from tda_core._metrics import METRICS
+from tda_core._training_groups import GROUPS_PER_CLASS, candidate_groups
 from tda_core.recipes import SklearnRecipe
-from tda_core.training_groups import GROUPS_PER_CLASS, candidate_groups
 
 
 def test_neighbour_groups_are_the_nearest_samples_of_each_class():

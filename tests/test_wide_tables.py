@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tda_core.data.demos import package_file
+from tda_core.data._demos import package_file
 from tda_core.limits import DEFAULT_MAX_MEMORY, GiB
 
 

@@ -1,4 +1,4 @@
-"""A toy fifth action for the tests that show a new action touches tda_core/actions.py only."""
+"""A toy fifth action for the tests that show a new action touches tda_core/_actions.py only."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from tda_core.actions import Action
+from tda_core._actions import Action
 
 
 class Halve(Action):

@@ -8,8 +8,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from tda_core.attribution import TestEffect
-from tda_core.report import cell_colours
+from tda_core import TestEffect, cell_colours
 
 CELL = "cell"  # name of the confusion matrix's point selection
 BLUE, ORANGE, GREY = "#1f77b4", "#ff7f0e", "#9e9e9e"
@@ -47,7 +46,7 @@ def confusion_chart(matrix: np.ndarray, classes: Sequence[str], title: str,
                     selected: tuple[str, str] | None = None, selectable: bool = False) -> alt.LayerChart:
     """Rows are the true class, columns the predicted class. Correct counts (the diagonal) are blue,
     errors (off the diagonal) are orange to red, and an empty cell has no colour: the colours of
-    :func:`tda_core.report.cell_colours`, the triage report's too. Each count is written in black or
+    :func:`tda_core.cell_colours`, the triage report's too. Each count is written in black or
     white, whichever reads better on its cell (at least 4.5:1, WCAG AA), the chosen cell included."""
     colours = cell_colours(matrix)
     rows = [

@@ -1,7 +1,7 @@
 """Compare actions: every action at each group size, measured as a group effect (tda_core.compare),
 with its retraining shown as progress, and its settings arranged for the table, the chart and words.
 
-The :class:`~tda_core.analysis.Analysis` keeps each action's ranking and each group effect in
+The :class:`~tda_core.Analysis` keeps each action's ranking and each group effect in
 memory (and every model in the disk cache), so a rerun of the view, or another set of sizes, reads
 them back. Nothing here names the actions: the view shows whatever settings ``compare`` returns
 (``add`` among them where the dataset has a pool).
@@ -15,9 +15,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from tda_core.actions import available_actions
-from tda_core.compare import Comparison, Setting, compare
-from tda_core.errors import ErrorGroup
+from tda_core import Comparison, ErrorGroup, Setting, available_actions, compare
 
 from . import cost, state, tables
 from .frame import rate_key, stop

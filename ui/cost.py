@@ -12,9 +12,8 @@ import math
 
 import streamlit as st
 
-from tda_core import limits
-from tda_core.engine import Progress
-from tda_core.estimates.candidates import random_extra
+from tda_core import Progress, limits
+from tda_core.estimates import random_extra
 from tda_core.recipes import TrainsNetworks
 
 from . import state

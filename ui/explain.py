@@ -11,10 +11,15 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from tda_core.actions import TRAINING
-from tda_core.exceptions import TDAError
-from tda_core.feature_attribution import FeatureAttribution, feature_attribution
-from tda_core.report import build_report, saliency_overlay, top_train_indices
+from tda_core import (
+    TRAINING,
+    FeatureAttribution,
+    TDAError,
+    build_report,
+    feature_attribution,
+    saliency_overlay,
+    top_train_indices,
+)
 
 from . import exports, state
 
@@ -115,7 +120,7 @@ def report_button(analysis: Any, data: Any, result: Any) -> None:
     kept = st.session_state.get(FEATURES, {}).get(cache_key(test_index, train))
 
     def report() -> bytes:
-        from tda_core.report import triage_report
+        from tda_core import triage_report
 
         if isinstance(kept, FeatureAttribution):
             return triage_report(analysis, result, kept).encode()

@@ -10,12 +10,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tda_core.analysis import Attribution
-from tda_core.attribution import Baseline, Effect, Ranking
+from tda_core import Attribution, Baseline, Effect, ErrorGroup, Ranking, edit_text
 from tda_core.data import Dataset
-from tda_core.errors import ErrorGroup
 
-from .tables import NO_CHANGE, edit_text, signed
+from .tables import NO_CHANGE, signed
 
 
 def stem(name: str) -> str:
@@ -50,7 +48,7 @@ def why(data: Dataset, baseline: Baseline, group: ErrorGroup, effect: Effect, ra
         rows = {int(i): k for k, i in enumerate(ranking.index)}
     samples = []
     for i in effect.indices:
-        sample: dict[str, Any] = {effect.subject.index_key: int(i), "edit": edit_text(data, baseline.relabel_targets, effect.action, int(i))}
+        sample: dict[str, Any] = {effect.subject.index_key: int(i), "edit": edit_text(effect.action, data, baseline.relabel_targets, int(i))}
         k = rows.get(int(i))
         if k is not None:
             sample.update(improvement=float(ranking.improvement[k]), delta_mean=float(ranking.delta_mean[k]),

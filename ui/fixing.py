@@ -1,5 +1,5 @@
 """The fix page's hand edits (remove rows, set a label per row) and manifests loaded back: the
-engine writes every table and manifest (:mod:`tda_core.fix`); this module only collects the
+engine writes every table and manifest (:mod:`tda_core._fix`); this module only collects the
 user's edits and offers the downloads."""
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from tda_core.exceptions import TDAError
-from tda_core.fix import hand_edited_training_set, read_manifest, replay_manifest
+from tda_core import TDAError, hand_edited_training_set, read_manifest, replay_manifest
 
 from . import exports, loaders, state, tables
 

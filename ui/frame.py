@@ -14,11 +14,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from tda_core.cache import cache_dir
+from tda_core import METRIC_LABELS, SLICE, TDAError, cache_dir
 from tda_core.data import DEMOS
-from tda_core.errors import SLICE
-from tda_core.exceptions import TDAError
-from tda_core.metrics import METRIC_LABELS
 
 from . import cost, loaders, state, tables
 from .progress import ensure_baseline

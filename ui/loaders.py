@@ -1,6 +1,6 @@
 """Cached loaders: datasets and recipes (``st.cache_resource``) and the shared ``Analysis``.
 
-The :class:`~tda_core.analysis.Analysis` keeps every action's counterfactual probabilities in
+The :class:`~tda_core.Analysis` keeps every action's counterfactual probabilities in
 memory, so it is cached as a resource keyed by the data fingerprint, the recipe fingerprint and
 the run configuration: it survives reruns and page switches, and changing the metric, the group
 or the size re-ranks without retraining. The engine's disk cache (``TDA_CACHE_DIR`` or ``./cache``)
@@ -19,14 +19,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from tda_core import limits
-from tda_core.actions import subject_of
-from tda_core.analysis import Analysis
+from tda_core import BACKENDS, Analysis, DataError, RunConfig, TDAError, UntrustedFileError, UsageError, limits, subject_of
 from tda_core.data import DEMOS, Dataset, attach_pool, load_demo, read_table, split_table, tabular_dataset
-from tda_core.engine import BACKENDS, RunConfig
-from tda_core.exceptions import DataError, TDAError, UntrustedFileError, UsageError
-from tda_core.recipes import Estimates, Recipe, TrainsNetworks, load_model
-from tda_core.recipes.registry import TABULAR_RECIPES, named_recipe, network_params
+from tda_core.recipes import TABULAR_RECIPES, Estimates, Recipe, TrainsNetworks, load_model, named_recipe, network_params
 
 from . import cost, state
 
@@ -56,7 +51,7 @@ def recipe_names(kind: str) -> list[str]:
 def architectures() -> list[str]:
     if not images_supported():
         return []
-    from tda_core.recipes.torch.networks import ARCHITECTURES
+    from tda_core.recipes.torch import ARCHITECTURES
 
     return list(ARCHITECTURES)
 
@@ -84,7 +79,7 @@ def image_size() -> int | None:
 
 
 def native_image_size(arch: str | None) -> int:
-    from tda_core.recipes.torch.networks import image_input
+    from tda_core.recipes.torch import image_input
 
     return image_input(arch).size
 
@@ -93,7 +88,7 @@ def native_image_size(arch: str | None) -> int:
 def demo_dataset(name: str, arch: str | None = None, size: int | None = None) -> Dataset:
     if DEMOS[name].kind != "images":
         return load_demo(name)
-    from tda_core.recipes.torch.networks import image_input
+    from tda_core.recipes.torch import image_input
 
     return load_demo(name, image_input=image_input(arch, size))
 
@@ -116,8 +111,8 @@ def table_dataset(digest: str, test_digest: str | None, target: str, test_size: 
 
 @st.cache_resource(show_spinner="Reading the images…", max_entries=2)
 def image_dataset(digest: str, arch: str | None, size: int | None, _upload: state.Upload) -> Dataset:
-    from tda_core.data.images import load_images
-    from tda_core.recipes.torch.networks import image_input
+    from tda_core.data import load_images
+    from tda_core.recipes.torch import image_input
 
     return load_images(_upload.data, name=_upload.name, image_input=image_input(arch, size))
 
@@ -129,7 +124,7 @@ def pooled_dataset(data_fingerprint: str, digest: str, arch: str | None, size: i
     input (the same architecture and size they were prepared with)."""
     image_input = None
     if _data.kind == "images":
-        from tda_core.recipes.torch.networks import image_input as input_for
+        from tda_core.recipes.torch import image_input as input_for
 
         image_input = input_for(arch, size)
     return attach_pool(_data, _upload.data, name=_upload.name, image_input=image_input)
@@ -157,7 +152,7 @@ def current_dataset() -> Dataset | None:
 
 def export_columns(data: Dataset) -> list[str] | None:
     """The user's columns in their file's order, which the exports keep
-    (:func:`tda_core.fix.export_order`): the uploaded table's header (the training file's, when
+    (:func:`tda_core._fix.export_order`): the uploaded table's header (the training file's, when
     the test rows come in a file of their own), or the demo's own order (its features, then its
     target); None for images (the export lists each file, then its label)."""
     if data.kind != "tabular":
@@ -254,7 +249,7 @@ def cuda_available() -> bool:
 
 
 def default_epochs() -> int:
-    from tda_core.recipes.torch.recipe import DEFAULT_IMAGE_EPOCHS
+    from tda_core.recipes.torch import DEFAULT_IMAGE_EPOCHS
 
     return DEFAULT_IMAGE_EPOCHS
 

@@ -1,7 +1,7 @@
 """The engine's progress callback drawn as ``st.status`` with a progress bar and a Stop button.
 
 The status appears only when the engine reports work (training, or reading the disk cache): a
-result the :class:`~tda_core.analysis.Analysis` already holds in memory draws nothing.
+result the :class:`~tda_core.Analysis` already holds in memory draws nothing.
 
 Stop: a click reruns the page, which interrupts the script inside the progress callback (the
 engine stops; every model finished so far is already in its disk cache). The button's callback
@@ -17,8 +17,7 @@ from collections.abc import Iterator
 
 import streamlit as st
 
-from tda_core.analysis import Analysis
-from tda_core.engine import Progress
+from tda_core import Analysis, Progress
 
 from . import cost, state
 

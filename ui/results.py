@@ -1,6 +1,6 @@
 """The attribution of the page's choices, from the engine, with its retraining shown as progress.
 
-The :class:`~tda_core.analysis.Analysis` keeps each action's per-sample retrains (and, in
+The :class:`~tda_core.Analysis` keeps each action's per-sample retrains (and, in
 candidate mode, each group and metric's ranking; and each candidate-group ranking) in memory, so
 reruns of the page are instant and draw no progress (see :mod:`ui.progress`).
 """
@@ -11,11 +11,7 @@ from collections.abc import Sequence
 
 import streamlit as st
 
-from tda_core import limits
-from tda_core.actions import get_action, subject_of
-from tda_core.analysis import Attribution
-from tda_core.attribution import Effect
-from tda_core.errors import ErrorGroup
+from tda_core import Attribution, Effect, ErrorGroup, get_action, limits, subject_of
 
 from . import cost, state
 from .frame import rate_key, stop

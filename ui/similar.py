@@ -1,5 +1,5 @@
 """Similar training samples beside the ranking (attribution page): the nearest training samples to
-the chosen errors in the model's representation (tda_core.similar), with their measured effects,
+the chosen errors in the model's representation (tda_core._similar), with their measured effects,
 and how far "similar" agrees with "influential". Nothing here computes a number."""
 
 from __future__ import annotations
@@ -7,11 +7,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from tda_core.actions import POOL
-from tda_core.analysis import Analysis, Attribution
+from tda_core import DEFAULT_K, POOL, Analysis, Attribution, ModelError, SimilarSamples, similar_samples
 from tda_core.data import Dataset
-from tda_core.exceptions import ModelError
-from tda_core.similar import DEFAULT_K, SimilarSamples, similar_samples
 
 from . import tables
 from .gallery import gallery

@@ -21,7 +21,7 @@ from typing import Any
 
 import streamlit as st
 
-from tda_core.actions import ACTIONS
+from tda_core import ACTIONS
 
 
 @dataclass(frozen=True)
@@ -277,7 +277,7 @@ def from_url(params: dict[str, str]) -> None:
     if attribution().size > 10:
         update(ATTRIBUTION_STEP, large_groups=True)
     # A link to a demo too large for an exact ranking (census) starts in candidate mode, as choosing it does.
-    from tda_core.data.demos import DEMOS
+    from tda_core.data import DEMOS
 
     demo = DEMOS.get(str(data().demo))
     if data().source == "demo" and demo is not None and demo.candidates:

@@ -7,17 +7,24 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from tda_core import actions
-from tda_core.actions import POOL, TRAINING, Subject
-from tda_core.analysis import Analysis
-from tda_core.attribution import Effect, Ranking
+from tda_core import (
+    POOL,
+    TRAINING,
+    Analysis,
+    Effect,
+    ErrorGroup,
+    ErrorReport,
+    ErrorSlice,
+    GroupRanking,
+    Ranking,
+    SimilarSamples,
+    Subject,
+    edit_text,
+    subject_of,
+)
 from tda_core.data import Dataset
-from tda_core.errors import ErrorGroup, ErrorReport
-from tda_core.estimates.candidates import Estimates
+from tda_core.estimates import Estimates
 from tda_core.recipes import SklearnRecipe
-from tda_core.similar import SimilarSamples
-from tda_core.slices import ErrorSlice
-from tda_core.training_groups import GroupRanking
 
 #: Shown where a number does not apply: the p-value of a deterministic model or of a single run.
 DASH = "—"
@@ -47,21 +54,15 @@ def number_column(subject: Subject) -> str:
     return f"{subject.name} #"
 
 
-def edit_text(data: Dataset, targets: np.ndarray | None, action: str, i: int) -> str:
-    """What ``action`` does to its sample ``i`` (a pool index for add), as the action words it:
-    '9 → 4' (relabel), 'remove (9)', '9, weight ×10', 'add (9)'."""
-    return actions.edit_text(action, data, targets, i)
-
-
 def _sign(metric: str) -> float:
-    from tda_core.metrics import METRICS
+    from tda_core import METRICS
 
     return METRICS[metric].sign
 
 
 def direction(metric: str) -> str:
     """'higher is better' or 'lower is better' for a metric's raw values."""
-    from tda_core.metrics import METRICS
+    from tda_core import METRICS
 
     return "higher is better" if METRICS[metric].sign > 0 else "lower is better"
 
@@ -184,7 +185,7 @@ def ranking_frame(analysis: Analysis, ranking: Ranking, selected: Sequence[int],
         "selected": [int(i) in chosen for i in idx],
         "significant": significant,
         number_column(subject): idx,
-        "edit": [edit_text(data, base.relabel_targets, ranking.action, int(i)) for i in idx],
+        "edit": [edit_text(ranking.action, data, base.relabel_targets, int(i)) for i in idx],
         "improvement": improvement,
     })
     if has_spread(ranking):
@@ -311,7 +312,7 @@ def members_frame(analysis: Analysis, indices: Sequence[int], action: str | None
     idx = np.asarray(indices, dtype=np.int64)
     frame = pd.DataFrame({"train #": idx})
     if action is not None:
-        frame["edit"] = [edit_text(data, base.relabel_targets, action, int(i)) for i in idx]
+        frame["edit"] = [edit_text(action, data, base.relabel_targets, int(i)) for i in idx]
     frame["row id" if data.kind == "tabular" else "file"] = data.train_ids[idx]
     frame["label"] = [data.classes[c] for c in data.y_train[idx]]
     frame["baseline prediction"] = [data.classes[c] for c in base.predicted_train[idx]]
@@ -353,7 +354,7 @@ def estimates_frame(analysis: Analysis, estimates: Estimates, metric: str, subje
 def per_test_frame(effect: Effect) -> pd.DataFrame:
     """Each chosen test sample before and after, its improvement (positive: toward fixing the error)
     and raw change (a deterministic model has no spread to show)."""
-    from tda_core.metrics import METRICS
+    from tda_core import METRICS
 
     sign = METRICS[effect.metric].sign
     frame = pd.DataFrame(
@@ -386,7 +387,7 @@ def fix_label(data: Dataset, targets: np.ndarray | None, action: str, index: int
     """A training sample (a pool sample for add) in the fix page's picker: its number and what the
     action does to it. One numbering only (see :func:`train_label`); the Changes table below gives
     each row's original id."""
-    return f"{actions.subject_of(action).sample_name(index)} · {edit_text(data, targets, action, index)}"
+    return f"{subject_of(action).sample_name(index)} · {edit_text(action, data, targets, index)}"
 
 
 def train_label(data: Dataset, index: int) -> str:

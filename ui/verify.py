@@ -1,4 +1,4 @@
-"""Verify a fix: retrain the ensemble on the corrected training set (tda_core.fix.verify, through
+"""Verify a fix: retrain the ensemble on the corrected training set (tda_core.verify, through
 the engine, with progress and Stop) and show the chosen errors and the global accuracy before and
 after. It covers every fix, hand edits that remove and relabel at once included."""
 
@@ -11,8 +11,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from tda_core.exceptions import TDAError
-from tda_core.fix import Verification, verify
+from tda_core import TDAError, Verification, verify
 
 from . import loaders
 from .frame import stop

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from helpers import make_zip
 
-from tda_core.data.archive import MAX_FILE_BYTES, folder_entries, zip_entries
-from tda_core.exceptions import DataError
+from tda_core._exceptions import DataError
+from tda_core.data._archive import MAX_FILE_BYTES, folder_entries, zip_entries
 
 MB = 1024 * 1024
 LAYOUT = {

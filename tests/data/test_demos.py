@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tda_core._exceptions import DataError, UsageError
 from tda_core.data import DEMOS, load_demo
-from tda_core.data.demos import load_digits, package_file
-from tda_core.data.images import THUMBNAIL_SIZE
-from tda_core.exceptions import DataError, UsageError
+from tda_core.data._demos import load_digits, package_file
+from tda_core.data._images import THUMBNAIL_SIZE
 
 
 def test_the_demos_are_listed():

@@ -1,6 +1,6 @@
 """Property-based tests (hypothesis): generated tables with mixed dtypes, NaN, inf, huge values,
 unicode and duplicate column names, nested cells and odd targets, fed to the loaders. Only the
-project's own error type (:class:`tda_core.exceptions.TDAError`) may escape, its message is one
+project's own error type (:class:`tda_core._exceptions.TDAError`) may escape, its message is one
 line, and a table that loads is one the standard preprocessing can encode into finite numbers."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from tda_core._exceptions import TDAError
 from tda_core.data import read_table, split_table, tabular_dataset
-from tda_core.exceptions import TDAError
-from tda_core.recipes.preprocessing import tabular_preprocessor
+from tda_core.recipes._preprocessing import tabular_preprocessor
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 

@@ -11,8 +11,8 @@ import pytest
 from helpers import make_zip
 from PIL import Image
 
-from tda_core.data.images import IMAGE_SIZE, THUMBNAIL_SIZE, image_transform, load_images
-from tda_core.exceptions import DataError
+from tda_core._exceptions import DataError
+from tda_core.data._images import IMAGE_SIZE, THUMBNAIL_SIZE, image_transform, load_images
 
 
 def png(value, size: tuple[int, int] = (20, 12), mode: str = "L") -> bytes:
@@ -200,7 +200,7 @@ def test_refuses_what_is_not_a_dataset(tmp_path: Path) -> None:
 
 
 def test_the_input_sets_size_channels_and_normalisation() -> None:
-    from tda_core.data.images import IMAGENET_INPUT, IMAGENET_MEAN, IMAGENET_STD, SMALL_INPUT
+    from tda_core.data._images import IMAGENET_INPUT, IMAGENET_MEAN, IMAGENET_STD, SMALL_INPUT
 
     data = load_images(make_zip(LAYOUT), image_input=IMAGENET_INPUT.with_size(16))
     assert data.X_train.shape == (5, 3, 16, 16)  # grayscale pictures, an RGB network: three equal channels
@@ -223,7 +223,7 @@ def test_refuses_image_sizes_out_of_range(size: object) -> None:
 
 
 def test_refuses_a_total_decoded_pixel_budget_before_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tda_core.data import images
+    from tda_core.data import _images as images
 
     def no_decoding(*args: object) -> None:
         raise AssertionError("decoded before the budget was checked")
@@ -241,7 +241,7 @@ def test_refuses_a_total_decoded_pixel_budget_before_decoding(monkeypatch: pytes
 
 
 def test_the_default_budgets_hold_a_large_dataset_at_224() -> None:
-    from tda_core.data.images import MAX_INPUT_BYTES, MAX_TOTAL_PIXELS, check_budget
+    from tda_core.data._images import MAX_INPUT_BYTES, MAX_TOTAL_PIXELS, check_budget
 
     check_budget("x", [500 * 375] * 3000, 3, 224, MAX_TOTAL_PIXELS, MAX_INPUT_BYTES)  # 3000 photos: 1.7 GB of inputs
     with pytest.raises(DataError, match=r"x: 5000 images at 224x224 with 3 channels take 2.8 GB as network inputs"):
@@ -252,8 +252,8 @@ def test_the_default_budgets_hold_a_large_dataset_at_224() -> None:
 
 
 def test_the_digits_demo_for_another_input() -> None:
-    from tda_core.data.demos import load_digits
-    from tda_core.data.images import IMAGENET_INPUT
+    from tda_core.data._demos import load_digits
+    from tda_core.data._images import IMAGENET_INPUT
 
     small = load_digits(train_per_class=2, test_per_class=1)
     assert small.X_train.shape == (20, 1, 28, 28) and small.description.endswith("grayscale 28x28")
@@ -264,7 +264,7 @@ def test_the_digits_demo_for_another_input() -> None:
 
 def test_load_demo_prepares_image_demos_only() -> None:
     from tda_core.data import load_demo
-    from tda_core.data.images import IMAGENET_INPUT
+    from tda_core.data._images import IMAGENET_INPUT
 
     digits = load_demo("digits", image_input=IMAGENET_INPUT.with_size(16))
     assert digits.X_train.shape == (300, 3, 16, 16)

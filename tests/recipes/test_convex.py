@@ -9,14 +9,15 @@ from scipy.stats import spearmanr
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
-from tda_core.actions import ACTIONS, Edit
-from tda_core.analysis import Analysis
+from tda_core._actions import ACTIONS, Edit
+from tda_core._analysis import Analysis
+from tda_core._engine import RunConfig
+from tda_core._exceptions import ModelError
+from tda_core._metrics import METRICS
 from tda_core.data import tabular_dataset
-from tda_core.engine import RunConfig
-from tda_core.exceptions import ModelError
-from tda_core.metrics import METRICS
-from tda_core.recipes import LogisticLbfgsRecipe, named_recipe, newton
-from tda_core.recipes.design import design
+from tda_core.recipes import LogisticLbfgsRecipe, named_recipe
+from tda_core.recipes import _newton as newton
+from tda_core.recipes._design import design
 
 
 def sklearn_refit(data, edit, C=1.0):
@@ -67,7 +68,7 @@ def test_the_chord_iterations_converge_in_a_few_steps(credit):
     base = recipe.fit_start(credit, seed=0)["theta"]
     X = design(credit).fit
     edits = [ACTIONS["remove"].edit([i]) for i in range(50)]
-    from tda_core.recipes.base import edited_arrays
+    from tda_core.recipes._base import edited_arrays
 
     Y, W = edited_arrays(credit, edits, compact=True)
     lam = recipe._lam(credit)

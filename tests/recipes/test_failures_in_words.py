@@ -14,9 +14,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
-from tda_core.actions import Edit
-from tda_core.engine import _unreachable, probe_dask_scheduler
-from tda_core.exceptions import BackendError, ModelError
+from tda_core._actions import Edit
+from tda_core._engine import _unreachable, probe_dask_scheduler
+from tda_core._exceptions import BackendError, ModelError
 from tda_core.recipes import SklearnRecipe, load_model
 
 

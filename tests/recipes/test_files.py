@@ -16,11 +16,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from tda_core.actions import Edit
-from tda_core.exceptions import ModelError, UntrustedFileError
+from tda_core._actions import Edit
+from tda_core._exceptions import ModelError, UntrustedFileError
 from tda_core.recipes import SklearnRecipe, load_model
-from tda_core.recipes.files import load_sklearn, recipe_from_weights, supported_suffixes
-from tda_core.recipes.preprocessing import tabular_preprocessor
+from tda_core.recipes._files import load_sklearn, recipe_from_weights, supported_suffixes
+from tda_core.recipes._preprocessing import tabular_preprocessor
 
 NUMERIC = ["duration_months", "credit_amount", "installment_rate", "age"]
 CATEGORICAL = ["checking_account", "credit_history"]
@@ -104,7 +104,7 @@ def weights(tiny_images, tmp_path) -> tuple[Path, dict]:
     import torch
     from safetensors.torch import save_file
 
-    from tda_core.recipes.torch.networks import ARCHITECTURES
+    from tda_core.recipes.torch._networks import ARCHITECTURES
 
     torch.manual_seed(123)
     model = ARCHITECTURES["small_cnn"](3, tiny_images.X_train.shape[1:])
@@ -130,7 +130,7 @@ def test_weights_load_from_every_format_into_the_same_recipe(tiny_images, weight
             assert recipe.initial_state[key].dtype == value.dtype  # float64 weights come back as float32
     assert recipes[0].display_name == "small_cnn-w"
     # The weights key the cache: the same network without them is another recipe.
-    from tda_core.recipes.torch.recipe import TorchRecipe
+    from tda_core.recipes.torch._recipe import TorchRecipe
 
     assert recipes[0].fingerprint() != TorchRecipe("small_cnn").fingerprint()
 
@@ -209,7 +209,7 @@ def test_model_code_needs_trust_and_never_runs_without(tiny_images, tmp_path):
 def test_uploaded_weights_are_every_members_starting_point(tiny_images, weights):
     import torch
 
-    from tda_core.recipes.torch.networks import ARCHITECTURES
+    from tda_core.recipes.torch._networks import ARCHITECTURES
 
     folder, state = weights
     model = ARCHITECTURES["small_cnn"](3, tiny_images.X_train.shape[1:])

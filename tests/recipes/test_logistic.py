@@ -8,13 +8,13 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
-from tda_core.actions import ACTIONS, Edit
+from tda_core._actions import ACTIONS, Edit
+from tda_core._exceptions import ModelError
+from tda_core._metrics import METRICS
 from tda_core.data import tabular_dataset
-from tda_core.exceptions import ModelError
-from tda_core.metrics import METRICS
 from tda_core.recipes import LogisticSGDRecipe
-from tda_core.recipes.logistic import predict_proba, train_averaged_sgd
-from tda_core.recipes.preprocessing import tabular_preprocessor
+from tda_core.recipes._logistic import predict_proba, train_averaged_sgd
+from tda_core.recipes._preprocessing import tabular_preprocessor
 
 
 def test_batched_equals_one_model_at_a_time(credit):
@@ -173,7 +173,7 @@ def test_the_lazy_update_of_many_models_equals_the_plain_one_on_a_sparse_multicl
     averaging); the result is the plain update's, also when the lazy scale is folded in every step."""
     import scipy.sparse as sp
 
-    from tda_core.recipes import logistic
+    from tda_core.recipes import _logistic as logistic
 
     rng = np.random.default_rng(3)
     dense_x = rng.normal(size=(120, 30)) * (rng.random((120, 30)) < 0.15)  # a one-hot-like sparsity

@@ -15,12 +15,12 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from tda_core.actions import ACTIONS
+from tda_core._actions import ACTIONS
+from tda_core._engine import Engine, RunConfig
+from tda_core._exceptions import ModelError
+from tda_core._metrics import METRICS
 from tda_core.data import tabular_dataset
-from tda_core.engine import Engine, RunConfig
-from tda_core.exceptions import ModelError
 from tda_core.limits import network_training_bytes, trained_members
-from tda_core.metrics import METRICS
 from tda_core.recipes import (
     Estimates,
     HasStart,
@@ -32,11 +32,11 @@ from tda_core.recipes import (
     SklearnRecipe,
     TrainsNetworks,
 )
-from tda_core.recipes.design import design, has_design
-from tda_core.recipes.preprocessing import tabular_preprocessor
-from tda_core.recipes.registry import paper_sgd
-from tda_core.recipes.torch.networks import ARCHITECTURES
-from tda_core.recipes.torch.recipe import TorchRecipe
+from tda_core.recipes._design import design, has_design
+from tda_core.recipes._preprocessing import tabular_preprocessor
+from tda_core.recipes._registry import paper_sgd
+from tda_core.recipes.torch._networks import ARCHITECTURES
+from tda_core.recipes.torch._recipe import TorchRecipe
 
 ROOT = Path(__file__).resolve().parents[2]
 PROTOCOLS = (HasStart, Estimates, Represents, RoutesWeights, MeasuresTraining, TrainsNetworks)
@@ -139,14 +139,14 @@ def test_the_engine_refuses_what_a_recipe_lacks(cancer):
 #: Where ``getattr(``/``hasattr(`` stays in the engine's recipe layer, and why: a user's
 #: estimator, torchvision's constructors and a user's model definition are probed, never a recipe.
 ALLOWED_PROBES = {
-    "tda_core/recipes/sklearn_recipe.py": [
+    "tda_core/recipes/_sklearn_recipe.py": [
         'hasattr(self.estimator, "fit")', 'hasattr(self.estimator, "predict_proba")', 'hasattr(self.final_step, "partial_fit")',
     ],
-    "tda_core/recipes/torch/networks.py": ["getattr(models, name)", 'getattr(module, "build_model", None)'],
+    "tda_core/recipes/torch/_networks.py": ["getattr(models, name)", 'getattr(module, "build_model", None)'],
 }
-#: Files that ask recipes through the protocols only. tda_core/analysis.py joins them once its
+#: Files that ask recipes through the protocols only. tda_core/_analysis.py joins them once its
 #: ``getattr(self.recipe, "weights_routed", True)`` asks :class:`RoutesWeights`.
-PROBE_FREE = ["tda_core/engine.py", "tda_core/limits.py", "tda_core/ensemble_growth.py", "tda_core/analysis.py"]
+PROBE_FREE = ["tda_core/_engine.py", "tda_core/limits.py", "tda_core/_ensemble_growth.py", "tda_core/_analysis.py"]
 
 
 def test_no_attribute_probing_of_recipes():

@@ -9,10 +9,10 @@ import pytest
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 
-from tda_core.exceptions import UsageError
+from tda_core._exceptions import UsageError
 from tda_core.recipes import RECIPE_NAMES, TABULAR_RECIPES, LogisticSGDRecipe, SklearnRecipe, default_recipe, named_recipe
-from tda_core.recipes.convex import LogisticLbfgsRecipe
-from tda_core.recipes.registry import PAPER_CHECKPOINTS, lbfgs_pipeline, network_params, paper_sgd
+from tda_core.recipes._convex import LogisticLbfgsRecipe
+from tda_core.recipes._registry import PAPER_CHECKPOINTS, lbfgs_pipeline, network_params, paper_sgd
 
 
 def test_the_named_recipes(credit):
@@ -50,8 +50,8 @@ def test_default_recipes(credit, tiny_images):
 
 
 def test_a_large_table_defaults_to_the_converged_logistic_regression():
-    from tda_core.data.demos import load_census
-    from tda_core.recipes.registry import LARGE_TABLE_ROWS
+    from tda_core.data._demos import load_census
+    from tda_core.recipes._registry import LARGE_TABLE_ROWS
 
     census = load_census(test_rows=100)
     assert census.n_train == 199_523 >= LARGE_TABLE_ROWS
@@ -72,7 +72,7 @@ def test_network_params_from_the_users_options():
 
 
 def _torch_recipe(**kwargs):
-    from tda_core.recipes.torch.recipe import TorchRecipe
+    from tda_core.recipes.torch._recipe import TorchRecipe
 
     return TorchRecipe("mlp", epochs=2, **kwargs)
 

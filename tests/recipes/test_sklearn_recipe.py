@@ -16,12 +16,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from tda_core.actions import ACTIONS, Edit
+from tda_core._actions import ACTIONS, Edit
+from tda_core._exceptions import ModelError
 from tda_core.data import tabular_dataset
-from tda_core.exceptions import ModelError
 from tda_core.recipes import SklearnRecipe
-from tda_core.recipes.preprocessing import tabular_preprocessor
-from tda_core.recipes.sklearn_recipe import fitted_steps, full_proba
+from tda_core.recipes._preprocessing import tabular_preprocessor
+from tda_core.recipes._sklearn_recipe import fitted_steps, full_proba
 
 
 @pytest.fixture(scope="module")

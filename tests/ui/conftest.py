@@ -10,9 +10,9 @@ import pytest
 @pytest.fixture(scope="session")
 def credit_analysis():
     """The engine's own analysis of the credit demo with the dashboard's defaults."""
-    from tda_core.analysis import Analysis
+    from tda_core._analysis import Analysis
+    from tda_core._engine import RunConfig
     from tda_core.data import load_demo
-    from tda_core.engine import RunConfig
     from tda_core.recipes import default_recipe
 
     data = load_demo("credit")

@@ -20,7 +20,7 @@ pytest.importorskip("streamlit")
 from apptest_support import ATTRIBUTION, DASHBOARD, ERRORS, FIX, TIMEOUT, metric, start, table_with, visit
 from streamlit.testing.v1 import AppTest
 
-from tda_core.actions import POOL
+from tda_core._actions import POOL
 
 POOL_ROWS = 30  # rows of the uploaded pool that replaces the demo's 100
 
@@ -31,8 +31,8 @@ POOL_ROWS = 30  # rows of the uploaded pool that replaces the demo's 100
 def engine_add(data):
     """The engine's add attribution for the page's default choices (first error group, true-class
     probability, size 10, alpha 0.05, the default recipe and run)."""
-    from tda_core.analysis import Analysis
-    from tda_core.engine import RunConfig
+    from tda_core._analysis import Analysis
+    from tda_core._engine import RunConfig
     from tda_core.recipes import default_recipe
 
     analysis = Analysis(data, default_recipe(data), RunConfig())
@@ -61,7 +61,7 @@ def upload_pool(at: AppTest, name: str, data: bytes) -> AppTest:
 
 
 def test_add_ranks_the_demos_pool_as_the_engine_does(credit_add):
-    from tda_core.similar import similar_samples
+    from tda_core._similar import similar_samples
 
     analysis, group, expected = credit_add
     effect = expected.effect
@@ -189,8 +189,8 @@ def test_a_bad_pool_is_one_message_and_the_page_keeps_working(credit, name, raw,
 def test_candidate_mode_estimates_the_pool_and_retrains_the_best(credit):
     """Candidate mode serves add too: every pool sample estimated, the top 20 and a check sample
     retrained; the page's ranking is the engine's."""
-    from tda_core.analysis import Analysis
-    from tda_core.engine import RunConfig
+    from tda_core._analysis import Analysis
+    from tda_core._engine import RunConfig
     from tda_core.recipes import default_recipe
 
     at = start(action="add", use_candidates=True, candidates=20)

@@ -9,7 +9,7 @@ import re
 import pytest
 from test_browser import browser, go, page, server, settle, upload_table  # noqa: F401 (fixtures)
 
-from tda_core.data.demos import CENSUS_FILES
+from tda_core.data._demos import CENSUS_FILES
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 pytest.importorskip("altair")
-from tda_core import attribution
+from tda_core import _attribution as attribution
 from ui import charts, tables
 
 
@@ -66,7 +66,7 @@ def test_signed_colours_leave_no_change_uncoloured():
 def test_every_confusion_count_reads_on_its_cell():
     """Black or white per cell, whichever reads (issue 21, item 5: dark digits on dark red); the
     browser test measures the rendered colours of the chosen cell."""
-    from tda_core.report import contrast
+    from tda_core._report import contrast
 
     matrix = np.array([[150, 40, 3], [7, 90, 0], [1, 12, 60]])
     spec = charts.confusion_chart(matrix, ["a", "b", "c"], "", selected=("a", "b")).to_dict()

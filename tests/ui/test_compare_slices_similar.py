@@ -22,7 +22,7 @@ def markdown(at: AppTest) -> str:
 
 
 def test_compare_view_lists_every_setting_and_names_the_best(credit_analysis):
-    from tda_core.compare import compare
+    from tda_core._compare import compare
 
     group = credit_analysis.errors.groups[0]  # the errors page chooses the largest group first
     expected = compare(credit_analysis, group, "gt_prob", (1, 5, 10), 0.05)
@@ -62,7 +62,7 @@ def test_compare_view_lists_every_setting_and_names_the_best(credit_analysis):
 
 
 def test_compare_sizes_come_back_from_a_link(credit_analysis):
-    from tda_core.compare import compare
+    from tda_core._compare import compare
 
     group = credit_analysis.group("good", "bad")
     at = start({"true": "good", "pred": "bad", "sizes": "3,1", "metric": "loss"})
@@ -125,7 +125,7 @@ def test_a_slice_survives_a_reload(credit_analysis):
 
 
 def test_similar_samples_beside_the_ranking(credit_analysis):
-    from tda_core.similar import similar_samples
+    from tda_core._similar import similar_samples
 
     group = credit_analysis.errors.groups[0]
     ranking = credit_analysis.ranking(group, "remove", "gt_prob")

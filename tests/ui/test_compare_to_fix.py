@@ -12,7 +12,7 @@ from apptest_support import ATTRIBUTION, COMPARE, ERRORS, FIX, metric, start, vi
 
 
 def test_the_compared_setting_opens_in_fix_and_is_verified(credit_analysis):
-    from tda_core.compare import compare
+    from tda_core._compare import compare
 
     group = credit_analysis.errors.groups[0]
     expected = compare(credit_analysis, group, "gt_prob", (1, 5, 10), 0.05)

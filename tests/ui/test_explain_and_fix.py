@@ -19,9 +19,9 @@ from apptest_support import ATTRIBUTION, ERRORS, FIX, start, visit
 def credit_result():
     """The engine's answer for the page's choices: the credit demo, the default recipe, the first
     error group, remove, candidate groups."""
-    from tda_core.analysis import Analysis
+    from tda_core._analysis import Analysis
+    from tda_core._engine import RunConfig
     from tda_core.data import load_demo
-    from tda_core.engine import RunConfig
     from tda_core.recipes import default_recipe
 
     data = load_demo("credit")
@@ -31,7 +31,7 @@ def credit_result():
 
 
 def test_feature_view_and_triage_report(credit_result, downloads):
-    from tda_core.feature_attribution import feature_attribution
+    from tda_core._feature_attribution import feature_attribution
     from ui.explain import inputs
 
     analysis, result = credit_result
@@ -71,7 +71,7 @@ def other_label(data, i: int) -> str:
 
 
 def test_hand_edits_export_and_manifest_round_trip(credit_result, downloads):
-    from tda_core.fix import hand_edited_training_set
+    from tda_core._fix import hand_edited_training_set
 
     analysis, _ = credit_result
     data = analysis.data
@@ -120,7 +120,7 @@ def test_no_attribution_is_one_info_line_and_results_are_kept(credit_result, mon
     """A model or row the engine cannot attribute is one st.info line; an attribution is computed
     once per (analysis, error, training samples), not on every rerun."""
     import ui.explain
-    from tda_core.exceptions import ModelError
+    from tda_core._exceptions import ModelError
 
     calls = []
 

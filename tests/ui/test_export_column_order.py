@@ -57,8 +57,8 @@ def test_the_exports_keep_the_uploaded_header_order(credit, downloads):
 def test_a_manifest_without_a_recorded_order_is_replayed_in_the_uploaded_order(credit, downloads):
     """An older manifest that records no column order: the replay falls back to the upload's header,
     not to the target last."""
+    from tda_core._fix import hand_edited_training_set
     from tda_core.data import split_table, tabular_dataset
-    from tda_core.fix import hand_edited_training_set
 
     data, header = credit_with_the_target_inside(credit)
     frame = pd.read_csv(BytesIO(data))

@@ -24,7 +24,7 @@ POOL_ROWS = 34_000  # x 3 members: more than tda_core.limits.MAX_EXACT_MODELS
 @pytest.fixture
 def ranked(monkeypatch):
     """The actions whose exact single-sample ranking the engine trained (not read from memory), in order."""
-    from tda_core.analysis import Analysis
+    from tda_core._analysis import Analysis
 
     calls: list[str] = []
     original = Analysis.counterfactuals

@@ -34,9 +34,9 @@ SMALL_ROWS = 100  # rows of the small credit table uploaded for the slower recip
 @pytest.fixture(scope="session")
 def engine():
     """The engine's own answer for the credit demo, computed without the dashboard."""
-    from tda_core.analysis import Analysis
+    from tda_core._analysis import Analysis
+    from tda_core._engine import RunConfig
     from tda_core.data import load_demo
-    from tda_core.engine import RunConfig
     from tda_core.recipes import default_recipe
 
     data = load_demo("credit")
@@ -55,9 +55,9 @@ def small_table() -> bytes:
 
 def small_analysis(recipe: str, ensemble: int):
     """The engine on the small table, split as the data page splits an upload (20 %, seed 0)."""
-    from tda_core.analysis import Analysis
+    from tda_core._analysis import Analysis
+    from tda_core._engine import RunConfig
     from tda_core.data import read_table, split_table, tabular_dataset
-    from tda_core.engine import RunConfig
     from tda_core.recipes import named_recipe
 
     train, test = split_table(read_table(small_table(), "small.csv"), "credit_risk", 0.2, seed=0)
@@ -68,9 +68,9 @@ def small_analysis(recipe: str, ensemble: int):
 @pytest.fixture(scope="session")
 def deterministic_engine():
     """logistic-lbfgs on the credit demo: a deterministic model, ranked by candidate groups (cheap)."""
-    from tda_core.analysis import Analysis
+    from tda_core._analysis import Analysis
+    from tda_core._engine import RunConfig
     from tda_core.data import load_demo
-    from tda_core.engine import RunConfig
     from tda_core.recipes import named_recipe
 
     data = load_demo("credit")
@@ -195,7 +195,7 @@ def test_errors_page_matches_the_engine_and_choices_carry_over(engine):
 
 
 def test_attribution_page_shows_the_engines_numbers(engine):
-    from tda_core.stats import reliability_verdict
+    from tda_core._stats import reliability_verdict
 
     _, group, expected = engine
     at = app()
@@ -461,7 +461,7 @@ def test_skops_model_shows_its_type_and_params():
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
-    from tda_core.recipes.preprocessing import tabular_preprocessor
+    from tda_core.recipes._preprocessing import tabular_preprocessor
 
     model = make_pipeline(tabular_preprocessor(), LogisticRegression(C=0.5, max_iter=500))
     at = app()
@@ -483,8 +483,8 @@ CANDIDATES = 30
 
 @pytest.fixture(scope="session")
 def candidate_engine(engine):
-    from tda_core.analysis import Analysis
-    from tda_core.engine import RunConfig
+    from tda_core._analysis import Analysis
+    from tda_core._engine import RunConfig
 
     analysis = Analysis(engine[0].data, engine[0].recipe, RunConfig(candidates=CANDIDATES))
     group = analysis.errors.groups[0]
@@ -533,9 +533,9 @@ DIGITS = {"mode": "head", "epochs": 1, "ensemble": 2}
 @pytest.fixture(scope="session")
 def digits_engine():
     pytest.importorskip("torch")
-    from tda_core.analysis import Analysis
+    from tda_core._analysis import Analysis
+    from tda_core._engine import RunConfig
     from tda_core.data import load_demo
-    from tda_core.engine import RunConfig
     from tda_core.recipes import default_recipe
 
     data = load_demo("digits")
@@ -633,7 +633,7 @@ def test_image_demo_data_errors_and_attribution(digits_engine):
                            f"p {ranking.p_value[pos]:.2g}")
     table = at.dataframe[0].value
     assert "file" in table.columns and list(table["train #"][:24]) == list(ranking.index[:24])
-    from tda_core.similar import similar_samples
+    from tda_core._similar import similar_samples
 
     similar = similar_samples(analysis, expected.group.test_indices, ranking=ranking)
     assert [int(c.split(" · ")[0].removeprefix("train #")) for c in captions[24:]] == list(similar.indices)

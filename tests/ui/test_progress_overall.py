@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 pytest.importorskip("streamlit")
-from tda_core.engine import Progress
+from tda_core._engine import Progress
 from ui.progress import StatusProgress
 
 

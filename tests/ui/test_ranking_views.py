@@ -18,9 +18,9 @@ def draw_view(unit: str) -> None:
     """A script of its own: the credit demo's attribution of its largest error group, drawn by its view."""
     import streamlit as st
 
-    from tda_core.analysis import Analysis
+    from tda_core._analysis import Analysis
+    from tda_core._engine import RunConfig
     from tda_core.data import load_demo
-    from tda_core.engine import RunConfig
     from tda_core.recipes import default_recipe
     from ui import views
     from ui.loaders import Current

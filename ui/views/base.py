@@ -8,8 +8,7 @@ from typing import Any, Protocol
 
 import streamlit as st
 
-from tda_core import Analysis, Attribution, Dataset
-from tda_core.metrics import METRIC_LABELS
+from tda_core import METRIC_LABELS, Analysis, Attribution, Dataset
 
 from .. import tables
 from ..loaders import Current

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from tda_core import Ranking
-from tda_core.actions import ACTIONS
+from tda_core import ACTIONS, Ranking
 
 from .. import charts, state, tables
 from ..gallery import gallery

@@ -2,3 +2,13 @@
 
 Importing this package does not import torch; building or training a network does.
 """
+
+
+from ._networks import ARCHITECTURES, image_input
+from ._recipe import DEFAULT_IMAGE_EPOCHS
+
+__all__ = [
+    "ARCHITECTURES",
+    "DEFAULT_IMAGE_EPOCHS",
+    "image_input",
+]

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from tda_core.actions import Edit
-from tda_core.exceptions import ModelError
-from tda_core.recipes.torch import recipe as recipe_module
-from tda_core.recipes.torch.networks import ARCHITECTURES, DEVICES, resolve_device
-from tda_core.recipes.torch.recipe import TorchRecipe
+from tda_core._actions import Edit
+from tda_core._exceptions import ModelError
+from tda_core.recipes.torch import _recipe as recipe_module
+from tda_core.recipes.torch._networks import ARCHITECTURES, DEVICES, resolve_device
+from tda_core.recipes.torch._recipe import TorchRecipe
 
 CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU: torch.cuda.is_available() is False on this machine")
@@ -117,7 +117,7 @@ def test_full_training_on_the_gpu_matches_the_cpu(tiny_images, arch):
 @pytest.mark.slow
 @needs_cuda
 def test_a_torchvision_backbone_extracts_the_same_features_on_the_gpu():
-    from tda_core.data.dataset import Dataset
+    from tda_core.data._dataset import Dataset
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(12, 3, 64, 64)).astype(np.float32)

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tda_core.recipes.torch.heads import train_heads
+from tda_core.recipes.torch._heads import train_heads
 
 N, D, C = 40, 6, 3
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
+from tda_core._exceptions import ModelError
 from tda_core.data import tabular_dataset
-from tda_core.exceptions import ModelError
-from tda_core.recipes.torch.networks import (
+from tda_core.recipes.torch._networks import (
     ARCHITECTURES,
     VMAP_ARCHITECTURES,
     check_state,

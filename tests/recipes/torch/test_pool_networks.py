@@ -11,10 +11,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tda_core.actions import ACTIONS, Edit
-from tda_core.recipes.base import pool_batches
-from tda_core.recipes.torch.networks import ARCHITECTURES
-from tda_core.recipes.torch.recipe import TorchRecipe
+from tda_core._actions import ACTIONS, Edit
+from tda_core.recipes._base import pool_batches
+from tda_core.recipes.torch._networks import ARCHITECTURES
+from tda_core.recipes.torch._recipe import TorchRecipe
 
 EDITS = [Edit.baseline(), ACTIONS["add"].edit([0]), ACTIONS["add"].edit([2, 4]), Edit("remove", (5,))]
 

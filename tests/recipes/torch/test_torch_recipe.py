@@ -11,14 +11,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tda_core.actions import ACTIONS, Edit
+from tda_core._actions import ACTIONS, Edit
+from tda_core._exceptions import ModelError
+from tda_core._metrics import METRICS
 from tda_core.data import tabular_dataset
-from tda_core.exceptions import ModelError
-from tda_core.metrics import METRICS
-from tda_core.recipes.base import Member
-from tda_core.recipes.torch.networks import ARCHITECTURES, penultimate
-from tda_core.recipes.torch.recipe import DEFAULT_IMAGE_EPOCHS, TorchRecipe, default_image_recipe
-from tda_core.recipes.torch.training import Optimisation, fit_network
+from tda_core.recipes._base import Member
+from tda_core.recipes.torch._networks import ARCHITECTURES, penultimate
+from tda_core.recipes.torch._recipe import DEFAULT_IMAGE_EPOCHS, TorchRecipe, default_image_recipe
+from tda_core.recipes.torch._training import Optimisation, fit_network
 
 
 def recipe(**kwargs) -> TorchRecipe:
@@ -331,7 +331,7 @@ def test_the_default_recipe_leaves_errors_on_the_digits_demo():
 
 
 def test_uploaded_weights_are_hashed_once_per_state(monkeypatch):
-    from tda_core.recipes.torch import recipe as recipe_module
+    from tda_core.recipes.torch import _recipe as recipe_module
 
     calls = []
     original = recipe_module.state_hash

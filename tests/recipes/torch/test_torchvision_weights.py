@@ -15,14 +15,14 @@ import torchvision
 from PIL import Image
 from safetensors.torch import save_file
 
-from tda_core.actions import Edit
-from tda_core.analysis import Analysis
-from tda_core.data.images import IMAGENET_INPUT, IMAGENET_MEAN, IMAGENET_STD, SMALL_INPUT, load_images
-from tda_core.engine import RunConfig
-from tda_core.exceptions import DataError, ModelError
-from tda_core.recipes.files import load_model
-from tda_core.recipes.torch.networks import ARCHITECTURES, TORCHVISION_CLASSIFIERS, image_input, network_input_shape
-from tda_core.recipes.torch.recipe import TorchRecipe
+from tda_core._actions import Edit
+from tda_core._analysis import Analysis
+from tda_core._engine import RunConfig
+from tda_core._exceptions import DataError, ModelError
+from tda_core.data._images import IMAGENET_INPUT, IMAGENET_MEAN, IMAGENET_STD, SMALL_INPUT, load_images
+from tda_core.recipes._files import load_model
+from tda_core.recipes.torch._networks import ARCHITECTURES, TORCHVISION_CLASSIFIERS, image_input, network_input_shape
+from tda_core.recipes.torch._recipe import TorchRecipe
 
 N_CLASSES = 10
 SIZE = 32  # a reduced --image-size: the networks are the standard ones, the pictures small
@@ -194,7 +194,7 @@ def test_a_real_torchvision_resnet18_state_dict_loads_unchanged(colours, tmp_pat
 
 
 def test_large_images_extract_the_same_features_in_channels_last_format():
-    from tda_core.recipes.torch.networks import CHANNELS_LAST_PIXELS, penultimate
+    from tda_core.recipes.torch._networks import CHANNELS_LAST_PIXELS, penultimate
 
     torch.manual_seed(0)
     net = ARCHITECTURES["resnet18"](N_CLASSES, (3, 128, 128)).eval()

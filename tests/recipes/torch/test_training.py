@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tda_core.recipes.torch.networks import ARCHITECTURES
-from tda_core.recipes.torch.training import (
+from tda_core.recipes.torch._networks import ARCHITECTURES
+from tda_core.recipes.torch._training import (
     Optimisation,
     batches,
     deterministic,
