@@ -271,7 +271,7 @@ with right:
         try:
             recipe = loaders.current_recipe(data)
         except UntrustedFileError as exc:
-            st.error(str(exc).replace("say that you trust this file", "tick “I trust this file”"))
+            st.error(exc.worded({"trust_file": "tick “I trust this file”"}))
             if not loaders.is_code_format(state.get(state.MODEL_UPLOAD).name):  # .skops with unusual types
                 st.checkbox("I trust this file (it holds types skops does not trust by default)", key=state.TRUST,
                             persist_state="session")

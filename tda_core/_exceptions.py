@@ -22,7 +22,42 @@ class ModelError(TDAError):
     """The model or training recipe cannot be used as given."""
 
 
-class UntrustedFileError(ModelError):
+#: The ways out that an error names, in neutral words; ``needed`` is the memory a run needs. Each
+#: client says them its own way (:meth:`WaysOut.worded`): the command line names its flags, the
+#: dashboard its controls.
+WAYS_OUT = {
+    "candidate_mode": "use candidate mode",
+    "memory_limit": "raise the memory limit to at least {needed}",
+    "cache_folder": "choose another cache folder",
+    "no_cache": "run without the cache",
+    "trust_file": "say that you trust this file",
+    "trust_it": "say that you trust it",
+}
+
+
+def way_out(name: str) -> str:
+    """The place of the way out ``name`` (a key of :data:`WAYS_OUT`) in a :class:`BudgetError`'s template."""
+    return f"\x00{name}\x00"
+
+
+class WaysOut(TDAError):
+    """An error whose ways out are kept apart from its words: ``template`` holds :func:`way_out`
+    marks, ``str(exc)`` says them as :data:`WAYS_OUT` does, :meth:`worded` as a client does."""
+
+    def __init__(self, template: str, needed: str = ""):
+        self.template, self.needed = template, needed
+        super().__init__(self.worded(WAYS_OUT))
+
+    def worded(self, ways: dict[str, str]) -> str:
+        """The message with its ways out said as ``ways`` says them (keys of :data:`WAYS_OUT`;
+        a way that ``ways`` lacks keeps its neutral words)."""
+        text = self.template
+        for name, words in (WAYS_OUT | ways).items():
+            text = text.replace(way_out(name), words.replace("{needed}", self.needed))
+        return text
+
+
+class UntrustedFileError(WaysOut, ModelError):
     """A file would execute code when loaded, and the user has not said they trust it."""
 
 
@@ -31,9 +66,9 @@ class UsageError(TDAError, ValueError):
     ``ValueError``, as scikit-learn's are."""
 
 
-class BudgetError(UsageError):
+class BudgetError(WaysOut, UsageError):
     """A run that would exceed the memory budget (see :mod:`tda_core.limits`); the message names
-    the number and the way out."""
+    the number and the ways out (:class:`WaysOut`)."""
 
 
 class BackendError(UsageError):

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._actions import TRAINING, Subject
-from ._exceptions import BudgetError, DataError, UsageError, names
+from ._exceptions import BudgetError, DataError, UsageError, names, way_out
 
 __all__ = [
     "DEFAULT_CHUNK",
@@ -362,8 +362,8 @@ def check_budget(
         ranked = (est.models - (ensemble + 1)) // max(1, ensemble) - 1  # models = baseline + (edits + the group effect) x E
         raise BudgetError(
             f"an exact ranking of {ranked * ensemble:,} models ({ranked:,} {samples} x "
-            f"{ensemble} members) would take hours on one machine (at most {MAX_EXACT_MODELS:,} without a cluster): use candidate "
-            f"mode to retrain only the top few hundred (--candidates 200: about {fewer.models:,} models, {format_bytes(fewer.memory)}), "
+            f"{ensemble} members) would take hours on one machine (at most {MAX_EXACT_MODELS:,} without a cluster): "
+            f"{way_out('candidate_mode')} to retrain only the top few hundred (--candidates 200: about {fewer.models:,} models, {format_bytes(fewer.memory)}), "
             "or run the exact ranking on a Dask cluster"
         )
     if est.memory > max_memory:
@@ -373,19 +373,20 @@ def check_budget(
                              kept_rows=kept_rows, in_use=in_use)
             # On a cluster already, what the client keeps is what does not fit: fewer kept rows, not more workers.
             elsewhere = "keep fewer test rows (--tests)" if cluster else "run the exact ranking on a Dask cluster"
-            ways.append(f"use candidate mode to retrain only the top few hundred samples (--candidates 200: about "
+            ways.append(f"{way_out('candidate_mode')} to retrain only the top few hundred samples (--candidates 200: about "
                         f"{fewer.models:,} models, {format_bytes(fewer.memory)}), or {elsewhere}")
         if est.parts[0][0].startswith("network training"):
             ways.append("use head mode (--mode head) or a smaller --image-size")
         ways += ["use fewer rows" + (" or fewer parallel jobs" if n_jobs != 1 else ""),
-                 f"or raise the memory limit to at least {format_bytes(est.memory * 1.1)}"]
-        raise BudgetError(f"this run needs {est.describe()}, over the {format_bytes(max_memory)} limit: {', '.join(ways)}")
+                 f"or {way_out('memory_limit')}"]
+        raise BudgetError(f"this run needs {est.describe()}, over the {format_bytes(max_memory)} limit: {', '.join(ways)}",
+                          needed=format_bytes(est.memory * 1.1))
     if use_cache and cache_root is not None and est.cache > 0:
         free = _free_space(Path(cache_root))
         if free is not None and est.cache > free:
             raise BudgetError(
                 f"this run would write about {format_bytes(est.cache)} to the cache in {cache_root}, which has "
-                f"{format_bytes(free)} free: free some space, choose another cache folder, or run without the cache"
+                f"{format_bytes(free)} free: free some space, {way_out('cache_folder')}, or {way_out('no_cache')}"
             )
     return est
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING
 from .. import limits
 from .._actions import TRAINING, subject_of
 from .._errors import SLICE
-from .._exceptions import BudgetError, UsageError, names, one_line
+from .._exceptions import UsageError, names, one_line
 from .._writing import Guard, real_path
 from ._parser import AUTO, PROG
 from ._text import printable
@@ -63,19 +62,13 @@ def _load_data(args: argparse.Namespace):
 
 
 def load_recipe(args: argparse.Namespace, data):
-    from .._exceptions import UntrustedFileError
     from ..recipes._files import load_model
     from ..recipes._registry import named_recipe, network_params
 
     checkpoints = args.members == "checkpoints"
     if args.model:
         params = network_params(args.epochs, args.mode, checkpoints, args.device)
-        try:
-            return load_model(args.model, data, arch=args.arch, trust_code=args.trust_code, network_params=params)
-        except UntrustedFileError as exc:  # the engine's words are the dashboard's; here the way out is a flag
-            message = str(exc).replace("say that you trust this file", "pass --trust-code if you trust this file")
-            message = message.replace("say that you trust it", "pass --trust-code")
-            raise UntrustedFileError(message if "--trust-code" in message else f"{message} (--trust-code)") from None
+        return load_model(args.model, data, arch=args.arch, trust_code=args.trust_code, network_params=params)
     device = args.device if data.kind == "images" else None
     return named_recipe(args.recipe, data, epochs=args.epochs, mode=args.mode, checkpoints=checkpoints, device=device, arch=args.arch)
 
@@ -195,31 +188,9 @@ def check_outputs(args: argparse.Namespace, guard: Guard) -> None:
 
 
 def check_budget(args: argparse.Namespace, data, recipe, ranking: bool):
-    """The memory budget (tda_core.limits) before anything is trained; the way out in flags."""
-    from .._cache import cache_dir
-
-    try:
-        return limits.check_budget(
-            data, ensemble=args.start_ensemble, ranking=ranking, candidates=args.candidates,
-            unit=getattr(args, "unit", "sample"), n_jobs=args.n_jobs, use_cache=not args.no_cache,
-            cache_root=None if args.no_cache else cache_dir(args.cache_dir), chunk=recipe.chunk_for(data),
-            max_memory=args.max_memory_bytes, network_bytes=limits.network_training_bytes(data, recipe),
-            subject=subject_of(args.action) if getattr(args, "action", None) else TRAINING,
-            cluster=args.backend in ("dask", "ray"),
-        )
-    except BudgetError as exc:
-        raise BudgetError(budget_in_flags(str(exc))) from None
-
-
-def budget_in_flags(message: str) -> str:
-    """A budget refusal with its ways out named as this command line's flags (once: a message that
-    names them already is left as it is)."""
-    message = re.sub(r"raise the memory limit to at least ([\d.,]+ \w+)", r"raise the limit with --max-memory \1", message)
-    for words, flag in (("use candidate mode", "--candidates N"), ("choose another cache folder", "--cache-dir DIR"),
-                        ("run without the cache", "--no-cache")):
-        if f"({flag})" not in message:
-            message = message.replace(words, f"{words} ({flag})")
-    return message
+    """The memory budget (tda_core.limits) before anything is trained."""
+    subject = subject_of(args.action) if getattr(args, "action", None) else TRAINING
+    return limits.check_run(data, recipe, run_config(args), ranking=ranking, unit=getattr(args, "unit", "sample"), subject=subject)
 
 
 def run_config(args: argparse.Namespace):

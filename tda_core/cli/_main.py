@@ -8,11 +8,10 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from .._exceptions import BudgetError, TDAError, one_line
-from ._arguments import budget_in_flags
+from .._exceptions import TDAError, WaysOut, one_line
 from ._commands import COMMANDS
 from ._parser import build_parser
-from ._text import printable
+from ._text import WAYS_OUT, printable
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -25,8 +24,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with quiet_warnings():
             return COMMANDS[args.command](args)
-    except BudgetError as exc:  # also those an analysis raises once the baseline's errors are known
-        return _fail(budget_in_flags(str(exc)))
+    except WaysOut as exc:  # a budget refusal, an untrusted file: the ways out as flags  # also those an analysis raises once the baseline's errors are known
+        return _fail(exc.worded(WAYS_OUT))
     except TDAError as exc:
         return _fail(str(exc))
     except BrokenPipeError:  # output piped into head & co.

@@ -21,6 +21,16 @@ if TYPE_CHECKING:  # the types only: the text output imports no engine module it
     from .._errors import ErrorGroup
 
 
+#: The ways out of a budget refusal, named as this command line's flags (tda_core.BudgetError.worded).
+WAYS_OUT = {
+    "candidate_mode": "use candidate mode (--candidates N)",
+    "memory_limit": "raise the limit with --max-memory {needed}",
+    "cache_folder": "choose another cache folder (--cache-dir DIR)",
+    "no_cache": "run without the cache (--no-cache)",
+    "trust_file": "pass --trust-code if you trust this file",
+    "trust_it": "pass --trust-code",
+}
+
 #: Characters that change what a terminal shows (escapes, line breaks, bidirectional overrides).
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
 

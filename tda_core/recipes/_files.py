@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .._exceptions import ModelError, UntrustedFileError, reason
+from .._exceptions import ModelError, UntrustedFileError, reason, way_out
 from ..data._dataset import Dataset
 from ._base import Recipe
 from ._sklearn_recipe import SklearnRecipe
@@ -34,7 +34,7 @@ def load_sklearn(path: str | Path, trust_code: bool = False) -> SklearnRecipe:
         if not trust_code:
             raise UntrustedFileError(
                 f"{path.name}: {suffix} files run code when loaded; save the model with skops "
-                "(skops.io.dump) or say that you trust this file"
+                f"(skops.io.dump) or {way_out('trust_file')}"
             )
         import joblib
 
@@ -50,7 +50,7 @@ def load_sklearn(path: str | Path, trust_code: bool = False) -> SklearnRecipe:
             if untrusted and not trust_code:
                 raise UntrustedFileError(
                     f"{path.name} holds types that are not trusted by default ({', '.join(untrusted)}); "
-                    "say that you trust this file to load it"
+                    f"{way_out('trust_file')} to load it"
                 )
             estimator = sio.load(path, trusted=untrusted or None)
         except UntrustedFileError:
@@ -95,7 +95,7 @@ def recipe_from_weights(
         if not trust_code:
             raise UntrustedFileError(
                 f"{code_path.name}: a model definition runs its code when loaded; "
-                "say that you trust it only for files you wrote or checked"
+                f"{way_out('trust_it')} only for files you wrote or checked"
             )
         if not code_path.is_file():
             raise ModelError(f"{code_path.name}: file not found")
@@ -167,7 +167,7 @@ def load_model(
     if suffix in CODE_FORMATS and data.kind == "images" and not trust_code:
         raise UntrustedFileError(
             f"{Path(path).name}: {suffix} files run code when loaded; for a network, save model.state_dict() as "
-            ".safetensors (or .pt) and give its architecture, or say that you trust this file"
+            f".safetensors (or .pt) and give its architecture, or {way_out('trust_file')}"
         )
     if suffix in SKLEARN_SAFE + CODE_FORMATS:
         return load_sklearn(path, trust_code)

@@ -57,7 +57,7 @@ def test_skops_with_untrusted_types_needs_trust(credit, tmp_path):
     path = tmp_path / "forest.skops"
     sio.dump(make_pipeline(tabular_preprocessor(), RandomForestClassifier(n_estimators=3)), path)
     with pytest.raises(UntrustedFileError, match=r"forest\.skops holds types that are not trusted by default \(numpy\.number, "
-                       r"sklearn\.compose\._column_transformer\.make_column_selector, tda_core\.recipes\.preprocessing\.CategoryCodes\); say that you trust this file to load it"):
+                       r"sklearn\.compose\._column_transformer\.make_column_selector, tda_core\.recipes\._preprocessing\.CategoryCodes\); say that you trust this file to load it"):
         load_model(path, credit)
     recipe = load_model(path, credit, trust_code=True)
     assert recipe.display_name == "RandomForestClassifier (forest.skops)"
