@@ -27,7 +27,7 @@ from ._fix import (
 from ._metrics import METRIC_LABELS, METRICS, Metric, get_metric
 from ._report import build_report, cell_colours, saliency_overlay, top_train_indices, triage_report
 from ._request import Request, check_alpha
-from ._similar import DEFAULT_K, SimilarSamples, similar_samples
+from ._similar import DEFAULT_K, SimilarSamples, similar_samples, similar_to_errors
 from ._slices import ErrorSlice
 from ._stats import LOW_RELIABILITY, Reliability, reliability, reliability_estimate, reliability_verdict
 from ._training_groups import CandidateGroup, GroupRanking
@@ -112,6 +112,7 @@ __all__ = [
     "replay_manifest",
     "saliency_overlay",
     "similar_samples",
+    "similar_to_errors",
     "subject_of",
     "tabular_dataset",
     "top_train_indices",

@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # the command line imports this module before it loads any en
     from ._analysis import Analysis, Attribution
     from ._compare import Comparison
     from ._ensemble_growth import Growth
+    from ._similar import SimilarSamples
 
 
 def finite(value: Any) -> Any:
@@ -80,9 +81,11 @@ def errors_json(analysis: Analysis, started: float | None = None) -> dict[str, A
     return doc
 
 
-def attribution_json(analysis: Analysis, result: Attribution, started: float, growth: Growth | None = None) -> dict[str, Any]:
+def attribution_json(analysis: Analysis, result: Attribution, started: float, growth: Growth | None = None,
+                     similar: SimilarSamples | None = None) -> dict[str, Any]:
     """The ``attribute --json`` document; with ``growth`` (``--ensemble auto``), the reliability
-    after each step, why it stopped and, stopped at the budget, the alternatives."""
+    after each step, why it stopped and, stopped at the budget, the alternatives; beside a ranking
+    of single samples, ``similar`` (:func:`tda_core.similar_to_errors`)."""
     from ._attribution import Ranking
     from ._stats import RELIABILITY_METHOD, reliability_verdict
 
@@ -121,7 +124,7 @@ def attribution_json(analysis: Analysis, result: Attribution, started: float, gr
         },
     }
     if result.unit == "sample":
-        doc |= similar_json(analysis, result)
+        doc |= similar_json(analysis, similar)
     doc["timing"] = timing_json(analysis, started)
     if growth is not None:
         doc |= growth.to_json()
@@ -135,21 +138,12 @@ def compare_json(analysis: Analysis, result: Comparison, started: float) -> dict
     return result.to_json() | {"timing": timing_json(analysis, started)}
 
 
-def similar_json(analysis: Analysis, result: Attribution) -> dict[str, Any]:
-    """The training samples nearest the chosen errors, with their effects from the ranking."""
-    from ._attribution import Ranking
-    from ._exceptions import ModelError
-    from ._similar import similar_samples
-
-    # Beside a ranking of pool samples (add), the nearest pool samples; else the nearest training samples.
-    ranking = result.ranking
-    if not isinstance(ranking, Ranking):  # called for unit "sample" only
-        raise RuntimeError("similar samples go beside a ranking of single samples, not of candidate groups")
-    try:
-        similar = similar_samples(analysis, result.group.test_indices, ranking=ranking, among=ranking.subject)
-    except ModelError:  # a model without a representation: nothing to be similar in
+def similar_json(analysis: Analysis, similar: SimilarSamples | None) -> dict[str, Any]:
+    """The samples nearest the chosen errors, with their effects from the ranking (None: a model
+    without a representation)."""
+    if similar is None:
         return {"similar": None, "similar_vs_influential_spearman": None}
     rows = similar.records()
     for row in rows:
-        ranking.subject.identify(analysis.data, row)
+        similar.subject.identify(analysis.data, row)
     return {"similar": rows, "similar_vs_influential_spearman": similar.spearman}

@@ -24,7 +24,7 @@ from ._exceptions import UsageError
 from ._training_groups import nearest_distance, standardised
 
 if TYPE_CHECKING:
-    from ._analysis import Analysis
+    from ._analysis import Analysis, Attribution
 
 DEFAULT_K = 10
 
@@ -120,3 +120,17 @@ def similar_samples(
         None if ranking is None else similarity_spearman(distance, ranking),
         among,
     )
+
+
+def similar_to_errors(analysis: Analysis, result: Attribution, k: int = DEFAULT_K) -> SimilarSamples | None:
+    """The samples nearest ``result``'s errors beside its ranking of single samples (pool samples
+    beside add's): None for candidate groups, or for a model without a representation."""
+    from ._exceptions import ModelError
+
+    ranking = result.ranking
+    if not isinstance(ranking, Ranking):
+        return None
+    try:
+        return similar_samples(analysis, result.group.test_indices, k, ranking=ranking, among=ranking.subject)
+    except ModelError:  # nothing to be similar in
+        return None

@@ -122,13 +122,14 @@ def test_a_pool_leaves_every_other_action_unchanged(credit):
 def test_similar_pool_samples_beside_the_add_ranking(credit, tmp_path):
     """Beside a ranking of pool samples: the nearest pool samples to the errors, with their
     measured effect of being added (distances standardised on the training rows, checked by hand)."""
+    from tda_core import similar_to_errors
     from tda_core._output import similar_json
     from tda_core.recipes._preprocessing import tabular_preprocessor
 
     analysis = Analysis(credit, named_recipe("default", credit), RunConfig(ensemble=3, cache_dir=str(tmp_path)))
     group = analysis.errors.find("bad", "good")
     result = analysis.attribute(group, "add", "loss", 5)
-    doc = similar_json(analysis, result)
+    doc = similar_json(analysis, similar_to_errors(analysis, result))
     rows = doc["similar"]
     prep = tabular_preprocessor().fit(credit.X_train)
     F_train, F_pool, F_test = (np.asarray(prep.transform(X)) for X in (credit.X_train, credit.X_pool, credit.X_test))

@@ -14,6 +14,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from tda_core import similar_to_errors
 from tda_core._analysis import Analysis
 from tda_core._engine import RunConfig
 from tda_core._exceptions import UsageError
@@ -95,10 +96,12 @@ def test_samples_the_ranking_does_not_hold_have_no_effect(analysis):
 def test_attribute_json_lists_similar_samples_for_single_sample_rankings(analysis):
     group = analysis.errors.groups[0]
     result = analysis.attribute(group, "remove", "loss", size=3)
-    doc = attribution_json(analysis, result, 0.0)
+    doc = attribution_json(analysis, result, 0.0, similar=similar_to_errors(analysis, result))
     expected = similar_samples(analysis, group.test_indices, ranking=result.ranking)
     assert [r["train_index"] for r in doc["similar"]] == list(expected.indices) and len(doc["similar"]) == 10
     assert all(r["train_id"] == analysis.data.train_id(r["train_index"]) for r in doc["similar"])
     assert doc["similar_vs_influential_spearman"] == expected.spearman
     grouped = analysis.attribute(group, "remove", "loss", size=3, unit="group")
+    assert similar_to_errors(analysis, grouped) is None
     assert "similar" not in attribution_json(analysis, grouped, 0.0)
+    assert attribution_json(analysis, result, 0.0)["similar"] is None  # the writer shapes what it is given

@@ -95,10 +95,11 @@ def _grown(args: argparse.Namespace, analysis, named, request):
 
 def cmd_attribute(args: argparse.Namespace) -> int:
     from .._output import attribution_json
+    from .._similar import similar_to_errors
 
     started = time.perf_counter()
     analysis, result, growth = _attribution(args)
-    doc = attribution_json(analysis, result, started, growth)
+    doc = attribution_json(analysis, result, started, growth, similar_to_errors(analysis, result))
     print_json(doc) if args.json else print_attribution(doc, result)
     return 0
 
