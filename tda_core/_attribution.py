@@ -205,7 +205,8 @@ class Effect:
     test_indices: tuple[int, ...]
     delta_mean: float
     delta_std: float
-    p_value: float | None
+    #: NaN where no p-value applies (a deterministic model, or a single run), as in :class:`Ranking`.
+    p_value: float
     deterministic: bool
     #: The accuracy of the ensemble's mean prediction before and after (the prediction the error
     #: counts use, so ``accuracy_after - accuracy_before`` is the net change of correct test rows).
@@ -263,7 +264,7 @@ class Effect:
             self.subject.indices_key: list(self.indices),
             "delta_mean": self.delta_mean,
             "delta_std": self.delta_std,
-            "p_value": self.p_value,
+            "p_value": json_number(self.p_value),
             "accuracy_before": self.accuracy_before,
             "accuracy_after": self.accuracy_after,
             "accuracy_delta_mean": self.accuracy_delta_mean,
@@ -325,7 +326,7 @@ def effect_from_proba(
         test_indices=tuple(int(t) for t in tests),
         delta_mean=float(overall.mean),
         delta_std=float(np.nan_to_num(overall.std)),
-        p_value=json_number(float(overall.p_value)),
+        p_value=float(overall.p_value),
         deterministic=det,
         accuracy_before=float(correct_before.mean()),
         accuracy_after=float(correct_after.mean()),

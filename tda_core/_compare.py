@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ._actions import available_actions, get_action
-from ._attribution import Effect
+from ._attribution import Effect, json_number
 from ._errors import ErrorGroup
 from ._exceptions import UsageError
 from ._metrics import get_metric
@@ -55,7 +55,7 @@ class Setting:
             e.subject.indices_key: list(e.indices),
             "delta_mean": e.delta_mean,
             "delta_std": e.delta_std,
-            "p_value": e.p_value,
+            "p_value": json_number(e.p_value),
             "errors_fixed": e.errors_fixed,
             "errors_new": e.errors_new,
             "net_benefit": e.net_benefit,

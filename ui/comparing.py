@@ -125,7 +125,7 @@ def settings_frame(comparison: Comparison, classes: Sequence[str]) -> pd.DataFra
         row = {
             "best": is_best(comparison, s), "action": s.action, "size": s.size,
             "net benefit": e.net_benefit, "fixed": e.errors_fixed, "new errors": e.errors_new,
-            "improvement": e.improvement, "± std": e.delta_std, "p-value": np.nan if e.p_value is None else e.p_value,
+            "improvement": e.improvement, "± std": e.delta_std, "p-value": e.p_value,
             "accuracy Δ": e.accuracy_change, "accuracy ± std": e.accuracy_delta_std,
         }
         row |= {class_column(c): e.class_accuracy_delta.get(c, np.nan) for c in classes}
