@@ -238,11 +238,13 @@ def mean_pair_reliability(deltas: np.ndarray, runs: np.ndarray | None = None, de
     independent = run_means(deltas, runs)
     if independent.shape[0] < 2 or independent.shape[1] < 3:
         return None
-    rhos = []
-    for a, b in itertools.combinations(range(independent.shape[0]), 2):
-        rho = stats.spearmanr(independent[a], independent[b]).statistic
-        rhos.append(float(rho) if np.isfinite(rho) else 0.0)
-    return float(spearman_brown(float(np.mean(rhos)), independent.shape[0]))
+    k = independent.shape[0]
+    # Spearman = Pearson of the ranks, for every pair at once; a constant run's pairs count 0
+    # (spearmanr(axis=1) would make every pair NaN).
+    with np.errstate(invalid="ignore", divide="ignore"):
+        matrix = np.corrcoef(stats.rankdata(independent, axis=1))
+    rhos = np.nan_to_num(matrix[np.triu_indices(k, 1)], nan=0.0)
+    return float(spearman_brown(float(np.mean(rhos)), k))
 
 
 def rank_agreement(a: np.ndarray, b: np.ndarray) -> float:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import warnings
+
 import numpy as np
 import pytest
 from scipy import stats as sps
@@ -143,3 +146,21 @@ def test_members_that_disagree_have_reliability_zero_not_below():
     deltas = np.stack([a, -a])  # perfectly anti-correlated: r = -1
     assert reliability(deltas) == 0.0
     assert spearman_brown(-0.6, 2) == 0.0
+
+
+def test_the_former_estimate_equals_spearman_brown_of_every_pair_by_hand():
+    """mean_pair_reliability's one vectorised call against scipy's spearmanr pair by pair (a
+    constant run's pairs count 0)."""
+    rng = np.random.default_rng(4)
+    for k in (2, 3, 6):
+        deltas = rng.normal(size=(k, 40)) + rng.normal(size=40)
+        if k == 6:
+            deltas[2] = 0.5  # constant: no correlation defined
+        rhos = []
+        for a, b in itertools.combinations(range(k), 2):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                rho = sps.spearmanr(deltas[a], deltas[b]).statistic
+            rhos.append(rho if np.isfinite(rho) else 0.0)
+        mean = float(np.mean(rhos))
+        assert mean_pair_reliability(deltas) == pytest.approx(k * mean / (1 + (k - 1) * mean), abs=1e-12)
