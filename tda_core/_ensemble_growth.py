@@ -29,12 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from ._actions import POOL, get_action, subject_of
-from ._analysis import Analysis, Attribution, check_action, check_request
+from ._actions import POOL, subject_of
+from ._analysis import Analysis, Attribution, check_action
 from ._attribution import Ranking
 from ._engine import ProgressCallback, RunConfig
 from ._errors import ErrorGroup
 from ._exceptions import BudgetError, UsageError
+from ._request import Request
 from ._stats import Reliability
 from ._training_groups import GroupRanking
 from .data._dataset import Dataset
@@ -140,11 +141,12 @@ class EnsembleGrowth:
         measure_alternatives: bool = True,
         progress: ProgressCallback | None = None,
     ):
-        check_request(size, alpha, unit)
-        check_action(data, get_action(action), unit)
+        self.ask = Request.of(action, metric, size, alpha, unit)  # checked once, here
+        check_action(data, self.ask.action, unit)
         check_growth(target, max_ensemble)
         self.data, self.recipe, self.request, self.tests = data, recipe, request, tests
-        self.action, self.metric, self.size, self.alpha, self.unit = action, metric, int(size), float(alpha), unit
+        self.action, self.metric, self.size, self.alpha, self.unit = (
+            self.ask.action.name, self.ask.metric.name, self.ask.size, self.ask.alpha, self.ask.unit)
         self.target, self.max_ensemble, self.max_seconds = float(target), int(max_ensemble), max_seconds
         self.measure_alternatives = measure_alternatives
         self.progress = progress
@@ -278,7 +280,7 @@ class EnsembleGrowth:
         if stopped is None:  # the steps above run until they stop
             raise RuntimeError("the growing ensemble has not stopped")
         before = analysis.engine.stats.retrains, analysis.engine.stats.cache_hits
-        attribution = analysis.attribute(group, self.action, self.metric, self.size, self.alpha, self.unit, self.progress)
+        attribution = analysis.answer(group, self.ask, self.progress)
         alternatives = self._alternatives() if stopped == "budget" else ()
         self._retrains += analysis.engine.stats.retrains - before[0]
         self._cache_hits += analysis.engine.stats.cache_hits - before[1]
