@@ -27,31 +27,31 @@ RECIPE_HELP = {
 }
 
 
-def remember(key: str, uploaded) -> None:
-    """Keep an upload in the session (the uploader itself forgets it on a page switch)."""
+def remember(name: str, uploaded) -> None:
+    """Keep an upload in the session (the uploader itself forgets it on a page switch), in the
+    ``name`` field of :class:`~ui.state.DataChoice` ("upload", "pool_upload", ...)."""
     if uploaded is not None:
         upload = loaders.make_upload(uploaded.name, uploaded.getvalue())
-        previous = state.get(key)
+        previous = getattr(state.data(), name)
         if previous is None or previous.digest != upload.digest:
-            state.put(key, upload)
-            if key == state.MODEL_UPLOAD:
-                state.put(state.TRUST, False)  # trust is given to one file, not to the next
-            if key == state.POOL_UPLOAD:
-                state.put(state.URL_POOL, None)  # the pool a link named is here again (or another one)
+            state.update(state.DATA_STEP, **{name: upload})
+            if name == "model_upload":
+                state.update(state.DATA_STEP, trust=False)  # trust is given to one file, not to the next
+            if name == "pool_upload":
+                state.update(state.NOTES, url_pool=None)  # the pool a link named is here again (or another one)
 
 
 def forget_upload() -> None:
     state.reset_analysis_choices()  # another source: the old error group, results and fix list no longer apply
-    state.put(state.UPLOAD, None)
-    state.put(state.TEST_UPLOAD, None)
-    state.put(state.URL_UPLOAD, None)
+    state.update(state.DATA_STEP, upload=None, test_upload=None)
+    state.update(state.NOTES, url_upload=None)
     forget_pool()
 
 
 def forget_pool() -> None:
     """Back to the data's own pool (or none): the uploaded pool and its uploader's file are dropped."""
-    state.put(state.POOL_UPLOAD, None)
-    state.put(state.URL_POOL, None)
+    state.update(state.DATA_STEP, pool_upload=None)
+    state.update(state.NOTES, url_pool=None)
     st.session_state[POOL_WIDGET] = st.session_state.get(POOL_WIDGET, 0) + 1
 
 
@@ -60,14 +60,13 @@ def demo_chosen() -> None:
     candidate mode, whose cost the caption below the model gives."""
     state.reset_analysis_choices()  # the old demo's error group and fix list leave the URL at once
     forget_pool()
-    wanted = DEMOS[state.get(state.DEMO)].candidates
+    wanted = DEMOS[state.data().demo].candidates
     if wanted:
-        state.put(state.USE_CANDIDATES, True)
-        state.put(state.CANDIDATES, wanted)
+        state.update(state.DATA_STEP, use_candidates=True, candidates=wanted)
 
 
 def own_pool_words(data: Dataset) -> str:
-    return "the demo's own pool" if state.get(state.SOURCE) == "demo" else "the pool/ folder of the ZIP"
+    return "the demo's own pool" if state.data().source == "demo" else "the pool/ folder of the ZIP"
 
 
 def pool_section(base: Dataset) -> Dataset:
@@ -76,13 +75,13 @@ def pool_section(base: Dataset) -> Dataset:
     st.markdown("**Pool** · labelled samples outside the training set, that the *add* action may add")
     layout = "a table with the training columns and the target" if base.kind == "tabular" \
         else "a ZIP of <class>/ folders of images"
-    remember(state.POOL_UPLOAD, st.file_uploader(
+    remember("pool_upload", st.file_uploader(
         f"Pool: {layout}", type=loaders.TABLE_TYPES if base.kind == "tabular" else ["zip"],
         key=f"pool_file_{st.session_state.get(POOL_WIDGET, 0)}",
         help="Each pool sample is added to the training set on its own and the ensemble retrained: the ranking says "
              "which samples, if added, would fix the chosen errors. Classes must be training classes."))
     data, problem = loaders.with_pool(base)
-    upload, own = state.get(state.POOL_UPLOAD), own_pool_words(base)
+    upload, own = state.data().pool_upload, own_pool_words(base)
     if problem:
         st.error(problem)
         st.caption(f"This pool is not used: {own} ({tables.count(base.n_pool, 'sample')}) is used instead."
@@ -90,8 +89,8 @@ def pool_section(base: Dataset) -> Dataset:
     elif upload is not None:
         st.caption(f"Using the pool **{upload.name}**: {tables.count(data.n_pool, 'sample')}"
                    + (f", in place of {own} ({base.n_pool:,})." if base.has_pool else "."))
-    elif state.get(state.URL_POOL):
-        st.info(f"This link was made with an uploaded pool, **{state.get(state.URL_POOL)}**, which cannot be restored "
+    elif state.notes().url_pool:
+        st.info(f"This link was made with an uploaded pool, **{state.notes().url_pool}**, which cannot be restored "
                 "from a link: upload it again. Until then "
                 + (f"{own} ({tables.count(base.n_pool, 'sample')}) is used." if base.has_pool
                    else "there is no pool, and add is not offered."))
@@ -110,9 +109,9 @@ def ranking_cost(data, recipe, networks_rate: float | None = None) -> str:
     measured in this session. A full network retrains whole for every model, so before a ranking its
     time comes from a baseline's networks (``networks_rate``: those of the same network in head-only
     mode); head only fits a last layer per model, far faster than its baseline, so it waits for a ranking."""
-    candidates = int(state.get(state.CANDIDATES)) if state.get(state.USE_CANDIDATES) and loaders.can_estimate(recipe) \
+    candidates = int(state.data().candidates) if state.data().use_candidates and loaders.can_estimate(recipe) \
         else None
-    models = cost.ranking_models(data.n_train, cost.runs(recipe.members(int(state.get(state.ENSEMBLE))), recipe), candidates)
+    models = cost.ranking_models(data.n_train, cost.runs(recipe.members(int(state.data().ensemble)), recipe), candidates)
     key, full = cost.rate_key(data.fingerprint, recipe.fingerprint()), cost.full_network(recipe)
     per_second = cost.rate(key, full) or (networks_rate if full else None)
     if full:
@@ -135,46 +134,46 @@ left, right = st.columns(2, gap="large")
 with left:
     st.subheader("Dataset")
     sources = [s for s in SOURCES if s != "images" or loaders.images_supported()]
-    if state.get(state.SOURCE) not in sources:
-        state.put(state.SOURCE, "demo")
+    if state.data().source not in sources:
+        state.update(state.DATA_STEP, source="demo")
     st.radio("Data source", sources, format_func=SOURCES.get, key=state.SOURCE, persist_state="session", horizontal=True, on_change=forget_upload)
-    source = state.get(state.SOURCE)
+    source = state.data().source
 
     if source == "demo":
         names = loaders.demo_names()
-        if state.get(state.DEMO) not in names:
-            state.put(state.DEMO, names[0])
+        if state.data().demo not in names:
+            state.update(state.DATA_STEP, demo=names[0])
         # The box holds the name (a long description is cut in a closed box); the description is below it.
         st.selectbox("Demo", names, key=state.DEMO, persist_state="session",
                      on_change=demo_chosen)  # another demo's pool has other columns or classes
-        st.caption(DEMOS[state.get(state.DEMO)].description)
+        st.caption(DEMOS[state.data().demo].description)
     elif source == "table":
-        remember(state.UPLOAD, st.file_uploader("Table (CSV or Parquet)", type=loaders.TABLE_TYPES, key="table_file"))
+        remember("upload", st.file_uploader("Table (CSV or Parquet)", type=loaders.TABLE_TYPES, key="table_file"))
     else:
-        remember(state.UPLOAD, st.file_uploader("Images: a ZIP with train/<class>/ and test/<class>/", type=["zip"],
+        remember("upload", st.file_uploader("Images: a ZIP with train/<class>/ and test/<class>/", type=["zip"],
                                                 key="images_file"))
 
-    upload = state.get(state.UPLOAD)
+    upload = state.data().upload
     if source != "demo" and upload is not None:
         st.caption(f"Using **{upload.name}** ({upload.size_kb:,.0f} KB).")
 
     try:
         if source == "table" and upload is not None:
             columns = loaders.table_columns(upload.digest, upload)
-            if state.get(state.TARGET) not in columns:
-                state.put(state.TARGET, columns[-1])
+            if state.data().target not in columns:
+                state.update(state.DATA_STEP, target=columns[-1])
             st.selectbox("Target column (the class to predict)", columns, key=state.TARGET, persist_state="session")
             st.radio("Test data", ["split", "file"], key=state.TEST_MODE, persist_state="session", horizontal=True,
                      format_func={"split": "Split off a fraction", "file": "Separate test file"}.get)
-            if state.get(state.TEST_MODE) == "split":
-                state.put(state.TEST_SIZE, round(round(float(state.get(state.TEST_SIZE)) / 0.05) * 0.05, 2))
+            if state.data().test_mode == "split":
+                state.update(state.DATA_STEP, test_size=round(round(float(state.data().test_size) / 0.05) * 0.05, 2))
                 st.slider("Test fraction (stratified split, seed 0)", 0.05, 0.5, step=0.05, key=state.TEST_SIZE, persist_state="session")
             else:
-                remember(state.TEST_UPLOAD, st.file_uploader("Test table", type=loaders.TABLE_TYPES, key="test_file"))
-                test_upload = state.get(state.TEST_UPLOAD)
+                remember("test_upload", st.file_uploader("Test table", type=loaders.TABLE_TYPES, key="test_file"))
+                test_upload = state.data().test_upload
                 if test_upload is not None:
                     st.caption(f"Testing on **{test_upload.name}**.")
-        if (source == "images" or (source == "demo" and DEMOS[state.get(state.DEMO)].kind == "images")) \
+        if (source == "images" or (source == "demo" and DEMOS[state.data().demo].kind == "images")) \
                 and loaders.images_supported():
             native = loaders.native_image_size(loaders.image_arch())
             st.number_input("Image size (pixels)", min_value=8, max_value=1024, step=8, value=None, key=state.IMAGE_SIZE,
@@ -191,8 +190,8 @@ with left:
     elif base is not None:
         data = pool_section(base)
     else:
-        if source != "demo" and upload is None and state.get(state.URL_UPLOAD):
-            st.info(f"This link was made with an uploaded file, **{state.get(state.URL_UPLOAD)}**. An upload cannot be "
+        if source != "demo" and upload is None and state.notes().url_upload:
+            st.info(f"This link was made with an uploaded file, **{state.notes().url_upload}**. An upload cannot be "
                     "restored from a link: upload it again, and the link's other choices (target, model, error group, "
                     "action, metric, size) apply to it.")
         else:
@@ -204,42 +203,42 @@ with right:
     st.radio("Model", list(MODEL_SOURCES), format_func=MODEL_SOURCES.get, key=state.MODEL_SOURCE, persist_state="session", horizontal=True,
              label_visibility="collapsed")
     kind = data.kind if data is not None else "tabular"
-    if state.get(state.MODEL_SOURCE) == "recipe":
+    if state.data().model_source == "recipe":
         names = loaders.recipe_names(kind)
-        if state.get(state.RECIPE) not in names:
-            state.put(state.RECIPE, "default")
+        if state.data().recipe not in names:
+            state.update(state.DATA_STEP, recipe="default")
         st.selectbox("Training recipe", names, key=state.RECIPE, persist_state="session", format_func=lambda n: f"{n} · {RECIPE_HELP.get(n, '')}")
     else:
         types = loaders.SKLEARN_MODEL_TYPES + (loaders.TORCH_MODEL_TYPES if kind == "images" else [])
         # The types are said in the label, in full: the uploader's own list of them is cut in a narrow column.
-        remember(state.MODEL_UPLOAD, st.file_uploader(
+        remember("model_upload", st.file_uploader(
             "Model file: " + ", ".join(f".{t}" for t in types), key="model_file",
             help="The model is used as a training recipe: it is cloned and retrained for every counterfactual. "
                  ".skops: scikit-learn, safe to load; .pkl, .pickle, .joblib run code when loaded (you are asked to "
                  "trust them)" + ("; .safetensors, .pt, .pth: PyTorch weights of a named architecture." if kind == "images"
                                   else ".")))
-        model_upload = state.get(state.MODEL_UPLOAD)
+        model_upload = state.data().model_upload
         if model_upload is not None:
             if loaders.is_code_format(model_upload.name):
                 st.checkbox("I trust this file (it runs code when loaded)", key=state.TRUST, persist_state="session")
             if kind == "images" and model_upload.name.lower().rsplit(".", 1)[-1] in loaders.TORCH_MODEL_TYPES:
                 st.selectbox("Architecture of the weights", loaders.architectures(), key=state.ARCH, persist_state="session")
-        elif state.get(state.URL_MODEL):
-            st.info(f"This link was made with an uploaded model, **{state.get(state.URL_MODEL)}**, which cannot be "
+        elif state.notes().url_model:
+            st.info(f"This link was made with an uploaded model, **{state.notes().url_model}**, which cannot be "
                     "restored from a link: upload it again, or use a training recipe.")
         else:
             st.info("Upload a model, or use a training recipe.")
-    torch_upload = state.get(state.MODEL_SOURCE) == "upload" and state.get(state.MODEL_UPLOAD) is not None and \
-        state.get(state.MODEL_UPLOAD).name.lower().rsplit(".", 1)[-1] in loaders.TORCH_MODEL_TYPES
-    if kind == "images" and (state.get(state.MODEL_SOURCE) == "recipe" or torch_upload):
-        if state.get(state.EPOCHS) is None:
-            state.put(state.EPOCHS, loaders.default_epochs())
-        if state.get(state.NET_MODE) is None:
-            state.put(state.NET_MODE, loaders.default_net_mode())
+    torch_upload = state.data().model_source == "upload" and state.data().model_upload is not None and \
+        state.data().model_upload.name.lower().rsplit(".", 1)[-1] in loaders.TORCH_MODEL_TYPES
+    if kind == "images" and (state.data().model_source == "recipe" or torch_upload):
+        if state.data().epochs is None:
+            state.update(state.DATA_STEP, epochs=loaders.default_epochs())
+        if state.data().net_mode is None:
+            state.update(state.DATA_STEP, net_mode=loaders.default_net_mode())
         mode_costs = {}
         if data is not None and not torch_upload:  # the cost of each mode, before choosing it
-            mode_recipes = {mode: loaders.recipe_by_name("default", data.fingerprint, int(state.get(state.EPOCHS)), mode,
-                                                         state.get(state.MEMBERS) == "checkpoints", data)
+            mode_recipes = {mode: loaders.recipe_by_name("default", data.fingerprint, int(state.data().epochs), mode,
+                                                         state.data().members == "checkpoints", data)
                             for mode in NET_MODES}
             # The same network trains whole in either mode's baseline: its rate prices a full ranking.
             networks = max((r for r in (cost.baseline_rate(cost.rate_key(data.fingerprint, m.fingerprint()))
@@ -272,7 +271,7 @@ with right:
             recipe = loaders.current_recipe(data)
         except UntrustedFileError as exc:
             st.error(exc.worded({"trust_file": "tick “I trust this file”"}))
-            if not loaders.is_code_format(state.get(state.MODEL_UPLOAD).name):  # .skops with unusual types
+            if not loaders.is_code_format(state.data().model_upload.name):  # .skops with unusual types
                 st.checkbox("I trust this file (it holds types skops does not trust by default)", key=state.TRUST,
                             persist_state="session")
         except TDAError as exc:
@@ -280,24 +279,24 @@ with right:
         except Exception as exc:
             st.error(f"The model could not be loaded: {exc}")  # a bug: load_model words every failure it knows
     if recipe is not None:
-        model_upload = state.get(state.MODEL_UPLOAD)
-        if state.get(state.MODEL_SOURCE) == "upload" and model_upload is not None and state.get(state.TRUST):
+        model_upload = state.data().model_upload
+        if state.data().model_source == "upload" and model_upload is not None and state.data().trust:
             st.warning(f"{model_upload.name} was loaded trusting its contents (it may run code): only do this for "
                        "files you know.")
         mode = recipe.mode if isinstance(recipe, TrainsNetworks) else None
         scheme = (f"checkpoints of one run, {recipe.members_per_run} per run (the study's scheme)"
                   if recipe.members_per_run > 1 else "independent seeds")
-        st.markdown(f"**{recipe.display_name}** · ensemble of **{state.get(state.ENSEMBLE)}** members: {scheme} · "
+        st.markdown(f"**{recipe.display_name}** · ensemble of **{state.data().ensemble}** members: {scheme} · "
                     f"removal by {'dropping rows' if recipe.removal == 'drop' else 'weight 0 in place'}"
                     + (" · **head only**: retrains the last layer on frozen features" if mode == "head" else "")
-                    + (f" · candidate mode: top **{state.get(state.CANDIDATES)}**"
-                       if state.get(state.USE_CANDIDATES) and loaders.can_estimate(recipe) else ""))
-        st.caption(f"**Cost** · the baseline: {cost.models_text(cost.runs(recipe.members(int(state.get(state.ENSEMBLE))), recipe))}; "
+                    + (f" · candidate mode: top **{state.data().candidates}**"
+                       if state.data().use_candidates and loaders.can_estimate(recipe) else ""))
+        st.caption(f"**Cost** · the baseline: {cost.models_text(cost.runs(recipe.members(int(state.data().ensemble)), recipe))}; "
                    f"each action's ranking of single samples: {ranking_cost(data, recipe)}. Models already trained "
                    "come from the cache, and a run can be stopped.")
         per_run = recipe.members_per_run
-        if per_run > 1 and int(state.get(state.ENSEMBLE)) <= per_run:
-            st.caption(f"All {state.get(state.ENSEMBLE)} members are checkpoints of one run: they are not independent, "
+        if per_run > 1 and int(state.data().ensemble) <= per_run:
+            st.caption(f"All {state.data().ensemble} members are checkpoints of one run: they are not independent, "
                        f"so no p-value or reliability can be computed. Use {2 * per_run} or more members to span "
                        "several runs.")
         with st.expander("Recipe parameters"):
@@ -308,7 +307,7 @@ with st.expander("Run settings: ensemble, seeds, parallelism, candidate mode"):
     c1.number_input("Ensemble members", min_value=1, max_value=20, step=1, key=state.ENSEMBLE, persist_state="session",
                     help="Every effect is a paired difference over these members (same seeds before and after). "
                          "One member is enough only for a deterministic model, whose effects are exact.")
-    if int(state.get(state.ENSEMBLE)) == 1:
+    if int(state.data().ensemble) == 1:
         c1.caption("One member: only for a deterministic model (the next page says so if this one is not).")
     c2.number_input("First seed", min_value=0, step=1, key=state.SEED, persist_state="session")
     c3.number_input("Parallel jobs", min_value=-1, max_value=64, step=1, key=state.N_JOBS, persist_state="session", help="-1 uses every core.")
@@ -318,9 +317,9 @@ with st.expander("Run settings: ensemble, seeds, parallelism, candidate mode"):
                      format_func={"auto": "auto (the GPU if there is one)", "cpu": "CPU", "cuda": "GPU (CUDA)"}.get,
                      help="Where networks train and extract features. Results are paired and cached the same on any "
                           "device; float rounding can differ between devices.")
-        if state.get(state.DEVICE) == "cuda" and not loaders.cuda_available():
+        if state.data().device == "cuda" and not loaders.cuda_available():
             st.caption("No CUDA GPU here: the next page will say so; choose auto or CPU.")
-    if state.get(state.BACKEND) == "dask":
+    if state.data().backend == "dask":
         st.text_input("Dask scheduler address (empty: a local cluster)", key=state.SCHEDULER, persist_state="session", placeholder="tcp://10.0.0.5:8786")
     estimable = recipe is None or loaders.can_estimate(recipe)
     k1, k2 = st.columns([3, 1])
@@ -330,14 +329,14 @@ with st.expander("Run settings: ensemble, seeds, parallelism, candidate mode"):
                      "(influence functions or gradient similarity), then only the N most promising samples and a random "
                      "check sample are retrained. Every number shown in the ranking still comes from retraining.")
     k2.number_input("N candidates", min_value=1, max_value=100_000, step=10, key=state.CANDIDATES, persist_state="session",
-                    disabled=not estimable or not state.get(state.USE_CANDIDATES))
+                    disabled=not estimable or not state.data().use_candidates)
     if not estimable:
         k1.caption(f"Candidate mode needs a recipe that can estimate effects; {recipe.display_name} cannot.")
 
 if data is not None:
     st.divider()
     st.subheader(f"Preview · {data.name}")
-    pool_upload = state.get(state.POOL_UPLOAD)
+    pool_upload = state.data().pool_upload
     if data.description:  # a demo's description counts its own pool: say which pool is used instead
         st.caption(data.description + (f" · the pool: {pool_upload.name}, {data.n_pool:,} samples"
                                        if pool_upload is not None and data is not base else ""))

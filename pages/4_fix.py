@@ -12,18 +12,18 @@ frame.enter()
 st.title("Fix")
 current = frame.require_analysis()
 analysis, data = current.analysis, current.data
-st.radio("Fix by", list(fixing.MODES), format_func=fixing.MODES.get, key=fixing.MODE, horizontal=True,
+st.radio("Fix by", list(fixing.MODES), format_func=fixing.MODES.get, key=state.FIX_MODE, horizontal=True,
          persist_state="session",
          help="The action chosen on the attribution page, measured by retraining; edits of "
               "single rows by hand (remove, set a label); or a manifest exported before, replayed on this data.")
-if st.session_state.get(fixing.MODE) == "hand":
+if state.fix().mode == "hand":
     edits = fixing.hand_edits(data, state.result())
     if edits is not None:  # verify them: the retraining that replaying a manifest cannot do for hand edits
         chosen = state.errors().group
         tests = current.analysis.group(*chosen).test_indices if chosen else current.analysis.errors.error_indices
         verify.section(current, *edited_arrays(data, None, remove=edits[0], labels=edits[1]), tests, "the hand edits")
     frame.stop()
-if st.session_state.get(fixing.MODE) == "manifest":
+if state.fix().mode == "manifest":
     fixing.load_manifest(data)
     frame.stop()
 group = frame.require_group(current)

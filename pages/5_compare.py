@@ -12,8 +12,8 @@ CHART_WIDTH = 720  # pixels of the scatter: it fits the main area at 1280 wide w
 
 def keep_sizes() -> None:
     """Sizes sorted; none chosen means the default ones (compare needs at least one)."""
-    sizes = sorted({int(s) for s in state.get(state.COMPARE_SIZES) or []})
-    state.put(state.COMPARE_SIZES, sizes or list(state.DEFAULTS[state.COMPARE_SIZES]))
+    sizes = sorted({int(s) for s in state.attribution().compare_sizes or []})
+    state.update(state.ATTRIBUTION_STEP, compare_sizes=sizes or state.AttributionChoice().compare_sizes)
 
 
 frame.enter()
@@ -21,7 +21,7 @@ st.title("Compare actions")
 current = frame.require_analysis()
 analysis, data = current.analysis, current.data
 group = frame.require_group(current)
-alpha = state.get(state.ALPHA)
+alpha = state.attribution().alpha
 st.caption(f"Step 3 of 4 · errors **{tables.group_label(group)}**, {tables.count(group.count, 'test sample')} · "
            f"{current.recipe.display_name} · every action at each group size, each measured by retraining the "
            f"ensemble with the action applied to its selected samples at once (selected as on the attribution page, "
@@ -29,16 +29,16 @@ st.caption(f"Step 3 of 4 · errors **{tables.group_label(group)}**, {tables.coun
 st.page_link(frame.PAGES["attribution"], label="Back to the attribution of one action", icon=":material/arrow_back:")
 
 keep_sizes()
-offered = sorted(set(comparing.SIZE_CHOICES) | set(state.get(state.COMPARE_SIZES)))
+offered = sorted(set(comparing.SIZE_CHOICES) | set(state.attribution().compare_sizes))
 with st.container(horizontal=True, gap="medium"):
     st.selectbox("Metric on the chosen test samples", list(METRICS), format_func=METRIC_LABELS.get, key=state.METRIC,
                  persist_state="session", width=240)
     st.multiselect("Group sizes", offered, key=state.COMPARE_SIZES, persist_state="session", on_change=keep_sizes,
                    width=420, help="Each action is measured at each size: its first N selected samples, retrained at once. "
                                    "Rankings are kept in memory, so other sizes cost only their group retrains.")
-metric = state.get(state.METRIC)
+metric = state.attribution().metric
 label = METRIC_LABELS[metric]
-sizes = [int(s) for s in state.get(state.COMPARE_SIZES)]
+sizes = [int(s) for s in state.attribution().compare_sizes]
 
 try:
     comparison = comparing.comparison(current, group, metric, sizes, alpha)
@@ -107,7 +107,7 @@ with st.expander("Spreads, per-class accuracy changes and notes of every setting
                  column_order=["action", "size", *[c for c in table.columns if c not in comparing.MAIN_COLUMNS]],
                  column_config=tables.pinned(column_config, ["action", "size"]))
 if chosen is not None:
-    result = state.get(state.RESULT)
+    result = state.result()
     seen = tuple(result.selected) if result is not None and result.ranking.action == chosen.action else None
     picked = "the best setting" if comparing.is_best(comparison, chosen) else "the selected row"
     st.caption(f"Select a row to act on it. Fix opens with {picked}: **{chosen.action}** with size {chosen.size}, "

@@ -28,12 +28,11 @@ SIZE_CHOICES = (1, 2, 3, 5, 10, 15, 20, 30, 50, 100)
 TABLE_KEY = "compare_table"  # the table of every setting: a selected row is the setting opened in Fix
 #: The compare table's columns (the others are in its details): the setting and what decides between them.
 MAIN_COLUMNS = ["best", "action", "size", "net benefit", "fixed", "new errors", "improvement", "p-value", "accuracy Δ"]
-CHOSEN = "compare_chosen"  # (action, size) of the row the user picked; None: the best
 
 
 def chosen_setting(comparison: Comparison) -> Setting | None:
     """The setting picked in the table (a row), else the best one."""
-    wanted = st.session_state.get(CHOSEN)
+    wanted = state.attribution().compare_chosen
     for s in comparison.settings:
         if wanted is not None and (s.action, s.size) == tuple(wanted):
             return s
@@ -42,21 +41,18 @@ def chosen_setting(comparison: Comparison) -> Setting | None:
 
 def on_row_selected(settings: Sequence[tuple[str, int]]) -> None:
     rows = st.session_state[TABLE_KEY].selection.rows
-    st.session_state[CHOSEN] = settings[rows[0]] if rows else None
+    state.update(state.ATTRIBUTION_STEP, compare_chosen=tuple(settings[rows[0]]) if rows else None)
 
 
 def open_in_fix(setting: Setting, result_selected: tuple[int, ...] | None) -> None:
     """The Fix page takes exactly this setting: its action, its size and its samples (the group the
     comparison retrained); the attribution page's last selection does not replace them there
     (``result_selected``: what it would seed from, marked as seen)."""
-    from . import fixing
-
     state.update(state.ATTRIBUTION_STEP, action=setting.action, size=int(setting.size),
                  large_groups=bool(state.attribution().large_groups or setting.size > 10))
     state.update(state.FIX_STEP, indices=[int(i) for i in setting.indices],
                  seeded_from=(setting.action, result_selected) if result_selected is not None else None,
-                 origin=(setting.action, int(setting.size), tuple(int(i) for i in setting.indices)))
-    st.session_state[fixing.MODE] = "action"
+                 origin=(setting.action, int(setting.size), tuple(int(i) for i in setting.indices)), mode="action")
 
 
 def label(sizes: Sequence[int]) -> str:

@@ -32,7 +32,7 @@ def record_rate(key: str | None, progress: Progress | None) -> None:
         return  # estimates and preprocessing are no rate of retraining
     trained = progress.done - progress.cached
     if trained >= 1 and progress.elapsed > 0:
-        state.get(state.RATES)[key] = trained / progress.elapsed
+        state.rates()[key] = trained / progress.elapsed
 
 
 BASELINE_RATES = "baseline_rates"  # {rate key: baseline models trained per second}, measured in this session
@@ -60,7 +60,7 @@ def baseline_rate(key: str) -> float | None:
 def rate(key: str, full: bool = False) -> float | None:
     """Models per second of a ranking: measured by a ranking in this session; for a full network
     before one, the baseline's own rate (each counterfactual retrains the whole network)."""
-    measured = (st.session_state.get(state.RATES) or {}).get(key)
+    measured = state.rates().get(key)
     if measured is not None or not full:
         return measured
     return baseline_rate(key)
@@ -68,7 +68,7 @@ def rate(key: str, full: bool = False) -> float | None:
 
 def basis(key: str, full: bool = False) -> str:
     """Where :func:`rate` comes from, in words."""
-    if (st.session_state.get(state.RATES) or {}).get(key) is not None:
+    if state.rates().get(key) is not None:
         return "at the rate measured in this session"
     if full and rate(key, full) is not None:
         return "at the rate the baseline's networks trained in this session (retraining in batches may be faster)"

@@ -37,7 +37,7 @@ def inputs(result: Any) -> tuple[int, tuple[int, ...]]:
 
 
 def cache_key(test_index: int, train: Sequence[int]) -> tuple[Any, int, tuple[int, ...]]:
-    return (st.session_state.get(state.ANALYSIS_ID), int(test_index), tuple(int(i) for i in train))
+    return (state.analysis_id(), int(test_index), tuple(int(i) for i in train))
 
 
 def attribution_for(analysis: Any, result: Any) -> FeatureAttribution | str:

@@ -14,7 +14,6 @@ from tda_core import TDAError, hand_edited_training_set, read_manifest, replay_m
 
 from . import exports, loaders, state, tables
 
-MODE = "fix_mode"  # how the fix is made: "action" | "hand" | "manifest"
 MODES = {"action": "The chosen action", "hand": "Hand edits", "manifest": "Load a manifest"}
 HAND_INDICES = "hand_indices"  # training indices listed in the hand-edit table
 HAND_EDITS = "hand_edits"  # {training index: {"remove": bool, "new label": str | None}}
@@ -82,7 +81,7 @@ def hand_edits(data: Any, result: Any) -> tuple[list[int], dict[int, str]] | Non
     st.caption("Edit single training rows by hand: tick **remove**, or choose a **new label**. Nothing is retrained "
                "here: the export is the training set with exactly these changes, and its manifest lists them.")
     if HAND_INDICES not in st.session_state:  # seeded once from the fix list or the attribution page's selection
-        seed = list(state.get(state.FIX_INDICES)) or (list(result.selected) if result is not None else [])
+        seed = list(state.fix().indices) or (list(result.selected) if result is not None else [])
         st.session_state[HAND_INDICES] = [int(i) for i in seed if 0 <= int(i) < data.n_train]
     with st.container(horizontal=True, gap="medium", vertical_alignment="bottom"):
         st.multiselect("Training samples to edit (add any training row)", list(range(data.n_train)), key=HAND_INDICES,
@@ -117,7 +116,7 @@ def hand_edits(data: Any, result: Any) -> tuple[list[int], dict[int, str]] | Non
     st.text_input("Reason (recorded in the manifest)", key=state.REASON, persist_state="session",
                   placeholder="e.g. what you checked in these samples before editing them")
     try:
-        table, manifest = hand_edited_training_set(data, remove=remove, labels=labels, reason=state.get(state.REASON),
+        table, manifest = hand_edited_training_set(data, remove=remove, labels=labels, reason=state.fix().reason,
                                                    column_order=loaders.export_columns(data))
     except TDAError as exc:
         st.error(str(exc))

@@ -90,30 +90,31 @@ def sidebar() -> None:
     """What the pages are working on, in a few lines (drawn after the page, from its state)."""
     with st.sidebar:
         st.caption("CURRENT CHOICES")
-        source = state.get(state.SOURCE)
-        upload = state.get(state.UPLOAD)
-        pool = state.get(state.POOL_UPLOAD)
+        chosen, errors, attribution = state.data(), state.errors(), state.attribution()
+        source = chosen.source
+        upload = chosen.upload
+        pool = chosen.pool_upload
         pooled = f" · pool {pool.name}" if pool is not None else ""
         if source == "demo":
-            st.markdown(f"**Data** demo `{state.get(state.DEMO)}`{pooled}")
+            st.markdown(f"**Data** demo `{chosen.demo}`{pooled}")
         else:
             st.markdown(f"**Data** {upload.name if upload else '*(no upload yet)*'}{pooled}")
-        model = state.get(state.MODEL_UPLOAD) if state.get(state.MODEL_SOURCE) == "upload" else None
-        scheme = "checkpoints of one run" if state.get(state.MEMBERS) == "checkpoints" else "independent seeds"
-        epochs = state.get(state.EPOCHS)
+        model = chosen.model_upload if chosen.model_source == "upload" else None
+        scheme = "checkpoints of one run" if chosen.members == "checkpoints" else "independent seeds"
+        epochs = chosen.epochs
         network = f" · {loaders.net_mode()} mode, {epochs or 'default'} epoch{'' if epochs == 1 else 's'}, {scheme}" \
-            if source == "images" or (source == "demo" and DEMOS[state.get(state.DEMO)].kind == "images") else ""
-        candidates = f" · candidate mode, top {state.get(state.CANDIDATES)}" if state.get(state.USE_CANDIDATES) else ""
-        st.markdown(f"**Model** {model.name if model else 'recipe `' + str(state.get(state.RECIPE)) + '`'}"
-                    f" × {state.get(state.ENSEMBLE)} members{network}{candidates}")
-        group = state.get(state.GROUP)
+            if source == "images" or (source == "demo" and DEMOS[chosen.demo].kind == "images") else ""
+        candidates = f" · candidate mode, top {chosen.candidates}" if chosen.use_candidates else ""
+        st.markdown(f"**Model** {model.name if model else 'recipe `' + str(chosen.recipe) + '`'}"
+                    f" × {chosen.ensemble} members{network}{candidates}")
+        group = errors.group
         if group:
-            tests = state.get(state.TESTS)
+            tests = errors.tests
             st.markdown(f"**Errors** {group_words(group)}"
                         + (f" ({', '.join(f'test #{t}' for t in tests[:5])}{' …' if len(tests) > 5 else ''})" if tests else ""))
-        st.markdown(f"**Attribution** {state.get(state.ACTION)} · {METRIC_LABELS[state.get(state.METRIC)]}"
-                    f" · size {state.get(state.SIZE)}"
-                    + (" · candidate groups" if state.get(state.UNIT) == "group" else ""))
+        st.markdown(f"**Attribution** {attribution.action} · {METRIC_LABELS[attribution.metric]}"
+                    f" · size {attribution.size}"
+                    + (" · candidate groups" if attribution.unit == "group" else ""))
         st.caption(f"Retrained models are cached in `{cache_dir()}`; the numbers come from real retraining. "
                    "The address bar holds these choices: reload or share it to come back to this view"
                    + (" (an uploaded file must be uploaded again)." if source != "demo" else "."))
@@ -134,8 +135,8 @@ def require_analysis() -> loaders.Current:
         st.page_link(PAGES["data"], label="Fix it on the data & model page", icon=":material/arrow_back:")
         stop()
     if current is None:
-        if state.get(state.URL_UPLOAD) and state.get(state.UPLOAD) is None:
-            st.info(f"This link names an uploaded file, {state.get(state.URL_UPLOAD)}: an upload cannot be restored "
+        if state.notes().url_upload and state.data().upload is None:
+            st.info(f"This link names an uploaded file, {state.notes().url_upload}: an upload cannot be restored "
                     "from a link. Upload it again on the data & model page; the other choices of the link are kept.")
         else:
             st.info("Choose a dataset first.")
@@ -159,8 +160,8 @@ def no_errors(current: loaders.Current) -> None:
     data = current.data
     st.success(f"The baseline ensemble makes no test errors on these {tables.count(data.n_test, 'test sample')}.")
     tries = []
-    if state.get(state.SOURCE) == "table" and state.get(state.TEST_MODE) == "split":
-        tries.append(f"**a larger test fraction** (now {float(state.get(state.TEST_SIZE)):.0%}) on the data page: more "
+    if state.data().source == "table" and state.data().test_mode == "split":
+        tries.append(f"**a larger test fraction** (now {float(state.data().test_size):.0%}) on the data page: more "
                      "test samples, more chances of an error")
     tries.append("**a weaker model**: another training recipe (logistic-sgd instead of a converged one), fewer epochs, or "
                  "your own simpler model")
@@ -175,7 +176,7 @@ def no_errors(current: loaders.Current) -> None:
 
 def require_group(current: loaders.Current):
     """The chosen error group (narrowed to the chosen test samples), or stop with a pointer."""
-    group = state.get(state.GROUP)
+    group = state.errors().group
     if not group:
         if not current.analysis.errors.groups:
             no_errors(current)
@@ -188,10 +189,10 @@ def require_group(current: loaders.Current):
     except TDAError as exc:
         st.error(str(exc))
         stop()
-    tests = tuple(state.get(state.TESTS) or ())
+    tests = tuple(state.errors().tests or ())
     kept = tuple(t for t in tests if t in set(whole.test_indices))
     if kept != tests:  # e.g. a link made with another model: use what still applies
-        state.put(state.TESTS, kept)
+        state.update(state.ERRORS_STEP, tests=kept)
         st.caption(f"{len(tests) - len(kept)} of the chosen test samples are not in {group_words(group)} any more; "
                    + ("using the others." if kept else "using the whole group."))
     return current.analysis.group(group[0], group[1], kept or None)

@@ -66,15 +66,16 @@ def make_upload(name: str, data: bytes) -> state.Upload:
 def image_arch() -> str | None:
     """The architecture images are prepared for: the uploaded weights' when the model is a PyTorch
     file, else the default image recipe's (None: small_cnn)."""
-    upload = state.get(state.MODEL_UPLOAD)
-    if state.get(state.MODEL_SOURCE) == "upload" and upload is not None and \
+    chosen = state.data()
+    upload = chosen.model_upload
+    if chosen.model_source == "upload" and upload is not None and \
             upload.name.lower().rsplit(".", 1)[-1] in TORCH_MODEL_TYPES:
-        return state.get(state.ARCH)
+        return chosen.arch
     return None
 
 
 def image_size() -> int | None:
-    size = state.get(state.IMAGE_SIZE)
+    size = state.data().image_size
     return int(size) if size else None
 
 
@@ -133,7 +134,7 @@ def pooled_dataset(data_fingerprint: str, digest: str, arch: str | None, size: i
 def with_pool(data: Dataset) -> tuple[Dataset, str | None]:
     """The data with the uploaded pool, if one is uploaded, and the reason in words it could not be
     read (then the data keep their own pool, or none): a bad pool never blocks the training data."""
-    upload: state.Upload | None = state.get(state.POOL_UPLOAD)
+    upload: state.Upload | None = state.data().pool_upload
     if upload is None:
         return data, None
     try:
@@ -157,8 +158,8 @@ def export_columns(data: Dataset) -> list[str] | None:
     target); None for images (the export lists each file, then its label)."""
     if data.kind != "tabular":
         return None
-    upload: state.Upload | None = state.get(state.UPLOAD)
-    if state.get(state.SOURCE) == "table" and upload is not None:
+    upload: state.Upload | None = state.data().upload
+    if state.data().source == "table" and upload is not None:
         return table_columns(upload.digest, upload)
     return [*(str(c) for c in data.X_train.columns), str(data.target)]
 
@@ -166,24 +167,25 @@ def export_columns(data: Dataset) -> list[str] | None:
 def training_dataset() -> Dataset | None:
     """The dataset chosen on the data page, with the pool it comes with (the demos' own, a
     ``pool/`` folder in an image ZIP); None while an upload is missing. Raises TDAError."""
-    source = state.get(state.SOURCE)
+    chosen = state.data()
+    source = chosen.source
     if source == "demo":
-        return demo_dataset(state.get(state.DEMO), image_arch(), image_size())
-    upload: state.Upload | None = state.get(state.UPLOAD)
+        return demo_dataset(chosen.demo, image_arch(), image_size())
+    upload: state.Upload | None = chosen.upload
     if upload is None:
         return None
     if source == "images":
         if not upload.name.lower().endswith(".zip"):
             raise DataError(f"{upload.name}: give a .zip with train/<class>/ and test/<class>/ folders")
         return image_dataset(upload.digest, image_arch(), image_size(), upload)
-    target = state.get(state.TARGET)
+    target = chosen.target
     if not target:
         table_columns(upload.digest, upload)  # an unreadable upload says so on every page
         return None
-    test: state.Upload | None = state.get(state.TEST_UPLOAD) if state.get(state.TEST_MODE) == "file" else None
-    if state.get(state.TEST_MODE) == "file" and test is None:
+    test: state.Upload | None = chosen.test_upload if chosen.test_mode == "file" else None
+    if chosen.test_mode == "file" and test is None:
         return None
-    return table_dataset(upload.digest, test and test.digest, target, float(state.get(state.TEST_SIZE)), upload, test)
+    return table_dataset(upload.digest, test and test.digest, target, float(chosen.test_size), upload, test)
 
 
 # --- model --------------------------------------------------------------------------------
@@ -222,7 +224,7 @@ def default_net_mode() -> str:
 
 def net_mode() -> str:
     """The network retraining mode chosen on the data page, or the default for this machine."""
-    return state.get(state.NET_MODE) or default_net_mode()
+    return state.data().net_mode or default_net_mode()
 
 
 def network_options(data: Dataset) -> tuple[int | None, str, bool]:
@@ -231,13 +233,13 @@ def network_options(data: Dataset) -> tuple[int | None, str, bool]:
     instead of independent seeds."""
     if data.kind != "images":
         return None, "full", False
-    epochs = state.get(state.EPOCHS)
-    return (int(epochs) if epochs else None), net_mode(), state.get(state.MEMBERS) == "checkpoints"
+    epochs = state.data().epochs
+    return (int(epochs) if epochs else None), net_mode(), state.data().members == "checkpoints"
 
 
 def device(data: Dataset) -> str | None:
     """Where networks train (the run settings' choice); None for tables, where it does not apply."""
-    return str(state.get(state.DEVICE)) if data.kind == "images" else None
+    return str(state.data().device) if data.kind == "images" else None
 
 
 def cuda_available() -> bool:
@@ -255,20 +257,21 @@ def default_epochs() -> int:
 
 
 def current_recipe(data: Dataset) -> Recipe:
-    upload: state.Upload | None = state.get(state.MODEL_UPLOAD)
-    if upload is None or state.get(state.MODEL_SOURCE) != "upload":
-        name = state.get(state.RECIPE)
+    chosen = state.data()
+    upload: state.Upload | None = chosen.model_upload
+    if upload is None or chosen.model_source != "upload":
+        name = chosen.recipe
         if name not in recipe_names(data.kind):
             name = "default"
         return recipe_by_name(name, data.fingerprint, *network_options(data), data, device(data))
-    if is_code_format(upload.name) and not state.get(state.TRUST):
+    if is_code_format(upload.name) and not chosen.trust:
         raise UntrustedFileError(
             f"{upload.name}: {Path(upload.name).suffix} files run code when loaded, so this model was not loaded. "
             "Save it with skops (skops.io.dump), or tick “I trust this file” if you know where it comes from."
         )
     torch_file = Path(upload.name).suffix.lower().lstrip(".") in TORCH_MODEL_TYPES
-    arch = state.get(state.ARCH) if torch_file else None
-    return uploaded_recipe(upload.digest, data.fingerprint, bool(state.get(state.TRUST)), arch, *network_options(data), device(data),
+    arch = chosen.arch if torch_file else None
+    return uploaded_recipe(upload.digest, data.fingerprint, bool(chosen.trust), arch, *network_options(data), device(data),
                            upload, data)
 
 
@@ -286,17 +289,18 @@ def can_estimate(recipe: Recipe) -> bool:
 
 def current_config(recipe: Recipe | None = None) -> RunConfig:
     """The run settings; candidate mode only where the recipe can estimate (the data page says so)."""
-    backend = state.get(state.BACKEND)
-    scheduler = (state.get(state.SCHEDULER) or "").strip() or None
+    chosen = state.data()
+    backend = chosen.backend
+    scheduler = (chosen.scheduler or "").strip() or None
     if backend == "dask" and scheduler is not None and "://" not in scheduler and ":" not in scheduler:
         raise UsageError(f"dask scheduler address {scheduler!r} should look like tcp://HOST:8786")
     return RunConfig(
-        ensemble=int(state.get(state.ENSEMBLE)),
-        seed=int(state.get(state.SEED)),
-        n_jobs=int(state.get(state.N_JOBS)),
+        ensemble=int(chosen.ensemble),
+        seed=int(chosen.seed),
+        n_jobs=int(chosen.n_jobs),
         backend=backend,
         scheduler=scheduler if backend == "dask" else None,
-        candidates=int(state.get(state.CANDIDATES)) if state.get(state.USE_CANDIDATES) and (
+        candidates=int(chosen.candidates) if chosen.use_candidates and (
             recipe is None or can_estimate(recipe)) else None,
     )
 
@@ -332,10 +336,10 @@ def current() -> Current | None:
     identity = f"{data.fingerprint}|{recipe.fingerprint()}|{config!r}"
     analysis = analysis_for(data.fingerprint, recipe.fingerprint(), repr(config), data, recipe, config,
                             recipe.device if isinstance(recipe, TrainsNetworks) else None)
-    if st.session_state.get(state.ANALYSIS_ID) != identity:
-        if st.session_state.get(state.ANALYSIS_ID) is not None:
+    if state.analysis_id() != identity:
+        if state.analysis_id() is not None:
             state.reset_analysis_choices()
-        st.session_state[state.ANALYSIS_ID] = identity
+        state.set_analysis_id(identity)
     return Current(data, recipe, config, analysis)
 
 
@@ -395,7 +399,7 @@ def long_ranking(current: Current, group, action: str) -> LongRanking | None:
     hours = exact.models > limits.MAX_EXACT_MODELS and config.backend not in ("dask", "ray")
     if not hours and not cost.asks(seconds, full):
         return None
-    n = int(state.get(state.CANDIDATES))
+    n = int(state.data().candidates)
     estimable = can_estimate(recipe)
     fewer = limits.estimate(data, candidates=n, kept_rows=tests, **common) if estimable else None
     models = cost.ranking_models(ranked, cost.runs(analysis.members, analysis.recipe), n) if estimable else None

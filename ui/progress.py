@@ -5,7 +5,7 @@ result the :class:`~tda_core.Analysis` already holds in memory draws nothing.
 
 Stop: a click reruns the page, which interrupts the script inside the progress callback (the
 engine stops; every model finished so far is already in its disk cache). The button's callback
-records the stopped run in ``state.STOPPED``, so the rerun does not start it again: the page says
+records the stopped run (``SessionNotes.stopped``), so the rerun does not start it again: the page says
 what was kept and offers to continue (:func:`stopped_here`).
 """
 
@@ -74,7 +74,7 @@ class StatusProgress:
             if self.stop_key is not None and progress.done < progress.total:
                 self.stop_slot = self.status.empty()
                 self.stop_slot.button("Stop", key=f"stop:{self.stop_key}", icon=":material/stop_circle:",
-                                   on_click=state.put, args=(state.STOPPED, self.stop_key),
+                                   on_click=state.stop_run, args=(self.stop_key,),
                                    help="Stop after the model in training: every finished model stays in the cache, "
                                         "so continuing later starts where this run stopped.")
         now = time.monotonic()
@@ -113,14 +113,14 @@ def retraining(label: str, rate_key: str | None = None, stoppable: bool = True,
 
 def stopped_here(label: str) -> bool:
     """Whether the user stopped the run ``label``; if so, say so and offer to continue it."""
-    if state.get(state.STOPPED) != label:
+    if state.notes().stopped != label:
         return False
     last = st.session_state.get(LAST_PROGRESS)
     kept = f"{last[1]:,} of {last[2]:,} models were finished; they are" if last and last[0] == label else \
         "Every model finished before the stop is"
     st.warning(f"Stopped: {label[0].lower()}{label[1:]}. {kept} kept in the cache, so continuing starts where it "
                "stopped.", icon=":material/stop_circle:")
-    st.button("Continue", icon=":material/play_arrow:", on_click=state.put, args=(state.STOPPED, None), key=f"go:{label}")
+    st.button("Continue", icon=":material/play_arrow:", on_click=state.stop_run, args=(None,), key=f"go:{label}")
     return True
 
 

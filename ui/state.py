@@ -4,14 +4,15 @@
 and the compare view) and :class:`FixList` (step 4) hold the user's choices, :class:`SessionNotes`
 what the session remembers beside them (the link it was opened with, the runs stopped or started
 with a click); the last result, the measured rates and the analysis' identity have a key each
-(:data:`SESSION_KEYS`). Pages read a step with :func:`data`, :func:`errors`, :func:`attribution`,
-:func:`fix` and change it with :func:`update`.
+(:data:`SESSION_KEYS`: read with :func:`result`, :func:`rates`, :func:`analysis_id`). Pages read a
+step with :func:`data`, :func:`errors`, :func:`attribution`, :func:`fix`, :func:`notes` and change it
+with :func:`update`.
 
 A widget binds its value to ``st.session_state[key]``, so each widget still has its key (the
-``SOURCE`` ... ``REASON`` constants, with ``persist_state="session"``: moving between pages never
+``SOURCE`` ... ``FIX_MODE``, ``REASON`` constants, with ``persist_state="session"``: moving between pages never
 resets a choice). Those keys mirror one field of their step (:data:`WIDGETS`): a step read picks up
-what the user changed in a widget, and :func:`update` writes the mirror with the field. ``get`` and
-``put`` still take a field by its old name, for the modules that have not moved to the dataclasses.
+what the user changed in a widget, and :func:`update` writes the mirror with the field. Every other
+field lives in its step only.
 """
 
 from __future__ import annotations
@@ -88,12 +89,14 @@ class AttributionChoice:
     unit: str = "sample"  # rank "sample" (single samples) | "group" (candidate training groups)
     shown_group: str | None = None  # group_id of the candidate group whose members are shown, or None for the best
     compare_sizes: list[int] = field(default_factory=lambda: [1, 5, 10])  # group sizes of tda_core.compare
+    compare_chosen: tuple[str, int] | None = None  # (action, size) of the compare table's row picked; None: the best
 
 
 @dataclass(frozen=True)
 class FixList:
     """Step 4: the samples to act on (seeded from the attribution page's selection, then edited)."""
 
+    mode: str = "action"  # how the fix is made: "action" | "hand" | "manifest" (ui.fixing.MODES)
     indices: list[int] = field(default_factory=list)
     seeded_from: tuple[str, tuple[int, ...]] | None = None  # (action, selected) that `indices` was last seeded from
     reason: str = ""  # free text recorded in the manifest
@@ -132,35 +135,15 @@ USE_CANDIDATES, CANDIDATES = "use_candidates", "candidates"
 GROUP = "group"
 ACTION, METRIC, SIZE, LARGE, ALPHA = "action", "metric", "size", "large_groups", "alpha"
 UNIT, SHOWN_GROUP, COMPARE_SIZES = "unit", "shown_group", "compare_sizes"
-FIX_INDICES, REASON = "fix_indices", "reason"
+FIX_MODE, FIX_INDICES, REASON = "fix_mode", "fix_indices", "reason"
 WIDGETS: dict[str, tuple[str, str]] = {
     **{key: (DATA_STEP, key) for key in (SOURCE, DEMO, TARGET, TEST_MODE, TEST_SIZE, MODEL_SOURCE, RECIPE, TRUST, ARCH,
                                          NET_MODE, EPOCHS, MEMBERS, IMAGE_SIZE, DEVICE, ENSEMBLE, SEED, N_JOBS, BACKEND,
                                          SCHEDULER, USE_CANDIDATES, CANDIDATES)},
     GROUP: (ERRORS_STEP, "group"),
     **{key: (ATTRIBUTION_STEP, key) for key in (ACTION, METRIC, SIZE, LARGE, ALPHA, UNIT, SHOWN_GROUP, COMPARE_SIZES)},
-    FIX_INDICES: (FIX_STEP, "indices"), REASON: (FIX_STEP, "reason"),
+    FIX_MODE: (FIX_STEP, "mode"), FIX_INDICES: (FIX_STEP, "indices"), REASON: (FIX_STEP, "reason"),
 }
-
-# --- fields no widget binds, by their old names (for get/put) -------------------------------
-UPLOAD, POOL_UPLOAD, TEST_UPLOAD, MODEL_UPLOAD = "upload", "pool_upload", "test_upload", "model_upload"
-TESTS = "tests"
-FIX_SEEDED_FROM, FIX_ORIGIN = "fix_seeded_from", "fix_origin"
-URL_READ, URL_UPLOAD, URL_MODEL, URL_POOL = "url_read", "url_upload", "url_model", "url_pool"
-STOPPED, CONFIRMED = "stopped", "confirmed"
-FIELDS: dict[str, tuple[str, str]] = {
-    **WIDGETS,
-    **{key: (DATA_STEP, key) for key in (UPLOAD, POOL_UPLOAD, TEST_UPLOAD, MODEL_UPLOAD)},
-    TESTS: (ERRORS_STEP, "tests"),
-    FIX_SEEDED_FROM: (FIX_STEP, "seeded_from"), FIX_ORIGIN: (FIX_STEP, "origin"),
-    **{key: (NOTES, key) for key in (URL_READ, URL_UPLOAD, URL_MODEL, URL_POOL, STOPPED, CONFIRMED)},
-}
-#: Fields the tests written before the dataclasses read from the session by their old names: mirrored
-#: as a widget's are, until those tests read the step instead.
-READ_BY_NAME = (UPLOAD, POOL_UPLOAD, TESTS)
-MIRRORS = {**WIDGETS, **{key: FIELDS[key] for key in READ_BY_NAME}}
-
-DEFAULTS: dict[str, Any] = {name: getattr(STEPS[step](), attr) for name, (step, attr) in FIELDS.items()}
 
 #: The choices kept in the page's URL (``st.query_params``): a reload or a shared link restores them.
 #: Each parameter is the state key it holds, except the error group (``true``, ``pred``, ``tests``),
@@ -199,7 +182,7 @@ def _load(step: str) -> Any:
     if choice is None:
         choice = STEPS[step]()
     changes = {}
-    for key, (owner, name) in MIRRORS.items():
+    for key, (owner, name) in WIDGETS.items():
         if owner != step:
             continue
         if key in st.session_state:
@@ -217,7 +200,7 @@ def _load(step: str) -> Any:
 def update(step: str, **changes: Any) -> None:
     """Change fields of ``step``'s dataclass (one of :data:`STEPS`) and the widgets that mirror them."""
     st.session_state[step] = replace(_load(step), **changes)
-    for key, (owner, name) in MIRRORS.items():
+    for key, (owner, name) in WIDGETS.items():
         if owner == step and name in changes and (key not in st.session_state or st.session_state[key] != changes[name]):
             st.session_state[key] = changes[name]
 
@@ -242,6 +225,25 @@ def notes() -> SessionNotes:
     return _load(NOTES)
 
 
+def rates() -> dict[str, float]:
+    """{recipe fingerprint: models trained per second}, measured in this session."""
+    return st.session_state.setdefault(RATES, {})
+
+
+def analysis_id() -> str | None:
+    """The identity of the (data, recipe, run) that the error choice and the result belong to."""
+    return st.session_state.get(ANALYSIS_ID)
+
+
+def set_analysis_id(identity: str) -> None:
+    st.session_state[ANALYSIS_ID] = identity
+
+
+def stop_run(label: str | None) -> None:
+    """Record the run the user stopped (None: it may run again)."""
+    update(NOTES, stopped=label)
+
+
 def result() -> Any:
     """The last ``tda_core.Attribution`` shown, or None."""
     return st.session_state.get(RESULT)
@@ -249,6 +251,17 @@ def result() -> Any:
 
 def show_result(attribution: Any) -> None:
     st.session_state[RESULT] = attribution
+
+
+def _widget_value(key: str) -> Any:
+    """The field a widget key (one of :data:`WIDGETS`) mirrors."""
+    step, name = WIDGETS[key]
+    return getattr(_load(step), name)
+
+
+def _set_widget(key: str, value: Any) -> None:
+    step, name = WIDGETS[key]
+    update(step, **{name: value})
 
 
 def from_url(params: dict[str, str]) -> None:
@@ -259,11 +272,11 @@ def from_url(params: dict[str, str]) -> None:
             continue
         if key in URL_CHOICES or key == ACTION:
             if raw in URL_CHOICES.get(key, ACTIONS):  # the engine's actions, read now: a registered one is offered too
-                put(key, raw)
+                _set_widget(key, raw)
         elif key in URL_NUMBERS:
             low, high = URL_NUMBERS[key]
             if raw.isdigit() and low <= int(raw) <= high:
-                put(key, int(raw))
+                _set_widget(key, int(raw))
         elif key in URL_FRACTIONS:
             low, high = URL_FRACTIONS[key]
             try:
@@ -271,9 +284,9 @@ def from_url(params: dict[str, str]) -> None:
             except ValueError:
                 continue
             if low <= value <= high:
-                put(key, value)
+                _set_widget(key, value)
         elif raw:
-            put(key, raw)
+            _set_widget(key, raw)
     if attribution().size > 10:
         update(ATTRIBUTION_STEP, large_groups=True)
     # A link to a demo too large for an exact ranking (census) starts in candidate mode, as choosing it does.
@@ -304,7 +317,7 @@ def url_params() -> dict[str, str]:
     params: dict[str, str] = {}
     chosen, link = data(), notes()
     for key in URL_KEYS:
-        value = get(key)
+        value = _widget_value(key)
         if value is None or value == "":
             continue
         if key == DEMO and chosen.source != "demo":
@@ -326,7 +339,7 @@ def url_params() -> dict[str, str]:
         if tests:
             params["tests"] = ",".join(str(t) for t in tests)
     sizes = [int(s) for s in attribution().compare_sizes or []]
-    if sizes and sizes != DEFAULTS[COMPARE_SIZES]:  # the default stays out of the URL
+    if sizes and sizes != AttributionChoice().compare_sizes:  # the default stays out of the URL
         params["sizes"] = ",".join(str(s) for s in sizes[:URL_SIZES_MAX])
     indices = fix().indices or []
     if indices and len(indices) <= URL_FIX_MAX:
@@ -339,23 +352,6 @@ def to_url() -> None:
     params = url_params()
     if st.query_params.to_dict() != params:
         st.query_params.from_dict(params)
-
-
-def get(key: str) -> Any:
-    """A field by its old name (:data:`FIELDS`), or another key of the session."""
-    if key in FIELDS:
-        step, name = FIELDS[key]
-        return getattr(_load(step), name)
-    return st.session_state.get(key)
-
-
-def put(key: str, value: Any) -> None:
-    """Set a field by its old name (:data:`FIELDS`), or another key of the session."""
-    if key in FIELDS:
-        step, name = FIELDS[key]
-        update(step, **{name: value})
-    else:
-        st.session_state[key] = value
 
 
 def choose_group(group: tuple[str, str] | None) -> None:

@@ -21,6 +21,7 @@ from apptest_support import ATTRIBUTION, DASHBOARD, ERRORS, FIX, TIMEOUT, metric
 from streamlit.testing.v1 import AppTest
 
 from tda_core._actions import POOL
+from ui import state
 
 POOL_ROWS = 30  # rows of the uploaded pool that replaces the demo's 100
 
@@ -141,7 +142,8 @@ def test_an_uploaded_pool_replaces_the_demos_pool(credit):
     assert metric(at, "Pool rows").value == str(POOL_ROWS)
     assert f"Using the pool **mine.csv**: {POOL_ROWS} samples, in place of the demo's own pool (100)." in \
         [c.value for c in at.caption]
-    assert at.session_state["upload"] is None and at.session_state["pool_upload"].name == "mine.csv"
+    chosen = at.session_state[state.DATA_STEP]
+    assert chosen.upload is None and chosen.pool_upload.name == "mine.csv"
     visit(at, ERRORS)
     visit(at, ATTRIBUTION)
     at.selectbox(key="action").set_value("add").run()
@@ -183,7 +185,7 @@ def test_a_bad_pool_is_one_message_and_the_page_keeps_working(credit, name, raw,
     # Removing the upload goes back to the demo's own pool, without the message.
     at.switch_page("pages/1_data_and_model.py").run()
     at.button[[b.label for b in at.button].index("Remove the uploaded pool")].click().run()
-    assert not at.error and at.session_state["pool_upload"] is None
+    assert not at.error and at.session_state[state.DATA_STEP].pool_upload is None
 
 
 def test_candidate_mode_estimates_the_pool_and_retrains_the_best(credit):

@@ -5,10 +5,14 @@ corrected set. The browser test (test_round_two.py) picks a row by clicking it."
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 pytest.importorskip("streamlit")
 from apptest_support import ATTRIBUTION, COMPARE, ERRORS, FIX, metric, start, visit
+
+from ui import state
 
 
 def test_the_compared_setting_opens_in_fix_and_is_verified(credit_analysis):
@@ -23,7 +27,8 @@ def test_the_compared_setting_opens_in_fix_and_is_verified(credit_analysis):
     visit(at, COMPARE)
     # Relabel x 5: another action and size than the attribution page's.
     pick = next(s for s in expected.settings if (s.action, s.size) == ("relabel", 5))
-    at.session_state["compare_chosen"] = (pick.action, pick.size)  # what a click on its row sets (browser test)
+    chosen = replace(at.session_state[state.ATTRIBUTION_STEP], compare_chosen=(pick.action, pick.size))
+    at.session_state[state.ATTRIBUTION_STEP] = chosen  # what a click on its row sets (browser test)
     at.run()
     button = next(b for b in at.button if b.key == "open_fix")
     assert button.label == f"Next: fix with {pick.action} × {pick.size} ({len(pick.indices)} sample" \

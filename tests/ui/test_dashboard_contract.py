@@ -16,6 +16,8 @@ pytest.importorskip("streamlit")
 from apptest_support import ATTRIBUTION, DASHBOARD, ERRORS, FIX, TIMEOUT, metric, start, visit
 from streamlit.testing.v1 import AppTest
 
+from ui import state
+
 
 @pytest.fixture(scope="module")
 def harmful(credit_analysis):
@@ -34,7 +36,8 @@ def test_defaults_remove_and_the_url_holds_the_choices():
     assert params["metric"] == "gt_prob" and params["size"] == "10" and params["unit"] == "sample"
     # AppTest runs a switched-to page without the router, so the URL is checked on the first run.
     at = AppTest.from_file(DASHBOARD, default_timeout=TIMEOUT)
-    at.session_state["recipe"], at.session_state["group"], at.session_state["tests"] = "logistic-lbfgs", ("bad", "good"), (12, 20)
+    at.session_state["recipe"] = "logistic-lbfgs"
+    at.session_state[state.ERRORS_STEP] = state.ErrorChoice(group=("bad", "good"), tests=(12, 20))
     at.run()
     assert (at.query_params["recipe"], at.query_params["true"], at.query_params["pred"]) == ("logistic-lbfgs", "bad", "good")
     assert at.query_params["tests"] == "12,20"
@@ -46,7 +49,7 @@ def test_a_link_restores_group_tests_action_metric_size_and_unit(credit_analysis
     at = start({"true": "bad", "pred": "good", "tests": ",".join(map(str, tests)), "action": "upweight",
                 "metric": "loss", "size": "4", "unit": "sample", "recipe": "default"})
     visit(at, ERRORS)
-    assert at.session_state["group"] == ("bad", "good") and at.session_state["tests"] == tuple(tests)
+    assert at.session_state[state.ERRORS_STEP] == state.ErrorChoice(group=("bad", "good"), tests=tuple(tests))
     assert "Using **3 of" in " ".join(m.value for m in at.markdown)
     visit(at, ATTRIBUTION)
     assert at.selectbox(key="action").value == "upweight" and at.selectbox(key="metric").value == "loss"
@@ -62,7 +65,7 @@ def test_a_link_with_unknown_values_falls_back_to_the_defaults():
     assert at.session_state["action"] == "remove" and at.session_state["metric"] == "gt_prob"
     assert at.session_state["size"] == 10 and at.session_state["ensemble"] == 3
     visit(at, ERRORS)
-    assert at.session_state["tests"] == ()  # not in the group: the whole group
+    assert at.session_state[state.ERRORS_STEP].tests == ()  # not in the group: the whole group
     visit(at, ATTRIBUTION)
     assert at.session_state["alpha"] == 0.05  # 0.07 is not one of the offered levels
 
