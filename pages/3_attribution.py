@@ -15,7 +15,7 @@ from tda_core import (
     reliability_verdict,
     subject_of,
 )
-from ui import charts, cost, explain, frame, loaders, matrices, results, state, tables, views
+from ui import charts, cost, explain, frame, growing, loaders, matrices, results, state, tables, views
 from ui.gallery import gallery
 from ui.views.base import CHART_WIDTH, DETERMINISTIC, GALLERY_ROWS
 
@@ -106,7 +106,7 @@ st.title("Attribution")
 current = frame.require_analysis()
 analysis, data = current.analysis, current.data
 state.restore_kept_group()  # after a change of the run settings here: the same data and model, the same group
-group = frame.require_group(current)
+group = growing.pinned_group(current, frame.require_group(current))
 st.caption(f"Step 3 of 4 · errors **{tables.group_label(group)}**, {tables.count(group.count, 'test sample')} · "
            f"{current.recipe.display_name}, "
            + ("deterministic: trained once per edit." if analysis.baseline.deterministic
@@ -203,14 +203,26 @@ with st.container(horizontal=True, gap="large", vertical_alignment="center"):
                    "ensemble of the same size (Spearman-Brown over the members' rankings; no extra training).")
     verdict = st.container(width="stretch")
 with verdict:
-    level, _, meaning = reliability_verdict(reliability).partition(": ")
+    interval = result.reliability_interval
+    level, _, meaning = reliability_verdict(reliability, interval).partition(": ")
     if deterministic:
         st.markdown(f"**{DETERMINISTIC}.** Every member gave the same probabilities, so each edit was trained once: "
                     "no spread over members and no p-value apply; an improving effect is enough to be selected.")
     else:
-        st.markdown(f"Reliability is **{level}**: {meaning}.")
-    if reliability is not None and reliability < LOW_RELIABILITY and view.offers_groups:
-        st.button("Rank candidate groups instead", on_click=rank_groups_instead, icon=":material/workspaces:")
+        rerun = "" if interval is None else f" A rerun with other seeds would correlate between {interval[0]:.2f} and {interval[1]:.2f}."
+        st.markdown(f"Reliability is **{level}**: {meaning}.{rerun}")
+    with st.container(horizontal=True):
+        if reliability is not None and reliability < LOW_RELIABILITY and view.offers_groups:
+            st.button("Rank candidate groups instead", on_click=rank_groups_instead, icon=":material/workspaces:")
+        grow_asked = growing.offers(result, unit) and st.button(
+            "Grow the ensemble until the ranking holds", icon=":material/trending_up:", key="grow_ensemble",
+            help=f"Adds one seed at a time (each trained once and cached) until the low end of the reliability interval "
+                 f"reaches {growing.TARGET}, or {growing.MAX_ENSEMBLE} members; the grown ensemble then becomes the run's.")
+if grow_asked:
+    growing.grow(current, group, action, metric, size, alpha, unit)
+grown = growing.grown_for(current)
+if grown is not None:
+    growing.show(grown)
 
 # --- the group effect ---------------------------------------------------------------------------
 heading, how = view.effect_heading()

@@ -307,10 +307,12 @@ def current_config(recipe: Recipe | None = None) -> RunConfig:
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def analysis_for(data_fingerprint: str, recipe_fingerprint: str, config_key: str,
-                 _data: Dataset, _recipe: Recipe, _config: RunConfig, device: str | None = None) -> Analysis:
+                 _data: Dataset, _recipe: Recipe, _config: RunConfig, device: str | None = None,
+                 kept_rows: tuple[int, ...] | None = None) -> Analysis:
     """``device`` is in the key although results do not depend on it (the recipe's fingerprint leaves it
-    out): an analysis made for one device must not stand in for a recipe that runs on another."""
-    return Analysis(_data, _recipe, _config)
+    out): an analysis made for one device must not stand in for a recipe that runs on another.
+    ``kept_rows``: the test rows a grown ensemble pinned (ui.growing), so its members come from the cache."""
+    return Analysis(_data, _recipe, _config, kept_rows=kept_rows)
 
 
 @dataclass(frozen=True)
@@ -334,8 +336,11 @@ def current() -> Current | None:
     config = current_config(recipe)
     limits.check_run(data, recipe, config, ranking=False)  # the baseline fits the budget, before it trains
     identity = f"{data.fingerprint}|{recipe.fingerprint()}|{config!r}"
+    grown = state.notes().grown
+    kept = grown.kept_rows if grown is not None and grown.identity == f"{data.fingerprint}|{recipe.fingerprint()}" \
+        and grown.members == config.ensemble and grown.kept_rows else None
     analysis = analysis_for(data.fingerprint, recipe.fingerprint(), repr(config), data, recipe, config,
-                            recipe.device if isinstance(recipe, TrainsNetworks) else None)
+                            recipe.device if isinstance(recipe, TrainsNetworks) else None, kept)
     if state.analysis_id() != identity:
         if state.analysis_id() is not None:
             state.reset_analysis_choices()

@@ -114,6 +114,7 @@ class SessionNotes:
     stopped: str | None = None  # label of the run the user stopped (cleared when a run is asked for again)
     confirmed: set[str] = field(default_factory=set)  # labels of long runs the user started with a click
     kept_group: tuple[tuple[str, str] | None, tuple[int, ...]] | None = None  # (group, tests) over a change of run settings
+    grown: Any = None  # the ui.growing.Grown the run's ensemble was grown by ("until the ranking holds"), or None
 
 
 # --- the session keys ---------------------------------------------------------------------

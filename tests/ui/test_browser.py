@@ -420,6 +420,32 @@ def test_digits_head_only_by_default(server, page):
     expect(page.locator('[data-testid="stImage"]')).to_have_count(24 + 10)
 
 
+def test_digits_ensemble_grown_until_the_ranking_holds(server, page):
+    """Issue 22, item 2, clicked as a user does: 3 members of digits in head mode rank with a
+    reliability interval whose low end is under 0.8; "Grow the ensemble until the ranking holds"
+    adds seeds, draws the reliability after each, and the page then ranks with the grown ensemble
+    (the link says so)."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=120_000)
+    page.goto(server)
+    expect(page.get_by_role("heading", name="Data and model")).to_be_visible()
+    choose(page, "Demo", re.compile(r"^digits"))
+    expect(page.get_by_text("Image shape")).to_be_visible()
+    set_number(page, "Epochs", 1)
+    go(page, "2 · Errors")
+    expect(page.get_by_text("Misclassified test images")).to_be_visible()
+    go(page, "3 · Attribution")
+    expect(page.get_by_role("heading", name="Ranked training samples")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"A rerun with other seeds would correlate between 0\.\d\d and"))).to_be_visible()
+    page.get_by_role("button", name="Grow the ensemble until the ranking holds").click()
+    expect(page.get_by_text(re.compile(r"^Grown to 4 members: the reliability interval's low end 0\.\d\d reached the target 0\.8"))).to_be_visible()
+    expect(page.get_by_role("heading", name="Ranked training samples")).to_be_visible()
+    expect(page.get_by_role("button", name="Grow the ensemble until the ranking holds")).to_have_count(0)
+    settle(page, "7b-digits-grown", charts=6)
+    assert query(page)["ensemble"] == "4"
+
+
 # --- add from a pool ----------------------------------------------------------------------------
 
 
