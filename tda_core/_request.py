@@ -21,8 +21,8 @@ def check_alpha(alpha: float) -> float:
     """The significance level as a float in (0, 1), or one clear error."""
     try:
         value = float(alpha)
-    except (TypeError, ValueError):
-        raise UsageError(f"the significance level alpha must be a number between 0 and 1, not {alpha!r}") from None
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"the significance level alpha must be a number between 0 and 1, not {alpha!r}") from exc
     if not 0 < value < 1:
         raise UsageError(f"the significance level alpha must lie between 0 and 1, not {alpha}")
     return value

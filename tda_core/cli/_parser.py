@@ -34,8 +34,8 @@ class _Parser(argparse.ArgumentParser):
 def _int_list(text: str) -> list[int]:
     try:
         return [int(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from exc
 
 
 #: ``--ensemble auto``: grow the ensemble until the ranking holds (tda_core._ensemble_growth).
@@ -47,8 +47,8 @@ def _ensemble(text: str) -> int | str:
         return AUTO
     try:
         return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of members or auto, got {text!r}") from None
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a number of members or auto, got {text!r}") from exc
 
 
 def _add_data(p: argparse.ArgumentParser) -> None:
