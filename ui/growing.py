@@ -23,6 +23,11 @@ from . import loaders, progress, state
 
 #: The reliability a grown ensemble aims at (its interval's low end), and the most members.
 TARGET, MAX_ENSEMBLE = 0.8, 10
+#: What holds better where single samples do not (tda_core.Alternative.kind), as this dashboard offers it.
+ALTERNATIVES = {
+    "groups": "rank candidate groups of {size} samples instead of single samples (Rank, above)",
+    "head": "retrain only the last layer on frozen features (head only, on the data page)",
+}
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,8 @@ class Grown:
     steps: tuple[tuple[int, float | None, float | None, float | None], ...]
     stopped: str  # "target" | "budget"
     reason: str
-    alternatives: tuple[tuple[str, float | None], ...]  # (advice, measured reliability)
+    alternatives: tuple[tuple[str, float | None], ...]  # (kind, measured reliability): kind a key of ALTERNATIVES
+    size: int = 10  # the group size the alternatives were measured at
 
 
 def identity(current: loaders.Current) -> str:
@@ -87,10 +93,13 @@ def grow(current: loaders.Current, group: ErrorGroup, action: str, metric: str, 
     finally:
         growth.close()
     kept = result.analysis.kept_rows
-    grown = Grown(identity(current), result.analysis.config.ensemble, result.attribution.group,
-                  () if kept is None else tuple(int(i) for i in kept),
-                  tuple(as_row(s) for s in result.steps), result.stopped, result.reason,
-                  tuple((a.advice, None if a.reliability is None else a.reliability.value) for a in result.alternatives))
+    members = result.analysis.config.ensemble
+    # The engine names the command line's flag; here the most members is this page's own limit.
+    reason = (f"the most members ({MAX_ENSEMBLE}) before the target {TARGET:g}" if result.stopped == "budget"
+              and result.steps[-1].seeds >= MAX_ENSEMBLE else result.reason)
+    grown = Grown(identity(current), members, result.attribution.group, () if kept is None else tuple(int(i) for i in kept),
+                  tuple(as_row(s) for s in result.steps), result.stopped, reason,
+                  tuple((a.kind, None if a.reliability is None else a.reliability.value) for a in result.alternatives), size)
     state.update(state.NOTES, grown=grown)
     state.keep_group()  # the same data and model: the same error group with the grown ensemble
     state.update(state.DATA_STEP, ensemble=grown.members)
@@ -128,5 +137,6 @@ def show(grown: Grown) -> None:
     else:
         st.warning(f"Grown to **{grown.members} members** and stopped at the budget: {grown.reason} "
                    f"(reliability by members {said}). {samples}")
-        for advice, measured in grown.alternatives:
+        for kind, measured in grown.alternatives:
+            advice = ALTERNATIVES.get(kind, kind).format(size=grown.size)
             st.markdown(f"- Instead: {advice}" + ("" if measured is None else f" (reliability {measured:.2f} on the same seeds)"))

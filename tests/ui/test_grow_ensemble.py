@@ -65,3 +65,29 @@ def test_a_click_grows_the_ensemble_until_its_ranking_holds():
     drawn = [r for d in spec["datasets"].values() for r in d]
     assert [r["members"] for r in drawn if "members" in r] == members
     assert [r["target"] for r in drawn if "target" in r] == [growing.TARGET]
+
+
+def test_stopped_at_the_budget_it_says_what_holds_better():
+    """The summary of a growth that stopped at 10 members (digits in full mode, single samples, as
+    the engine reports it): the warning, the reliability by members, and each alternative with the
+    reliability measured on the same seeds."""
+
+    def page():
+        from tda_core import ErrorGroup
+        from ui import growing
+
+        steps = tuple((m, 0.05 * (m - 2), -0.3 + 0.05 * m, 0.2 + 0.05 * m) for m in range(3, 11))
+        growing.show(growing.Grown(
+            "data|recipe", 10, ErrorGroup("5", "3", 5, 3, (1, 2, 3)), (1, 2, 3), steps, "budget",
+            "the most members (10) before the target 0.8", (("groups", 0.61), ("head", None)), 10))
+
+    at = AppTest.from_function(page, default_timeout=TIMEOUT).run()
+    assert not at.exception
+    [warning] = at.warning
+    assert warning.value == ("Grown to **10 members** and stopped at the budget: the most members (10) before "
+                             "the target 0.8 (reliability by members 3: 0.05, 4: 0.10, 5: 0.15, 6: 0.20, 7: 0.25, 8: 0.30, "
+                             "9: 0.35, 10: 0.40). Ranked for the 3 test samples the growth started from.")
+    assert [m.value for m in at.markdown] == [
+        "- Instead: rank candidate groups of 10 samples instead of single samples (Rank, above) (reliability 0.61 on the same seeds)",
+        "- Instead: retrain only the last layer on frozen features (head only, on the data page)",
+    ]
