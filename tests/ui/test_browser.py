@@ -133,8 +133,23 @@ def drawn(page, charts: int) -> None:
     page.wait_for_function("document.querySelectorAll('[data-testid=\"stSkeleton\"]').length === 0")
     for chart in page.locator('[data-testid="stVegaLiteChart"]').all():
         chart.locator("canvas, svg").first.wait_for(state="visible")
-    page.wait_for_function(  # every image has arrived (a gallery's thumbnails load after the script ends)
-        "[...document.querySelectorAll('[data-testid=\"stImage\"] img')].every(i => i.complete && i.naturalWidth > 0)")
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:  # every image has arrived (a gallery's thumbnails load after the script ends)
+        page.wait_for_function(ARRIVED, timeout=30_000)
+    except PlaywrightTimeout:
+        # A thumbnail requested while a rerun swapped Streamlit's media files can fail once, and the
+        # browser does not ask again for the same address: ask once more. One that is really
+        # missing fails again, and the wait below with it.
+        page.evaluate(ASK_AGAIN)
+        page.wait_for_function(ARRIVED)
+
+
+#: Every image of the page has loaded (not failed, not pending).
+ARRIVED = "[...document.querySelectorAll('[data-testid=\"stImage\"] img')].every(i => i.complete && i.naturalWidth > 0)"
+#: Each image that failed to load is requested once more.
+ASK_AGAIN = """() => { for (const i of document.querySelectorAll('[data-testid="stImage"] img'))
+  if (i.complete && i.naturalWidth === 0) { const url = i.src; i.src = ''; i.src = url; } }"""
 
 
 SIDEWAYS = """() => {
