@@ -214,7 +214,7 @@ with verdict:
     with st.container(horizontal=True):
         if reliability is not None and reliability < LOW_RELIABILITY and view.offers_groups:
             st.button("Rank candidate groups instead", on_click=rank_groups_instead, icon=":material/workspaces:")
-        grow_asked = growing.offers(result, unit) and st.button(
+        grow_asked = growing.offers(result) and st.button(
             "Grow the ensemble until the ranking holds", icon=":material/trending_up:", key="grow_ensemble",
             help=f"Adds one seed at a time (each trained once and cached) until the low end of the reliability interval "
                  f"reaches {growing.TARGET}, or {growing.MAX_ENSEMBLE} members; the grown ensemble then becomes the run's.")

@@ -24,7 +24,7 @@ from ._engine import Engine, ProgressCallback, RunConfig
 from ._errors import SLICE, ErrorGroup, ErrorReport, error_report, slice_group
 from ._exceptions import UsageError
 from ._metrics import Metric, get_metric
-from ._request import Request
+from ._request import Request, check_numbers
 from ._stats import LOW_RELIABILITY, Reliability, reliability_estimate
 from ._training_groups import GroupRanking, candidate_groups, rank_groups
 from .data._dataset import Dataset
@@ -35,9 +35,9 @@ from .recipes._protocols import Estimates, HasStart, RoutesWeights
 
 
 def check_request(size: int, alpha: float, unit: str = "sample") -> None:
-    """Refuse a bad size, alpha or unit before anything is trained (a :class:`~tda_core._request.Request`
-    checks them; this is for callers that have no action yet)."""
-    Request.of("remove", "loss", size, alpha, unit)
+    """Refuse a bad size, alpha or unit before anything is trained (a :class:`~tda_core.Request`
+    checks them the same way; this is for callers that have no action yet)."""
+    check_numbers(size, alpha, unit)
 
 
 def check_action(data: Dataset, action: Action, unit: str = "sample") -> None:

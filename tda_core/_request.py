@@ -28,6 +28,19 @@ def check_alpha(alpha: float) -> float:
     return value
 
 
+def check_numbers(size: int, alpha: float, unit: str) -> tuple[int, float]:
+    """The group size as an int of at least 1, alpha as a float in (0, 1) and a known unit, or one
+    clear error: a :class:`Request`'s checks, for callers that have no action yet."""
+    if isinstance(size, bool) or not isinstance(size, int | float) or int(size) != size:
+        raise UsageError(f"the group size must be a whole number, not {size!r}")
+    if int(size) < 1:
+        raise UsageError(f"the group size must be at least 1, not {size}")
+    alpha = check_alpha(alpha)
+    if unit not in UNITS:
+        raise UsageError(f"unknown unit {unit!r}: choose sample or group")
+    return int(size), alpha
+
+
 @dataclass(frozen=True)
 class Request:
     """An attribution request: act with ``action`` on up to ``size`` samples (or a candidate group
@@ -48,14 +61,9 @@ class Request:
         # Frozen: the resolved values are set once, here (names in, registered objects out).
         object.__setattr__(self, "action", get_action(self.action))
         object.__setattr__(self, "metric", get_metric(self.metric))
-        if isinstance(self.size, bool) or not isinstance(self.size, int | float) or int(self.size) != self.size:
-            raise UsageError(f"the group size must be a whole number, not {self.size!r}")
-        if int(self.size) < 1:
-            raise UsageError(f"the group size must be at least 1, not {self.size}")
-        object.__setattr__(self, "size", int(self.size))
-        object.__setattr__(self, "alpha", check_alpha(self.alpha))
-        if self.unit not in UNITS:
-            raise UsageError(f"unknown unit {self.unit!r}: choose sample or group")
+        size, alpha = check_numbers(self.size, self.alpha, self.unit)
+        object.__setattr__(self, "size", size)
+        object.__setattr__(self, "alpha", alpha)
 
     @classmethod
     def of(cls, action: str | Action, metric: str | Metric, size: int = 10, alpha: float = 0.05,

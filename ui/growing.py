@@ -12,14 +12,18 @@ so growing again starts where it stopped.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
-from tda_core import EnsembleGrowth, ErrorGroup, GrowthStep
+from tda_core import Dataset, EnsembleGrowth, ErrorGroup, GrowthStep, Recipe, RunConfig
 
-from . import loaders, progress, state
+from . import progress, state
+
+if TYPE_CHECKING:  # ui.loaders asks this module which rows a grown analysis keeps
+    from .loaders import Current
 
 #: The reliability a grown ensemble aims at (its interval's low end), and the most members.
 TARGET, MAX_ENSEMBLE = 0.8, 10
@@ -47,19 +51,23 @@ class Grown:
     size: int = 10  # the group size the alternatives were measured at
 
 
-def identity(current: loaders.Current) -> str:
-    return f"{current.data.fingerprint}|{current.recipe.fingerprint()}"
+def identity(data: Dataset, recipe: Recipe) -> str:
+    return f"{data.fingerprint}|{recipe.fingerprint()}"
 
 
-def grown_for(current: loaders.Current) -> Grown | None:
-    """The growth the current run's ensemble came from, if it did."""
+def grown_run(data: Dataset, recipe: Recipe, config: RunConfig) -> Grown | None:
+    """The growth the run's ensemble came from, if it did (ui.loaders then keeps its test rows)."""
     grown = state.notes().grown
-    if isinstance(grown, Grown) and grown.identity == identity(current) and grown.members == current.config.ensemble:
+    if isinstance(grown, Grown) and grown.identity == identity(data, recipe) and grown.members == config.ensemble:
         return grown
     return None
 
 
-def pinned_group(current: loaders.Current, group: ErrorGroup) -> ErrorGroup:
+def grown_for(current: Current) -> Grown | None:
+    return grown_run(current.data, current.recipe, current.config)
+
+
+def pinned_group(current: Current, group: ErrorGroup) -> ErrorGroup:
     """The grown ensemble's group where the page shows the group it grew for: the same test
     samples (the first ensemble's errors), so the ranking is the growth's own, read from the cache,
     although the grown ensemble's errors in that cell may differ."""
@@ -69,35 +77,34 @@ def pinned_group(current: loaders.Current, group: ErrorGroup) -> ErrorGroup:
     return group
 
 
-def offers(result, unit: str) -> bool:
+def offers(result) -> bool:
     """A grown ensemble is offered where more members can help: independent members, and a
     reliability interval whose low end is below the target."""
     interval = result.reliability_interval
-    return not result.deterministic and interval is not None and interval[0] < TARGET and unit in ("sample", "group")
+    return not result.deterministic and interval is not None and interval[0] < TARGET
 
 
-def grow(current: loaders.Current, group: ErrorGroup, action: str, metric: str, size: int, alpha: float, unit: str) -> None:
+def grow(current: Current, group: ErrorGroup, action: str, metric: str, size: int, alpha: float, unit: str) -> None:
     """Grow the ensemble, drawing each step; at the end, make it the run's ensemble and rerun."""
     chart = st.empty()
     label = f"Growing the ensemble until the ranking holds ({action})"
-    growth = EnsembleGrowth(current.data, current.recipe, current.config, group, action, metric, size, alpha, unit,
-                            target=TARGET, max_ensemble=MAX_ENSEMBLE)
-    try:
-        with progress.retraining(label, steps=True) as callback:
-            growth.progress = callback
+    with progress.retraining(label, steps=True) as callback:
+        growth = EnsembleGrowth(current.data, current.recipe, current.config, group, action, metric, size, alpha, unit,
+                                target=TARGET, max_ensemble=MAX_ENSEMBLE, progress=callback)
+        try:
             steps: list[GrowthStep] = []
             for step in growth.steps():
                 steps.append(step)
                 chart.altair_chart(reliability_chart([as_row(s) for s in steps]), width="stretch")
             result = growth.result()
-    finally:
-        growth.close()
+        finally:
+            growth.close()
     kept = result.analysis.kept_rows
     members = result.analysis.config.ensemble
     # The engine names the command line's flag; here the most members is this page's own limit.
     reason = (f"the most members ({MAX_ENSEMBLE}) before the target {TARGET:g}" if result.stopped == "budget"
               and result.steps[-1].seeds >= MAX_ENSEMBLE else result.reason)
-    grown = Grown(identity(current), members, result.attribution.group, () if kept is None else tuple(int(i) for i in kept),
+    grown = Grown(identity(current.data, current.recipe), members, result.attribution.group, () if kept is None else tuple(int(i) for i in kept),
                   tuple(as_row(s) for s in result.steps), result.stopped, reason,
                   tuple((a.kind, None if a.reliability is None else a.reliability.value) for a in result.alternatives), size)
     state.update(state.NOTES, grown=grown)

@@ -23,7 +23,7 @@ from tda_core import BACKENDS, Analysis, DataError, RunConfig, TDAError, Untrust
 from tda_core.data import DEMOS, Dataset, attach_pool, load_demo, read_table, split_table, tabular_dataset
 from tda_core.recipes import TABULAR_RECIPES, Estimates, Recipe, TrainsNetworks, load_model, named_recipe, network_params
 
-from . import cost, state
+from . import cost, growing, state
 
 TABLE_TYPES = ["csv", "parquet", "pq"]
 SKLEARN_MODEL_TYPES = ["skops", "pkl", "pickle", "joblib"]
@@ -336,9 +336,8 @@ def current() -> Current | None:
     config = current_config(recipe)
     limits.check_run(data, recipe, config, ranking=False)  # the baseline fits the budget, before it trains
     identity = f"{data.fingerprint}|{recipe.fingerprint()}|{config!r}"
-    grown = state.notes().grown
-    kept = grown.kept_rows if grown is not None and grown.identity == f"{data.fingerprint}|{recipe.fingerprint()}" \
-        and grown.members == config.ensemble and grown.kept_rows else None
+    grown = growing.grown_run(data, recipe, config)
+    kept = grown.kept_rows if grown is not None and grown.kept_rows else None
     analysis = analysis_for(data.fingerprint, recipe.fingerprint(), repr(config), data, recipe, config,
                             recipe.device if isinstance(recipe, TrainsNetworks) else None, kept)
     if state.analysis_id() != identity:

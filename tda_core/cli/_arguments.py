@@ -187,10 +187,10 @@ def check_outputs(args: argparse.Namespace, guard: Guard) -> None:
         args.out_paths = guard.folder(args.out, FIX_FILES)
 
 
-def check_budget(args: argparse.Namespace, data, recipe, ranking: bool):
-    """The memory budget (tda_core.limits) before anything is trained."""
+def check_budget(args: argparse.Namespace, data, recipe, config, ranking: bool):
+    """The memory budget of the run ``config`` (tda_core.limits) before anything is trained."""
     subject = subject_of(args.action) if getattr(args, "action", None) else TRAINING
-    return limits.check_run(data, recipe, run_config(args), ranking=ranking, unit=getattr(args, "unit", "sample"), subject=subject)
+    return limits.check_run(data, recipe, config, ranking=ranking, unit=getattr(args, "unit", "sample"), subject=subject)
 
 
 def run_config(args: argparse.Namespace):

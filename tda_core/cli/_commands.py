@@ -45,7 +45,7 @@ def _analysis(args: argparse.Namespace, label: str, ranking: bool = False):
     config = run_config(args)
     data = load_data(args)
     recipe = load_recipe(args, data)
-    check_budget(args, data, recipe, ranking)
+    check_budget(args, data, recipe, config, ranking)
     return Analysis(data, recipe, config, progress=ProgressPrinter(label))
 
 
@@ -149,7 +149,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if get_action(args.action).needs_targets:
         check_binary_relabel(data, args.indices)  # before the baseline trains, where the new labels are known
         recipe = load_recipe(args, data)
-        check_budget(args, data, recipe, ranking=False)
+        check_budget(args, data, recipe, config, ranking=False)
         baseline = Analysis(data, recipe, config, ProgressPrinter("baseline")).baseline
     table, manifest = corrected_training_set(data, baseline, args.action, args.indices, args.reason, column_order=order)
     return _write_fix(args, table, manifest)
