@@ -44,11 +44,19 @@ DISTANCE_BLOCK_BYTES = 64 * 2**20
 
 
 def nearest_distance(Z: np.ndarray, chosen: np.ndarray) -> np.ndarray:
-    """Each row of ``Z``'s Euclidean distance to its nearest row of ``chosen``, exact differences a
-    block of rows at a time (rows x chosen x features at once took 12 GB on 20,000 census rows)."""
-    rows = max(1, DISTANCE_BLOCK_BYTES // max(1, 8 * len(chosen) * Z.shape[1]))
-    blocks = [np.sqrt(((Z[i : i + rows, None, :] - chosen[None, :, :]) ** 2).sum(axis=-1)).min(axis=1) for i in range(0, len(Z), rows)]
-    return np.concatenate(blocks) if blocks else np.zeros(0)
+    """Each row of ``Z``'s Euclidean distance to its nearest row of ``chosen``. The nearest is
+    found by BLAS (scikit-learn's chunked ``|a|^2 + |b|^2 - 2ab``: census income's 199,523 rows
+    against 3,803 errors in seconds, where exact differences of every pair took ten minutes), then
+    its distance is taken again from exact differences, one pair per row (no cancellation: a row
+    equal to a chosen one is at 0)."""
+    from sklearn.metrics import pairwise_distances_argmin_min
+
+    if len(Z) == 0:
+        return np.zeros(0)
+    nearest, _ = pairwise_distances_argmin_min(Z, chosen)
+    rows = max(1, DISTANCE_BLOCK_BYTES // max(1, 8 * Z.shape[1]))
+    blocks = [np.sqrt(((Z[i : i + rows] - chosen[nearest[i : i + rows]]) ** 2).sum(axis=1)) for i in range(0, len(Z), rows)]
+    return np.concatenate(blocks)
 
 
 def column_scale(F: Any) -> tuple[np.ndarray, np.ndarray]:

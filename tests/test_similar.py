@@ -105,3 +105,19 @@ def test_attribute_json_lists_similar_samples_for_single_sample_rankings(analysi
     assert similar_to_errors(analysis, grouped) is None
     assert "similar" not in attribution_json(analysis, grouped, 0.0)
     assert attribution_json(analysis, result, 0.0)["similar"] is None  # the writer shapes what it is given
+
+
+def test_nearest_distances_equal_every_pair_by_hand():
+    """The BLAS search for the nearest chosen row, then exact differences: the distance of every
+    row to its nearest chosen one equals the brute force over all pairs, a row equal to a chosen
+    one at exactly 0."""
+    from tda_core._training_groups import nearest_distance
+
+    rng = np.random.default_rng(5)
+    Z, chosen = rng.normal(size=(3000, 40)), rng.normal(size=(60, 40))
+    Z[7] = chosen[11]
+    brute = np.sqrt(((Z[:, None, :] - chosen[None, :, :]) ** 2).sum(axis=-1)).min(axis=1)
+    got = nearest_distance(Z, chosen)
+    np.testing.assert_allclose(got, brute, rtol=1e-12, atol=0)
+    assert got[7] == 0.0
+    assert nearest_distance(Z[:0], chosen).shape == (0,)
