@@ -49,6 +49,8 @@ START_SEEDS = 3
 DEFAULT_TARGET = 0.8
 DEFAULT_MAX_ENSEMBLE = 10
 STOP_REASONS = ("target", "budget", "stopped")
+#: Which budget a growth stopped at (``Growth.limit``): each client names its own way to raise it.
+BUDGET_LIMITS = ("seeds", "time", "memory")
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ class Alternative:
     """Where single samples do not hold: another way of ranking, with its reliability on the same
     seeds where it was measured (None: suggested, not measured)."""
 
-    kind: str  # "groups" | "head"
+    kind: str  # "groups" | "head": each client adds where it is chosen (a flag, a control)
     advice: str
     reliability: Reliability | None
 
@@ -94,12 +96,14 @@ class Growth:
     alternatives: tuple[Alternative, ...] = ()
     retrains: int = 0  # models trained over every step (cache hits excluded)
     cache_hits: int = 0
+    limit: str | None = None  # stopped at the budget: which one (BUDGET_LIMITS)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "growth": [s.to_json() for s in self.steps],
             "growth_stopped": self.stopped,
             "growth_reason": self.reason,
+            "growth_limit": self.limit,
             "target_reliability": self.target,
             "max_ensemble": self.max_ensemble,
             "alternatives": [a.to_json() for a in self.alternatives],
@@ -161,6 +165,7 @@ class EnsembleGrowth:
         self.group: ErrorGroup | None = None
         self.stopped: str | None = None
         self.reason = ""
+        self.limit: str | None = None  # stopped at the budget: which one
         self._kept_rows: np.ndarray | None = None
         self._retrains = 0
         self._cache_hits = 0
@@ -196,7 +201,7 @@ class EnsembleGrowth:
             check_run(self.data, self.recipe, replace(self.config, ensemble=seeds * self.per_run), ranking=True, unit=self.unit,
                       kept_rows=None if self._kept_rows is None else len(self._kept_rows), subject=subject_of(self.action))
         except BudgetError as exc:
-            self.reason = f"the memory budget: {seeds} seeds would not fit ({exc})"
+            self.reason, self.limit = f"the memory budget: {seeds} seeds would not fit ({exc})", "memory"
             return False
         return True
 
@@ -236,10 +241,10 @@ class EnsembleGrowth:
                                f"the reliability interval's low end {low:.2f} reached the target {self.target:g}")
             elif seeds + 1 > self.max_ensemble:
                 self.stopped = "budget"
-                self.reason = f"the most seeds ({self.max_ensemble}, --max-ensemble) before the target {self.target:g}"
+                self.reason, self.limit = f"the most seeds ({self.max_ensemble}) before the target {self.target:g}", "seeds"
             elif self.max_seconds is not None and time.perf_counter() - self._started + step.seconds > self.max_seconds:
                 self.stopped = "budget"
-                self.reason = f"the time budget ({self.max_seconds:g} s) before the target {self.target:g}"
+                self.reason, self.limit = f"the time budget ({self.max_seconds:g} s) before the target {self.target:g}", "time"
             elif not self._fits(seeds + 1):
                 self.stopped = "budget"
             else:
@@ -285,7 +290,7 @@ class EnsembleGrowth:
         self._retrains += analysis.engine.stats.retrains - before[0]
         self._cache_hits += analysis.engine.stats.cache_hits - before[1]
         return Growth(analysis, attribution, tuple(self.history), stopped, self.reason, self.target, self.max_ensemble,
-                      alternatives, self._retrains, self._cache_hits)
+                      alternatives, self._retrains, self._cache_hits, self.limit if stopped == "budget" else None)
 
     def _alternatives(self) -> tuple[Alternative, ...]:
         """Candidate groups (for single samples) and head mode (for a network trained in full),
@@ -303,12 +308,12 @@ class EnsembleGrowth:
                     measured = None
                 self._retrains += analysis.engine.stats.retrains - before
             found.append(Alternative(
-                "groups", f"rank candidate groups of {self.size} samples instead of single samples (--unit group)", measured))
+                "groups", f"rank candidate groups of {self.size} samples instead of single samples", measured))
         if isinstance(self.recipe, TrainsNetworks) and self.recipe.mode == "full" and self.data.kind == "images":
             measured = None
             if self.measure_alternatives:
                 measured = self._head_reliability(analysis, group)
-            found.append(Alternative("head", "retrain only the last layer on frozen features (--mode head)", measured))
+            found.append(Alternative("head", "retrain only the last layer on frozen features", measured))
         return tuple(found)
 
     def _head_reliability(self, analysis: Analysis, group: ErrorGroup) -> Reliability | None:

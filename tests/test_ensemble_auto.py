@@ -43,19 +43,25 @@ def test_a_noisy_recipe_stops_at_the_budget_training_only_each_new_seed(tmp_path
     code, out, err = run(*args, cache=tmp_path, capsys=capsys)
     assert code == 0, err
     doc = json.loads(out)
-    assert doc["model"]["ensemble"] == 4 and doc["growth_stopped"] == "budget" and "--max-ensemble" in doc["growth_reason"]
+    assert doc["model"]["ensemble"] == 4 and doc["growth_stopped"] == "budget" and doc["growth_limit"] == "seeds"
+    assert doc["growth_reason"] == "the most seeds (4) before the target 0.999"  # no flag: the CLI adds its own
+    assert "stopped (budget): the most seeds (4) before the target 0.999 (raise it with --max-ensemble)" in err
     assert [s["members"] for s in doc["growth"]] == [3, 4]
     assert doc["growth"][1]["retrains"] == credit.n_train + 1  # the new seed only: nothing else retrained
     assert all(s["reliability_interval"][0] < 0.999 for s in doc["growth"])
     assert doc["growth"][-1]["reliability"] == doc["reliability"]
     (groups,) = doc["alternatives"]
-    assert groups["kind"] == "groups" and "--unit group" in groups["advice"]
+    assert groups == dict(groups, kind="groups", advice="rank candidate groups of 5 samples instead of single samples")
     assert 0 < groups["reliability"] <= 1 and len(groups["reliability_interval"]) == 2
     # A rerun trains nothing: every member of every step is in the cache.
     code, out, err = run(*args, cache=tmp_path, capsys=capsys)
     again = json.loads(out)
     assert code == 0 and again["timing"]["retrains"] == 0 and again["growth"] == [dict(s, retrains=0, seconds=a["seconds"])
                                                                                    for s, a in zip(doc["growth"], again["growth"])]
+    code, out, err = run(*(a for a in args if a != "--json"), cache=tmp_path, capsys=capsys)  # as text: the CLI's flags
+    assert code == 0 and "stopped at the budget: the most seeds (4) before the target 0.999 (raise it with --max-ensemble)" in out
+    measured = f"reliability {groups['reliability']:.2f}"
+    assert f"instead: rank candidate groups of 5 samples instead of single samples (--unit group; {measured})" in out
 
 
 def test_the_grown_ranking_is_the_ranking_of_that_many_seeds(tmp_path, credit):

@@ -101,9 +101,8 @@ def grow(current: Current, group: ErrorGroup, action: str, metric: str, size: in
             growth.close()
     kept = result.analysis.kept_rows
     members = result.analysis.config.ensemble
-    # The engine names the command line's flag; here the most members is this page's own limit.
-    reason = (f"the most members ({MAX_ENSEMBLE}) before the target {TARGET:g}" if result.stopped == "budget"
-              and result.steps[-1].seeds >= MAX_ENSEMBLE else result.reason)
+    # The most seeds is this page's own limit, not one the user set: said as the page's.
+    reason = f"the most members ({MAX_ENSEMBLE}) before the target {TARGET:g}" if result.limit == "seeds" else result.reason
     grown = Grown(identity(current.data, current.recipe), members, result.attribution.group, () if kept is None else tuple(int(i) for i in kept),
                   tuple(as_row(s) for s in result.steps), result.stopped, reason,
                   tuple((a.kind, None if a.reliability is None else a.reliability.value) for a in result.alternatives), size)

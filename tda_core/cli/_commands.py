@@ -27,7 +27,16 @@ from ._arguments import (
     run_config,
 )
 from ._parser import AUTO
-from ._text import ProgressPrinter, print_attribution, print_comparison, print_errors, print_growth_step, print_json, say
+from ._text import (
+    ProgressPrinter,
+    growth_reason,
+    print_attribution,
+    print_comparison,
+    print_errors,
+    print_growth_step,
+    print_json,
+    say,
+)
 
 
 def cmd_demos(args: argparse.Namespace) -> int:
@@ -89,7 +98,7 @@ def _grown(args: argparse.Namespace, analysis, named, request):
         result = growth.result()
     finally:
         growth.close()
-    sys.stderr.write(f"stopped ({result.stopped}): {result.reason}\n")
+    sys.stderr.write(f"stopped ({result.stopped}): {growth_reason(result.reason, result.limit)}\n")
     return result.analysis, result.attribution, result
 
 

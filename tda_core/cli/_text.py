@@ -31,6 +31,15 @@ WAYS_OUT = {
     "trust_it": "pass --trust-code",
 }
 
+#: Where a growing ensemble's budget is raised and its alternatives are chosen, as this command
+#: line's flags (tda_core.Growth.limit, Alternative.kind).
+GROWTH_FLAGS = {
+    "seeds": "--max-ensemble",
+    "memory": "--max-memory",
+    "groups": "--unit group",
+    "head": "--mode head",
+}
+
 #: Characters that change what a terminal shows (escapes, line breaks, bidirectional overrides).
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
 
@@ -39,6 +48,12 @@ def printable(text: Any) -> str:
     """``text`` with control characters written as escapes (ESC as \\x1b, a newline as \\n):
     names from the user's data cannot move the cursor, recolour or rewrite the terminal."""
     return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
+
+
+def growth_reason(reason: str, limit: str | None) -> str:
+    """Why a growing ensemble stopped, with the flag that raises the budget it stopped at."""
+    flag = GROWTH_FLAGS.get(limit or "")
+    return f"{reason} (raise it with {flag})" if flag else reason
 
 
 def say(text: str = "") -> None:
@@ -145,10 +160,10 @@ def print_attribution(doc: dict[str, Any], result: Attribution) -> None:
     if "growth" in doc:
         steps = ", ".join(f"{s['members']}: {two_places(s['reliability'])}" for s in doc["growth"])
         say(f"ensemble grown to {doc['model']['ensemble']} members (reliability by members {steps}); "
-            f"stopped at the {doc['growth_stopped']}: {doc['growth_reason']}")
+            f"stopped at the {doc['growth_stopped']}: {growth_reason(doc['growth_reason'], doc['growth_limit'])}")
         for alt in doc["alternatives"]:
             measured = "not measured" if alt["reliability"] is None else f"reliability {two_places(alt['reliability'])}"
-            say(f"instead: {alt['advice']} ({measured})")
+            say(f"instead: {alt['advice']} ({GROWTH_FLAGS[alt['kind']]}; {measured})")
     for warning in doc["warnings"]:
         say(f"warning: {warning}")
     say("top of the ranking (retrained; * = selected):")
