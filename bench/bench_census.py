@@ -25,7 +25,7 @@ recipe, timed on ``--naive-samples`` rows and scaled. ``--recipe logistic-lbfgs`
 deterministic convex recipe (one member; counterfactuals warm-started at the baseline optimum);
 its plain loop is the same recipe refit cold by lbfgs. Prints a table and one JSON line.
 
-    python bench/bench_census.py [--candidates 200] [--n-jobs 2]
+    python bench/bench_census.py [--candidates 200] [--n-jobs auto|N]
     python bench/bench_census.py --sample 20000 --test-rows 5000 --exact [--naive-samples 20]
     python bench/bench_census.py --sample 20000 --test-rows 5000 --exact --recipe logistic-lbfgs
 """
@@ -129,7 +129,8 @@ def main() -> None:
     parser.add_argument("--exact", action="store_true", help="rank every training row (needs --sample)")
     parser.add_argument("--naive-samples", type=int, default=20)
     parser.add_argument("--recipe", default="default", choices=("default", "logistic-sgd", "logistic-lbfgs"))
-    parser.add_argument("--n-jobs", type=int, default=1, help="worker processes for the retraining (the CLI's --n-jobs)")
+    parser.add_argument("--n-jobs", type=lambda t: 0 if t == "auto" else int(t), default=0,
+                        help="worker processes for the retraining: auto (0, the CLI's default) or a number (the CLI's --n-jobs)")
     args = parser.parse_args()
 
     from tda_core import Analysis, RunConfig
@@ -193,7 +194,7 @@ def main() -> None:
     out = {"phases": phases.rows, "plain_pipeline_s": round(plain, 2), "errors_ratio": round(to_errors / plain, 2),
            "triage_ratio": round(total / plain, 2), "gemm_gflops": round(rate / 1e9, 1), "sgd_limit_s": round(limit, 2) if limit else None, "recipe": recipe.display_name,
            "peak_rss_gib": round(peak_rss(), 2),
-           "peak_rss_with_workers_gib": round(TREE.peak, 2)}
+           "peak_rss_with_workers_gib": round(TREE.peak, 2), "workers": analysis.engine.stats.workers}
     if args.exact:
         retrain_s = next(r["seconds"] for r in phases.rows if r["phase"] == "retrains")
         # The plain loop refits as a user would by hand: the deterministic recipe cold, once per sample.

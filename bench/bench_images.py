@@ -25,7 +25,7 @@ study's scheme was 3 checkpoints (epochs 8, 9, 10) of ONE run. Measured in the s
                          Spearman correlation of estimate and retrained effect, and how many of
                          the full head ranking's top 10 it finds
   full ranking, engine   (--full-engine) the real full-fine-tuning ranking through the engine,
-                         3 seeds and 3 checkpoints, cold, as the dashboard runs it (n_jobs 1), with
+                         3 seeds and 3 checkpoints, cold, as the dashboard runs it (n_jobs auto), with
                          the dashboard's time estimate for it (ui.cost: models over the rate the
                          engine's progress reports) against the stacked row above
 
@@ -35,7 +35,7 @@ Scaled rows run ``--naive-samples`` images (one at a time) or one chunk of ``--s
 
     python bench/bench_images.py [--naive-samples 4] [--stack N] [--epochs 10] [--threads 1]
                                  [--candidates 30] [--train-per-class 30] [--full-engine]
-                                 [--n-jobs 1] [--against REV [--rounds 3] [--only-stacked]]
+                                 [--n-jobs auto|N] [--against REV [--rounds 3] [--only-stacked]]
 """
 
 from __future__ import annotations
@@ -171,7 +171,8 @@ def main() -> None:
     parser.add_argument("--test-per-class", type=int, default=30)
     parser.add_argument("--full-engine", action="store_true", help="also run the full-fine-tuning ranking through the engine")
     parser.add_argument("--against", default=None, metavar="REV", help="also time the stacked row with git revision REV's training")
-    parser.add_argument("--n-jobs", type=int, default=1, help="engine jobs of the --full-engine rankings (the dashboard's default: 1)")
+    parser.add_argument("--n-jobs", type=lambda t: 0 if t == "auto" else int(t), default=0,
+                        help="engine jobs of the --full-engine rankings: auto (0, the dashboard's default) or a number")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of old and new code for --against")
     parser.add_argument("--only-stacked", action="store_true", help="with --against: only that comparison (and --full-engine)")
     args = parser.parse_args()
@@ -279,9 +280,9 @@ def main() -> None:
     report(rows, result, args, naive, stack)
 
 
-def full_engine(data: Dataset, full: TorchRecipe, old: TorchRecipe, rows: list, stacked_s: float, n_jobs: int = 1) -> dict:
+def full_engine(data: Dataset, full: TorchRecipe, old: TorchRecipe, rows: list, stacked_s: float, n_jobs: int = 0) -> dict:
     """The full-fine-tuning rankings through the engine as the dashboard runs them (``n_jobs``,
-    the dashboard's default 1; cold cache), and the dashboard's estimate of the 3-seed one (ui.cost: the models of a ranking
+    the dashboard's default 0: auto; cold cache), and the dashboard's estimate of the 3-seed one (ui.cost: the models of a ranking
     over the rate of the engine's last progress report) against ``stacked_s``."""
     out: dict = {"full_engine_n_jobs": n_jobs}
     checkpoints = list(old.checkpoint_epochs)
@@ -293,7 +294,9 @@ def full_engine(data: Dataset, full: TorchRecipe, old: TorchRecipe, rows: list, 
             ranked = analysis.ranking(analysis.errors.groups[0], "remove", "loss", reports.append)
             seconds = time.perf_counter() - start
         key = "seeds" if recipe is full else "checkpoints"
-        rows.append((f"full ranking, engine, {label}, cold, {n_jobs} job{'s' if n_jobs > 1 else ''}", seconds, f"{analysis.engine.stats.retrains} networks"))
+        jobs = f"auto: {analysis.engine.stats.workers} worker(s)" if n_jobs == 0 else f"{n_jobs} job{'s' if n_jobs > 1 else ''}"
+        rows.append((f"full ranking, engine, {label}, cold, {jobs}", seconds, f"{analysis.engine.stats.retrains} networks"))
+        out[f"full_engine_{'seeds' if recipe is full else 'checkpoints'}_workers"] = analysis.engine.stats.workers
         out[f"full_engine_{key}_s"] = round(seconds, 2)
         out[f"full_engine_{key}_retrains"] = analysis.engine.stats.retrains
         out[f"full_engine_{key}_reliability"] = ranked.reliability

@@ -17,7 +17,7 @@ from functools import cached_property
 
 import numpy as np
 
-from ._actions import POOL, Action, Edit, Subject, get_action
+from ._actions import POOL, TRAINING, Action, Edit, Subject, get_action
 from ._attribution import Baseline, Effect, Ranking, effect_from_proba, make_baseline, metric_before_after, rank
 from ._counterfactuals import Counterfactuals
 from ._engine import Engine, ProgressCallback, RunConfig
@@ -29,7 +29,7 @@ from ._stats import LOW_RELIABILITY, Reliability, reliability_estimate
 from ._training_groups import GroupRanking, candidate_groups, rank_groups
 from .data._dataset import Dataset
 from .estimates._candidates import choose_candidates, summarize
-from .limits import check_run, ranking_plan
+from .limits import AUTO_JOBS, check_run, cores, ranking_plan, workers_within_budget
 from .recipes._base import Member, Recipe
 from .recipes._protocols import Estimates, HasStart, RoutesWeights
 
@@ -194,7 +194,16 @@ class Analysis:
         known = self.errors.error_indices if self.kept_rows is None else self.kept_rows
         wanted = np.union1d(known, tests).astype(np.int64)
         plan, _ = ranking_plan(self.data, self.recipe, self.config, len(wanted), len(tests), subject)
-        return plan, tests if plan == "exact, group rows" else wanted
+        rows = tests if plan == "exact, group rows" else wanted
+        self._widen(len(tests) if plan != "exact" else len(wanted), subject)
+        return plan, rows
+
+    def _widen(self, kept_rows: int, subject: Subject = TRAINING) -> None:
+        """With ``n_jobs=AUTO_JOBS``, how many workers the engine may start for this ranking: as
+        many as the memory budget holds (each worker priced); the engine then takes the idle ones."""
+        if self.config.n_jobs == AUTO_JOBS and self.config.backend in ("loky", "threading"):
+            self.engine.auto_workers = workers_within_budget(self.data, self.recipe, self.config, most=cores(),
+                                                             kept_rows=kept_rows, subject=subject)
 
     def counterfactuals(self, action: str | Action, group: ErrorGroup | None = None, progress: ProgressCallback | None = None) -> Counterfactuals:
         """What the models with the action applied to each training sample (pool sample for add)
@@ -243,6 +252,7 @@ class Analysis:
         if n_top is None:  # ranking() comes here only in candidate mode
             raise RuntimeError("a candidate ranking needs a number of candidates (RunConfig.candidates)")
         check_run(self.data, self.recipe, self.config, ranking=True, kept_rows=len(set(group.test_indices)))
+        self._widen(len(set(group.test_indices)))
         self.plan = "candidates"
         estimate = self.estimates(group, action, metric, progress)
         chosen = choose_candidates(estimate, metric, int(n_top), self.config.seed)

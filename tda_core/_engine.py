@@ -56,7 +56,17 @@ from ._counterfactuals import Counterfactuals, OnDisk
 from ._exceptions import BackendError, ModelError, UsageError, reason
 from ._metrics import Metric
 from .data._dataset import Dataset
-from .limits import DEFAULT_MAX_MEMORY, MiB, check_run_numbers, current_rss, format_bytes
+from .limits import (
+    AUTO_JOBS,
+    AUTO_PARALLEL_SECONDS,
+    DEFAULT_MAX_MEMORY,
+    MiB,
+    check_run_numbers,
+    cores,
+    current_rss,
+    format_bytes,
+    idle_cores,
+)
 from .recipes._base import EvalOn, Member, Recipe, Start
 from .recipes._protocols import Estimates, HasStart
 
@@ -70,7 +80,7 @@ class RunConfig:
 
     ensemble: int = 3
     seed: int = 0
-    n_jobs: int = 1
+    n_jobs: int = AUTO_JOBS  # 0: the idle cores, for work long enough to gain (Engine._jobs_for)
     backend: str = "loky"
     scheduler: str | None = None
     cache_dir: str | None = None
@@ -133,6 +143,7 @@ class RunStats:
 
     retrains: int = 0
     cache_hits: int = 0
+    workers: int = 1  # the most parallel workers a run of this engine used
 
 
 @dataclass(frozen=True)
@@ -291,6 +302,9 @@ class Engine:
         self._fitted: dict[tuple, dict[str, np.ndarray]] = {}
         #: The Dask workers of the last run on Dask: threads and memory limit (bytes, 0: none) by address.
         self.dask_workers: dict[str, dict[str, int]] = {}
+        #: The most workers ``n_jobs=AUTO_JOBS`` may widen to: what the memory budget holds, set by
+        #: the caller that priced the run (Analysis, from limits.workers_within_budget); 1 until then.
+        self.auto_workers = 1
 
     # --- the four kinds of work ------------------------------------------------------------
 
@@ -563,10 +577,9 @@ class Engine:
                 report(Progress(done, total, cached, time.perf_counter() - start, phase, unit_name))
 
         tell()
-        if todo:
-            n_jobs = 1 if len(todo) == 1 else self.config.n_jobs
-            if self.config.backend in ("dask", "ray"):
-                n_jobs = -1  # as many as the cluster has workers
+
+        def arrive(todo: Sequence[int], n_jobs: int) -> None:
+            nonlocal done
             with contextlib.closing(self._arriving(units, todo, n_jobs)) as arriving:
                 for i, result in arriving:
                     self.cache.store(units[i].key, result)  # as soon as it arrives: nothing finished is lost
@@ -574,7 +587,27 @@ class Engine:
                     done += 1 if by_units else units[i].models
                     self.stats.retrains += units[i].models
                     tell()
+
+        if todo:
+            n_jobs = 1 if len(todo) == 1 else self.config.n_jobs
+            if self.config.backend in ("dask", "ray"):
+                n_jobs = -1  # as many as the cluster has workers
+            elif n_jobs == AUTO_JOBS:
+                started = time.perf_counter()
+                arrive(todo[:1], 1)  # one unit here first: its time says whether workers are worth starting
+                todo, n_jobs = todo[1:], self._jobs_for(len(todo) - 1, time.perf_counter() - started)
+            if todo:
+                self.stats.workers = max(self.stats.workers, cores() if n_jobs == -1 else n_jobs)
+                arrive(todo, n_jobs)
         return [r for r in results if r is not None]
+
+    def _jobs_for(self, units_left: int, unit_seconds: float) -> int:
+        """``n_jobs=AUTO_JOBS``: workers for ``units_left`` units of about ``unit_seconds`` each:
+        1 unless the work left is long enough to repay starting workers (:data:`AUTO_PARALLEL_SECONDS`)
+        and the memory budget holds more than one (:attr:`auto_workers`), then the idle cores."""
+        if units_left < 2 or units_left * unit_seconds < AUTO_PARALLEL_SECONDS or self.auto_workers < 2:
+            return 1
+        return max(1, min(idle_cores(), self.auto_workers, units_left))
 
     def _arriving(self, units: Sequence[_Unit], todo: Sequence[int], n_jobs: int) -> Generator[tuple[int, dict[str, np.ndarray]], None, None]:
         """``(i, result)`` of the units ``todo`` in the order they finish."""
@@ -669,7 +702,7 @@ class Engine:
         from distributed import Client, LocalCluster
 
         if not self.config.scheduler:
-            wanted = (os.cpu_count() or 1) if self.config.n_jobs == -1 else max(1, self.config.n_jobs)
+            wanted = (os.cpu_count() or 1) if self.config.n_jobs in (-1, AUTO_JOBS) else max(1, self.config.n_jobs)
             workers, memory = local_cluster_plan(wanted, self.config.max_memory)
             if workers < wanted:
                 log.warning("a local Dask cluster of %d workers instead of %d: %s each fit the %s memory limit",

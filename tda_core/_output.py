@@ -61,6 +61,7 @@ def timing_json(analysis: Analysis, started: float) -> dict[str, Any]:
         "seconds": time.perf_counter() - started,
         "retrains": analysis.engine.stats.retrains,
         "cache_hits": analysis.engine.stats.cache_hits,
+        "workers": analysis.engine.stats.workers,
     }
 
 

@@ -27,6 +27,8 @@ from ._actions import TRAINING, Subject
 from ._exceptions import BudgetError, DataError, UsageError, names, way_out
 
 __all__ = [
+    "AUTO_JOBS",
+    "AUTO_PARALLEL_SECONDS",
     "DEFAULT_CHUNK",
     "DEFAULT_MAX_MEMORY",
     "MAX_ABS_VALUE",
@@ -58,12 +60,14 @@ __all__ = [
     "design_bytes",
     "estimate",
     "format_bytes",
+    "idle_cores",
     "network_training_bytes",
     "one_hot_width",
     "parse_size",
     "ranking_plan",
     "text_columns",
     "trained_members",
+    "workers_within_budget",
 ]
 
 
@@ -130,6 +134,27 @@ def cores() -> int:
     return os.cpu_count() or 1
 
 
+#: ``n_jobs`` (``--n-jobs auto``): as many workers as cores are idle, for work long enough to gain.
+AUTO_JOBS = 0
+#: Work left (seconds, at the rate of its first unit) worth starting worker processes for: a loky
+#: worker that imports torch takes a few seconds to start.
+AUTO_PARALLEL_SECONDS = 20.0
+
+
+#: How long :func:`idle_cores` watches the CPUs (seconds).
+IDLE_SAMPLE_SECONDS = 0.25
+
+
+def idle_cores() -> int:
+    """Cores that no work uses now, at least 1: the CPUs' busy share over a quarter of a second
+    (psutil), asked while this run trains nothing, so what is busy is other work. Not the load
+    average, which still counts this run's own workers for a minute after they end."""
+    import psutil
+
+    busy = psutil.cpu_percent(interval=IDLE_SAMPLE_SECONDS) / 100 * cores()
+    return max(1, cores() - round(busy))
+
+
 def check_run_numbers(*, ensemble: int, seed: int, n_jobs: int, candidates: int | None = None, epochs: int | None = None) -> None:
     """The numeric run options within their bounds, in the user's words."""
     if int(ensemble) < 1:
@@ -138,10 +163,9 @@ def check_run_numbers(*, ensemble: int, seed: int, n_jobs: int, candidates: int 
         raise UsageError(f"the ensemble can have at most {MAX_ENSEMBLE} members, not {ensemble}")
     if not 0 <= int(seed) <= MAX_SEED:
         raise UsageError(f"the seed must lie between 0 and {MAX_SEED}, not {seed}")
-    if int(n_jobs) == 0:
-        raise UsageError("the number of parallel jobs cannot be 0: use 1, more, or -1 for all cores")
-    if int(n_jobs) != -1 and not 1 <= int(n_jobs) <= cores():
-        raise UsageError(f"the number of parallel jobs must lie between 1 and the {cores()} cores of this machine, or be -1 for all of them, not {n_jobs}")
+    if int(n_jobs) not in (-1, AUTO_JOBS) and not 1 <= int(n_jobs) <= cores():
+        raise UsageError(f"the number of parallel jobs must lie between 1 and the {cores()} cores of this machine, "
+                         f"or be -1 for all of them or 0 (auto) for the idle ones, not {n_jobs}")
     if candidates is not None and int(candidates) < 1:
         raise UsageError(f"the number of candidates must be at least 1, not {candidates}")
     if candidates is not None and int(candidates) > MAX_CANDIDATES:
@@ -276,6 +300,7 @@ def estimate(
     in_use: int | None = None,
     network_bytes: int = 0,
     subject: Subject = TRAINING,
+    processes: bool = True,
 ) -> Estimate:
     """The peak memory and the cache of a run: the baseline (``ranking=False``, as ``errors``), or
     the baseline and a ranking of every training sample (or of ``candidates``, or of candidate
@@ -284,7 +309,9 @@ def estimate(
     ``in_use``: bytes the process holds already (default: its resident memory now).
     ``network_bytes``: what one worker's network training holds (``TorchRecipe.training_bytes``:
     parameters, gradients, optimiser state, activations, measured). ``subject``: what a ranking
-    edits one by one (the pool for add)."""
+    edits one by one (the pool for add). ``processes``: parallel workers are processes (loky), each
+    priced at this process's own size (each imports the same libraries and holds the data), not
+    threads."""
     itemsize = int(itemsize or (4 if data.kind == "images" else 8))
     E, C = int(ensemble), data.n_classes
     n_train, n_test, n_fit = data.n_train, data.n_test, data.n_fit
@@ -299,7 +326,10 @@ def estimate(
 
         edits = min(ranked, int(candidates) + random_extra(int(candidates))) if candidates else ranked
     rows = n_test if unit == "group" else min(n_test, int(kept_rows or 0))
-    parts: list[tuple[str, int]] = [("this process now (Python, its libraries, the data)", current_rss() if in_use is None else int(in_use))]
+    here = current_rss() if in_use is None else int(in_use)
+    parts: list[tuple[str, int]] = [("this process now (Python, its libraries, the data)", here)]
+    if workers > 1 and processes:  # measured: a digits network worker holds about what its parent holds
+        parts.append((f"{workers} worker processes (Python, libraries, the data: each about this process's size)", workers * here))
     # The baseline: every member on training and test rows (one more member to tell determinism), twice while gathered.
     parts.append(("baseline predictions", 2 * (E + 1) * (n_train + n_test) * C * itemsize))
     unit_models = max(1, min(chunk, max(edits, 1)))
@@ -346,6 +376,7 @@ def check_budget(
     network_bytes: int = 0,
     subject: Subject = TRAINING,
     cluster: bool = False,
+    processes: bool = True,
 ) -> Estimate:
     """Refuse, before anything large is allocated, a run whose peak memory would exceed
     ``max_memory`` or whose cache exceeds the free disk space; return the estimate otherwise.
@@ -354,7 +385,7 @@ def check_budget(
     check_data(data)
     est = estimate(data, ensemble=ensemble, ranking=ranking, candidates=candidates, unit=unit, n_jobs=n_jobs,
                    use_cache=use_cache, chunk=chunk, kept_rows=kept_rows, in_use=in_use, network_bytes=network_bytes,
-                   subject=subject)
+                   subject=subject, processes=processes)
     if ranking and not candidates and unit == "sample" and not cluster and est.models > MAX_EXACT_MODELS:
         fewer = estimate(data, ensemble=ensemble, ranking=True, candidates=200, use_cache=use_cache, chunk=chunk,
                          kept_rows=kept_rows, in_use=in_use, network_bytes=network_bytes, subject=subject)
@@ -377,7 +408,7 @@ def check_budget(
                         f"{fewer.models:,} models, {format_bytes(fewer.memory)}), or {elsewhere}")
         if est.parts[0][0].startswith("network training"):
             ways.append("use head mode (--mode head) or a smaller --image-size")
-        ways += ["use fewer rows" + (" or fewer parallel jobs" if n_jobs != 1 else ""),
+        ways += ["use fewer rows" + (" or fewer parallel jobs" if n_jobs not in (1, AUTO_JOBS) else ""),
                  f"or {way_out('memory_limit')}"]
         raise BudgetError(f"this run needs {est.describe()}, over the {format_bytes(max_memory)} limit: {', '.join(ways)}",
                           needed=format_bytes(est.memory * 1.1))
@@ -428,7 +459,24 @@ def check_run(data: Dataset, recipe: Recipe, config: RunConfig, *, ranking: bool
         max_memory=int(max_memory or config.max_memory or DEFAULT_MAX_MEMORY), kept_rows=kept_rows,
         network_bytes=network_training_bytes(data, recipe), subject=subject,
         cluster=config.backend in ("dask", "ray"),
+        processes=config.backend == "loky",
     )
+
+
+def workers_within_budget(data: Dataset, recipe: Recipe, config: RunConfig, *, most: int, ranking: bool = True,
+                          unit: str = "sample", kept_rows: int | None = None, subject: Subject = TRAINING) -> int:
+    """The most parallel workers, up to ``most``, with which this run still fits the memory budget
+    (:func:`check_run`, each worker priced): how far ``n_jobs=AUTO_JOBS`` may widen. 1 at least:
+    the one-worker run is what the caller checked already."""
+    from dataclasses import replace
+
+    for workers in range(min(int(most), cores()), 1, -1):
+        try:
+            check_run(data, recipe, replace(config, n_jobs=workers), ranking=ranking, unit=unit, kept_rows=kept_rows, subject=subject)
+        except BudgetError:
+            continue
+        return workers
+    return 1
 
 
 def network_training_bytes(data: Dataset, recipe: Recipe) -> int:

@@ -450,12 +450,11 @@ def test_threads_give_the_same_numbers(credit):
     [
         ({"backend": "spark"}, "unknown backend 'spark': choose one of loky, threading, dask, ray"),
         ({"ensemble": 0}, "the ensemble needs at least one member, not 0"),
-        ({"n_jobs": 0}, "the number of parallel jobs cannot be 0"),
         ({"candidates": 0}, "the number of candidates must be at least 1, not 0"),
         ({"ensemble": 101}, "the ensemble can have at most 100 members, not 101"),
         ({"seed": -1}, "the seed must lie between 0 and 4294967195, not -1"),
         ({"seed": 2**32}, "the seed must lie between 0 and 4294967195, not 4294967296"),
-        ({"n_jobs": -2}, rf"the number of parallel jobs must lie between 1 and the {os.cpu_count()} cores of this machine, or be -1"),
+        ({"n_jobs": -2}, rf"the number of parallel jobs must lie between 1 and the {os.cpu_count()} cores of this machine, or be -1 for all of them or 0 \(auto\) for the idle ones, not -2"),
         ({"n_jobs": (os.cpu_count() or 1) + 1}, "the number of parallel jobs must lie between 1 and the"),
         ({"candidates": 10**7}, "the number of candidates can be at most 1,000,000, not 10000000"),
     ],

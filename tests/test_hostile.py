@@ -132,7 +132,7 @@ CASES = {
     "bad memory size": (["errors", *CREDIT, "--max-memory", "lots"], r"error: a memory size looks like 8G or 512M, not 'lots'"),
     "tiny memory size": (["errors", *CREDIT, "--max-memory", "1K"], r"error: the memory limit must be at least 64M, not 1K"),
     # bounded numeric flags
-    "--n-jobs 0": (["errors", *CREDIT, "--n-jobs", "0"], r"error: the number of parallel jobs cannot be 0: use 1, more, or -1 for all cores$"),
+    "--n-jobs word": (["errors", *CREDIT, "--n-jobs", "lots"], r"error: argument --n-jobs: expected a number of workers, -1 or auto, got 'lots' \(see python -m tda_core errors --help\)$"),
     "--n-jobs too many": (["errors", *CREDIT, "--n-jobs", "100000"], r"error: the number of parallel jobs must lie between 1 and the \d+ cores"),
     "--n-jobs -2": (["errors", *CREDIT, "--n-jobs", "-2"], r"error: the number of parallel jobs must lie between 1 and the \d+ cores"),
     "--seed=-1": (["errors", *CREDIT, "--seed=-1"], r"error: the seed must lie between 0 and 4294967195, not -1$"),
@@ -325,7 +325,7 @@ def test_schedulers_that_do_not_answer_are_one_line_within_the_timeout(http_serv
 def test_a_real_process_prints_one_line_without_traceback(files, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT), TDA_CACHE_DIR=str(tmp_path / "cache"))
     for args in (["errors", "--data", str(files / "inf.csv"), "--target", "y"], ["errors", "--demo", "credit", "--seed=-1"],
-                 ["errors", "--demo", "credit", "--n-jobs", "0"]):
+                 ["errors", "--demo", "credit", "--n-jobs", "-2"]):
         proc = subprocess.run([sys.executable, "-m", "tda_core", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
         assert proc.returncode == 2 and proc.stdout == ""
         assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr

@@ -62,7 +62,7 @@ class DataChoice:
     device: str = "auto"  # networks: "auto" | "cpu" | "cuda"
     ensemble: int = 3
     seed: int = 0
-    n_jobs: int = 1
+    n_jobs: int = 0  # tda_core.limits.AUTO_JOBS: the idle cores, for a ranking long enough to gain
     backend: str = "loky"
     scheduler: str = ""
     use_candidates: bool = False  # candidate mode: estimate every sample, retrain only the top `candidates`

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
 from .._actions import ACTIONS
 from .._exceptions import one_line
 from .._metrics import METRICS
+from ..limits import AUTO_JOBS
 from ..recipes._registry import RECIPE_NAMES
 
 PROG = "python -m tda_core"
@@ -42,13 +43,24 @@ def _int_list(text: str) -> list[int]:
 AUTO = "auto"
 
 
-def _ensemble(text: str) -> int | str:
-    if text.strip().lower() == AUTO:
-        return AUTO
-    try:
-        return int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a number of members or auto, got {text!r}") from exc
+def _number_or_auto(auto: int | str, expected: str) -> Callable[[str], int | str]:
+    """An argument type: an integer, or the word auto (given as ``auto``)."""
+
+    def parse(text: str) -> int | str:
+        if text.strip().lower() == AUTO:
+            return auto
+        try:
+            return int(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from exc
+
+    return parse
+
+
+#: ``--ensemble``: a number of members, or auto (grow until the ranking holds).
+_ensemble = _number_or_auto(AUTO, "a number of members or auto")
+#: ``--n-jobs``: a number of workers, -1 for every core, or auto (tda_core.limits.AUTO_JOBS).
+_jobs = _number_or_auto(AUTO_JOBS, "a number of workers, -1 or auto")
 
 
 def _add_data(p: argparse.ArgumentParser) -> None:
@@ -88,7 +100,8 @@ def _add_run(p: argparse.ArgumentParser) -> None:
                    help="ensemble members (3); auto (attribute, report): start with 3 seeds and add seeds until the "
                         "ranking's reliability interval clears --target-reliability, or --max-ensemble is reached")
     g.add_argument("--seed", type=int, default=0, help="first seed (0)")
-    g.add_argument("--n-jobs", type=int, default=1, help="parallel workers (1; -1 for all cores)")
+    g.add_argument("--n-jobs", type=_jobs, default=AUTO, help="parallel workers: auto (the idle cores, for a "
+                   "run long enough to gain, as far as --max-memory holds them), a number, or -1 for all cores")
     g.add_argument("--backend", default="loky", help="joblib backend: loky, threading, dask, ray")
     g.add_argument("--scheduler", help="dask scheduler address, e.g. tcp://10.0.0.5:8786")
     g.add_argument("--cache-dir", help="cache folder (default $TDA_CACHE_DIR or ./cache)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -161,11 +162,18 @@ def stale_jobs(n_jobs: int) -> AppTest:
     return at
 
 
-def test_zero_parallel_jobs_is_one_message():
-    """0 lies within the widget's bounds (-1 to 64), so it reaches the engine, which refuses it in one line."""
+def test_zero_parallel_jobs_is_auto_and_the_page_trains():
+    """0 is the default (tda_core.limits.AUTO_JOBS: the idle cores, for long work): the page trains."""
     at = stale_jobs(0)
-    assert errors(at) == ["the number of parallel jobs cannot be 0: use 1, more, or -1 for all cores"]
-    assert at.session_state["n_jobs"] == 0 and not at.metric
+    assert not errors(at)
+    assert at.session_state["n_jobs"] == 0 and [m.label for m in at.metric][:1] == ["Test accuracy"]
+
+
+def test_too_many_parallel_jobs_is_one_message():
+    """More jobs than cores lies within the widget's bounds (-1 to 64): the engine refuses it in one line."""
+    at = stale_jobs((os.cpu_count() or 1) + 1)
+    assert errors(at) == [f"the number of parallel jobs must lie between 1 and the {os.cpu_count()} cores of this machine, "
+                          f"or be -1 for all of them or 0 (auto) for the idle ones, not {(os.cpu_count() or 1) + 1}"]
 
 
 def test_parallel_jobs_beyond_the_widget_are_corrected_to_all_cores():
