@@ -291,8 +291,12 @@ def full_engine(data: Dataset, full: TorchRecipe, old: TorchRecipe, rows: list, 
         with tempfile.TemporaryDirectory() as cold:
             start = time.perf_counter()
             analysis = Analysis(data, recipe, RunConfig(ensemble=ENSEMBLE, cache_dir=cold, n_jobs=n_jobs))
-            ranked = analysis.ranking(analysis.errors.groups[0], "remove", "loss", reports.append)
+            group = analysis.errors.groups[0]
+            pace = analysis.ranking_pace("remove", group) if recipe is full else None  # the dashboard's probe (ui.cost.probe_pace)
+            after_probe = time.perf_counter()
+            ranked = analysis.ranking(group, "remove", "loss", reports.append)
             seconds = time.perf_counter() - start
+            waited = time.perf_counter() - after_probe  # what the user waits once the estimate is shown
         key = "seeds" if recipe is full else "checkpoints"
         jobs = f"auto: {analysis.engine.stats.workers} worker(s)" if n_jobs == 0 else f"{n_jobs} job{'s' if n_jobs > 1 else ''}"
         rows.append((f"full ranking, engine, {label}, cold, {jobs}", seconds, f"{analysis.engine.stats.retrains} networks"))
@@ -305,6 +309,13 @@ def full_engine(data: Dataset, full: TorchRecipe, old: TorchRecipe, rows: list, 
             eta = data.n_train * ENSEMBLE / ((last.done - last.cached) / last.elapsed)  # ui.cost.seconds(ranking_models(..), rate)
             rows.append(("dashboard estimate (ui.cost) for the 3-seed ranking", eta, f"{eta / stacked_s:.2f}x the stacked row"))
             out |= {"dashboard_eta_s": round(eta, 2), "dashboard_eta_over_stacked": round(eta / stacked_s, 3)}
+            if pace is not None:  # before the run: the ranking's first unit's pace, with the workers it will use
+                before = pace.seconds(data.n_train * ENSEMBLE)  # what the page shows: every model of the ranking
+                rows.append(("ranking after the estimate was shown (the wait)", waited, ""))
+                rows.append(("dashboard estimate before the run (first unit's pace)", before,
+                             f"{before / waited:.2f}x the wait, {pace.workers} worker(s)"))
+                out |= {"ranking_after_probe_s": round(waited, 2), "dashboard_eta_before_s": round(before, 2),
+                        "dashboard_eta_before_over_wait": round(before / waited, 3)}
     return out
 
 

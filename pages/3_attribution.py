@@ -200,7 +200,7 @@ reliability = result.reliability
 with st.container(horizontal=True, gap="large", vertical_alignment="center"):
     st.metric("Reliability of the ranking", tables.DASH if reliability is None else f"{reliability:.2f}", width="content",
               help="The expected Spearman correlation between this ranking and one from an independently retrained "
-                   "ensemble of the same size (Spearman-Brown over the members' rankings; no extra training).")
+                   "ensemble of the same size (split halves of the members, with the jackknife's bias correction; no extra training).")
     verdict = st.container(width="stretch")
 with verdict:
     interval = result.reliability_interval

@@ -10,7 +10,7 @@ from ._analysis import Analysis, Attribution, check_action, check_request
 from ._attribution import Baseline, Effect, Ranking, TestEffect
 from ._cache import cache_dir
 from ._compare import Comparison, Setting, compare
-from ._engine import BACKENDS, Engine, Progress, RunConfig
+from ._engine import BACKENDS, Engine, Pace, Progress, RunConfig
 from ._ensemble_growth import EnsembleGrowth, Growth, GrowthStep, grow_ensemble
 from ._errors import SLICE, ErrorGroup, ErrorReport
 from ._exceptions import DataError, ModelError, TDAError, UntrustedFileError, UsageError
@@ -69,6 +69,7 @@ __all__ = [
     "LogisticSGDRecipe",
     "Metric",
     "ModelError",
+    "Pace",
     "Progress",
     "Ranking",
     "Recipe",

@@ -20,7 +20,7 @@ import numpy as np
 from ._actions import POOL, TRAINING, Action, Edit, Subject, get_action
 from ._attribution import Baseline, Effect, Ranking, effect_from_proba, make_baseline, metric_before_after, rank
 from ._counterfactuals import Counterfactuals
-from ._engine import Engine, ProgressCallback, RunConfig
+from ._engine import Engine, Pace, ProgressCallback, RunConfig
 from ._errors import SLICE, ErrorGroup, ErrorReport, error_report, slice_group
 from ._exceptions import UsageError
 from ._metrics import Metric, get_metric
@@ -222,6 +222,19 @@ class Analysis:
                 self.data, self.recipe, edits, self.members, rows, progress, on_disk=self.plan == "exact, on disk"
             )
             return self._kept[action.name]
+
+    def ranking_pace(self, action: str | Action, group: ErrorGroup | None = None, progress: ProgressCallback | None = None) -> Pace | None:
+        """How fast an exact single-sample ranking of ``action`` will go, measured on its own first
+        unit (trained and cached: the ranking starts from it) with the workers it would use
+        (:meth:`Engine.summaries_pace <tda_core._engine.Engine.summaries_pace>`). None in candidate
+        mode, without a cache, or where the ranking's work is done."""
+        action = get_action(action)
+        check_action(self.data, action)
+        if self.config.candidates or not self.config.use_cache or action.name in self._kept:
+            return None
+        edits = [action.edit([i], self.baseline.relabel_targets) for i in range(action.subject.size(self.data))]
+        _, rows = self._plan_rows(group, action.subject)
+        return self.engine.summaries_pace(self.data, self.recipe, edits, self.members, rows, progress)
 
     def ranking(self, group: ErrorGroup, action: str | Action, metric: str | Metric, progress: ProgressCallback | None = None) -> Ranking:
         action, metric = get_action(action), get_metric(metric)

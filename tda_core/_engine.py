@@ -147,6 +147,24 @@ class RunStats:
 
 
 @dataclass(frozen=True)
+class Pace:
+    """How fast a request's work goes, measured on its first unit not yet cached (trained in this
+    process, and cached, so the request starts from it): models per second in one process, and
+    the workers the engine would run the rest on."""
+
+    models_per_second: float
+    workers: int
+    unit_models: int  # models a unit trains
+
+    def seconds(self, models: int) -> float:
+        """The time of ``models`` more at this pace: on more workers, the engine's first unit here
+        (``n_jobs=AUTO_JOBS`` times it), the rest shared by the workers as by full cores."""
+        if self.workers < 2 or models <= self.unit_models:
+            return models / self.models_per_second
+        return (self.unit_models + (models - self.unit_models) / self.workers) / self.models_per_second
+
+
+@dataclass(frozen=True)
 class _Unit:
     """One piece of work: what keys its cache entry, how many models it trains, how to run it."""
 
@@ -436,12 +454,8 @@ class Engine:
         the cache's entries (one per unit) and are read a group's rows at a time
         (:class:`~tda_core._counterfactuals.OnDisk`); only the counts are held."""
         rows = np.unique(np.asarray(rows, dtype=np.int64))
-        import joblib
-
-        per_run, c = recipe.members_per_run, data.n_classes
-        shapes = lambda chunk: {"proba": (len(chunk), per_run, len(rows), c), "correct": (len(chunk), per_run),  # noqa: E731
-                                "class_correct": (len(chunk), per_run, c)}
-        kind = ("summary", joblib.hash(rows))
+        kind, shapes = self._summary_kind(data, recipe, rows)
+        c = data.n_classes
         if on_disk and len(edits):
             if self.cache.root is None:
                 raise UsageError("kept rankings on disk live in the cache: run with the cache on")
@@ -452,6 +466,46 @@ class Engine:
             e = len(members)
             out = {"proba": np.empty((0, e, len(rows), c)), "correct": np.empty((0, e)), "class_correct": np.empty((0, e, c))}
         return Counterfactuals(rows, out["proba"], out["correct"], out["class_correct"], data.n_test)
+
+    @staticmethod
+    def _summary_kind(data: Dataset, recipe: Recipe, rows: np.ndarray) -> tuple[tuple, Callable[[tuple[Edit, ...]], dict]]:
+        """The cache kind and array shapes of :meth:`summaries`' units for these test rows."""
+        import joblib
+
+        per_run, c = recipe.members_per_run, data.n_classes
+        shapes = lambda chunk: {"proba": (len(chunk), per_run, len(rows), c), "correct": (len(chunk), per_run),  # noqa: E731
+                                "class_correct": (len(chunk), per_run, c)}
+        return ("summary", joblib.hash(rows)), shapes
+
+    def summaries_pace(
+        self,
+        data: Dataset,
+        recipe: Recipe,
+        edits: Sequence[Edit],
+        members: Sequence[Member],
+        rows: Sequence[int] | np.ndarray,
+        progress: ProgressCallback | None = None,
+    ) -> Pace | None:
+        """The :class:`Pace` of :meth:`summaries` with these arguments, from its first unit not in
+        the cache, trained here and cached, so that :meth:`summaries` then reads it: an estimate of
+        a long request from its own kind of work (a stacked unit of networks trains many times
+        faster per network than a baseline's one network). None without a cache (the unit would be
+        trained twice) or where every unit is cached."""
+        if self.cache.root is None or not len(edits):
+            return None
+        rows = np.unique(np.asarray(rows, dtype=np.int64))
+        kind, shapes = self._summary_kind(data, recipe, rows)
+        units = self._edit_units(data, recipe, edits, members, kind, _summary_unit, (rows,), shapes)[3]
+        missing = [u for u in units if not (path := self.cache.path(u.key)) or not path.exists()]
+        if not missing:
+            return None
+        started = time.perf_counter()
+        self._run(missing[:1], progress)
+        seconds = time.perf_counter() - started
+        left = len(missing) - 1
+        jobs = self._jobs_for(left, seconds) if self.config.n_jobs == AUTO_JOBS else (
+            cores() if self.config.n_jobs == -1 else self.config.n_jobs)
+        return Pace(missing[0].models / max(seconds, 1e-9), max(1, min(jobs, max(left, 1))), missing[0].models)
 
     def _edit_units(
         self,

@@ -137,3 +137,25 @@ def test_the_priced_peak_of_two_workers_holds_their_measured_memory(credit, tmp_
         thread.join()
     assert analysis.engine.stats.workers == 2
     assert alone < peak[0] <= priced, (alone, peak[0], priced)  # one process's price would not hold two workers
+
+
+def test_a_ranking_pace_trains_its_first_unit_once(credit, tmp_path):
+    """Analysis.ranking_pace trains the ranking's first unit (and caches it): the ranking then
+    trains every other unit and reads that one; the pace's time is that of one unit per unit,
+    shared by the workers after the engine's own first unit."""
+    from tda_core import Pace
+
+    recipe = LogisticSGDRecipe(epochs=2)
+    analysis = Analysis(credit, recipe, RunConfig(cache_dir=str(tmp_path), n_jobs=1))
+    analysis.compute_baseline()
+    before = analysis.engine.stats.retrains
+    pace = analysis.ranking_pace("remove", analysis.group("bad", "good"))
+    unit = min(recipe.chunk_for(credit), credit.n_train)
+    assert pace is not None and pace.workers == 1 and pace.unit_models == unit and pace.models_per_second > 0
+    assert analysis.engine.stats.retrains - before == unit
+    analysis.ranking(analysis.group("bad", "good"), "remove", "loss")
+    assert analysis.engine.stats.retrains - before == credit.n_train * 3  # the probed unit is not trained again
+    assert analysis.ranking_pace("remove", analysis.group("bad", "good")) is None  # the work is done
+    assert Pace(10.0, 1, 30).seconds(900) == 90.0
+    assert Pace(10.0, 2, 30).seconds(900) == (30 + 870 / 2) / 10.0  # the first unit alone, then two workers
+    assert Analysis(credit, recipe, RunConfig(use_cache=False)).ranking_pace("remove") is None  # no cache: it would train twice
