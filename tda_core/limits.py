@@ -136,9 +136,20 @@ def cores() -> int:
 
 #: ``n_jobs`` (``--n-jobs auto``): as many workers as cores are idle, for work long enough to gain.
 AUTO_JOBS = 0
+
+
+def _seconds_from_env(name: str, default: float) -> float:
+    try:
+        value = float(os.environ.get(name, default))
+    except ValueError:
+        return default
+    return value if value >= 0 else default
+
+
 #: Work left (seconds, at the rate of its first unit) worth starting worker processes for: a loky
-#: worker that imports torch takes a few seconds to start.
-AUTO_PARALLEL_SECONDS = 20.0
+#: worker that imports torch takes a few seconds to start. ``TDA_AUTO_PARALLEL_SECONDS`` sets it
+#: (the test suite sets ``inf``: pytest-xdist already keeps every core busy).
+AUTO_PARALLEL_SECONDS = _seconds_from_env("TDA_AUTO_PARALLEL_SECONDS", 20.0)
 
 
 #: How long :func:`idle_cores` watches the CPUs (seconds).

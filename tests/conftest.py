@@ -10,6 +10,9 @@ import pytest
 
 # Set before any engine import, so AppTest runs and subprocesses inherit it too.
 os.environ.setdefault("TDA_CACHE_DIR", tempfile.mkdtemp(prefix="tda-test-cache-"))
+# --n-jobs auto never starts workers here: pytest-xdist keeps both cores busy already, and workers
+# would compete with it (tests/test_auto_jobs.py lowers the threshold where it tests auto itself).
+os.environ.setdefault("TDA_AUTO_PARALLEL_SECONDS", "inf")
 
 
 @pytest.fixture(scope="session")

@@ -79,10 +79,11 @@ def test_auto_widens_only_as_far_as_the_memory_budget_holds(credit, monkeypatch)
 
 def test_a_ranking_sets_what_auto_may_widen_to(credit, monkeypatch, tmp_path):
     """Analysis prices the ranking's workers before it trains: auto may use every core the budget
-    holds (the credit ranking fits the default budget with two); a fixed number is left as it is."""
+    holds (two here); a fixed number is left as it is."""
     monkeypatch.setattr("tda_core._analysis.cores", lambda: 2)
     monkeypatch.setattr(limits, "cores", lambda: 2)
-    auto = Analysis(credit, LogisticSGDRecipe(epochs=2), RunConfig(cache_dir=str(tmp_path)))
+    # A budget the two workers fit whatever this test process holds already (each is priced at its size).
+    auto = Analysis(credit, LogisticSGDRecipe(epochs=2), RunConfig(cache_dir=str(tmp_path), max_memory=64 * limits.GiB))
     auto.ranking(auto.group("bad", "good"), "remove", "loss")
     assert auto.engine.auto_workers == 2
     fixed = Analysis(credit, LogisticSGDRecipe(epochs=2), RunConfig(cache_dir=str(tmp_path), n_jobs=1))
@@ -122,11 +123,11 @@ def test_the_priced_peak_of_two_workers_holds_their_measured_memory(credit, tmp_
             peak[0] = max(peak[0], total)
             time.sleep(0.02)
 
-    config = RunConfig(cache_dir=str(tmp_path), n_jobs=2)
+    config = RunConfig(cache_dir=str(tmp_path), n_jobs=2, max_memory=64 * limits.GiB)  # the price is what is tested
     analysis = Analysis(credit, LogisticSGDRecipe(epochs=3), config)
     group = analysis.group("bad", "good")
     priced = limits.check_run(credit, analysis.recipe, config, ranking=True, kept_rows=len(analysis.errors.error_indices)).memory
-    alone = limits.check_run(credit, analysis.recipe, RunConfig(cache_dir=str(tmp_path), n_jobs=1), ranking=True,
+    alone = limits.check_run(credit, analysis.recipe, RunConfig(cache_dir=str(tmp_path), n_jobs=1, max_memory=64 * limits.GiB), ranking=True,
                              kept_rows=len(analysis.errors.error_indices)).memory
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
