@@ -310,7 +310,7 @@ with st.expander("Run settings: ensemble, seeds, parallelism, candidate mode"):
     if int(state.data().ensemble) == 1:
         c1.caption("One member: only for a deterministic model (the next page says so if this one is not).")
     c2.number_input("First seed", min_value=0, step=1, key=state.SEED, persist_state="session")
-    c3.number_input("Parallel jobs", min_value=-1, max_value=64, step=1, key=state.N_JOBS, persist_state="session",
+    c3.number_input("Parallel jobs (0: auto)", min_value=-1, max_value=64, step=1, key=state.N_JOBS, persist_state="session",
                     help="0 (auto): the idle cores, for a ranking long enough to repay starting workers, as far as "
                          "the memory budget holds them. A number: that many workers. -1: every core.")
     c4.selectbox("Backend", loaders.UI_BACKENDS, key=state.BACKEND, persist_state="session")

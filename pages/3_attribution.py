@@ -125,6 +125,12 @@ st.radio("Rank", list(UNITS), format_func=UNITS.get, key=state.UNIT, persist_sta
               "where single samples do not.")
 if adding:
     st.caption("Candidate groups are groups of training samples: add ranks pool samples one by one.")
+if state.attribution().unit == "sample":  # a stacked network's first ranking: timed on its own first unit, before any cost is said
+    try:
+        cost.probe_pace(analysis, state.attribution().action, group, cost.rate_key(data.fingerprint, current.recipe.fingerprint()))
+    except TDAError as exc:
+        st.error(str(exc))
+        frame.stop()
 costs = {a: results.ranking_cost(current, group, a, state.attribution().metric) for a in offered} \
     if state.attribution().unit == "sample" else {}
 with st.container(horizontal=True, gap="medium"):  # one row that wraps on a narrow window

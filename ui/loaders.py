@@ -387,7 +387,6 @@ def long_ranking(current: Current, group, action: str) -> LongRanking | None:
     subject = subject_of(action)
     ranked, what = subject.size(data), f"{subject.noun}s"
     full = cost.full_network(recipe)
-    cost.probe_pace(analysis, action, group, cost.rate_key(data.fingerprint, recipe.fingerprint()))
     rate = cost.rate(cost.rate_key(data.fingerprint, recipe.fingerprint()), full)
     trained = cost.ranking_models(ranked, cost.runs(analysis.members, analysis.recipe))
     seconds = cost.seconds(trained, rate)
