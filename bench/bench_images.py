@@ -291,6 +291,8 @@ def full_engine(data: Dataset, full: TorchRecipe, old: TorchRecipe, rows: list, 
         with tempfile.TemporaryDirectory() as cold:
             start = time.perf_counter()
             analysis = Analysis(data, recipe, RunConfig(ensemble=ENSEMBLE, cache_dir=cold, n_jobs=n_jobs))
+            trained: list = []
+            analysis.compute_baseline(trained.append)  # its pace was the page's estimate before the probe
             group = analysis.errors.groups[0]
             pace = analysis.ranking_pace("remove", group) if recipe is full else None  # the dashboard's probe (ui.cost.probe_pace)
             after_probe = time.perf_counter()
@@ -316,6 +318,10 @@ def full_engine(data: Dataset, full: TorchRecipe, old: TorchRecipe, rows: list, 
                              f"{before / waited:.2f}x the wait, {pace.workers} worker(s)"))
                 out |= {"ranking_after_probe_s": round(waited, 2), "dashboard_eta_before_s": round(before, 2),
                         "dashboard_eta_before_over_wait": round(before / waited, 3)}
+            done = [p for p in trained if p.unit == "models"][-1]  # ui.cost.record_baseline_rate
+            old_eta = data.n_train * ENSEMBLE / ((done.done - done.cached) / done.elapsed)
+            rows.append(("former estimate before the run (the baseline's pace)", old_eta, f"{old_eta / waited:.2f}x the wait"))
+            out |= {"former_eta_before_s": round(old_eta, 2), "former_eta_before_over_wait": round(old_eta / waited, 3)}
     return out
 
 

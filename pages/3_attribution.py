@@ -127,7 +127,8 @@ if adding:
     st.caption("Candidate groups are groups of training samples: add ranks pool samples one by one.")
 if state.attribution().unit == "sample":  # a stacked network's first ranking: timed on its own first unit, before any cost is said
     try:
-        cost.probe_pace(analysis, state.attribution().action, group, cost.rate_key(data.fingerprint, current.recipe.fingerprint()))
+        cost.probe_pace(analysis, state.attribution().action, group, cost.rate_key(data.fingerprint, current.recipe.fingerprint()),
+                        results.ranking_models(current, state.attribution().action))
     except TDAError as exc:
         st.error(str(exc))
         frame.stop()

@@ -215,11 +215,9 @@ class Analysis:
             kept = self._kept.get(action.name)
             if kept is not None and kept.covers(tests):
                 return kept
-            targets = self.baseline.relabel_targets
-            edits = [action.edit([i], targets) for i in range(action.subject.size(self.data))]
             self.plan, rows = self._plan_rows(group, action.subject)
             self._kept[action.name] = self.engine.summaries(
-                self.data, self.recipe, edits, self.members, rows, progress, on_disk=self.plan == "exact, on disk"
+                self.data, self.recipe, self._single_edits(action), self.members, rows, progress, on_disk=self.plan == "exact, on disk"
             )
             return self._kept[action.name]
 
@@ -232,9 +230,13 @@ class Analysis:
         check_action(self.data, action)
         if self.config.candidates or not self.config.use_cache or action.name in self._kept:
             return None
-        edits = [action.edit([i], self.baseline.relabel_targets) for i in range(action.subject.size(self.data))]
         _, rows = self._plan_rows(group, action.subject)
-        return self.engine.summaries_pace(self.data, self.recipe, edits, self.members, rows, progress)
+        return self.engine.summaries_pace(self.data, self.recipe, self._single_edits(action), self.members, rows, progress)
+
+    def _single_edits(self, action: Action) -> list[Edit]:
+        """The action on each of its subject's samples alone: what a single-sample ranking trains."""
+        targets = self.baseline.relabel_targets
+        return [action.edit([i], targets) for i in range(action.subject.size(self.data))]
 
     def ranking(self, group: ErrorGroup, action: str | Action, metric: str | Metric, progress: ProgressCallback | None = None) -> Ranking:
         action, metric = get_action(action), get_metric(metric)

@@ -456,10 +456,12 @@ def trained_members(recipe: Recipe, ensemble: int) -> int:
 
 
 def check_run(data: Dataset, recipe: Recipe, config: RunConfig, *, ranking: bool, unit: str = "sample",
-              max_memory: int | None = None, kept_rows: int | None = None, subject: Subject = TRAINING) -> Estimate:
+              max_memory: int | None = None, kept_rows: int | None = None, subject: Subject = TRAINING,
+              network_bytes: int | None = None) -> Estimate:
     """:func:`check_budget` for an analysis as the dashboard holds it: a recipe and a
     :class:`~tda_core._engine.RunConfig` (whose ``max_memory`` is the limit unless given). Call it
-    before ranking (``ranking=True``) or before the baseline (``ranking=False``)."""
+    before ranking (``ranking=True``) or before the baseline (``ranking=False``). ``network_bytes``:
+    the recipe's training memory if measured already (:func:`network_training_bytes`)."""
     from ._cache import cache_dir
 
     return check_budget(
@@ -468,7 +470,7 @@ def check_run(data: Dataset, recipe: Recipe, config: RunConfig, *, ranking: bool
         use_cache=config.use_cache, cache_root=cache_dir(config.cache_dir) if config.use_cache else None,
         chunk=int(recipe.chunk_for(data)),
         max_memory=int(max_memory or config.max_memory or DEFAULT_MAX_MEMORY), kept_rows=kept_rows,
-        network_bytes=network_training_bytes(data, recipe), subject=subject,
+        network_bytes=network_training_bytes(data, recipe) if network_bytes is None else int(network_bytes), subject=subject,
         cluster=config.backend in ("dask", "ray"),
         processes=config.backend == "loky",
     )
@@ -478,12 +480,13 @@ def workers_within_budget(data: Dataset, recipe: Recipe, config: RunConfig, *, m
                           unit: str = "sample", kept_rows: int | None = None, subject: Subject = TRAINING) -> int:
     """The most parallel workers, up to ``most``, with which this run still fits the memory budget
     (:func:`check_run`, each worker priced): how far ``n_jobs=AUTO_JOBS`` may widen. 1 at least:
-    the one-worker run is what the caller checked already."""
-    from dataclasses import replace
-
+    the one-worker run is what the caller checked already. The network's training memory is
+    measured once (a forward pass), not once per number of workers tried."""
+    measured = network_training_bytes(data, recipe)
     for workers in range(min(int(most), cores()), 1, -1):
         try:
-            check_run(data, recipe, replace(config, n_jobs=workers), ranking=ranking, unit=unit, kept_rows=kept_rows, subject=subject)
+            check_run(data, recipe, replace(config, n_jobs=workers), ranking=ranking, unit=unit, kept_rows=kept_rows,
+                      subject=subject, network_bytes=measured)
         except BudgetError:
             continue
         return workers

@@ -66,12 +66,13 @@ PROBE_SECONDS = 30.0
 MEASURED_ON_FIRST_UNIT = "measured_on_first_unit"  # {rate key: networks of the unit the pace was measured on}
 
 
-def probe_pace(analysis, action: str, group, key: str) -> None:
+def probe_pace(analysis, action: str, group, key: str, models: int) -> None:
     """Before the first ranking of stacked networks (full mode, more than one network a unit), the
     baseline's pace, one network at a time, overstates a ranking's time several times over (digits:
     229 s for a 41 s ranking). Where one unit would take at most :data:`PROBE_SECONDS` at the
     baseline's pace, train the ranking's first unit now (cached: the ranking starts from it) and
-    keep its pace, with the workers the engine will use, as this session's rate."""
+    keep its pace, with the workers the engine will use, as this session's rate for the ranking's
+    ``models``."""
     recipe, data = analysis.recipe, analysis.data
     chunk = int(recipe.chunk_for(data))
     baseline = baseline_rate(key)
@@ -82,15 +83,8 @@ def probe_pace(analysis, action: str, group, key: str) -> None:
         pace = analysis.ranking_pace(action, group)
     if pace is None:
         return
-    models = ranking_models(subject_size(analysis, action), runs(analysis.members, recipe))
     state.rates()[key] = models / pace.seconds(models)
     st.session_state.setdefault(MEASURED_ON_FIRST_UNIT, {})[key] = (pace.unit_models, pace.workers)
-
-
-def subject_size(analysis, action: str) -> int:
-    from tda_core import subject_of
-
-    return subject_of(action).size(analysis.data)
 
 
 def rate(key: str, full: bool = False) -> float | None:
